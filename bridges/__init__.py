@@ -1,0 +1,1 @@
+"""Bridges from the gateway's reading stream to other transports (MQTT)."""

@@ -1,0 +1,165 @@
+"""The contract between drivers and whoever polls them.
+
+A *sensor* is a blocking object on an injected resource (an SMBus-like bus, a pyserial port, a gpiozero pin
+factory, a sysfs root). The gateway calls :meth:`Sensor.open`, then :meth:`Sensor.read` on the sensor's own bus
+worker thread (one thread per ``bus_id``, so transactions on one physical bus are serialised), and
+:meth:`Sensor.close` at shutdown or before re-initialising after a failure.
+
+Push sources (GPIO edges, streaming serial devices) additionally receive an ``emit`` callable through
+:meth:`Sensor.attach`; they may call it from any thread with values and the event's own timestamp.
+
+An *actuator* is an output (relay, LED, PWM, servo) that the gateway drives on an ``operator`` command.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Value = float | int | bool | str | None
+"""A field value as it travels on the wire (msgpack scalar)."""
+
+Values = Mapping[str, Value]
+
+Emit = Callable[[Values, int | None], None]
+"""``emit(values, ts_ns)``: thread-safe push of one reading; ``ts_ns=None`` means 'now'."""
+
+FieldKind = Literal["float", "int", "bool", "str"]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One field a sensor produces.
+
+    Attributes:
+        name: field name, unique within the sensor, with its unit in the name where it helps (``temperature_c``).
+        unit: unit symbol for display (``"°C"``, ``"Pa"``, ``"%"``, ``""`` for unitless).
+        kind: wire type of the value.
+        device_class: optional Home Assistant device class (``temperature``, ``pressure``…), used by bridges.
+        min: lowest plausible value; readings below are flagged implausible. None: no check.
+        max: highest plausible value; None: no check.
+    """
+
+    name: str
+    unit: str = ""
+    kind: FieldKind = "float"
+    device_class: str | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SensorInfo:
+    """Catalogue entry for one configured sensor (what the hello frame advertises)."""
+
+    id: str
+    driver: str
+    fields: tuple[FieldSpec, ...]
+    interval_s: float
+    """Nominal poll interval; 0 for push-only / streaming sources."""
+    simulated: bool = False
+    description: str = ""
+    model: str = ""
+    """Chip or device model, e.g. ``BME280``; may be refined by :meth:`Sensor.open` (chip-id detection)."""
+
+
+class Sensor(abc.ABC):
+    """A blocking sensor driver. Subclasses implement :meth:`read`; see the module docstring for the threading."""
+
+    #: Serialisation domain: sensors with the same bus_id are never read concurrently (``"i2c-1"``,
+    #: ``"serial:/dev/ttyUSB0"``, ``"sysfs"``, ``"gpio"``).
+    bus_id: str = "default"
+
+    def __init__(self, info: SensorInfo) -> None:
+        self.info = info
+
+    def open(self) -> None:  # noqa: B027 - optional hook
+        """Initialise the device (probe chip id, read calibration, configure). Called again after a failure."""
+
+    @abc.abstractmethod
+    def read(self) -> Values:
+        """Take one reading and return its values (blocking).
+
+        Streaming sources block until the next frame arrives or their port timeout passes; they return an empty
+        mapping when nothing arrived (which is not an error).
+
+        Raises:
+            SensorError: the device could not be read; the poller retries with backoff.
+            ImplausibleReading: the device answered with a value it cannot mean.
+        """
+
+    def attach(self, emit: Emit) -> None:  # noqa: B027 - optional hook
+        """Receive the push callback (edge events). Called once, before :meth:`open`."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the device. Must be safe to call more than once and after a failed :meth:`open`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActuatorInfo:
+    """Catalogue entry for one output the gateway may drive.
+
+    Attributes:
+        id: target name used in ``command`` messages.
+        kind: ``"switch"`` (bool), ``"number"`` (float in [min, max]).
+        min: lowest accepted value for numbers.
+        max: highest accepted value for numbers.
+        safe_value: value applied at shutdown (and on loss of the last operator, if configured).
+    """
+
+    id: str
+    driver: str
+    kind: Literal["switch", "number"]
+    min: float = 0.0
+    max: float = 1.0
+    safe_value: Value = None
+    unit: str = ""
+    simulated: bool = False
+    safe_on_disconnect: bool = False
+
+
+class Actuator(abc.ABC):
+    """A blocking output driver (relay, LED, PWM, servo)."""
+
+    bus_id: str = "gpio"
+
+    def __init__(self, info: ActuatorInfo) -> None:
+        self.info = info
+
+    def open(self) -> None:  # noqa: B027 - optional hook
+        """Claim the output and put it in its safe state."""
+
+    @abc.abstractmethod
+    def apply(self, value: Value) -> Value:
+        """Drive the output to ``value`` (already validated) and return the state actually applied."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the output (after the gateway applied the safe value)."""
+
+
+@dataclass(slots=True)
+class BuildContext:
+    """What a driver factory may use to construct itself.
+
+    Attributes:
+        simulate: build on emulators from ``sensors.sim`` instead of real hardware.
+        resources: shared objects keyed by name, so sensors on one bus share one bus object
+            (e.g. ``"i2c-1"`` -> an ``smbus2.SMBus`` or the emulated bus). Factories use :meth:`shared`.
+        sysfs_root: root of /sys (tests point it at a fake tree).
+        procfs_root: root of /proc.
+        devfs_root: root of /dev.
+    """
+
+    simulate: bool = False
+    resources: dict[str, Any] = field(default_factory=dict)
+    sysfs_root: str = "/sys"
+    procfs_root: str = "/proc"
+    devfs_root: str = "/dev"
+
+    def shared(self, key: str, make: Callable[[], Any]) -> Any:
+        """Return the resource under ``key``, creating it with ``make`` the first time."""
+        if key not in self.resources:
+            self.resources[key] = make()
+        return self.resources[key]

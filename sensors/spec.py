@@ -1,0 +1,109 @@
+"""A sensor or actuator entry from the config, with typed option getters that produce precise errors.
+
+Drivers read their options only through these getters, so every mistake names the config key and what was
+expected (``sensors[2].address: expected an integer 0x03..0x77, got "0x99"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sensors.errors import ConfigError
+
+T = TypeVar("T")
+_MISSING: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSpec:
+    """One ``[[sensors]]`` or ``[[actuators]]`` table after the generic keys were parsed.
+
+    Attributes:
+        id: unique id (``[a-z0-9_-]``), used in topics and on the wire.
+        driver: driver name from the registry.
+        key: config key path of this entry, e.g. ``sensors[2]``, for error messages.
+        interval_s: poll interval in seconds (0 for push/streaming sources); unused for actuators.
+        simulate: build on emulators instead of hardware.
+        options: the remaining, driver-specific keys.
+    """
+
+    id: str
+    driver: str
+    key: str
+    interval_s: float = 1.0
+    simulate: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    # -- typed getters -------------------------------------------------------------------------------------------
+
+    def _get(self, name: str, default: Any) -> Any:
+        if name in self.options:
+            return self.options[name]
+        if default is _MISSING:
+            raise ConfigError(f"{self.key}.{name}", f"required by driver {self.driver!r}")
+        return default
+
+    def error(self, name: str, message: str) -> ConfigError:
+        """Build a :class:`ConfigError` for option ``name`` of this entry."""
+        return ConfigError(f"{self.key}.{name}", message)
+
+    def opt_int(self, name: str, default: int = _MISSING, *, min: int | None = None,
+                max: int | None = None) -> int:
+        """Return option ``name`` as an int in [min, max]; TOML hex literals (0x76) are ints already."""
+        value = self._get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(name, f"expected an integer, got {value!r}")
+        if (min is not None and value < min) or (max is not None and value > max):
+            lo = "-inf" if min is None else hex(min) if name == "address" else str(min)
+            hi = "inf" if max is None else hex(max) if name == "address" else str(max)
+            raise self.error(name, f"expected an integer in {lo}..{hi}, got {value!r}")
+        return value
+
+    def opt_float(self, name: str, default: float = _MISSING, *, min: float | None = None,
+                  max: float | None = None) -> float:
+        """Return option ``name`` as a float in [min, max] (ints accepted)."""
+        value = self._get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(name, f"expected a number, got {value!r}")
+        if (min is not None and value < min) or (max is not None and value > max):
+            raise self.error(name, f"expected a number in {min}..{max}, got {value!r}")
+        return float(value)
+
+    def opt_str(self, name: str, default: str = _MISSING, *, choices: Sequence[str] | None = None) -> str:
+        """Return option ``name`` as a string, optionally one of ``choices``."""
+        value = self._get(name, default)
+        if not isinstance(value, str):
+            raise self.error(name, f"expected a string, got {value!r}")
+        if choices is not None and value not in choices:
+            raise self.error(name, f"expected one of {', '.join(map(repr, choices))}, got {value!r}")
+        return value
+
+    def opt_bool(self, name: str, default: bool = _MISSING) -> bool:
+        """Return option ``name`` as a bool (TOML true/false only)."""
+        value = self._get(name, default)
+        if not isinstance(value, bool):
+            raise self.error(name, f"expected true or false, got {value!r}")
+        return value
+
+    def opt_list(self, name: str, default: list[Any] = _MISSING) -> list[Any]:
+        """Return option ``name`` as a list."""
+        value = self._get(name, default)
+        if not isinstance(value, list):
+            raise self.error(name, f"expected a list, got {value!r}")
+        return value
+
+    def opt_table(self, name: str, default: Mapping[str, Any] = _MISSING) -> Mapping[str, Any]:
+        """Return option ``name`` as a table (mapping)."""
+        value = self._get(name, default)
+        if not isinstance(value, Mapping):
+            raise self.error(name, f"expected a table, got {value!r}")
+        return value
+
+    def check_unknown(self, known: Sequence[str]) -> None:
+        """Raise for any option not in ``known`` (catches typos such as ``adress``)."""
+        for name in self.options:
+            if name not in known:
+                hint = f"; known options: {', '.join(sorted(known))}" if known else ""
+                raise self.error(name, f"unknown option for driver {self.driver!r}{hint}")
