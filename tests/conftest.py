@@ -1,0 +1,33 @@
+"""Shared pytest configuration.
+
+* ``--run-hardware`` enables tests/hardware (real boards); they are skipped otherwise, by design.
+* ``SENSORCAST_TEST_TIMEOUT_SCALE`` (default 1) multiplies behavioural timeouts for slow boards; use
+  :func:`scaled` for every wait in a test.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+TIMEOUT_SCALE = float(os.environ.get("SENSORCAST_TEST_TIMEOUT_SCALE", "1"))
+
+
+def scaled(seconds: float) -> float:
+    """Return ``seconds`` multiplied by the slow-board factor."""
+    return seconds * TIMEOUT_SCALE
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-hardware", action="store_true", default=False,
+                     help="run tests/hardware against a real board (I2C bus, GPIO, serial)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-hardware"):
+        return
+    skip = pytest.mark.skip(reason="real hardware: pass --run-hardware on a board (see tests/hardware/README.md)")
+    for item in items:
+        if "hardware" in item.keywords:
+            item.add_marker(skip)
