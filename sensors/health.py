@@ -102,5 +102,5 @@ class SensorHealth:
         if self.consecutive_failures == 0:
             return interval_s
         p = self.policy
-        base = min(p.backoff_max_s, p.backoff_initial_s * 2 ** (self.consecutive_failures - 1))
+        base: float = min(p.backoff_max_s, p.backoff_initial_s * 2.0 ** (self.consecutive_failures - 1))
         return max(interval_s, base * (1 + p.jitter * (2 * rand01 - 1)))
