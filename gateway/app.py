@@ -1,0 +1,292 @@
+"""Composition root: builds drivers from config and wires sensor -> poller -> hub -> fan-out -> socket
+(and hub -> bridge). The only place, with the CLI, that reads :class:`Config`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from types import TracebackType
+from typing import Any
+
+from gateway.clock import clock_synced
+from gateway.commands import CommandRouter
+from gateway.config import Config, ConfigErrors
+from gateway.fanout import FanOut
+from gateway.hub import Hub
+from gateway.metrics import Metrics
+from gateway.poller import BusWorker, SensorRunner
+from gateway.protocol.wire import encode_status
+from gateway.server import GatewayServer
+from sensors import registry
+from sensors.base import Actuator, BuildContext, Sensor, SensorInfo, Values
+from sensors.errors import ConfigError
+from sensors.health import HealthPolicy
+from sensors.spec import DeviceSpec
+
+log = logging.getLogger(__name__)
+
+
+class DeferredSensor(Sensor):
+    """Stands in for a sensor whose hardware was absent at start (e.g. /dev/i2c-1 missing): every ``open``
+    retries the build, so the sensor comes up by itself once the device appears."""
+
+    def __init__(self, spec: DeviceSpec, ctx: BuildContext, reason: str) -> None:
+        super().__init__(SensorInfo(spec.id, spec.driver, (), spec.interval_s or 1.0, spec.simulate,
+                                    description=reason))
+        self.spec = spec
+        self.ctx = ctx
+        self.inner: Sensor | None = None
+        self.bus_id = f"deferred:{spec.id}"
+
+    def open(self) -> None:
+        """Build the real driver (raises OSError while the hardware is still missing), then open it."""
+        if self.inner is None:
+            factory = registry.sensor_factory(self.spec.driver)
+            assert factory is not None
+            self.inner = factory(self.spec, self.ctx)
+        self.inner.open()
+
+    def read(self) -> Values:
+        """Read through the real driver."""
+        if self.inner is None:
+            raise OSError("device not available")
+        return self.inner.read()
+
+    def close(self) -> None:
+        """Close the real driver, if built."""
+        if self.inner is not None:
+            self.inner.close()
+
+
+def build_devices(config: Config, ctx: BuildContext) -> tuple[list[Sensor], list[Actuator]]:
+    """Instantiate every configured sensor and actuator.
+
+    Raises:
+        ConfigErrors: unknown drivers or options a driver rejects (all of them, naming file and key).
+    """
+    errors: list[ConfigError] = []
+    sensors: list[Sensor] = []
+    actuators: list[Actuator] = []
+    file = config.source
+    for spec in config.sensors:
+        factory = registry.sensor_factory(spec.driver)
+        if factory is None:
+            known = ", ".join(sorted(registry.sensor_drivers()))
+            errors.append(ConfigError(f"{spec.key}.driver", f"unknown sensor driver {spec.driver!r}; known: {known}",
+                                      file))
+            continue
+        try:
+            sensors.append(factory(spec, ctx))
+        except ConfigError as exc:
+            errors.append(exc if exc.file else exc.with_file(file) if file else exc)
+        except OSError as exc:
+            log.warning("sensor %s: hardware not available yet (%s); will keep trying", spec.id, exc)
+            sensors.append(DeferredSensor(spec, ctx, "hardware not available at start"))
+    for spec in config.actuators:
+        afactory = registry.actuator_factory(spec.driver)
+        if afactory is None:
+            known = ", ".join(sorted(registry.actuator_drivers())) or "(none in this build)"
+            errors.append(ConfigError(f"{spec.key}.driver", f"unknown actuator driver {spec.driver!r}; known: {known}",
+                                      file))
+            continue
+        try:
+            actuators.append(afactory(spec, ctx))
+        except ConfigError as exc:
+            errors.append(exc if exc.file else exc.with_file(file) if file else exc)
+    if errors:
+        raise ConfigErrors(errors)
+    return sensors, actuators
+
+
+class GatewayApp:
+    """The running gateway. ``async with GatewayApp(cfg) as app: await app.wait_closed()``.
+
+    Attributes:
+        hub: the reading source (also the bridge's :class:`bridges.seam.ReadingSource`).
+        commands: the command path (:class:`bridges.seam.CommandHandler`).
+    """
+
+    def __init__(self, config: Config, *, ctx: BuildContext | None = None, notifier: Any = None) -> None:
+        self.config = config
+        self.ctx = ctx or BuildContext()
+        self.notifier = notifier
+        self.metrics = Metrics()
+        self.boot_id = secrets.token_hex(8)
+        self._synced = bool(clock_synced())
+        gw = config.gateway
+        self.hub = Hub(gw.id, self.boot_id, flush_interval_ms=gw.flush_interval_ms, batch_size=gw.batch_size,
+                       ring_size=gw.ring_size, metrics=self.metrics, clock_synced=lambda: self._synced)
+        self.fanout = FanOut(self.metrics)
+        self.workers: dict[str, BusWorker] = {}
+        self.runners: list[SensorRunner] = []
+        self.actuators: dict[str, Actuator] = {}
+        self.commands = CommandRouter(self.actuators, self.workers, self.hub, timeout_s=gw.read_timeout_s)
+        self.server = GatewayServer(config, self.hub, self.fanout, self.commands, self.metrics, self.health,
+                                    on_last_operator=lambda: self.commands.apply_safe(only_on_disconnect=True))
+        self.bridge: Any = None
+        self.started_s = time.monotonic()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stop = asyncio.Event()
+        self.failed: BaseException | None = None
+        self._lag_s = 0.0
+
+    # -- derived -------------------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return self.server.port
+
+    @property
+    def url(self) -> str:
+        """The WebSocket URL on loopback-reachable host."""
+        scheme = "wss" if self.config.security.tls_cert else "ws"
+        return f"{scheme}://{self._display_host()}:{self.port}/"
+
+    @property
+    def http_url(self) -> str:
+        """The dashboard URL."""
+        scheme = "https" if self.config.security.tls_cert else "http"
+        return f"{scheme}://{self._display_host()}:{self.port}/"
+
+    def _display_host(self) -> str:
+        host = self.config.gateway.host
+        if host in ("0.0.0.0", "", "::"):
+            return "127.0.0.1"
+        return f"[{host}]" if ":" in host else host
+
+    def health(self) -> dict[str, Any]:
+        """The /healthz document."""
+        states = {sid: st["state"] for sid, st in self.hub.states.items()}
+        ok = sum(1 for s in states.values() if s == "ok")
+        status = "ok" if ok == len(states) else "degraded" if ok else ("down" if states else "ok")
+        return {"status": status, "uptime_s": round(time.monotonic() - self.started_s, 3),
+                "gateway": self.hub.gateway_id, "boot": self.boot_id, "clients": len(self.fanout.clients),
+                "sensors": states, "clock_synced": self._synced, "seq": self.hub.flushed_seq,
+                "loop_lag_s": round(self._lag_s, 6)}
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+
+    def _worker(self, bus_id: str) -> BusWorker:
+        if bus_id not in self.workers:
+            self.workers[bus_id] = BusWorker(
+                bus_id, on_abandon=lambda b: self.metrics.inc("sensorcast_bus_threads_abandoned_total", bus=b))
+        return self.workers[bus_id]
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("task %s crashed", task.get_name(), exc_info=exc)
+            self.failed = exc
+            self._stop.set()
+
+    async def __aenter__(self) -> GatewayApp:
+        sensors, actuators = build_devices(self.config, self.ctx)
+        self._status("starting sensors")
+        loop = asyncio.get_running_loop()
+        policy = HealthPolicy()
+        for s in sensors:
+            self.hub.register_sensor(s.info)
+            runner = SensorRunner(s, self._worker(s.bus_id), self.hub, policy, self.config.gateway.read_timeout_s)
+            runner.attach(loop)
+            self.runners.append(runner)
+        for a in actuators:
+            self.actuators[a.info.id] = a
+            self.hub.register_actuator(a.info)
+            await self._worker(a.bus_id).call(a.open, timeout_s=self.config.gateway.read_timeout_s)
+        self.hub.add_sink(self.fanout.on_batch)
+        self.hub.add_status_sink(self._on_status)
+        self.metrics.add_callback(self._gauges)
+        await self.commands.apply_safe()
+        for r in self.runners:
+            self._spawn(r.run(), f"sensor-{r.id}")
+        self._spawn(self.fanout.run_ticks(), "fanout-ticks")
+        self._spawn(self._monitor(), "monitor")
+        if self.config.mqtt is not None:
+            from bridges.mqtt.bridge import MqttBridge  # type: ignore[import-not-found,unused-ignore]
+
+            self.bridge = MqttBridge(self.config.mqtt, self.hub, self.commands, self.config.gateway.data_dir)
+            self._spawn(self.bridge.run(), "mqtt-bridge")
+        await self.server.start()
+        if self.notifier is not None:
+            self._spawn(self.notifier.watchdog_loop(), "watchdog")
+            self.notifier.ready()
+        self._status(f"serving {self.http_url} ({len(self.runners)} sensors)")
+        return self
+
+    def _status(self, text: str) -> None:
+        if self.notifier is not None:
+            self.notifier.status(text)
+
+    def _on_status(self, sensor_id: str, state: str, error: str | None) -> None:
+        self.fanout.broadcast_control(encode_status(
+            sensors={sensor_id: {"state": state, "error": error, "since": time.time_ns()}}))
+        if state == "ok" and not error:
+            return
+        self._status(f"sensor {sensor_id}: {state}")
+
+    def _gauges(self) -> list[tuple[str, tuple[tuple[str, str], ...], float]]:
+        out: list[tuple[str, tuple[tuple[str, str], ...], float]] = [
+            ("sensorcast_loop_lag_seconds", (), self._lag_s),
+            ("sensorcast_uptime_seconds", (), time.monotonic() - self.started_s),
+            ("sensorcast_clock_synced", (), float(self._synced)),
+            ("sensorcast_ring_readings", (), float(len(self.hub.ring))),
+        ]
+        if self.bridge is not None:
+            out += [(name, (), float(v)) for name, v in self.bridge.metrics().items()]
+        return out
+
+    async def _monitor(self, period_s: float = 0.5) -> None:
+        """Measure event-loop lag and refresh the clock-sync flag."""
+        loop = asyncio.get_running_loop()
+        last_clock = 0.0
+        while True:
+            t0 = loop.time()
+            await asyncio.sleep(period_s)
+            self._lag_s = max(0.0, loop.time() - t0 - period_s)
+            if t0 - last_clock >= 5.0:
+                last_clock = t0
+                self._synced = bool(await loop.run_in_executor(None, clock_synced))
+
+    def stop(self) -> None:
+        """Ask the app to stop (signal handlers call this)."""
+        self._stop.set()
+
+    async def wait_closed(self) -> None:
+        """Wait until :meth:`stop` is called or a task crashes."""
+        await self._stop.wait()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if self.notifier is not None:
+            self.notifier.stopping()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.hub.flush()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.commands.apply_safe(), 1.0)
+        if self.server.server is not None:
+            self.server.server.close()  # closes every client with 1001 (going away)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.server.server.wait_closed(), 1.5)
+        await asyncio.gather(*(r.close() for r in self.runners), return_exceptions=True)
+        for a in self.actuators.values():
+            with contextlib.suppress(Exception):
+                await self._worker(a.bus_id).call(a.close, timeout_s=0.5)
+        for w in self.workers.values():
+            w.shutdown()
+        closer = self.ctx.resources.get("__close__")
+        if callable(closer):
+            closer()

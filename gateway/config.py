@@ -1,0 +1,417 @@
+"""Configuration: TOML file -> typed, validated :class:`Config`. The only module (with the CLI) that reads config.
+
+Every mistake is reported with the file, the key path and what was expected, and :func:`load_config` reports
+*all* mistakes at once (``sensorcast check-config``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import socket
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sensors.errors import ConfigError
+from sensors.spec import DeviceSpec
+
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+ROLES = ("viewer", "operator")
+T = TypeVar("T")
+
+
+class ConfigErrors(ConfigError):
+    """Several config mistakes at once; ``errors`` lists each :class:`ConfigError`."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors
+        first = errors[0]
+        super().__init__(first.key, first.message, first.file)
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySection:
+    """``[gateway]``: identity, listen address and the data path's batching."""
+
+    id: str = field(default_factory=lambda: _default_id())
+    host: str = "127.0.0.1"
+    port: int = 8765
+    data_dir: Path = field(default_factory=lambda: Path(os.environ.get("SENSORCAST_DATA_DIR", "./sensorcast-data")))
+    flush_interval_ms: int = 20
+    """Readings are batched for this long before one frame goes out (0: every reading at once)."""
+    batch_size: int = 500
+    """A batch is flushed early when it reaches this many readings (bounds frame size and latency)."""
+    ring_size: int = 4096
+    """Readings kept in memory for ``resume`` (about 0.5 MiB; a minute of 60 Hz data)."""
+    read_timeout_s: float = 2.0
+    """A sensor read that takes longer is a failure (a stuck bus must not stall its sensor forever)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """``[limits]``: per-connection limits; see docs/protocol.md for why each default."""
+
+    max_clients: int = 64
+    max_message_bytes: int = 65536
+    control_rate_per_s: float = 20.0
+    control_burst: int = 40
+    max_bad_messages: int = 5
+    client_buffer_frames: int = 256
+    client_hard_limit_bytes: int = 4 * 1024 * 1024
+    client_stall_s: float = 10.0
+    ping_interval_s: float = 20.0
+    ping_timeout_s: float = 20.0
+    auth_timeout_s: float = 10.0
+    compression: bool = False
+    write_buffer_bytes: int = 65536
+    """Kernel+transport backlog under which frames are written directly; above it, the client's own queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One access token."""
+
+    name: str
+    role: str
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Security:
+    """``[security]``: tokens, origin/host allowlists, TLS."""
+
+    insecure: bool = False
+    tokens: tuple[Token, ...] = ()
+    token_file: Path | None = None
+    allowed_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole, validated configuration."""
+
+    gateway: GatewaySection = field(default_factory=GatewaySection)
+    limits: Limits = field(default_factory=Limits)
+    security: Security = field(default_factory=Security)
+    sensors: tuple[DeviceSpec, ...] = ()
+    actuators: tuple[DeviceSpec, ...] = ()
+    mqtt: Any = None
+    """``bridges.mqtt.config.MqttConfig`` when an ``[mqtt]`` table is present and enabled."""
+    source: str | None = None
+    """The file this came from (None for the demo)."""
+
+    def with_overrides(self, **gateway: Any) -> Config:
+        """Return a copy with ``[gateway]`` keys replaced (CLI flags such as ``--port``)."""
+        return replace(self, gateway=replace(self.gateway, **gateway))
+
+
+def _default_id() -> str:
+    name = re.sub(r"[^a-z0-9_-]", "-", socket.gethostname().lower()).strip("-")
+    return name[:64] or "sensorcast"
+
+
+# -- section parsing -------------------------------------------------------------------------------------------
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.errors: list[ConfigError] = []
+
+    def guard(self, fn: Callable[[], T], fallback: T) -> T:
+        try:
+            return fn()
+        except ConfigErrors as exc:
+            self.errors.extend(exc.errors)
+        except ConfigError as exc:
+            self.errors.append(exc)
+        return fallback
+
+
+def _typecheck(key: str, value: Any, default: Any) -> Any:
+    """Coerce ``value`` to the type of ``default`` or raise a ConfigError naming ``key``."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"expected true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, f"expected an integer, got {value!r}")
+        if value < 0:
+            raise ConfigError(key, f"expected an integer >= 0, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(key, f"expected a number, got {value!r}")
+        if value < 0:
+            raise ConfigError(key, f"expected a number >= 0, got {value!r}")
+        return float(value)
+    if isinstance(default, Path):
+        if not isinstance(value, str) or not value:
+            raise ConfigError(key, f"expected a path (string), got {value!r}")
+        return Path(value).expanduser()
+    if not isinstance(value, str):
+        raise ConfigError(key, f"expected a string, got {value!r}")
+    return value
+
+
+def _section(cls: type[T], table: Any, name: str, col: _Collector) -> T:
+    if table is None:
+        return cls()
+    if not isinstance(table, Mapping):
+        col.errors.append(ConfigError(name, "expected a table"))
+        return cls()
+    defaults = cls()
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in known:
+            col.errors.append(ConfigError(f"{name}.{key}", f"unknown key; known keys: {', '.join(sorted(known))}"))
+            continue
+        try:
+            values[key] = _typecheck(f"{name}.{key}", value, getattr(defaults, key))
+        except ConfigError as exc:
+            col.errors.append(exc)
+    return replace(defaults, **values)  # type: ignore[type-var]
+
+
+def _gateway(table: Any, col: _Collector) -> GatewaySection:
+    gw = _section(GatewaySection, table, "gateway", col)
+    if not ID_RE.match(gw.id):
+        col.errors.append(ConfigError("gateway.id", f"expected [a-z0-9_-], 1..64 characters, got {gw.id!r}"))
+    if gw.port > 65535:
+        col.errors.append(ConfigError("gateway.port", f"expected a port 0..65535, got {gw.port}"))
+    if not 1 <= gw.batch_size <= 10000:
+        col.errors.append(ConfigError("gateway.batch_size", f"expected 1..10000, got {gw.batch_size}"))
+    if not 16 <= gw.ring_size <= 1_000_000:
+        col.errors.append(ConfigError("gateway.ring_size", f"expected 16..1000000, got {gw.ring_size}"))
+    if gw.flush_interval_ms > 10000:
+        col.errors.append(ConfigError("gateway.flush_interval_ms", f"expected 0..10000, got {gw.flush_interval_ms}"))
+    if gw.read_timeout_s <= 0:
+        col.errors.append(ConfigError("gateway.read_timeout_s", "expected a number > 0"))
+    return gw
+
+
+def _tokens(raw: Any, key: str, col: _Collector) -> list[Token]:
+    out: list[Token] = []
+    if not isinstance(raw, list):
+        col.errors.append(ConfigError(key, "expected a list of tables {name, role, token}"))
+        return out
+    for i, t in enumerate(raw):
+        k = f"{key}[{i}]"
+        if not isinstance(t, Mapping):
+            col.errors.append(ConfigError(k, "expected a table {name, role, token}"))
+            continue
+        token, role, name = t.get("token"), t.get("role", "viewer"), t.get("name", f"token{i}")
+        unknown = set(t) - {"token", "role", "name"}
+        if unknown:
+            col.errors.append(ConfigError(f"{k}.{sorted(unknown)[0]}", "unknown key; known keys: name, role, token"))
+        if not isinstance(token, str) or len(token) < 16:
+            col.errors.append(ConfigError(f"{k}.token", "expected a string of at least 16 characters "
+                                          "(generate one with `sensorcast token`)"))
+            continue
+        if not re.fullmatch(r"[A-Za-z0-9._~+/=-]+", token):
+            col.errors.append(ConfigError(f"{k}.token", "expected only letters, digits and -._~+/="))
+            continue
+        if role not in ROLES:
+            col.errors.append(ConfigError(f"{k}.role", f"expected 'viewer' or 'operator', got {role!r}"))
+            continue
+        out.append(Token(str(name), role, token))
+    return out
+
+
+def _security(table: Any, col: _Collector, base: Path) -> Security:
+    if table is None:
+        return Security()
+    if not isinstance(table, Mapping):
+        col.errors.append(ConfigError("security", "expected a table"))
+        return Security()
+    known = {"insecure", "tokens", "token_file", "allowed_origins", "allowed_hosts", "tls_cert", "tls_key"}
+    for key in table:
+        if key not in known:
+            col.errors.append(ConfigError(f"security.{key}", f"unknown key; known keys: {', '.join(sorted(known))}"))
+    insecure = col.guard(lambda: _typecheck("security.insecure", table.get("insecure", False), False), False)
+    tokens = _tokens(table.get("tokens", []), "security.tokens", col)
+    token_file = None
+    if "token_file" in table:
+        token_file = col.guard(lambda: base / _typecheck("security.token_file", table["token_file"], Path()), None)
+        if token_file is not None:
+            tokens += _load_token_file(token_file, col)
+    lists: dict[str, tuple[str, ...]] = {}
+    for key in ("allowed_origins", "allowed_hosts"):
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            col.errors.append(ConfigError(f"security.{key}", "expected a list of strings"))
+            value = []
+        lists[key] = tuple(value)
+    tls: dict[str, Path | None] = {}
+    for key in ("tls_cert", "tls_key"):
+        tls[key] = None
+        if key in table:
+            try:
+                path = base / _typecheck(f"security.{key}", table[key], Path())
+            except ConfigError as exc:
+                col.errors.append(exc)
+                continue
+            if not path.is_file():
+                col.errors.append(ConfigError(f"security.{key}", f"file not found: {path}"))
+            tls[key] = path
+    if (tls["tls_cert"] is None) != (tls["tls_key"] is None):
+        col.errors.append(ConfigError("security.tls_key", "tls_cert and tls_key must be given together"))
+    return Security(bool(insecure), tuple(tokens), token_file, lists["allowed_origins"], lists["allowed_hosts"],
+                    tls["tls_cert"], tls["tls_key"])
+
+
+def _load_token_file(path: Path, col: _Collector) -> list[Token]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        col.errors.append(ConfigError("security.token_file", f"file not found: {path}"))
+        return []
+    except PermissionError:
+        col.errors.append(ConfigError("security.token_file", f"permission denied reading {path} "
+                                      "(the service user must be in its group)"))
+        return []
+    except tomllib.TOMLDecodeError as exc:
+        col.errors.append(ConfigError("security.token_file", f"{path}: not valid TOML ({exc})"))
+        return []
+    inner = _Collector()
+    tokens = _tokens(data.get("tokens", []), "tokens", inner)
+    col.errors.extend(ConfigError(e.key, e.message, str(path)) for e in inner.errors)
+    return tokens
+
+
+def _devices(raw: Any, name: str, col: _Collector) -> list[DeviceSpec]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        col.errors.append(ConfigError(name, f"expected an array of tables ([[{name}]])"))
+        return []
+    out: list[DeviceSpec] = []
+    seen: set[str] = set()
+    for i, t in enumerate(raw):
+        key = f"{name}[{i}]"
+        if not isinstance(t, Mapping):
+            col.errors.append(ConfigError(key, "expected a table"))
+            continue
+        dev_id, driver = t.get("id"), t.get("driver")
+        if not isinstance(dev_id, str) or not ID_RE.match(dev_id):
+            col.errors.append(ConfigError(f"{key}.id", f"expected an id of [a-z0-9_-], 1..64 chars, got {dev_id!r}"))
+            continue
+        if dev_id in seen:
+            col.errors.append(ConfigError(f"{key}.id", f"duplicate id {dev_id!r}"))
+            continue
+        seen.add(dev_id)
+        if not isinstance(driver, str) or not driver:
+            col.errors.append(ConfigError(f"{key}.driver", "expected a driver name (see docs/sensors.md)"))
+            continue
+        interval = t.get("interval_s", 1.0)
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or not 0 <= interval <= 86400:
+            col.errors.append(ConfigError(f"{key}.interval_s", f"expected seconds 0..86400, got {interval!r}"))
+            continue
+        simulate = t.get("simulate", False)
+        if not isinstance(simulate, bool):
+            col.errors.append(ConfigError(f"{key}.simulate", f"expected true or false, got {simulate!r}"))
+            continue
+        options = {k: v for k, v in t.items() if k not in ("id", "driver", "interval_s", "simulate")}
+        out.append(DeviceSpec(dev_id, driver, key, float(interval), simulate, options))
+    return out
+
+
+def _mqtt(table: Any, file: str | None, col: _Collector) -> Any:
+    if table is None:
+        return None
+    try:
+        from bridges.mqtt.config import parse_mqtt_config  # type: ignore[import-not-found,unused-ignore]
+    except ModuleNotFoundError:
+        col.errors.append(ConfigError("mqtt", "this build has no MQTT bridge"))
+        return None
+    return col.guard(lambda: parse_mqtt_config(table, file), None)
+
+
+def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path | None = None) -> Config:
+    """Validate a decoded TOML document.
+
+    Args:
+        data: the decoded document.
+        file: its path, for error messages.
+        base: directory that relative paths (token_file, TLS files) are resolved against.
+
+    Raises:
+        ConfigErrors: every mistake found, each naming file, key path and what was expected.
+    """
+    col = _Collector()
+    base = base or Path.cwd()
+    known = {"gateway", "limits", "security", "sensors", "actuators", "mqtt"}
+    for key in data:
+        if key not in known:
+            col.errors.append(ConfigError(key, f"unknown section; known: {', '.join(sorted(known))}"))
+    gw = _gateway(data.get("gateway"), col)
+    if not gw.data_dir.is_absolute():
+        gw = replace(gw, data_dir=(base / gw.data_dir))
+    limits = _section(Limits, data.get("limits"), "limits", col)
+    if limits.max_message_bytes < 256:
+        col.errors.append(ConfigError("limits.max_message_bytes", "expected at least 256"))
+    security = _security(data.get("security"), col, base)
+    sensors = _devices(data.get("sensors"), "sensors", col)
+    actuators = _devices(data.get("actuators"), "actuators", col)
+    clash = {s.id for s in sensors} & {a.id for a in actuators}
+    for dev_id in sorted(clash):
+        col.errors.append(ConfigError("actuators", f"id {dev_id!r} is also a sensor id (actuator states are "
+                                      "published as readings under their own id)"))
+    mqtt = _mqtt(data.get("mqtt"), file, col)
+    if col.errors:
+        raise ConfigErrors([e if e.file else e.with_file(file) if file else e for e in col.errors])
+    return Config(gw, limits, security, tuple(sensors), tuple(actuators), mqtt, file)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML config file (relative paths inside resolve against its directory).
+
+    Raises:
+        ConfigErrors: the file is missing, not TOML, or has mistakes (all of them are listed).
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigErrors([ConfigError("(file)", "not found", str(p))]) from None
+    except OSError as exc:
+        raise ConfigErrors([ConfigError("(file)", f"cannot read: {exc.strerror}", str(p))]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigErrors([ConfigError("(syntax)", f"not valid TOML: {exc}", str(p))]) from None
+    return parse_config(data, file=str(p), base=p.parent.resolve())
+
+
+def demo_config(**gateway: Any) -> Config:
+    """The demo: every driver family's simulated sensors and actuators, on 127.0.0.1:8765."""
+    from sensors.registry import demo_tables
+
+    sensors, actuators = demo_tables()
+    data = {
+        "gateway": {"id": "demo", **{k: str(v) if isinstance(v, Path) else v for k, v in gateway.items()}},
+        "sensors": [dict(t, simulate=True) for t in sensors],
+        "actuators": [dict(t, simulate=True) for t in actuators],
+    }
+    return parse_config(data, file="(demo)")
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` only listens on loopback (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

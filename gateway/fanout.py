@@ -1,0 +1,271 @@
+"""Fan-out: encode once per distinct subscription, write to every client without waiting on any of them.
+
+Fast path: clients whose socket keeps up (transport backlog under ``write_buffer_bytes`` and nothing queued)
+get the frame through ``websockets.broadcast`` - a synchronous write, no await, no per-client task switch.
+Slow path: a client that falls behind gets its frames in its own bounded queue, drained by its own writer
+task. When that queue overflows, queued data frames are coalesced to the latest reading per sensor, the client
+is told how much it lost (``status.drop``), and past the hard limit it is closed with 1008. Other clients
+never wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.exceptions import ConnectionClosed
+
+from gateway.config import Limits
+from gateway.metrics import Metrics
+from gateway.protocol.model import FLAG_COALESCED, Reading
+from gateway.protocol.stream import Output, Stream
+from gateway.protocol.subscription import SubscriptionSet
+from gateway.protocol.wire import encode_agg, encode_data, encode_status
+
+log = logging.getLogger(__name__)
+
+CLOSE_SLOW = 1008
+
+
+class Client:
+    """One connected, authorised WebSocket client and its bounded send queue."""
+
+    def __init__(self, conn: ServerConnection, limits: Limits, metrics: Metrics, role: str | None) -> None:
+        self.conn = conn
+        self.limits = limits
+        self.metrics = metrics
+        self.role = role
+        self.subs = SubscriptionSet()
+        self.live_from = 0
+        """Last seq flushed before this client's first subscription: later readings reach it live."""
+        self.queue: deque[tuple[bytes, Sequence[Reading] | None]] = deque()
+        self.queued_bytes = 0
+        self.backlog_since: float | None = None
+        self.dropped_total = 0
+        self.closing = False
+        self._wake = asyncio.Event()
+        transport = conn.transport
+        self._buffer_size = transport.get_write_buffer_size
+
+    @property
+    def name(self) -> str:
+        """Peer address for logs."""
+        addr = self.conn.remote_address
+        return f"{addr[0]}:{addr[1]}" if addr else "?"
+
+    def direct_ok(self) -> bool:
+        """True when a frame can be written straight to the socket without exceeding the backlog limit."""
+        return not self.queue and not self.closing and self._buffer_size() <= self.limits.write_buffer_bytes
+
+    def send(self, frame: bytes, readings: Sequence[Reading] | None = None) -> None:
+        """Send a frame (direct when possible, else queued). Never blocks, never awaits."""
+        if self.direct_ok():
+            broadcast((self.conn,), frame)
+        else:
+            self.enqueue(frame, readings)
+
+    def enqueue(self, frame: bytes, readings: Sequence[Reading] | None) -> None:
+        """Queue a frame for the writer task, applying the overflow and hard-limit policies."""
+        if self.closing:
+            return
+        now = time.monotonic()
+        if self.backlog_since is None:
+            self.backlog_since = now
+        self.queue.append((frame, readings))
+        self.queued_bytes += len(frame)
+        if len(self.queue) > self.limits.client_buffer_frames:
+            self._coalesce()
+        if (self.queued_bytes > self.limits.client_hard_limit_bytes
+                or now - self.backlog_since > self.limits.client_stall_s):
+            self.evict()
+            return
+        self._wake.set()
+
+    def _coalesce(self) -> None:
+        """Replace queued data frames by the latest reading per sensor and a ``status.drop`` notice."""
+        kept: list[tuple[bytes, Sequence[Reading] | None]] = []
+        latest: dict[str, Reading] = {}
+        count: dict[str, int] = {}
+        first = last = 0
+        for frame, readings in self.queue:
+            if readings is None:
+                kept.append((frame, None))  # control frames (status, replies) are never dropped
+                continue
+            for r in readings:
+                first = first or r.seq
+                last = r.seq
+                latest[r.sensor] = r
+                count[r.sensor] = count.get(r.sensor, 0) + 1
+        dropped = sum(count.values()) - len(latest)
+        catchup = sorted(
+            (r._replace(flags=r.flags | FLAG_COALESCED) if count[r.sensor] > 1 else r for r in latest.values()),
+            key=lambda r: r.seq,
+        )
+        self.queue.clear()
+        self.queued_bytes = 0
+        for frame, _ in kept:
+            self._append(frame, None)
+        if dropped:
+            self.dropped_total += dropped
+            self.metrics.inc("sensorcast_readings_dropped_total", dropped)
+            self._append(encode_status(drop={"n": dropped, "from": first, "to": last, "reason": "slow_client"}), None)
+        if catchup:
+            self._append(encode_data(catchup), catchup)
+
+    def _append(self, frame: bytes, readings: Sequence[Reading] | None) -> None:
+        self.queue.append((frame, readings))
+        self.queued_bytes += len(frame)
+
+    def evict(self) -> None:
+        """Close a client that stayed behind past the hard limit (1008), without waiting for it."""
+        if self.closing:
+            return
+        self.closing = True
+        self.queue.clear()
+        self.queued_bytes = 0
+        self.metrics.inc("sensorcast_clients_evicted_total")
+        log.warning("client %s evicted: too slow (dropped %d readings)", self.name, self.dropped_total)
+        asyncio.get_running_loop().create_task(self.conn.close(CLOSE_SLOW, "slow consumer"))
+        self._wake.set()
+
+    async def writer(self) -> None:
+        """Drain the queue (awaiting the socket) until the connection closes."""
+        try:
+            while not self.closing:
+                await self._wake.wait()
+                self._wake.clear()
+                while self.queue and not self.closing:
+                    frame, _ = self.queue.popleft()
+                    self.queued_bytes -= len(frame)
+                    await self.conn.send(frame)
+                if not self.queue:
+                    self.backlog_since = None
+        except ConnectionClosed:
+            pass
+
+
+class Group:
+    """Clients sharing one subscription set, and the :class:`Stream` that serves them all."""
+
+    def __init__(self, subs: SubscriptionSet) -> None:
+        self.subs = subs
+        self.stream = Stream(subs)
+        self.clients: set[Client] = set()
+
+    def emit(self, out: Output) -> int:
+        """Encode ``out`` once and send it to every client of the group; return readings sent."""
+        if not self.clients:
+            return 0
+        sent = 0
+        if out.readings:
+            self._send(encode_data(out.readings), out.readings)
+            sent = len(out.readings) * len(self.clients)
+        for period, entries in out.agg.items():
+            self._send(encode_agg(period, entries), None)
+        return sent
+
+    def _send(self, frame: bytes, readings: Sequence[Reading] | None) -> None:
+        direct = []
+        for c in self.clients:
+            if c.direct_ok():
+                direct.append(c.conn)
+            else:
+                c.enqueue(frame, readings)
+        if direct:
+            broadcast(direct, frame)
+
+
+class FanOut:
+    """The hub sink that serves WebSocket clients, grouped by subscription."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.groups: dict[SubscriptionSet, Group] = {}
+        self.clients: set[Client] = set()
+        metrics.describe("sensorcast_readings_sent_total", "counter", "Readings written to WebSocket clients")
+        metrics.describe("sensorcast_readings_dropped_total", "counter", "Readings dropped for slow clients")
+        metrics.describe("sensorcast_clients", "gauge", "Connected WebSocket clients")
+        metrics.add_callback(self._gauges)
+
+    def _gauges(self) -> list[tuple[str, tuple[tuple[str, str], ...], float]]:
+        depth = [len(c.queue) for c in self.clients]
+        return [
+            ("sensorcast_clients", (), float(len(self.clients))),
+            ("sensorcast_client_queue_frames_max", (), float(max(depth, default=0))),
+            ("sensorcast_client_queue_frames_total", (), float(sum(depth))),
+            ("sensorcast_subscription_groups", (), float(len(self.groups))),
+        ]
+
+    def add(self, client: Client) -> None:
+        """Register a client (its subscription set decides its group)."""
+        self.clients.add(client)
+        self._join(client)
+
+    def remove(self, client: Client) -> None:
+        """Forget a client."""
+        self.clients.discard(client)
+        self._leave(client)
+
+    def resubscribe(self, client: Client, subs: SubscriptionSet) -> None:
+        """Move ``client`` to the group of ``subs``."""
+        self._leave(client)
+        client.subs = subs
+        self._join(client)
+
+    def _join(self, client: Client) -> None:
+        if client.subs.empty:
+            return
+        group = self.groups.get(client.subs)
+        if group is None:
+            group = self.groups[client.subs] = Group(client.subs)
+        group.clients.add(client)
+
+    def _leave(self, client: Client) -> None:
+        group = self.groups.get(client.subs)
+        if group is not None:
+            group.clients.discard(client)
+            if not group.clients:
+                del self.groups[client.subs]
+
+    def on_batch(self, batch: Sequence[Reading]) -> None:
+        """Hub sink: route a batch through every group."""
+        now = time.monotonic_ns()
+        sent = 0
+        for group in list(self.groups.values()):
+            sent += group.emit(group.stream.on_readings(batch, now))
+        if sent:
+            self.metrics.inc("sensorcast_readings_sent_total", sent)
+
+    def broadcast_control(self, frame: bytes) -> None:
+        """Send a control frame (status) to every client, whatever its subscription."""
+        for c in self.clients:
+            c.send(frame)
+
+    def tick(self) -> None:
+        """Run time-based policies (fixed/ideal/minPeriod/agg) and the stall check."""
+        now = time.monotonic_ns()
+        sent = 0
+        for group in list(self.groups.values()):
+            if not group.stream.passthrough_only:
+                sent += group.emit(group.stream.on_tick(now))
+        if sent:
+            self.metrics.inc("sensorcast_readings_sent_total", sent)
+        mono = time.monotonic()
+        for c in list(self.clients):
+            if c.backlog_since is not None and c.queue and mono - c.backlog_since > c.limits.client_stall_s:
+                c.evict()
+
+    async def run_ticks(self, interval_s: float = 0.01) -> None:
+        """Tick forever (a task of the app)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            self.tick()
+
+    def info(self) -> dict[str, Any]:
+        """Summary for /healthz."""
+        return {"clients": len(self.clients), "groups": len(self.groups)}

@@ -1,0 +1,169 @@
+"""Polling: one worker thread per physical bus, one task per sensor, health and backoff per sensor.
+
+Blocking driver calls never run on the event loop. A call that exceeds its timeout is abandoned and its bus
+gets a fresh worker thread (a stuck I2C transaction must not freeze every later read); the stuck thread is
+counted in /metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from gateway.hub import Hub
+from sensors.base import Sensor, Values
+from sensors.errors import ImplausibleReading, SensorTimeout
+from sensors.health import HealthPolicy, SensorHealth, read_with_retry
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class BusWorker:
+    """Serialises blocking calls for one bus on one dedicated thread."""
+
+    def __init__(self, bus_id: str, on_abandon: Callable[[str], None] | None = None) -> None:
+        self.bus_id = bus_id
+        self._on_abandon = on_abandon
+        self._executor = self._new_executor()
+        self.abandoned_threads = 0
+
+    def _new_executor(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"bus-{self.bus_id}")
+
+    async def call(self, fn: Callable[..., T], *args: Any, timeout_s: float | None = None) -> T:
+        """Run ``fn(*args)`` on the bus thread; raise :class:`SensorTimeout` after ``timeout_s``."""
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self._executor, fn, *args)
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await fut
+        except TimeoutError:
+            # The thread is stuck inside the driver; give the bus a fresh one and leave the old one behind.
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = self._new_executor()
+            self.abandoned_threads += 1
+            if self._on_abandon:
+                self._on_abandon(self.bus_id)
+            raise SensorTimeout(errno.ETIMEDOUT, f"no answer within {timeout_s:g} s on {self.bus_id}") from None
+
+    def shutdown(self) -> None:
+        """Stop accepting work; a call still running finishes in the background."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, user-facing description (no exception text that could carry paths or secrets to the network)."""
+    if isinstance(exc, ImplausibleReading):
+        return "implausible value"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        name = errno.errorcode.get(exc.errno, str(exc.errno))
+        if exc.errno == errno.EREMOTEIO:
+            return f"no acknowledge from device ({name})"
+        return f"I/O error ({name})"
+    if isinstance(exc, OSError):
+        return "I/O error"
+    return "driver error"
+
+
+class SensorRunner:
+    """Polls one sensor forever (until cancelled), reporting health to the hub.
+
+    Args:
+        sensor: the driver.
+        worker: its bus worker.
+        hub: where readings and states go.
+        policy: retry/backoff policy.
+        read_timeout_s: timeout of one open/read call.
+        rand: source of jitter (injected for tests).
+    """
+
+    def __init__(self, sensor: Sensor, worker: BusWorker, hub: Hub, policy: HealthPolicy, read_timeout_s: float,
+                 rand: Callable[[], float] = random.random) -> None:
+        self.sensor = sensor
+        self.worker = worker
+        self.hub = hub
+        self.policy = policy
+        self.read_timeout_s = read_timeout_s
+        self.health = SensorHealth(policy)
+        self._rand = rand
+        self._opened = False
+        self.implausible_total = 0
+
+    @property
+    def id(self) -> str:
+        """The sensor id."""
+        return self.sensor.info.id
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Give the driver its thread-safe push callback (edges, streaming frames)."""
+        sensor_id = self.id
+
+        def emit(values: Values, ts_ns: int | None = None) -> None:
+            loop.call_soon_threadsafe(self._publish_pushed, sensor_id, dict(values), ts_ns)
+
+        self.sensor.attach(emit)
+
+    def _publish_pushed(self, sensor_id: str, values: Mapping[str, Any], ts_ns: int | None) -> None:
+        if values:
+            self.hub.publish(sensor_id, values, ts_ns)
+
+    def _report(self, change: str | None) -> None:
+        if change is not None:
+            self.hub.set_state(self.id, change, self.health.last_error if change != "ok" else None)
+            level = logging.INFO if change in ("ok", "recovering") else logging.WARNING
+            log.log(level, "sensor %s: %s%s", self.id, change,
+                    f" ({self.health.last_error})" if change not in ("ok", "recovering") else "")
+
+    async def poll_once(self) -> Values | None:
+        """One poll: (re)open when needed, read with retries, publish, update health. Returns the values."""
+        now = time.monotonic()
+        try:
+            if not self._opened or self.health.needs_reinit:
+                if self._opened:
+                    await self.worker.call(self.sensor.close, timeout_s=self.read_timeout_s)
+                    self._opened = False
+                await self.worker.call(self.sensor.open, timeout_s=self.read_timeout_s)
+                self._opened = True
+            values = await self.worker.call(read_with_retry, self.sensor, self.policy.retries,
+                                            timeout_s=self.read_timeout_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if isinstance(exc, ImplausibleReading):
+                self.implausible_total += 1
+                self.hub.metrics.inc("sensorcast_implausible_total", sensor=self.id)
+            elif not isinstance(exc, OSError):
+                log.exception("sensor %s: driver raised an unexpected error", self.id)
+            self.hub.metrics.inc("sensorcast_sensor_errors_total", sensor=self.id)
+            self._report(self.health.on_failure(now, describe_error(exc)))
+            return None
+        self._report(self.health.on_success(now))
+        if values:
+            self.hub.publish(self.id, values)
+        return values
+
+    async def run(self) -> None:
+        """Poll until cancelled."""
+        try:
+            while True:
+                await self.poll_once()
+                delay = self.health.next_delay_s(self.sensor.info.interval_s, self._rand())
+                await asyncio.sleep(delay)
+        finally:
+            self.health.stop(time.monotonic())
+
+    async def close(self) -> None:
+        """Close the driver on its bus thread (bounded in time)."""
+        try:
+            await self.worker.call(self.sensor.close, timeout_s=min(1.0, self.read_timeout_s))
+        except Exception:
+            log.warning("sensor %s: close failed", self.id)
