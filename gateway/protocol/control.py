@@ -100,7 +100,7 @@ def decode_control(data: bytes | str) -> dict[str, Any]:
     if isinstance(data, str):
         try:
             obj = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # deep nesting ("[[[[...") exhausts the C scanner's recursion
             raise _bad("text frames must be a JSON object, e.g. {\"t\": \"ping\"}") from None
     else:
         try:
@@ -131,7 +131,7 @@ def _entry(raw: Any, where: str, ref: object) -> SubscribeEntry:
         raise _bad(f"{where}: expected a map with a 'path'", ref)
     unknown = set(raw) - {"path", "policy", "period", "minPeriod", "agg", "format"}
     if unknown:
-        raise _bad(f"{where}: unknown key {sorted(unknown)[0]!r}", ref)
+        raise _bad(f"{where}: unknown key {sorted(unknown, key=str)[0]!r}", ref)  # msgpack keys: str or bytes
     path = _str(raw, "path", where, ref)
     policy = raw.get("policy", "instant")
     if policy not in POLICIES:
