@@ -85,7 +85,8 @@ class Stream:
             return
         # instant / ideal, with minPeriod
         if st.last_sent_ns is None or now_ns - st.last_sent_ns >= route.min_period_ns:
-            self._send(st, r, 0, now_ns, out)
+            # Readings still held back by minPeriod are superseded by this one: the client misses them.
+            self._send(st, r, FLAG_COALESCED if st.pending_n else 0, now_ns, out)
         else:
             st.pending = r
             st.pending_n += 1
