@@ -1,0 +1,15 @@
+"""I2C sensor drivers on smbus2 (or any object with its methods): one registers / codec / driver set per chip.
+
+This module stays light: no smbus2 or driver import happens until a configured driver is built.
+"""
+
+from typing import Any
+
+SENSOR_DRIVERS: dict[str, str] = {
+    "bme280": "sensors.i2c.bme280:build",
+    "bmp280": "sensors.i2c.bme280:build",
+}
+
+DEMO: list[dict[str, Any]] = [
+    {"id": "env", "driver": "bme280", "simulate": True, "interval_s": 1.0, "bus": 1, "address": 0x76},
+]

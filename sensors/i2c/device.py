@@ -1,0 +1,195 @@
+"""What every I2C driver shares: the bus protocol, one addressed device, plausibility checks, bus lookup.
+
+Drivers take any object with the ``smbus2.SMBus`` methods (:class:`SMBusLike`): a real ``smbus2.SMBus`` on a
+board, :class:`sensors.sim.smbus.FakeSMBus` in demo mode and tests.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from sensors.base import BuildContext, FieldSpec
+from sensors.errors import ImplausibleReading, SensorError
+from sensors.spec import DeviceSpec
+
+I2C_M_RD = 0x0001
+
+
+class SMBusLike(Protocol):
+    """The subset of ``smbus2.SMBus`` that sensorcast drivers use."""
+
+    def write_quick(self, i2c_addr: int, force: bool | None = None) -> None: ...
+
+    def read_byte(self, i2c_addr: int, force: bool | None = None) -> int: ...
+
+    def write_byte(self, i2c_addr: int, value: int, force: bool | None = None) -> None: ...
+
+    def read_byte_data(self, i2c_addr: int, register: int, force: bool | None = None) -> int: ...
+
+    def write_byte_data(
+        self, i2c_addr: int, register: int, value: int, force: bool | None = None
+    ) -> None: ...
+
+    def read_i2c_block_data(
+        self, i2c_addr: int, register: int, length: int, force: bool | None = None
+    ) -> list[int]: ...
+
+    def write_i2c_block_data(
+        self, i2c_addr: int, register: int, data: Sequence[int], force: bool | None = None
+    ) -> None: ...
+
+    def i2c_rdwr(self, *i2c_msgs: Any) -> None: ...
+
+
+class I2CDevice:
+    """One chip at one address; turns bus ``OSError`` into :class:`SensorError` naming bus and address.
+
+    Multi-byte registers are read as I2C block reads (big-endian chips: ADS1115, INA219, MPU-6050,
+    SHT3x) rather than SMBus word reads, which are little-endian on the wire.
+
+    Args:
+        bus: the SMBus-like object.
+        address: 7-bit address.
+        bus_name: for messages, e.g. ``i2c-1``.
+    """
+
+    def __init__(self, bus: SMBusLike, address: int, bus_name: str = "i2c") -> None:
+        self.bus = bus
+        self.address = address
+        self.bus_name = bus_name
+
+    def _fail(self, exc: OSError, what: str) -> SensorError:
+        code = exc.errno if exc.errno is not None else errno.EIO
+        return SensorError(code, f"{self.bus_name} {self.address:#04x}: {what} failed: {os.strerror(code)}")
+
+    def read_u8(self, register: int) -> int:
+        """Read one byte register."""
+        try:
+            return self.bus.read_byte_data(self.address, register)
+        except OSError as exc:
+            raise self._fail(exc, f"read of register {register:#04x}") from exc
+
+    def write_u8(self, register: int, value: int) -> None:
+        """Write one byte register."""
+        try:
+            self.bus.write_byte_data(self.address, register, value & 0xFF)
+        except OSError as exc:
+            raise self._fail(exc, f"write of register {register:#04x}") from exc
+
+    def read_block(self, register: int, length: int) -> bytes:
+        """Read ``length`` bytes from ``register`` on (auto-increment), as one transfer."""
+        try:
+            return bytes(self.bus.read_i2c_block_data(self.address, register, length))
+        except OSError as exc:
+            raise self._fail(exc, f"read of {length} bytes at {register:#04x}") from exc
+
+    def write_block(self, register: int, data: Sequence[int]) -> None:
+        """Write ``data`` from ``register`` on, as one transfer."""
+        try:
+            self.bus.write_i2c_block_data(self.address, register, list(data))
+        except OSError as exc:
+            raise self._fail(exc, f"write of {len(data)} bytes at {register:#04x}") from exc
+
+    def read_be16(self, register: int) -> int:
+        """Read a big-endian unsigned 16-bit register."""
+        data = self.read_block(register, 2)
+        return (data[0] << 8) | data[1]
+
+    def write_be16(self, register: int, value: int) -> None:
+        """Write a big-endian 16-bit register."""
+        self.write_block(register, [(value >> 8) & 0xFF, value & 0xFF])
+
+    def send(self, data: Sequence[int]) -> None:
+        """Write raw bytes (a command without register semantics) as one transfer."""
+        try:
+            if len(data) == 1:
+                self.bus.write_byte(self.address, data[0])
+            else:
+                self.bus.write_i2c_block_data(self.address, data[0], list(data[1:]))
+        except OSError as exc:
+            raise self._fail(exc, f"command {bytes(data).hex()}") from exc
+
+    def receive(self, length: int) -> bytes:
+        """Read ``length`` raw bytes (no register pointer write first), via a plain I2C read message."""
+        from smbus2 import i2c_msg  # pure Python, no hardware access; lazy to keep imports light
+
+        msg = i2c_msg.read(self.address, length)
+        try:
+            self.bus.i2c_rdwr(msg)
+        except OSError as exc:
+            raise self._fail(exc, f"read of {length} bytes") from exc
+        return bytes(msg)
+
+
+def check_plausible(fields: Iterable[FieldSpec], values: Mapping[str, Any], where: str) -> None:
+    """Raise :class:`ImplausibleReading` if a value is outside its field's ``min``/``max``.
+
+    Args:
+        fields: the sensor's field specs.
+        values: the reading.
+        where: sensor id for the message.
+    """
+    for spec in fields:
+        value = values.get(spec.name)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            continue
+        if (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
+            raise ImplausibleReading(
+                errno.ERANGE, f"{where}: {spec.name}={value} outside plausible {spec.min}..{spec.max}"
+            )
+
+
+def _open_smbus(bus: int) -> SMBusLike:
+    import smbus2  # lazily: demo mode and tests never need the real bus
+
+    path = f"/dev/i2c-{bus}"
+    try:
+        return smbus2.SMBus(bus)
+    except FileNotFoundError as exc:
+        raise SensorError(
+            errno.ENOENT, f"{path} not found: enable I2C (raspi-config / dtparam=i2c_arm=on)"
+        ) from exc
+    except PermissionError as exc:
+        raise SensorError(
+            errno.EACCES, f"{path}: permission denied: add the user to the 'i2c' group"
+        ) from exc
+
+
+def bus_options(spec: DeviceSpec, default_address: int, addresses: Sequence[int]) -> tuple[int, int]:
+    """Return the validated ``(bus, address)`` options of ``spec``.
+
+    Args:
+        spec: the config entry.
+        default_address: address used when the option is absent.
+        addresses: addresses the chip can be strapped to.
+    """
+    bus = spec.opt_int("bus", 1, min=0, max=255)
+    address = spec.opt_int("address", default_address, min=0x03, max=0x77)
+    if address not in addresses:
+        choices = ", ".join(f"{a:#04x}" for a in addresses)
+        raise spec.error("address", f"expected one of {choices} for {spec.driver}, got {address:#04x}")
+    return bus, address
+
+
+def open_bus(
+    spec: DeviceSpec, ctx: BuildContext, bus: int, address: int, make_chip: Callable[[], Any]
+) -> SMBusLike:
+    """Return the bus for ``spec``: the shared real ``smbus2.SMBus`` or, when simulated, the shared fake bus.
+
+    In simulate mode the chip emulator from ``make_chip()`` is attached at ``address``.
+    """
+    if not (spec.simulate or ctx.simulate):
+        bus_obj: SMBusLike = ctx.shared(f"i2c-{bus}", lambda: _open_smbus(bus))
+        return bus_obj
+    from sensors.sim.smbus import FakeSMBus
+
+    fake: FakeSMBus = ctx.shared(f"sim-i2c-{bus}", lambda: FakeSMBus(bus))
+    if address in fake.chips:
+        raise spec.error(
+            "address", f"{address:#04x} on simulated bus {bus} is already used by another sensor"
+        )
+    fake.attach(address, make_chip())
+    return fake
