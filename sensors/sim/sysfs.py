@@ -211,6 +211,10 @@ class FakeSysfs:
         self.flaky(self.path("sys/bus/iio/devices/iio:device0/in_temp_input"), 0.1)
         self._updaters.append(update)
 
+    def add_updater(self, update: Callable[[float], None]) -> None:
+        """Call ``update(t_s)`` every period once :meth:`start` ran (``t_s``: seconds since start)."""
+        self._updaters.append(update)
+
     # -- life cycle ----------------------------------------------------------------------------------------
 
     def start(self, period_s: float = 1.0) -> FakeSysfs:
