@@ -1,0 +1,378 @@
+/**
+ * The sensorcast dashboard: overview cards, charts of the selected sensor, connection honesty, controls.
+ * Built on the reusable client in sensorcast-client.js; see docs/dashboard.md.
+ */
+
+import { SensorcastClient } from "./sensorcast-client.js";
+import { DEFAULT_CAPACITY, SeriesRing } from "./store.js";
+import { ChartPanel } from "./charts.js";
+import { Controls } from "./controls.js";
+import { Cards } from "./cards.js";
+
+const TOKEN_KEY = "sensorcast.token";
+const THEME_KEY = "sensorcast.theme";
+const WINDOWS = [
+  ["1 min", 60e3], ["10 min", 600e3], ["1 h", 3600e3], ["6 h", 6 * 3600e3], ["24 h", 24 * 3600e3],
+];
+const AGG = ["min", "max", "mean", "last"];
+const MAX_BUCKET_MS = 1000; // cards and the live edge stay fresh even on wide windows
+const $ = (sel) => document.querySelector(sel);
+
+class Dashboard {
+  constructor() {
+    this.capacity = Number(globalThis.SENSORCAST_POINTS) || DEFAULT_CAPACITY;
+    this.client = new SensorcastClient({ token: sessionStorage.getItem(TOKEN_KEY), history: true });
+    this.catalogue = new Map();
+    this.rings = new Map();
+    this.selected = null;
+    this.windowMs = WINDOWS[0][1];
+    this.paused = false;
+    this.view = null; // [t0, t1] ms while paused/zoomed
+    this.viewDirty = true;
+    this.aggMode = new Map(); // sensor -> bucket ms (server-side aggregation active)
+    this.subsKey = "";
+    this.offsetMs = 0; // gateway clock - browser clock
+    this.rttMs = null;
+    this.delays = [];
+    this.gapCount = 0;
+    this.lossCount = 0;
+    this.prevStats = { t: performance.now(), messages: 0, readings: 0 };
+    this.cards = new Cards($("#cards"), (id) => this.select(id));
+    this.charts = new ChartPanel($("#charts"), {
+      onUserRange: (t0, t1) => this.setView(t0, t1),
+      onPan: (f) => this.pan(f),
+      onZoom: (f) => this.zoom(f),
+      onLive: () => this.live(),
+      onResize: () => this.updateSubscription(),
+    });
+    this.controls = new Controls($("#controls"), this.client);
+    this.bindUi();
+    this.bindClient();
+    this.lastChart = 0;
+    this.chartVersion = -1;
+    this.lastSecond = performance.now();
+    requestAnimationFrame((t) => this.frame(t));
+    this.client.connect();
+  }
+
+  // -- client events ---------------------------------------------------------------------------------------
+
+  bindClient() {
+    const c = this.client;
+    c.on("state", (s) => this.showConnection(s));
+    c.on("hello", (h) => this.onHello(h));
+    c.on("readings", ({ readings, backfill }) => this.onReadings(readings, backfill));
+    c.on("agg", ({ entries }) => this.onAgg(entries));
+    c.on("status", (st) => this.onStatus(st));
+    c.on("gap", (g) => this.onGap(g));
+    c.on("loss", ({ sensor, coalesced }) => {
+      this.lossCount += 1;
+      this.rings.get(sensor)?.pushGap(-Infinity);
+      if (!coalesced) this.note(`missed readings of ${sensor}`);
+    });
+    c.on("latency", ({ rttMs, offsetMs }) => {
+      this.rttMs = rttMs;
+      this.offsetMs = offsetMs;
+    });
+    c.on("autherror", ({ code }) => this.askToken(code));
+  }
+
+  onHello(h) {
+    $("#auth").hidden = true;
+    $("#gw").textContent = h.gw;
+    $("#role").textContent = h.role ?? "read-only";
+    $("#signout").hidden = !sessionStorage.getItem(TOKEN_KEY);
+    const ids = h.sensors.map((s) => s.id).join(",");
+    const changed = ids !== [...this.catalogue.keys()].join(",");
+    this.catalogue = new Map(h.sensors.map((s) => [s.id, s]));
+    for (const s of h.sensors) {
+      const numeric = s.fields.filter((f) => f.kind !== "str").map((f) => f.name);
+      const ring = this.rings.get(s.id);
+      if (!ring || ring.fields.join() !== numeric.join()) this.rings.set(s.id, new SeriesRing(numeric, this.capacity));
+    }
+    this.cards.build(h.sensors, this.rings, changed);
+    for (const s of h.sensors) this.cards.setState(s.id, s.state, s.error);
+    this.controls.build(h);
+    for (const a of h.actuators ?? []) this.controls.update(a.id, a.value);
+    const sel = $("#sensor-select");
+    if (changed || !sel.options.length) {
+      sel.replaceChildren(...h.sensors.map((s) => new Option(s.id, s.id)));
+    }
+    if (!this.selected || !this.catalogue.has(this.selected)) this.select(h.sensors[0]?.id ?? null);
+    else this.updateSubscription(true);
+  }
+
+  onReadings(readings, backfill) {
+    let last = null;
+    for (const r of readings) {
+      const [, , tsNs, sensor, values, flags] = r;
+      const tMs = Number(tsNs) / 1e6;
+      const ring = this.rings.get(sensor);
+      if (!ring) {
+        if ("value" in values) this.controls.update(sensor, values.value);
+        continue;
+      }
+      ring.push(tMs, values);
+      this.cards.latest(sensor, values, tMs, flags);
+      last = tMs;
+    }
+    if (last !== null && !backfill) {
+      const delay = Date.now() + this.offsetMs - last;
+      if (this.delays.length < 1000) this.delays.push(delay);
+    }
+  }
+
+  onAgg(entries) {
+    for (const [sensor, t0, t1, n, fields] of entries) {
+      const ring = this.rings.get(sensor);
+      if (!ring) continue;
+      const tMs = (Number(t0) + Number(t1)) / 2e6;
+      ring.pushAgg(tMs, fields);
+      const last = Object.fromEntries(Object.entries(fields).map(([k, a]) => [k, a[3]]));
+      this.cards.latest(sensor, last, Number(t1) / 1e6, 0, n);
+    }
+  }
+
+  onStatus(st) {
+    for (const [id, s] of Object.entries(st.sensors ?? {})) {
+      this.cards.setState(id, s.state, s.error);
+      if (s.state !== "ok" && s.state !== "recovering") this.rings.get(id)?.pushGap(-Infinity);
+    }
+    for (const [id, a] of Object.entries(st.actuators ?? {})) this.controls.update(id, a.value);
+    if (st.drop) this.note(`gateway dropped ${st.drop.n} readings for this page (${st.drop.reason})`);
+  }
+
+  onGap(g) {
+    if (g.initial) return; // history older than the gateway's ring: nothing was lost by this page
+    this.gapCount += 1;
+    for (const ring of this.rings.values()) ring.pushGap(-Infinity);
+    const span = g.to == null ? `after #${g.from - 1}` : `#${g.from}–#${g.to}`;
+    this.note(g.reason === "boot" ? "gateway restarted: readings while it was down are lost (gap drawn)"
+      : `readings ${span} are no longer in the gateway's memory (gap drawn)`);
+  }
+
+  // -- subscription: server-side aggregation for windows wider than the screen ------------------------------
+
+  /** Bucket length for the selected sensor, or 0 when every reading fits on screen. */
+  bucketMs() {
+    const s = this.catalogue.get(this.selected);
+    if (!s || !this.client.hello?.caps?.includes("agg")) return 0;
+    const span = this.paused && this.view ? this.view[1] - this.view[0] : this.windowMs;
+    const perPixel = span / this.charts.pixelWidth();
+    const intervalMs = s.interval_s > 0 ? s.interval_s * 1000 : this.cards.measuredIntervalMs(s.id);
+    if (!intervalMs || perPixel < 2 * intervalMs) return 0;
+    return Math.max(10, Math.min(MAX_BUCKET_MS, Math.round(perPixel)));
+  }
+
+  updateSubscription(force = false) {
+    const bucket = this.bucketMs();
+    const entries = bucket ? [{ path: this.selected, period: bucket, agg: AGG }, { path: "*" }] : [{ path: "*" }];
+    const key = JSON.stringify(entries);
+    if (key === this.subsKey && !force) return;
+    const before = this.aggMode;
+    this.aggMode = new Map(bucket ? [[this.selected, bucket]] : []);
+    for (const id of new Set([...before.keys(), ...this.aggMode.keys()])) this.client.resetChain(id);
+    this.subsKey = key;
+    $("#mode").textContent = bucket
+      ? `gateway aggregates ${this.selected} into ${bucket} ms buckets (min/max band, mean line)`
+      : "every reading";
+    this.client.subscribe(entries).catch((err) => this.note(`subscription refused: ${err.message}`));
+  }
+
+  // -- view ------------------------------------------------------------------------------------------------
+
+  select(id) {
+    this.selected = id;
+    $("#sensor-select").value = id ?? "";
+    this.cards.markSelected(id);
+    this.charts.show(this.catalogue.get(id), this.rings.get(id));
+    this.viewDirty = true;
+    this.updateSubscription();
+  }
+
+  setWindow(ms) {
+    this.windowMs = ms;
+    for (const b of document.querySelectorAll("#windows button")) {
+      b.setAttribute("aria-pressed", String(Number(b.dataset.ms) === ms));
+    }
+    this.live();
+  }
+
+  setView(t0, t1) {
+    if (!(t1 > t0)) return;
+    this.paused = true;
+    this.view = [t0, t1];
+    this.viewDirty = true;
+    this.showPause();
+    this.updateSubscription();
+  }
+
+  pan(f) {
+    const [t0, t1] = this.view ?? this.charts.range() ?? [Date.now() - this.windowMs, Date.now()];
+    const d = (t1 - t0) * f;
+    this.setView(t0 + d, t1 + d);
+  }
+
+  zoom(f) {
+    const [t0, t1] = this.view ?? this.charts.range() ?? [Date.now() - this.windowMs, Date.now()];
+    const mid = (t0 + t1) / 2;
+    const half = ((t1 - t0) * f) / 2;
+    this.setView(mid - half, mid + half);
+  }
+
+  live() {
+    this.paused = false;
+    this.view = null;
+    this.viewDirty = true;
+    this.showPause();
+    this.updateSubscription();
+  }
+
+  showPause() {
+    const b = $("#pause");
+    b.setAttribute("aria-pressed", String(this.paused));
+    b.textContent = this.paused ? "▶ Live" : "❚❚ Pause";
+    $("#chart-section").dataset.paused = String(this.paused);
+  }
+
+  // -- frame loop ------------------------------------------------------------------------------------------
+
+  frame(now) {
+    this.cards.frame(now, Date.now() + this.offsetMs);
+    if (now - this.lastSecond >= 1000) this.second(now);
+    this.maybeDrawCharts(now);
+    requestAnimationFrame((t) => this.frame(t));
+  }
+
+  maybeDrawCharts(now) {
+    const ring = this.rings.get(this.selected);
+    if (!ring) return;
+    const nowMs = Date.now() + this.offsetMs;
+    if (this.paused) {
+      if (!this.viewDirty) return;
+    } else {
+      const slideMs = this.windowMs / this.charts.pixelWidth();
+      const minGap = Math.max(1000 / 30, 3 * this.charts.drawCostMs, Math.min(slideMs, 1000));
+      if (now - this.lastChart < minGap) return;
+      if (ring.version === this.chartVersion && now - this.lastChart < Math.max(minGap, slideMs)) return;
+    }
+    const [t0, t1] = this.paused && this.view ? this.view : [nowMs - this.windowMs, nowMs];
+    this.charts.draw(t0, t1);
+    this.chartVersion = ring.version;
+    this.lastChart = now;
+    this.viewDirty = false;
+  }
+
+  second(now) {
+    const c = this.client;
+    const dt = (now - this.prevStats.t) / 1000;
+    const mps = (c.stats.messages - this.prevStats.messages) / dt;
+    const rps = (c.stats.readings - this.prevStats.readings) / dt;
+    this.prevStats = { t: now, messages: c.stats.messages, readings: c.stats.readings };
+    $("#rates").textContent = `${mps.toFixed(0)} msg/s · ${rps.toFixed(0)} readings/s`;
+    const d = this.delays.sort((a, b) => a - b);
+    const p50 = d.length ? d[Math.floor(d.length / 2)] : null;
+    this.delays = [];
+    $("#latency").textContent = `RTT ${this.rttMs == null ? "–" : this.rttMs.toFixed(1)} ms · delay ${
+      p50 == null ? "–" : Math.max(0, p50).toFixed(0)} ms`;
+    $("#drops").textContent = `dropped ${c.stats.dropped} · gaps ${this.gapCount + this.lossCount}`;
+    $("#drops").dataset.gaps = String(this.gapCount + this.lossCount);
+    this.lastSecond = now;
+    this.updateLongWindows();
+    this.cards.second(Date.now() + this.offsetMs, (id) => this.rings.get(id)?.pushGap(-Infinity));
+  }
+
+  updateLongWindows() {
+    let oldest = Infinity;
+    for (const r of this.rings.values()) oldest = Math.min(oldest, r.oldestT);
+    const heldMs = Date.now() - oldest;
+    for (const b of document.querySelectorAll("#windows button")) {
+      const i = WINDOWS.findIndex(([, ms]) => ms === Number(b.dataset.ms));
+      b.disabled = i > 2 && !(heldMs > WINDOWS[i - 1][1]);
+    }
+  }
+
+  // -- chrome ----------------------------------------------------------------------------------------------
+
+  showConnection({ state, retryInMs, attempt }) {
+    const el = $("#conn");
+    el.dataset.state = state;
+    const text = {
+      connecting: "connecting…", open: "connected", closed: "closed", unauthorized: "token required",
+      reconnecting: retryInMs != null ? `reconnecting (attempt ${attempt}, in ${(retryInMs / 1000).toFixed(1)} s)`
+        : "reconnecting…",
+    }[state] ?? state;
+    el.textContent = text;
+    document.body.dataset.conn = state;
+  }
+
+  note(text) {
+    const el = $("#notes");
+    const li = document.createElement("li");
+    li.textContent = `${new Date().toLocaleTimeString()} ${text}`;
+    el.prepend(li);
+    while (el.children.length > 5) el.lastChild.remove();
+  }
+
+  askToken(code) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    $("#auth").hidden = false;
+    $("#auth-msg").textContent = code === "auth_failed"
+      ? "The gateway refused this token (invalid token). Check it and try again."
+      : "This gateway requires an access token.";
+    $("#auth-msg").dataset.code = code;
+    $("#token").value = "";
+    $("#token").focus();
+  }
+
+  bindUi() {
+    $("#auth-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const tok = $("#token").value.trim();
+      if (!tok) return;
+      sessionStorage.setItem(TOKEN_KEY, tok);
+      $("#auth-msg").textContent = "checking…";
+      this.client.setToken(tok);
+    });
+    $("#signout").addEventListener("click", () => {
+      sessionStorage.removeItem(TOKEN_KEY);
+      this.client.setToken(null);
+      this.client.connect();
+    });
+    $("#sensor-select").addEventListener("change", (ev) => this.select(ev.target.value));
+    const wins = $("#windows");
+    for (const [label, ms] of WINDOWS) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = label;
+      b.dataset.ms = String(ms);
+      b.setAttribute("aria-pressed", String(ms === this.windowMs));
+      b.addEventListener("click", () => this.setWindow(ms));
+      wins.appendChild(b);
+    }
+    $("#pause").addEventListener("click", () => {
+      if (this.paused) this.live();
+      else this.setView(...(this.charts.range() ?? [Date.now() - this.windowMs, Date.now()]));
+    });
+    $("#pan-left").addEventListener("click", () => this.pan(-0.25));
+    $("#pan-right").addEventListener("click", () => this.pan(0.25));
+    $("#zoom-in").addEventListener("click", () => this.zoom(0.5));
+    $("#zoom-out").addEventListener("click", () => this.zoom(2));
+    const theme = localStorage.getItem(THEME_KEY) ?? "auto";
+    this.applyTheme(theme);
+    $("#theme").addEventListener("click", () => {
+      const next = { auto: "light", light: "dark", dark: "auto" }[document.documentElement.dataset.theme];
+      this.applyTheme(next);
+    });
+  }
+
+  applyTheme(theme) {
+    document.documentElement.dataset.theme = theme;
+    localStorage.setItem(THEME_KEY, theme);
+    $("#theme").textContent = `Theme: ${theme}`;
+    if (this.selected) this.charts.show(this.catalogue.get(this.selected), this.rings.get(this.selected));
+    this.viewDirty = true;
+  }
+}
+
+globalThis.sensorcast = { dashboard: new Dashboard() };

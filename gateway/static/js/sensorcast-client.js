@@ -1,0 +1,416 @@
+/**
+ * sensorcast-client.js: a small, reusable browser client for the sensorcast WebSocket protocol v1
+ * (docs/protocol.md). The dashboard is built on it; use it for your own pages too.
+ *
+ * It needs a MessagePack codec: load `/static/vendor/msgpack/msgpack.min.js` first (it defines
+ * `globalThis.MessagePack`) or pass `{codec: {encode, decode}}`.
+ *
+ *   <script src="/static/vendor/msgpack/msgpack.min.js"></script>
+ *   <script type="module">
+ *     import { SensorcastClient } from "/static/js/sensorcast-client.js";
+ *     const client = new SensorcastClient({ token: sessionStorage.getItem("sensorcast.token") });
+ *     client.on("hello", (hello) => console.log("sensors", hello.sensors));
+ *     client.on("readings", ({ readings }) => {
+ *       for (const [seq, prev, tsNs, sensor, values, flags] of readings) console.log(sensor, values);
+ *     });
+ *     client.on("state", ({ state }) => console.log("connection", state));
+ *     client.connect();
+ *     await client.subscribe([{ path: "env.*" }, { path: "imu", period: 1000, agg: ["min", "max"] }]);
+ *     const result = await client.command("relay1", true);   // {ok, value} or {ok: false, error}
+ *   </script>
+ *
+ * What it does for you:
+ * - Authentication: the token (if any) is sent as the first message, never in the URL.
+ * - Reconnects with exponential backoff and jitter, then re-subscribes and sends `resume` with the last
+ *   (boot, seq) it delivered. Live frames that arrive while the backfill is in flight are held back, so
+ *   `readings` events always come in seq order without duplicates. A hole that cannot be filled comes as a
+ *   `gap` event (`reason: "ring"` or `"boot"`).
+ * - Loss detection: for each sensor followed at full rate, a reading whose `prev` is not the last seq seen
+ *   for that sensor yields a `loss` event. `status.drop` notices yield `drop` events.
+ * - Latency: a `ping` every `pingIntervalMs`; `latency` events carry the round trip and the estimated offset
+ *   between the gateway's clock and this browser's.
+ *
+ * Events (`client.on(type, fn)` returns an unsubscribe function):
+ *   state    {state: "connecting"|"open"|"reconnecting"|"unauthorized"|"closed", attempt, retryInMs, code, reason}
+ *   hello    the hello frame (catalogue: sensors, actuators, role, boot, caps, limits)
+ *   readings {readings: [[seq, prev, ts_ns, sensor, values, flags], ...], backfill: bool}
+ *   agg      {period, entries: [[sensor, t0_ns, t1_ns, n, {field: [min, max, mean, last]}], ...]}
+ *   status   the status frame (sensor states, actuator values, drop)
+ *   drop     {n, from, to, reason}
+ *   gap      {boot, from, to, reason, initial}   (initial: hole before the first connection's history)
+ *   loss     {sensor, after, before, coalesced}  (readings of `sensor` between seqs `after` and `before` missed)
+ *   latency  {rttMs, offsetMs}
+ *   autherror {code, msg}                          (wrong or missing token; reconnecting stops until connect())
+ *   error    any error frame
+ */
+
+export const PROTOCOL_VERSION = 1;
+export const FLAG_CLOCK_SYNCED = 1;
+export const FLAG_SIMULATED = 2;
+export const FLAG_COALESCED = 4;
+export const FLAG_RESENT = 8;
+
+const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 15000, factor: 2, jitter: 0.3 };
+const REQUEST_TIMEOUT_MS = 10000;
+
+/** The WebSocket URL of the gateway that served this page (same host and port, `wss:` under https). */
+export function defaultUrl(loc = globalThis.location) {
+  return `${loc.protocol === "https:" ? "wss:" : "ws:"}//${loc.host}/`;
+}
+
+/**
+ * Delay before reconnect attempt `attempt` (0-based): exponential, capped, with +-jitter so that many
+ * browsers do not reconnect in lockstep after a gateway restart.
+ */
+export function backoffDelayMs(attempt, { initialMs, maxMs, factor, jitter } = DEFAULT_BACKOFF, rand = Math.random) {
+  const base = Math.min(maxMs, initialMs * factor ** attempt);
+  return Math.max(0, Math.round(base * (1 + jitter * (2 * rand() - 1))));
+}
+
+export class SensorcastClient {
+  /**
+   * @param {object} [options]
+   * @param {string} [options.url] WebSocket URL (default: the page's own host, path `/`).
+   * @param {string|null} [options.token] access token (sent in the first message).
+   * @param {Array<object>} [options.subscribe] subscription entries (default everything at full rate).
+   * @param {boolean} [options.history] on the first connection, backfill what the gateway's ring holds.
+   * @param {object} [options.backoff] {initialMs, maxMs, factor, jitter}.
+   * @param {number} [options.pingIntervalMs] latency probe interval (0 disables; default 2000).
+   * @param {{encode: Function, decode: Function}} [options.codec] MessagePack codec.
+   * @param {Function} [options.WebSocket] WebSocket constructor (for Node or tests).
+   */
+  constructor(options = {}) {
+    this.url = options.url ?? defaultUrl();
+    this.token = options.token ?? null;
+    this.subscription = options.subscribe ?? [{ path: "*" }];
+    this.history = options.history ?? false;
+    this.backoff = { ...DEFAULT_BACKOFF, ...(options.backoff ?? {}) };
+    this.pingIntervalMs = options.pingIntervalMs ?? 2000;
+    this.codec = options.codec ?? globalThis.MessagePack;
+    this.WebSocket = options.WebSocket ?? globalThis.WebSocket;
+    if (!this.codec) throw new Error("sensorcast-client: load vendor/msgpack/msgpack.min.js or pass {codec}");
+    this.state = "idle";
+    this.hello = null;
+    this.boot = null;
+    this.lastSeq = 0;
+    this.attempt = 0;
+    this.stats = { messages: 0, readings: 0, bytes: 0, dropped: 0, lost: 0, connects: 0 };
+    this._chain = new Map();
+    this._listeners = new Map();
+    this._pending = new Map();
+    this._nextId = 1;
+    this._ws = null;
+    this._timer = null;
+    this._pinger = null;
+    this._resumeRef = null;
+    this._initialResume = null;
+    this._held = [];
+    this._lastRx = 0;
+    this._wanted = false;
+  }
+
+  /** Register `fn` for events of `type`; returns a function that removes it. */
+  on(type, fn) {
+    if (!this._listeners.has(type)) this._listeners.set(type, new Set());
+    this._listeners.get(type).add(fn);
+    return () => this._listeners.get(type)?.delete(fn);
+  }
+
+  _emit(type, detail) {
+    const set = this._listeners.get(type);
+    if (!set) return;
+    for (const fn of set) {
+      try {
+        fn(detail);
+      } catch (err) {
+        console.error(`sensorcast-client: ${type} listener failed`, err);
+      }
+    }
+  }
+
+  _setState(state, extra = {}) {
+    this.state = state;
+    this._emit("state", { state, attempt: this.attempt, ...extra });
+  }
+
+  /** Open the connection (and keep it open: reconnects until close() or a refused token). */
+  connect() {
+    this._wanted = true;
+    clearTimeout(this._timer);
+    this._open();
+  }
+
+  /** Close for good (no reconnect). */
+  close() {
+    this._wanted = false;
+    clearTimeout(this._timer);
+    this._teardown(1000, "client closed");
+    this._setState("closed");
+  }
+
+  /** Replace the token (e.g. after the user typed one) and reconnect with it. */
+  setToken(token) {
+    this.token = token || null;
+    this.attempt = 0;
+    if (this._wanted || this.state === "unauthorized") this.connect();
+  }
+
+  /** Forget the `prev` chain of `sensor` (call after changing how it is subscribed, e.g. to or from agg). */
+  resetChain(sensor) {
+    this._chain.delete(sensor);
+  }
+
+  /**
+   * Set the subscription (kept across reconnects). Resolves with the ack, rejects with the error frame.
+   * @param {Array<object>} entries [{path, policy, period, minPeriod, agg}]
+   */
+  subscribe(entries, { replace = true } = {}) {
+    this.subscription = replace ? [...entries] : [...this.subscription, ...entries];
+    if (this.state !== "open") return Promise.resolve(null);
+    return this._request({ t: "subscribe", replace, subscribe: entries });
+  }
+
+  /** Remove entries by exact path (`"*"` removes everything). */
+  unsubscribe(paths) {
+    const drop = new Set(paths);
+    this.subscription = drop.has("*") ? [] : this.subscription.filter((e) => !drop.has(e.path));
+    if (this.state !== "open") return Promise.resolve(null);
+    return this._request({ t: "unsubscribe", unsubscribe: paths.map((path) => ({ path })) });
+  }
+
+  /** Drive actuator `target` to `value`; resolves with the `result` frame ({ok, value} or {ok: false, error}). */
+  command(target, value) {
+    if (this.state !== "open") return Promise.resolve({ t: "result", target, ok: false, error: "not connected" });
+    return this._request({ t: "command", target, value }, true);
+  }
+
+  /** Measure the round trip; resolves with {rttMs, offsetMs}. */
+  async ping() {
+    const t0 = performance.now();
+    const sentMs = Date.now();
+    const pong = await this._request({ t: "ping", ts: sentMs });
+    const rttMs = performance.now() - t0;
+    const offsetMs = Number(pong.ts) / 1e6 - (sentMs + rttMs / 2);
+    const out = { rttMs, offsetMs };
+    this._emit("latency", out);
+    return out;
+  }
+
+  _request(msg, resolveErrors = false) {
+    const id = this._nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this._pending.delete(id);
+        reject(new Error(`${msg.t}: no reply within ${REQUEST_TIMEOUT_MS} ms`));
+      }, REQUEST_TIMEOUT_MS);
+      this._pending.set(id, { resolve, reject, timer, resolveErrors });
+      this._send({ ...msg, id });
+    });
+  }
+
+  _send(msg) {
+    if (this._ws && this._ws.readyState === 1) this._ws.send(this.codec.encode(msg));
+  }
+
+  _open() {
+    this._teardown(1000, "reconnecting");
+    this._setState(this.stats.connects === 0 && this.attempt === 0 ? "connecting" : "reconnecting");
+    const sep = this.url.includes("?") ? "&" : "?";
+    let ws;
+    try {
+      ws = new this.WebSocket(`${this.url}${sep}subscribe=none`, ["sensorcast.v1"]);
+    } catch (err) {
+      this._scheduleReconnect(0, String(err));
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    this._ws = ws;
+    ws.onopen = () => {
+      this._lastRx = performance.now();
+      // First message: the token, or a ping (which a gateway that needs a token answers with auth_required).
+      if (this.token) this._send({ t: "auth", id: 0, token: this.token });
+      else this._send({ t: "ping", id: 0, ts: Date.now() });
+    };
+    ws.onmessage = (ev) => this._onFrame(ev.data);
+    ws.onclose = (ev) => {
+      if (this._ws !== ws) return;
+      this._ws = null;
+      this._onClosed(ev.code, ev.reason);
+    };
+    ws.onerror = () => {};
+  }
+
+  _teardown(code, reason) {
+    clearInterval(this._pinger);
+    this._pinger = null;
+    const ws = this._ws;
+    this._ws = null;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      try {
+        ws.close(code, reason);
+      } catch {
+        /* already closing */
+      }
+    }
+    for (const [, p] of this._pending) {
+      clearTimeout(p.timer);
+      p.reject(new Error("connection closed"));
+    }
+    this._pending.clear();
+    this._resumeRef = null;
+    this._held = [];
+  }
+
+  _onClosed(code, reason) {
+    clearInterval(this._pinger);
+    this._pinger = null;
+    for (const [, p] of this._pending) {
+      clearTimeout(p.timer);
+      p.reject(new Error("connection closed"));
+    }
+    this._pending.clear();
+    this._resumeRef = null;
+    this._held = [];
+    if (this.state === "unauthorized" || !this._wanted) return;
+    this._scheduleReconnect(code, reason);
+  }
+
+  _scheduleReconnect(code, reason) {
+    const delay = backoffDelayMs(this.attempt, this.backoff);
+    this.attempt += 1;
+    this._setState("reconnecting", { retryInMs: delay, code, reason });
+    clearTimeout(this._timer);
+    this._timer = setTimeout(() => this._open(), delay);
+  }
+
+  _onFrame(data) {
+    this._lastRx = performance.now();
+    this.stats.messages += 1;
+    this.stats.bytes += data.byteLength ?? data.length ?? 0;
+    let msg;
+    try {
+      msg = typeof data === "string" ? JSON.parse(data) : this.codec.decode(new Uint8Array(data));
+    } catch (err) {
+      console.warn("sensorcast-client: undecodable frame", err);
+      return;
+    }
+    switch (msg.t) {
+      case "hello":
+        return this._onHello(msg);
+      case "data":
+        if (msg.backfill || this._resumeRef === null) return this._deliver(msg.r, !!msg.backfill);
+        this._held.push(msg.r);
+        return;
+      case "agg":
+        return this._emit("agg", { period: msg.period, entries: msg.a });
+      case "status":
+        if (msg.drop) {
+          this.stats.dropped += msg.drop.n;
+          this._emit("drop", msg.drop);
+        }
+        return this._emit("status", msg);
+      case "gap":
+        if (msg.reason === "boot") this._chain.clear();
+        return this._emit("gap", { ...msg, initial: this._initialResume === msg.ref });
+      case "error":
+        if (msg.code === "auth_failed" || msg.code === "auth_required") {
+          this._wanted = false;
+          this._setState("unauthorized", { code: msg.code, reason: msg.msg });
+          this._emit("autherror", { code: msg.code, msg: msg.msg });
+        }
+        this._emit("error", msg);
+        return this._settle(msg, true);
+      default:
+        if (msg.t === "ack" && msg.ref === this._resumeRef && msg.ref !== null) this._endResume();
+        return this._settle(msg, false);
+    }
+  }
+
+  _settle(msg, isError) {
+    const p = this._pending.get(msg.ref);
+    if (!p) return;
+    this._pending.delete(msg.ref);
+    clearTimeout(p.timer);
+    if (msg.ref === this._resumeRef) this._endResume();
+    if (isError && !p.resolveErrors) p.reject(Object.assign(new Error(msg.msg), { frame: msg }));
+    else p.resolve(msg);
+  }
+
+  _onHello(hello) {
+    if (hello.v !== PROTOCOL_VERSION) console.warn(`sensorcast-client: protocol v${hello.v}, expected v1`);
+    const oldBoot = this.boot;
+    const oldSeq = this.lastSeq;
+    this.hello = hello;
+    this.boot = hello.boot;
+    this.attempt = 0;
+    this.stats.connects += 1;
+    if (oldBoot !== hello.boot) this.lastSeq = 0;
+    this._setState("open");
+    this._emit("hello", hello);
+    if (this.subscription.length) {
+      this._request({ t: "subscribe", replace: true, subscribe: this.subscription }).catch((err) => {
+        console.warn("sensorcast-client: subscribe refused", err.message);
+      });
+    }
+    this._initialResume = null;
+    if (oldBoot !== null) {
+      this._resume(oldBoot, oldSeq);
+    } else if (this.history && hello.caps?.includes("resume")) {
+      this._initialResume = this._resume(hello.boot, 0);
+    }
+    if (this.pingIntervalMs > 0) {
+      this._pinger = setInterval(() => this._probe(), this.pingIntervalMs);
+      this._probe();
+    }
+  }
+
+  _resume(boot, seq) {
+    const id = this._nextId;
+    this._resumeRef = id;
+    this._held = [];
+    this._request({ t: "resume", boot, seq }).catch(() => {});
+    return id;
+  }
+
+  _endResume() {
+    this._resumeRef = null;
+    const held = this._held;
+    this._held = [];
+    for (const r of held) this._deliver(r, false);
+  }
+
+  _probe() {
+    // A connection that stays silent for three probe intervals is dead (laptop sleep, Wi-Fi switch): drop it.
+    if (performance.now() - this._lastRx > Math.max(3 * this.pingIntervalMs, 10000)) {
+      const ws = this._ws;
+      this._teardown(4000, "no reply");
+      if (ws && this._wanted) this._scheduleReconnect(4000, "no reply from the gateway");
+      return;
+    }
+    this.ping().catch(() => {});
+  }
+
+  _deliver(readings, backfill) {
+    const out = [];
+    for (const r of readings) {
+      const seq = r[0];
+      const flags = r[5];
+      if (seq <= this.lastSeq && !(flags & FLAG_RESENT)) continue; // already delivered (resume overlap)
+      if (!(flags & FLAG_RESENT)) {
+        const sensor = r[3];
+        const known = this._chain.get(sensor);
+        if (known !== undefined && r[1] !== known) {
+          this.stats.lost += 1;
+          this._emit("loss", { sensor, after: known, before: seq, coalesced: !!(flags & FLAG_COALESCED) });
+        }
+        this._chain.set(sensor, seq);
+        if (seq > this.lastSeq) this.lastSeq = seq;
+      }
+      out.push(r);
+    }
+    if (!out.length) return;
+    this.stats.readings += out.length;
+    this._emit("readings", { readings: out, backfill });
+  }
+}
