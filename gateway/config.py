@@ -27,8 +27,10 @@ T = TypeVar("T")
 class ConfigErrors(ConfigError):
     """Several config mistakes at once; ``errors`` lists each :class:`ConfigError`."""
 
-    def __init__(self, errors: list[ConfigError]) -> None:
+    def __init__(self, errors: list[ConfigError], partial: Config | None = None) -> None:
         self.errors = errors
+        self.partial = partial
+        """What could be parsed despite the errors (lets check-config also validate driver options)."""
         first = errors[0]
         super().__init__(first.key, first.message, first.file)
 
@@ -369,9 +371,10 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
         col.errors.append(ConfigError("actuators", f"id {dev_id!r} is also a sensor id (actuator states are "
                                       "published as readings under their own id)"))
     mqtt = _mqtt(data.get("mqtt"), file, col)
+    cfg = Config(gw, limits, security, tuple(sensors), tuple(actuators), mqtt, file)
     if col.errors:
-        raise ConfigErrors([e if e.file else e.with_file(file) if file else e for e in col.errors])
-    return Config(gw, limits, security, tuple(sensors), tuple(actuators), mqtt, file)
+        raise ConfigErrors([e if e.file else e.with_file(file) if file else e for e in col.errors], cfg)
+    return cfg
 
 
 def load_config(path: str | Path) -> Config:
