@@ -110,8 +110,10 @@ class GatewayApp:
         commands: the command path (:class:`bridges.seam.CommandHandler`).
     """
 
-    def __init__(self, config: Config, *, ctx: BuildContext | None = None, notifier: Any = None) -> None:
+    def __init__(self, config: Config, *, ctx: BuildContext | None = None, notifier: Any = None,
+                 health_policy: HealthPolicy | None = None) -> None:
         self.config = config
+        self.health_policy = health_policy or HealthPolicy()
         self.ctx = ctx or BuildContext()
         self.notifier = notifier
         self.metrics = Metrics()
@@ -195,7 +197,7 @@ class GatewayApp:
         sensors, actuators = build_devices(self.config, self.ctx)
         self._status("starting sensors")
         loop = asyncio.get_running_loop()
-        policy = HealthPolicy()
+        policy = self.health_policy
         for s in sensors:
             self.hub.register_sensor(s.info)
             runner = SensorRunner(s, self._worker(s.bus_id), self.hub, policy, self.config.gateway.read_timeout_s)

@@ -48,7 +48,6 @@ def prepare(args: argparse.Namespace) -> Config:
     cfg = load_config(args.config).with_overrides(**overrides) if args.config else demo_config(**overrides)
     if args.mqtt:
         from bridges.mqtt.config import config_from_url  # type: ignore[import-not-found,unused-ignore]
-
         from sensors.errors import ConfigError
 
         try:

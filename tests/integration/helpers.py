@@ -13,6 +13,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from gateway.app import GatewayApp
 from gateway.config import Config, parse_config
 from sensors.base import BuildContext
+from sensors.health import HealthPolicy
 from tests.conftest import scaled
 
 
@@ -33,9 +34,11 @@ def synthetic(
 
 
 @contextlib.asynccontextmanager
-async def running(config: Config, ctx: BuildContext | None = None) -> AsyncIterator[GatewayApp]:
+async def running(
+    config: Config, ctx: BuildContext | None = None, policy: HealthPolicy | None = None
+) -> AsyncIterator[GatewayApp]:
     """Run a gateway for the duration of the block."""
-    async with GatewayApp(config, ctx=ctx) as app:
+    async with GatewayApp(config, ctx=ctx, health_policy=policy) as app:
         yield app
 
 

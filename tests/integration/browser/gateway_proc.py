@@ -1,0 +1,138 @@
+"""A real ``sensorcast run`` subprocess for browser tests and the dashboard benchmark.
+
+The gateway is started exactly as a user starts it (``.venv/bin/sensorcast run``), the URL is parsed from the
+``Dashboard: http://HOST:PORT/`` line it prints, and it is stopped by PID (SIGTERM, or SIGKILL to simulate a
+crash). It can be restarted on the same port, which is what a page that reconnects needs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+SENSORCAST = Path(sys.executable).with_name("sensorcast")
+DASHBOARD_LINE = re.compile(r"^Dashboard: (http://[^\s]+/)\s*$")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]
+OPERATOR_TOKEN = "op-token-0123456789abcdef"
+VIEWER_TOKEN = "viewer-token-0123456789abcdef"
+
+
+def toml_value(value: Any) -> str:
+    """Render a Python value as TOML (the subset configs here need)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot render {value!r} as TOML")
+
+
+def write_config(path: Path, *, gateway: dict[str, Any] | None = None, tokens: bool = False,
+                 sensors: list[dict[str, Any]] = (), actuators: list[dict[str, Any]] = ()) -> Path:  # type: ignore[assignment]
+    """Write a gateway config (optionally with an operator and a viewer token) and return its path."""
+    lines = ["[gateway]", *(f"{k} = {toml_value(v)}" for k, v in {"id": "browser", **(gateway or {})}.items())]
+    if tokens:
+        lines += ["[security]", "tokens = " + toml_value([
+            {"name": "op", "role": "operator", "token": OPERATOR_TOKEN},
+            {"name": "v", "role": "viewer", "token": VIEWER_TOKEN},
+        ])]
+    for table, items in (("sensors", sensors), ("actuators", actuators)):
+        for item in items:
+            lines += [f"[[{table}]]", *(f"{k} = {toml_value(v)}" for k, v in item.items())]
+    text = "\n".join(lines) + "\n"
+    tomllib.loads(text)  # fail here, not in the gateway, if the rendering is wrong
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def synthetic(sensor_id: str, interval_s: float, fields: list[str], unit: str = "") -> dict[str, Any]:
+    """A ``synthetic`` sensor table (waves per field plus a counter ``n``)."""
+    table: dict[str, Any] = {"id": sensor_id, "driver": "synthetic", "interval_s": interval_s, "fields": fields}
+    if unit:
+        table["unit"] = unit
+    return table
+
+
+class GatewayProcess:
+    """One ``sensorcast run`` child process.
+
+    Args:
+        config: TOML config file; None runs the demo.
+        port: 0 picks a free port; a restart reuses the port of the previous run.
+        data_dir: working directory of the process (the gateway's relative data_dir lands there).
+    """
+
+    def __init__(self, config: Path | None, data_dir: Path, port: int = 0) -> None:
+        self.config = config
+        self.data_dir = data_dir
+        self.port = port
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+        self.output: list[str] = []
+
+    def start(self, timeout_s: float = 30.0) -> str:
+        """Start and wait for the ``Dashboard:`` line; return the dashboard URL."""
+        cmd = [str(SENSORCAST), "run", "--port", str(self.port), "--log-level", "warning"]
+        if self.config is not None:
+            cmd += ["--config", str(self.config)]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(cmd, cwd=self.data_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, env=env)
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+            if ready:
+                line = self.proc.stdout.readline()
+                if not line and self.proc.poll() is not None:
+                    break
+                self.output.append(line.rstrip())
+                m = DASHBOARD_LINE.match(line.strip())
+                if m:
+                    self.url = m.group(1)
+                    self.port = int(self.url.rsplit(":", 1)[1].strip("/"))
+                    return self.url
+            elif self.proc.poll() is not None:
+                break
+        self.stop()
+        raise RuntimeError("gateway did not start:\n" + "\n".join(self.output))
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 10.0) -> int | None:
+        """Send ``sig`` to the child (by PID) and wait for it; returns its exit code."""
+        if self.proc is None:
+            return None
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        return proc.returncode
+
+    def __enter__(self) -> GatewayProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
