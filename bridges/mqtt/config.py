@@ -1,0 +1,278 @@
+"""The ``[mqtt]`` config table and ``--mqtt URL``, parsed into an immutable :class:`MqttConfig`.
+
+Every mistake raises :class:`sensors.errors.ConfigError` naming the key path (``mqtt.qos``) and what was
+expected. Defaults are chosen for a Raspberry Pi on an SD card; each one says why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from sensors.errors import ConfigError
+
+TOPIC_PART_RE = re.compile(r"^[^#+\x00/][^#+\x00]*$")
+PAYLOADS = ("json", "msgpack")
+PROTOCOLS = ("3.1.1", "5")
+OVERFLOW_POLICIES = ("drop_oldest", "drop_newest")
+SYNCHRONOUS = ("normal", "full")
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    """Validated MQTT bridge settings (see docs/mqtt.md for every key).
+
+    Attributes:
+        host: broker host name or address.
+        port: broker port; 0 means the scheme default (1883, or 8883 with TLS).
+        username: optional user name.
+        password: optional password (never logged).
+        client_id: MQTT client id; empty means ``sensorcast-<gateway id>``.
+        protocol: ``"5"`` (user properties carry the boot id) or ``"3.1.1"`` for old brokers.
+        keepalive_s: MQTT keepalive; a dead broker is noticed within 1.5x this.
+        connect_timeout_s: TCP + TLS + CONNACK limit for one connection attempt.
+        reconnect_min_s: first retry delay after a failure (doubles up to ``reconnect_max_s``, with jitter).
+        reconnect_max_s: longest retry delay.
+        tls: connect with TLS (``mqtts://``).
+        ca_file: CA bundle to verify the broker; None uses the system store.
+        cert_file: client certificate for mutual TLS.
+        key_file: key of ``cert_file``.
+        tls_insecure: skip host name verification (self-signed lab brokers only).
+        topic_prefix: first topic level (``sensorcast/<gw>/<sensor>/data``).
+        payload: ``"json"`` (what Home Assistant and most tools read) or ``"msgpack"`` (the WebSocket bytes).
+        qos: 1 = lossless through the durable outbox; 0 = freshest data, no disk writes, drops counted.
+        max_inflight: QoS 1 messages awaiting PUBACK at once (bounds memory and the replay burst).
+        commit_interval_ms: outbox commit period: fewer commits = less SD wear, more MQTT latency.
+        outbox_max_rows: outbox size cap (about 200 bytes per row on disk).
+        outbox_max_age_s: rows older than this (by their synchronised timestamp) are dropped; 0 = no age cap.
+        overflow: what happens at the cap: ``drop_oldest`` (keep the newest data) or ``drop_newest``.
+        synchronous: SQLite ``synchronous`` in WAL mode: ``normal`` (no fsync per commit) or ``full``.
+        max_pending_rows: readings waiting for the next commit; beyond it they are dropped and counted.
+        discovery: publish Home Assistant discovery configs.
+        discovery_prefix: Home Assistant's discovery prefix.
+        commands: subscribe to ``<prefix>/<gw>/<output>/set`` and route commands to the gateway.
+        retain_meta: publish per-sensor metadata as retained messages.
+    """
+
+    host: str = "localhost"
+    port: int = 0
+    username: str | None = None
+    password: str | None = None
+    client_id: str = ""
+    protocol: str = "5"
+    keepalive_s: int = 30
+    connect_timeout_s: float = 5.0
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    tls_insecure: bool = False
+    topic_prefix: str = "sensorcast"
+    payload: str = "json"
+    qos: int = 1
+    max_inflight: int = 100
+    commit_interval_ms: int = 200
+    outbox_max_rows: int = 500_000
+    outbox_max_age_s: float = 7 * 86400.0
+    overflow: str = "drop_oldest"
+    synchronous: str = "normal"
+    max_pending_rows: int = 50_000
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    commands: bool = True
+    retain_meta: bool = True
+
+    @property
+    def broker_port(self) -> int:
+        """The port actually used (scheme default when ``port`` is 0)."""
+        return self.port or (8883 if self.tls else 1883)
+
+    def __repr__(self) -> str:
+        # The password must never reach logs.
+        return (
+            f"MqttConfig(host={self.host!r}, port={self.broker_port}, tls={self.tls}, qos={self.qos}, "
+            f"payload={self.payload!r}, prefix={self.topic_prefix!r})"
+        )
+
+
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "port": (0, 65535),
+    "keepalive_s": (5, 3600),
+    "qos": (0, 1),
+    "max_inflight": (1, 65535),
+    "commit_interval_ms": (1, 60_000),
+    "outbox_max_rows": (100, 100_000_000),
+    "max_pending_rows": (100, 10_000_000),
+}
+_FLOAT_RANGES: dict[str, tuple[float, float]] = {
+    "connect_timeout_s": (0.1, 120.0),
+    "reconnect_min_s": (0.05, 3600.0),
+    "reconnect_max_s": (0.05, 86400.0),
+    "outbox_max_age_s": (0.0, 10 * 365 * 86400.0),
+}
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "payload": PAYLOADS,
+    "protocol": PROTOCOLS,
+    "overflow": OVERFLOW_POLICIES,
+    "synchronous": SYNCHRONOUS,
+}
+_PATHS = ("ca_file", "cert_file", "key_file")
+_OPTIONAL_STR = ("username", "password")
+_KNOWN = frozenset(f.name for f in fields(MqttConfig)) | {"enabled", "url", "password_file"}
+
+
+def _value(key: str, value: Any, default: Any) -> Any:
+    path = f"mqtt.{key}"
+    if key in _INT_RANGES:
+        lo, hi = _INT_RANGES[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise ConfigError(path, f"expected an integer {lo}..{hi}, got {value!r}")
+        return value
+    if key in _FLOAT_RANGES:
+        flo, fhi = _FLOAT_RANGES[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not flo <= value <= fhi:
+            raise ConfigError(path, f"expected a number {flo:g}..{fhi:g}, got {value!r}")
+        return float(value)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(path, f"expected true or false, got {value!r}")
+        return value
+    if key == "protocol" and value == 5 and not isinstance(value, bool):
+        value = "5"  # TOML users write protocol = 5 as often as "5"
+    if not isinstance(value, str):
+        raise ConfigError(path, f"expected a string, got {value!r}")
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise ConfigError(path, f"expected one of {', '.join(map(repr, _CHOICES[key]))}, got {value!r}")
+    if key in _PATHS:
+        return Path(value).expanduser()
+    return value
+
+
+def _check(cfg: MqttConfig) -> MqttConfig:
+    if not cfg.host:
+        raise ConfigError("mqtt.host", "expected a broker host name or address")
+    for key in ("topic_prefix", "discovery_prefix"):
+        value = getattr(cfg, key)
+        if not TOPIC_PART_RE.match(value) or value.endswith("/"):
+            raise ConfigError(
+                f"mqtt.{key}",
+                f"expected topic levels without '+', '#' or a leading/trailing '/', got {value!r}",
+            )
+    if cfg.client_id and not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", cfg.client_id):
+        raise ConfigError("mqtt.client_id", f"expected 1..64 of [A-Za-z0-9_.:-], got {cfg.client_id!r}")
+    if cfg.reconnect_max_s < cfg.reconnect_min_s:
+        raise ConfigError("mqtt.reconnect_max_s", "expected a value >= mqtt.reconnect_min_s")
+    if (cfg.cert_file is None) != (cfg.key_file is None):
+        raise ConfigError("mqtt.key_file", "cert_file and key_file must be given together")
+    if cfg.password is not None and cfg.username is None:
+        raise ConfigError("mqtt.password", "a password needs mqtt.username")
+    return cfg
+
+
+def parse_mqtt_config(table: Mapping[str, Any], file: str | None = None) -> MqttConfig | None:
+    """Validate an ``[mqtt]`` table.
+
+    Args:
+        table: the decoded table. ``url = "mqtt://user:pass@host:port"`` may replace host/port/credentials;
+            ``password_file`` reads the password from a file (first line) so the config can be world-readable.
+        file: the config file, for error messages and to resolve relative paths.
+
+    Returns:
+        The settings, or None when ``enabled = false``.
+
+    Raises:
+        ConfigError: naming ``mqtt.<key>`` and what was expected.
+    """
+    try:
+        return _parse(table, file)
+    except ConfigError as exc:
+        raise (exc.with_file(file) if file and not exc.file else exc) from None
+
+
+def _parse(table: Mapping[str, Any], file: str | None) -> MqttConfig | None:
+    if not isinstance(table, Mapping):
+        raise ConfigError("mqtt", "expected a table")
+    for key in table:
+        if key not in _KNOWN:
+            raise ConfigError(f"mqtt.{key}", f"unknown key; known keys: {', '.join(sorted(_KNOWN))}")
+    enabled = table.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError("mqtt.enabled", f"expected true or false, got {enabled!r}")
+    if not enabled:
+        return None
+    base_dir = Path(file).parent if file and not file.startswith("(") else Path.cwd()
+    cfg = MqttConfig()
+    if "url" in table:
+        url = table["url"]
+        if not isinstance(url, str):
+            raise ConfigError("mqtt.url", f"expected a string, got {url!r}")
+        cfg = _apply_url(url, cfg, "mqtt.url")
+    defaults = MqttConfig()
+    values: dict[str, Any] = {}
+    for key, raw in table.items():
+        if key in ("enabled", "url", "password_file"):
+            continue
+        default = getattr(defaults, key)
+        if key in _OPTIONAL_STR and isinstance(raw, str) and not raw:
+            raise ConfigError(f"mqtt.{key}", "expected a non-empty string")
+        value = _value(key, raw, default if default is not None else "")
+        if key in _PATHS and not value.is_absolute():
+            value = base_dir / value
+        values[key] = value
+    if "password_file" in table:
+        values["password"] = _read_password(table["password_file"], base_dir)
+    cfg = replace(cfg, **values)
+    for key in _PATHS:
+        path = getattr(cfg, key)
+        if path is not None and not path.is_file():
+            raise ConfigError(f"mqtt.{key}", f"file not found: {path}")
+    return _check(cfg)
+
+
+def _read_password(raw: Any, base_dir: Path) -> str:
+    if not isinstance(raw, str) or not raw:
+        raise ConfigError("mqtt.password_file", f"expected a path (string), got {raw!r}")
+    path = Path(raw).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError("mqtt.password_file", f"cannot read {path}: {exc.strerror}") from exc
+    if not lines or not lines[0]:
+        raise ConfigError("mqtt.password_file", f"{path} is empty (expected the password on its first line)")
+    return lines[0]
+
+
+def _apply_url(url: str, base: MqttConfig, key: str) -> MqttConfig:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(key, f"expected mqtt[s]://[user:pass@]host[:port], got {url!r}") from exc
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ConfigError(key, f"expected mqtt[s]://[user:pass@]host[:port], got {url!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError(key, "expected no path, query or fragment (set topic_prefix in [mqtt])")
+    changes: dict[str, Any] = {"host": parts.hostname, "port": port or 0, "tls": parts.scheme == "mqtts"}
+    if parts.username is not None:
+        changes["username"] = unquote(parts.username)
+        changes["password"] = unquote(parts.password) if parts.password is not None else None
+    return replace(base, **changes)
+
+
+def config_from_url(url: str, base: MqttConfig | None = None) -> MqttConfig:
+    """Build settings from ``--mqtt mqtt[s]://[user:pass@]host[:port]`` on top of ``base`` (the [mqtt] table).
+
+    The URL replaces host, port, TLS and (when given) credentials; everything else keeps ``base``'s values,
+    so ``mqtts://`` uses the CA/cert/key files from the config.
+
+    Raises:
+        ConfigError: key ``--mqtt`` with what was expected.
+    """
+    return _check(_apply_url(url, base or MqttConfig(), "--mqtt"))
