@@ -1,0 +1,120 @@
+"""The field note's clients talk to sensorcast on its default port 8765: Python websockets, a browser's
+``new WebSocket`` (real headless Chromium), and Node's ``ws``. Each sends text and gets binary msgpack back."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from tests.conftest import scaled
+
+SEED = Path(__file__).parent / "seed"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@pytest.fixture(scope="module")
+def gateway_8765() -> Iterator[None]:
+    """The demo gateway on its default port (the seed clients hard-code ws://localhost:8765)."""
+    assert _port_free(8765), "port 8765 is busy: stop whatever runs there (a demo?) before the test suite"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "run"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + scaled(20)
+    while time.monotonic() < deadline:
+        if proc.stdout.readline().startswith("Dashboard: http://127.0.0.1:8765/"):
+            break
+    else:
+        proc.kill()
+        raise AssertionError("demo did not start on 8765")
+    yield
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=scaled(5))
+
+
+def test_python_seed_client_verbatim(gateway_8765: None) -> None:
+    """The seed's Python client prints a binary msgpack frame (the hello) received for its text message."""
+    out = subprocess.run(
+        [sys.executable, str(SEED / "seed_client.py")], capture_output=True, text=True, timeout=scaled(20), check=True
+    ).stdout
+    assert out.startswith("Received: b'")
+    frame = msgpack.unpackb(eval(out.removeprefix("Received: ").strip()))  # noqa: S307 - a bytes repr we printed
+    assert frame["t"] == "hello" and frame["v"] == 1
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is installed by scripts/test.sh")
+def test_node_ws_client(gateway_8765: None) -> None:
+    """A Node client on the `ws` package gets a binary frame that decodes to the hello."""
+    if not (SEED / "node_modules" / "ws").is_dir():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=SEED, check=True, capture_output=True, timeout=300)
+    out = subprocess.run(
+        ["node", str(SEED / "node_client.js")], capture_output=True, text=True, timeout=scaled(20), check=True
+    ).stdout.splitlines()
+    assert out[0] == "Connected to server"
+    assert out[1].startswith("Received: binary=true bytes=") and out[1].endswith(" t=hello")
+    assert out[2] == "Connection closed"
+
+
+@pytest.mark.browser
+def test_browser_seed_client_verbatim_in_chromium(gateway_8765: None) -> None:
+    """The seed's browser snippet, run in real headless Chromium on the gateway's page, receives binary frames."""
+    from playwright.sync_api import sync_playwright
+
+    script = (SEED / "seed_browser.js").read_text()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            logs: list[str] = []
+            page.on("console", lambda m: logs.append(m.text))
+            page.goto("http://localhost:8765/")
+            page.evaluate(f"() => {{ {script}; window.__seed = socket; }}")
+            deadline = time.monotonic() + scaled(10)
+            while time.monotonic() < deadline and not any(t.startswith("Received:") for t in logs):
+                page.wait_for_timeout(100)
+            assert "Connected to server" in logs
+            received = [t for t in logs if t.startswith("Received:")]
+            assert received and all(t == "Received: Blob" for t in received)  # binary frames arrive as Blobs
+            kind = page.evaluate(
+                "() => new Promise(r => { window.__seed.binaryType = 'arraybuffer';"
+                " window.__seed.onmessage = e => r(e.data instanceof ArrayBuffer); })"
+            )
+            assert kind is True
+        finally:
+            browser.close()
+
+
+def test_default_port_is_8765() -> None:
+    """The documented default port is the field note's 8765."""
+    from gateway.config import GatewaySection
+
+    assert GatewaySection().port == 8765
