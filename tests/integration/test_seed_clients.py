@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 import shutil
 import signal
 import socket
@@ -67,7 +68,7 @@ def test_python_seed_client_verbatim(gateway_8765: None) -> None:
         [sys.executable, str(SEED / "seed_client.py")], capture_output=True, text=True, timeout=scaled(20), check=True
     ).stdout
     assert out.startswith("Received: b'")
-    frame = msgpack.unpackb(eval(out.removeprefix("Received: ").strip()))  # noqa: S307 - a bytes repr we printed
+    frame = msgpack.unpackb(ast.literal_eval(out.removeprefix("Received: ").strip()))
     assert frame["t"] == "hello" and frame["v"] == 1
 
 
