@@ -8,8 +8,12 @@ from typing import Any
 SENSOR_DRIVERS: dict[str, str] = {
     "bme280": "sensors.i2c.bme280:build",
     "bmp280": "sensors.i2c.bme280:build",
+    "sht3x": "sensors.i2c.sht3x:build",
+    "bh1750": "sensors.i2c.bh1750:build",
 }
 
 DEMO: list[dict[str, Any]] = [
     {"id": "env", "driver": "bme280", "simulate": True, "interval_s": 1.0, "bus": 1, "address": 0x76},
+    {"id": "rh", "driver": "sht3x", "simulate": True, "interval_s": 2.0, "bus": 1, "address": 0x44},
+    {"id": "light", "driver": "bh1750", "simulate": True, "interval_s": 1.0, "bus": 1, "address": 0x23},
 ]
