@@ -8,13 +8,14 @@ crash). It can be restarted on the same port, which is what a page that reconnec
 from __future__ import annotations
 
 import os
+import queue
 import re
-import select
 import signal
 import subprocess
 import sys
-import time
+import threading
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,14 @@ SENSORCAST = Path(sys.executable).with_name("sensorcast")
 DASHBOARD_LINE = re.compile(r"^Dashboard: (http://[^\s]+/)\s*$")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 OPERATOR_TOKEN = "op-token-0123456789abcdef"
 VIEWER_TOKEN = "viewer-token-0123456789abcdef"
@@ -44,15 +51,27 @@ def toml_value(value: Any) -> str:
     raise TypeError(f"cannot render {value!r} as TOML")
 
 
-def write_config(path: Path, *, gateway: dict[str, Any] | None = None, tokens: bool = False,
-                 sensors: list[dict[str, Any]] = (), actuators: list[dict[str, Any]] = ()) -> Path:  # type: ignore[assignment]
+def write_config(
+    path: Path,
+    *,
+    gateway: dict[str, Any] | None = None,
+    tokens: bool = False,
+    sensors: Sequence[dict[str, Any]] = (),
+    actuators: Sequence[dict[str, Any]] = (),
+) -> Path:
     """Write a gateway config (optionally with an operator and a viewer token) and return its path."""
     lines = ["[gateway]", *(f"{k} = {toml_value(v)}" for k, v in {"id": "browser", **(gateway or {})}.items())]
     if tokens:
-        lines += ["[security]", "tokens = " + toml_value([
-            {"name": "op", "role": "operator", "token": OPERATOR_TOKEN},
-            {"name": "v", "role": "viewer", "token": VIEWER_TOKEN},
-        ])]
+        lines += [
+            "[security]",
+            "tokens = "
+            + toml_value(
+                [
+                    {"name": "op", "role": "operator", "token": OPERATOR_TOKEN},
+                    {"name": "v", "role": "viewer", "token": VIEWER_TOKEN},
+                ]
+            ),
+        ]
     for table, items in (("sensors", sensors), ("actuators", actuators)):
         for item in items:
             lines += [f"[[{table}]]", *(f"{k} = {toml_value(v)}" for k, v in item.items())]
@@ -93,26 +112,33 @@ class GatewayProcess:
         if self.config is not None:
             cmd += ["--config", str(self.config)]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(cmd, cwd=self.data_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, env=env)
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if ready:
-                line = self.proc.stdout.readline()
-                if not line and self.proc.poll() is not None:
+        self.proc = subprocess.Popen(
+            cmd, cwd=self.data_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        lines: queue.Queue[str | None] = queue.Queue()
+        # A thread keeps draining the pipe for the whole run: a full pipe would block the gateway's logging.
+        threading.Thread(target=self._pump, args=(self.proc, lines), daemon=True).start()
+        try:
+            while True:
+                line = lines.get(timeout=timeout_s)
+                if line is None:
                     break
-                self.output.append(line.rstrip())
                 m = DASHBOARD_LINE.match(line.strip())
                 if m:
                     self.url = m.group(1)
                     self.port = int(self.url.rsplit(":", 1)[1].strip("/"))
                     return self.url
-            elif self.proc.poll() is not None:
-                break
+        except queue.Empty:
+            pass
         self.stop()
         raise RuntimeError("gateway did not start:\n" + "\n".join(self.output))
+
+    def _pump(self, proc: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.output.append(line.rstrip())
+            lines.put(line)
+        lines.put(None)
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 10.0) -> int | None:
         """Send ``sig`` to the child (by PID) and wait for it; returns its exit code."""
@@ -126,8 +152,6 @@ class GatewayProcess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
-        if proc.stdout is not None:
-            proc.stdout.close()
         return proc.returncode
 
     def __enter__(self) -> GatewayProcess:
