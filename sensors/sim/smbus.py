@@ -112,6 +112,58 @@ class RegisterChip:
         return (self.regs[reg] << 8) | self.regs[(reg + 1) & 0xFF]
 
 
+class WordRegisterChip:
+    """A chip with an 8-bit pointer to 16-bit big-endian registers (TI ADS1x15, INA219, ...).
+
+    A write sets the pointer; two more bytes write that register (MSB first). A read returns the pointed
+    register MSB first, without auto-increment (further bytes read 0xFF, as the bus pulls SDA high).
+    Subclasses hook :meth:`on_write` and :meth:`on_read`.
+
+    Args:
+        defaults: power-on register values (register -> 16-bit value).
+        pointer_mask: implemented pointer bits (the ADS1x15 decodes only P[1:0]).
+    """
+
+    def __init__(self, defaults: dict[int, int] | None = None, pointer_mask: int = 0xFF) -> None:
+        self._defaults = dict(defaults or {})
+        self.pointer_mask = pointer_mask
+        self.regs: dict[int, int] = {}
+        self.pointer = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Restore power-on register values and pointer 0."""
+        self.regs = dict(self._defaults)
+        self.pointer = 0
+
+    def write(self, data: bytes) -> None:
+        """Set the pointer; with two more bytes, write the 16-bit register."""
+        if not data:
+            return
+        self.pointer = data[0] & self.pointer_mask
+        if len(data) >= 3:
+            value = (data[1] << 8) | data[2]
+            if self.writable(self.pointer):
+                self.regs[self.pointer] = value
+            self.on_write(self.pointer, value)
+
+    def read(self, length: int) -> bytes:
+        """Return the pointed register MSB first."""
+        self.on_read(self.pointer)
+        value = self.regs.get(self.pointer, 0)
+        return (bytes([(value >> 8) & 0xFF, value & 0xFF]) + b"\xff" * length)[:length]
+
+    def writable(self, reg: int) -> bool:
+        """Return whether a write to ``reg`` is stored."""
+        return True
+
+    def on_write(self, reg: int, value: int) -> None:
+        """Hook: ``value`` was written to ``reg``."""
+
+    def on_read(self, reg: int) -> None:
+        """Hook: a read of ``reg`` starts."""
+
+
 @dataclass(frozen=True, slots=True)
 class LogEntry:
     """One transaction seen on the bus: ``op`` is ``"w"`` (bytes written) or ``"r"`` (bytes read back)."""
