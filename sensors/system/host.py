@@ -172,6 +172,18 @@ class SystemSensor(Sensor):
         self._cpu_prev: tuple[int, int] | None = None
         self._net_prev: tuple[float, int, int] | None = None
         self.source_errors = 0
+        self._parts: list[Callable[[dict[str, Value]], None]] = [
+            self._cpu,
+            self._memory,
+            self._network,
+            self._uptime,
+        ]
+        if sources.cpu_zone or sources.gpu_zone or sources.gpu_load:
+            self._parts.append(self._temperatures)
+        if sources.disk_path:
+            self._parts.append(self._disk)
+        if sources.throttled or sources.vcgencmd:
+            self._parts.append(self._throttling)
 
     def _proc(self, name: str) -> str:
         return self._read(os.path.join(self.procfs_root, name))
@@ -239,23 +251,14 @@ class SystemSensor(Sensor):
             SensorError: every source failed (the /proc and /sys roots are unreadable).
         """
         out: dict[str, Value] = {}
-        parts = (
-            self._temperatures,
-            self._cpu,
-            self._memory,
-            self._disk,
-            self._network,
-            self._uptime,
-            self._throttling,
-        )
         failed = 0
-        for part in parts:
+        for part in self._parts:
             try:
                 part(out)
             except (OSError, ValueError, IndexError, subprocess.SubprocessError):
                 failed += 1
         self.source_errors += failed
-        if failed == len(parts):
+        if failed == len(self._parts):
             raise SensorError(errno.EIO, f"no system source readable under {self.procfs_root}")
         return out
 
