@@ -147,10 +147,11 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> DhtSensor:
     else:
         found = find_device(iio_dir, reader)
         if found is None:
-            raise spec.error(
-                "device",
-                f"no IIO device named dht11 under {iio_dir} (add dtoverlay=dht11,gpiopin=N "
-                'to config.txt), or name it: device = "iio:device0"',
+            # The overlay may not be loaded yet: an OSError lets the gateway retry the build with backoff.
+            raise SensorError(
+                errno.ENODEV,
+                f"no IIO device named dht11 under {iio_dir} (add dtoverlay=dht11,gpiopin=N to config.txt, "
+                'or name it: device = "iio:device0")',
             )
         device_dir = found
     (t_lo, t_hi), (h_lo, h_hi) = RANGES["dht11" if spec.driver == "dht11" else "dht22"]

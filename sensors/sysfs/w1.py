@@ -212,10 +212,12 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> Ds18b20Bus:
     if not roms:
         roms = discover(devices_dir)
         if not roms:
-            raise spec.error(
-                "roms",
-                f"no DS18B20 probe found under {devices_dir} (enable dtoverlay=w1-gpio and "
-                "check wiring and the 4.7 kΩ pull-up), or list roms = [...] to start before they appear",
+            # Not a config mistake: the overlay may load after the gateway starts; an OSError makes it
+            # retry the build with backoff until the probes appear.
+            raise SensorError(
+                errno.ENODEV,
+                f"no DS18B20 probe found under {devices_dir} (enable dtoverlay=w1-gpio and check wiring and "
+                "the 4.7 kΩ pull-up; list roms = [...] to fix the set of fields)",
             )
     names_opt = spec.opt_table("names", {})
     names = {rom: field_name(rom) for rom in roms}

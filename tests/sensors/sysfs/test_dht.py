@@ -122,12 +122,12 @@ def test_device_gone_is_a_failure_at_once(tree: FakeSysfs) -> None:
 
 
 def test_config_errors(tree: FakeSysfs, tmp_path: Path) -> None:
-    """A malformed device name, and no dht11 device at all, name the 'device' key."""
+    """A malformed device name is a ConfigError; no dht11 device yet is an OSError (build retried)."""
     with pytest.raises(ConfigError, match="iio:device0") as info:
         make(tree, device="dht0")
     assert info.value.key == "sensors[1].device"
     empty = FakeSysfs(str(tmp_path / "empty"))
-    with pytest.raises(ConfigError, match="dtoverlay=dht11,gpiopin=N"):
+    with pytest.raises(SensorError, match="dtoverlay=dht11,gpiopin=N"):
         make(empty)
     assert make(tree, device="iio:device1").device_dir.endswith("iio:device1")
 
