@@ -8,13 +8,20 @@
 const CARD_REFRESH_MS = 250;
 const SPARK_REFRESH_MS = 1000;
 const SPARK_SPAN_MS = 60e3;
+const SPARK_MIN_SPAN_MS = 10e3;
 const STALE_DEFAULT_MS = 30e3;
+const SI = ["", "k", "M", "G", "T", "P", "E"];
 
 export function formatValue(v, unit) {
   if (v == null) return "–";
   if (typeof v === "boolean") return v ? "on" : "off";
   if (typeof v !== "number") return String(v);
   const a = Math.abs(v);
+  if (a >= 1e6 && Number.isFinite(v)) {
+    // Big counters (bytes, ns): SI prefix, so a card stays readable.
+    const exp = Math.min(Math.floor(Math.log10(a) / 3), SI.length - 1);
+    return `${+(v / 1000 ** exp).toPrecision(4)} ${SI[exp]}${unit}`;
+  }
   const digits = Number.isInteger(v) ? 0 : a >= 1000 ? 0 : a >= 100 ? 1 : a >= 1 ? 2 : 3;
   return `${v.toFixed(digits)}${unit ? ` ${unit}` : ""}`;
 }
@@ -179,7 +186,9 @@ export class Cards {
     const ctx = c.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, w, h);
-    const env = it.ring.envelope(it.sparkField, nowMs, SPARK_SPAN_MS, w);
+    // Up to the last minute; a young sensor's line still spans the card instead of hugging its right edge.
+    const span = Math.min(SPARK_SPAN_MS, Math.max(SPARK_MIN_SPAN_MS, nowMs - it.ring.oldestT));
+    const env = it.ring.envelope(it.sparkField, nowMs, span, w);
     let lo = Infinity;
     let hi = -Infinity;
     for (const e of env) {

@@ -35,8 +35,9 @@ class Dashboard {
     this.rttMs = null;
     this.delays = [];
     this.gapCount = 0;
+    this.aggReadings = 0; // readings the gateway folded into agg buckets for this page
     this.lossCount = 0;
-    this.prevStats = { t: performance.now(), messages: 0, readings: 0 };
+    this.prevStats = { t: performance.now(), messages: 0, readings: 0, agg: 0 };
     this.cards = new Cards($("#cards"), (id) => this.select(id));
     this.charts = new ChartPanel($("#charts"), {
       onUserRange: (t0, t1) => this.setView(t0, t1),
@@ -130,6 +131,8 @@ class Dashboard {
       ring.pushAgg(tMs, fields);
       const last = Object.fromEntries(Object.entries(fields).map(([k, a]) => [k, a[3]]));
       this.cards.latest(sensor, last, Number(t1) / 1e6, 0, n);
+      this.aggReadings += n;
+      if (this.delays.length < 1000) this.delays.push(Date.now() + this.offsetMs - Number(t1) / 1e6);
     }
   }
 
@@ -268,8 +271,10 @@ class Dashboard {
     const dt = (now - this.prevStats.t) / 1000;
     const mps = (c.stats.messages - this.prevStats.messages) / dt;
     const rps = (c.stats.readings - this.prevStats.readings) / dt;
-    this.prevStats = { t: now, messages: c.stats.messages, readings: c.stats.readings };
-    $("#rates").textContent = `${mps.toFixed(0)} msg/s · ${rps.toFixed(0)} readings/s`;
+    const aps = (this.aggReadings - this.prevStats.agg) / dt;
+    this.prevStats = { t: now, messages: c.stats.messages, readings: c.stats.readings, agg: this.aggReadings };
+    $("#rates").textContent = `${mps.toFixed(0)} msg/s · ${rps.toFixed(0)} readings/s${
+      aps ? ` (+${aps.toFixed(0)}/s aggregated by the gateway)` : ""}`;
     const d = this.delays.sort((a, b) => a - b);
     const p50 = d.length ? d[Math.floor(d.length / 2)] : null;
     this.delays = [];

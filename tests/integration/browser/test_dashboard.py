@@ -114,7 +114,7 @@ def test_demo_cards_values_change_and_chart_has_points(gateways: GatewayFactory,
         )
     time.sleep(scaled(4))  # a few seconds of curve for the picture
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
     assert SCREENSHOT.stat().st_size > 10_000
 
 
