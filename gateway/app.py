@@ -121,7 +121,7 @@ class GatewayApp:
         self._synced = bool(clock_synced())
         gw = config.gateway
         self.hub = Hub(gw.id, self.boot_id, flush_interval_ms=gw.flush_interval_ms, batch_size=gw.batch_size,
-                       ring_size=gw.ring_size, metrics=self.metrics, clock_synced=lambda: self._synced)
+                       ring_size=gw.ring_size, metrics=self.metrics, clock_synced=self._synced)
         self.fanout = FanOut(self.metrics)
         self.workers: dict[str, BusWorker] = {}
         self.runners: list[SensorRunner] = []
@@ -260,6 +260,7 @@ class GatewayApp:
             if t0 - last_clock >= 5.0:
                 last_clock = t0
                 self._synced = bool(await loop.run_in_executor(None, clock_synced))
+                self.hub.set_clock_synced(self._synced)
 
     def stop(self) -> None:
         """Ask the app to stop (signal handlers call this)."""

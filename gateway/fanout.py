@@ -48,6 +48,7 @@ class Client:
         self.backlog_since: float | None = None
         self.dropped_total = 0
         self.closing = False
+        self.group: Group | None = None
         self._wake = asyncio.Event()
         transport = conn.transport
         self._buffer_size = transport.get_write_buffer_size
@@ -76,6 +77,8 @@ class Client:
         now = time.monotonic()
         if self.backlog_since is None:
             self.backlog_since = now
+            if self.group is not None:
+                self.group.invalidate()  # from now on this client's frames must go through its queue
         self.queue.append((frame, readings))
         self.queued_bytes += len(frame)
         if len(self.queue) > self.limits.client_buffer_frames:
@@ -150,12 +153,27 @@ class Client:
 
 
 class Group:
-    """Clients sharing one subscription set, and the :class:`Stream` that serves them all."""
+    """Clients sharing one subscription set, and the :class:`Stream` that serves them all.
+
+    Which clients can take frames directly is re-checked at most every ``RECHECK_S`` (and at once when any
+    client queues a frame), so the common case is one ``broadcast()`` over a cached list - the raw library's
+    speed. A client that falls behind in between takes at most ``RECHECK_S`` worth of extra frames into its
+    socket buffer before it moves to its own queue.
+    """
+
+    RECHECK_S = 0.02
 
     def __init__(self, subs: SubscriptionSet) -> None:
         self.subs = subs
         self.stream = Stream(subs)
         self.clients: set[Client] = set()
+        self._direct: list[ServerConnection] | None = None
+        self._queued: list[Client] = []
+        self._checked_s = 0.0
+
+    def invalidate(self) -> None:
+        """Forget the direct/queued split (membership changed or a client queued something)."""
+        self._direct = None
 
     def emit(self, out: Output) -> int:
         """Encode ``out`` once and send it to every client of the group; return readings sent."""
@@ -170,12 +188,18 @@ class Group:
         return sent
 
     def _send(self, frame: bytes, readings: Sequence[Reading] | None) -> None:
-        direct = []
-        for c in self.clients:
-            if c.direct_ok():
-                direct.append(c.conn)
-            else:
-                c.enqueue(frame, readings)
+        now = time.monotonic()
+        direct = self._direct
+        if direct is None or now - self._checked_s > self.RECHECK_S:
+            direct, queued = [], []
+            for c in self.clients:
+                if c.direct_ok():
+                    direct.append(c.conn)
+                else:
+                    queued.append(c)
+            self._direct, self._queued, self._checked_s = direct, queued, now
+        for c in self._queued:
+            c.enqueue(frame, readings)
         if direct:
             broadcast(direct, frame)
 
@@ -224,11 +248,15 @@ class FanOut:
         if group is None:
             group = self.groups[client.subs] = Group(client.subs)
         group.clients.add(client)
+        group.invalidate()
+        client.group = group
 
     def _leave(self, client: Client) -> None:
         group = self.groups.get(client.subs)
+        client.group = None
         if group is not None:
             group.clients.discard(client)
+            group.invalidate()
             if not group.clients:
                 del self.groups[client.subs]
 

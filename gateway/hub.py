@@ -20,6 +20,7 @@ from gateway.protocol.ring import ReadingRing
 from sensors.base import ActuatorInfo, SensorInfo
 
 log = logging.getLogger(__name__)
+_tuple_new = tuple.__new__
 
 
 class Hub:
@@ -32,24 +33,24 @@ class Hub:
         batch_size: flush early at this many pending readings.
         ring_size: readings kept for ``resume``.
         metrics: registry for counters.
-        clock_synced: returns whether the wall clock is synchronised (cached by the caller; called per reading).
+        clock_synced: whether the wall clock is synchronised now (update with :meth:`set_clock_synced`).
     """
 
     def __init__(self, gateway_id: str, boot_id: str, *, flush_interval_ms: int = 20, batch_size: int = 500,
-                 ring_size: int = 4096, metrics: Metrics | None = None,
-                 clock_synced: Callable[[], bool] = lambda: False) -> None:
+                 ring_size: int = 4096, metrics: Metrics | None = None, clock_synced: bool = False) -> None:
         self._gateway_id = gateway_id
         self._boot_id = boot_id
         self.flush_interval_s = flush_interval_ms / 1000
         self.batch_size = batch_size
         self.ring = ReadingRing(ring_size)
         self.metrics = metrics or Metrics()
-        self.clock_synced = clock_synced
+        self._clock_flag = FLAG_CLOCK_SYNCED if clock_synced else 0
         self.seq = 0
         """Last seq assigned."""
         self.flushed_seq = 0
         """Last seq handed to the sinks (every reading <= it is in the ring or gone)."""
         self._prev: dict[str, int] = {}
+        self._simulated: set[str] = set()
         self._pending: list[Reading] = []
         self._flush_handle: asyncio.TimerHandle | asyncio.Handle | None = None
         self._sinks: list[BatchSink] = []
@@ -60,6 +61,7 @@ class Hub:
         self.actuator_values: dict[str, Any] = {}
         m = self.metrics
         m.describe("sensorcast_readings_produced_total", "counter", "Readings produced by sensors")
+        m.add_callback(lambda: [("sensorcast_readings_produced_total", (), float(self.seq))])
         m.describe("sensorcast_sensor_errors_total", "counter", "Failed sensor polls")
         m.describe("sensorcast_sensor_up", "gauge", "1 when the sensor's state is ok")
         m.describe("sensorcast_sink_errors_total", "counter", "Exceptions raised by batch sinks (bugs)")
@@ -111,6 +113,8 @@ class Hub:
     def register_sensor(self, info: SensorInfo) -> None:
         """Add ``info`` to the catalogue (state ``starting``)."""
         self.sensors[info.id] = info
+        if info.simulated:
+            self._simulated.add(info.id)
         self.states[info.id] = {"state": "starting", "error": None, "since": time.time_ns()}
 
     def register_actuator(self, info: ActuatorInfo) -> None:
@@ -131,20 +135,26 @@ class Hub:
 
     # -- the data path -------------------------------------------------------------------------------------
 
+    def clock_synced(self) -> bool:
+        """Whether readings are currently stamped as clock-synchronised."""
+        return bool(self._clock_flag)
+
+    def set_clock_synced(self, synced: bool) -> None:
+        """Update the clock-sync flag applied to new readings (the app polls the kernel every few seconds)."""
+        self._clock_flag = FLAG_CLOCK_SYNCED if synced else 0
+
     def publish(self, sensor_id: str, values: Mapping[str, Any], ts_ns: int | None = None, flags: int = 0) -> Reading:
-        """Stamp and queue one reading; it goes out with the next flush."""
-        self.seq += 1
-        seq = self.seq
-        info = self.sensors.get(sensor_id)
-        if info is not None and info.simulated:
+        """Stamp and queue one reading; it goes out with the next flush. (Hot path: keep it lean.)"""
+        self.seq = seq = self.seq + 1
+        flags |= self._clock_flag
+        if sensor_id in self._simulated:
             flags |= FLAG_SIMULATED
-        if self.clock_synced():
-            flags |= FLAG_CLOCK_SYNCED
-        reading = Reading(seq, self._prev.get(sensor_id, 0), time.time_ns() if ts_ns is None else ts_ns,
-                          sensor_id, values, flags)
+        prev = self._prev.get(sensor_id, 0)
         self._prev[sensor_id] = seq
+        # tuple.__new__ skips NamedTuple's Python-level __new__: a third of publish()'s cost.
+        reading: Reading = _tuple_new(Reading, (seq, prev, time.time_ns() if ts_ns is None else ts_ns, sensor_id,
+                                                values, flags))
         self._pending.append(reading)
-        self.metrics.inc("sensorcast_readings_produced_total")
         if len(self._pending) >= self.batch_size:
             self.flush()
         elif self._flush_handle is None:
