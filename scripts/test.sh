@@ -13,6 +13,9 @@ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitt
 command -v chromium >/dev/null || need+=(chromium)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "[test] installing system packages: ${need[*]}" >&2
   as_root apt-get update -qq >/dev/null
@@ -21,6 +24,12 @@ fi
 
 EXTRAS="test" source "$here/scripts/bootstrap.sh"
 py="$here/.venv/bin/python"
+
+# Node clients used by the seed-client tests (ws + @msgpack/msgpack, pinned by the lock file).
+if [ ! -d tests/integration/seed/node_modules/ws ]; then
+  echo "[test] npm ci (tests/integration/seed)" >&2
+  (cd tests/integration/seed && npm ci --no-audit --no-fund --silent)
+fi
 
 echo "[test] ruff" >&2
 "$py" -m ruff check gateway sensors bridges tests benchmarks
