@@ -1,0 +1,389 @@
+"""The MQTT bridge: hub -> (outbox) -> broker, plus retained metadata, Home Assistant discovery and commands.
+
+The bridge talks to the gateway only through :mod:`bridges.seam`. ``run()`` never raises because of the
+broker: an unreachable, refusing or crashing broker is retried with jittered exponential backoff while the
+rest of the gateway (sensors, WebSocket clients) carries on; readings meanwhile wait in the outbox (QoS 1) or
+are counted as dropped (QoS 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bridges.mqtt.client import MqttClientError, PahoConnection
+from bridges.mqtt.config import MqttConfig
+from bridges.mqtt.discovery import discovery_messages, health_message, meta_messages
+from bridges.mqtt.forwarder import Forwarder
+from bridges.mqtt.outbox import Outbox, OutRow
+from bridges.mqtt.overflow import DropEpisodes
+from bridges.mqtt.payloads import encode_result, encoder, parse_command
+from bridges.mqtt.topics import Topics
+from bridges.seam import CommandHandler, CommandResult, ReadingSource
+from gateway.protocol.model import FLAG_CLOCK_SYNCED, Reading
+
+log = logging.getLogger(__name__)
+
+OUTBOX_FILE = "mqtt-outbox.db"
+RETAINED_FILE = "mqtt-retained.json"
+MAX_COMMANDS_IN_PROGRESS = 16
+"""Commands executing at once; more are refused (counted) so a flood on the command topic stays bounded."""
+
+
+def _version() -> str:
+    try:
+        return metadata.version("sensorcast")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+class MqttBridge:
+    """Publishes every reading of ``source`` to MQTT and routes MQTT commands to ``commands``.
+
+    Args:
+        cfg: bridge settings.
+        source: the hub (``bridges.seam.ReadingSource``).
+        commands: the gateway's command path (``bridges.seam.CommandHandler``), same allowlist as WebSocket.
+        data_dir: where the outbox (``mqtt-outbox.db``) and the list of retained topics live.
+    """
+
+    def __init__(
+        self, cfg: MqttConfig, source: ReadingSource, commands: CommandHandler, data_dir: Path
+    ) -> None:
+        self.cfg = cfg
+        self.source = source
+        self.commands = commands
+        self.data_dir = Path(data_dir)
+        self.topics = Topics(cfg.topic_prefix, source.gateway_id)
+        self.boot_id = source.boot_id
+        self.client_id = cfg.client_id or f"sensorcast-{source.gateway_id}"[:64]
+        self._encode = encoder(cfg.payload, source.gateway_id, source.boot_id)
+        self._io = ThreadPoolExecutor(1, thread_name_prefix="mqtt-io")
+        self.outbox = Outbox(
+            self.data_dir / OUTBOX_FILE,
+            max_rows=cfg.outbox_max_rows,
+            max_age_s=cfg.outbox_max_age_s,
+            overflow=cfg.overflow,
+            synchronous=cfg.synchronous,
+        )
+        self.forwarder: Forwarder | None = Forwarder(cfg, self.outbox, self._io) if cfg.qos == 1 else None
+        self.conn: PahoConnection | None = None
+        self._clock_synced = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._republish = asyncio.Event()
+        self.disconnected_drops = DropEpisodes("disconnected")
+        self.counters = {
+            "connects": 0,
+            "connect_failures": 0,
+            "published_qos0": 0,
+            "commands": 0,
+            "command_errors": 0,
+            "commands_refused": 0,
+        }
+        self.sw_version = _version()
+        # Registered now, not in run(): readings produced before run() starts are kept (bounded), not missed.
+        self._remove_sinks = (source.add_sink(self._on_batch), source.add_status_sink(self._on_status))
+
+    # -- public ------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until cancelled. Broker trouble is logged, counted and retried; it never raises out of here."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                if self.forwarder is not None:
+                    tg.create_task(self._commit_loop(), name="mqtt-commit")
+                tg.create_task(self._connection_loop(), name="mqtt-connection")
+        finally:
+            for remove in self._remove_sinks:
+                remove()
+            self._shutdown()
+
+    def metrics(self) -> dict[str, float]:
+        """Prometheus samples (names prefixed ``sensorcast_mqtt_``)."""
+        fw = self.forwarder
+        drops = {name: ep.total for name, ep in (fw.drops.items() if fw else ())}
+        drops["disconnected"] = self.disconnected_drops.total
+        c = self.counters
+        out = {
+            "sensorcast_mqtt_connected": 1.0 if self.conn is not None and self.conn.connected else 0.0,
+            "sensorcast_mqtt_outbox_rows": float(fw.rows if fw else 0),
+            "sensorcast_mqtt_outbox_pending": float(len(fw.pending) if fw else 0),
+            "sensorcast_mqtt_inflight": float(fw.inflight if fw else 0),
+            "sensorcast_mqtt_published_total": float((fw.published_total if fw else 0) + c["published_qos0"]),
+            "sensorcast_mqtt_replayed_total": float(fw.replayed_total if fw else 0),
+            "sensorcast_mqtt_rejected_total": float(fw.rejected_total if fw else 0),
+            "sensorcast_mqtt_outbox_commits_total": float(fw.commits_total if fw else 0),
+            "sensorcast_mqtt_outbox_errors_total": float(fw.errors_total if fw else 0),
+            "sensorcast_mqtt_dropped_total": float(sum(drops.values())),
+            "sensorcast_mqtt_connects_total": float(c["connects"]),
+            "sensorcast_mqtt_connect_failures_total": float(c["connect_failures"]),
+            "sensorcast_mqtt_commands_total": float(c["commands"]),
+            "sensorcast_mqtt_command_errors_total": float(c["command_errors"] + c["commands_refused"]),
+        }
+        for reason, n in drops.items():
+            out[f"sensorcast_mqtt_dropped_{reason}_total"] = float(n)
+        return out
+
+    # -- data path ---------------------------------------------------------------------------------------
+
+    def _on_batch(self, batch: Sequence[Reading]) -> None:
+        if not batch:
+            return
+        self._clock_synced = bool(batch[-1].flags & FLAG_CLOCK_SYNCED)
+        topics, enc, boot = self.topics, self._encode, self.boot_id
+        if self.forwarder is not None:
+            self.forwarder.add(
+                [
+                    OutRow(
+                        topics.data(r.sensor), enc(r), boot, r.seq, r.ts_ns, bool(r.flags & FLAG_CLOCK_SYNCED)
+                    )
+                    for r in batch
+                ]
+            )
+            return
+        conn = self.conn
+        if conn is None or not conn.connected:
+            msg = self.disconnected_drops.dropped(len(batch))
+            if msg:
+                log.warning("MQTT (QoS 0): %s", msg)
+            return
+        sent = 0
+        try:
+            for r in batch:
+                conn.publish(topics.data(r.sensor), enc(r), 0, boot=boot)
+                sent += 1
+        except MqttClientError:
+            self.disconnected_drops.dropped(len(batch) - sent)
+        self.counters["published_qos0"] += sent
+
+    async def _commit_loop(self) -> None:
+        assert self.forwarder is not None
+        period_s = self.cfg.commit_interval_ms / 1000
+        while True:
+            try:
+                await self.forwarder.commit(self._clock_synced)
+            except Exception:  # a bug here must not stop the gateway; it is logged and retried
+                log.exception("MQTT: outbox commit failed")
+                self.forwarder.errors_total += 1
+            await asyncio.sleep(period_s)
+
+    # -- connection --------------------------------------------------------------------------------------
+
+    async def _connection_loop(self) -> None:
+        delay_s = self.cfg.reconnect_min_s
+        failing_since: float | None = None
+        while True:
+            conn = PahoConnection(
+                self.cfg,
+                self.client_id,
+                will=(self.topics.status, b"offline"),
+                on_message=self._on_message,
+                on_ack=self._on_ack,
+            )
+            try:
+                await conn.connect()
+            except MqttClientError as exc:
+                self.counters["connect_failures"] += 1
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    log.warning(
+                        "MQTT: %s; retrying in the background (readings are %s)",
+                        exc,
+                        "kept in the outbox" if self.forwarder else "dropped and counted (QoS 0)",
+                    )
+                await asyncio.sleep(delay_s * random.uniform(0.8, 1.2))
+                delay_s = min(delay_s * 2, self.cfg.reconnect_max_s)
+                continue
+            delay_s = self.cfg.reconnect_min_s
+            self.counters["connects"] += 1
+            outage = f" after {time.monotonic() - failing_since:.1f} s" if failing_since is not None else ""
+            failing_since = None
+            log.info("MQTT: connected to %s:%d%s", self.cfg.host, self.cfg.broker_port, outage)
+            self.conn = conn
+            try:
+                await self._session(conn)
+            except asyncio.CancelledError:
+                self._goodbye(conn)
+                raise
+            except Exception:  # a bug must not stop the gateway: log it, drop the connection, start over
+                log.exception("MQTT: session failed")
+            finally:
+                self.conn = None
+                if self.forwarder is not None:
+                    self.forwarder.stop()
+                conn.close()
+            if failing_since is None:
+                failing_since = time.monotonic()
+                log.warning("MQTT: connection lost (%s); reconnecting", conn.disconnect_reason or "closed")
+            await asyncio.sleep(delay_s * random.uniform(0.5, 1.0))
+
+    async def _session(self, conn: PahoConnection) -> None:
+        msg = self.disconnected_drops.end()
+        if msg:
+            log.warning("MQTT (QoS 0): %s", msg)
+        conn.publish(self.topics.status, b"online", 1, retain=True)
+        self._republish.clear()
+        await self._publish_retained(conn)
+        if self.cfg.commands:
+            conn.subscribe(self.topics.command_filter, 1)
+        if self.cfg.discovery:
+            conn.subscribe(f"{self.cfg.discovery_prefix}/status", 1)
+        fw = self.forwarder
+        if fw is not None:
+            fw.start(conn)
+        closed = asyncio.ensure_future(conn.closed.wait())
+        wake = fw.wake if fw is not None else asyncio.Event()
+        closed.add_done_callback(lambda _: wake.set())
+        closed.add_done_callback(lambda _: self._republish.set())
+        try:
+            while not conn.closed.is_set():
+                if self._republish.is_set():
+                    self._republish.clear()
+                    await self._publish_retained(conn)
+                    continue
+                if fw is None:
+                    await self._republish.wait()
+                    continue
+                fw.pump()
+                if fw.wants_backlog():
+                    await fw.fetch_backlog()
+                    continue
+                wake.clear()
+                if not self._republish.is_set():
+                    await wake.wait()
+        finally:
+            closed.cancel()
+
+    def _on_ack(self, mid: int, ok: bool) -> None:
+        if self.forwarder is not None:
+            self.forwarder.on_ack(mid, ok)
+
+    async def _publish_retained(self, conn: PahoConnection) -> None:
+        """Publish metadata, health and discovery (retained); clear retained topics no longer configured."""
+        loop = asyncio.get_running_loop()
+        path = self.data_dir / RETAINED_FILE
+        previous = await loop.run_in_executor(self._io, _load_topics, path)
+        cat = self.source.catalogue()  # after the await: health published meanwhile must not be overwritten
+        msgs: dict[str, bytes] = {}
+        if self.cfg.retain_meta:
+            msgs.update(meta_messages(cat, self.topics, self.boot_id, self.cfg.payload))
+            for s in cat.get("sensors", []):
+                msgs[self.topics.health(s["id"])] = health_message(s.get("state", "starting"), s.get("error"))
+        if self.cfg.discovery:
+            msgs.update(discovery_messages(cat, self.topics, self.cfg.discovery_prefix, self.sw_version))
+        try:
+            for topic in sorted(previous - set(msgs)):
+                conn.publish(topic, b"", 1, retain=True)  # empty retained payload deletes the entity
+            for topic, payload in msgs.items():
+                conn.publish(topic, payload, 1, retain=True)
+        except MqttClientError:
+            return
+        if previous != set(msgs):
+            try:
+                await loop.run_in_executor(self._io, _save_topics, path, set(msgs))
+            except OSError as exc:
+                log.warning(
+                    "MQTT: cannot record retained topics in %s (%s): removed entities may stay in "
+                    "Home Assistant",
+                    path,
+                    exc,
+                )
+
+    def _on_status(self, sensor_id: str, state: str, error: str | None) -> None:
+        conn = self.conn
+        if conn is not None and conn.connected and self.cfg.retain_meta:
+            with contextlib.suppress(MqttClientError):
+                conn.publish(self.topics.health(sensor_id), health_message(state, error), 1, retain=True)
+
+    # -- commands ----------------------------------------------------------------------------------------
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        if topic == f"{self.cfg.discovery_prefix}/status":
+            if payload.strip().lower() == b"online":  # Home Assistant restarted: send discovery again
+                self._republish.set()
+                if self.forwarder is not None:
+                    self.forwarder.wake.set()
+            return
+        target = self.topics.parse_command(topic) if self.cfg.commands else None
+        if target is None:
+            return
+        if len(self._tasks) >= MAX_COMMANDS_IN_PROGRESS:
+            self.counters["commands_refused"] += 1
+            self._send_result(CommandResult(False, target, error="busy"))
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._command(target, payload), name=f"mqtt-cmd-{target}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _command(self, target: str, payload: bytes) -> None:
+        self.counters["commands"] += 1
+        try:
+            value = parse_command(payload)
+        except ValueError as exc:
+            result = CommandResult(False, target, error=str(exc))
+        else:
+            try:
+                result = await self.commands.execute(target, value, role="operator", origin="mqtt")
+            except Exception:
+                log.exception("MQTT command for %s failed", target)
+                result = CommandResult(False, target, error="internal error")
+        if not result.ok:
+            self.counters["command_errors"] += 1
+        self._send_result(result)
+
+    def _send_result(self, result: CommandResult) -> None:
+        conn = self.conn
+        if conn is None or not conn.connected:
+            return
+        with contextlib.suppress(MqttClientError):
+            conn.publish(
+                self.topics.result(result.target),
+                encode_result(result.target, result.ok, result.value, result.error),
+                1,
+            )
+
+    # -- shutdown ----------------------------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        """Synchronous: runs in ``finally`` even when cancelled. Announce offline, commit what is pending."""
+        for task in self._tasks:
+            task.cancel()
+        if self.conn is not None:
+            self._goodbye(self.conn)
+            self.conn.close()
+        self.conn = None
+        self._io.shutdown(wait=True)
+        if self.forwarder is not None:
+            self.forwarder.close()
+
+    def _goodbye(self, conn: PahoConnection) -> None:
+        # A clean disconnect suppresses the Last Will, so say "offline" ourselves.
+        if conn.connected:
+            with contextlib.suppress(MqttClientError):
+                conn.publish(self.topics.status, b"offline", 1, retain=True)
+
+
+def _load_topics(path: Path) -> set[str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    return {t for t in data if isinstance(t, str)} if isinstance(data, list) else set()
+
+
+def _save_topics(path: Path, topics: set[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(sorted(topics), indent=0), encoding="utf-8")
+    tmp.replace(path)

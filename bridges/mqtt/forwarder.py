@@ -1,0 +1,287 @@
+"""Store-and-forward for QoS 1: readings -> (batched commit) outbox -> bounded in-flight window -> PUBACK ->
+delete.
+
+Everything here runs on the event loop except the :class:`~bridges.mqtt.outbox.Outbox` calls, which run on one
+dedicated I/O thread (SQLite commits and checkpoints may fsync; they must not stall the loop).
+
+Order and flow:
+
+* New readings wait in ``pending`` (bounded, ``max_pending_rows``) for the next commit; only committed rows
+  are ever published, so a reading the broker acknowledged is always one that was on disk first.
+* Committed rows go to the *live* queue. On every (re)connection, every row already on disk is *backlog*:
+  it is read back in id order and published with most of the window, while live rows keep flowing with at
+  least a quarter of it. Consumers see each sensor's readings in ``seq`` order within each stream, and every
+  duplicate (a row re-sent because its PUBACK was lost with the connection) carries the same
+  ``(gateway, boot, seq)``.
+* A row is deleted only in a commit after its PUBACK arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from bridges.mqtt.client import MqttClientError, PahoConnection
+from bridges.mqtt.config import MqttConfig
+from bridges.mqtt.outbox import Outbox, OutRow, StoredRow, WriteResult
+from bridges.mqtt.overflow import DropEpisodes
+
+log = logging.getLogger(__name__)
+
+FETCH_ROWS = 500
+"""Backlog rows read per query (about 100 KiB)."""
+CONTROL_RESERVE = 10
+"""Part of the broker's Receive Maximum kept free for retained metadata and command results."""
+REOPEN_INTERVAL_S = 10.0
+"""How often a failed outbox is reopened (full disk, read-only mount)."""
+
+
+class Forwarder:
+    """The QoS 1 pipeline of one bridge.
+
+    Args:
+        cfg: bridge settings (window, commit interval, caps).
+        outbox: the durable store (opened lazily on the I/O thread).
+        io: the single-thread executor that owns ``outbox``.
+    """
+
+    def __init__(self, cfg: MqttConfig, outbox: Outbox, io: ThreadPoolExecutor) -> None:
+        self.cfg = cfg
+        self.outbox = outbox
+        self.io = io
+        self.wake = asyncio.Event()
+        """Set whenever something may be sent (commit done, PUBACK, backlog fetched, connection closed)."""
+        self.opened = False
+        self._next_open_s = 0.0
+        self.pending: list[OutRow] = []
+        self._acked: set[int] = set()
+        self._deleting: set[int] = set()
+        self._live: deque[StoredRow] = deque()
+        self._backlog: deque[StoredRow] = deque()
+        self._cursor = 0
+        self._backlog_end = 0
+        self._last_id = 0
+        self._inflight: dict[int, tuple[int, bool]] = {}
+        """mid -> (row id, is_live) of this connection's unacknowledged publishes."""
+        self._inflight_rows: set[int] = set()
+        self._live_inflight = 0
+        self._conn: PahoConnection | None = None
+        self._gen = 0
+        """Incremented on every start/stop, so a backlog read that straddles a reconnect is discarded."""
+        self.rows = 0
+        self.published_total = 0
+        self.replayed_total = 0
+        self.rejected_total = 0
+        self.commits_total = 0
+        self.errors_total = 0
+        self.drops = {
+            "outbox_full": DropEpisodes("outbox_full"),
+            "outbox_age": DropEpisodes("outbox_age"),
+            "pending_full": DropEpisodes("pending_full"),
+        }
+        self._rejected_logged = False
+        self._error_logged = False
+
+    # -- intake and commits ------------------------------------------------------------------------------
+
+    def add(self, rows: Sequence[OutRow]) -> None:
+        """Queue encoded readings for the next commit (never blocks; past ``max_pending_rows``: dropped)."""
+        room = self.cfg.max_pending_rows - len(self.pending)
+        if len(rows) > room:
+            self._dropped("pending_full", len(rows) - max(room, 0))
+            rows = rows[: max(room, 0)]
+        self.pending.extend(rows)
+
+    def _dropped(self, reason: str, n: int) -> None:
+        msg = self.drops[reason].dropped(n)
+        if msg:
+            log.warning("MQTT: %s", msg)
+
+    async def commit(self, clock_synced: bool) -> None:
+        """Write pending rows and delete acknowledged ones in one transaction on the I/O thread."""
+        loop = asyncio.get_running_loop()
+        if not self.opened:
+            if time.monotonic() < self._next_open_s:
+                return
+            self._next_open_s = time.monotonic() + REOPEN_INTERVAL_S
+            try:
+                await loop.run_in_executor(self.io, self.outbox.open)
+                self._last_id = await loop.run_in_executor(self.io, self.outbox.last_id)
+            except (sqlite3.Error, OSError) as exc:
+                self._failed("cannot open the MQTT outbox %s: %s; retrying every %.0f s", exc)
+                return
+            self.opened = True
+            self.rows = self.outbox.rows
+            if self.rows:
+                log.info("MQTT outbox %s holds %d readings to send", self.outbox.path, self.rows)
+            self.wake.set()
+        if not self.pending and not self._acked:
+            return
+        rows, self.pending = self.pending, []
+        acked, self._acked = self._acked, set()
+        self._deleting = acked
+        now_ns = time.time_ns() if clock_synced else None
+        try:
+            res = await loop.run_in_executor(self.io, self.outbox.write, rows, acked, now_ns)
+        except (sqlite3.Error, OSError) as exc:
+            self.pending[:0] = rows
+            self._acked |= acked
+            self._failed("MQTT outbox write failed (%s: %s); keeping readings in memory (bounded)", exc)
+            self.add([])  # re-apply the pending bound, counting what no longer fits
+            return
+        finally:
+            self._deleting = set()
+        self._committed(res)
+
+    def _failed(self, fmt: str, exc: BaseException) -> None:
+        self.errors_total += 1
+        if not self._error_logged:
+            self._error_logged = True
+            if "retrying" in fmt:
+                log.error(fmt, self.outbox.path, exc, REOPEN_INTERVAL_S)
+            else:
+                log.error(fmt, type(exc).__name__, exc)
+
+    def _committed(self, res: WriteResult) -> None:
+        self.commits_total += 1
+        self._error_logged = False
+        self.rows = self.outbox.rows
+        self._dropped("outbox_full", res.dropped_stored + res.dropped_incoming)
+        self._dropped("outbox_age", res.dropped_age)
+        for ep in (self.drops["outbox_full"], self.drops["outbox_age"]):
+            msg = ep.settle(self.rows, self.cfg.outbox_max_rows)
+            if msg:
+                log.warning("MQTT: %s", msg)
+        if res.stored:
+            self._last_id = res.stored[-1].id
+            if self._conn is not None:
+                self._live.extend(res.stored)
+                limit = 4 * self.cfg.max_inflight
+                while len(self._live) > limit:  # the rest is read back from disk, as backlog
+                    self._backlog_end = self._live.popleft().id
+        self.wake.set()
+
+    def close(self) -> None:
+        """Final synchronous commit at shutdown (call after the I/O thread was shut down), then close."""
+        if self.opened and (self.pending or self._acked):
+            try:
+                self._committed(self.outbox.write(self.pending, self._acked, None))
+                self.pending = []
+            except (sqlite3.Error, OSError) as exc:
+                log.error("MQTT: final outbox write failed (%s); %d readings lost", exc, len(self.pending))
+        elif self.pending:
+            log.error("MQTT: outbox unavailable at shutdown; %d readings lost", len(self.pending))
+        self.outbox.close()
+
+    # -- connection lifecycle ----------------------------------------------------------------------------
+
+    def start(self, conn: PahoConnection) -> None:
+        """A connection is up: everything on disk becomes backlog, replayed from the start."""
+        self._conn = conn
+        self._gen += 1
+        self._live.clear()
+        self._backlog.clear()
+        self._cursor = 0
+        self._backlog_end = self._last_id
+        self.wake.set()
+
+    def stop(self) -> None:
+        """The connection is gone: unacknowledged rows stay on disk for the next one."""
+        self._conn = None
+        self._gen += 1
+        self._inflight.clear()
+        self._inflight_rows.clear()
+        self._live_inflight = 0
+        self._live.clear()
+        self._backlog.clear()
+
+    @property
+    def inflight(self) -> int:
+        """Unacknowledged publishes on the current connection."""
+        return len(self._inflight)
+
+    @property
+    def drained(self) -> bool:
+        """Nothing waits to be committed, sent or acknowledged."""
+        return not (self.pending or self._acked or self._live or self._backlog or self._inflight or self.rows)
+
+    def on_ack(self, mid: int, ok: bool) -> None:
+        """PUBACK for ``mid`` (ignored when it is not a reading, e.g. a retained meta message)."""
+        entry = self._inflight.pop(mid, None)
+        if entry is None:
+            return
+        row_id, live = entry
+        self._inflight_rows.discard(row_id)
+        if live:
+            self._live_inflight -= 1
+        self._acked.add(row_id)
+        self.published_total += 1
+        if not ok:
+            # The broker answered (MQTT 5 reason >= 0x80, e.g. not authorised): re-sending cannot succeed.
+            self.rejected_total += 1
+            if not self._rejected_logged:
+                self._rejected_logged = True
+                log.error(
+                    "MQTT broker rejected readings (check its ACL for the data topics); counted in "
+                    "sensorcast_mqtt_rejected_total"
+                )
+        self.wake.set()
+
+    def _window(self, conn: PahoConnection) -> int:
+        return max(1, min(self.cfg.max_inflight, conn.receive_maximum - CONTROL_RESERVE))
+
+    def pump(self) -> None:
+        """Publish as many live and backlog rows as the in-flight window allows."""
+        conn = self._conn
+        if conn is None or not conn.connected:
+            return
+        window = self._window(conn)
+        backlog_left = bool(self._backlog) or self._cursor < self._backlog_end
+        live_cap = max(1, window // 4) if backlog_left else window
+        try:
+            while self._live and self._live_inflight < live_cap and len(self._inflight) < window:
+                self._send(conn, self._live.popleft(), True)
+            while self._backlog and len(self._inflight) < window:
+                self._send(conn, self._backlog.popleft(), False)
+                self.replayed_total += 1
+        except MqttClientError:
+            return  # the connection just dropped; stop() follows
+
+    def _send(self, conn: PahoConnection, row: StoredRow, live: bool) -> None:
+        mid = conn.publish(row.topic, row.payload, 1, boot=row.boot)
+        self._inflight[mid] = (row.id, live)
+        self._inflight_rows.add(row.id)
+        if live:
+            self._live_inflight += 1
+
+    def wants_backlog(self) -> bool:
+        """True when the backlog buffer is empty, more rows are on disk and the window has room."""
+        conn = self._conn
+        return (
+            self.opened
+            and conn is not None
+            and not self._backlog
+            and self._cursor < self._backlog_end
+            and len(self._inflight) < self._window(conn)
+        )
+
+    async def fetch_backlog(self) -> None:
+        """Read the next backlog rows (skipping those in flight or acknowledged but not yet deleted)."""
+        loop = asyncio.get_running_loop()
+        cursor, end, gen = self._cursor, self._backlog_end, self._gen
+        try:
+            rows = await loop.run_in_executor(self.io, self.outbox.fetch, cursor, end, FETCH_ROWS)
+        except (sqlite3.Error, OSError) as exc:
+            self._failed("MQTT outbox read failed (%s: %s); will retry", exc)
+            await asyncio.sleep(1.0)
+            return
+        if gen != self._gen:
+            return
+        skip = self._inflight_rows | self._acked | self._deleting
+        self._cursor = rows[-1].id if rows else end
+        self._backlog.extend(r for r in rows if r.id not in skip)

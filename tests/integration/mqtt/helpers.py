@@ -1,0 +1,72 @@
+"""Async helpers shared by the MQTT integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from bridges.mqtt.bridge import OUTBOX_FILE, MqttBridge
+from bridges.mqtt.config import MqttConfig, config_from_url, parse_mqtt_config
+from bridges.seam import CommandHandler, ReadingSource
+from tests.conftest import scaled
+
+
+async def until(pred: Callable[[], bool], timeout_s: float = 5.0, what: str = "condition") -> None:
+    """Poll ``pred`` on the loop (never blocking it) until it holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + scaled(timeout_s)
+    while not pred():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {scaled(timeout_s):.1f} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def mqtt_config(url: str, **table: Any) -> MqttConfig:
+    """Bridge settings for a test broker: fast reconnects, everything else from ``table``."""
+    base = parse_mqtt_config(
+        {
+            "reconnect_min_s": 0.1,
+            "reconnect_max_s": 0.5,
+            "commit_interval_ms": 50,
+            "keepalive_s": 5,
+            "connect_timeout_s": 2.0,
+            **table,
+        },
+        None,
+    )
+    assert base is not None
+    return config_from_url(url, base)
+
+
+@contextlib.asynccontextmanager
+async def bridge_running(
+    cfg: MqttConfig, source: ReadingSource, commands: CommandHandler, data_dir: Path
+) -> AsyncIterator[MqttBridge]:
+    """Run a bridge for the duration of the block; its run() must not have ended by itself."""
+    bridge = MqttBridge(cfg, source, commands, data_dir)
+    task = asyncio.get_running_loop().create_task(bridge.run())
+    try:
+        yield bridge
+        assert not task.done(), (
+            f"bridge.run() ended: {task.exception() if not task.cancelled() else 'cancelled'}"
+        )
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def outbox_seqs(data_dir: Path) -> list[tuple[str, int]]:
+    """(boot, seq) of every row in the outbox file, read by a separate connection."""
+    with contextlib.closing(sqlite3.connect(data_dir / OUTBOX_FILE)) as db:
+        return [(b, s) for b, s in db.execute("SELECT boot, seq FROM outbox ORDER BY id")]
+
+
+def json_seqs(messages: list[Any], suffix: str = "/data") -> list[int]:
+    """seq of every JSON data message, in arrival order."""
+    return [json.loads(m.payload)["seq"] for m in messages if m.topic.endswith(suffix) and m.payload]
