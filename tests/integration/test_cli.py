@@ -196,3 +196,15 @@ def test_sigint_also_stops_cleanly(seconds: float) -> None:
     time.sleep(seconds)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=scaled(5)) == 0
+
+
+def test_shipped_example_config_is_valid(tmp_path: Path) -> None:
+    """deploy/config.example.toml passes check-config (with its token file present)."""
+    tokens = tmp_path / "tokens.toml"
+    tokens.write_text('[[tokens]]\nname = "op"\nrole = "operator"\ntoken = "0123456789abcdef0123"\n')
+    text = (Path(__file__).parents[2] / "deploy" / "config.example.toml").read_text()
+    assert 'token_file = "/etc/sensorcast/tokens.toml"' in text
+    cfg = write(tmp_path, text.replace("/etc/sensorcast/tokens.toml", str(tokens)))
+    res = subprocess.run([*SENSORCAST, "check-config", str(cfg)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == f"{cfg}: OK (3 sensors, 0 actuators)"
