@@ -1,6 +1,7 @@
 """I2C sensor drivers on smbus2 (or any object with its methods): one registers / codec / driver set per chip.
 
-This module stays light: no smbus2 or driver import happens until a configured driver is built.
+This module stays light: no smbus2 or driver import happens until a configured driver is built. Every
+driver takes ``bus`` (default 1, i.e. /dev/i2c-1) and ``address``; docs/sensors/i2c.md lists the rest.
 """
 
 from typing import Any
@@ -13,6 +14,7 @@ SENSOR_DRIVERS: dict[str, str] = {
     "ads1115": "sensors.i2c.ads1x15:build",
     "ads1015": "sensors.i2c.ads1x15:build",
     "ina219": "sensors.i2c.ina219:build",
+    "mpu6050": "sensors.i2c.mpu6050:build",
 }
 
 DEMO: list[dict[str, Any]] = [
@@ -33,4 +35,14 @@ DEMO: list[dict[str, Any]] = [
         ],
     },
     {"id": "power", "driver": "ina219", "simulate": True, "interval_s": 0.5, "bus": 1, "address": 0x40},
+    {
+        "id": "imu",
+        "driver": "mpu6050",
+        "simulate": True,
+        "interval_s": 0.2,
+        "bus": 1,
+        "address": 0x68,
+        "fifo": True,
+        "sample_rate_hz": 100.0,
+    },
 ]

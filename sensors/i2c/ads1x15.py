@@ -3,7 +3,8 @@
 Datasheets: TI SBAS444D (ADS1115), SBAS473E (ADS1015). Each read runs one single-shot conversion per
 configured channel (mux, gain and data rate written with OS = 1), waits the nominal conversion time, polls
 the OS bit, then reads the conversion register. Values are volts, or ``offset + scale * volts`` when a
-channel has a calibration."""
+channel has a calibration.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 Output coding (SBAS444D table 3; SBAS473E table 3): two's complement, ADS1115 16 bits with 1 LSB = FSR /
 2**15; ADS1015 12 bits left-justified in the 16-bit register with 1 LSB = FSR / 2**11. Codes saturate at
-0x7FFF / 0x8000 (ADS1015: 0x7FF0 / 0x8000)."""
+0x7FFF / 0x8000 (ADS1015: 0x7FF0 / 0x8000).
+"""
 
 from __future__ import annotations
 

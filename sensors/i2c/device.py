@@ -123,6 +123,21 @@ class I2CDevice:
             raise self._fail(exc, f"read of {length} bytes") from exc
         return bytes(msg)
 
+    def read_long(self, register: int, length: int) -> bytes:
+        """Read ``length`` bytes from ``register`` in ONE combined transfer (pointer write + read).
+
+        Unlike SMBus block reads this is not limited to 32 bytes (Linux I2C_RDWR allows 8192 per message),
+        which is what makes FIFO bursts cheap.
+        """
+        from smbus2 import i2c_msg  # pure Python, no hardware access
+
+        write, read = i2c_msg.write(self.address, [register]), i2c_msg.read(self.address, length)
+        try:
+            self.bus.i2c_rdwr(write, read)
+        except OSError as exc:
+            raise self._fail(exc, f"burst read of {length} bytes at {register:#04x}") from exc
+        return bytes(read)
+
 
 def check_plausible(fields: Iterable[FieldSpec], values: Mapping[str, Any], where: str) -> None:
     """Raise :class:`ImplausibleReading` if a value is outside its field's ``min``/``max``.

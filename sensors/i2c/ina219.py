@@ -2,7 +2,8 @@
 
 Datasheet: TI SBOS448G. The calibration register is computed from the shunt resistance and the maximum
 expected current (datasheet equations 1-3); it is read back on every poll, because a chip that browned out
-comes back with calibration 0 and would otherwise report 0 A forever."""
+comes back with calibration 0 and would otherwise report 0 A forever.
+"""
 
 from __future__ import annotations
 
