@@ -83,8 +83,10 @@ class Client:
         self.queued_bytes += len(frame)
         if len(self.queue) > self.limits.client_buffer_frames:
             self._coalesce()
-        if (self.queued_bytes > self.limits.client_hard_limit_bytes
-                or now - self.backlog_since > self.limits.client_stall_s):
+        if (
+            self.queued_bytes > self.limits.client_hard_limit_bytes
+            or now - self.backlog_since > self.limits.client_stall_s
+        ):
             self.evict()
             return
         self._wake.set()
@@ -288,10 +290,14 @@ class FanOut:
             if c.backlog_since is not None and c.queue and mono - c.backlog_since > c.limits.client_stall_s:
                 c.evict()
 
-    async def run_ticks(self, interval_s: float = 0.01) -> None:
-        """Tick forever (a task of the app)."""
+    async def run_ticks(self, interval_s: float = 0.01, idle_s: float = 0.25) -> None:
+        """Tick forever (a task of the app): every ``interval_s`` while a timed policy or a backlog needs it,
+        else every ``idle_s`` (a Pi Zero should not wake 100 times a second for nothing)."""
         while True:
-            await asyncio.sleep(interval_s)
+            busy = any(not g.stream.passthrough_only for g in self.groups.values()) or any(
+                c.backlog_since is not None for c in self.clients
+            )
+            await asyncio.sleep(interval_s if busy else idle_s)
             self.tick()
 
     def info(self) -> dict[str, Any]:
