@@ -1,0 +1,133 @@
+"""The systemd units pass `systemd-analyze verify` and carry the service contract (notify, watchdog, hardening)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gateway.config import load_config
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+UNITS = {
+    "sensorcast.service": DEPLOY / "sensorcast.service",
+    "sensorcast-import.service": DEPLOY / "firstboot" / "sensorcast-import.service",
+}
+EXECUTABLES = ("/opt/sensorcast/venv/bin/sensorcast", "/opt/sensorcast/libexec/sensorcast-import-boot-config")
+
+
+def unit_root(tmp_path: Path, units: dict[str, str]) -> Path:
+    """A root with the host's systemd units, ours under /etc/systemd/system and our ExecStart paths present."""
+    root = tmp_path / "root"
+    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
+    (root / "etc/systemd/system").mkdir(parents=True)
+    for name, text in units.items():
+        (root / "etc/systemd/system" / name).write_text(text)
+    for exe in EXECUTABLES:
+        path = root / exe.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("#!/bin/sh\n")
+        path.chmod(0o755)
+    return root
+
+
+def verify(root: Path, *names: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["systemd-analyze", "verify", f"--root={root}", *names], capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def systemd_analyze() -> None:
+    if shutil.which("systemd-analyze") is None:
+        pytest.fail("systemd-analyze is missing: scripts/test.sh installs the 'systemd' package")
+
+
+def test_units_verify_cleanly(tmp_path: Path) -> None:
+    """systemd-analyze verify reports nothing at all for both units."""
+    root = unit_root(tmp_path, {n: p.read_text() for n, p in UNITS.items()})
+    proc = verify(root, *UNITS)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+
+
+def test_verify_catches_a_broken_unit(tmp_path: Path) -> None:
+    """The check above can fail: a mistyped directive and a bad value are reported."""
+    broken = UNITS["sensorcast.service"].read_text().replace("WatchdogSec=30", "WatchdogSec=soon\nWachdogSec=30")
+    proc = verify(unit_root(tmp_path, {"sensorcast.service": broken}), "sensorcast.service")
+    assert "Failed to parse sec value, ignoring: soon" in proc.stderr
+    assert "Unknown key 'WachdogSec' in section [Service]" in proc.stderr
+
+
+def parse(path: Path) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            out.setdefault(key, []).append(value)
+    return out
+
+
+def test_service_contract() -> None:
+    """Type=notify with a watchdog, bounded restarts, no network/time-sync wait, the hardening the issue lists."""
+    u = parse(UNITS["sensorcast.service"])
+    single = {k: v[0] for k, v in u.items() if len(v) == 1}
+    expected = {
+        "Type": "notify",
+        "NotifyAccess": "main",
+        "WatchdogSec": "30",
+        "Restart": "on-failure",
+        "StartLimitIntervalSec": "600",
+        "StartLimitBurst": "10",
+        "User": "sensorcast",
+        "ExecStart": "/opt/sensorcast/venv/bin/sensorcast run --config /etc/sensorcast/sensorcast.toml",
+        "SupplementaryGroups": "gpio i2c spi dialout",
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "ReadWritePaths": "/var/lib/sensorcast",
+        "DevicePolicy": "closed",
+        "StandardOutput": "journal",
+        "StandardError": "journal",
+    }
+    assert {k: single.get(k) for k in expected} == expected
+    assert u["DeviceAllow"] == [
+        "char-i2c rw",
+        "char-spi rw",
+        "char-gpiochip rw",
+        "char-ttyS rw",
+        "char-ttyAMA rw",
+        "char-ttyUSB rw",
+        "char-ttyACM rw",
+        "char-ttyTHS rw",
+        "/dev/gpiomem rw",
+    ]
+    after = single["After"].split()
+    assert not {"network-online.target", "time-sync.target", "network.target"} & set(after)
+    assert "PrivateDevices" not in u  # it would hide /dev/i2c-* and friends
+
+
+def test_modules_loaded_for_every_device_class_that_may_appear_late() -> None:
+    """DeviceAllow classes resolve at start: the modules providing i2c-dev, ttyUSB and ttyACM load at boot."""
+    lines = [
+        ln for ln in (DEPLOY / "sensorcast-modules.conf").read_text().splitlines() if ln and not ln.startswith("#")
+    ]
+    assert lines == ["i2c-dev", "usbserial", "cdc_acm"]
+
+
+@pytest.mark.parametrize("board", sorted(p.stem for p in (DEPLOY / "boards").glob("*.toml")))
+def test_board_profiles_are_valid_configs(tmp_path: Path, board: str) -> None:
+    """Every board profile loads: LAN listen address, data dir and token file as install.sh sets them up."""
+    assert board in {"generic", "jetson-nano", "pi-zero-2w", "pi4", "pi5"}
+    tokens = tmp_path / "tokens.toml"
+    tokens.write_text('[[tokens]]\nname = "operator"\nrole = "operator"\ntoken = "abcdefghijklmnopqrstuvwx"\n')
+    text = (DEPLOY / "boards" / f"{board}.toml").read_text()
+    assert 'token_file = "/etc/sensorcast/tokens.toml"' in text
+    cfg_path = tmp_path / "sensorcast.toml"
+    cfg_path.write_text(text.replace("/etc/sensorcast/tokens.toml", str(tokens)))
+    cfg = load_config(cfg_path)
+    assert (cfg.gateway.host, cfg.gateway.port, str(cfg.gateway.data_dir)) == ("0.0.0.0", 8765, "/var/lib/sensorcast")
+    assert [t.role for t in cfg.security.tokens] == ["operator"]
