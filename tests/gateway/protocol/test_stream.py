@@ -53,6 +53,21 @@ def test_instant_passes_every_matching_reading_through_in_order() -> None:
     assert not stream.on_tick(now_ns=10**12)
 
 
+def test_first_entry_everything_passes_batches_untouched_whatever_follows() -> None:
+    """A first entry '*' or '*.*' (instant) wins for every sensor: later timed entries never apply."""
+    r = Stamper()
+    batch = [r("env", t=1.0), r("imu", ax=0.1), r("env", t=1.1)]
+    for path in ("*", "*.*"):
+        stream = stream_of(SubscribeEntry(path), SubscribeEntry("env", "fixed", 100))
+        assert stream.everything
+        assert stream.on_readings(batch, now_ns=0).readings == batch
+        assert not stream.on_tick(now_ns=10**12)
+    assert not stream_of(SubscribeEntry("*.t")).everything
+    assert not stream_of(SubscribeEntry("*", min_period_ms=10)).everything
+    assert not stream_of(SubscribeEntry("env"), SubscribeEntry("*")).everything
+    assert not Stream(SubscriptionSet()).everything
+
+
 def test_instant_filters_sensors_and_projects_fields() -> None:
     """instant delivers only subscribed sensors, with only the subscribed fields (empty map kept)."""
     r = Stamper()
