@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -42,6 +43,9 @@ class Mosquitto:
         self.conf = workdir / "mosquitto.conf"
         self.log = workdir / "mosquitto.log"
         lines = [
+            # Started as root, mosquitto switches to user "mosquitto", which cannot write into pytest's private
+            # temp dirs (no persistence file, no log). Stay the user who started it.
+            f"user {pwd.getpwuid(os.getuid()).pw_name}",
             f"listener {self.port} 127.0.0.1",
             "allow_anonymous true",
             f"persistence {'true' if persistence else 'false'}",
