@@ -43,7 +43,7 @@ class Mosquitto:
         self.conf = workdir / "mosquitto.conf"
         self.log = workdir / "mosquitto.log"
         lines = [
-            # Started as root, mosquitto switches to user "mosquitto", which cannot write into pytest's private
+            # Started as root, mosquitto switches to user "mosquitto", which cannot write into private
             # temp dirs (no persistence file, no log). Stay the user who started it.
             f"user {pwd.getpwuid(os.getuid()).pw_name}",
             f"listener {self.port} 127.0.0.1",
