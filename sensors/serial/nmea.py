@@ -22,7 +22,8 @@ from sensors.base import Value
 KNOT_MS = 1852.0 / 3600.0
 """One knot in metres per second (1 nautical mile = 1852 m, exact)."""
 
-SUPPORTED = frozenset({"GGA", "RMC", "VTG", "GSA", "GSV"})
+MIN_FIELDS = {"GGA": 9, "RMC": 9, "VTG": 8, "GSA": 17, "GSV": 3}
+"""Data fields each supported sentence must have (through GGA's altitude, RMC's date, GSA's VDOP…)."""
 
 _SENTENCE_RE = re.compile(rb"^\$([A-Z0-9]{2,6}),([\x20-\x7e]*)\*([0-9A-Fa-f]{2})$")
 _BARE_RE = re.compile(rb"^\$[A-Z0-9]{2,6},[\x20-\x29\x2b-\x7e]*$")
@@ -173,6 +174,9 @@ class NmeaDecoder:
     def _parse(self, text: str) -> dict[str, Value]:
         try:
             msg = pynmea2.parse(text, check=False)
+        except pynmea2.SentenceTypeError:  # a valid sentence of a type pynmea2 does not know
+            self.stats.unsupported += 1
+            return {}
         except (pynmea2.ParseError, ValueError, TypeError, AttributeError):
             self.stats.malformed += 1
             return {}
@@ -180,6 +184,9 @@ class NmeaDecoder:
         handler = self._handlers.get(kind)
         if handler is None:
             self.stats.unsupported += 1
+            return {}
+        if len(msg.data) < MIN_FIELDS[kind]:
+            self.stats.malformed += 1
             return {}
         try:
             values = handler(msg)

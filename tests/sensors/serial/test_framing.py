@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,6 +23,7 @@ def test_overlong_line_is_dropped_up_to_next_newline_and_counted() -> None:
     framer = LineFramer(max_line_bytes=8)
     assert framer.feed(b"0123456789abc") == []
     assert framer.pending_bytes == 0
+    assert framer.feed(b"still the same long line") == []
     assert framer.feed(b"def\nok\n") == [b"ok"]
     assert framer.feed(b"123456789\nshort\r\n") == [b"short"]
     assert framer.overlong_total == 2
@@ -59,3 +61,9 @@ def test_any_chunking_yields_the_short_lines_and_respects_the_bound(
         i += 1
     assert out == [line for line in lines if 0 < len(line) <= bound]
     assert framer.overlong_total == sum(1 for line in lines if len(line) > bound)
+
+
+def test_bound_must_be_positive() -> None:
+    """A zero bound is a programming error."""
+    with pytest.raises(ValueError, match="positive"):
+        LineFramer(0)

@@ -88,3 +88,14 @@ def test_int_scale_rounds_and_strings_are_bounded() -> None:
     """An int field with a scale stays an int; long strings are cut to 64 characters."""
     p = LineParser("jsonl", [LineField("dl", "v", "int", scale=10.0), LineField("s", "s", "str")])
     assert p.parse('{"v": 3, "s": "' + "x" * 100 + '"}') == {"dl": 30, "s": "x" * 64}
+
+
+def test_json_types_for_bool_and_number_fields() -> None:
+    """JSON true/false and 0/1 are booleans, 2 is not; a list is not a number."""
+    p = LineParser("jsonl", FIELDS)
+    assert p.parse('{"relay": false, "n": 0}') == {"relay_on": False, "count": 0}
+    assert p.parse('{"relay": 1.0}') == {"relay_on": True}
+    with pytest.raises(LineError, match="relay: expected true/false"):
+        p.parse('{"relay": 2}')
+    with pytest.raises(LineError, match="t: expected a number"):
+        p.parse('{"t": [21.5]}')

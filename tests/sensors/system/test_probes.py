@@ -52,6 +52,7 @@ def test_meminfo_in_bytes_and_used_percent() -> None:
     }
     assert probes.memory_used_pct(info) == 35.13
     assert probes.memory_used_pct({"MemTotal": 100}) is None
+    assert probes.parse_meminfo("VmallocChunk: n/a\nDirectMap4k: 1024 kB\n") == {"DirectMap4k": 1024 * 1024}
 
 
 def test_cpu_percent_between_two_samples() -> None:
@@ -72,6 +73,7 @@ def test_net_dev_sums_all_but_loopback_or_the_chosen_interfaces() -> None:
     """Default: every interface except lo; with a list, only those."""
     assert probes.parse_net_dev(NET_DEV) == (9876543 + 1000, 1234567 + 2000)
     assert probes.parse_net_dev(NET_DEV, ["wlan0"]) == (1000, 2000)
+    assert probes.parse_net_dev(NET_DEV + "\n") == (9876543 + 1000, 1234567 + 2000)  # a trailing blank line
 
 
 def test_throttled_word_and_flags() -> None:
