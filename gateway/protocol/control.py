@@ -90,6 +90,15 @@ class Ping:
 ControlMessage = Auth | Subscribe | Unsubscribe | Resume | Command | Ping
 
 
+SHOW_MAX = 40
+"""Characters of a peer's own value echoed in an error (an error must not be as large as the message was)."""
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= SHOW_MAX else text[: SHOW_MAX - 3] + "..."
+
+
 def _bad(msg: str, ref: object = None) -> ProtocolError:
     return ProtocolError("bad_message", msg, ref)
 
@@ -115,7 +124,7 @@ def decode_control(data: bytes | str) -> dict[str, Any]:
 def _int(obj: dict[str, Any], key: str, where: str, ref: object, *, lo: int, hi: int) -> int:
     value = obj[key]
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise _bad(f"{where}.{key}: expected an integer {lo}..{hi}, got {value!r}", ref)
+        raise _bad(f"{where}.{key}: expected an integer {lo}..{hi}, got {_show(value)}", ref)
     return value
 
 
@@ -131,11 +140,11 @@ def _entry(raw: Any, where: str, ref: object) -> SubscribeEntry:
         raise _bad(f"{where}: expected a map with a 'path'", ref)
     unknown = set(raw) - {"path", "policy", "period", "minPeriod", "agg", "format"}
     if unknown:
-        raise _bad(f"{where}: unknown key {sorted(unknown, key=str)[0]!r}", ref)  # msgpack keys: str or bytes
+        raise _bad(f"{where}: unknown key {_show(sorted(unknown, key=str)[0])}", ref)  # msgpack keys: str or bytes
     path = _str(raw, "path", where, ref)
     policy = raw.get("policy", "instant")
     if policy not in POLICIES:
-        raise _bad(f"{where}.policy: expected one of instant, ideal, fixed; got {policy!r}", ref)
+        raise _bad(f"{where}.policy: expected one of instant, ideal, fixed; got {_show(policy)}", ref)
     period = _int(raw, "period", where, ref, lo=MIN_PERIOD_MS, hi=MAX_PERIOD_MS) if "period" in raw else None
     min_period = _int(raw, "minPeriod", where, ref, lo=0, hi=MAX_PERIOD_MS) if "minPeriod" in raw else 0
     agg_raw = raw.get("agg", [])
@@ -143,7 +152,7 @@ def _entry(raw: Any, where: str, ref: object) -> SubscribeEntry:
         raise _bad(f"{where}.agg: expected a list of min, max, mean, last", ref)
     agg = tuple(a for a in AGGREGATES if a in agg_raw)
     if period is None and (policy != "instant" or agg):
-        raise _bad(f"{where}.period: required (ms) with policy {policy!r}{' and agg' if agg else ''}", ref)
+        raise _bad(f"{where}.period: required (ms) with policy {_show(policy)}{' and agg' if agg else ''}", ref)
     return SubscribeEntry(path, policy, period, min_period, agg)
 
 
@@ -193,4 +202,4 @@ def parse_control(data: bytes | str) -> ControlMessage:
         return Command(_str(msg, "target", "command", ref, max_len=64), msg["value"], ref)
     if kind == "ping":
         return Ping(msg.get("ts"), ref)
-    raise _bad(f"t: expected one of subscribe, unsubscribe, resume, auth, command, ping; got {kind!r}", ref)
+    raise _bad(f"t: expected one of subscribe, unsubscribe, resume, auth, command, ping; got {_show(kind)}", ref)

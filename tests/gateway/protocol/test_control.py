@@ -359,3 +359,12 @@ def test_other_rejections_name_the_key(encode: Encoder, msg: dict[str, Any], tex
     """unsubscribe/resume/auth/command rejections name the offending key and keep the id as ref."""
     err = rejection(encode({**msg, "id": "r1"}))
     assert (err.msg, err.ref) == (text, "r1")
+
+
+def test_error_text_truncates_the_peers_value() -> None:
+    """An error echoes at most 40 characters of the offending value, so replies stay small."""
+    with pytest.raises(ProtocolError) as info:
+        parse_control(json.dumps({"t": "x" * 1000}))
+    assert info.value.msg == (
+        "t: expected one of subscribe, unsubscribe, resume, auth, command, ping; got 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx..."
+    )
