@@ -91,6 +91,7 @@ def test_service_contract() -> None:
         "PrivateTmp": "yes",
         "ReadWritePaths": "/var/lib/sensorcast",
         "DevicePolicy": "closed",
+        "RestartPreventExitStatus": "2",
         "StandardOutput": "journal",
         "StandardError": "journal",
     }
@@ -108,6 +109,7 @@ def test_service_contract() -> None:
     ]
     after = single["After"].split()
     assert not {"network-online.target", "time-sync.target", "network.target"} & set(after)
+    assert "PYTHONFAULTHANDLER=1" in single["Environment"].split()  # SIGABRT from the watchdog dumps stacks
     assert "PrivateDevices" not in u  # it would hide /dev/i2c-* and friends
 
 
