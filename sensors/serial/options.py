@@ -50,7 +50,8 @@ def port_options(
         emulator: the device model and its tick period, used when simulating.
     """
     baud = spec.opt_int("baudrate", baudrate, min=50, max=4_000_000)
-    timeout_s = spec.opt_float("timeout_s", 0.5, min=0.05, max=10.0)
+    # A read must end well within the gateway's read timeout (2 s by default), retries included.
+    timeout_s = spec.opt_float("timeout_s", 0.5, min=0.05, max=1.5)
     stale_s = spec.opt_float("stale_after_s", stale_after_s, min=0.0, max=86400.0)
     if stale_s and stale_s < timeout_s:
         message = f"expected 0 (off) or at least timeout_s ({timeout_s:g}), got {stale_s:g}"

@@ -109,6 +109,7 @@ class StreamingSerialSensor(Sensor):
         self._clock = clock
         self._port: SerialPort | None = None
         self._last_reading_s = 0.0
+        self._opened_s = 0.0
         self._suspect = False
         self.opens_total = 0
         self.port_errors_total = 0
@@ -152,7 +153,7 @@ class StreamingSerialSensor(Sensor):
             self.close()
             raise SensorError(_errno(exc, errno.EIO), f"cannot set up {self.url}") from exc
         self._reset()
-        self._last_reading_s = self._clock()
+        self._opened_s = self._last_reading_s = self._clock()
 
     def close(self) -> None:
         """Close the port; safe to call twice and after a failed :meth:`open`."""
@@ -170,7 +171,12 @@ class StreamingSerialSensor(Sensor):
         ready = self._take(False)
         if ready is not None:
             return self._delivered(ready)
-        deadline = self._clock() + self.timeout_s
+        now = self._clock()
+        deadline = now + self.timeout_s
+        if self._suspect:
+            # Still unproven after a fault: wait once per open, not once per retry (the poller retries at
+            # once, and every retry waiting timeout_s again would run past the gateway's read timeout).
+            deadline = max(now + self.slice_s, self._opened_s + self.timeout_s)
         while True:
             chunk = self._read_chunk()
             if chunk:

@@ -119,8 +119,14 @@ def test_silence_raises_after_stale_limit_and_again_after_reopen_until_data_flow
     assert 1.0 < clock.now - opened_s <= 1.0 + 0.3 + 0.2
     sensor.close()
     sensor.open()
+    reopened_s = clock.now
     with pytest.raises(SensorError, match="since it was re-opened"):
         sensor.read()
+    waited_s = clock.now - reopened_s
+    assert 0.3 <= waited_s <= 0.5
+    with pytest.raises(SensorError, match="since it was re-opened"):
+        sensor.read()  # an immediate retry only polls one slice more: the open's window is used up
+    assert clock.now - reopened_s - waited_s <= 0.25
     ports.device_writes(NmeaEmulator().epoch(0.0, T0_NS)[4])
     assert sensor.read()["satellites_in_view"] == 9
     assert sensor.read() == {}
