@@ -78,6 +78,7 @@ class DhtSensor(Sensor):
         self.retry_budget_s = retry_budget_s
         self.transient_errors = 0
         self.transient_streak = 0
+        self._gave_up_s: float | None = None
 
     def open(self) -> None:
         """Check that the IIO device exists.
@@ -100,6 +101,11 @@ class DhtSensor(Sensor):
             SensorError: the device is gone, or ``max_transient_polls`` polls in a row produced nothing.
         """
         start_s = self._clock()
+        if self._gave_up_s is not None and start_s - self._gave_up_s < self.retry_budget_s:
+            # The poller re-reads at once after a failure; another round of slow attempts would only run past
+            # its read timeout, so the verdict of a moment ago stands.
+            raise SensorError(errno.EIO, f"no valid DHT reading in {self.transient_streak} polls")
+        self._gave_up_s = None
         for attempt in range(self.retries + 1):
             if attempt and self._clock() - start_s > self.retry_budget_s:
                 break
@@ -118,6 +124,7 @@ class DhtSensor(Sensor):
             return {"temperature_c": round(temp_c, 2), "humidity_pct": round(rh_pct, 2)}
         self.transient_streak += 1
         if self.transient_streak >= self.max_transient_polls:
+            self._gave_up_s = self._clock()
             raise SensorError(errno.EIO, f"no valid DHT reading in {self.transient_streak} polls")
         return {}
 

@@ -86,6 +86,11 @@ def test_persistent_transient_errors_give_empty_polls_then_a_failure(tree: FakeS
     assert sensor.read() == {}
     with pytest.raises(SensorError, match="no valid DHT reading in 3 polls"):
         sensor.read()
+    reads = tree.reads_total
+    with pytest.raises(SensorError, match="no valid DHT reading in 3 polls"):
+        sensor.read()  # the poller's immediate retry does not wake the sensor again
+    assert tree.reads_total == reads
+    sensor._clock.now += 1.0  # type: ignore[attr-defined]  # the next poll, a moment later
     assert sensor.read() == {"temperature_c": 23.4, "humidity_pct": 45.6}
     assert sensor.transient_streak == 0
 
