@@ -96,6 +96,7 @@ def test_service_contract() -> None:
         "StandardError": "journal",
     }
     assert {k: single.get(k) for k in expected} == expected
+    assert single["RestrictAddressFamilies"] == "AF_UNIX AF_INET AF_INET6 AF_NETLINK"
     assert u["DeviceAllow"] == [
         "char-i2c rw",
         "char-spi rw",
@@ -110,7 +111,36 @@ def test_service_contract() -> None:
     after = single["After"].split()
     assert not {"network-online.target", "time-sync.target", "network.target"} & set(after)
     assert "PYTHONFAULTHANDLER=1" in single["Environment"].split()  # SIGABRT from the watchdog dumps stacks
-    assert "PrivateDevices" not in u  # it would hide /dev/i2c-* and friends
+    assert "PrivateDevices" not in u
+    assert "ProtectClock" not in u  # it denies adjtimex(2), which the clock-sync flag reads
+
+
+def test_syscall_filter_allows_what_the_gateway_needs() -> None:
+    """The seccomp allow-list, expanded by systemd itself, has ioctl (I2C/SPI/serial) and adjtimex (clock flag)."""
+    u = parse(UNITS["sensorcast.service"])
+    allowed: set[str] = set()
+    for entry in (w for line in u["SystemCallFilter"] for w in line.split()):
+        if entry.startswith("@"):
+            out = subprocess.run(
+                ["systemd-analyze", "syscall-filter", entry], capture_output=True, text=True, timeout=30, check=True
+            ).stdout
+            allowed |= {ln.strip() for ln in out.splitlines() if ln.startswith("    ") and ln.strip()[:1] not in "#@"}
+            allowed |= _expand_groups(out)
+        else:
+            allowed.add(entry)
+    assert {"ioctl", "adjtimex", "sendto", "socket", "epoll_wait", "openat"} <= allowed
+    assert not {"settimeofday", "clock_settime", "init_module", "mount"} & allowed
+
+
+def _expand_groups(listing: str) -> set[str]:
+    out: set[str] = set()
+    for group in {ln.strip() for ln in listing.splitlines() if ln.startswith("    @")}:
+        sub = subprocess.run(
+            ["systemd-analyze", "syscall-filter", group], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
+        out |= {ln.strip() for ln in sub.splitlines() if ln.startswith("    ") and ln.strip()[:1] not in "#@"}
+        out |= _expand_groups(sub)
+    return out  # it would hide /dev/i2c-* and friends
 
 
 def test_modules_loaded_for_every_device_class_that_may_appear_late() -> None:
