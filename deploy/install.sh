@@ -32,7 +32,7 @@ warn() { printf '[sensorcast] WARNING: %s\n' "$*" >&2; }
 die() { printf '[sensorcast] ERROR: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,/^set -e/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
