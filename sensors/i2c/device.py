@@ -9,13 +9,14 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sensors.base import BuildContext, FieldSpec
 from sensors.errors import ImplausibleReading, SensorError
 from sensors.spec import DeviceSpec
 
 I2C_M_RD = 0x0001
+T = TypeVar("T")
 
 
 class SMBusLike(Protocol):
@@ -50,48 +51,67 @@ class I2CDevice:
     Multi-byte registers are read as I2C block reads (big-endian chips: ADS1115, INA219, MPU-6050,
     SHT3x) rather than SMBus word reads, which are little-endian on the wire.
 
+    A transfer NACKed (errno 121) is repeated ``nack_retries`` times at once. That is safe for every
+    transfer these drivers make: a NACK on the address byte means the chip took no part; a NACK on a
+    register-pointer byte leaves nothing half done; re-writing a configuration value or re-sending a
+    measurement command is idempotent. Long cables and marginal pull-ups make single NACKs common on a Pi.
+
     Args:
         bus: the SMBus-like object.
         address: 7-bit address.
         bus_name: for messages, e.g. ``i2c-1``.
+        nack_retries: immediate repeats of a NACKed transfer.
     """
 
-    def __init__(self, bus: SMBusLike, address: int, bus_name: str = "i2c") -> None:
+    def __init__(self, bus: SMBusLike, address: int, bus_name: str = "i2c", nack_retries: int = 1) -> None:
         self.bus = bus
         self.address = address
         self.bus_name = bus_name
+        self.nack_retries = nack_retries
+        self.nacks_retried = 0
 
     def _fail(self, exc: OSError, what: str) -> SensorError:
         code = exc.errno if exc.errno is not None else errno.EIO
         return SensorError(code, f"{self.bus_name} {self.address:#04x}: {what} failed: {os.strerror(code)}")
 
+    def _call(self, fn: Callable[[], T], what: Callable[[], str]) -> T:
+        for attempt in range(self.nack_retries + 1):
+            try:
+                return fn()
+            except OSError as exc:
+                if exc.errno == errno.EREMOTEIO and attempt < self.nack_retries:
+                    self.nacks_retried += 1
+                    continue
+                raise self._fail(exc, what()) from exc
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
     def read_u8(self, register: int) -> int:
         """Read one byte register."""
-        try:
-            return self.bus.read_byte_data(self.address, register)
-        except OSError as exc:
-            raise self._fail(exc, f"read of register {register:#04x}") from exc
+        return self._call(
+            lambda: self.bus.read_byte_data(self.address, register),
+            lambda: f"read of register {register:#04x}",
+        )
 
     def write_u8(self, register: int, value: int) -> None:
         """Write one byte register."""
-        try:
-            self.bus.write_byte_data(self.address, register, value & 0xFF)
-        except OSError as exc:
-            raise self._fail(exc, f"write of register {register:#04x}") from exc
+        self._call(
+            lambda: self.bus.write_byte_data(self.address, register, value & 0xFF),
+            lambda: f"write of register {register:#04x}",
+        )
 
     def read_block(self, register: int, length: int) -> bytes:
         """Read ``length`` bytes from ``register`` on (auto-increment), as one transfer."""
-        try:
-            return bytes(self.bus.read_i2c_block_data(self.address, register, length))
-        except OSError as exc:
-            raise self._fail(exc, f"read of {length} bytes at {register:#04x}") from exc
+        return self._call(
+            lambda: bytes(self.bus.read_i2c_block_data(self.address, register, length)),
+            lambda: f"read of {length} bytes at {register:#04x}",
+        )
 
     def write_block(self, register: int, data: Sequence[int]) -> None:
         """Write ``data`` from ``register`` on, as one transfer."""
-        try:
-            self.bus.write_i2c_block_data(self.address, register, list(data))
-        except OSError as exc:
-            raise self._fail(exc, f"write of {len(data)} bytes at {register:#04x}") from exc
+        self._call(
+            lambda: self.bus.write_i2c_block_data(self.address, register, list(data)),
+            lambda: f"write of {len(data)} bytes at {register:#04x}",
+        )
 
     def read_be16(self, register: int) -> int:
         """Read a big-endian unsigned 16-bit register."""
@@ -104,24 +124,25 @@ class I2CDevice:
 
     def send(self, data: Sequence[int]) -> None:
         """Write raw bytes (a command without register semantics) as one transfer."""
-        try:
+
+        def write() -> None:
             if len(data) == 1:
                 self.bus.write_byte(self.address, data[0])
             else:
                 self.bus.write_i2c_block_data(self.address, data[0], list(data[1:]))
-        except OSError as exc:
-            raise self._fail(exc, f"command {bytes(data).hex()}") from exc
+
+        self._call(write, lambda: f"command {bytes(data).hex()}")
 
     def receive(self, length: int) -> bytes:
         """Read ``length`` raw bytes (no register pointer write first), via a plain I2C read message."""
         from smbus2 import i2c_msg  # pure Python, no hardware access; lazy to keep imports light
 
-        msg = i2c_msg.read(self.address, length)
-        try:
+        def read() -> bytes:
+            msg = i2c_msg.read(self.address, length)
             self.bus.i2c_rdwr(msg)
-        except OSError as exc:
-            raise self._fail(exc, f"read of {length} bytes") from exc
-        return bytes(msg)
+            return bytes(msg)
+
+        return self._call(read, lambda: f"read of {length} bytes")
 
     def read_long(self, register: int, length: int) -> bytes:
         """Read ``length`` bytes from ``register`` in ONE combined transfer (pointer write + read).
@@ -131,12 +152,12 @@ class I2CDevice:
         """
         from smbus2 import i2c_msg  # pure Python, no hardware access
 
-        write, read = i2c_msg.write(self.address, [register]), i2c_msg.read(self.address, length)
-        try:
-            self.bus.i2c_rdwr(write, read)
-        except OSError as exc:
-            raise self._fail(exc, f"burst read of {length} bytes at {register:#04x}") from exc
-        return bytes(read)
+        def read() -> bytes:
+            write, msg = i2c_msg.write(self.address, [register]), i2c_msg.read(self.address, length)
+            self.bus.i2c_rdwr(write, msg)
+            return bytes(msg)
+
+        return self._call(read, lambda: f"burst read of {length} bytes at {register:#04x}")
 
 
 def check_plausible(fields: Iterable[FieldSpec], values: Mapping[str, Any], where: str) -> None:

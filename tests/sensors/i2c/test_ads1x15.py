@@ -160,10 +160,13 @@ def test_conversion_never_ready_times_out() -> None:
 
 
 def test_nack_and_power_cycle() -> None:
-    """A NACK surfaces as errno 121; after a power cycle (config reset) conversions are still right."""
+    """One NACK is retried at once; two surface as errno 121; after a power cycle conversions are right."""
     sensor, bus, _chip = make()
     sensor.open()
     bus.inject("nack", 0x48)
+    assert sensor.read() == {"a0_v": 1.5}
+    assert sensor.device.nacks_retried == 1
+    bus.inject("nack", 0x48, count=2)
     with pytest.raises(SensorError) as info:
         sensor.read()
     assert info.value.errno == errno.EREMOTEIO

@@ -97,12 +97,12 @@ def test_read_before_open_fails() -> None:
         sensor.read()
 
 
-@pytest.mark.parametrize(("kind", "code"), [("nack", errno.EREMOTEIO), ("eio", errno.EIO)])
-def test_bus_errors_become_sensor_errors(kind: str, code: int) -> None:
+@pytest.mark.parametrize(("kind", "code", "count"), [("nack", errno.EREMOTEIO, 2), ("eio", errno.EIO, 1)])
+def test_bus_errors_become_sensor_errors(kind: str, code: int, count: int) -> None:
     """A NACK or EIO during a read raises SensorError with the bus errno; the next read works again."""
     sensor, bus, _chip = make()
     sensor.open()
-    bus.inject(kind, 0x76)  # type: ignore[arg-type]
+    bus.inject(kind, 0x76, count)  # type: ignore[arg-type]
     with pytest.raises(SensorError) as info:
         sensor.read()
     assert info.value.errno == code

@@ -111,12 +111,12 @@ def test_garbage_is_caught_by_crc() -> None:
     assert errors >= 98  # two random CRC bytes both match with probability 1/65536
 
 
-@pytest.mark.parametrize(("kind", "code"), [("nack", errno.EREMOTEIO), ("eio", errno.EIO)])
-def test_bus_faults_raise_and_recover(kind: str, code: int) -> None:
+@pytest.mark.parametrize(("kind", "code", "count"), [("nack", errno.EREMOTEIO, 2), ("eio", errno.EIO, 1)])
+def test_bus_faults_raise_and_recover(kind: str, code: int, count: int) -> None:
     """A NACK / EIO on the command write raises with that errno; the next read succeeds."""
     sensor, bus, _chip = make()
     sensor.open()
-    bus.inject(kind, 0x44)  # type: ignore[arg-type]
+    bus.inject(kind, 0x44, count)  # type: ignore[arg-type]
     with pytest.raises(SensorError) as info:
         sensor.read()
     assert info.value.errno == code
