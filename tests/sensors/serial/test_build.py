@@ -148,3 +148,16 @@ def test_demo_entries_stream_readings_from_their_emulators() -> None:
     assert got["gps"]["nmea_errors_total"] >= 0
     assert set(got["gps"]) <= {f.name for f in sensors[0].info.fields}
     assert ctx.resources["sim:serial:air"].device.commands[:2] == [(0xE4, 1), (0xE1, 1)]
+
+
+def test_family_packages_import_no_hardware_library() -> None:
+    """Importing the family tables (what the registry does) loads neither pyserial nor pynmea2."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sensors.serial, sensors.sysfs, sensors.system; "
+        "print(sorted(m for m in ('serial', 'pynmea2', 'sensors.serial.port') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
