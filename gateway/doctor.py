@@ -23,7 +23,16 @@ from typing import Any
 
 from gateway.clock import clock_synced
 from gateway.config import Config, ConfigErrors, load_config
-from gateway.doctor_checks import Finding, Host, Need, Status, check_interfaces, check_permissions, needs_of
+from gateway.doctor_checks import (
+    Finding,
+    Host,
+    Need,
+    Status,
+    check_data_dir,
+    check_interfaces,
+    check_permissions,
+    needs_of,
+)
 from sensors.base import BuildContext
 from sensors.errors import SensorTimeout
 
@@ -328,6 +337,7 @@ def run_checks(
         if probe_sensors:
             findings += check_sensors(cfg, host, health)
         findings.append(check_port(cfg, health))
+        findings.append(check_data_dir(cfg.gateway.data_dir, user, host.account(user)))
         findings.append(check_disk(cfg.gateway.data_dir, probes.disk_free_bytes))
     findings.append(check_clock(probes.clock_synced()))
     if service:

@@ -321,3 +321,25 @@ def check_permissions(
                 Finding(f"access {shown}", "fail", f"{user} cannot open {shown} ({why}), needed by {need.device}", fix)
             )
     return out
+
+
+def check_data_dir(path: Path, user: str, account: Account | None) -> Finding:
+    """The service user must be able to create files in the data directory (outbox, history)."""
+    if not path.exists():
+        return Finding("data dir", "info", f"{path} does not exist yet (the service creates it: StateDirectory=)")
+    if account is None:
+        return Finding("data dir", "info", f"{path} exists; cannot check access for unknown user {user!r}")
+    st = path.stat()
+    mode = stat.S_IMODE(st.st_mode)
+    if (
+        account.uid == 0
+        or (st.st_uid == account.uid and mode & 0o300 == 0o300)
+        or (st.st_uid != account.uid and st.st_gid in account.gids and mode & 0o030 == 0o030)
+    ):
+        return Finding("data dir", "ok", f"{path} is writable by {user}")
+    return Finding(
+        "data dir",
+        "fail",
+        f"{user} cannot write {path} (mode {mode:04o} owner {st.st_uid} group {st.st_gid})",
+        f"sudo chown -R {user}:{user} {path} && sudo chmod 0750 {path}",
+    )

@@ -89,7 +89,7 @@ def free_port() -> int:
 def write_config(tmp_path: Path, sensors: str, port: int | None = None, read_timeout_s: float = 0.5) -> str:
     path = tmp_path / "sensorcast.toml"
     path.write_text(
-        f'[gateway]\nhost = "127.0.0.1"\nport = {port or free_port()}\ndata_dir = "{tmp_path}"\n'
+        f'[gateway]\nhost = "127.0.0.1"\nport = {port or free_port()}\ndata_dir = "{tmp_path}/data"\n'
         f"read_timeout_s = {read_timeout_s}\n{sensors}"
     )
     return str(path)
@@ -130,6 +130,7 @@ def test_healthy_pi_passes_every_check(board: Board, tmp_path: Path) -> None:
         ("sensor env", "ok"),
         ("sensor cpu", "ok"),
         ("port", "ok"),
+        ("data dir", "info"),
         ("disk", "ok"),
         ("clock", "ok"),
     ]
@@ -456,3 +457,23 @@ def test_cli_exit_0_when_only_warnings(board: Board, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "  WARN  sensors " in proc.stdout
     assert proc.stdout.splitlines()[-1].startswith("Ready to run, with ")
+
+
+def test_data_dir_must_be_writable_by_the_service_user(board: Board, tmp_path: Path) -> None:
+    """A data dir the service user cannot write fails with a chown fix; group-writable through its group is ok."""
+    from gateway.doctor_checks import check_data_dir
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o750)
+    data.chmod(0o750)
+    account = board.host().account("sensorcast")
+    st = data.stat()
+    assert check_data_dir(data, "sensorcast", account) == Finding(
+        "data dir",
+        "fail",
+        f"sensorcast cannot write {data} (mode 0750 owner {st.st_uid} group {st.st_gid})",
+        f"sudo chown -R sensorcast:sensorcast {data} && sudo chmod 0750 {data}",
+    )
+    data.chmod(0o770)  # our gid is the fixture's i2c group, which sensorcast is in
+    assert check_data_dir(data, "sensorcast", account) == Finding("data dir", "ok", f"{data} is writable by sensorcast")
+    assert check_data_dir(tmp_path / "nope", "sensorcast", account).status == "info"
