@@ -23,7 +23,9 @@ from sensors.sysfs.files import TextReader, read_text
 from sensors.system import probes
 
 THROTTLED_SYSFS = "devices/platform/soc/soc:firmware/get_throttled"
-"""Raspberry Pi firmware driver attribute (kernel 5.x+); vcgencmd is the fallback."""
+"""Raspberry Pi firmware driver attribute (hex word). Newer kernels mark it deprecated and log one warning
+with a backtrace on its first read after boot; it is still the only unprivileged source of the whole word.
+Fallbacks: vcgencmd (needs access to /dev/vchiq), then the ``rpi_volt`` hwmon alarm (under-voltage only)."""
 
 GPU_LOAD_GLOBS = (
     "devices/gpu.0/load",
@@ -47,6 +49,7 @@ class Sources:
         gpu_zone: thermal ``temp`` file of the GPU.
         throttled: the firmware's ``get_throttled`` file.
         vcgencmd: vcgencmd executable, used when the file is missing.
+        undervoltage_alarm: ``in0_lcrit_alarm`` of the ``rpi_volt`` hwmon device, the last resort.
         gpu_load: Jetson GPU load file.
         disk_path: directory whose file system is measured.
         interfaces: network interfaces summed (None: all but lo).
@@ -57,6 +60,7 @@ class Sources:
     gpu_zone: str | None
     throttled: str | None
     vcgencmd: str | None
+    undervoltage_alarm: str | None
     gpu_load: str | None
     disk_path: str | None
     interfaces: tuple[str, ...] | None
@@ -92,11 +96,22 @@ def discover(
     except OSError:
         model = ""
     has_file = os.path.exists(throttled)
+    vcgencmd_path = None if has_file or not vcgencmd else shutil.which(vcgencmd)
+    alarm = None
+    if not has_file and not vcgencmd_path:
+        for hwmon in sorted(glob.glob(os.path.join(sysfs_root, "class", "hwmon", "hwmon*"))):
+            try:
+                if reader(os.path.join(hwmon, "name")).strip() == "rpi_volt":
+                    alarm = os.path.join(hwmon, "in0_lcrit_alarm")
+                    break
+            except OSError:
+                continue
     return Sources(
         cpu_zone=cpu,
         gpu_zone=probes.pick_zone(zones, probes.GPU_ZONE_TYPES),
         throttled=throttled if has_file else None,
-        vcgencmd=None if has_file or not vcgencmd else shutil.which(vcgencmd),
+        vcgencmd=vcgencmd_path,
+        undervoltage_alarm=alarm,
         gpu_load=gpu_load,
         disk_path=disk_path,
         interfaces=tuple(interfaces) if interfaces is not None else None,
@@ -136,6 +151,8 @@ def fields_for(src: Sources) -> tuple[FieldSpec, ...]:
     if src.throttled or src.vcgencmd:
         out += [FieldSpec(name, "", "bool") for name in probes.THROTTLE_BITS]
         out.append(FieldSpec("throttled_raw", "", "int", None, 0))
+    elif src.undervoltage_alarm:
+        out.append(FieldSpec("undervoltage_now", "", "bool"))
     return tuple(out)
 
 
@@ -182,7 +199,7 @@ class SystemSensor(Sensor):
             self._parts.append(self._temperatures)
         if sources.disk_path:
             self._parts.append(self._disk)
-        if sources.throttled or sources.vcgencmd:
+        if sources.throttled or sources.vcgencmd or sources.undervoltage_alarm:
             self._parts.append(self._throttling)
 
     def _proc(self, name: str) -> str:
@@ -239,6 +256,9 @@ class SystemSensor(Sensor):
             word = probes.parse_throttled(self._read(self.sources.throttled))
         elif self.sources.vcgencmd:
             word = probes.parse_throttled(self._run([self.sources.vcgencmd, "get_throttled"]))
+        elif self.sources.undervoltage_alarm:
+            out["undervoltage_now"] = self._read(self.sources.undervoltage_alarm).strip() == "1"
+            return
         else:
             return
         out.update(probes.throttled_flags(word))

@@ -165,6 +165,20 @@ def test_vcgencmd_fallback_runs_the_executable(tmp_path: Path) -> None:
     assert values["undervoltage_now"] is False
 
 
+def test_hwmon_undervoltage_alarm_is_the_last_resort(tmp_path: Path) -> None:
+    """Without get_throttled or vcgencmd, the rpi_volt hwmon alarm still gives undervoltage_now."""
+    tree = FakeSysfs(str(tmp_path))
+    proc(tree)
+    tree.write("sys/class/hwmon/hwmon0/name", "cpu_thermal\n")
+    tree.write("sys/class/hwmon/hwmon1/name", "rpi_volt\n")
+    tree.write("sys/class/hwmon/hwmon1/in0_lcrit_alarm", "1\n")
+    sensor = make(tree, disk_path="")
+    assert [f.name for f in sensor.info.fields][-1] == "undervoltage_now"
+    assert sensor.read()["undervoltage_now"] is True
+    tree.write("sys/class/hwmon/hwmon1/in0_lcrit_alarm", "0\n")
+    assert sensor.read()["undervoltage_now"] is False
+
+
 def test_a_failing_source_is_left_out_and_all_failing_raises(tmp_path: Path) -> None:
     """A missing /proc/net/dev drops the network fields only; an empty tree fails the read."""
     tree = FakeSysfs(str(tmp_path / "t"))
