@@ -1,0 +1,212 @@
+"""Consumers and statistics for ``sensorcast bench``: WebSocket clients, paho subscribers, table and plot.
+
+Kept apart from :mod:`gateway.cmd_bench` (which starts and stops the processes) so each stays small. Nothing
+here imports the gateway: the consumers are ordinary clients of the two paths, as a user's would be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Tally:
+    """What one consumer received: latency per reading and bytes on the wire."""
+
+    seqs: set[int] = field(default_factory=set)
+    latency_ms: list[float] = field(default_factory=list)
+    stamped: list[int] = field(default_factory=list)
+    """seq for each latency entry (to keep only readings inside the window)."""
+    nbytes: list[int] = field(default_factory=list)
+    """Bytes of each received frame/message and the first seq it carried."""
+    max_seq: int = 0
+
+    def add(self, seq: int, ts_ns: int, now_ns: int) -> None:
+        self.seqs.add(seq)
+        self.latency_ms.append((now_ns - ts_ns) / 1e6)
+        self.stamped.append(seq)
+        self.max_seq = max(self.max_seq, seq)
+
+
+@dataclass
+class Result:
+    """One row of the table."""
+
+    mode: str
+    produced_per_s: float
+    delivered_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    bytes_per_reading: float
+    gateway_cpu_pct: float
+    broker_cpu_pct: float | None
+    loss_pct: float
+    latency_sample_ms: list[float] = field(repr=False, default_factory=list)
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return math.nan
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+async def ws_client(url: str, tally: Tally, stop: asyncio.Event) -> None:
+    import msgpack
+    from websockets.asyncio.client import connect
+
+    async with connect(url, compression=None, max_size=None) as ws:
+        while not stop.is_set():
+            try:
+                frame = await asyncio.wait_for(ws.recv(), 0.5)
+            except TimeoutError:
+                continue
+            now = time.time_ns()
+            assert isinstance(frame, bytes)
+            msg = msgpack.unpackb(frame)
+            if msg.get("t") != "data" or not msg["r"]:
+                continue
+            size = len(frame)
+            tally.nbytes.append(size + (2 if size < 126 else 4 if size < 65536 else 10))  # + frame header
+            for r in msg["r"]:
+                tally.add(r[0], r[2], now)
+
+
+def mqtt_clients(host: str, port: int, n: int, qos: int, fmt: str, tallies: list[Tally]) -> list[Any]:
+    import msgpack
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    clients = []
+    ready = threading.Barrier(n + 1, timeout=30)
+    for i in range(n):
+        tally = tallies[i]
+
+        def on_message(c: Any, u: Any, msg: Any, tally: Tally = tally) -> None:
+            now = time.time_ns()
+            if fmt == "msgpack":
+                r = msgpack.unpackb(msg.payload)
+                seq, ts_ns = r[0], r[2]
+            else:
+                doc = json.loads(msg.payload)
+                seq, ts_ns = doc["seq"], doc["ts_ns"]
+            props = len(msg.properties.pack()) if msg.properties is not None else 1
+            rem = 2 + len(msg.topic.encode()) + (2 if msg.qos else 0) + props + len(msg.payload)
+            header = 1 + (1 if rem < 128 else 2 if rem < 16384 else 3)
+            tally.nbytes.append(header + rem + (4 if msg.qos else 0))  # + the PUBACK the consumer sends
+            tally.add(seq, ts_ns, now)
+
+        c = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"bench-{i}-{os.getpid()}", protocol=mqtt.MQTTv5
+        )
+
+        def on_subscribe(*_: Any) -> None:
+            ready.wait()
+
+        c.on_message = on_message
+        c.on_subscribe = on_subscribe
+        c.connect(host, port, keepalive=30)
+        c.subscribe("sensorcast/bench/+/data", qos)
+        c.loop_start()
+        clients.append(c)
+    ready.wait()
+    return clients
+
+
+def summarise(
+    mode: str, tallies: list[Tally], lo: int, hi: int, wall_s: float, cpu: float, bcpu: float | None
+) -> Result:
+    expected = max(0, hi - lo + 1)
+    lat: list[float] = []
+    delivered = 0
+    nbytes = 0
+    for t in tallies:
+        inside = sum(1 for s in t.seqs if lo <= s <= hi)
+        delivered += inside
+        lat += [ms for ms, s in zip(t.latency_ms, t.stamped, strict=True) if lo <= s <= hi]
+        nbytes += sum(t.nbytes)
+    received = sum(len(t.seqs) for t in tallies)
+    lat.sort()
+    loss = 100 * (1 - delivered / (expected * len(tallies))) if expected else 100.0
+    step = max(1, len(lat) // 2000)
+    return Result(
+        mode,
+        expected / wall_s,
+        delivered / wall_s,
+        percentile(lat, 0.5),
+        percentile(lat, 0.95),
+        percentile(lat, 0.99),
+        nbytes / max(1, received),
+        cpu,
+        bcpu,
+        max(0.0, loss),
+        lat[::step],
+    )
+
+
+def format_table(results: list[Result]) -> str:
+    """Render the results as a fixed-width table."""
+    head = (
+        "path",
+        "produced/s",
+        "delivered/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "B/reading",
+        "gw CPU %",
+        "broker CPU %",
+        "loss %",
+    )
+    rows = [head]
+    for r in results:
+        rows.append(
+            (
+                r.mode,
+                f"{r.produced_per_s:.0f}",
+                f"{r.delivered_per_s:.0f}",
+                f"{r.p50_ms:.2f}",
+                f"{r.p95_ms:.2f}",
+                f"{r.p99_ms:.2f}",
+                f"{r.bytes_per_reading:.1f}",
+                f"{r.gateway_cpu_pct:.1f}",
+                "-" if r.broker_cpu_pct is None else f"{r.broker_cpu_pct:.1f}",
+                f"{r.loss_pct:.2f}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return "\n".join(
+        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        for row in rows
+    )
+
+
+def write_png(path: str, results: list[Result], title: str) -> None:
+    """Plot the latency distribution (CDF) and delivered throughput per path (needs matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for r in results:
+        lat = r.latency_sample_ms
+        if lat:
+            ax1.plot(lat, [i / len(lat) for i in range(len(lat))], label=r.mode)
+    ax1.set(xscale="log", xlabel="one-way latency (ms)", ylabel="fraction of readings", title="latency CDF")
+    ax1.grid(True, which="both", alpha=0.3)
+    ax1.legend()
+    ax2.bar([r.mode for r in results], [r.delivered_per_s for r in results], color="tab:blue")
+    ax2.set(ylabel="delivered readings/s (all clients)", title="throughput")
+    for i, r in enumerate(results):
+        ax2.annotate(f"CPU {r.gateway_cpu_pct:.0f} %", (i, r.delivered_per_s), ha="center", va="bottom")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
