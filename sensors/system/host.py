@@ -34,8 +34,12 @@ GPU_LOAD_GLOBS = (
     "devices/platform/*.ga10b/load",
     "devices/platform/*/*.gpu/load",
     "devices/*.gv11b/load",
+    "class/devfreq/*.gpu/device/load",
+    "class/devfreq/*.gv11b/device/load",
+    "class/devfreq/*.ga10b/device/load",
 )
-"""Jetson GPU load (per mille): Nano/TX1/TX2 (gpu.0), Xavier (gv11b), Orin (ga10b, JetPack 5 and 6)."""
+"""Jetson GPU load (per mille): Nano/TX1/TX2 (gpu.0), Xavier (gv11b), Orin (ga10b, JetPack 5 and 6), and the
+devfreq view of the same attribute (``/sys/class/devfreq/17000000.gpu/device/load`` on Orin, JetPack 6)."""
 
 VCGENCMD_TIMEOUT_S = 1.0
 

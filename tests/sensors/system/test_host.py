@@ -131,6 +131,17 @@ def test_jetson_layout_gives_cpu_gpu_temperatures_and_gpu_load(tmp_path: Path) -
     assert (values["cpu_temp_c"], values["gpu_temp_c"], values["gpu_load_pct"]) == (41.5, 39.0, 12.3)
 
 
+def test_orin_gpu_load_through_devfreq(tmp_path: Path) -> None:
+    """JetPack 6 on Orin: cpu-thermal/gpu-thermal zones and the GPU load under class/devfreq."""
+    tree = FakeSysfs(str(tmp_path))
+    tree.set_thermal_zone(0, "cpu-thermal", 45.0)
+    tree.set_thermal_zone(1, "gpu-thermal", 44.0)
+    tree.write("sys/class/devfreq/17000000.gpu/device/load", "990\n")
+    proc(tree)
+    values = make(tree, disk_path="").read()
+    assert (values["cpu_temp_c"], values["gpu_temp_c"], values["gpu_load_pct"]) == (45.0, 44.0, 99.0)
+
+
 def test_host_without_thermal_zone_omits_the_field(tmp_path: Path) -> None:
     """No thermal zone (a VM or container): no cpu_temp_c in the catalogue, and reads still work."""
     tree = FakeSysfs(str(tmp_path))
