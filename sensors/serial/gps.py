@@ -31,7 +31,7 @@ FIELDS = (
     FieldSpec("hdop", "", "float", None, 0.0, 99.99),
     FieldSpec("pdop", "", "float", None, 0.0, 99.99),
     FieldSpec("vdop", "", "float", None, 0.0, 99.99),
-    FieldSpec("gps_time_ns", "ns", "int", "timestamp"),
+    FieldSpec("gps_time_ns", "ns", "int"),  # not HA "timestamp": that class wants ISO text
     FieldSpec("nmea_errors_total", "", "int", None, 0),
 )
 
