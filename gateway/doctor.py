@@ -97,7 +97,13 @@ def check_config(path: str | None) -> tuple[Finding, Config | None]:
         cfg = load_config(path)
     except ConfigErrors as exc:
         lines = "; ".join(f"{e.key}: {e.message}" for e in exc.errors)
-        return Finding("config", "fail", f"{path}: {lines}", f"edit {path}, then: sensorcast check-config {path}"), None
+        unreadable = any("permission denied" in e.message.lower() for e in exc.errors)
+        fix = (
+            "run it as root: sudo sensorcast doctor"
+            if unreadable
+            else f"edit {path}, then: sensorcast check-config {path}"
+        )
+        return Finding("config", "fail", f"{path}: {lines}", fix), None
     return Finding("config", "ok", f"{path}: {len(cfg.sensors)} sensors, {len(cfg.actuators)} actuators"), cfg
 
 
