@@ -234,8 +234,8 @@ async def _bench(args: argparse.Namespace, modes: list[str]) -> list[Result]:
     return results
 
 
-def main(args: argparse.Namespace) -> int:
-    """Entry point of ``sensorcast bench``."""
+def main(args: argparse.Namespace, into: list[Result] | None = None) -> int:
+    """Entry point of ``sensorcast bench``; ``into`` (for scripts) receives the result rows."""
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     bad = [m for m in modes if m not in MODES]
     if bad or not modes:
@@ -267,6 +267,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"sensorcast bench: {exc}", file=sys.stderr)
         return 1
     print(format_table(results))
+    if into is not None:
+        into.extend(results)
     title = (
         f"{args.rate:g} readings/s, {args.clients} clients, {args.duration:g} s, MQTT payload {args.payload}"
     )
