@@ -48,6 +48,8 @@ class DeferredSensor(Sensor):
             factory = registry.sensor_factory(self.spec.driver)
             assert factory is not None
             self.inner = factory(self.spec, self.ctx)
+            self.bus_id = self.inner.bus_id
+            self.info = self.inner.info  # the real catalogue entry (fields, units) for clients that connect now
         self.inner.open()
 
     def read(self) -> Values:
@@ -114,7 +116,7 @@ class GatewayApp:
                  health_policy: HealthPolicy | None = None) -> None:
         self.config = config
         self.health_policy = health_policy or HealthPolicy()
-        self.ctx = ctx or BuildContext()
+        self.ctx = ctx or BuildContext(data_dir=str(config.gateway.data_dir))
         self.notifier = notifier
         self.metrics = Metrics()
         self.boot_id = secrets.token_hex(8)
@@ -290,6 +292,4 @@ class GatewayApp:
                 await self._worker(a.bus_id).call(a.close, timeout_s=0.5)
         for w in self.workers.values():
             w.shutdown()
-        closer = self.ctx.resources.get("__close__")
-        if callable(closer):
-            closer()
+        self.ctx.close()

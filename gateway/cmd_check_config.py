@@ -48,9 +48,7 @@ def main(args: argparse.Namespace) -> int:
                 close()
             except Exception:  # closing emulators after a dry build is best effort
                 continue
-        closer = ctx.resources.get("__close__")
-        if callable(closer):
-            closer()
+        ctx.close()
     except ConfigErrors as exc:
         errors += exc.errors
     if errors:

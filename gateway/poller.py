@@ -133,6 +133,8 @@ class SensorRunner:
                     self._opened = False
                 await self.worker.call(self.sensor.open, timeout_s=self.read_timeout_s)
                 self._opened = True
+                if self.hub.sensors.get(self.id) is not self.sensor.info:
+                    self.hub.sensors[self.id] = self.sensor.info  # a deferred driver was built at last
             values = await self.worker.call(read_with_retry, self.sensor, self.policy.retries,
                                             timeout_s=self.read_timeout_s)
         except asyncio.CancelledError:

@@ -14,6 +14,7 @@ An *actuator* is an output (relay, LED, PWM, servo) that the gateway drives on a
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -150,6 +151,7 @@ class BuildContext:
         sysfs_root: root of /sys (tests point it at a fake tree).
         procfs_root: root of /proc.
         devfs_root: root of /dev.
+        data_dir: the gateway's data directory (e.g. for a disk-usage field), when known.
     """
 
     simulate: bool = False
@@ -157,6 +159,16 @@ class BuildContext:
     sysfs_root: str = "/sys"
     procfs_root: str = "/proc"
     devfs_root: str = "/dev"
+    data_dir: str | None = None
+
+    def close(self) -> None:
+        """Close every shared resource that has a ``close()`` (buses, ports, emulator threads), once."""
+        for key, res in list(self.resources.items()):
+            close = getattr(res, "close", None)
+            if callable(close):
+                with contextlib.suppress(Exception):  # best effort: one failure must not skip the rest
+                    close()
+            del self.resources[key]
 
     def shared(self, key: str, make: Callable[[], Any]) -> Any:
         """Return the resource under ``key``, creating it with ``make`` the first time."""
