@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sensors.base import BuildContext, Emit, FieldSpec, Sensor, SensorInfo, Values
-from sensors.errors import SensorError
+from sensors.errors import ImplausibleReading, SensorError
 from sensors.i2c import mpu6050_codec as codec
 from sensors.i2c import mpu6050_registers as R
 from sensors.i2c.device import I2CDevice, SMBusLike, bus_options, check_plausible, open_bus
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: FIFO fill allowed per poll at the configured rate; the rest is headroom for a late poll.
 FIFO_BUDGET_BYTES = 700
+#: Gyroscope start-up time after wake (PS-MPU-6000A-00 table 6.1, typical 30 ms).
+STARTUP_S = 0.030
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,8 @@ class MPU6050Sensor(Sensor):
             self._reset_fifo()
             self.device.write_u8(R.REG_FIFO_EN, R.FIFO_EN_ALL)
         self.device.read_u8(R.REG_INT_STATUS)  # clear stale flags
+        # Gyro start-up (30 ms, PS section 6.1) plus two sample periods: the data registers read 0 until then.
+        self._sleep(STARTUP_S + 2.0 / s.sample_rate_hz)
 
     def _reset_fifo(self) -> None:
         self.device.write_u8(R.REG_USER_CTRL, R.USER_CTRL_FIFO_RESET)
@@ -135,9 +139,10 @@ class MPU6050Sensor(Sensor):
         """
         if not self.settings.fifo:
             self._check_awake()
-            return self._values(
-                codec.parse_sample(self.device.read_block(R.REG_ACCEL_XOUT_H, R.SAMPLE_BYTES))
-            )
+            data = self.device.read_block(R.REG_ACCEL_XOUT_H, R.SAMPLE_BYTES)
+            if not any(data):  # gravity alone makes an all-zero sample impossible: no sample yet, or a reset
+                raise ImplausibleReading(errno.ERANGE, f"{self.info.id}: all-zero sample (no data yet)")
+            return self._values(codec.parse_sample(data))
         return self._read_fifo()
 
     def _read_fifo(self) -> Values:

@@ -29,16 +29,16 @@ from sensors.sim.smbus import FakeSMBus
 READS = 10_000
 
 
-def no_sleep(_s: float) -> None:
-    return None
-
-
 class Clock:
     def __init__(self) -> None:
         self.t_s = 0.0
 
     def __call__(self) -> float:
         return self.t_s
+
+    def sleep(self, seconds: float) -> None:
+        """Drivers' waits advance the emulated time instead of blocking."""
+        self.t_s += seconds
 
 
 def all_sensors(bus: FakeSMBus, clock: Clock, nack_retries: int = 1) -> list[Sensor]:
@@ -53,14 +53,14 @@ def all_sensors(bus: FakeSMBus, clock: Clock, nack_retries: int = 1) -> list[Sen
     ina = INA219Settings()
     mpu = MPU6050Settings()
     sensors: list[Sensor] = [
-        BME280Sensor(SensorInfo("env", "bme280", FIELDS_BME280, 1.0), bus, 0x76, "i2c-1", sleep=no_sleep),
-        SHT3xSensor(SensorInfo("rh", "sht3x", SHT3X_FIELDS, 1.0), bus, 0x44, "i2c-1", sleep=no_sleep),
-        BH1750Sensor(SensorInfo("lux", "bh1750", BH1750_FIELDS, 1.0), bus, 0x23, "i2c-1", sleep=no_sleep),
+        BME280Sensor(SensorInfo("env", "bme280", FIELDS_BME280, 1.0), bus, 0x76, "i2c-1", sleep=clock.sleep),
+        SHT3xSensor(SensorInfo("rh", "sht3x", SHT3X_FIELDS, 1.0), bus, 0x44, "i2c-1", sleep=clock.sleep),
+        BH1750Sensor(SensorInfo("lux", "bh1750", BH1750_FIELDS, 1.0), bus, 0x23, "i2c-1", sleep=clock.sleep),
         ADS1x15Sensor(SensorInfo("adc", "ads1115", tuple(c.field_spec() for c in channels), 1.0), bus, 0x48,
-                      "i2c-1", channels, sleep=no_sleep),
+                      "i2c-1", channels, sleep=clock.sleep),
         INA219Sensor(SensorInfo("pwr", "ina219", ina.fields(), 1.0), bus, 0x40, "i2c-1", ina),
         MPU6050Sensor(SensorInfo("imu", "mpu6050", mpu.fields(), 1.0), bus, 0x68, "i2c-1", mpu,
-                      sleep=no_sleep),
+                      sleep=clock.sleep),
     ]  # fmt: skip
     for sensor in sensors:
         sensor.device.nack_retries = nack_retries  # type: ignore[attr-defined]

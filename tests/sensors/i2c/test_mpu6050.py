@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sensors.base import BuildContext, SensorInfo, Values
-from sensors.errors import ConfigError, SensorError
+from sensors.errors import ConfigError, ImplausibleReading, SensorError
 from sensors.i2c import mpu6050_codec as codec
 from sensors.i2c import mpu6050_registers as R
 from sensors.i2c.mpu6050 import MPU6050Sensor, MPU6050Settings, build
@@ -214,3 +214,13 @@ def test_build_and_validation() -> None:
         with pytest.raises(ConfigError) as info:
             build(bad, BuildContext())
         assert info.value.key == key
+
+
+def test_direct_read_before_first_sample_is_implausible() -> None:
+    """Right after wake the data registers are all zero: that is flagged, not published as 0 g."""
+    sensor, _bus, _chip, clock = make(MPU6050Settings())
+    sensor.open()
+    with pytest.raises(ImplausibleReading, match="all-zero"):
+        sensor.read()
+    clock.t_s += 0.02
+    assert sensor.read() == EXPECTED
