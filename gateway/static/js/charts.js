@@ -15,6 +15,19 @@ function cssVar(name, fallback) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
 }
 
+/** Width of the y axis from its longest tick label, so 101 325 Pa is not clipped and 0.5 wastes no room. */
+function yAxisSize(u, values, axisIdx, cycleNum) {
+  const axis = u.axes[axisIdx];
+  if (cycleNum > 1) return axis._size;
+  let size = axis.ticks.size + axis.gap;
+  const longest = (values ?? []).reduce((acc, v) => (v.length > acc.length ? v : acc), "");
+  if (longest) {
+    u.ctx.font = axis.font[0];
+    size += u.ctx.measureText(longest).width / (globalThis.devicePixelRatio || 1);
+  }
+  return Math.ceil(size);
+}
+
 export class ChartPanel {
   /**
    * @param {HTMLElement} root container for the charts.
@@ -88,7 +101,7 @@ export class ChartPanel {
       scales: { x: { time: true } },
       axes: [
         { stroke: axis, grid: { stroke: grid } },
-        { stroke: axis, grid: { stroke: grid }, size: 60 },
+        { stroke: axis, grid: { stroke: grid }, size: yAxisSize },
       ],
       cursor: {
         sync: { key: SYNC_KEY },

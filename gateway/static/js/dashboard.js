@@ -30,6 +30,7 @@ class Dashboard {
     this.view = null; // [t0, t1] ms while paused/zoomed
     this.viewDirty = true;
     this.aggMode = new Map(); // sensor -> bucket ms (server-side aggregation active)
+    this.breakBefore = new Map(); // sensor -> seq of the first reading after a loss
     this.subsKey = "";
     this.offsetMs = 0; // gateway clock - browser clock
     this.rttMs = null;
@@ -66,9 +67,9 @@ class Dashboard {
     c.on("agg", ({ entries }) => this.onAgg(entries));
     c.on("status", (st) => this.onStatus(st));
     c.on("gap", (g) => this.onGap(g));
-    c.on("loss", ({ sensor, coalesced }) => {
+    c.on("loss", ({ sensor, before, coalesced }) => {
       this.lossCount += 1;
-      this.rings.get(sensor)?.pushGap(-Infinity);
+      this.breakBefore.set(sensor, before); // drawn right before that reading, in onReadings
       if (!coalesced) this.note(`missed readings of ${sensor}`);
     });
     c.on("latency", ({ rttMs, offsetMs }) => {
@@ -106,12 +107,16 @@ class Dashboard {
   onReadings(readings, backfill) {
     let last = null;
     for (const r of readings) {
-      const [, , tsNs, sensor, values, flags] = r;
+      const [seq, , tsNs, sensor, values, flags] = r;
       const tMs = Number(tsNs) / 1e6;
       const ring = this.rings.get(sensor);
       if (!ring) {
         if ("value" in values) this.controls.update(sensor, values.value);
         continue;
+      }
+      if (this.breakBefore.get(sensor) === seq) {
+        this.breakBefore.delete(sensor);
+        ring.pushGap(tMs - 0.001);
       }
       ring.push(tMs, values);
       this.cards.latest(sensor, values, tMs, flags);

@@ -153,7 +153,9 @@ export class SeriesRing {
   slice(field, t0, t1) {
     const k = this.fields.indexOf(field);
     const i0 = Math.max(0, this.indexAt(t0) - 1);
-    const i1 = Math.min(this.length, this.indexAt(t1) + 1);
+    let j = this.indexAt(t1); // first point at or after t1; the first one strictly after closes the line
+    if (j < this.length && this.t[this._phys(j)] === t1) j += 1;
+    const i1 = Math.min(this.length, j + 1);
     const n = Math.max(0, i1 - i0);
     const x = new Array(n);
     const v = new Array(n);

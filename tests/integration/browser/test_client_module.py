@@ -194,3 +194,43 @@ def test_backoff_grows_exponentially_within_the_jitter_and_caps(
         [10500, 15000, 19500],
         [10500, 15000, 19500],
     ]
+
+
+def test_series_ring_is_bounded_keeps_order_and_draws_gaps(
+    scripted: tuple[Script, int], new_page: Callable[..., Page]
+) -> None:
+    """The dashboard's ring (js/store.js) grows to its capacity then drops the oldest points, ignores late
+    points, turns gap markers into nulls (counted as breaks), and keeps min/max once aggregates arrive."""
+    _, port = scripted
+    page = new_page()
+    page.goto(f"http://127.0.0.1:{port}/?ws=ws://127.0.0.1:9/")
+    out = page.evaluate("""async () => {
+        const { SeriesRing } = await import("/static/js/store.js");
+        const r = new SeriesRing(["x"], 5);
+        for (let t = 1; t <= 8; t++) r.push(t, { x: t * 10 });
+        const wrapped = r.slice("x", 0, 100);
+        const late = r.push(3, { x: 0 });
+        r.pushGap(-Infinity);
+        r.pushGap(-Infinity);  // a second marker in a row is not added
+        r.push(20, { x: 200 });
+        r.pushAgg(21, { x: [1, 9, 5, 7] });
+        const all = r.slice("x", 0, 100);
+        const big = new SeriesRing(["x"], 3000);
+        for (let t = 1; t <= 2500; t++) big.push(t, { x: t });
+        const window = big.slice("x", 1000, 1010);
+        return { wrapped: [wrapped.x, wrapped.v], late, all, bigLen: big.length, bigCap: big.t.length,
+                 window: window.x, oldest: r.oldestT, newest: r.newestT };
+    }""")
+    assert out["wrapped"] == [[4, 5, 6, 7, 8], [40, 50, 60, 70, 80]]
+    assert out["late"] is False
+    assert out["all"] == {
+        "x": [7, 8, 8.001, 20, 21],
+        "v": [70, 80, None, 200, 5],
+        "lo": [70, 80, None, 200, 1],
+        "hi": [70, 80, None, 200, 9],
+        "points": 4,
+        "gaps": 1,
+    }
+    assert (out["bigLen"], out["bigCap"]) == (2500, 3000)  # 1024 -> 2048 -> capped at 3000
+    assert out["window"] == list(range(999, 1012))  # the window plus one point either side
+    assert (out["oldest"], out["newest"]) == (7, 21)
