@@ -141,6 +141,23 @@ def _stop(pid: int) -> None:
         os.kill(pid, signal.SIGTERM)
 
 
+async def _gateway_seq(health_url: str) -> int:
+    """The last seq the gateway handed to its consumers (from /healthz), so lagging consumers cannot hide
+    readings from the count."""
+    import urllib.error
+    import urllib.request
+
+    def fetch() -> int:
+        try:
+            with urllib.request.urlopen(health_url, timeout=5) as resp:
+                body = resp.read()
+        except urllib.error.HTTPError as exc:  # 503 "degraded" still carries the document
+            body = exc.read()
+        return int(json.loads(body)["seq"])
+
+    return await asyncio.to_thread(fetch)
+
+
 def _cpu_s(pid: int | None) -> float:
     if pid is None:
         return 0.0
@@ -170,11 +187,12 @@ async def run_mode(
             tasks = [asyncio.ensure_future(ws_client(url, t, stop)) for t in tallies]
         else:
             qos = 1 if mode == "mqtt-qos1" else 0
-            subscribers = await asyncio.to_thread(
-                mqtt_clients, host, port, args.clients, qos, args.payload, tallies
+            subscribers = await mqtt_clients(
+                f"mqtt://{host}:{port}", args.clients, qos, args.payload, tallies
             )
         await asyncio.sleep(args.warmup)
-        lo = max(t.max_seq for t in tallies) + 1
+        health_url = url.replace("ws://", "http://").replace("wss://", "https://") + "healthz"
+        lo = await _gateway_seq(health_url) + 1
         t0, cpu0, bcpu0 = time.monotonic(), _cpu_s(proc.pid), _cpu_s(broker_pid)
         base = sum(len(t.latency_ms) for t in tallies)
         while (elapsed := time.monotonic() - t0) < args.duration:
@@ -186,7 +204,7 @@ async def run_mode(
                 file=sys.stderr,
                 flush=True,
             )
-        hi = max(t.max_seq for t in tallies)
+        hi = await _gateway_seq(health_url)
         wall_s = time.monotonic() - t0
         cpu = (_cpu_s(proc.pid) - cpu0) / wall_s * 100
         bcpu = (_cpu_s(broker_pid) - bcpu0) / wall_s * 100 if broker_pid and mode != "ws" else None
@@ -195,8 +213,7 @@ async def run_mode(
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         for c in subscribers:
-            c.disconnect()
-            c.loop_stop()
+            c.close()
         _stop(proc.pid)
         await proc.wait()
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -10,7 +10,6 @@ import asyncio
 import json
 import math
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,45 +78,41 @@ async def ws_client(url: str, tally: Tally, stop: asyncio.Event) -> None:
                 tally.add(r[0], r[2], now)
 
 
-def mqtt_clients(host: str, port: int, n: int, qos: int, fmt: str, tallies: list[Tally]) -> list[Any]:
-    import msgpack
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
+BOOT_PROPERTY_BYTES = 1 + 1 + 2 + len("boot") + 2 + 16
+"""MQTT 5 properties of a data message: length, user-property id, "boot" and a 16-hex-digit boot id."""
 
-    clients = []
-    ready = threading.Barrier(n + 1, timeout=30)
+
+async def mqtt_clients(url: str, n: int, qos: int, fmt: str, tallies: list[Tally]) -> list[Any]:
+    """Connect ``n`` subscribers (each its own MQTT connection, all on this loop: no GIL convoy between paho
+    threads skews the comparison) to every data topic of the bench gateway."""
+    import msgpack
+
+    from bridges.mqtt.client import PahoConnection
+    from bridges.mqtt.config import config_from_url
+
+    cfg = config_from_url(url)
+    conns = []
     for i in range(n):
         tally = tallies[i]
 
-        def on_message(c: Any, u: Any, msg: Any, tally: Tally = tally) -> None:
+        def on_message(topic: str, payload: bytes, tally: Tally = tally) -> None:
             now = time.time_ns()
             if fmt == "msgpack":
-                r = msgpack.unpackb(msg.payload)
+                r = msgpack.unpackb(payload)
                 seq, ts_ns = r[0], r[2]
             else:
-                doc = json.loads(msg.payload)
+                doc = json.loads(payload)
                 seq, ts_ns = doc["seq"], doc["ts_ns"]
-            props = len(msg.properties.pack()) if msg.properties is not None else 1
-            rem = 2 + len(msg.topic.encode()) + (2 if msg.qos else 0) + props + len(msg.payload)
+            rem = 2 + len(topic.encode()) + (2 if qos else 0) + BOOT_PROPERTY_BYTES + len(payload)
             header = 1 + (1 if rem < 128 else 2 if rem < 16384 else 3)
-            tally.nbytes.append(header + rem + (4 if msg.qos else 0))  # + the PUBACK the consumer sends
+            tally.nbytes.append(header + rem + (4 if qos else 0))  # + the PUBACK the consumer sends
             tally.add(seq, ts_ns, now)
 
-        c = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"bench-{i}-{os.getpid()}", protocol=mqtt.MQTTv5
-        )
-
-        def on_subscribe(*_: Any) -> None:
-            ready.wait()
-
-        c.on_message = on_message
-        c.on_subscribe = on_subscribe
-        c.connect(host, port, keepalive=30)
-        c.subscribe("sensorcast/bench/+/data", qos)
-        c.loop_start()
-        clients.append(c)
-    ready.wait()
-    return clients
+        conn = PahoConnection(cfg, f"bench-{i}-{os.getpid()}", on_message=on_message)
+        await conn.connect()
+        conn.subscribe("sensorcast/bench/+/data", qos)
+        conns.append(conn)
+    return conns
 
 
 def summarise(

@@ -230,13 +230,14 @@ class MqttBridge:
         msg = self.disconnected_drops.end()
         if msg:
             log.warning("MQTT (QoS 0): %s", msg)
-        conn.publish(self.topics.status, b"online", 1, retain=True)
-        self._republish.clear()
-        await self._publish_retained(conn)
+        # Subscribe before announcing anything: whoever sees "online" can already send commands.
         if self.cfg.commands:
             conn.subscribe(self.topics.command_filter, 1)
         if self.cfg.discovery:
             conn.subscribe(f"{self.cfg.discovery_prefix}/status", 1)
+        conn.publish(self.topics.status, b"online", 1, retain=True)
+        self._republish.clear()
+        await self._publish_retained(conn)
         fw = self.forwarder
         if fw is not None:
             fw.start(conn)

@@ -197,3 +197,39 @@ def test_bad_urls_are_refused_with_the_flag_name(url: str) -> None:
     with pytest.raises(ConfigError) as info:
         config_from_url(url)
     assert info.value.key == "--mqtt"
+
+
+def test_gateway_config_reports_mqtt_mistakes_with_file_and_key(tmp_path: Path) -> None:
+    """A wrong [mqtt] value in a gateway config file is reported by load_config with the file and key path."""
+    from gateway.config import ConfigErrors, load_config
+
+    path = tmp_path / "gw.toml"
+    path.write_text('[gateway]\nid = "gw"\n\n[mqtt]\nhost = "broker"\nqos = 2\n')
+    with pytest.raises(ConfigErrors) as info:
+        load_config(path)
+    assert [str(e) for e in info.value.errors] == [f"{path}: mqtt.qos: expected an integer 0..1, got 2"]
+    path.write_text('[gateway]\nid = "gw"\n\n[mqtt]\nhost = "broker"\npayload = "msgpack"\n')
+    cfg = load_config(path).mqtt
+    assert isinstance(cfg, MqttConfig) and (cfg.host, cfg.payload) == ("broker", "msgpack")
+
+
+def test_run_mqtt_flag_builds_the_bridge_config() -> None:
+    """`sensorcast run --mqtt URL` turns the bridge on for the demo; a bad URL is an error naming --mqtt."""
+    import argparse
+
+    from gateway import cmd_run
+    from gateway.config import ConfigErrors
+
+    parser = argparse.ArgumentParser()
+    cmd_run.add_arguments(parser)
+    cfg = cmd_run.prepare(parser.parse_args(["--mqtt", "mqtt://u:p@127.0.0.1:1999"]))
+    assert isinstance(cfg.mqtt, MqttConfig)
+    assert (cfg.mqtt.host, cfg.mqtt.broker_port, cfg.mqtt.username, cfg.mqtt.password) == (
+        "127.0.0.1",
+        1999,
+        "u",
+        "p",
+    )
+    with pytest.raises(ConfigErrors) as info:
+        cmd_run.prepare(parser.parse_args(["--mqtt", "http://x"]))
+    assert info.value.errors[0].key == "--mqtt"

@@ -193,11 +193,14 @@ async def test_command_over_mqtt_switches_the_output_and_publishes_the_result(
     """'ON' on <output>/set goes to the command handler as operator/mqtt; result and new state are published;
     unknown targets and bad payloads get an error result."""
     sub = Subscriber(broker.port, ["sensorcast/gw1/+/result", "sensorcast/gw1/relay1/data"]).start()
+    online = Subscriber(broker.port, ["sensorcast/gw1/status"], "online", persistent=False).start()
     src = TestSource()
     cmds = TestCommands(src)
     try:
         async with bridge_running(mqtt_config(broker.url), src, cmds, tmp_path) as bridge:
-            await until(lambda: bridge.metrics()["sensorcast_mqtt_connected"] == 1.0, what="connect")
+            # "online" follows the bridge's SUBSCRIBE on the same connection: commands are heard from now
+            await until(lambda: any(m.payload == b"online" for m in online.snapshot()), what="online")
+            online.stop()
             ha = Subscriber(broker.port, [], "ha-cmd", persistent=False).start()
             for topic, payload in [
                 ("sensorcast/gw1/relay1/set", b"ON"),
@@ -270,3 +273,40 @@ async def test_qos0_counts_drops_while_disconnected_and_writes_no_outbox(tmp_pat
         assert bridge.metrics()["sensorcast_mqtt_published_total"] == 25.0
     assert json_seqs(sub.snapshot()) == [r.seq for r in sent]
     assert not (tmp_path / "d" / "mqtt-outbox.db").exists()
+
+
+async def test_full_outbox_drops_oldest_counts_and_logs_once_per_episode(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At the row cap the oldest readings go, every one is counted, the episode is logged once when it starts
+    and once when the outbox is back under 90 % of the cap; the newest readings are delivered."""
+    broker = Mosquitto(tmp_path / "broker", free_port())
+    src = TestSource()
+    cfg = mqtt_config(broker.url, outbox_max_rows=100)
+    async with bridge_running(cfg, src, TestCommands(src), tmp_path / "data") as bridge:
+        for _ in range(5):
+            src.emit(50)
+            await asyncio.sleep(0.08)
+        await until(lambda: bridge.metrics()["sensorcast_mqtt_dropped_total"] == 150, what="150 dropped")
+        m = bridge.metrics()
+        assert (m["sensorcast_mqtt_outbox_rows"], m["sensorcast_mqtt_dropped_outbox_full_total"]) == (
+            100,
+            150,
+        )
+        broker.start()
+        sub = Subscriber(broker.port, ["sensorcast/gw1/+/data"]).start()
+        try:
+            await until(lambda: len(sub.snapshot()) >= 100, what="the newest 100")
+            src.emit(1)  # the next commit notices the outbox is back under the cap
+            await until(
+                lambda: any("stopped dropping" in r.message for r in caplog.records), what="episode end"
+            )
+        finally:
+            sub.stop()
+            broker.stop()
+    assert sorted(json_seqs(sub.snapshot()))[:100] == list(range(151, 251))
+    episode = [r.message for r in caplog.records if "dropping readings" in r.message]
+    assert episode == [
+        "MQTT: dropping readings (outbox_full); counted in sensorcast_mqtt_dropped_total, logged once",
+        "MQTT: stopped dropping readings (outbox_full): 150 dropped in this episode, 150 in total",
+    ]

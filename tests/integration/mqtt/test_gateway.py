@@ -109,9 +109,11 @@ async def test_command_over_mqtt_switches_an_output_through_the_gateway_command_
     worker = BusWorker("gpio")
     router = CommandRouter({"relay1": relay}, {"gpio": worker}, hub)
     sub = Subscriber(broker.port, ["sensorcast/gw/+/result", "sensorcast/gw/relay1/data"]).start()
+    online = Subscriber(broker.port, ["sensorcast/gw/status"], "online", persistent=False).start()
     try:
-        async with bridge_running(mqtt_config(broker.url), hub, router, tmp_path) as bridge:
-            await until(lambda: bridge.metrics()["sensorcast_mqtt_connected"] == 1.0, what="connect")
+        async with bridge_running(mqtt_config(broker.url), hub, router, tmp_path):
+            await until(lambda: any(m.payload == b"online" for m in online.snapshot()), what="online")
+            online.stop()
             ha = Subscriber(broker.port, [], "ha", persistent=False).start()
             ha.c.publish("sensorcast/gw/relay1/set", b"ON", 1).wait_for_publish(5)
             ha.c.publish("sensorcast/gw/heater/set", b"ON", 1).wait_for_publish(5)
