@@ -179,3 +179,28 @@ def test_stuck_bus_then_release_reads_again() -> None:
     bus.release()
     tally = MiniPoller(sensors, clock, retries=2).run(5)
     assert all(t.ok == 5 for t in tally.values())
+
+
+async def test_stuck_bus_is_abandoned_by_the_gateway_bus_worker() -> None:
+    """With the gateway's BusWorker, a read blocked on a stuck bus times out (SensorTimeout), the worker gets a
+    fresh thread, and once the bus is released reads succeed again."""
+    from gateway.poller import BusWorker
+    from sensors.errors import SensorTimeout
+    from tests.conftest import scaled
+
+    bus = FakeSMBus(1, log_limit=64)
+    clock = Clock()
+    sensor = all_sensors(bus, clock)[0]
+    worker = BusWorker("i2c-1")
+    try:
+        await worker.call(sensor.open, timeout_s=scaled(2.0))
+        bus.stick()
+        with pytest.raises(SensorTimeout):
+            await worker.call(sensor.read, timeout_s=scaled(0.2))
+        assert worker.abandoned_threads == 1
+        bus.release()
+        values = await worker.call(sensor.read, timeout_s=scaled(2.0))
+        assert set(values) == {"temperature_c", "pressure_pa", "humidity_pct"}
+    finally:
+        bus.release()
+        worker.shutdown()
