@@ -139,11 +139,16 @@ def static_files(conn: ServerConnection, request: Request) -> Response | None:
     path = request.path.split("?")[0]
     if path == "/":
         body, ctype = PAGE.encode(), "text/html"
+    elif path == "/dashboard":
+        body, ctype = (STATIC / "index.html").read_bytes(), "text/html"
     else:
         file = (STATIC / path.removeprefix("/static/")).resolve()
         if not file.is_relative_to(STATIC) or not file.is_file():
             return conn.respond(HTTPStatus.NOT_FOUND, "not found\n")
-        body, ctype = file.read_bytes(), "text/javascript" if file.suffix == ".js" else "text/css"
+        body, ctype = (
+            file.read_bytes(),
+            {".js": "text/javascript", ".css": "text/css"}.get(file.suffix, "application/octet-stream"),
+        )
     return Response(200, "OK", Headers({"Content-Type": ctype, "Content-Length": str(len(body))}), body)
 
 
