@@ -226,7 +226,7 @@ install -o root -g root -m 0644 "$here/firstboot/sensorcast-import.service" /etc
 install -o root -g root -m 0644 "$here/99-sensorcast.rules" /etc/udev/rules.d/99-sensorcast.rules
 install -o root -g root -m 0644 "$here/sensorcast-modules.conf" /etc/modules-load.d/sensorcast.conf
 
-systemctl_cmd daemon-reload || warn "systemctl daemon-reload failed (no systemd running?)"
+if systemd_running; then systemctl_cmd daemon-reload; fi
 systemctl_cmd enable "${UNITS[@]}"
 started=0
 if [ "$start" = 1 ] && [ "$config_ok" = 1 ] && systemd_running; then
