@@ -35,8 +35,9 @@ class DeferredSensor(Sensor):
     retries the build, so the sensor comes up by itself once the device appears."""
 
     def __init__(self, spec: DeviceSpec, ctx: BuildContext, reason: str) -> None:
-        super().__init__(SensorInfo(spec.id, spec.driver, (), spec.interval_s or 1.0, spec.simulate,
-                                    description=reason))
+        super().__init__(
+            SensorInfo(spec.id, spec.driver, (), spec.interval_s or 1.0, spec.simulate, description=reason)
+        )
         self.spec = spec
         self.ctx = ctx
         self.inner: Sensor | None = None
@@ -49,7 +50,9 @@ class DeferredSensor(Sensor):
             assert factory is not None
             self.inner = factory(self.spec, self.ctx)
             self.bus_id = self.inner.bus_id
-            self.info = self.inner.info  # the real catalogue entry (fields, units) for clients that connect now
+            self.info = (
+                self.inner.info
+            )  # the real catalogue entry (fields, units) for clients that connect now
         self.inner.open()
 
     def read(self) -> Values:
@@ -78,8 +81,11 @@ def build_devices(config: Config, ctx: BuildContext) -> tuple[list[Sensor], list
         factory = registry.sensor_factory(spec.driver)
         if factory is None:
             known = ", ".join(sorted(registry.sensor_drivers()))
-            errors.append(ConfigError(f"{spec.key}.driver", f"unknown sensor driver {spec.driver!r}; known: {known}",
-                                      file))
+            errors.append(
+                ConfigError(
+                    f"{spec.key}.driver", f"unknown sensor driver {spec.driver!r}; known: {known}", file
+                )
+            )
             continue
         try:
             sensors.append(factory(spec, ctx))
@@ -92,8 +98,11 @@ def build_devices(config: Config, ctx: BuildContext) -> tuple[list[Sensor], list
         afactory = registry.actuator_factory(spec.driver)
         if afactory is None:
             known = ", ".join(sorted(registry.actuator_drivers())) or "(none in this build)"
-            errors.append(ConfigError(f"{spec.key}.driver", f"unknown actuator driver {spec.driver!r}; known: {known}",
-                                      file))
+            errors.append(
+                ConfigError(
+                    f"{spec.key}.driver", f"unknown actuator driver {spec.driver!r}; known: {known}", file
+                )
+            )
             continue
         try:
             actuators.append(afactory(spec, ctx))
@@ -112,8 +121,14 @@ class GatewayApp:
         commands: the command path (:class:`bridges.seam.CommandHandler`).
     """
 
-    def __init__(self, config: Config, *, ctx: BuildContext | None = None, notifier: Any = None,
-                 health_policy: HealthPolicy | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        ctx: BuildContext | None = None,
+        notifier: Any = None,
+        health_policy: HealthPolicy | None = None,
+    ) -> None:
         self.config = config
         self.health_policy = health_policy or HealthPolicy()
         self.ctx = ctx or BuildContext(data_dir=str(config.gateway.data_dir))
@@ -122,15 +137,29 @@ class GatewayApp:
         self.boot_id = secrets.token_hex(8)
         self._synced = bool(clock_synced())
         gw = config.gateway
-        self.hub = Hub(gw.id, self.boot_id, flush_interval_ms=gw.flush_interval_ms, batch_size=gw.batch_size,
-                       ring_size=gw.ring_size, metrics=self.metrics, clock_synced=self._synced)
+        self.hub = Hub(
+            gw.id,
+            self.boot_id,
+            flush_interval_ms=gw.flush_interval_ms,
+            batch_size=gw.batch_size,
+            ring_size=gw.ring_size,
+            metrics=self.metrics,
+            clock_synced=self._synced,
+        )
         self.fanout = FanOut(self.metrics)
         self.workers: dict[str, BusWorker] = {}
         self.runners: list[SensorRunner] = []
         self.actuators: dict[str, Actuator] = {}
         self.commands = CommandRouter(self.actuators, self.workers, self.hub, timeout_s=gw.read_timeout_s)
-        self.server = GatewayServer(config, self.hub, self.fanout, self.commands, self.metrics, self.health,
-                                    on_last_operator=lambda: self.commands.apply_safe(only_on_disconnect=True))
+        self.server = GatewayServer(
+            config,
+            self.hub,
+            self.fanout,
+            self.commands,
+            self.metrics,
+            self.health,
+            on_last_operator=lambda: self.commands.apply_safe(only_on_disconnect=True),
+        )
         self.bridge: Any = None
         self.started_s = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -168,17 +197,25 @@ class GatewayApp:
         states = {sid: st["state"] for sid, st in self.hub.states.items()}
         ok = sum(1 for s in states.values() if s == "ok")
         status = "ok" if ok == len(states) else "degraded" if ok else ("down" if states else "ok")
-        return {"status": status, "uptime_s": round(time.monotonic() - self.started_s, 3),
-                "gateway": self.hub.gateway_id, "boot": self.boot_id, "clients": len(self.fanout.clients),
-                "sensors": states, "clock_synced": self._synced, "seq": self.hub.flushed_seq,
-                "loop_lag_s": round(self._lag_s, 6)}
+        return {
+            "status": status,
+            "uptime_s": round(time.monotonic() - self.started_s, 3),
+            "gateway": self.hub.gateway_id,
+            "boot": self.boot_id,
+            "clients": len(self.fanout.clients),
+            "sensors": states,
+            "clock_synced": self._synced,
+            "seq": self.hub.flushed_seq,
+            "loop_lag_s": round(self._lag_s, 6),
+        }
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
     def _worker(self, bus_id: str) -> BusWorker:
         if bus_id not in self.workers:
             self.workers[bus_id] = BusWorker(
-                bus_id, on_abandon=lambda b: self.metrics.inc("sensorcast_bus_threads_abandoned_total", bus=b))
+                bus_id, on_abandon=lambda b: self.metrics.inc("sensorcast_bus_threads_abandoned_total", bus=b)
+            )
         return self.workers[bus_id]
 
     def _spawn(self, coro: Any, name: str) -> None:
@@ -202,7 +239,9 @@ class GatewayApp:
         policy = self.health_policy
         for s in sensors:
             self.hub.register_sensor(s.info)
-            runner = SensorRunner(s, self._worker(s.bus_id), self.hub, policy, self.config.gateway.read_timeout_s)
+            runner = SensorRunner(
+                s, self._worker(s.bus_id), self.hub, policy, self.config.gateway.read_timeout_s
+            )
             runner.attach(loop)
             self.runners.append(runner)
         for a in actuators:
@@ -234,8 +273,9 @@ class GatewayApp:
             self.notifier.status(text)
 
     def _on_status(self, sensor_id: str, state: str, error: str | None) -> None:
-        self.fanout.broadcast_control(encode_status(
-            sensors={sensor_id: {"state": state, "error": error, "since": time.time_ns()}}))
+        self.fanout.broadcast_control(
+            encode_status(sensors={sensor_id: {"state": state, "error": error, "since": time.time_ns()}})
+        )
         if state == "ok" and not error:
             return
         self._status(f"sensor {sensor_id}: {state}")
@@ -272,8 +312,9 @@ class GatewayApp:
         """Wait until :meth:`stop` is called or a task crashes."""
         await self._stop.wait()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self.notifier is not None:
             self.notifier.stopping()
         for t in self._tasks:

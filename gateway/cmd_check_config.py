@@ -38,8 +38,11 @@ def main(args: argparse.Namespace) -> int:
     try:
         # Driver options are validated by the drivers themselves; build them on emulators so nothing touches
         # real hardware while checking.
-        sim = replace(cfg, sensors=tuple(replace(s, simulate=True) for s in cfg.sensors),
-                      actuators=tuple(replace(a, simulate=True) for a in cfg.actuators))
+        sim = replace(
+            cfg,
+            sensors=tuple(replace(s, simulate=True) for s in cfg.sensors),
+            actuators=tuple(replace(a, simulate=True) for a in cfg.actuators),
+        )
         ctx = BuildContext(simulate=True)
         sensors, actuators = build_devices(sim, ctx)
         closers = [s.close for s in sensors] + [a.close for a in actuators]
@@ -53,6 +56,8 @@ def main(args: argparse.Namespace) -> int:
         errors += exc.errors
     if errors:
         return _report(args.file, errors)
-    print(f"{args.file}: OK ({len(cfg.sensors)} sensors, {len(cfg.actuators)} actuators"
-          f"{', MQTT bridge' if cfg.mqtt else ''})")
+    print(
+        f"{args.file}: OK ({len(cfg.sensors)} sensors, {len(cfg.actuators)} actuators"
+        f"{', MQTT bridge' if cfg.mqtt else ''})"
+    )
     return 0

@@ -22,8 +22,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", metavar="FILE", help="TOML config (see deploy/config.example.toml)")
     p.add_argument("--host", help="listen address (default from config, else 127.0.0.1)")
     p.add_argument("--port", type=int, help="listen port (default 8765; 0 picks a free one)")
-    p.add_argument("--insecure", action="store_true",
-                   help="allow listening on a non-loopback address without any token configured")
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow listening on a non-loopback address without any token configured",
+    )
     p.add_argument("--mqtt", metavar="URL", help="also publish to MQTT: mqtt[s]://[user:pass@]host[:port]")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
@@ -51,19 +54,32 @@ def prepare(args: argparse.Namespace) -> Config:
         from sensors.errors import ConfigError
 
         try:
-            cfg = Config(cfg.gateway, cfg.limits, cfg.security, cfg.sensors, cfg.actuators,
-                         config_from_url(args.mqtt, cfg.mqtt), cfg.source)
+            cfg = Config(
+                cfg.gateway,
+                cfg.limits,
+                cfg.security,
+                cfg.sensors,
+                cfg.actuators,
+                config_from_url(args.mqtt, cfg.mqtt),
+                cfg.source,
+            )
         except ConfigError as exc:
             raise ConfigErrors([exc]) from None
     insecure = args.insecure or cfg.security.insecure
     if not is_loopback(cfg.gateway.host) and not cfg.security.tokens and not insecure:
         from sensors.errors import ConfigError
 
-        raise ConfigErrors([ConfigError(
-            "gateway.host",
-            f"refusing to listen on {cfg.gateway.host} with no token configured: anyone on the network could read "
-            "and command this gateway. Add tokens (`sensorcast token --role operator --file ...` and "
-            "security.token_file), or pass --insecure if that is really what you want", cfg.source)])
+        raise ConfigErrors(
+            [
+                ConfigError(
+                    "gateway.host",
+                    f"refusing to listen on {cfg.gateway.host} with no token configured: anyone on the network could read "
+                    "and command this gateway. Add tokens (`sensorcast token --role operator --file ...` and "
+                    "security.token_file), or pass --insecure if that is really what you want",
+                    cfg.source,
+                )
+            ]
+        )
     return cfg
 
 
@@ -86,8 +102,11 @@ async def serve(cfg: Config) -> int:
     try:
         async with app:
             mode = "demo on simulated sensors" if cfg.source is None else cfg.source
-            print(f"sensorcast {cfg.gateway.id}: {mode}, {len(app.runners)} sensors, "
-                  f"{len(app.actuators)} outputs", flush=True)
+            print(
+                f"sensorcast {cfg.gateway.id}: {mode}, {len(app.runners)} sensors, "
+                f"{len(app.actuators)} outputs",
+                flush=True,
+            )
             print(f"Dashboard: {app.http_url}", flush=True)
             print(f"WebSocket: {app.url}", flush=True)
             await app.wait_closed()
@@ -113,11 +132,16 @@ def main(args: argparse.Namespace) -> int:
         return 2
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            print(f"sensorcast: port {cfg.gateway.port} on {cfg.gateway.host} is already in use "
-                  "(another sensorcast? use --port)", file=sys.stderr)
+            print(
+                f"sensorcast: port {cfg.gateway.port} on {cfg.gateway.host} is already in use "
+                "(another sensorcast? use --port)",
+                file=sys.stderr,
+            )
             return 1
         if exc.errno == errno.EADDRNOTAVAIL:
-            print(f"sensorcast: cannot listen on {cfg.gateway.host}: no such address on this machine",
-                  file=sys.stderr)
+            print(
+                f"sensorcast: cannot listen on {cfg.gateway.host}: no such address on this machine",
+                file=sys.stderr,
+            )
             return 1
         raise

@@ -43,8 +43,9 @@ class CommandRouter:
         timeout_s: limit for one ``apply``.
     """
 
-    def __init__(self, actuators: dict[str, Actuator], workers: dict[str, BusWorker], hub: Hub,
-                 timeout_s: float = 2.0) -> None:
+    def __init__(
+        self, actuators: dict[str, Actuator], workers: dict[str, BusWorker], hub: Hub, timeout_s: float = 2.0
+    ) -> None:
         self.actuators = actuators
         self.workers = workers
         self.hub = hub
@@ -84,7 +85,9 @@ class CommandRouter:
             if info.safe_value is None or (only_on_disconnect and not info.safe_on_disconnect):
                 continue
             try:
-                applied = await self.workers[act.bus_id].call(act.apply, info.safe_value, timeout_s=self.timeout_s)
+                applied = await self.workers[act.bus_id].call(
+                    act.apply, info.safe_value, timeout_s=self.timeout_s
+                )
             except Exception:
                 log.exception("actuator %s: could not apply its safe value", target)
                 continue

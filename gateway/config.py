@@ -45,7 +45,9 @@ class GatewaySection:
     id: str = field(default_factory=lambda: _default_id())
     host: str = "127.0.0.1"
     port: int = 8765
-    data_dir: Path = field(default_factory=lambda: Path(os.environ.get("SENSORCAST_DATA_DIR", "./sensorcast-data")))
+    data_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("SENSORCAST_DATA_DIR", "./sensorcast-data"))
+    )
     flush_interval_ms: int = 20
     """Readings are batched for this long before one frame goes out (0: every reading at once)."""
     batch_size: int = 500
@@ -177,7 +179,9 @@ def _section(cls: type[T], table: Any, name: str, col: _Collector) -> T:
     values: dict[str, Any] = {}
     for key, value in table.items():
         if key not in known:
-            col.errors.append(ConfigError(f"{name}.{key}", f"unknown key; known keys: {', '.join(sorted(known))}"))
+            col.errors.append(
+                ConfigError(f"{name}.{key}", f"unknown key; known keys: {', '.join(sorted(known))}")
+            )
             continue
         try:
             values[key] = _typecheck(f"{name}.{key}", value, getattr(defaults, key))
@@ -197,7 +201,9 @@ def _gateway(table: Any, col: _Collector) -> GatewaySection:
     if not 16 <= gw.ring_size <= 1_000_000:
         col.errors.append(ConfigError("gateway.ring_size", f"expected 16..1000000, got {gw.ring_size}"))
     if gw.flush_interval_ms > 10000:
-        col.errors.append(ConfigError("gateway.flush_interval_ms", f"expected 0..10000, got {gw.flush_interval_ms}"))
+        col.errors.append(
+            ConfigError("gateway.flush_interval_ms", f"expected 0..10000, got {gw.flush_interval_ms}")
+        )
     if gw.read_timeout_s <= 0:
         col.errors.append(ConfigError("gateway.read_timeout_s", "expected a number > 0"))
     return gw
@@ -216,10 +222,16 @@ def _tokens(raw: Any, key: str, col: _Collector) -> list[Token]:
         token, role, name = t.get("token"), t.get("role", "viewer"), t.get("name", f"token{i}")
         unknown = set(t) - {"token", "role", "name"}
         if unknown:
-            col.errors.append(ConfigError(f"{k}.{sorted(unknown)[0]}", "unknown key; known keys: name, role, token"))
+            col.errors.append(
+                ConfigError(f"{k}.{sorted(unknown)[0]}", "unknown key; known keys: name, role, token")
+            )
         if not isinstance(token, str) or len(token) < 16:
-            col.errors.append(ConfigError(f"{k}.token", "expected a string of at least 16 characters "
-                                          "(generate one with `sensorcast token`)"))
+            col.errors.append(
+                ConfigError(
+                    f"{k}.token",
+                    "expected a string of at least 16 characters (generate one with `sensorcast token`)",
+                )
+            )
             continue
         if not re.fullmatch(r"[A-Za-z0-9._~+/=-]+", token):
             col.errors.append(ConfigError(f"{k}.token", "expected only letters, digits and -._~+/="))
@@ -240,12 +252,16 @@ def _security(table: Any, col: _Collector, base: Path) -> Security:
     known = {"insecure", "tokens", "token_file", "allowed_origins", "allowed_hosts", "tls_cert", "tls_key"}
     for key in table:
         if key not in known:
-            col.errors.append(ConfigError(f"security.{key}", f"unknown key; known keys: {', '.join(sorted(known))}"))
+            col.errors.append(
+                ConfigError(f"security.{key}", f"unknown key; known keys: {', '.join(sorted(known))}")
+            )
     insecure = col.guard(lambda: _typecheck("security.insecure", table.get("insecure", False), False), False)
     tokens = _tokens(table.get("tokens", []), "security.tokens", col)
     token_file = None
     if "token_file" in table:
-        token_file = col.guard(lambda: base / _typecheck("security.token_file", table["token_file"], Path()), None)
+        token_file = col.guard(
+            lambda: base / _typecheck("security.token_file", table["token_file"], Path()), None
+        )
         if token_file is not None:
             tokens += _load_token_file(token_file, col)
     lists: dict[str, tuple[str, ...]] = {}
@@ -269,8 +285,15 @@ def _security(table: Any, col: _Collector, base: Path) -> Security:
             tls[key] = path
     if (tls["tls_cert"] is None) != (tls["tls_key"] is None):
         col.errors.append(ConfigError("security.tls_key", "tls_cert and tls_key must be given together"))
-    return Security(bool(insecure), tuple(tokens), token_file, lists["allowed_origins"], lists["allowed_hosts"],
-                    tls["tls_cert"], tls["tls_key"])
+    return Security(
+        bool(insecure),
+        tuple(tokens),
+        token_file,
+        lists["allowed_origins"],
+        lists["allowed_hosts"],
+        tls["tls_cert"],
+        tls["tls_key"],
+    )
 
 
 def _load_token_file(path: Path, col: _Collector) -> list[Token]:
@@ -280,8 +303,12 @@ def _load_token_file(path: Path, col: _Collector) -> list[Token]:
         col.errors.append(ConfigError("security.token_file", f"file not found: {path}"))
         return []
     except PermissionError:
-        col.errors.append(ConfigError("security.token_file", f"permission denied reading {path} "
-                                      "(the service user must be in its group)"))
+        col.errors.append(
+            ConfigError(
+                "security.token_file",
+                f"permission denied reading {path} (the service user must be in its group)",
+            )
+        )
         return []
     except tomllib.TOMLDecodeError as exc:
         col.errors.append(ConfigError("security.token_file", f"{path}: not valid TOML ({exc})"))
@@ -307,7 +334,9 @@ def _devices(raw: Any, name: str, col: _Collector) -> list[DeviceSpec]:
             continue
         dev_id, driver = t.get("id"), t.get("driver")
         if not isinstance(dev_id, str) or not ID_RE.match(dev_id):
-            col.errors.append(ConfigError(f"{key}.id", f"expected an id of [a-z0-9_-], 1..64 chars, got {dev_id!r}"))
+            col.errors.append(
+                ConfigError(f"{key}.id", f"expected an id of [a-z0-9_-], 1..64 chars, got {dev_id!r}")
+            )
             continue
         if dev_id in seen:
             col.errors.append(ConfigError(f"{key}.id", f"duplicate id {dev_id!r}"))
@@ -318,7 +347,9 @@ def _devices(raw: Any, name: str, col: _Collector) -> list[DeviceSpec]:
             continue
         interval = t.get("interval_s", 1.0)
         if isinstance(interval, bool) or not isinstance(interval, int | float) or not 0 <= interval <= 86400:
-            col.errors.append(ConfigError(f"{key}.interval_s", f"expected seconds 0..86400, got {interval!r}"))
+            col.errors.append(
+                ConfigError(f"{key}.interval_s", f"expected seconds 0..86400, got {interval!r}")
+            )
             continue
         simulate = t.get("simulate", False)
         if not isinstance(simulate, bool):
@@ -368,8 +399,13 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
     actuators = _devices(data.get("actuators"), "actuators", col)
     clash = {s.id for s in sensors} & {a.id for a in actuators}
     for dev_id in sorted(clash):
-        col.errors.append(ConfigError("actuators", f"id {dev_id!r} is also a sensor id (actuator states are "
-                                      "published as readings under their own id)"))
+        col.errors.append(
+            ConfigError(
+                "actuators",
+                f"id {dev_id!r} is also a sensor id (actuator states are "
+                "published as readings under their own id)",
+            )
+        )
     mqtt = _mqtt(data.get("mqtt"), file, col)
     cfg = Config(gw, limits, security, tuple(sensors), tuple(actuators), mqtt, file)
     if col.errors:

@@ -108,7 +108,10 @@ class Client:
                 count[r.sensor] = count.get(r.sensor, 0) + 1
         dropped = sum(count.values()) - len(latest)
         catchup = sorted(
-            (r._replace(flags=r.flags | FLAG_COALESCED) if count[r.sensor] > 1 else r for r in latest.values()),
+            (
+                r._replace(flags=r.flags | FLAG_COALESCED) if count[r.sensor] > 1 else r
+                for r in latest.values()
+            ),
             key=lambda r: r.seq,
         )
         self.queue.clear()
@@ -118,7 +121,9 @@ class Client:
         if dropped:
             self.dropped_total += dropped
             self.metrics.inc("sensorcast_readings_dropped_total", dropped)
-            self._append(encode_status(drop={"n": dropped, "from": first, "to": last, "reason": "slow_client"}), None)
+            self._append(
+                encode_status(drop={"n": dropped, "from": first, "to": last, "reason": "slow_client"}), None
+            )
         if catchup:
             self._append(encode_data(catchup), catchup)
 

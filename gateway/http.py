@@ -32,20 +32,32 @@ SECURITY_HEADERS = {
 }
 
 
-def response(status: HTTPStatus, body: bytes | str, content_type: str = "text/plain; charset=utf-8",
-             extra: dict[str, str] | None = None) -> Response:
+def response(
+    status: HTTPStatus,
+    body: bytes | str,
+    content_type: str = "text/plain; charset=utf-8",
+    extra: dict[str, str] | None = None,
+) -> Response:
     """Build a complete HTTP response."""
     data = body.encode() if isinstance(body, str) else body
-    headers = Headers({"Content-Type": content_type, "Content-Length": str(len(data)),
-                       "Date": formatdate(usegmt=True), "Server": "sensorcast", **SECURITY_HEADERS,
-                       **(extra or {})})
+    headers = Headers(
+        {
+            "Content-Type": content_type,
+            "Content-Length": str(len(data)),
+            "Date": formatdate(usegmt=True),
+            "Server": "sensorcast",
+            **SECURITY_HEADERS,
+            **(extra or {}),
+        }
+    )
     return Response(status.value, status.phrase, headers, data)
 
 
 def json_response(obj: Any, status: HTTPStatus = HTTPStatus.OK) -> Response:
     """A JSON response that is never cached."""
-    return response(status, json.dumps(obj, separators=(",", ":")), "application/json",
-                    {"Cache-Control": "no-store"})
+    return response(
+        status, json.dumps(obj, separators=(",", ":")), "application/json", {"Cache-Control": "no-store"}
+    )
 
 
 class StaticFiles:
@@ -65,7 +77,11 @@ class StaticFiles:
         cached = self._cache.get(path)
         if cached is None or cached[0] != stat.st_mtime:
             body = path.read_bytes()
-            cached = (stat.st_mtime, body, '"' + hashlib.sha1(body, usedforsecurity=False).hexdigest()[:16] + '"')
+            cached = (
+                stat.st_mtime,
+                body,
+                '"' + hashlib.sha1(body, usedforsecurity=False).hexdigest()[:16] + '"',
+            )
             self._cache[path] = cached
         _, body, etag = cached
         cache = VENDOR_CACHE if rel.startswith("vendor/") else APP_CACHE
@@ -92,8 +108,12 @@ class OriginPolicy:
       (scripts, Node, Python) are allowed: they are not a browser being abused by another site.
     """
 
-    def __init__(self, allowed_origins: tuple[str, ...] = (), allowed_hosts: tuple[str, ...] = (),
-                 hostname: Callable[[], str] = socket.gethostname) -> None:
+    def __init__(
+        self,
+        allowed_origins: tuple[str, ...] = (),
+        allowed_hosts: tuple[str, ...] = (),
+        hostname: Callable[[], str] = socket.gethostname,
+    ) -> None:
         self.allowed_origins = {o.rstrip("/").lower() for o in allowed_origins}
         self.any_host = "*" in allowed_hosts
         name = hostname().lower()

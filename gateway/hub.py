@@ -36,8 +36,17 @@ class Hub:
         clock_synced: whether the wall clock is synchronised now (update with :meth:`set_clock_synced`).
     """
 
-    def __init__(self, gateway_id: str, boot_id: str, *, flush_interval_ms: int = 20, batch_size: int = 500,
-                 ring_size: int = 4096, metrics: Metrics | None = None, clock_synced: bool = False) -> None:
+    def __init__(
+        self,
+        gateway_id: str,
+        boot_id: str,
+        *,
+        flush_interval_ms: int = 20,
+        batch_size: int = 500,
+        ring_size: int = 4096,
+        metrics: Metrics | None = None,
+        clock_synced: bool = False,
+    ) -> None:
         self._gateway_id = gateway_id
         self._boot_id = boot_id
         self.flush_interval_s = flush_interval_ms / 1000
@@ -93,13 +102,23 @@ class Hub:
         sensors = []
         for info in self.sensors.values():
             st = self.states.get(info.id, {})
-            sensors.append({
-                "id": info.id, "driver": info.driver, "model": info.model, "description": info.description,
-                "interval_s": info.interval_s, "rate_hz": (1 / info.interval_s) if info.interval_s else None,
-                "sim": info.simulated, "state": st.get("state", "starting"), "error": st.get("error"),
-                "fields": [{"name": f.name, "unit": f.unit, "kind": f.kind, "device_class": f.device_class}
-                           for f in info.fields],
-            })
+            sensors.append(
+                {
+                    "id": info.id,
+                    "driver": info.driver,
+                    "model": info.model,
+                    "description": info.description,
+                    "interval_s": info.interval_s,
+                    "rate_hz": (1 / info.interval_s) if info.interval_s else None,
+                    "sim": info.simulated,
+                    "state": st.get("state", "starting"),
+                    "error": st.get("error"),
+                    "fields": [
+                        {"name": f.name, "unit": f.unit, "kind": f.kind, "device_class": f.device_class}
+                        for f in info.fields
+                    ],
+                }
+            )
         actuators = []
         for a in self.actuators.values():
             d = asdict(a)
@@ -143,7 +162,9 @@ class Hub:
         """Update the clock-sync flag applied to new readings (the app polls the kernel every few seconds)."""
         self._clock_flag = FLAG_CLOCK_SYNCED if synced else 0
 
-    def publish(self, sensor_id: str, values: Mapping[str, Any], ts_ns: int | None = None, flags: int = 0) -> Reading:
+    def publish(
+        self, sensor_id: str, values: Mapping[str, Any], ts_ns: int | None = None, flags: int = 0
+    ) -> Reading:
         """Stamp and queue one reading; it goes out with the next flush. (Hot path: keep it lean.)"""
         self.seq = seq = self.seq + 1
         flags |= self._clock_flag
@@ -152,8 +173,9 @@ class Hub:
         prev = self._prev.get(sensor_id, 0)
         self._prev[sensor_id] = seq
         # tuple.__new__ skips NamedTuple's Python-level __new__: a third of publish()'s cost.
-        reading: Reading = _tuple_new(Reading, (seq, prev, time.time_ns() if ts_ns is None else ts_ns, sensor_id,
-                                                values, flags))
+        reading: Reading = _tuple_new(
+            Reading, (seq, prev, time.time_ns() if ts_ns is None else ts_ns, sensor_id, values, flags)
+        )
         self._pending.append(reading)
         if len(self._pending) >= self.batch_size:
             self.flush()

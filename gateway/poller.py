@@ -51,7 +51,9 @@ class BusWorker:
             self.abandoned_threads += 1
             if self._on_abandon:
                 self._on_abandon(self.bus_id)
-            raise SensorTimeout(errno.ETIMEDOUT, f"no answer within {timeout_s:g} s on {self.bus_id}") from None
+            raise SensorTimeout(
+                errno.ETIMEDOUT, f"no answer within {timeout_s:g} s on {self.bus_id}"
+            ) from None
 
     def shutdown(self) -> None:
         """Stop accepting work; a call still running finishes in the background."""
@@ -86,8 +88,15 @@ class SensorRunner:
         rand: source of jitter (injected for tests).
     """
 
-    def __init__(self, sensor: Sensor, worker: BusWorker, hub: Hub, policy: HealthPolicy, read_timeout_s: float,
-                 rand: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        sensor: Sensor,
+        worker: BusWorker,
+        hub: Hub,
+        policy: HealthPolicy,
+        read_timeout_s: float,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
         self.sensor = sensor
         self.worker = worker
         self.hub = hub
@@ -120,8 +129,13 @@ class SensorRunner:
         if change is not None:
             self.hub.set_state(self.id, change, self.health.last_error if change != "ok" else None)
             level = logging.INFO if change in ("ok", "recovering") else logging.WARNING
-            log.log(level, "sensor %s: %s%s", self.id, change,
-                    f" ({self.health.last_error})" if change not in ("ok", "recovering") else "")
+            log.log(
+                level,
+                "sensor %s: %s%s",
+                self.id,
+                change,
+                f" ({self.health.last_error})" if change not in ("ok", "recovering") else "",
+            )
 
     async def poll_once(self) -> Values | None:
         """One poll: (re)open when needed, read with retries, publish, update health. Returns the values."""
@@ -135,8 +149,9 @@ class SensorRunner:
                 self._opened = True
                 if self.hub.sensors.get(self.id) is not self.sensor.info:
                     self.hub.sensors[self.id] = self.sensor.info  # a deferred driver was built at last
-            values = await self.worker.call(read_with_retry, self.sensor, self.policy.retries,
-                                            timeout_s=self.read_timeout_s)
+            values = await self.worker.call(
+                read_with_retry, self.sensor, self.policy.retries, timeout_s=self.read_timeout_s
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:

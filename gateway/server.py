@@ -39,8 +39,17 @@ log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "sensorcast.v1"
 BEARER_PREFIX = "bearer."
-CAPABILITIES = ["subscribe", "policy.instant", "policy.ideal", "policy.fixed", "agg", "resume", "command", "ping",
-                "json"]
+CAPABILITIES = [
+    "subscribe",
+    "policy.instant",
+    "policy.ideal",
+    "policy.fixed",
+    "agg",
+    "resume",
+    "command",
+    "ping",
+    "json",
+]
 CLOSE_POLICY = 1008
 CLOSE_INVALID = 1007
 RATE_WARNINGS = 3
@@ -71,9 +80,16 @@ class TokenBucket:
 class GatewayServer:
     """Owns the listening socket; one :meth:`handler` call per WebSocket connection."""
 
-    def __init__(self, config: Config, hub: Hub, fanout: FanOut, commands: CommandRouter, metrics: Metrics,
-                 health: Callable[[], dict[str, Any]],
-                 on_last_operator: Callable[[], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        hub: Hub,
+        fanout: FanOut,
+        commands: CommandRouter,
+        metrics: Metrics,
+        health: Callable[[], dict[str, Any]],
+        on_last_operator: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.config = config
         self.hub = hub
         self.fanout = fanout
@@ -127,8 +143,12 @@ class GatewayServer:
                 ok = body["status"] != "down"
                 return json_response(body, HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE)
             if path == "/metrics":
-                return response(HTTPStatus.OK, self.metrics.render(), "text/plain; version=0.0.4; charset=utf-8",
-                                {"Cache-Control": "no-store"})
+                return response(
+                    HTTPStatus.OK,
+                    self.metrics.render(),
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    {"Cache-Control": "no-store"},
+                )
             if path == "/" or path.startswith("/static/") or path == "/index.html":
                 return self.static.get(path, request)
             return response(HTTPStatus.NOT_FOUND, "not found\n")
@@ -153,7 +173,7 @@ class GatewayServer:
         offered = conn.request.headers.get_all("Sec-WebSocket-Protocol") if conn.request else []
         for item in (p.strip() for h in offered for p in h.split(",")):
             if item.startswith(BEARER_PREFIX):
-                role = self.role_for(item[len(BEARER_PREFIX):])
+                role = self.role_for(item[len(BEARER_PREFIX) :])
                 if role:
                     return role
                 await self._refuse(conn, None)
@@ -162,7 +182,7 @@ class GatewayServer:
             async with asyncio.timeout(self.config.limits.auth_timeout_s):
                 first = await conn.recv()
         except TimeoutError:
-            await conn.send(encode_error(None, "auth_required", "send {\"t\": \"auth\", \"token\": ...} first"))
+            await conn.send(encode_error(None, "auth_required", 'send {"t": "auth", "token": ...} first'))
             await conn.close(CLOSE_POLICY, "authentication required")
             return None
         try:
@@ -170,8 +190,13 @@ class GatewayServer:
         except ProtocolError:
             msg = None
         if not isinstance(msg, Auth):
-            await conn.send(encode_error(getattr(msg, "ref", None), "auth_required",
-                                         "this gateway requires a token: send {\"t\": \"auth\", \"token\": ...} first"))
+            await conn.send(
+                encode_error(
+                    getattr(msg, "ref", None),
+                    "auth_required",
+                    'this gateway requires a token: send {"t": "auth", "token": ...} first',
+                )
+            )
             await conn.close(CLOSE_POLICY, "authentication required")
             return None
         role = self.role_for(msg.token)
@@ -191,13 +216,25 @@ class GatewayServer:
         cfg = self.config
         cat = self.hub.catalogue()
         return encode_hello(
-            v=PROTOCOL_VERSION, gw=self.hub.gateway_id, boot=self.hub.boot_id, seq=self.hub.flushed_seq,
-            ts=time.time_ns(), clock_synced=self.hub.clock_synced(), role=role, server=f"sensorcast/{__version__}",
-            caps=CAPABILITIES, sensors=cat["sensors"], actuators=cat["actuators"],
-            limits={"flush_ms": cfg.gateway.flush_interval_ms, "batch_size": cfg.gateway.batch_size,
-                    "ring": cfg.gateway.ring_size, "max_message_bytes": cfg.limits.max_message_bytes,
-                    "control_rate_per_s": cfg.limits.control_rate_per_s,
-                    "client_buffer_frames": cfg.limits.client_buffer_frames},
+            v=PROTOCOL_VERSION,
+            gw=self.hub.gateway_id,
+            boot=self.hub.boot_id,
+            seq=self.hub.flushed_seq,
+            ts=time.time_ns(),
+            clock_synced=self.hub.clock_synced(),
+            role=role,
+            server=f"sensorcast/{__version__}",
+            caps=CAPABILITIES,
+            sensors=cat["sensors"],
+            actuators=cat["actuators"],
+            limits={
+                "flush_ms": cfg.gateway.flush_interval_ms,
+                "batch_size": cfg.gateway.batch_size,
+                "ring": cfg.gateway.ring_size,
+                "max_message_bytes": cfg.limits.max_message_bytes,
+                "control_rate_per_s": cfg.limits.control_rate_per_s,
+                "client_buffer_frames": cfg.limits.client_buffer_frames,
+            },
         )
 
     async def handler(self, conn: ServerConnection) -> None:
@@ -250,7 +287,9 @@ class GatewayServer:
                 if rate_warnings > RATE_WARNINGS:
                     await client.conn.close(CLOSE_POLICY, "control message rate exceeded")
                     return
-                client.send(encode_error(None, "rate_limited", f"at most {limits.control_rate_per_s:g} messages/s"))
+                client.send(
+                    encode_error(None, "rate_limited", f"at most {limits.control_rate_per_s:g} messages/s")
+                )
                 continue
             try:
                 msg = parse_control(data)
@@ -274,8 +313,9 @@ class GatewayServer:
         elif isinstance(msg, Resume):
             self._resume(client, msg)
         elif isinstance(msg, Command):
-            result = await self.commands.execute(msg.target, msg.value, role=client.role or "viewer",
-                                                 origin=f"ws {client.name}")
+            result = await self.commands.execute(
+                msg.target, msg.value, role=client.role or "viewer", origin=f"ws {client.name}"
+            )
             client.send(encode_cmd_result(msg.ref, result.target, result.ok, result.value, result.error))
         elif isinstance(msg, Ping):
             client.send(encode_pong(msg.ref, time.time_ns(), msg.ts))
@@ -295,7 +335,7 @@ class GatewayServer:
                 out.append(route.project(r))
         size = self.config.gateway.batch_size
         for i in range(0, len(out), size):
-            chunk = out[i:i + size]
+            chunk = out[i : i + size]
             client.send(encode_data(chunk, backfill=True), None)
         client.send(encode_ack(msg.ref, "resume"))
 
@@ -310,11 +350,19 @@ class GatewayServer:
             ssl_ctx.load_cert_chain(cfg.security.tls_cert, cfg.security.tls_key)
         lim = cfg.limits
         self.server = await serve(
-            self.handler, cfg.gateway.host, cfg.gateway.port,
-            process_request=self.process_request, select_subprotocol=self.select_subprotocol,
-            max_size=lim.max_message_bytes, max_queue=16,
-            ping_interval=lim.ping_interval_s or None, ping_timeout=lim.ping_timeout_s or None,
-            compression="deflate" if lim.compression else None, ssl=ssl_ctx, server_header=None, close_timeout=1.0,
+            self.handler,
+            cfg.gateway.host,
+            cfg.gateway.port,
+            process_request=self.process_request,
+            select_subprotocol=self.select_subprotocol,
+            max_size=lim.max_message_bytes,
+            max_queue=16,
+            ping_interval=lim.ping_interval_s or None,
+            ping_timeout=lim.ping_timeout_s or None,
+            compression="deflate" if lim.compression else None,
+            ssl=ssl_ctx,
+            server_header=None,
+            close_timeout=1.0,
         )
         return self.server
 

@@ -49,8 +49,9 @@ class DeviceSpec:
         """Build a :class:`ConfigError` for option ``name`` of this entry."""
         return ConfigError(f"{self.key}.{name}", message)
 
-    def opt_int(self, name: str, default: int = _MISSING, *, min: int | None = None,
-                max: int | None = None) -> int:
+    def opt_int(
+        self, name: str, default: int = _MISSING, *, min: int | None = None, max: int | None = None
+    ) -> int:
         """Return option ``name`` as an int in [min, max]; TOML hex literals (0x76) are ints already."""
         value = self._get(name, default)
         if isinstance(value, bool) or not isinstance(value, int):
@@ -61,8 +62,9 @@ class DeviceSpec:
             raise self.error(name, f"expected an integer in {lo}..{hi}, got {value!r}")
         return value
 
-    def opt_float(self, name: str, default: float = _MISSING, *, min: float | None = None,
-                  max: float | None = None) -> float:
+    def opt_float(
+        self, name: str, default: float = _MISSING, *, min: float | None = None, max: float | None = None
+    ) -> float:
         """Return option ``name`` as a float in [min, max] (ints accepted)."""
         value = self._get(name, default)
         if isinstance(value, bool) or not isinstance(value, int | float):

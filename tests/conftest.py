@@ -20,14 +20,20 @@ def scaled(seconds: float) -> float:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--run-hardware", action="store_true", default=False,
-                     help="run tests/hardware against a real board (I2C bus, GPIO, serial)")
+    parser.addoption(
+        "--run-hardware",
+        action="store_true",
+        default=False,
+        help="run tests/hardware against a real board (I2C bus, GPIO, serial)",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--run-hardware"):
         return
-    skip = pytest.mark.skip(reason="real hardware: pass --run-hardware on a board (see tests/hardware/README.md)")
+    skip = pytest.mark.skip(
+        reason="real hardware: pass --run-hardware on a board (see tests/hardware/README.md)"
+    )
     for item in items:
         if "hardware" in item.keywords:
             item.add_marker(skip)

@@ -110,7 +110,7 @@ def decode_control(data: bytes | str) -> dict[str, Any]:
         try:
             obj = json.loads(data)
         except (ValueError, RecursionError):  # deep nesting ("[[[[...") exhausts the C scanner's recursion
-            raise _bad("text frames must be a JSON object, e.g. {\"t\": \"ping\"}") from None
+            raise _bad('text frames must be a JSON object, e.g. {"t": "ping"}') from None
     else:
         try:
             obj = msgpack.unpackb(data, raw=False, strict_map_key=True)
@@ -140,7 +140,9 @@ def _entry(raw: Any, where: str, ref: object) -> SubscribeEntry:
         raise _bad(f"{where}: expected a map with a 'path'", ref)
     unknown = set(raw) - {"path", "policy", "period", "minPeriod", "agg", "format"}
     if unknown:
-        raise _bad(f"{where}: unknown key {_show(sorted(unknown, key=str)[0])}", ref)  # msgpack keys: str or bytes
+        raise _bad(
+            f"{where}: unknown key {_show(sorted(unknown, key=str)[0])}", ref
+        )  # msgpack keys: str or bytes
     path = _str(raw, "path", where, ref)
     policy = raw.get("policy", "instant")
     if policy not in POLICIES:
@@ -152,7 +154,9 @@ def _entry(raw: Any, where: str, ref: object) -> SubscribeEntry:
         raise _bad(f"{where}.agg: expected a list of min, max, mean, last", ref)
     agg = tuple(a for a in AGGREGATES if a in agg_raw)
     if period is None and (policy != "instant" or agg):
-        raise _bad(f"{where}.period: required (ms) with policy {_show(policy)}{' and agg' if agg else ''}", ref)
+        raise _bad(
+            f"{where}.period: required (ms) with policy {_show(policy)}{' and agg' if agg else ''}", ref
+        )
     return SubscribeEntry(path, policy, period, min_period, agg)
 
 
@@ -202,4 +206,6 @@ def parse_control(data: bytes | str) -> ControlMessage:
         return Command(_str(msg, "target", "command", ref, max_len=64), msg["value"], ref)
     if kind == "ping":
         return Ping(msg.get("ts"), ref)
-    raise _bad(f"t: expected one of subscribe, unsubscribe, resume, auth, command, ping; got {_show(kind)}", ref)
+    raise _bad(
+        f"t: expected one of subscribe, unsubscribe, resume, auth, command, ping; got {_show(kind)}", ref
+    )

@@ -50,8 +50,13 @@ class Stream:
         )
         """True when no entry needs timing: ticks can be skipped."""
         first = subs.entries[0] if subs.entries else None
-        self.everything = (first is not None and first.path in ("*", "*.*") and first.policy == "instant"
-                           and first.min_period_ms == 0 and not first.agg)
+        self.everything = (
+            first is not None
+            and first.path in ("*", "*.*")
+            and first.policy == "instant"
+            and first.min_period_ms == 0
+            and not first.agg
+        )
         """True when the first entry passes every field of every sensor at once: batches go out untouched."""
 
     def _st(self, sensor: str) -> _SensorState:
@@ -129,8 +134,12 @@ class Stream:
             elif st.pending is not None:
                 if st.last_sent_ns is None or now_ns - st.last_sent_ns >= route.min_period_ns:
                     self._send(st, st.pending, FLAG_COALESCED if st.pending_n > 1 else 0, now_ns, out)
-            elif (route.policy == "ideal" and st.last is not None and st.last_sent_ns is not None
-                  and now_ns - st.last_sent_ns >= period):
+            elif (
+                route.policy == "ideal"
+                and st.last is not None
+                and st.last_sent_ns is not None
+                and now_ns - st.last_sent_ns >= period
+            ):
                 self._send(st, st.last, FLAG_RESENT, now_ns, out)
         return out
 

@@ -34,8 +34,12 @@ def encode_hello(**fields: Any) -> bytes:
     return _pack({"t": "hello", **fields})
 
 
-def encode_status(*, sensors: Mapping[str, Any] | None = None, actuators: Mapping[str, Any] | None = None,
-                  drop: Mapping[str, Any] | None = None) -> bytes:
+def encode_status(
+    *,
+    sensors: Mapping[str, Any] | None = None,
+    actuators: Mapping[str, Any] | None = None,
+    drop: Mapping[str, Any] | None = None,
+) -> bytes:
     """Encode a ``status`` frame with whichever of its parts are given."""
     msg: dict[str, Any] = {"t": "status"}
     if sensors:

@@ -26,8 +26,13 @@ class SyntheticSensor(Sensor):
 
     bus_id = "synthetic"
 
-    def __init__(self, info: SensorInfo, clock: Callable[[], float] = time.monotonic, period_s: float = 10.0,
-                 amplitude: float = 1.0) -> None:
+    def __init__(
+        self,
+        info: SensorInfo,
+        clock: Callable[[], float] = time.monotonic,
+        period_s: float = 10.0,
+        amplitude: float = 1.0,
+    ) -> None:
         super().__init__(info)
         self._clock = clock
         self._period_s = period_s
@@ -57,5 +62,6 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> SyntheticSensor:
     unit = spec.opt_str("unit", "")
     fields = (*(FieldSpec(n, unit) for n in names), FieldSpec("n", "", "int"))
     info = SensorInfo(spec.id, spec.driver, fields, spec.interval_s, simulated=True, model="synthetic")
-    return SyntheticSensor(info, period_s=spec.opt_float("period_s", 10.0, min=0.001),
-                           amplitude=spec.opt_float("amplitude", 1.0))
+    return SyntheticSensor(
+        info, period_s=spec.opt_float("period_s", 10.0, min=0.001), amplitude=spec.opt_float("amplitude", 1.0)
+    )

@@ -168,7 +168,9 @@ fields = "a"
 
 def test_check_config_ok_and_syntax_error(tmp_path: Path) -> None:
     """A valid file prints OK (exit 0); a TOML syntax error names the file and line (exit 2)."""
-    good = write(tmp_path, '[gateway]\nid = "pi"\n[[sensors]]\nid = "w"\ndriver = "synthetic"\nfields = ["a"]\n')
+    good = write(
+        tmp_path, '[gateway]\nid = "pi"\n[[sensors]]\nid = "w"\ndriver = "synthetic"\nfields = ["a"]\n'
+    )
     res = subprocess.run([*SENSORCAST, "check-config", str(good)], capture_output=True, text=True, timeout=30)
     assert (res.returncode, res.stdout.strip()) == (0, f"{good}: OK (1 sensors, 0 actuators)")
     bad = tmp_path / "bad.toml"
@@ -181,7 +183,9 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     """Starting on a busy port exits 1 with a sentence, not a traceback."""
     proc, port = start("--port", "0")
     try:
-        res = subprocess.run([*SENSORCAST, "run", "--port", str(port)], capture_output=True, text=True, timeout=30)
+        res = subprocess.run(
+            [*SENSORCAST, "run", "--port", str(port)], capture_output=True, text=True, timeout=30
+        )
         assert res.returncode == 1
         assert f"port {port} on 127.0.0.1 is already in use" in res.stderr and "Traceback" not in res.stderr
     finally:

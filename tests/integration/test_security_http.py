@@ -22,11 +22,16 @@ from tests.integration.helpers import client, make_config, running, synthetic
 OPERATOR = "op-token-0123456789abcdef"
 VIEWER = "viewer-token-0123456789abc"
 TOKENS = {
-    "tokens": [{"name": "op", "role": "operator", "token": OPERATOR}, {"name": "v", "role": "viewer", "token": VIEWER}]
+    "tokens": [
+        {"name": "op", "role": "operator", "token": OPERATOR},
+        {"name": "v", "role": "viewer", "token": VIEWER},
+    ]
 }
 
 
-def http_get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def http_get(
+    port: int, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     """Blocking GET on loopback; returns status, headers (lower-case names) and body."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     conn.request("GET", path, headers=headers or {})
@@ -36,7 +41,9 @@ def http_get(port: int, path: str, headers: dict[str, str] | None = None) -> tup
     return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
 
 
-async def aget(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+async def aget(
+    port: int, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     """:func:`http_get` off the event loop (the gateway runs on it)."""
     return await asyncio.to_thread(http_get, port, path, headers)
 
@@ -67,7 +74,10 @@ async def test_auth_by_first_message_assigns_role_and_bad_token_is_closed_1008()
 async def test_token_in_subprotocol_is_accepted_and_never_echoed() -> None:
     """A browser can pass its token as subprotocol bearer.<token>; the server selects only sensorcast.v1."""
     cfg = make_config(sensors=[synthetic("wave", 0.05)], security=TOKENS)
-    async with running(cfg) as app, connect(app.url, subprotocols=["sensorcast.v1", f"bearer.{OPERATOR}"]) as ws:
+    async with (
+        running(cfg) as app,
+        connect(app.url, subprotocols=["sensorcast.v1", f"bearer.{OPERATOR}"]) as ws,
+    ):
         assert ws.subprotocol == "sensorcast.v1"
         hello = msgpack.unpackb(await ws.recv())
         assert hello["role"] == "operator"
@@ -100,7 +110,13 @@ async def test_commands_need_operator_role_are_validated_and_echoed_as_readings(
             await v.until(lambda f: f["t"] == "hello")
             await v.send({"t": "command", "id": 5, "target": "relay1", "value": True})
             res = await v.until(lambda f: f["t"] == "result")
-            assert res == {"t": "result", "ref": 5, "target": "relay1", "ok": False, "error": "operator role required"}
+            assert res == {
+                "t": "result",
+                "ref": 5,
+                "target": "relay1",
+                "ok": False,
+                "error": "operator role required",
+            }
         async with client(app.url) as o:
             await o.send({"t": "auth", "token": OPERATOR})
             hello = await o.until(lambda f: f["t"] == "hello")
@@ -121,7 +137,9 @@ async def test_commands_need_operator_role_are_validated_and_echoed_as_readings(
 
 async def test_cross_site_origin_and_rebinding_host_are_refused() -> None:
     """A foreign Origin or an unknown Host gets 403; same-origin and Origin-less clients are allowed."""
-    cfg = make_config(sensors=[synthetic("wave", 0.05)], security={"allowed_origins": ["http://dash.example"]})
+    cfg = make_config(
+        sensors=[synthetic("wave", 0.05)], security={"allowed_origins": ["http://dash.example"]}
+    )
     async with running(cfg) as app:
         with pytest.raises(InvalidStatus) as info:
             async with connect(app.url, origin="http://evil.example"):  # type: ignore[arg-type]
@@ -211,7 +229,9 @@ def _self_signed(tmp: Path) -> tuple[Path, Path]:
 async def test_tls_serves_wss_and_https(tmp_path: Path) -> None:
     """With tls_cert/tls_key the same port speaks wss:// and https://."""
     cert, key = _self_signed(tmp_path)
-    cfg = make_config(sensors=[synthetic("wave", 0.05)], security={"tls_cert": str(cert), "tls_key": str(key)})
+    cfg = make_config(
+        sensors=[synthetic("wave", 0.05)], security={"tls_cert": str(cert), "tls_key": str(key)}
+    )
     ctx = ssl.create_default_context(cafile=str(cert))
     async with running(cfg) as app:
         assert app.url.startswith("wss://")

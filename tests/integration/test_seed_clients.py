@@ -65,7 +65,11 @@ def gateway_8765() -> Iterator[None]:
 def test_python_seed_client_verbatim(gateway_8765: None) -> None:
     """The seed's Python client prints a binary msgpack frame (the hello) received for its text message."""
     out = subprocess.run(
-        [sys.executable, str(SEED / "seed_client.py")], capture_output=True, text=True, timeout=scaled(20), check=True
+        [sys.executable, str(SEED / "seed_client.py")],
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+        check=True,
     ).stdout
     assert out.startswith("Received: b'")
     frame = msgpack.unpackb(ast.literal_eval(out.removeprefix("Received: ").strip()))
@@ -76,7 +80,9 @@ def test_python_seed_client_verbatim(gateway_8765: None) -> None:
 def test_node_ws_client(gateway_8765: None) -> None:
     """A Node client on the `ws` package gets a binary frame that decodes to the hello."""
     if not (SEED / "node_modules" / "ws").is_dir():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=SEED, check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=SEED, check=True, capture_output=True, timeout=300
+        )
     out = subprocess.run(
         ["node", str(SEED / "node_client.js")], capture_output=True, text=True, timeout=scaled(20), check=True
     ).stdout.splitlines()

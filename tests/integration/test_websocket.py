@@ -118,7 +118,9 @@ async def test_oversized_message_closes_with_1009() -> None:
 
 async def test_control_flood_is_rate_limited_then_closed_with_1008() -> None:
     """Exceeding the control rate yields rate_limited errors, then close 1008."""
-    cfg = make_config(sensors=[synthetic("wave", 0.5)], limits={"control_rate_per_s": 1.0, "control_burst": 2})
+    cfg = make_config(
+        sensors=[synthetic("wave", 0.5)], limits={"control_rate_per_s": 1.0, "control_burst": 2}
+    )
     async with running(cfg) as app, client(app.url + "?subscribe=none") as c:
         await c.next()
         for i in range(10):
@@ -148,7 +150,10 @@ async def test_slow_client_gets_drop_notice_and_coalesced_values_while_fast_clie
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.connect(("127.0.0.1", app.port))
-        async with connect(app.url, sock=sock, max_size=2**22) as slow_ws, client(app.url, max_size=2**22) as fast:
+        async with (
+            connect(app.url, sock=sock, max_size=2**22) as slow_ws,
+            client(app.url, max_size=2**22) as fast,
+        ):
             slow_ws.transport.pause_reading()
             await fast.next()
             blob = "x" * 2000
@@ -238,7 +243,12 @@ async def test_resume_backfills_from_ring_and_reports_gaps() -> None:
             assert gap["to"] == app.hub.ring.oldest_seq - 1 or gap["to"] < app.hub.ring.oldest_seq
             await c.send({"t": "resume", "id": 3, "boot": "0000000000000000", "seq": 10})
             gap = await c.until(lambda f: f["t"] == "gap" and f["ref"] == 3)
-            assert (gap["boot"], gap["from"], gap["to"], gap["reason"]) == ("0000000000000000", 11, None, "boot")
+            assert (gap["boot"], gap["from"], gap["to"], gap["reason"]) == (
+                "0000000000000000",
+                11,
+                None,
+                "boot",
+            )
 
 
 async def test_max_clients_refuses_handshake_with_503() -> None:

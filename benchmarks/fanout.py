@@ -1,0 +1,394 @@
+"""Fan-out benchmark: sensorcast's data path vs a raw ``websockets.broadcast()`` loop, measured in one run.
+
+    .venv/bin/python benchmarks/fanout.py            # full run, ~2 minutes on 2 cores
+    .venv/bin/python benchmarks/fanout.py --quick    # shorter windows
+
+Each server runs in its own process (so its CPU time is its own); clients run in another process and only count
+frames (throughput) or decode them (latency). Both servers get the same batching: ``batch`` readings per frame.
+
+Prints one table with the ratio sensorcast / raw per row and the targets from issue 2. Results for this machine
+are recorded in docs/benchmarks.md. Traffic goes to 127.0.0.1 only; every run is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import psutil
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, broadcast, serve
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_PREFIX = (
+    b"\x82\xa1t\xa4data"  # msgpack {"t": "data", ...} with 2 keys: how both servers start a data frame
+)
+VALUES = {"temperature_c": 21.53, "pressure_pa": 100653.27, "humidity_pct": 45.2}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- servers (run in a child process) ------------------------------------------------------------------------
+
+
+async def producer(publish: Any, flush: Any, rate: float, batch: int, duration_s: float) -> None:
+    """Publish ``rate`` readings/s (0: as fast as possible) in groups of ``batch``, for ``duration_s``."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + duration_s
+    period = batch / rate if rate else 0.0
+    nxt = loop.time()
+    while loop.time() < end:
+        for _ in range(batch):
+            publish()
+        flush()
+        if period:
+            nxt += period
+            await asyncio.sleep(max(0.0, nxt - loop.time()))
+        else:
+            await asyncio.sleep(0)
+
+
+async def serve_sensorcast(port: int, rate: float, batch: int, duration_s: float, flush_ms: int) -> None:
+    from gateway.app import GatewayApp
+    from gateway.config import parse_config
+
+    cfg = parse_config(
+        {
+            "gateway": {
+                "id": "bench",
+                "port": port,
+                "flush_interval_ms": flush_ms,
+                "batch_size": 10000,
+                "ring_size": 4096,
+            },
+            "limits": {
+                "max_clients": 500,
+                "client_buffer_frames": 100000,
+                "client_hard_limit_bytes": 2**31,
+                "client_stall_s": 3600.0,
+            },
+        }
+    )
+    async with GatewayApp(cfg) as app:
+        hub = app.hub
+        print("READY", flush=True)
+        await wait_for_go()
+        explicit = flush_ms == 0 or rate == 0
+        await producer(
+            lambda: hub.publish("env", VALUES),
+            hub.flush if explicit else (lambda: None),
+            rate,
+            batch,
+            duration_s,
+        )
+        await asyncio.sleep(0.5)
+
+
+async def serve_raw(port: int, rate: float, batch: int, duration_s: float, flush_ms: int) -> None:
+    """The baseline: the same readings, batched the same way, pushed with websockets.broadcast()."""
+    clients: set[ServerConnection] = set()
+    seq = 0
+    pending: list[list[Any]] = []
+    loop = asyncio.get_running_loop()
+    timer: list[asyncio.TimerHandle | None] = [None]
+
+    async def handler(ws: ServerConnection) -> None:
+        clients.add(ws)
+        try:
+            await ws.wait_closed()
+        finally:
+            clients.discard(ws)
+
+    def flush() -> None:
+        if timer[0] is not None:
+            timer[0].cancel()
+            timer[0] = None
+        if pending:
+            frame = msgpack.packb({"t": "data", "r": pending})
+            pending.clear()
+            broadcast(clients, frame)
+
+    def publish() -> None:
+        nonlocal seq
+        seq += 1
+        pending.append([seq, seq - 1, time.time_ns(), "env", VALUES, 0])
+        if timer[0] is None and flush_ms and rate:
+            timer[0] = loop.call_later(flush_ms / 1000, flush)
+
+    async with serve(handler, "127.0.0.1", port, compression=None, max_size=2**20):
+        print("READY", flush=True)
+        await wait_for_go()
+        explicit = flush_ms == 0 or rate == 0
+        await producer(publish, flush if explicit else (lambda: None), rate, batch, duration_s)
+        await asyncio.sleep(0.5)
+
+
+async def wait_for_go() -> None:
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+
+
+# -- clients (run in a child process) ------------------------------------------------------------------------
+
+
+async def run_clients(port: int, n: int, batch: int, seconds: float, decode: bool) -> dict[str, Any]:
+    """Connect ``n`` clients; count data readings (and one-way latencies when ``decode``)."""
+    counts = [0] * n
+    lat: list[float] = []
+    ready = asyncio.Event()
+    connected = 0
+
+    async def one(i: int) -> None:
+        nonlocal connected
+        async with connect(f"ws://127.0.0.1:{port}/", max_size=2**24, compression=None, max_queue=None) as ws:
+            connected += 1
+            if connected == n:
+                ready.set()
+            async for msg in ws:
+                if not isinstance(msg, bytes) or not msg.startswith(DATA_PREFIX):
+                    continue
+                if decode:
+                    now = time.time_ns()
+                    readings = msgpack.unpackb(msg)["r"]
+                    counts[i] += len(readings)
+                    if i == 0:
+                        lat.extend((now - r[2]) / 1e6 for r in readings)
+                else:
+                    counts[i] += batch
+
+    tasks = [asyncio.create_task(one(i)) for i in range(n)]
+    await asyncio.wait_for(ready.wait(), 30)
+    print("CONNECTED", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # GO
+    start = [sum(counts)]
+    t0 = time.perf_counter()
+    await asyncio.sleep(seconds)
+    delivered = sum(counts) - start[0]
+    elapsed = time.perf_counter() - t0
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    lat.sort()
+    out: dict[str, Any] = {"readings_per_s": delivered / elapsed}
+    if lat:
+        out["p50_ms"] = lat[len(lat) // 2]
+        out["p99_ms"] = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    return out
+
+
+# -- orchestration -------------------------------------------------------------------------------------------
+
+
+def spawn(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, __file__, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def expect(proc: subprocess.Popen[str], word: str) -> None:
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if line != word:
+        raise RuntimeError(f"expected {word}, got {line!r}")
+
+
+def go(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+
+
+def measure(
+    kind: str, clients: int, rate: float, batch: int, seconds: float, flush_ms: int, decode: bool
+) -> dict[str, Any]:
+    """One run: a server of ``kind``, ``clients`` clients, for ``seconds``; returns rates, CPU and latency."""
+    port = free_port()
+    server = spawn(
+        "--serve",
+        kind,
+        "--port",
+        str(port),
+        "--rate",
+        str(rate),
+        "--batch",
+        str(batch),
+        "--duration",
+        str(seconds + 3),
+        "--flush-ms",
+        str(flush_ms),
+    )
+    expect(server, "READY")
+    client = spawn(
+        "--clients",
+        str(clients),
+        "--port",
+        str(port),
+        "--batch",
+        str(batch),
+        "--seconds",
+        str(seconds),
+        *(["--decode"] if decode else []),
+    )
+    try:
+        expect(client, "CONNECTED")
+        ps = psutil.Process(server.pid)
+        go(server)
+        time.sleep(1.0)  # warm-up: producer running, buffers filled
+        cpu0 = ps.cpu_times()
+        t0 = time.perf_counter()
+        go(client)
+        assert client.stdout is not None
+        result: dict[str, Any] = json.loads(client.stdout.readline())
+        cpu1 = ps.cpu_times()
+        wall = time.perf_counter() - t0
+        result["cpu_pct"] = 100 * ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) / wall
+        return result
+    finally:
+        for p in (client, server):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def demo_footprint(clients: int) -> dict[str, float]:
+    """Start the real demo; time to first data frame, then RSS with ``clients`` clients connected."""
+    port = free_port()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "run", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    async def first_frame() -> float:
+        while True:
+            try:
+                async with connect(f"ws://127.0.0.1:{port}/") as ws:
+                    async for msg in ws:
+                        if isinstance(msg, bytes) and msg.startswith(DATA_PREFIX):
+                            return time.perf_counter() - t0
+            except OSError:
+                await asyncio.sleep(0.02)
+        raise AssertionError("unreachable")
+
+    async def hold(n: int) -> float:
+        conns = [await connect(f"ws://127.0.0.1:{port}/") for _ in range(n)]
+
+        async def drain(ws: Any) -> None:
+            async for _ in ws:
+                pass
+
+        tasks = [asyncio.create_task(drain(c)) for c in conns]
+        await asyncio.sleep(5)
+        rss = psutil.Process(proc.pid).memory_info().rss / 2**20
+        for t in tasks:
+            t.cancel()
+        for c in conns:
+            await c.close()
+        return float(rss)
+
+    try:
+        first = asyncio.run(asyncio.wait_for(first_frame(), 30))
+        rss = asyncio.run(hold(clients))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    return {"first_frame_s": first, "rss_mib": rss}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="shorter measurement windows")
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    ap.add_argument("--serve", choices=["sensorcast", "raw"], help=argparse.SUPPRESS)
+    ap.add_argument("--clients", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--rate", type=float, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--batch", type=int, default=50, help=argparse.SUPPRESS)
+    ap.add_argument("--duration", type=float, default=10, help=argparse.SUPPRESS)
+    ap.add_argument("--seconds", type=float, default=5, help=argparse.SUPPRESS)
+    ap.add_argument("--flush-ms", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--decode", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        fn = serve_sensorcast if args.serve == "sensorcast" else serve_raw
+        asyncio.run(fn(args.port, args.rate, args.batch, args.duration, args.flush_ms))
+        return 0
+    if args.clients:
+        res = asyncio.run(run_clients(args.port, args.clients, args.batch, args.seconds, args.decode))
+        print(json.dumps(res), flush=True)
+        return 0
+
+    secs = 3.0 if args.quick else 6.0
+    rows: list[tuple[str, str, str, str, str]] = []
+    results: dict[str, Any] = {}
+
+    def row(name: str, ours: float, raw: float | None, unit: str, target: str) -> None:
+        ratio = f"{ours / raw:.2f}x" if raw else "-"
+        rows.append(
+            (name, f"{ours:,.1f} {unit}", f"{raw:,.1f} {unit}" if raw is not None else "-", ratio, target)
+        )
+        results[name] = {"sensorcast": ours, "raw": raw, "unit": unit, "target": target}
+        print(
+            f"  {name}: sensorcast {ours:,.1f} {unit}" + (f", raw {raw:,.1f} ({ratio})" if raw else ""),
+            file=sys.stderr,
+            flush=True,
+        )
+
+    print(f"[bench] fan-out throughput, batch 50 readings/frame, {secs:g} s per run", file=sys.stderr)
+    for n in (1, 10, 100):
+        ours = statistics.median(
+            measure("sensorcast", n, 0, 50, secs, 0, False)["readings_per_s"] for _ in range(2)
+        )
+        raw = statistics.median(measure("raw", n, 0, 50, secs, 0, False)["readings_per_s"] for _ in range(2))
+        row(f"delivered readings/s, {n} client(s)", ours, raw, "r/s", ">= 0.87x raw")
+    print("[bench] 1000 readings/s to 10 clients, flush_interval_ms=20", file=sys.stderr)
+    ours_r = measure("sensorcast", 10, 1000, 10, secs * 2, 20, True)
+    raw_r = measure("raw", 10, 1000, 10, secs * 2, 20, True)
+    row("server CPU, 1000 r/s to 10 clients", ours_r["cpu_pct"], raw_r["cpu_pct"], "% core", "<= 7 %")
+    row("one-way latency p50", ours_r["p50_ms"], raw_r["p50_ms"], "ms", "-")
+    row("one-way latency p99", ours_r["p99_ms"], raw_r["p99_ms"], "ms", "<= 22 ms (flush + 2)")
+    print("[bench] demo footprint", file=sys.stderr)
+    fp = demo_footprint(10)
+    row("demo RSS with 10 clients", fp["rss_mib"], None, "MiB", "<= 40 MiB")
+    row("demo start to first data frame", fp["first_frame_s"], None, "s", "<= 1.5 s")
+
+    widths = [
+        max(len(r[i]) for r in [("measure", "sensorcast", "raw broadcast", "ratio", "target"), *rows])
+        for i in range(5)
+    ]
+    header = ("measure", "sensorcast", "raw broadcast", "ratio", "target")
+    print(" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print("-+-".join("-" * w for w in widths))
+    for r in rows:
+        print(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
