@@ -74,8 +74,8 @@ def prepare(args: argparse.Namespace) -> Config:
                 ConfigError(
                     "gateway.host",
                     f"refusing to listen on {cfg.gateway.host} with no token configured: anyone on the network "
-                    "could read and command this gateway. Add tokens (`sensorcast token --role operator --file ...` and "
-                    "security.token_file), or pass --insecure if that is really what you want",
+                    "could read and command this gateway. Add tokens (`sensorcast token --role operator "
+                    "--file ...` and security.token_file), or pass --insecure if that is really what you want",
                     cfg.source,
                 )
             ]
