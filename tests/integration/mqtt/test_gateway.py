@@ -6,6 +6,7 @@ import asyncio
 import json
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,7 @@ async def test_unreachable_broker_at_start_does_not_stop_the_websocket_path(tmp_
     cfg = make_config(sensors=[synthetic("wave", 0.01)], mqtt=mqtt, gateway={"data_dir": str(tmp_path)})
     async with running(cfg) as app, client(app.url) as c:
         assert (await c.next())["t"] == "hello"
-        readings = []
+        readings: list[list[Any]] = []
         while len(readings) < 50:
             frame = await c.until(lambda f: f["t"] == "data")
             readings += frame["r"]
