@@ -104,6 +104,7 @@ export class SensorcastClient {
     this._pinger = null;
     this._resumeRef = null;
     this._initialResume = null;
+    this._inHello = false;
     this._held = [];
     this._lastRx = 0;
     this._wanted = false;
@@ -166,7 +167,8 @@ export class SensorcastClient {
    */
   subscribe(entries, { replace = true } = {}) {
     this.subscription = replace ? [...entries] : [...this.subscription, ...entries];
-    if (this.state !== "open") return Promise.resolve(null);
+    // Not connected, or called from a hello listener: the subscription goes out right after hello anyway.
+    if (this.state !== "open" || this._inHello) return Promise.resolve(null);
     return this._request({ t: "subscribe", replace, subscribe: entries });
   }
 
@@ -347,7 +349,12 @@ export class SensorcastClient {
     this.stats.connects += 1;
     if (oldBoot !== hello.boot) this.lastSeq = 0;
     this._setState("open");
-    this._emit("hello", hello);
+    this._inHello = true;
+    try {
+      this._emit("hello", hello);
+    } finally {
+      this._inHello = false;
+    }
     if (this.subscription.length) {
       this._request({ t: "subscribe", replace: true, subscribe: this.subscription }).catch((err) => {
         console.warn("sensorcast-client: subscribe refused", err.message);

@@ -60,7 +60,10 @@ def write_config(
     actuators: Sequence[dict[str, Any]] = (),
 ) -> Path:
     """Write a gateway config (optionally with an operator and a viewer token) and return its path."""
-    lines = ["[gateway]", *(f"{k} = {toml_value(v)}" for k, v in {"id": "browser", **(gateway or {})}.items())]
+    lines = [
+        "[gateway]",
+        *(f"{k} = {toml_value(v)}" for k, v in {"id": "browser", **(gateway or {})}.items()),
+    ]
     if tokens:
         lines += [
             "[security]",
@@ -83,7 +86,12 @@ def write_config(
 
 def synthetic(sensor_id: str, interval_s: float, fields: list[str], unit: str = "") -> dict[str, Any]:
     """A ``synthetic`` sensor table (waves per field plus a counter ``n``)."""
-    table: dict[str, Any] = {"id": sensor_id, "driver": "synthetic", "interval_s": interval_s, "fields": fields}
+    table: dict[str, Any] = {
+        "id": sensor_id,
+        "driver": "synthetic",
+        "interval_s": interval_s,
+        "fields": fields,
+    }
     if unit:
         table["unit"] = unit
     return table

@@ -121,7 +121,11 @@ def scripted() -> Iterator[tuple[Script, int]]:
     """The scripted server on 127.0.0.1 (a thread), and its port."""
     script = Script()
     server: Server = serve(
-        script.handler, "127.0.0.1", 0, process_request=static_files, subprotocols=[Subprotocol("sensorcast.v1")]
+        script.handler,
+        "127.0.0.1",
+        0,
+        process_request=static_files,
+        subprotocols=[Subprotocol("sensorcast.v1")],
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

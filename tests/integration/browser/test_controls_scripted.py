@@ -32,7 +32,16 @@ ACTUATORS = [
         "value": False,
         "sim": True,
     },
-    {"id": "fan", "driver": "pwm", "kind": "number", "min": 0, "max": 100, "unit": "%", "value": 20.0, "sim": True},
+    {
+        "id": "fan",
+        "driver": "pwm",
+        "kind": "number",
+        "min": 0,
+        "max": 100,
+        "unit": "%",
+        "value": 20.0,
+        "sim": True,
+    },
 ]
 
 
@@ -114,7 +123,9 @@ def fake(request: pytest.FixtureRequest) -> Iterator[tuple[FakeGateway, int]]:
     thread.join(5)
 
 
-def test_controls_follow_the_role_and_the_result(fake: tuple[FakeGateway, int], new_page: Callable[..., Page]) -> None:
+def test_controls_follow_the_role_and_the_result(
+    fake: tuple[FakeGateway, int], new_page: Callable[..., Page]
+) -> None:
     """Operators get a switch and a slider that show pending, then confirmed or rejected (reverting the slider);
     viewers get no control, only a note."""
     gw, port = fake
@@ -125,7 +136,10 @@ def test_controls_follow_the_role_and_the_result(fake: tuple[FakeGateway, int], 
         assert page.text_content("#controls .controls-note") == "2 outputs: controls need an operator token."
         assert page.eval_on_selector_all("#controls .control", "els => els.length") == 0
         return
-    assert page.eval_on_selector_all("#controls .control", "els => els.map(e => e.dataset.target)") == ["relay1", "fan"]
+    assert page.eval_on_selector_all("#controls .control", "els => els.map(e => e.dataset.target)") == [
+        "relay1",
+        "fan",
+    ]
     assert page.get_attribute("#ctl-relay1", "aria-checked") == "false"
     assert page.text_content('.control[data-target="fan"] output') == "20 %"
     page.focus("#ctl-relay1")
@@ -138,7 +152,9 @@ def test_controls_follow_the_role_and_the_result(fake: tuple[FakeGateway, int], 
     assert page.text_content('.control[data-target="relay1"] output') == "on"
     page.fill("#ctl-fan", "80")  # sets the range input and fires change
     page.wait_for_selector('.control[data-target="fan"][data-cmd="rejected"]', timeout=scaled(5) * 1000)
-    assert page.text_content('.control[data-target="fan"] .cmd-status') == "rejected: expected a number in 0..50"
+    assert (
+        page.text_content('.control[data-target="fan"] .cmd-status') == "rejected: expected a number in 0..50"
+    )
     assert page.input_value("#ctl-fan") == "20"
     assert page.text_content('.control[data-target="fan"] output') == "20 %"
     assert gw.commands == [("relay1", True), ("fan", 80)]

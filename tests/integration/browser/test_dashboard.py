@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.request import urlopen
 
 import pytest
 from playwright.sync_api import Page
@@ -73,23 +71,28 @@ def sign_in(page: Page, token: str) -> None:
     page.press("#token", "Enter")
 
 
-def test_demo_cards_values_change_and_chart_has_points(gateways: GatewayFactory, new_page: PageFactory) -> None:
+def test_demo_cards_values_change_and_chart_has_points(
+    gateways: GatewayFactory, new_page: PageFactory
+) -> None:
     """With the demo running, one card per demo sensor appears (in catalogue order), values change, and the
     selected sensor's charts have points; the test run also writes the README screenshot."""
-    gw = gateways()
-    url = gw.start()
-    with urlopen(url + "healthz") as resp:
-        expected = list(json.load(resp)["sensors"])
+    expected = [t["id"] for t in demo_tables()[0]]  # what `sensorcast run` without a config runs, in order
+    url = gateways().start()
     assert expected, "the demo runs no sensor"
     page = new_page()
     page.goto(url)
     page.wait_for_selector('#conn[data-state="open"]', timeout=ms(10))
-    page.wait_for_function("n => document.querySelectorAll('.card').length === n", arg=len(expected), timeout=ms(10))
+    page.wait_for_function(
+        "n => document.querySelectorAll('.card').length === n", arg=len(expected), timeout=ms(10)
+    )
     assert page.eval_on_selector_all(".card", "els => els.map(e => e.dataset.sensor)") == expected
-    simulated = page.evaluate("() => sensorcast.dashboard.client.hello.sensors.filter(s => s.sim).map(s => s.id)")
+    simulated = page.evaluate(
+        "() => sensorcast.dashboard.client.hello.sensors.filter(s => s.sim).map(s => s.id)"
+    )
     assert (
         simulated
-        and page.eval_on_selector_all(".card:has(.badge.sim)", "els => els.map(e => e.dataset.sensor)") == simulated
+        and page.eval_on_selector_all(".card:has(.badge.sim)", "els => els.map(e => e.dataset.sensor)")
+        == simulated
     )
     page.wait_for_function(
         "() => [...document.querySelectorAll('.card')].every(c => c.querySelector('.age').textContent.endsWith('ago'))",
@@ -141,7 +144,9 @@ def test_restart_shows_reconnecting_then_resumes_with_the_gap_drawn(
     page.wait_for_function(
         "() => +document.querySelector('.chart[data-field=\"n\"]').dataset.gaps === 1", timeout=ms(10)
     )
-    page.wait_for_function("() => sensorcast.dashboard.rings.get('wave').newestT > Date.now() - 1000", timeout=ms(10))
+    page.wait_for_function(
+        "() => sensorcast.dashboard.rings.get('wave').newestT > Date.now() - 1000", timeout=ms(10)
+    )
     series = ring_column(page, "wave", "n")
     assert series.count(None) == 1
     cut = series.index(None)
@@ -188,14 +193,17 @@ def test_wide_window_asks_the_gateway_for_aggregates(
     """A 10-minute window of a 50 Hz sensor holds far more readings than the chart has pixels, so the page
     subscribes with server-side min/max aggregation and draws a min/max band; back at 1 min... stays raw for
     a 1 Hz sensor."""
-    cfg = write_config(tmp_path / "gw.toml", sensors=[synthetic("fast", 0.02, ["a"]), synthetic("slow", 1.0, ["x"])])
+    cfg = write_config(
+        tmp_path / "gw.toml", sensors=[synthetic("fast", 0.02, ["a"]), synthetic("slow", 1.0, ["x"])]
+    )
     url = gateways(cfg).start()
     page = new_page(width=1280)
     page.goto(url)
     page.wait_for_selector('#conn[data-state="open"]', timeout=ms(10))
     page.click('#windows button:has-text("10 min")')
     page.wait_for_function(
-        "() => /aggregates fast into \\d+ ms buckets/.test(document.querySelector('#mode').textContent)", timeout=ms(5)
+        "() => /aggregates fast into \\d+ ms buckets/.test(document.querySelector('#mode').textContent)",
+        timeout=ms(5),
     )
     bucket = int(text(page, "#mode").split(" into ")[1].split(" ms")[0])
     width = page.evaluate("() => sensorcast.dashboard.charts.pixelWidth()")
@@ -203,7 +211,9 @@ def test_wide_window_asks_the_gateway_for_aggregates(
     page.wait_for_function("() => sensorcast.dashboard.rings.get('fast').lo !== null", timeout=ms(10))
     page.wait_for_function("() => document.querySelectorAll('.chart .u-series').length >= 4", timeout=ms(10))
     page.select_option("#sensor-select", "slow")
-    page.wait_for_function("() => document.querySelector('#mode').textContent === 'every reading'", timeout=ms(5))
+    page.wait_for_function(
+        "() => document.querySelector('#mode').textContent === 'every reading'", timeout=ms(5)
+    )
 
 
 def test_wrong_token_is_refused_with_a_clear_message(
@@ -217,7 +227,9 @@ def test_wrong_token_is_refused_with_a_clear_message(
     page.goto(url)
     sign_in(page, "not-the-right-token-0000")
     page.wait_for_selector('#auth-msg[data-code="auth_failed"]', timeout=ms(10))
-    assert text(page, "#auth-msg") == "The gateway refused this token (invalid token). Check it and try again."
+    assert (
+        text(page, "#auth-msg") == "The gateway refused this token (invalid token). Check it and try again."
+    )
     assert page.get_attribute("#conn", "data-state") == "unauthorized"
     assert page.evaluate("() => sessionStorage.getItem('sensorcast.token')") is None
     time.sleep(scaled(1.5))
@@ -238,7 +250,9 @@ def test_viewer_sees_no_controls(gateways: GatewayFactory, new_page: PageFactory
     page.wait_for_selector('#conn[data-state="open"]', timeout=ms(10))
     page.wait_for_selector("#controls:not([hidden])", timeout=ms(5))
     assert "controls need an operator token" in text(page, "#controls .controls-note")
-    assert page.eval_on_selector_all("#controls .switch, #controls input[type=range]", "els => els.length") == 0
+    assert (
+        page.eval_on_selector_all("#controls .switch, #controls input[type=range]", "els => els.length") == 0
+    )
 
 
 def test_operator_toggles_an_output_and_sees_it_confirmed(
