@@ -17,6 +17,7 @@ export function formatValue(v, unit) {
   if (typeof v === "boolean") return v ? "on" : "off";
   if (typeof v !== "number") return String(v);
   const a = Math.abs(v);
+  if (unit === "ns" && a > 1e17) return `${new Date(v / 1e6).toISOString().slice(11, 19)} UTC`; // an epoch time
   if (a >= 1e6 && Number.isFinite(v)) {
     // Big counters (bytes, ns): SI prefix, so a card stays readable.
     const exp = Math.min(Math.floor(Math.log10(a) / 3), SI.length - 1);
