@@ -28,7 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bridges.mqtt.bench import Result, Tally, format_table, mqtt_clients, summarise, write_png, ws_client
+from bridges.mqtt.bench import Result, format_table, merge, write_png
 
 HELP = "compare the WebSocket and MQTT paths: readings/s, latency, bytes/reading, gateway CPU, loss"
 MODES = ("ws", "mqtt-qos1", "mqtt-qos0")
@@ -169,38 +169,71 @@ def _cpu_s(pid: int | None) -> float:
     return 0.0
 
 
+async def _consumers(mode: str, target: str, args: argparse.Namespace, log: Path) -> list[Any]:
+    """Start the consumers in their own processes (one per CPU at most), so their work neither shares the
+    gateway's CPU accounting nor serialises on one interpreter; return once every consumer receives data."""
+    nproc = max(1, min(args.clients, os.cpu_count() or 1))
+    counts = [args.clients // nproc + (1 if i < args.clients % nproc else 0) for i in range(nproc)]
+    procs = []
+    for k in counts:
+        procs.append(
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bridges.mqtt.bench",
+                mode,
+                target,
+                str(k),
+                args.payload,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log.open("ab"),
+            )
+        )
+    for p in procs:
+        assert p.stdout is not None
+        async with asyncio.timeout(40):
+            if (await p.stdout.readline()).strip() != b"ready":
+                raise RuntimeError(f"a {mode} consumer failed to start; see {log}")
+    return procs
+
+
+async def _collect(procs: list[Any], lo: int, hi: int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for p in procs:
+        p.stdin.write(f"{lo} {hi}\n".encode())
+        await p.stdin.drain()
+    for p in procs:
+        async with asyncio.timeout(30):
+            out += json.loads(await p.stdout.readline())
+        await p.wait()
+    return out
+
+
 async def run_mode(
     mode: str, args: argparse.Namespace, workdir: Path, broker: tuple[str, int, int | None]
 ) -> Result:
-    """Run one path: start its gateway, attach the consumers, measure, stop everything it started."""
+    """Run one path: start its gateway and consumers, measure, stop everything it started (by PID)."""
     host, port, broker_pid = broker
     data_dir = workdir / f"data-{mode}"
     config = workdir / f"{mode}.toml"
     config.write_text(_gateway_toml(args, data_dir, mode, f"mqtt://{host}:{port}"))
     proc, url = await _start_gateway(config, workdir / f"{mode}.log")
-    tallies = [Tally() for _ in range(args.clients)]
-    stop = asyncio.Event()
-    tasks: list[asyncio.Task[None]] = []
-    subscribers: list[Any] = []
+    consumers: list[Any] = []
     try:
-        if mode == "ws":
-            tasks = [asyncio.ensure_future(ws_client(url, t, stop)) for t in tallies]
-        else:
-            qos = 1 if mode == "mqtt-qos1" else 0
-            subscribers = await mqtt_clients(
-                f"mqtt://{host}:{port}", args.clients, qos, args.payload, tallies
-            )
+        consumers = await _consumers(
+            mode, url if mode == "ws" else f"mqtt://{host}:{port}", args, workdir / f"{mode}-consumers.log"
+        )
         await asyncio.sleep(args.warmup)
         health_url = url.replace("ws://", "http://").replace("wss://", "https://") + "healthz"
         lo = await _gateway_seq(health_url) + 1
         t0, cpu0, bcpu0 = time.monotonic(), _cpu_s(proc.pid), _cpu_s(broker_pid)
-        base = sum(len(t.latency_ms) for t in tallies)
         while (elapsed := time.monotonic() - t0) < args.duration:
             await asyncio.sleep(min(1.0, args.duration - elapsed))
-            got = (sum(len(t.latency_ms) for t in tallies) - base) / max(1e-9, time.monotonic() - t0)
+            rate = (await _gateway_seq(health_url) - lo + 1) / max(1e-9, time.monotonic() - t0)
             print(
-                f"  [{mode}] {time.monotonic() - t0:4.1f}/{args.duration:g} s  "
-                f"{got:9.0f} readings/s delivered",
+                f"  [{mode}] {time.monotonic() - t0:4.1f}/{args.duration:g} s  gateway produces "
+                f"{rate:7.0f} readings/s to {args.clients} consumers",
                 file=sys.stderr,
                 flush=True,
             )
@@ -209,15 +242,16 @@ async def run_mode(
         cpu = (_cpu_s(proc.pid) - cpu0) / wall_s * 100
         bcpu = (_cpu_s(broker_pid) - bcpu0) / wall_s * 100 if broker_pid and mode != "ws" else None
         await asyncio.sleep(DRAIN_S)
+        clients = await _collect(consumers, lo, hi)
     finally:
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for c in subscribers:
-            c.close()
+        for c in consumers:
+            if c.returncode is None:
+                _stop(c.pid)
+                await c.wait()
         _stop(proc.pid)
         await proc.wait()
         shutil.rmtree(data_dir, ignore_errors=True)
-    return summarise(mode, tallies, lo, hi, wall_s, cpu, bcpu)
+    return merge(mode, clients, lo, hi, wall_s, cpu, bcpu)
 
 
 async def _bench(args: argparse.Namespace, modes: list[str]) -> list[Result]:

@@ -1,7 +1,8 @@
 """Consumers and statistics for ``sensorcast bench``: WebSocket clients, paho subscribers, table and plot.
 
-Kept apart from :mod:`gateway.cmd_bench` (which starts and stops the processes) so each stays small. Nothing
-here imports the gateway: the consumers are ordinary clients of the two paths, as a user's would be.
+Kept apart from :mod:`gateway.cmd_bench` (which starts and stops the processes) so each stays small; run
+as ``python -m bridges.mqtt.bench`` it is one consumer process. Nothing here imports the gateway: the
+consumers are ordinary clients of the two paths, as a user's would be.
 """
 
 from __future__ import annotations
@@ -32,6 +33,18 @@ class Tally:
         self.latency_ms.append((now_ns - ts_ns) / 1e6)
         self.stamped.append(seq)
         self.max_seq = max(self.max_seq, seq)
+
+    def summary(self, lo: int, hi: int, points: int = 1000) -> dict[str, Any]:
+        """What the parent needs, compactly: counts in the window ``[lo, hi]`` and a quantile sample of the
+        latencies of the readings stamped inside it."""
+        lat = sorted(ms for ms, s in zip(self.latency_ms, self.stamped, strict=True) if lo <= s <= hi)
+        step = max(1, len(lat) // points)
+        return {
+            "delivered": sum(1 for s in self.seqs if lo <= s <= hi),
+            "received": len(self.seqs),
+            "nbytes": sum(self.nbytes),
+            "lat": lat[::step],
+        }
 
 
 @dataclass
@@ -118,18 +131,19 @@ async def mqtt_clients(url: str, n: int, qos: int, fmt: str, tallies: list[Tally
 def summarise(
     mode: str, tallies: list[Tally], lo: int, hi: int, wall_s: float, cpu: float, bcpu: float | None
 ) -> Result:
+    """One table row from in-process consumers (see :func:`merge`)."""
+    return merge(mode, [t.summary(lo, hi) for t in tallies], lo, hi, wall_s, cpu, bcpu)
+
+
+def merge(
+    mode: str, clients: list[dict[str, Any]], lo: int, hi: int, wall_s: float, cpu: float, bcpu: float | None
+) -> Result:
+    """One table row from per-consumer summaries; latency percentiles pool the consumers' quantile samples."""
     expected = max(0, hi - lo + 1)
-    lat: list[float] = []
-    delivered = 0
-    nbytes = 0
-    for t in tallies:
-        inside = sum(1 for s in t.seqs if lo <= s <= hi)
-        delivered += inside
-        lat += [ms for ms, s in zip(t.latency_ms, t.stamped, strict=True) if lo <= s <= hi]
-        nbytes += sum(t.nbytes)
-    received = sum(len(t.seqs) for t in tallies)
-    lat.sort()
-    loss = 100 * (1 - delivered / (expected * len(tallies))) if expected else 100.0
+    delivered = sum(c["delivered"] for c in clients)
+    received = sum(c["received"] for c in clients)
+    lat = sorted(ms for c in clients for ms in c["lat"])
+    loss = 100 * (1 - delivered / (expected * len(clients))) if expected else 100.0
     step = max(1, len(lat) // 2000)
     return Result(
         mode,
@@ -138,7 +152,7 @@ def summarise(
         percentile(lat, 0.5),
         percentile(lat, 0.95),
         percentile(lat, 0.99),
-        nbytes / max(1, received),
+        sum(c["nbytes"] for c in clients) / max(1, received),
         cpu,
         bcpu,
         max(0.0, loss),
@@ -205,3 +219,45 @@ def write_png(path: str, results: list[Result], title: str) -> None:
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+async def consume(mode: str, url: str, n: int, fmt: str) -> None:
+    """Consumer process: run ``n`` consumers, say ``ready``; on ``lo hi`` from stdin, print summaries."""
+    import sys
+
+    tallies = [Tally() for _ in range(n)]
+    stop = asyncio.Event()
+    tasks: list[asyncio.Future[None]] = []
+    conns: list[Any] = []
+    try:
+        if mode == "ws":
+            tasks = [asyncio.ensure_future(ws_client(url, t, stop)) for t in tallies]
+        else:
+            conns = await mqtt_clients(url, n, 1 if mode == "mqtt-qos1" else 0, fmt, tallies)
+        for _ in range(600):  # 30 s for every consumer to receive its first reading
+            if all(t.max_seq for t in tallies):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise TimeoutError(f"{mode} consumers received nothing from {url}")
+        print("ready", flush=True)
+        lo, hi = map(int, (await asyncio.to_thread(sys.stdin.readline)).split())
+    finally:
+        stop.set()
+        for c in conns:
+            c.close()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    print(json.dumps([t.summary(lo, hi) for t in tallies]), flush=True)
+
+
+def main() -> int:
+    """``python -m bridges.mqtt.bench MODE URL CLIENTS PAYLOAD``: one consumer process of the bench."""
+    import sys
+
+    mode, url, n, fmt = sys.argv[1:5]
+    asyncio.run(consume(mode, url, int(n), fmt))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
