@@ -84,6 +84,7 @@ class Dashboard {
     $("#gw").textContent = h.gw;
     $("#role").textContent = h.role ?? "read-only";
     $("#signout").hidden = !sessionStorage.getItem(TOKEN_KEY);
+    $("#clock").hidden = h.clock_synced !== false;
     const ids = h.sensors.map((s) => s.id).join(",");
     const changed = ids !== [...this.catalogue.keys()].join(",");
     this.catalogue = new Map(h.sensors.map((s) => [s.id, s]));
@@ -368,6 +369,9 @@ class Dashboard {
     $("#pan-right").addEventListener("click", () => this.pan(0.25));
     $("#zoom-in").addEventListener("click", () => this.zoom(0.5));
     $("#zoom-out").addEventListener("click", () => this.zoom(2));
+    matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
+      if (document.documentElement.dataset.theme === "auto") this.applyTheme("auto"); // recolour the charts
+    });
     const theme = localStorage.getItem(THEME_KEY) ?? "auto";
     this.applyTheme(theme);
     $("#theme").addEventListener("click", () => {
