@@ -188,6 +188,7 @@ async def _consumers(mode: str, target: str, args: argparse.Namespace, log: Path
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log.open("ab"),
+                limit=64 * 1024 * 1024,  # the summary line carries latency samples
             )
         )
     for p in procs:
