@@ -83,7 +83,7 @@ def base_tarball() -> Path:
             stdout=subprocess.DEVNULL,
             timeout=900,
         )
-        partial = tarball.with_suffix(".partial")
+        partial = tarball.with_suffix(f".{os.getpid()}.partial")  # concurrent runs never share one
         subprocess.run(["tar", "-C", str(root), "-cf", str(partial), "."], check=True, timeout=300)
         partial.rename(tarball)
     return tarball
@@ -106,7 +106,7 @@ def systemd_tarball() -> Path:
             root.run(*install, env=env)
         root.run("apt-get", "clean")
         subprocess.run(["umount", "-l", str(root.path / "proc")], check=False)
-        partial = tarball.with_suffix(".partial")
+        partial = tarball.with_suffix(f".{os.getpid()}.partial")  # concurrent runs never share one
         subprocess.run(["tar", "-C", str(root.path), "-cf", str(partial), "."], check=True, timeout=300)
         partial.rename(tarball)
     return tarball
@@ -118,7 +118,7 @@ def wheelhouse() -> Path:
     key = hashlib.sha1("\n".join(sorted(deps)).encode()).hexdigest()[:8]
     path = cache_dir() / f"wheels-py{sys.version_info[0]}{sys.version_info[1]}-{key}"
     if not path.exists():
-        partial = path.with_name(path.name + ".partial")
+        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
         shutil.rmtree(partial, ignore_errors=True)
         subprocess.run(
             [
@@ -135,7 +135,10 @@ def wheelhouse() -> Path:
             check=True,
             timeout=600,
         )
-        partial.rename(path)
+        try:
+            partial.rename(path)
+        except OSError:  # another run finished first: use its copy
+            shutil.rmtree(partial, ignore_errors=True)
     return path
 
 
