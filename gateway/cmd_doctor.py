@@ -11,7 +11,9 @@ from pathlib import Path
 from gateway.doctor import Probes, render, run_checks
 from gateway.doctor_checks import Host
 
-HELP = "check the board (Python, buses, permissions, sensors, port, clock, disk, service) and say how to fix it"
+HELP = (
+    "check the board (Python, buses, permissions, sensors, port, clock, disk, service) and say how to fix it"
+)
 DEFAULT_CONFIG = Path("/etc/sensorcast/sensorcast.toml")
 
 
@@ -29,7 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sysfs-root", default="/sys", metavar="DIR", help="where /sys is (default /sys)")
     p.add_argument("--devfs-root", default="/dev", metavar="DIR", help="where /dev is (default /dev)")
     p.add_argument("--procfs-root", default="/proc", metavar="DIR", help="where /proc is (default /proc)")
-    p.add_argument("--etc-root", default="/etc", metavar="DIR", help="where passwd and group are (default /etc)")
+    p.add_argument(
+        "--etc-root", default="/etc", metavar="DIR", help="where passwd and group are (default /etc)"
+    )
 
 
 def _default_user(etc_root: Path) -> str:
@@ -56,7 +60,9 @@ def main(args: argparse.Namespace) -> int:
         config = str(DEFAULT_CONFIG)
     user = args.user or _default_user(host.etc_root)
     probes = Probes(systemctl=shlex.split(os.environ.get("SENSORCAST_SYSTEMCTL", "systemctl")))
-    findings = run_checks(config, host, user, probes, probe_sensors=not args.no_sensors, service=not args.no_service)
+    findings = run_checks(
+        config, host, user, probes, probe_sensors=not args.no_sensors, service=not args.no_service
+    )
     board = host.model() or "unknown board"
     print(render(findings, f"sensorcast doctor: {board}, service user {user}"), end="", flush=True)
     return 1 if any(f.status == "fail" for f in findings) else 0

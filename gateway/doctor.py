@@ -120,7 +120,9 @@ def check_port(cfg: Config, health: dict[str, Any] | None) -> Finding:
     if port == 0:
         return Finding("port", "ok", "port 0: a free port is picked at start")
     if health is not None:
-        return Finding("port", "ok", f"{host}:{port} is served by the running sensorcast ({health['gateway']})")
+        return Finding(
+            "port", "ok", f"{host}:{port} is served by the running sensorcast ({health['gateway']})"
+        )
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -148,7 +150,9 @@ def check_port(cfg: Config, health: dict[str, Any] | None) -> Finding:
                     f"port {port} needs privileges the service does not have",
                     "use a port >= 1024 (default 8765)",
                 )
-            return Finding("port", "fail", f"cannot listen on {host}:{port}: {exc.strerror}", "check [gateway]")
+            return Finding(
+                "port", "fail", f"cannot listen on {host}:{port}: {exc.strerror}", "check [gateway]"
+            )
     return Finding("port", "ok", f"{host}:{port} is free")
 
 
@@ -201,7 +205,9 @@ def check_service(systemctl: list[str], unit: str = "sensorcast.service") -> Fin
 
     def ask(*args: str) -> str:
         try:
-            return subprocess.run([*systemctl, *args, unit], capture_output=True, text=True, timeout=10).stdout.strip()
+            return subprocess.run(
+                [*systemctl, *args, unit], capture_output=True, text=True, timeout=10
+            ).stdout.strip()
         except (OSError, subprocess.TimeoutExpired):
             return ""
 
@@ -210,7 +216,10 @@ def check_service(systemctl: list[str], unit: str = "sensorcast.service") -> Fin
         return Finding("service", "info", "systemd not available here")
     if enabled in ("not-found", "") and active in ("inactive", "unknown", ""):
         return Finding(
-            "service", "info", f"{unit} is not installed", "sudo deploy/install.sh (installs, enables and starts it)"
+            "service",
+            "info",
+            f"{unit} is not installed",
+            "sudo deploy/install.sh (installs, enables and starts it)",
         )
     if active == "failed":
         return Finding(
@@ -224,7 +233,10 @@ def check_service(systemctl: list[str], unit: str = "sensorcast.service") -> Fin
         note = "" if enabled == "enabled" else f" but {enabled}: it will not start at boot"
         status: Status = "ok" if enabled == "enabled" else "warn"
         return Finding(
-            "service", status, f"{unit} is {active}{note}", "" if status == "ok" else "sudo systemctl enable sensorcast"
+            "service",
+            status,
+            f"{unit} is {active}{note}",
+            "" if status == "ok" else "sudo systemctl enable sensorcast",
         )
     if active == "activating":
         return Finding(
@@ -233,7 +245,9 @@ def check_service(systemctl: list[str], unit: str = "sensorcast.service") -> Fin
             f"{unit} is starting (or restarting after a crash)",
             "watch it: journalctl -u sensorcast -f",
         )
-    return Finding("service", "warn", f"{unit} is {active} (enabled: {enabled})", "sudo systemctl start sensorcast")
+    return Finding(
+        "service", "warn", f"{unit} is {active} (enabled: {enabled})", "sudo systemctl start sensorcast"
+    )
 
 
 def _explain(exc: BaseException, need: list[Need], timeout_s: float) -> str:
@@ -283,7 +297,9 @@ def check_sensors(cfg: Config, host: Host, health: dict[str, Any] | None) -> lis
         return out
     from gateway.app import build_devices
 
-    ctx = BuildContext(sysfs_root=str(host.sys_root), procfs_root=str(host.proc_root), devfs_root=str(host.dev_root))
+    ctx = BuildContext(
+        sysfs_root=str(host.sys_root), procfs_root=str(host.proc_root), devfs_root=str(host.dev_root)
+    )
     timeout_s = cfg.gateway.read_timeout_s
     out = []
     try:
@@ -309,7 +325,9 @@ def check_sensors(cfg: Config, host: Host, health: dict[str, Any] | None) -> lis
                 pool.shutdown(wait=False)  # a stuck read keeps its thread; the next sensors get a fresh one
                 pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="doctor")
             out.append(
-                Finding(f"sensor {sid}", "fail", f"{spec.driver}: {exc}", _explain(exc, needs_of(spec), timeout_s))
+                Finding(
+                    f"sensor {sid}", "fail", f"{spec.driver}: {exc}", _explain(exc, needs_of(spec), timeout_s)
+                )
             )
         else:
             sim = " (simulated)" if spec.simulate else ""
@@ -328,7 +346,13 @@ def check_sensors(cfg: Config, host: Host, health: dict[str, Any] | None) -> lis
 
 
 def run_checks(
-    config_path: str | None, host: Host, user: str, probes: Probes, *, probe_sensors: bool = True, service: bool = True
+    config_path: str | None,
+    host: Host,
+    user: str,
+    probes: Probes,
+    *,
+    probe_sensors: bool = True,
+    service: bool = True,
 ) -> list[Finding]:
     """Run every check in the order a user would fix things."""
     findings = [check_python(host.python_version)]

@@ -20,7 +20,14 @@ from sensors.spec import DeviceSpec
 Status = Literal["ok", "info", "warn", "fail"]
 HW_GROUPS = ("gpio", "i2c", "spi", "dialout")
 INTERFACES = ("i2c", "spi", "serial", "1-wire", "gpio")
-SERIAL_PATTERNS = ("serial[0-9]", "ttyAMA[0-9]*", "ttyS[0-9]*", "ttyTHS[0-9]*", "ttyUSB[0-9]*", "ttyACM[0-9]*")
+SERIAL_PATTERNS = (
+    "serial[0-9]",
+    "ttyAMA[0-9]*",
+    "ttyS[0-9]*",
+    "ttyTHS[0-9]*",
+    "ttyUSB[0-9]*",
+    "ttyACM[0-9]*",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +108,16 @@ class Host:
 
     def group_name(self, gid: int) -> str:
         """Name of group ``gid`` in the root's group file (the number when unknown)."""
-        return next((g[0] for g in _db(self.etc_root / "group") if len(g) >= 3 and g[2] == str(gid)), str(gid))
+        return next(
+            (g[0] for g in _db(self.etc_root / "group") if len(g) >= 3 and g[2] == str(gid)), str(gid)
+        )
 
 
 def _db(path: Path) -> list[list[str]]:
     try:
-        return [line.split(":") for line in path.read_text().splitlines() if line and not line.startswith("#")]
+        return [
+            line.split(":") for line in path.read_text().splitlines() if line and not line.startswith("#")
+        ]
     except OSError:
         return []
 
@@ -141,14 +152,20 @@ def needs_of(spec: DeviceSpec) -> list[Need]:
                 else "serial"
             )
             out.append(Need(iface, spec.id, value))
-    if "address" in opts and isinstance(opts.get("bus", 1), int) and not any(n.interface == "i2c" for n in out):
+    if (
+        "address" in opts
+        and isinstance(opts.get("bus", 1), int)
+        and not any(n.interface == "i2c" for n in out)
+    ):
         out.append(Need("i2c", spec.id, f"/dev/i2c-{opts.get('bus', 1)}"))
     name = spec.driver.lower()
     if "ds18b20" in name or "w1" in name or "onewire" in name or "1wire" in name:
         out.append(Need("1-wire", spec.id))
     if any(k in opts for k in ("pin", "pins", "gpio")) and not any(n.interface == "gpio" for n in out):
         out.append(Need("gpio", spec.id))
-    if any(k in opts for k in ("spi_bus", "spi_device", "chip_select")) and not any(n.interface == "spi" for n in out):
+    if any(k in opts for k in ("spi_bus", "spi_device", "chip_select")) and not any(
+        n.interface == "spi" for n in out
+    ):
         out.append(Need("spi", spec.id, f"/dev/spidev{opts.get('spi_bus', 0)}.{opts.get('spi_device', 0)}"))
     return out
 
@@ -199,8 +216,12 @@ def check_interfaces(host: Host, needs: Iterable[Need]) -> list[Finding]:
         if found[iface]:
             extra = ""
             if iface == "1-wire":
-                sensors = sorted(p.name for p in (host.sys_root / "bus/w1/devices").glob("[0-9a-f][0-9a-f]-*"))
-                extra = f"; devices: {', '.join(sensors) or 'none found (check wiring and the 4.7 kΩ pull-up)'}"
+                sensors = sorted(
+                    p.name for p in (host.sys_root / "bus/w1/devices").glob("[0-9a-f][0-9a-f]-*")
+                )
+                extra = (
+                    f"; devices: {', '.join(sensors) or 'none found (check wiring and the 4.7 kΩ pull-up)'}"
+                )
             out.append(Finding(iface, "ok", f"enabled: {', '.join(found[iface])}{extra}"))
             continue
         if iface == "i2c" and any((host.sys_root / "class/i2c-adapter").glob("i2c-*")):
@@ -318,7 +339,12 @@ def check_permissions(
                     "/etc/udev/rules.d/ && sudo udevadm control --reload && sudo udevadm trigger"
                 )
             out.append(
-                Finding(f"access {shown}", "fail", f"{user} cannot open {shown} ({why}), needed by {need.device}", fix)
+                Finding(
+                    f"access {shown}",
+                    "fail",
+                    f"{user} cannot open {shown} ({why}), needed by {need.device}",
+                    fix,
+                )
             )
     return out
 
@@ -326,7 +352,9 @@ def check_permissions(
 def check_data_dir(path: Path, user: str, account: Account | None) -> Finding:
     """The service user must be able to create files in the data directory (outbox, history)."""
     if not path.exists():
-        return Finding("data dir", "info", f"{path} does not exist yet (the service creates it: StateDirectory=)")
+        return Finding(
+            "data dir", "info", f"{path} does not exist yet (the service creates it: StateDirectory=)"
+        )
     if account is None:
         return Finding("data dir", "info", f"{path} exists; cannot check access for unknown user {user!r}")
     st = path.stat()

@@ -79,4 +79,6 @@ def build_i2c(spec: DeviceSpec, ctx: BuildContext) -> I2cNode:
     bus = spec.opt_int("bus", 1, min=0)
     spec.opt_int("address", min=0x03, max=0x77)
     node = os.path.join(ctx.devfs_root, f"i2c-{bus}")
-    return I2cNode(_info(spec, "temperature_c"), node, spec.opt_str("answer", "ack", choices=["ack", "nack", "hang"]))
+    return I2cNode(
+        _info(spec, "temperature_c"), node, spec.opt_str("answer", "ack", choices=["ack", "nack", "hang"])
+    )

@@ -32,9 +32,13 @@ def test_user_data_installs_sensorcast_with_its_files(path: Path, tmp_path: Path
     assert all(f["permissions"] == "0640" for f in files.values())
     tokens = tmp_path / "tokens.toml"
     tokens.write_text(files["/etc/sensorcast/tokens.toml"]["content"])
-    cfg_text = files.get("/etc/sensorcast/sensorcast.toml", {"content": '[security]\ntoken_file = "x"\n'})["content"]
+    cfg_text = files.get("/etc/sensorcast/sensorcast.toml", {"content": '[security]\ntoken_file = "x"\n'})[
+        "content"
+    ]
     cfg_path = tmp_path / "sensorcast.toml"
-    cfg_path.write_text(cfg_text.replace("/etc/sensorcast/tokens.toml", str(tokens)).replace('"x"', f'"{tokens}"'))
+    cfg_path.write_text(
+        cfg_text.replace("/etc/sensorcast/tokens.toml", str(tokens)).replace('"x"', f'"{tokens}"')
+    )
     cfg = load_config(cfg_path)
     assert [(t.name, t.role) for t in cfg.security.tokens] == [("operator", "operator"), ("viewer", "viewer")]
     commands = [c if isinstance(c, list) else shlex.split(c) for c in data["runcmd"]]

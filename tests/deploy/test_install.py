@@ -21,14 +21,20 @@ from tests.deploy.rootfs import REPO, Chroot, build_sensorcast_wheel, debian_roo
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(900),
-    pytest.mark.skipif(os.geteuid() != 0, reason="chroot, mount and chown need root (CI runs the suite as root)"),
+    pytest.mark.skipif(
+        os.geteuid() != 0, reason="chroot, mount and chown need root (CI runs the suite as root)"
+    ),
 ]
 
 RECORDER = """#!/bin/sh
 # Records instead of executing. Mentions do_serial_hw so install.sh treats it as Bookworm's raspi-config.
 echo "$*" >> /var/log/{name}.calls
 """
-SYSTEMCTL_CALLS = ["daemon-reload", "enable sensorcast.service sensorcast-import.service", "restart sensorcast.service"]
+SYSTEMCTL_CALLS = [
+    "daemon-reload",
+    "enable sensorcast.service sensorcast-import.service",
+    "restart sensorcast.service",
+]
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +60,14 @@ def chroot(tmp_path: Path, wheels: Path) -> Iterator[Chroot]:
 
 def install(root: Chroot, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     (wheel,) = (p.name for p in root.file("/wheels").glob("sensorcast-*.whl"))
-    env = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "/wheels", "SENSORCAST_SYSTEMCTL": "/usr/local/sbin/record-systemctl"}
-    return root.run("bash", "/src/deploy/install.sh", "--wheel", f"/wheels/{wheel}", *args, env=env, check=check)
+    env = {
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": "/wheels",
+        "SENSORCAST_SYSTEMCTL": "/usr/local/sbin/record-systemctl",
+    }
+    return root.run(
+        "bash", "/src/deploy/install.sh", "--wheel", f"/wheels/{wheel}", *args, env=env, check=check
+    )
 
 
 def calls(root: Chroot, name: str) -> list[str]:
@@ -94,7 +106,10 @@ def test_install_upgrade_uninstall_purge(chroot: Chroot) -> None:
         chroot.file("/etc/systemd/system/sensorcast.service").read_bytes()
         == (REPO / "deploy/sensorcast.service").read_bytes()
     )
-    assert chroot.file("/etc/sensorcast/sensorcast.toml").read_bytes() == (REPO / "deploy/boards/pi4.toml").read_bytes()
+    assert (
+        chroot.file("/etc/sensorcast/sensorcast.toml").read_bytes()
+        == (REPO / "deploy/boards/pi4.toml").read_bytes()
+    )
     assert chroot.file("/etc/udev/rules.d/99-sensorcast.rules").exists()
     assert chroot.file("/etc/modules-load.d/sensorcast.conf").exists()
     assert os.readlink(chroot.file("/usr/local/bin/sensorcast")) == "/opt/sensorcast/venv/bin/sensorcast"
@@ -121,7 +136,9 @@ def test_install_upgrade_uninstall_purge(chroot: Chroot) -> None:
     assert calls(chroot, "systemctl") == SYSTEMCTL_CALLS
     # doctor on the installed system: config, user and groups as install.sh left them
     report = chroot.run("sensorcast", "doctor", "--no-service", check=False).stdout
-    assert re.search(r"^  ok    config +/etc/sensorcast/sensorcast.toml: 0 sensors, 0 actuators$", report, re.M), report
+    assert re.search(
+        r"^  ok    config +/etc/sensorcast/sensorcast.toml: 0 sensors, 0 actuators$", report, re.M
+    ), report
     assert re.search(r"^  ok    groups +sensorcast is in gpio, i2c, spi, dialout$", report, re.M), report
     assert re.search(r"^  WARN  sensors +no \[\[sensors\]\] configured", report, re.M), report
 
@@ -147,7 +164,13 @@ def test_install_upgrade_uninstall_purge(chroot: Chroot) -> None:
         "/usr/lib/systemd/system", chroot.file("/usr/lib/systemd/system"), symlinks=True, dirs_exist_ok=True
     )
     verify = subprocess.run(
-        ["systemd-analyze", "verify", f"--root={chroot.path}", "sensorcast.service", "sensorcast-import.service"],
+        [
+            "systemd-analyze",
+            "verify",
+            f"--root={chroot.path}",
+            "sensorcast.service",
+            "sensorcast-import.service",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -159,7 +182,10 @@ def test_install_upgrade_uninstall_purge(chroot: Chroot) -> None:
         "bash", "/src/deploy/uninstall.sh", env={"SENSORCAST_SYSTEMCTL": "/usr/local/sbin/record-systemctl"}
     )
     assert "kept /etc/sensorcast" in removed.stdout
-    assert calls(chroot, "systemctl") == ["disable --now sensorcast.service sensorcast-import.service", "daemon-reload"]
+    assert calls(chroot, "systemctl") == [
+        "disable --now sensorcast.service sensorcast-import.service",
+        "daemon-reload",
+    ]
     assert not chroot.file("/opt/sensorcast").exists()
     assert not chroot.file("/etc/systemd/system/sensorcast.service").exists()
     assert not chroot.file("/usr/local/bin/sensorcast").is_symlink()

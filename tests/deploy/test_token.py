@@ -23,7 +23,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return rc, out, err
 
 
-def test_tokens_append_with_unique_names_and_mode_0640(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_tokens_append_with_unique_names_and_mode_0640(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Three appends make three tables (operator, viewer, viewer-2), mode 0640 despite a permissive umask."""
     path = tmp_path / "tokens.toml"
     old = os.umask(0)
@@ -62,7 +64,9 @@ def test_config_token_file_loads_generated_tokens(tmp_path: Path, capsys: pytest
     ]
 
 
-def test_loose_existing_file_is_tightened_and_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_loose_existing_file_is_tightened_and_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A hand-written world-readable token file keeps its content, gains the new table and becomes 0640."""
     path = tmp_path / "tokens.toml"
     path.write_text('[[tokens]]\nname = "old"\nrole = "viewer"\ntoken = "abcdefghijklmnopqrstuvwxyz"\n')
@@ -77,7 +81,11 @@ def test_loose_existing_file_is_tightened_and_kept(tmp_path: Path, capsys: pytes
     ("content", "argv", "message"),
     [
         ("not = [toml", [], "not valid TOML"),
-        ('[[tokens]]\nname = "bob"\nrole = "viewer"\ntoken = "x"\n', ["--name", "bob"], "'bob' already exists"),
+        (
+            '[[tokens]]\nname = "bob"\nrole = "viewer"\ntoken = "x"\n',
+            ["--name", "bob"],
+            "'bob' already exists",
+        ),
         ("", ["--name", "has space"], "expected 1..64 of"),
         ("tokens = 3\n", [], "not an array of tables"),
     ],

@@ -30,7 +30,9 @@ SVC_UID = os.getuid() + 4242  # the fake service user never owns the fixture fil
 class Board:
     """A fixture board: roots under tmp_path, node files owned by us with a group id we map to names."""
 
-    def __init__(self, root: Path, model: str = PI4, cmdline: str = "console=tty1 root=/dev/mmcblk0p2") -> None:
+    def __init__(
+        self, root: Path, model: str = PI4, cmdline: str = "console=tty1 root=/dev/mmcblk0p2"
+    ) -> None:
         self.root = root
         self.sys, self.dev, self.proc, self.etc = (root / n for n in ("sys", "dev", "proc", "etc"))
         for d in (self.sys, self.dev, self.proc / "device-tree", self.etc):
@@ -43,7 +45,9 @@ class Board:
         self.write_accounts()
 
     def write_accounts(self) -> None:
-        (self.etc / "passwd").write_text(f"root:x:0:0::/root:/bin/sh\nsensorcast:x:{SVC_UID}:{SVC_UID}::/:/x\n")
+        (self.etc / "passwd").write_text(
+            f"root:x:0:0::/root:/bin/sh\nsensorcast:x:{SVC_UID}:{SVC_UID}::/:/x\n"
+        )
         names = {"gpio": 60001, "i2c": 60002, "spi": 60003, "dialout": 60004, "root": 60005}
         names[self.node_group] = self.gid  # the fixture nodes' real gid maps to this name
         lines = [f"{g}:x:{gid}:{'sensorcast' if g in self.user_groups else ''}" for g, gid in names.items()]
@@ -96,7 +100,9 @@ def write_config(tmp_path: Path, sensors: str, port: int | None = None, read_tim
 
 
 I2C_SENSOR = '[[sensors]]\nid = "env"\ndriver = "fixture_i2c"\nbus = 1\naddress = 0x76\nanswer = "{answer}"\n'
-SYSFS_SENSOR = '[[sensors]]\nid = "cpu"\ndriver = "fixture_sysfs"\npath = "class/thermal/thermal_zone0/temp"\n'
+SYSFS_SENSOR = (
+    '[[sensors]]\nid = "cpu"\ndriver = "fixture_sysfs"\npath = "class/thermal/thermal_zone0/temp"\n'
+)
 
 
 def probes(**kw: Any) -> Probes:
@@ -199,7 +205,11 @@ def test_i2c_adapter_without_i2c_dev_module(board: Board, tmp_path: Path) -> Non
             "spi",
             "sudo raspi-config nonint do_spi 0",
         ),
-        ('[[sensors]]\nid = "probe"\ndriver = "ds18b20"\n', "1-wire", "sudo raspi-config nonint do_onewire 0"),
+        (
+            '[[sensors]]\nid = "probe"\ndriver = "ds18b20"\n',
+            "1-wire",
+            "sudo raspi-config nonint do_onewire 0",
+        ),
         (
             '[[sensors]]\nid = "gps"\ndriver = "nmea"\nport = "/dev/serial0"\n',
             "serial",
@@ -208,7 +218,9 @@ def test_i2c_adapter_without_i2c_dev_module(board: Board, tmp_path: Path) -> Non
         ('[[sensors]]\nid = "door"\ndriver = "button"\npin = 17\n', "gpio", "no /dev/gpiochip*"),
     ],
 )
-def test_each_missing_bus_a_config_needs_is_a_failure(board: Board, table: str, iface: str, fix_start: str) -> None:
+def test_each_missing_bus_a_config_needs_is_a_failure(
+    board: Board, table: str, iface: str, fix_start: str
+) -> None:
     """SPI, 1-Wire, serial and GPIO needs are read from the entries' options and checked like I2C."""
     from gateway.config import parse_config
     from gateway.doctor_checks import check_interfaces, needs_of
@@ -270,7 +282,8 @@ def test_user_not_in_bus_group_cannot_open_node(board: Board, tmp_path: Path) ->
     status, summary, fix = got["access /dev/i2c-1"]
     assert status == "fail"
     assert (
-        summary == f"sensorcast cannot open /dev/i2c-1 (mode 0660 owner {os.getuid()} group {board.gid}), needed by env"
+        summary
+        == f"sensorcast cannot open /dev/i2c-1 (mode 0660 owner {os.getuid()} group {board.gid}), needed by env"
     )
     assert fix == "sudo usermod -aG i2c sensorcast && sudo systemctl restart sensorcast"
 
@@ -340,11 +353,20 @@ async def test_running_gateway_is_recognised_through_healthz(board: Board, tmp_p
     async with GatewayApp(cfg) as app:
         await asyncio.sleep(0.3)
         findings = await asyncio.to_thread(
-            run_checks, cfg_path, board.host(), "sensorcast", probes(fetch_health=doctor._fetch_health), service=False
+            run_checks,
+            cfg_path,
+            board.host(),
+            "sensorcast",
+            probes(fetch_health=doctor._fetch_health),
+            service=False,
         )
         port = app.port
     got = by_check(findings)
-    assert got["port"] == ("ok", f"127.0.0.1:{port} is served by the running sensorcast ({cfg.gateway.id})", "")
+    assert got["port"] == (
+        "ok",
+        f"127.0.0.1:{port} is served by the running sensorcast ({cfg.gateway.id})",
+        "",
+    )
     assert got["sensor wave"] == ("ok", "ok (reported by the running gateway)", "")
 
 
@@ -367,12 +389,16 @@ def test_clock_and_disk(tmp_path: Path) -> None:
     )
     assert seen == [tmp_path]
     assert check_disk(tmp_path, lambda p: 200 * 1024 * 1024).status == "warn"
-    assert check_disk(tmp_path, lambda p: 2 * 1024**3) == Finding("disk", "ok", f"2048 MiB free for {tmp_path}")
+    assert check_disk(tmp_path, lambda p: 2 * 1024**3) == Finding(
+        "disk", "ok", f"2048 MiB free for {tmp_path}"
+    )
 
 
 def fake_systemctl(tmp_path: Path, enabled: str, active: str) -> list[str]:
     script = tmp_path / f"systemctl-{enabled}-{active}"
-    script.write_text(f'#!/bin/sh\ncase "$1" in is-enabled) echo {enabled};; is-active) echo {active};; esac\n')
+    script.write_text(
+        f'#!/bin/sh\ncase "$1" in is-enabled) echo {enabled};; is-active) echo {active};; esac\n'
+    )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return [str(script)]
 
@@ -383,7 +409,12 @@ def fake_systemctl(tmp_path: Path, enabled: str, active: str) -> list[str]:
         ("enabled", "active", "ok", "sensorcast.service is active"),
         ("enabled", "failed", "fail", "sensorcast.service has failed (enabled: enabled)"),
         ("enabled", "activating", "warn", "sensorcast.service is starting (or restarting after a crash)"),
-        ("disabled", "active", "warn", "sensorcast.service is active but disabled: it will not start at boot"),
+        (
+            "disabled",
+            "active",
+            "warn",
+            "sensorcast.service is active but disabled: it will not start at boot",
+        ),
         ("enabled", "inactive", "warn", "sensorcast.service is inactive (enabled: enabled)"),
         ("not-found", "inactive", "info", "sensorcast.service is not installed"),
     ],
@@ -475,5 +506,7 @@ def test_data_dir_must_be_writable_by_the_service_user(board: Board, tmp_path: P
         f"sudo chown -R sensorcast:sensorcast {data} && sudo chmod 0750 {data}",
     )
     data.chmod(0o770)  # our gid is the fixture's i2c group, which sensorcast is in
-    assert check_data_dir(data, "sensorcast", account) == Finding("data dir", "ok", f"{data} is writable by sensorcast")
+    assert check_data_dir(data, "sensorcast", account) == Finding(
+        "data dir", "ok", f"{data} is writable by sensorcast"
+    )
     assert check_data_dir(tmp_path / "nope", "sensorcast", account).status == "info"

@@ -142,7 +142,10 @@ async def test_watchdog_pings_periodically_and_stop_while_loop_is_stalled(system
 async def test_gateway_app_reports_ready_status_stopping_and_feeds_watchdog(systemd: FakeSystemd) -> None:
     """The real app sends STATUS then READY=1 once serving, WATCHDOG=1 from its loop, and STOPPING=1 on exit."""
     cfg = parse_config(
-        {"gateway": {"id": "t", "port": 0}, "sensors": [{"id": "wave", "driver": "synthetic", "interval_s": 0.05}]},
+        {
+            "gateway": {"id": "t", "port": 0},
+            "sensors": [{"id": "wave", "driver": "synthetic", "interval_s": 0.05}],
+        },
         file="(test)",
     )
     notifier = Notifier.from_env({"NOTIFY_SOCKET": systemd.env_value, "WATCHDOG_USEC": "200000"})
@@ -196,4 +199,7 @@ def test_cli_run_notifies_systemd(systemd: FakeSystemd, tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     systemd.wait_for("STOPPING=1", 2)
-    assert [m for _, m in systemd.messages if not m.startswith(("WATCHDOG", "STATUS"))] == ["READY=1", "STOPPING=1"]
+    assert [m for _, m in systemd.messages if not m.startswith(("WATCHDOG", "STATUS"))] == [
+        "READY=1",
+        "STOPPING=1",
+    ]
