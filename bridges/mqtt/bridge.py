@@ -39,6 +39,38 @@ MAX_COMMANDS_IN_PROGRESS = 16
 """Commands executing at once; more are refused (counted) so a flood on the command topic stays bounded."""
 
 
+METRICS: dict[str, tuple[str, str]] = {
+    "sensorcast_mqtt_connected": ("gauge", "1 while the MQTT bridge is connected to its broker"),
+    "sensorcast_mqtt_outbox_rows": (
+        "gauge",
+        "Readings in the MQTT outbox not yet acknowledged by the broker",
+    ),
+    "sensorcast_mqtt_outbox_pending": ("gauge", "Readings waiting for the next outbox commit"),
+    "sensorcast_mqtt_inflight": ("gauge", "MQTT publishes awaiting PUBACK"),
+    "sensorcast_mqtt_published_total": (
+        "counter",
+        "Readings acknowledged by the broker (QoS 1) or written (QoS 0)",
+    ),
+    "sensorcast_mqtt_replayed_total": ("counter", "Readings sent from the on-disk backlog"),
+    "sensorcast_mqtt_rejected_total": ("counter", "Readings refused by the broker (MQTT 5 reason code)"),
+    "sensorcast_mqtt_outbox_commits_total": ("counter", "Outbox transactions"),
+    "sensorcast_mqtt_outbox_errors_total": ("counter", "Outbox open/write/read failures"),
+    "sensorcast_mqtt_dropped_total": ("counter", "Readings dropped by the MQTT bridge, any reason"),
+    "sensorcast_mqtt_dropped_outbox_full_total": ("counter", "Readings dropped by the outbox size cap"),
+    "sensorcast_mqtt_dropped_outbox_age_total": ("counter", "Readings dropped by the outbox age cap"),
+    "sensorcast_mqtt_dropped_pending_full_total": (
+        "counter",
+        "Readings dropped while the outbox disk stalled",
+    ),
+    "sensorcast_mqtt_dropped_disconnected_total": ("counter", "QoS 0 readings dropped while disconnected"),
+    "sensorcast_mqtt_connects_total": ("counter", "Successful MQTT connections"),
+    "sensorcast_mqtt_connect_failures_total": ("counter", "Failed MQTT connection attempts"),
+    "sensorcast_mqtt_commands_total": ("counter", "Commands received on MQTT command topics"),
+    "sensorcast_mqtt_command_errors_total": ("counter", "MQTT commands refused or failed"),
+}
+"""Kind and help text of every sample :meth:`MqttBridge.metrics` returns (for ``Metrics.describe``)."""
+
+
 def _version() -> str:
     try:
         return metadata.version("sensorcast")
@@ -110,7 +142,8 @@ class MqttBridge:
     def metrics(self) -> dict[str, float]:
         """Prometheus samples (names prefixed ``sensorcast_mqtt_``)."""
         fw = self.forwarder
-        drops = {name: ep.total for name, ep in (fw.drops.items() if fw else ())}
+        drops = {"outbox_full": 0, "outbox_age": 0, "pending_full": 0}  # QoS 0: always zero, still exported
+        drops.update({name: ep.total for name, ep in (fw.drops.items() if fw else ())})
         drops["disconnected"] = self.disconnected_drops.total
         c = self.counters
         out = {

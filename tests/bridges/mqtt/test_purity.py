@@ -1,0 +1,43 @@
+"""The pure MQTT modules stay pure: no asyncio, sockets, paho or SQLite behind an import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+PURE = [
+    "bridges.mqtt.config",
+    "bridges.mqtt.topics",
+    "bridges.mqtt.payloads",
+    "bridges.mqtt.discovery",
+    "bridges.mqtt.overflow",
+]
+
+
+def test_pure_modules_import_no_io() -> None:
+    """Importing the pure modules loads none of asyncio, socket, paho, sqlite3."""
+    code = (
+        "import sys\n"
+        + "".join(f"import {m}\n" for m in PURE)
+        + "print(sorted(m for m in ('asyncio', 'socket', 'paho', 'sqlite3') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_every_metric_is_described(tmp_path: Path) -> None:
+    """MqttBridge.metrics() returns exactly the samples METRICS describes; counters end in _total."""
+    from bridges.mqtt.bridge import METRICS, MqttBridge
+    from bridges.mqtt.config import MqttConfig
+    from tests.integration.mqtt.seam_impl import TestCommands, TestSource
+
+    src = TestSource()
+    for qos in (0, 1):
+        bridge = MqttBridge(MqttConfig(qos=qos), src, TestCommands(src), tmp_path)
+        try:
+            assert sorted(bridge.metrics()) == sorted(METRICS)
+        finally:
+            bridge._shutdown()
+    assert all((kind == "counter") == name.endswith("_total") for name, (kind, _) in METRICS.items())
+    assert all(help_text for _, help_text in METRICS.values())
