@@ -286,3 +286,34 @@ def test_operator_toggles_an_output_and_sees_it_confirmed(
     page.reload()
     page.wait_for_selector('#conn[data-state="open"]', timeout=ms(10))  # token kept for the tab session
     page.wait_for_selector(f'{control} .switch[aria-checked="{"false" if was else "true"}"]', timeout=ms(10))
+
+
+def test_a_sensor_that_stops_is_shown_stale_not_flat_lined(
+    gateways: GatewayFactory, new_page: PageFactory, tmp_path: Path
+) -> None:
+    """When readings stop (here: the whole gateway frozen with SIGSTOP), the card turns stale and the chart gets a
+    break instead of a straight line across the silence; when readings return the card is fresh again."""
+    cfg = write_config(tmp_path / "gw.toml", sensors=[synthetic("wave", 0.1, ["a"])])
+    gw = gateways(cfg)
+    url = gw.start()
+    page = new_page()
+    page.goto(url)
+    page.wait_for_function(
+        "() => +document.querySelector('.chart[data-field=\"n\"]')?.dataset.points > 10", timeout=ms(15)
+    )
+    assert gw.proc is not None
+    gw.proc.send_signal(signal.SIGSTOP)
+    try:
+        page.wait_for_selector('.card[data-sensor="wave"].stale', timeout=ms(8))  # 3 intervals + 1 s, min 3 s
+        assert text(page, '.card[data-sensor="wave"] .age').startswith("stale: last reading ")
+    finally:
+        gw.proc.send_signal(signal.SIGCONT)
+    page.wait_for_selector('.card[data-sensor="wave"]:not(.stale)', timeout=ms(8))
+    page.wait_for_function(
+        "() => sensorcast.dashboard.rings.get('wave').newestT > Date.now() - 1000", timeout=ms(10)
+    )
+    series = ring_column(page, "wave", "n")
+    assert series.count(None) == 1
+    cut = series.index(None)
+    assert cut > 10 and len(series) - cut > 2  # readings on both sides of the break
+    page.wait_for_selector('.chart[data-field="n"][data-gaps="1"]', timeout=ms(3))  # the break is on screen
