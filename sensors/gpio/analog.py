@@ -1,0 +1,264 @@
+"""HC-SR04 ultrasonic distance (gpiozero DistanceSensor) and MCP3008/MCP3208 ADCs (gpiozero SPI devices).
+
+Both need gpiozero (tight edge timing / SPI through the pin factory), so they run with the gpiozero backend
+only. HC-SR04: the echo output is 5 V; put a divider (e.g. 1 kΩ / 2 kΩ) between ECHO and the Pi's pin.
+MCP3008 (Microchip DS21295) / MCP3208 (DS21298): power at 3.3 V so VREF and the outputs stay at 3.3 V.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import Any
+
+from sensors.base import BuildContext, FieldSpec, Sensor, SensorInfo, Values
+from sensors.errors import SensorError
+from sensors.gpio.backend import pin_option, zero_factory
+from sensors.spec import DeviceSpec
+
+ADC_BITS = {"mcp3008": 10, "mcp3208": 12}
+
+
+class DistanceSensorHcsr04(Sensor):
+    """HC-SR04 via gpiozero's DistanceSensor: field ``distance_m`` (median of its last readings).
+
+    Args:
+        info: catalogue entry.
+        factory: gpiozero pin factory.
+        echo_pin: BCM pin on ECHO (through a 5 V -> 3.3 V divider).
+        trigger_pin: BCM pin on TRIG.
+        max_distance_m: readings saturate here (the HC-SR04 manages about 4 m).
+        queue_len: readings in gpiozero's median filter.
+    """
+
+    bus_id = "gpio"
+
+    def __init__(
+        self,
+        info: SensorInfo,
+        factory: Any,
+        echo_pin: int,
+        trigger_pin: int,
+        max_distance_m: float = 2.0,
+        queue_len: int = 5,
+    ) -> None:
+        super().__init__(info)
+        self.factory = factory
+        self.echo_pin = echo_pin
+        self.trigger_pin = trigger_pin
+        self.max_distance_m = max_distance_m
+        self.queue_len = queue_len
+        self.device: Any = None
+
+    def open(self) -> None:
+        """Claim the pins; gpiozero then pings in its own thread.
+
+        Raises:
+            SensorError: a pin cannot be claimed.
+        """
+        from gpiozero import DistanceSensor
+
+        self.close()
+        try:
+            self.device = DistanceSensor(
+                echo=self.echo_pin,
+                trigger=self.trigger_pin,
+                max_distance=self.max_distance_m,
+                queue_len=self.queue_len,
+                partial=True,
+                pin_factory=self.factory,
+            )
+        except Exception as exc:
+            raise SensorError(errno.EBUSY, f"cannot claim HC-SR04 pins: {type(exc).__name__}: {exc}") from exc
+
+    def read(self) -> Values:
+        """The filtered distance, or nothing while gpiozero has no echo yet.
+
+        Raises:
+            SensorError: not open.
+        """
+        if self.device is None:
+            raise SensorError(errno.EBADF, "HC-SR04 is not open")
+        try:
+            distance_m = self.device.distance
+        except Exception as exc:  # gpiozero raises while its queue is still empty
+            raise SensorError(errno.EAGAIN, "HC-SR04 has not answered yet") from exc
+        if distance_m is None:
+            return {}
+        return {"distance_m": round(float(distance_m), 4)}
+
+    def close(self) -> None:
+        """Release the pins."""
+        device, self.device = self.device, None
+        if device is not None:
+            device.close()
+
+
+class Mcp3xxx(Sensor):
+    """MCP3008/MCP3208 channels in volts: fields ``<name>_v`` (and ``<name>_raw``).
+
+    Args:
+        info: catalogue entry.
+        factory: gpiozero pin factory.
+        model: ``mcp3008`` or ``mcp3208``.
+        channels: ``(channel, name)`` pairs.
+        device: SPI0 chip select (0: CE0/BCM 8, 1: CE1/BCM 7).
+        vref_v: the chip's VREF.
+        differential: pseudo-differential pairs (IN+ = channel, IN- = channel ^ 1).
+    """
+
+    def __init__(
+        self,
+        info: SensorInfo,
+        factory: Any,
+        model: str,
+        channels: list[tuple[int, str]],
+        *,
+        device: int = 0,
+        vref_v: float = 3.3,
+        differential: bool = False,
+    ) -> None:
+        super().__init__(info)
+        self.bus_id = f"spi-0.{device}"
+        self.factory = factory
+        self.model = model
+        self.channels = channels
+        self.device = device
+        self.vref_v = vref_v
+        self.differential = differential
+        self.bits = ADC_BITS[model]
+        self._adcs: list[Any] = []
+
+    def open(self) -> None:
+        """Open one gpiozero device per channel (they share the SPI interface).
+
+        Raises:
+            SensorError: SPI cannot be opened.
+        """
+        import gpiozero
+
+        cls = gpiozero.MCP3008 if self.model == "mcp3008" else gpiozero.MCP3208
+        self.close()
+        try:
+            for channel, _name in self.channels:
+                self._adcs.append(
+                    cls(
+                        channel=channel,
+                        differential=self.differential,
+                        max_voltage=self.vref_v,
+                        port=0,
+                        device=self.device,
+                        pin_factory=self.factory,
+                    )
+                )
+        except Exception as exc:
+            self.close()
+            raise SensorError(
+                errno.EIO, f"cannot open SPI0.{self.device}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def read(self) -> Values:
+        """Convert every configured channel once."""
+        if not self._adcs:
+            raise SensorError(errno.EBADF, f"{self.model} is not open")
+        out: dict[str, float | int] = {}
+        top = (1 << self.bits) - 1
+        for adc, (_channel, name) in zip(self._adcs, self.channels, strict=True):
+            try:
+                raw = int(adc.raw_value)
+            except Exception as exc:
+                raise SensorError(errno.EIO, f"{self.model} read failed: {exc}") from exc
+            out[f"{name}_raw"] = raw
+            out[f"{name}_v"] = round(raw * self.vref_v / top, 4)
+        return out
+
+    def close(self) -> None:
+        """Release SPI."""
+        adcs, self._adcs = self._adcs, []
+        for adc in adcs:
+            adc.close()
+
+
+def build_distance(spec: DeviceSpec, ctx: BuildContext) -> DistanceSensorHcsr04:
+    """Build an ``hcsr04`` from config.
+
+    Options: ``echo_pin``, ``trigger_pin`` (BCM), ``max_distance_m`` (2.0), ``queue_len`` (5), ``backend``.
+    """
+    spec.check_unknown(["echo_pin", "trigger_pin", "max_distance_m", "queue_len", "backend"])
+    echo, trigger = pin_option(spec, "echo_pin"), pin_option(spec, "trigger_pin")
+    if echo == trigger:
+        raise spec.error("trigger_pin", "must differ from echo_pin")
+    max_m = spec.opt_float("max_distance_m", 2.0, min=0.05, max=4.5)
+    factory = zero_factory(spec, ctx)
+    if spec.simulate:
+        import math
+        import time
+
+        from sensors.sim.gpio import attach_echo
+
+        attach_echo(
+            factory, trigger, echo, lambda: min(max_m, 0.35 + 0.15 * math.sin(time.monotonic() / 9.0))
+        )
+    info = SensorInfo(
+        spec.id,
+        spec.driver,
+        (FieldSpec("distance_m", "m", "float", "distance", 0.0, max_m),),
+        spec.interval_s,
+        simulated=spec.simulate,
+        description="ultrasonic distance",
+        model="HC-SR04",
+    )
+    return DistanceSensorHcsr04(
+        info, factory, echo, trigger, max_m, spec.opt_int("queue_len", 5, min=1, max=31)
+    )
+
+
+def build_adc(spec: DeviceSpec, ctx: BuildContext) -> Mcp3xxx:
+    """Build an ``mcp3008`` / ``mcp3208`` from config.
+
+    Options: ``channels`` (list of channel numbers, or tables ``{channel = 0, name = "soil"}``; default
+    ``[0]``), ``device`` (SPI0 chip select 0 or 1), ``vref_v`` (3.3), ``differential`` (false), ``backend``.
+    """
+    spec.check_unknown(["channels", "device", "vref_v", "differential", "backend"])
+    channels: list[tuple[int, str]] = []
+    for i, item in enumerate(spec.opt_list("channels", [0])):
+        channel, name = (item, f"ch{item}") if isinstance(item, int) else (None, None)
+        if isinstance(item, dict):
+            channel, name = item.get("channel"), item.get("name")
+            name = name if name is not None else f"ch{channel}"
+        if isinstance(channel, bool) or not isinstance(channel, int) or not 0 <= channel <= 7:
+            raise spec.error(f"channels[{i}]", f"expected a channel 0..7 or {{channel, name}}, got {item!r}")
+        if not isinstance(name, str) or not name.replace("_", "").isalnum() or not name.islower():
+            raise spec.error(f"channels[{i}].name", f"expected a lowercase name like 'soil', got {name!r}")
+        channels.append((channel, name))
+    if len({name for _c, name in channels}) != len(channels):
+        raise spec.error("channels", "channel names must be unique")
+    device = spec.opt_int("device", 0, min=0, max=1)
+    vref_v = spec.opt_float("vref_v", 3.3, min=0.25, max=5.5)
+    factory = zero_factory(spec, ctx)
+    bits = ADC_BITS[spec.driver]
+    if spec.simulate:
+        from sensors.sim.gpio import shared_sim
+
+        shared_sim(ctx).adc(0, device, bits, vref_v)
+    fields: list[FieldSpec] = []
+    for _channel, name in channels:
+        fields.append(FieldSpec(f"{name}_v", "V", "float", "voltage", 0.0, vref_v))
+        fields.append(FieldSpec(f"{name}_raw", "", "int", None, 0, (1 << bits) - 1))
+    info = SensorInfo(
+        spec.id,
+        spec.driver,
+        tuple(fields),
+        spec.interval_s,
+        simulated=spec.simulate,
+        description=f"{bits}-bit ADC on SPI0.{device}",
+        model=spec.driver.upper(),
+    )
+    return Mcp3xxx(
+        info,
+        factory,
+        spec.driver,
+        channels,
+        device=device,
+        vref_v=vref_v,
+        differential=spec.opt_bool("differential", False),
+    )
