@@ -336,9 +336,7 @@ def check_sensors(cfg: Config, host: Host, health: dict[str, Any] | None) -> lis
             with contextlib.suppress(Exception):  # closing after a failed probe is best effort
                 sensor.close()
     pool.shutdown(wait=False)
-    closer = ctx.resources.get("__close__")
-    if callable(closer):
-        closer()
+    ctx.close()
     return out
 
 

@@ -212,3 +212,17 @@ def test_shipped_example_config_is_valid(tmp_path: Path) -> None:
     res = subprocess.run([*SENSORCAST, "check-config", str(cfg)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == f"{cfg}: OK (3 sensors, 0 actuators)"
+
+
+@pytest.mark.parametrize(
+    "board", sorted(p.stem for p in (Path(__file__).parents[2] / "deploy/boards").glob("*.toml"))
+)
+def test_board_profiles_installed_as_live_config_are_valid(tmp_path: Path, board: str) -> None:
+    """Each deploy/boards profile (what install.sh makes the live config) passes check-config."""
+    tokens = tmp_path / "tokens.toml"
+    tokens.write_text('[[tokens]]\nname = "op"\nrole = "operator"\ntoken = "0123456789abcdef0123"\n')
+    text = (Path(__file__).parents[2] / "deploy" / "boards" / f"{board}.toml").read_text()
+    cfg = write(tmp_path, text.replace("/etc/sensorcast/tokens.toml", str(tokens)))
+    res = subprocess.run([*SENSORCAST, "check-config", str(cfg)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == f"{cfg}: OK (1 sensors, 0 actuators)"
