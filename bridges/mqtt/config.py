@@ -18,7 +18,7 @@ from sensors.errors import ConfigError
 TOPIC_PART_RE = re.compile(r"^[^#+\x00/][^#+\x00]*$")
 PAYLOADS = ("json", "msgpack")
 PROTOCOLS = ("3.1.1", "5")
-OVERFLOW_POLICIES = ("drop_oldest", "drop_newest")
+OVERFLOW_POLICIES = ("drop_oldest", "downsample", "drop_newest")
 SYNCHRONOUS = ("normal", "full")
 
 
@@ -49,7 +49,8 @@ class MqttConfig:
         commit_interval_ms: outbox commit period: fewer commits = less SD wear, more MQTT latency.
         outbox_max_rows: outbox size cap (about 200 bytes per row on disk).
         outbox_max_age_s: rows older than this (by their synchronised timestamp) are dropped; 0 = no age cap.
-        overflow: what happens at the cap: ``drop_oldest`` (keep the newest data) or ``drop_newest``.
+        overflow: what happens at the cap: ``drop_oldest`` (keep the newest data), ``downsample`` (halve
+            the resolution of the oldest data, keeping its time span) or ``drop_newest``.
         synchronous: SQLite ``synchronous`` in WAL mode: ``normal`` (no fsync per commit) or ``full``.
         max_pending_rows: readings waiting for the next commit; beyond it they are dropped and counted.
         discovery: publish Home Assistant discovery configs.

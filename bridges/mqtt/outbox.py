@@ -75,7 +75,7 @@ class WriteResult:
     """The rows inserted, with their ids, in order."""
     deleted_acked: int = 0
     dropped_stored: int = 0
-    """Oldest stored rows dropped by the size cap (``drop_oldest``)."""
+    """Stored rows dropped by the size cap (``drop_oldest``, ``downsample``)."""
     dropped_incoming: int = 0
     """Incoming rows not stored because of the size cap."""
     dropped_age: int = 0
@@ -89,7 +89,8 @@ class Outbox:
         path: database file (its directory is created).
         max_rows: size cap.
         max_age_s: age cap for rows with a synchronised timestamp; 0 disables it.
-        overflow: ``drop_oldest`` or ``drop_newest`` (see :func:`bridges.mqtt.overflow.plan_cap`).
+        overflow: ``drop_oldest``, ``downsample`` or ``drop_newest`` (see
+            :func:`bridges.mqtt.overflow.plan_cap`).
         synchronous: ``normal`` or ``full`` (see the module docstring).
         age_check_interval_s: how often the age cap runs (it walks the oldest rows).
     """
@@ -188,10 +189,13 @@ class Outbox:
             res.dropped_age = self._apply_age(now_ns)
             plan = plan_cap(self.rows, len(rows), self.max_rows, self.overflow)
             if plan.drop_stored:
-                res.dropped_stored = db.execute(
-                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)",
-                    (plan.drop_stored,),
-                ).rowcount
+                if self.overflow == "downsample":
+                    res.dropped_stored = self._thin_oldest(plan.drop_stored)
+                if res.dropped_stored < plan.drop_stored:  # drop_oldest, or what thinning could not free
+                    res.dropped_stored += db.execute(
+                        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)",
+                        (plan.drop_stored - res.dropped_stored,),
+                    ).rowcount
                 self.rows -= res.dropped_stored
             keep = rows
             if plan.drop_incoming:
@@ -215,6 +219,18 @@ class Outbox:
             raise
         self.rows += len(res.stored)
         return res
+
+    def _thin_oldest(self, n: int) -> int:
+        """Free about ``n`` rows by deleting every second row of each topic among the oldest ``2 n`` rows: the
+        oldest data keeps its time span at half the resolution (repeated overflows thin it further)."""
+        return int(
+            self.db.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM (SELECT id, row_number() OVER "
+                "(PARTITION BY topic ORDER BY id) AS rn FROM "
+                "(SELECT id, topic FROM outbox ORDER BY id LIMIT ?)) WHERE rn % 2 = 0)",
+                (2 * n,),
+            ).rowcount
+        )
 
     def _delete_ids(self, ids: Iterable[int]) -> int:
         deleted = 0

@@ -28,7 +28,8 @@ def plan_cap(stored: int, incoming: int, max_rows: int, policy: str) -> CapPlan:
         stored: rows already in the buffer.
         incoming: rows about to be added.
         max_rows: the cap.
-        policy: ``drop_oldest`` (stored rows go first, then the oldest incoming) or ``drop_newest`` (incoming
+        policy: ``drop_oldest`` (stored rows go first, then the oldest incoming), ``downsample`` (the same
+            counts; the caller thins the oldest rows instead of cutting them off) or ``drop_newest`` (incoming
             rows go first; stored rows only if the buffer is over the cap already, e.g. after lowering it).
     """
     excess = stored + incoming - max_rows
@@ -37,7 +38,7 @@ def plan_cap(stored: int, incoming: int, max_rows: int, policy: str) -> CapPlan:
     if policy == "drop_newest":
         drop_incoming = min(incoming, excess)
         return CapPlan(excess - drop_incoming, drop_incoming)
-    if policy == "drop_oldest":
+    if policy in ("drop_oldest", "downsample"):
         drop_stored = min(stored, excess)
         return CapPlan(drop_stored, excess - drop_stored)
     raise ValueError(f"unknown overflow policy {policy!r}")

@@ -84,7 +84,7 @@ def test_full_table_is_applied() -> None:
         ({"port": 70000}, "mqtt.port", "0..65535"),
         ({"payload": "xml"}, "mqtt.payload", "expected one of 'json', 'msgpack'"),
         ({"protocol": "3"}, "mqtt.protocol", "'3.1.1', '5'"),
-        ({"overflow": "drop"}, "mqtt.overflow", "'drop_oldest', 'drop_newest'"),
+        ({"overflow": "drop"}, "mqtt.overflow", "'drop_oldest', 'downsample', 'drop_newest'"),
         ({"hostt": "x"}, "mqtt.hostt", "unknown key"),
         ({"topic_prefix": "a/#"}, "mqtt.topic_prefix", "without '+', '#'"),
         ({"topic_prefix": "a/"}, "mqtt.topic_prefix", "leading/trailing"),

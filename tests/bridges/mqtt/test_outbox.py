@@ -134,3 +134,46 @@ def test_closed_outbox_refuses_use(tmp_path: Path) -> None:
     ob.close()
     with pytest.raises(RuntimeError, match="not open"):
         ob.fetch(0, 1, 1)
+
+
+def test_downsample_cap_thins_the_oldest_rows_per_topic(tmp_path: Path) -> None:
+    """At the cap, downsample deletes every second row of each topic among the oldest rows, so the oldest
+    data keeps its time span at half the resolution; the newest rows are untouched."""
+    ob = opened(tmp_path / "o.db", max_rows=100, overflow="downsample")
+    ob.write([OutRow(f"t/{i % 2}", b"p", "boot", i, NOW_NS, True) for i in range(1, 101)])
+    res = ob.write([OutRow(f"t/{i % 2}", b"p", "boot", i, NOW_NS, True) for i in range(101, 121)])
+    assert (res.dropped_stored, res.dropped_incoming, ob.rows) == (20, 0, 100)
+    # oldest 40 rows (seq 1..40): per topic, rows 2, 4, ... of that topic are gone
+    kept = [r.seq for r in ob.fetch(0, 10**9, 1000)]
+    assert kept == [
+        1,
+        2,
+        5,
+        6,
+        9,
+        10,
+        13,
+        14,
+        17,
+        18,
+        21,
+        22,
+        25,
+        26,
+        29,
+        30,
+        33,
+        34,
+        37,
+        38,
+        *range(41, 121),
+    ]
+
+
+def test_downsample_falls_back_to_dropping_what_thinning_cannot_free(tmp_path: Path) -> None:
+    """When thinning frees fewer rows than needed (one row per topic), the oldest rows are dropped."""
+    ob = opened(tmp_path / "o.db", max_rows=100, overflow="downsample")
+    ob.write([OutRow(f"t/{i}", b"p", "boot", i, NOW_NS, True) for i in range(1, 101)])  # every topic once
+    res = ob.write(rows(101, 5))
+    assert (res.dropped_stored, ob.rows) == (5, 100)
+    assert [r.seq for r in ob.fetch(0, 10**9, 1000)][:3] == [6, 7, 8]

@@ -13,6 +13,7 @@ from bridges.mqtt.overflow import CapPlan, DropEpisodes, plan_cap
         (5, 3, 10, "drop_oldest", CapPlan(0, 0)),
         (8, 3, 10, "drop_oldest", CapPlan(1, 0)),
         (2, 15, 10, "drop_oldest", CapPlan(2, 5)),
+        (8, 3, 10, "downsample", CapPlan(1, 0)),
         (8, 3, 10, "drop_newest", CapPlan(0, 1)),
         (12, 3, 10, "drop_newest", CapPlan(2, 3)),
         (10, 0, 10, "drop_newest", CapPlan(0, 0)),
