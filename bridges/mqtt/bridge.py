@@ -24,6 +24,7 @@ from bridges.mqtt.client import MqttClientError, PahoConnection
 from bridges.mqtt.config import MqttConfig
 from bridges.mqtt.discovery import discovery_messages, health_message, meta_messages
 from bridges.mqtt.forwarder import Forwarder
+from bridges.mqtt.metrics import METRICS as METRICS
 from bridges.mqtt.outbox import Outbox, OutRow
 from bridges.mqtt.overflow import DropEpisodes
 from bridges.mqtt.payloads import encode_result, encoder, parse_command
@@ -37,38 +38,6 @@ OUTBOX_FILE = "mqtt-outbox.db"
 RETAINED_FILE = "mqtt-retained.json"
 MAX_COMMANDS_IN_PROGRESS = 16
 """Commands executing at once; more are refused (counted) so a flood on the command topic stays bounded."""
-
-
-METRICS: dict[str, tuple[str, str]] = {
-    "sensorcast_mqtt_connected": ("gauge", "1 while the MQTT bridge is connected to its broker"),
-    "sensorcast_mqtt_outbox_rows": (
-        "gauge",
-        "Readings in the MQTT outbox not yet acknowledged by the broker",
-    ),
-    "sensorcast_mqtt_outbox_pending": ("gauge", "Readings waiting for the next outbox commit"),
-    "sensorcast_mqtt_inflight": ("gauge", "MQTT publishes awaiting PUBACK"),
-    "sensorcast_mqtt_published_total": (
-        "counter",
-        "Readings acknowledged by the broker (QoS 1) or written (QoS 0)",
-    ),
-    "sensorcast_mqtt_replayed_total": ("counter", "Readings sent from the on-disk backlog"),
-    "sensorcast_mqtt_rejected_total": ("counter", "Readings refused by the broker (MQTT 5 reason code)"),
-    "sensorcast_mqtt_outbox_commits_total": ("counter", "Outbox transactions"),
-    "sensorcast_mqtt_outbox_errors_total": ("counter", "Outbox open/write/read failures"),
-    "sensorcast_mqtt_dropped_total": ("counter", "Readings dropped by the MQTT bridge, any reason"),
-    "sensorcast_mqtt_dropped_outbox_full_total": ("counter", "Readings dropped by the outbox size cap"),
-    "sensorcast_mqtt_dropped_outbox_age_total": ("counter", "Readings dropped by the outbox age cap"),
-    "sensorcast_mqtt_dropped_pending_full_total": (
-        "counter",
-        "Readings dropped while the outbox disk stalled",
-    ),
-    "sensorcast_mqtt_dropped_disconnected_total": ("counter", "QoS 0 readings dropped while disconnected"),
-    "sensorcast_mqtt_connects_total": ("counter", "Successful MQTT connections"),
-    "sensorcast_mqtt_connect_failures_total": ("counter", "Failed MQTT connection attempts"),
-    "sensorcast_mqtt_commands_total": ("counter", "Commands received on MQTT command topics"),
-    "sensorcast_mqtt_command_errors_total": ("counter", "MQTT commands refused or failed"),
-}
-"""Kind and help text of every sample :meth:`MqttBridge.metrics` returns (for ``Metrics.describe``)."""
 
 
 def _version() -> str:

@@ -12,6 +12,7 @@ PURE = [
     "bridges.mqtt.payloads",
     "bridges.mqtt.discovery",
     "bridges.mqtt.overflow",
+    "bridges.mqtt.metrics",
 ]
 
 
@@ -28,8 +29,9 @@ def test_pure_modules_import_no_io() -> None:
 
 def test_every_metric_is_described(tmp_path: Path) -> None:
     """MqttBridge.metrics() returns exactly the samples METRICS describes; counters end in _total."""
-    from bridges.mqtt.bridge import METRICS, MqttBridge
+    from bridges.mqtt.bridge import MqttBridge
     from bridges.mqtt.config import MqttConfig
+    from bridges.mqtt.metrics import METRICS
     from tests.integration.mqtt.seam_impl import TestCommands, TestSource
 
     src = TestSource()
