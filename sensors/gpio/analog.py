@@ -8,6 +8,7 @@ MCP3008 (Microchip DS21295) / MCP3208 (DS21298): power at 3.3 V so VREF and the 
 from __future__ import annotations
 
 import errno
+import warnings
 from typing import Any
 
 from sensors.base import BuildContext, FieldSpec, Sensor, SensorInfo, Values
@@ -55,18 +56,20 @@ class DistanceSensorHcsr04(Sensor):
         Raises:
             SensorError: a pin cannot be claimed.
         """
-        from gpiozero import DistanceSensor
+        from gpiozero import DistanceSensor, PWMSoftwareFallback
 
         self.close()
         try:
-            self.device = DistanceSensor(
-                echo=self.echo_pin,
-                trigger=self.trigger_pin,
-                max_distance=self.max_distance_m,
-                queue_len=self.queue_len,
-                partial=True,
-                pin_factory=self.factory,
-            )
+            with warnings.catch_warnings():  # 'use pigpio for accuracy': documented in docs/sensors/gpio.md
+                warnings.simplefilter("ignore", PWMSoftwareFallback)
+                self.device = DistanceSensor(
+                    echo=self.echo_pin,
+                    trigger=self.trigger_pin,
+                    max_distance=self.max_distance_m,
+                    queue_len=self.queue_len,
+                    partial=True,
+                    pin_factory=self.factory,
+                )
         except Exception as exc:
             raise SensorError(errno.EBUSY, f"cannot claim HC-SR04 pins: {type(exc).__name__}: {exc}") from exc
 

@@ -69,9 +69,9 @@ class EdgeFilter:
 
     def on_raw(self, active: bool, mono_ns: int) -> list[Edge]:
         """Feed a raw level change seen at ``mono_ns``; return the events it causes (maybe none)."""
+        out = self.on_time(mono_ns)  # first settle what was pending before this change (a late timer)
         self.raw_active = active
         self._raw_mono_ns = mono_ns
-        out = self.on_time(mono_ns)
         if self._lockout_until_ns is not None and mono_ns < self._lockout_until_ns:
             return out  # bouncing: on_time() reconciles at the end of the window
         if active != self.active:

@@ -33,13 +33,13 @@ class FakePWM:
             raise ValueError("dutycycle must have a value from 0.0 to 100.0")
         self.duty_pct = duty_pct
 
-    def ChangeDutyCycle(self, duty_pct: float) -> None:  # noqa: N802 - the real API's name
+    def ChangeDutyCycle(self, duty_pct: float) -> None:
         """Change the duty cycle (percent)."""
         if self.duty_pct is None:
             raise RuntimeError("PWM not started")
         self.start(duty_pct)
 
-    def ChangeFrequency(self, frequency_hz: float) -> None:  # noqa: N802 - the real API's name
+    def ChangeFrequency(self, frequency_hz: float) -> None:
         """Change the frequency."""
         self.frequency_hz = frequency_hz
 
@@ -57,7 +57,9 @@ class FakeJetsonGPIO:
     PUD_OFF, PUD_DOWN, PUD_UP = 20, 21, 22
     RISING, FALLING, BOTH = 31, 32, 33
     PWM_CHANNELS = frozenset({12, 13})
-    VALID_CHANNELS = frozenset({4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27})
+    VALID_CHANNELS = frozenset(
+        {4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27}
+    )
 
     def __init__(self) -> None:
         self.mode: int | None = None
@@ -70,7 +72,7 @@ class FakeJetsonGPIO:
         self.cleanups: list[int | None] = []
         self._events: list[threading.Thread] = []
 
-    def PWM(self, channel: int, frequency_hz: float) -> FakePWM:  # noqa: N802 - the real API's name
+    def PWM(self, channel: int, frequency_hz: float) -> FakePWM:
         """Create a PWM object on ``channel``."""
         return FakePWM(self, channel, frequency_hz)
 
@@ -89,7 +91,9 @@ class FakeJetsonGPIO:
 
     def _check(self, channel: int) -> None:
         if self.mode is None:
-            raise RuntimeError("Please set pin numbering mode using GPIO.setmode(GPIO.BOARD) or GPIO.setmode(GPIO.BCM)")
+            raise RuntimeError(
+                "Please set pin numbering mode using GPIO.setmode(GPIO.BOARD) or GPIO.setmode(GPIO.BCM)"
+            )
         if channel not in self.VALID_CHANNELS:
             raise ValueError(f"Channel {channel} is invalid")
 
@@ -118,7 +122,11 @@ class FakeJetsonGPIO:
         self.history.append(("output", channel, int(value)))
 
     def add_event_detect(
-        self, channel: int, edge: int, callback: Callable[[int], None] | None = None, bouncetime: int | None = None
+        self,
+        channel: int,
+        edge: int,
+        callback: Callable[[int], None] | None = None,
+        bouncetime: int | None = None,
     ) -> None:
         """Register an edge callback (only BOTH is emulated: every level change calls back)."""
         if self.directions.get(channel) != self.IN:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,7 +16,12 @@ MS = 1_000_000
 def test_without_debounce_every_change_is_an_edge() -> None:
     """With bounce 0 each raw change is reported with its own time and activations count up."""
     f = EdgeFilter(False)
-    out = [*f.on_raw(True, 1 * MS), *f.on_raw(False, 2 * MS), *f.on_raw(True, 3 * MS), *f.on_raw(True, 4 * MS)]
+    out = [
+        *f.on_raw(True, 1 * MS),
+        *f.on_raw(False, 2 * MS),
+        *f.on_raw(True, 3 * MS),
+        *f.on_raw(True, 4 * MS),
+    ]
     assert out == [Edge(True, 1 * MS, False, 1), Edge(False, 2 * MS, False, 1), Edge(True, 3 * MS, False, 2)]
     assert f.deadline_ns() is None
 
@@ -46,6 +53,14 @@ def test_a_late_raw_change_after_the_window_reports_its_own_time() -> None:
     f = EdgeFilter(True, bounce_ns=10 * MS)
     assert f.on_raw(False, 50 * MS) == [Edge(False, 50 * MS, False, 0)]
     assert f.on_raw(True, 75 * MS) == [Edge(True, 75 * MS, False, 1)]
+
+
+def test_a_late_timer_does_not_swallow_the_release() -> None:
+    """Window over but on_time not yet run when the next press arrives: release and press both come out."""
+    f = EdgeFilter(False, bounce_ns=5 * MS)
+    assert f.on_raw(True, 0) == [Edge(True, 0, False, 1)]
+    assert f.on_raw(False, 1 * MS) == []
+    assert f.on_raw(True, 20 * MS) == [Edge(False, 5 * MS, False, 1), Edge(True, 20 * MS, False, 2)]
 
 
 def test_hold_fires_once_at_the_hold_deadline_and_resets_on_release() -> None:
@@ -94,7 +109,9 @@ def test_negative_times_are_rejected() -> None:
     st.integers(0, 20 * MS),
     st.booleans(),
 )
-def test_reported_state_always_settles_on_the_input(steps: list[tuple[int, bool]], bounce_ns: int, start: bool) -> None:
+def test_reported_state_always_settles_on_the_input(
+    steps: list[tuple[int, bool]], bounce_ns: int, start: bool
+) -> None:
     """Any raw sequence: edges alternate, are time-ordered, respect the window, and end on the raw level."""
     f = EdgeFilter(start, bounce_ns=bounce_ns)
     t, out, level = 0, [], start
@@ -104,9 +121,9 @@ def test_reported_state_always_settles_on_the_input(steps: list[tuple[int, bool]
     out += f.on_time(t + bounce_ns + 1)
     assert f.active == level
     states = [start] + [e.active for e in out]
-    assert all(a != b for a, b in zip(states, states[1:], strict=False))
+    assert all(a != b for a, b in itertools.pairwise(states))
     times = [e.mono_ns for e in out]
-    assert all(b - a >= bounce_ns for a, b in zip(times, times[1:], strict=False))
+    assert all(b - a >= bounce_ns for a, b in itertools.pairwise(times))
 
 
 def test_pulse_rate_is_averaged_over_the_window_and_since_start() -> None:

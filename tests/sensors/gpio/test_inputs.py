@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from gpiozero import DigitalInputDevice
@@ -27,7 +28,9 @@ def ctx(factory: MockFactory) -> Iterator[BuildContext]:
     c.close()
 
 
-def test_button_press_and_release_with_bounce_are_one_edge_each(factory: MockFactory, ctx: BuildContext) -> None:
+def test_button_press_and_release_with_bounce_are_one_edge_each(
+    factory: MockFactory, ctx: BuildContext
+) -> None:
     """A bouncing press and a bouncing release give exactly [pressed, released], stamped at the first contact."""
     button = build_sensor(ctx, "button", pin=17, bounce_time_s=0.05, backend="gpiozero")
     rec = Recorder()
@@ -182,7 +185,7 @@ def test_pulse_counter_counts_falling_edges_and_rates_over_the_window(
     for _ in range(10):
         pin.drive_low()
         pin.drive_high()
-    values = dict(rain.read())
+    values: dict[str, Any] = dict(rain.read())
     elapsed_s = time.monotonic() - t_open
     assert values["pulses"] == 10 and values["rain_mm"] == pytest.approx(2.794)
     assert 10 / (elapsed_s + 0.05) <= float(values["rate_hz"]) <= 10 / 0.0001

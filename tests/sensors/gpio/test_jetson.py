@@ -76,7 +76,9 @@ def test_jetson_without_the_library_is_a_sensor_error(tmp_path: Path) -> None:
         choose_backend(spec("button", pin=4), c)
 
 
-def test_button_edges_on_jetson_are_debounced_and_timestamped(gpio: FakeJetsonGPIO, ctx: BuildContext) -> None:
+def test_button_edges_on_jetson_are_debounced_and_timestamped(
+    gpio: FakeJetsonGPIO, ctx: BuildContext
+) -> None:
     """Callbacks from Jetson.GPIO's thread give [pressed, released] through the same debouncer."""
     button = build_sensor(ctx, "button", pin=17, bounce_time_s=0.03, hold_time_s=0.0)
     rec = Recorder()
@@ -118,7 +120,8 @@ def test_jetson_relay_and_pwm(gpio: FakeJetsonGPIO, ctx: BuildContext) -> None:
     assert led.apply(0.4) == 0.4 and gpio.pwms[13].duty_pct == pytest.approx(40.0)
     servo = build_actuator(ctx, "servo", pin=12)
     servo.open()
-    assert (gpio.pwms[12].frequency_hz, gpio.pwms[12].duty_pct) == (pytest.approx(50.0), pytest.approx(7.5))
+    assert gpio.pwms[12].frequency_hz == pytest.approx(50.0)
+    assert gpio.pwms[12].duty_pct == pytest.approx(7.5)
     assert servo.apply(90.0) == 90.0 and gpio.pwms[12].duty_pct == pytest.approx(10.0)
     for out in (relay, led, servo):
         out.close()

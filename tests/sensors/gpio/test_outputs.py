@@ -26,9 +26,13 @@ def ctx(factory: MockFactory) -> Iterator[BuildContext]:
     c.close()
 
 
-def test_active_low_relay_starts_off_and_drives_the_pin_inverted(factory: MockFactory, ctx: BuildContext) -> None:
+def test_active_low_relay_starts_off_and_drives_the_pin_inverted(
+    factory: MockFactory, ctx: BuildContext
+) -> None:
     """An active-low relay board: off = pin high from the first instant, on = pin low; apply returns the state."""
-    relay = build_actuator(ctx, "relay", pin=26, active_high=False, safe_on_disconnect=True, backend="gpiozero")
+    relay = build_actuator(
+        ctx, "relay", pin=26, active_high=False, safe_on_disconnect=True, backend="gpiozero"
+    )
     assert relay.info == ActuatorInfo("dev", "relay", "switch", 0.0, 1.0, False, safe_on_disconnect=True)
     relay.open()
     pin = factory.pin(26)
@@ -98,6 +102,8 @@ def test_output_options_are_checked(ctx: BuildContext) -> None:
 def test_output_on_a_machine_without_gpio_is_a_config_error() -> None:
     """No pin factory works in this container (no lgpio, RPi.GPIO or Pi): the error says why, per library."""
     ctx = BuildContext()
-    with pytest.raises(ConfigError, match=r"sensors\[0\]\.driver: cannot drive GPIO on this machine: .*lgpio"):
+    with pytest.raises(
+        ConfigError, match=r"sensors\[0\]\.driver: cannot drive GPIO on this machine: .*lgpio"
+    ):
         build_actuator(ctx, "relay", pin=5, backend="gpiozero")
     ctx.close()

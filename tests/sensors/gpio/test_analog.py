@@ -1,0 +1,107 @@
+"""MCP3008/MCP3208 through gpiozero's SPI on a bit-level emulator, and the HC-SR04 on an echo emulation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from sensors.base import BuildContext
+from sensors.errors import SensorError
+from sensors.sim.gpio import Mcp3xxxEmulator, SimFactory, attach_echo
+from tests.conftest import scaled
+from tests.sensors.gpio.helpers import build_sensor
+
+
+@pytest.fixture
+def factory() -> SimFactory:
+    return SimFactory()
+
+
+@pytest.fixture
+def ctx(factory: SimFactory) -> Iterator[BuildContext]:
+    c = BuildContext()
+    c.resources["gpio-factory"] = factory
+    yield c
+    c.close()
+
+
+def test_mcp3008_reads_each_channel_bit_by_bit(factory: SimFactory, ctx: BuildContext) -> None:
+    """1.65 V, 3.3 V and 0.5 V at VREF 3.3 V are codes 512, 1023, 155 and the matching volts."""
+    chip = Mcp3xxxEmulator(factory, 8, bits=10, vref_v=3.3)
+    chip.voltages[:4] = [1.65, 0.0, 3.3, 0.5]
+    adc = build_sensor(ctx, "mcp3008", channels=[0, 2, {"channel": 3, "name": "battery"}], backend="gpiozero")
+    assert adc.bus_id == "spi-0.0"
+    adc.open()
+    assert adc.read() == {
+        "ch0_raw": 512,
+        "ch0_v": round(512 * 3.3 / 1023, 4),
+        "ch2_raw": 1023,
+        "ch2_v": 3.3,
+        "battery_raw": 155,
+        "battery_v": round(155 * 3.3 / 1023, 4),
+    }
+    assert chip.conversions == 3
+    chip.voltages[0] = 0.0
+    assert dict(adc.read())["ch0_raw"] == 0
+    adc.close()
+
+
+def test_mcp3208_is_twelve_bit_on_chip_select_one(factory: SimFactory, ctx: BuildContext) -> None:
+    """An MCP3208 on CE1 with VREF 5 V: 1.0 V is code 819; its bus id is spi-0.1."""
+    chip = Mcp3xxxEmulator(factory, 7, bits=12, vref_v=5.0)
+    chip.voltages[5] = 1.0
+    adc = build_sensor(ctx, "mcp3208", channels=[5], device=1, vref_v=5.0, backend="gpiozero")
+    assert adc.bus_id == "spi-0.1"
+    adc.open()
+    assert adc.read() == {"ch5_raw": 819, "ch5_v": round(819 * 5.0 / 4095, 4)}
+    adc.close()
+
+
+def test_mcp3008_pseudo_differential_pair(factory: SimFactory, ctx: BuildContext) -> None:
+    """Differential channel 0 (IN+ CH0 2.0 V, IN- CH1 0.5 V) converts 1.5 V: code 465."""
+    chip = Mcp3xxxEmulator(factory, 8)
+    chip.voltages[:2] = [2.0, 0.5]
+    adc = build_sensor(ctx, "mcp3008", channels=[0], differential=True, backend="gpiozero")
+    adc.open()
+    assert dict(adc.read())["ch0_raw"] == 465
+    adc.close()
+
+
+def test_adc_channel_options_are_validated(ctx: BuildContext) -> None:
+    """Channel 8, a bad name and duplicate names are config errors naming the list item."""
+    from sensors.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"channels\[1\]: expected a channel 0\.\.7"):
+        build_sensor(ctx, "mcp3008", channels=[0, 8])
+    with pytest.raises(ConfigError, match=r"channels\[0\]\.name: expected a lowercase name"):
+        build_sensor(ctx, "mcp3008", channels=[{"channel": 1, "name": "Soil Moisture"}])
+    with pytest.raises(ConfigError, match="must be unique"):
+        build_sensor(ctx, "mcp3008", channels=[1, {"channel": 2, "name": "ch1"}])
+
+
+def test_hcsr04_measures_the_emulated_echo(factory: SimFactory, ctx: BuildContext) -> None:
+    """An object 0.5 m away (2.9 ms echo) reads 0.5 m within 5 cm (thread timing on a shared machine)."""
+    distance_m = [0.5]
+    attach_echo(factory, 23, 24, lambda: distance_m[0])
+    sonar = build_sensor(ctx, "hcsr04", echo_pin=24, trigger_pin=23, max_distance_m=2.0, backend="gpiozero")
+    with pytest.raises(SensorError, match="not open"):
+        sonar.read()
+    sonar.open()
+    deadline = time.monotonic() + scaled(3.0)
+    values: dict[str, object] = {}
+    while not values and time.monotonic() < deadline:
+        time.sleep(0.1)
+        values = dict(sonar.read())
+    assert values["distance_m"] == pytest.approx(0.5, abs=0.05)
+    assert sonar.info.fields[0].max == 2.0
+    sonar.close()
+
+
+def test_hcsr04_pins_must_differ(ctx: BuildContext) -> None:
+    """Echo and trigger on one pin is a config error."""
+    from sensors.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="trigger_pin: must differ"):
+        build_sensor(ctx, "hcsr04", echo_pin=24, trigger_pin=24)
