@@ -258,8 +258,9 @@ def test_viewer_sees_no_controls(gateways: GatewayFactory, new_page: PageFactory
 def test_operator_toggles_an_output_and_sees_it_confirmed(
     gateways: GatewayFactory, new_page: PageFactory, tmp_path: Path
 ) -> None:
-    """An operator flips a switch output: the control shows confirmed with the applied value, and the new state
-    survives a reload (it comes back in the hello catalogue)."""
+    """An operator flips a switch output with the keyboard: the control goes pending then confirmed with the
+    applied value; after a reload (token kept for the tab) the page shows the gateway's state of the output: the
+    new value, or the safe value when the output is driven safe on the loss of its last operator."""
     url = gateways(demo_with_tokens(tmp_path / "gw.toml")).start()
     page = new_page()
     page.goto(url)
@@ -283,9 +284,12 @@ def test_operator_toggles_an_output_and_sees_it_confirmed(
     assert page.evaluate("() => cmdStates") == ["pending", "confirmed"]
     assert page.get_attribute(f"{control} .switch", "aria-checked") == ("false" if was else "true")
     assert text(page, f"{control} .cmd-status") == "confirmed"
+    info = page.evaluate("t => sensorcast.dashboard.client.hello.actuators.find(a => a.id === t)", target)
+    after = bool(info["safe_value"]) if info["safe_on_disconnect"] else not was
     page.reload()
     page.wait_for_selector('#conn[data-state="open"]', timeout=ms(10))  # token kept for the tab session
-    page.wait_for_selector(f'{control} .switch[aria-checked="{"false" if was else "true"}"]', timeout=ms(10))
+    page.wait_for_selector(f'{control} .switch[aria-checked="{str(after).lower()}"]', timeout=ms(10))
+    assert not page.is_visible("#auth")
 
 
 def test_a_sensor_that_stops_is_shown_stale_not_flat_lined(
