@@ -257,7 +257,11 @@ class GatewayApp:
         self._spawn(self.fanout.run_ticks(), "fanout-ticks")
         self._spawn(self._monitor(), "monitor")
         if self.config.mqtt is not None:
-            from bridges.mqtt.bridge import MqttBridge  # type: ignore[import-not-found,unused-ignore]
+            from bridges.mqtt.bridge import MqttBridge
+            from bridges.mqtt.metrics import METRICS
+
+            for name, (kind, help_text) in METRICS.items():
+                self.metrics.describe(name, kind, help_text)
 
             self.bridge = MqttBridge(self.config.mqtt, self.hub, self.commands, self.config.gateway.data_dir)
             self._spawn(self.bridge.run(), "mqtt-bridge")

@@ -50,7 +50,7 @@ def prepare(args: argparse.Namespace) -> Config:
         overrides["port"] = args.port
     cfg = load_config(args.config).with_overrides(**overrides) if args.config else demo_config(**overrides)
     if args.mqtt:
-        from bridges.mqtt.config import config_from_url  # type: ignore[import-not-found,unused-ignore]
+        from bridges.mqtt.config import config_from_url
         from sensors.errors import ConfigError
 
         try:
@@ -85,7 +85,7 @@ def prepare(args: argparse.Namespace) -> Config:
 
 def _notifier() -> Any:
     try:
-        from gateway.sdnotify import Notifier  # type: ignore[import-not-found,unused-ignore]
+        from gateway.sdnotify import Notifier
     except ModuleNotFoundError:
         return None
     return Notifier.from_env()

@@ -364,7 +364,7 @@ def _mqtt(table: Any, file: str | None, col: _Collector) -> Any:
     if table is None:
         return None
     try:
-        from bridges.mqtt.config import parse_mqtt_config  # type: ignore[import-not-found,unused-ignore]
+        from bridges.mqtt.config import parse_mqtt_config
     except ModuleNotFoundError:
         col.errors.append(ConfigError("mqtt", "this build has no MQTT bridge"))
         return None

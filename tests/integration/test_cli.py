@@ -211,7 +211,7 @@ def test_shipped_example_config_is_valid(tmp_path: Path) -> None:
     cfg = write(tmp_path, text.replace("/etc/sensorcast/tokens.toml", str(tokens)))
     res = subprocess.run([*SENSORCAST, "check-config", str(cfg)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == f"{cfg}: OK (3 sensors, 0 actuators)"
+    assert res.stdout.strip() == f"{cfg}: OK (3 sensors, 0 actuators, MQTT bridge)"
 
 
 @pytest.mark.parametrize(
