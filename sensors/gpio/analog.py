@@ -8,6 +8,7 @@ MCP3008 (Microchip DS21295) / MCP3208 (DS21298): power at 3.3 V so VREF and the 
 from __future__ import annotations
 
 import errno
+import time
 import warnings
 from typing import Any
 
@@ -29,6 +30,7 @@ class DistanceSensorHcsr04(Sensor):
         trigger_pin: BCM pin on TRIG.
         max_distance_m: readings saturate here (the HC-SR04 manages about 4 m).
         queue_len: readings in gpiozero's median filter.
+        no_echo_timeout_s: without a new echo for this long the sensor is reported failing.
     """
 
     bus_id = "gpio"
@@ -41,8 +43,12 @@ class DistanceSensorHcsr04(Sensor):
         trigger_pin: int,
         max_distance_m: float = 2.0,
         queue_len: int = 5,
+        no_echo_timeout_s: float = 2.0,
     ) -> None:
         super().__init__(info)
+        self.no_echo_timeout_s = no_echo_timeout_s
+        self._samples: tuple[float, ...] = ()
+        self._changed_s = 0.0
         self.factory = factory
         self.echo_pin = echo_pin
         self.trigger_pin = trigger_pin
@@ -59,6 +65,7 @@ class DistanceSensorHcsr04(Sensor):
         from gpiozero import DistanceSensor, PWMSoftwareFallback
 
         self.close()
+        self._samples, self._changed_s = (), time.monotonic()
         try:
             with warnings.catch_warnings():  # 'use pigpio for accuracy': documented in docs/sensors/gpio.md
                 warnings.simplefilter("ignore", PWMSoftwareFallback)
@@ -81,13 +88,18 @@ class DistanceSensorHcsr04(Sensor):
         """
         if self.device is None:
             raise SensorError(errno.EBADF, "HC-SR04 is not open")
-        try:
-            distance_m = self.device.distance
-        except Exception as exc:  # gpiozero raises while its queue is still empty
-            raise SensorError(errno.EAGAIN, "HC-SR04 has not answered yet") from exc
-        if distance_m is None:
+        # gpiozero answers 0.0 for an empty queue and keeps the last median forever when echoes stop (it drops
+        # failed pings), so freshness is judged from its sample queue: real echoes never repeat to the ns.
+        queue = getattr(getattr(self.device, "_queue", None), "queue", ())
+        samples = tuple(queue)
+        now_s = time.monotonic()
+        if samples != self._samples:
+            self._samples, self._changed_s = samples, now_s
+        elif now_s - self._changed_s > self.no_echo_timeout_s:
+            raise SensorError(errno.ETIMEDOUT, f"HC-SR04: no echo for {self.no_echo_timeout_s:g} s")
+        if not samples:
             return {}
-        return {"distance_m": round(float(distance_m), 4)}
+        return {"distance_m": round(float(self.device.distance), 4)}
 
     def close(self) -> None:
         """Release the pins."""
@@ -184,9 +196,12 @@ class Mcp3xxx(Sensor):
 def build_distance(spec: DeviceSpec, ctx: BuildContext) -> DistanceSensorHcsr04:
     """Build an ``hcsr04`` from config.
 
-    Options: ``echo_pin``, ``trigger_pin`` (BCM), ``max_distance_m`` (2.0), ``queue_len`` (5), ``backend``.
+    Options: ``echo_pin``, ``trigger_pin`` (BCM), ``max_distance_m`` (2.0), ``queue_len`` (5),
+    ``no_echo_timeout_s`` (2.0), ``backend``.
     """
-    spec.check_unknown(["echo_pin", "trigger_pin", "max_distance_m", "queue_len", "backend"])
+    spec.check_unknown(
+        ["echo_pin", "trigger_pin", "max_distance_m", "queue_len", "no_echo_timeout_s", "backend"]
+    )
     echo, trigger = pin_option(spec, "echo_pin"), pin_option(spec, "trigger_pin")
     if echo == trigger:
         raise spec.error("trigger_pin", "must differ from echo_pin")
@@ -211,7 +226,13 @@ def build_distance(spec: DeviceSpec, ctx: BuildContext) -> DistanceSensorHcsr04:
         model="HC-SR04",
     )
     return DistanceSensorHcsr04(
-        info, factory, echo, trigger, max_m, spec.opt_int("queue_len", 5, min=1, max=31)
+        info,
+        factory,
+        echo,
+        trigger,
+        max_m,
+        spec.opt_int("queue_len", 5, min=1, max=31),
+        spec.opt_float("no_echo_timeout_s", 2.0, min=0.2, max=60.0),
     )
 
 

@@ -173,8 +173,12 @@ class EchoTriggerPin(MockTriggerPin):  # type: ignore[misc]
     def __init__(self, factory: Any, info: Any, echo_pin: Any, distance_m: Callable[[], float]) -> None:
         super().__init__(factory, info, echo_pin=echo_pin)
         self.distance_m = distance_m
+        self.connected = True
+        """False emulates an unplugged sensor: triggers get no echo."""
 
     def _echo(self) -> None:
+        if not self.connected:
+            return
         self.echo_time = 2.0 * self.distance_m() / SPEED_OF_SOUND_M_S
         super()._echo()
 

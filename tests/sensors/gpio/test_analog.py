@@ -82,10 +82,18 @@ def test_adc_channel_options_are_validated(ctx: BuildContext) -> None:
 
 
 def test_hcsr04_measures_the_emulated_echo(factory: SimFactory, ctx: BuildContext) -> None:
-    """An object 0.5 m away (2.9 ms echo) reads 0.5 m within 5 cm (thread timing on a shared machine)."""
+    """0.5 m away (2.9 ms echo) reads 0.5 m within 5 cm; once echoes stop, reads fail instead of going stale."""
     distance_m = [0.5]
-    attach_echo(factory, 23, 24, lambda: distance_m[0])
-    sonar = build_sensor(ctx, "hcsr04", echo_pin=24, trigger_pin=23, max_distance_m=2.0, backend="gpiozero")
+    trigger = attach_echo(factory, 23, 24, lambda: distance_m[0])
+    sonar = build_sensor(
+        ctx,
+        "hcsr04",
+        echo_pin=24,
+        trigger_pin=23,
+        max_distance_m=2.0,
+        no_echo_timeout_s=0.5,
+        backend="gpiozero",
+    )
     with pytest.raises(SensorError, match="not open"):
         sonar.read()
     sonar.open()
@@ -96,6 +104,12 @@ def test_hcsr04_measures_the_emulated_echo(factory: SimFactory, ctx: BuildContex
         values = dict(sonar.read())
     assert values["distance_m"] == pytest.approx(0.5, abs=0.05)
     assert sonar.info.fields[0].max == 2.0
+    trigger.connected = False  # unplugged: gpiozero would keep reporting the last median
+    deadline = time.monotonic() + scaled(3.0)
+    with pytest.raises(SensorError, match=r"no echo for 0\.5 s"):
+        while time.monotonic() < deadline:
+            sonar.read()
+            time.sleep(0.05)
     sonar.close()
 
 
