@@ -98,8 +98,13 @@ class EdgeFilter:
             return out
 
     def deadline_ns(self) -> int | None:
-        """When :meth:`on_time` must next be called (None: nothing pending)."""
-        pending = [t for t in (self._lockout_until_ns, self._hold_at_ns) if t is not None]
+        """When :meth:`on_time` must next be called (None: nothing pending).
+
+        A window whose input already settled where it was reported needs no call (the next :meth:`on_raw`
+        closes it), so clean or self-cancelling bounces never cost the caller a timer.
+        """
+        lockout = self._lockout_until_ns if self.raw_active != self.active else None
+        pending = [t for t in (lockout, self._hold_at_ns) if t is not None]
         return min(pending) if pending else None
 
 
