@@ -41,7 +41,9 @@ def main() -> None:
     for _ in range(2000):
         t = time.time_ns()
         p2.drive_low()
-        lat.append(rec.events[-1][1] - t)
+        ts_ns = rec.events[-1][1]
+        assert ts_ns is not None
+        lat.append(ts_ns - t)
         p2.drive_high()
     lat.sort()
     print(

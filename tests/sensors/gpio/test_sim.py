@@ -96,7 +96,7 @@ def test_demo_tables_build_read_and_shut_down_cleanly() -> None:
         s.attach(Recorder())
         s.open()
     assert wait_for(lambda: all(s.read() for s in sensors), timeout_s=3.0)
-    readings = {s.info.id: dict(s.read()) for s in sensors}
+    readings: dict[str, dict[str, Any]] = {s.info.id: dict(s.read()) for s in sensors}
     assert set(readings["door"]) == {"active", "held", "activations"}
     assert 0.0 <= float(readings["spi_adc"]["soil_v"]) <= 3.3
     assert 0.0 < float(readings["tank_level"]["distance_m"]) <= 2.0
