@@ -34,7 +34,10 @@ def wall_ns(mono_ns: int) -> int:
 
 
 class _EdgeShell:
-    """Runs an EdgeFilter from backend callbacks and a timer, under one lock."""
+    """Runs an EdgeFilter from backend callbacks and a timer, under one lock.
+
+    ``on_edge`` is called with the lock held, so it must not block (``emit`` only queues onto the event loop).
+    """
 
     def __init__(self, on_edge: Callable[[Edge], None]) -> None:
         self._on_edge = on_edge
@@ -50,19 +53,17 @@ class _EdgeShell:
         with self._lock:
             if self.filter is None:
                 return
-            edges = self.filter.on_raw(level_active, mono_ns)
+            for e in self.filter.on_raw(level_active, mono_ns):
+                self._on_edge(e)  # under the lock: edges from the pin thread and the timer keep their order
             self._arm()
-        for e in edges:
-            self._on_edge(e)
 
     def _tick(self) -> None:
         with self._lock:
             if self.filter is None:
                 return
-            edges = self.filter.on_time(time.monotonic_ns())
+            for e in self.filter.on_time(time.monotonic_ns()):
+                self._on_edge(e)
             self._arm()
-        for e in edges:
-            self._on_edge(e)
 
     def _arm(self) -> None:
         assert self.filter is not None

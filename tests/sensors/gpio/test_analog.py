@@ -81,6 +81,7 @@ def test_adc_channel_options_are_validated(ctx: BuildContext) -> None:
         build_sensor(ctx, "mcp3008", channels=[1, {"channel": 2, "name": "ch1"}])
 
 
+@pytest.mark.filterwarnings("ignore::gpiozero.DistanceSensorNoEcho")
 def test_hcsr04_measures_the_emulated_echo(factory: SimFactory, ctx: BuildContext) -> None:
     """0.5 m away (2.9 ms echo) reads 0.5 m within 5 cm; once echoes stop, reads fail instead of going stale."""
     distance_m = [0.5]
