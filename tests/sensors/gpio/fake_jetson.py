@@ -163,6 +163,14 @@ class FakeJetsonGPIO:
             t.start()
             t.join()  # keeps edge order deterministic; the callback still runs off the caller's thread
 
+    def glitch(self, channel: int) -> None:
+        """An edge the driver saw whose level bounced back before the callback read it (a short spike)."""
+        callback = self.callbacks.get(channel)
+        if callback is not None:
+            t = threading.Thread(target=callback, args=(channel,))
+            t.start()
+            t.join()
+
     def module(self) -> Any:
         """Return self (it is used where the module object would be)."""
         return self

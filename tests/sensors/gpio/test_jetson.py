@@ -97,6 +97,20 @@ def test_button_edges_on_jetson_are_debounced_and_timestamped(
     assert 17 not in gpio.callbacks and gpio.cleanups == [17]
 
 
+def test_a_spike_shorter_than_the_callback_is_still_an_edge_pair(
+    gpio: FakeJetsonGPIO, ctx: BuildContext
+) -> None:
+    """Jetson.GPIO reported an edge but the pin already reads its old level: a PIR spike is press + release."""
+    pir = build_sensor(ctx, "motion", pin=4)
+    rec = Recorder()
+    pir.attach(rec)
+    pir.open()
+    gpio.glitch(4)
+    assert rec.states() == [(True, False, 1), (False, False, 1)]
+    assert pir.read() == {"active": False, "held": False, "activations": 1}
+    pir.close()
+
+
 def test_pulse_counter_on_jetson(gpio: FakeJetsonGPIO, ctx: BuildContext) -> None:
     """Falling edges on a Jetson pin are counted."""
     counter = build_sensor(ctx, "pulse_counter", pin=27, bounce_time_s=0.0)
