@@ -14,9 +14,13 @@ from tests.integration.browser.gateway_proc import CHROMIUM, CHROMIUM_ARGS, Gate
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for the whole session (Debian's binary; `playwright install` is never used)."""
+    """One headless Chromium for this package's tests (Debian's binary; `playwright install` is never used).
+
+    Package scope, not session: Playwright's sync API keeps an event loop running in the main thread while it
+    is open, which would break every asyncio test collected after this package.
+    """
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         pytest.fail(f"{CHROMIUM} is missing: scripts/test.sh installs it (apt-get install chromium)")
     with sync_playwright() as p:
