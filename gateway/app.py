@@ -195,8 +195,15 @@ class GatewayApp:
     def health(self) -> dict[str, Any]:
         """The /healthz document."""
         states = {sid: st["state"] for sid, st in self.hub.states.items()}
-        ok = sum(1 for s in states.values() if s == "ok")
-        status = "ok" if ok == len(states) else "degraded" if ok else ("down" if states else "ok")
+        counts = {name: sum(1 for s in states.values() if s == name) for name in ("ok", "starting", "recovering")}
+        if counts["ok"] == len(states):
+            status = "ok"
+        elif counts["ok"] + counts["starting"] == len(states):
+            status = "starting"  # the first poll has not finished yet: not a failure
+        elif counts["ok"] or counts["recovering"]:
+            status = "degraded"
+        else:
+            status = "down"  # no sensor answers: 503, so a load balancer or monitor notices
         return {
             "status": status,
             "uptime_s": round(time.monotonic() - self.started_s, 3),

@@ -169,12 +169,22 @@ class SensorRunner:
         return values
 
     async def run(self) -> None:
-        """Poll until cancelled."""
+        """Poll until cancelled: on a fixed grid of ``interval_s`` while healthy (a 20 ms sensor really polls at
+        50 Hz, whatever each read costs), with jittered backoff while failing."""
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         try:
             while True:
                 await self.poll_once()
-                delay = self.health.next_delay_s(self.sensor.info.interval_s, self._rand())
-                await asyncio.sleep(delay)
+                interval = self.sensor.info.interval_s
+                now = loop.time()
+                if self.health.consecutive_failures or interval <= 0:
+                    due = now + self.health.next_delay_s(interval, self._rand())
+                else:
+                    due += interval
+                    if due < now:  # a read took longer than the interval: skip, don't burst to catch up
+                        due = now
+                await asyncio.sleep(max(0.0, due - now))
         finally:
             self.health.stop(time.monotonic())
 
