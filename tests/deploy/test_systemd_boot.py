@@ -179,12 +179,12 @@ def test_boot_import_notify_sandbox_and_watchdog_restart(booted_root: Chroot) ->
     assert "port = 8766" in root.file("/etc/sensorcast/sensorcast.toml").read_text()
 
     state1 = dict(
-        kv.split("=", 1) for kv in re.findall(r"(\w+=(?:serving [^()]*\(0 sensors\)|\S+))", lines["STATE1"])
+        kv.split("=", 1) for kv in re.findall(r"(\w+=(?:serving [^()]*\(1 sensors\)|\S+))", lines["STATE1"])
     )
     assert (state1["ActiveState"], state1["SubState"], state1["NRestarts"]) == ("active", "running", "0")
-    assert state1["StatusText"] == "serving http://127.0.0.1:8766/ (0 sensors)"
+    assert state1["StatusText"] == "serving http://127.0.0.1:8766/ (1 sensors)"
     health = json.loads(lines["HEALTH"])
-    assert (health["status"], health["sensors"]) == ("ok", {})
+    assert (health["status"], health["sensors"]) == ("ok", {"system": "ok"})
 
     # Type=notify: systemd reported "Started" only after the gateway listened (printed its URLs)
     started = journal.index("Started sensorcast.service")
@@ -203,7 +203,7 @@ def test_boot_import_notify_sandbox_and_watchdog_restart(booted_root: Chroot) ->
     assert re.search(r'File ".*/asyncio/base_events.py", line \d+ in run_forever', journal)
     assert "sensorcast.service: Failed with result 'watchdog'." in journal
     state2 = dict(
-        kv.split("=", 1) for kv in re.findall(r"(\w+=(?:serving [^()]*\(0 sensors\)|\S+))", lines["STATE2"])
+        kv.split("=", 1) for kv in re.findall(r"(\w+=(?:serving [^()]*\(1 sensors\)|\S+))", lines["STATE2"])
     )
     assert (state2["ActiveState"], state2["SubState"], state2["NRestarts"]) == ("active", "running", "1")
     assert state2["MainPID"] != state1["MainPID"]
