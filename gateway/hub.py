@@ -21,6 +21,7 @@ from sensors.base import ActuatorInfo, SensorInfo
 
 log = logging.getLogger(__name__)
 _tuple_new = tuple.__new__
+_time_ns = time.time_ns
 
 
 class Hub:
@@ -29,7 +30,7 @@ class Hub:
     Args:
         gateway_id: this gateway's id.
         boot_id: random id of this process run; with ``seq`` it identifies every reading.
-        flush_interval_ms: batching window (0: flush on the next loop iteration).
+        flush_interval_ms: batching window (0: every reading is flushed at once, one frame each).
         batch_size: flush early at this many pending readings.
         ring_size: readings kept for ``resume``.
         metrics: registry for counters.
@@ -59,9 +60,10 @@ class Hub:
         self.flushed_seq = 0
         """Last seq handed to the sinks (every reading <= it is in the ring or gone)."""
         self._prev: dict[str, int] = {}
-        self._simulated: set[str] = set()
+        self._flags: dict[str, int] = {}
+        """Per-sensor flags (simulated, clock synced), recomputed when the clock state changes."""
         self._pending: list[Reading] = []
-        self._flush_handle: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._flush_handle: asyncio.TimerHandle | None = None
         self._sinks: list[BatchSink] = []
         self._status_sinks: list[StatusSink] = []
         self.sensors: dict[str, SensorInfo] = {}
@@ -132,8 +134,7 @@ class Hub:
     def register_sensor(self, info: SensorInfo) -> None:
         """Add ``info`` to the catalogue (state ``starting``)."""
         self.sensors[info.id] = info
-        if info.simulated:
-            self._simulated.add(info.id)
+        self._flags[info.id] = self._sensor_flags(info.id)
         self.states[info.id] = {"state": "starting", "error": None, "since": time.time_ns()}
 
     def register_actuator(self, info: ActuatorInfo) -> None:
@@ -161,30 +162,40 @@ class Hub:
     def set_clock_synced(self, synced: bool) -> None:
         """Update the clock-sync flag applied to new readings (the app polls the kernel every few seconds)."""
         self._clock_flag = FLAG_CLOCK_SYNCED if synced else 0
+        self._flags = {sid: self._sensor_flags(sid) for sid in self.sensors}
+
+    def _sensor_flags(self, sensor_id: str) -> int:
+        info = self.sensors.get(sensor_id)
+        return self._clock_flag | (FLAG_SIMULATED if info is not None and info.simulated else 0)
 
     def publish(
         self, sensor_id: str, values: Mapping[str, Any], ts_ns: int | None = None, flags: int = 0
     ) -> Reading:
-        """Stamp and queue one reading; it goes out with the next flush. (Hot path: keep it lean.)"""
-        self.seq = seq = self.seq + 1
-        flags |= self._clock_flag
-        if sensor_id in self._simulated:
-            flags |= FLAG_SIMULATED
-        prev = self._prev.get(sensor_id, 0)
-        self._prev[sensor_id] = seq
-        # tuple.__new__ skips NamedTuple's Python-level __new__: a third of publish()'s cost.
+        """Stamp and queue one reading; it goes out with the next flush.
+
+        The hot path of the gateway (a million calls a second on a PC): one dict lookup per map, no
+        NamedTuple ``__new__`` (``tuple.__new__`` directly), flags precomputed per sensor.
+        """
+        seq = self.seq = self.seq + 1
+        last = self._prev
         reading: Reading = _tuple_new(
-            Reading, (seq, prev, time.time_ns() if ts_ns is None else ts_ns, sensor_id, values, flags)
+            Reading,
+            (
+                seq,
+                last.get(sensor_id, 0),
+                ts_ns or _time_ns(),
+                sensor_id,
+                values,
+                flags | self._flags.get(sensor_id, self._clock_flag),
+            ),
         )
-        self._pending.append(reading)
-        if len(self._pending) >= self.batch_size:
-            self.flush()
+        last[sensor_id] = seq
+        pending = self._pending
+        pending.append(reading)
+        if len(pending) >= self.batch_size or not self.flush_interval_s:
+            self.flush()  # full batch, or flush_interval_ms = 0: every reading goes out at once
         elif self._flush_handle is None:
-            loop = asyncio.get_running_loop()
-            if self.flush_interval_s > 0:
-                self._flush_handle = loop.call_later(self.flush_interval_s, self.flush)
-            else:
-                self._flush_handle = loop.call_soon(self.flush)
+            self._flush_handle = asyncio.get_running_loop().call_later(self.flush_interval_s, self.flush)
         return reading
 
     def flush(self) -> None:
