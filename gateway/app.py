@@ -195,7 +195,9 @@ class GatewayApp:
     def health(self) -> dict[str, Any]:
         """The /healthz document."""
         states = {sid: st["state"] for sid, st in self.hub.states.items()}
-        counts = {name: sum(1 for s in states.values() if s == name) for name in ("ok", "starting", "recovering")}
+        counts = {
+            name: sum(1 for s in states.values() if s == name) for name in ("ok", "starting", "recovering")
+        }
         if counts["ok"] == len(states):
             status = "ok"
         elif counts["ok"] + counts["starting"] == len(states):
