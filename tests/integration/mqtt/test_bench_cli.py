@@ -14,8 +14,9 @@ pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 
 def test_bench_starts_its_broker_prints_one_table_and_writes_json(tmp_path: Path) -> None:
     """A short run over all three paths exits 0, shows progress, prints a row per path and writes the same
-    rows as JSON."""
+    rows as JSON and a PNG plot."""
     out = tmp_path / "bench.json"
+    png = tmp_path / "bench.png"
     proc = subprocess.run(
         [
             sys.executable,
@@ -32,6 +33,8 @@ def test_bench_starts_its_broker_prints_one_table_and_writes_json(tmp_path: Path
             "0.5",
             "--json",
             str(out),
+            "--png",
+            str(png),
         ],
         capture_output=True,
         text=True,
@@ -46,3 +49,5 @@ def test_bench_starts_its_broker_prints_one_table_and_writes_json(tmp_path: Path
     assert [r["mode"] for r in doc["results"]] == ["ws", "mqtt-qos1", "mqtt-qos0"]
     for r in doc["results"]:
         assert r["delivered_per_s"] > 0 and r["bytes_per_reading"] > 0 and r["latency_sample_ms"]
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000  # a real plot, not an empty image
