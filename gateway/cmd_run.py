@@ -101,7 +101,7 @@ async def serve(cfg: Config) -> int:
         loop.add_signal_handler(sig, app.stop)
     try:
         async with app:
-            mode = "demo on simulated sensors" if cfg.source is None else cfg.source
+            mode = "demo on simulated sensors" if cfg.source in (None, "(demo)") else cfg.source
             print(
                 f"sensorcast {cfg.gateway.id}: {mode}, {len(app.runners)} sensors, "
                 f"{len(app.actuators)} outputs",

@@ -23,7 +23,13 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[bootstrap] installing sensorcast${extras:+[$extras]} into $venv" >&2
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$here${extras:+[$extras]}"
+  log="$venv/pip-install.log"
+  if ! { "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip \
+         && "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$here${extras:+[$extras]}"; } \
+       >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "[bootstrap] pip install failed (log above, also in $log)" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi
