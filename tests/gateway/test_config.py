@@ -1,0 +1,646 @@
+"""gateway/config.py: TOML -> Config, defaults, every error's file/key/expectation, tokens, TLS, is_loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.config import (
+    Config,
+    ConfigErrors,
+    GatewaySection,
+    Limits,
+    Security,
+    Token,
+    demo_config,
+    is_loopback,
+    load_config,
+    parse_config,
+)
+from sensors.errors import ConfigError
+from sensors.registry import demo_tables
+
+TOKEN = "0123456789abcdef0123"
+OTHER = "fedcba9876543210fedc"
+
+
+def errors_of(data: dict[str, Any], **kwargs: Any) -> list[tuple[str, str]]:
+    """The (key, message) pairs parse_config reports for ``data``."""
+    with pytest.raises(ConfigErrors) as info:
+        parse_config(data, **kwargs)
+    return [(e.key, e.message) for e in info.value.errors]
+
+
+def only_error(data: dict[str, Any], **kwargs: Any) -> tuple[str, str]:
+    errs = errors_of(data, **kwargs)
+    assert len(errs) == 1, errs
+    return errs[0]
+
+
+def write(tmp_path: Path, text: str, name: str = "sensorcast.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# -- defaults -------------------------------------------------------------------------------------------------
+
+
+def test_empty_document_gives_the_documented_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty file is a valid config: loopback on 8765, default limits, no security, no devices."""
+    monkeypatch.delenv("SENSORCAST_DATA_DIR", raising=False)
+    cfg = parse_config({}, base=tmp_path)
+    gw = cfg.gateway
+    assert (gw.host, gw.port, gw.flush_interval_ms, gw.batch_size, gw.ring_size, gw.read_timeout_s) == (
+        "127.0.0.1",
+        8765,
+        20,
+        500,
+        4096,
+        2.0,
+    )
+    assert gw.data_dir == tmp_path / "sensorcast-data"
+    assert cfg.limits == Limits()
+    assert (cfg.limits.max_clients, cfg.limits.max_message_bytes, cfg.limits.compression) == (
+        64,
+        65536,
+        False,
+    )
+    assert cfg.security == Security()
+    assert (cfg.sensors, cfg.actuators, cfg.mqtt, cfg.source) == ((), (), None, None)
+
+
+def test_default_id_comes_from_the_host_name_and_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default gateway id is the host name, lower-cased, with anything outside [a-z0-9_-] replaced."""
+    monkeypatch.setattr("socket.gethostname", lambda: "My.Pi 4")
+    assert GatewaySection().id == "my-pi-4"
+    monkeypatch.setattr("socket.gethostname", lambda: "-" * 3)
+    assert GatewaySection().id == "sensorcast"
+    monkeypatch.setattr("socket.gethostname", lambda: "a" * 100)
+    assert GatewaySection().id == "a" * 64
+    assert parse_config({}).gateway.id == "a" * 64  # and it passes validation
+
+
+def test_data_dir_default_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENSORCAST_DATA_DIR", str(tmp_path / "env-data"))
+    assert parse_config({}).gateway.data_dir == tmp_path / "env-data"
+
+
+def test_relative_data_dir_resolves_against_base_and_absolute_is_kept(tmp_path: Path) -> None:
+    rel = parse_config({"gateway": {"data_dir": "data"}}, base=tmp_path)
+    assert rel.gateway.data_dir == tmp_path / "data"
+    absolute = parse_config({"gateway": {"data_dir": "/var/lib/x"}}, base=tmp_path)
+    assert absolute.gateway.data_dir == Path("/var/lib/x")
+
+
+def test_integers_are_accepted_for_float_keys_and_become_floats() -> None:
+    cfg = parse_config({"gateway": {"read_timeout_s": 3}, "limits": {"client_stall_s": 4}})
+    assert cfg.gateway.read_timeout_s == 3.0 and isinstance(cfg.gateway.read_timeout_s, float)
+    assert cfg.limits.client_stall_s == 4.0 and isinstance(cfg.limits.client_stall_s, float)
+
+
+def test_full_valid_document_round_trips(tmp_path: Path) -> None:
+    """Every section at once, with non-default values, lands in the typed fields."""
+    cfg = parse_config(
+        {
+            "gateway": {"id": "pi-1", "host": "0.0.0.0", "port": 0, "flush_interval_ms": 0, "batch_size": 1},
+            "limits": {"max_clients": 2, "compression": True, "max_message_bytes": 256},
+            "security": {
+                "tokens": [{"name": "op", "role": "operator", "token": TOKEN}],
+                "allowed_origins": ["http://a.example"],
+                "allowed_hosts": ["pi.lan"],
+            },
+            "sensors": [{"id": "w", "driver": "synthetic", "interval_s": 0.5, "fields": ["a"]}],
+            "actuators": [{"id": "r", "driver": "relay", "pin": 26, "simulate": True}],
+        },
+        file="x.toml",
+        base=tmp_path,
+    )
+    assert (cfg.gateway.id, cfg.gateway.host, cfg.gateway.port, cfg.gateway.flush_interval_ms) == (
+        "pi-1",
+        "0.0.0.0",
+        0,
+        0,
+    )
+    assert (cfg.limits.max_clients, cfg.limits.compression, cfg.limits.max_message_bytes) == (2, True, 256)
+    assert cfg.security.tokens == (Token("op", "operator", TOKEN),)
+    assert cfg.security.allowed_origins == ("http://a.example",)
+    assert cfg.security.allowed_hosts == ("pi.lan",)
+    (sensor,) = cfg.sensors
+    assert (sensor.id, sensor.driver, sensor.key, sensor.interval_s, sensor.simulate) == (
+        "w",
+        "synthetic",
+        "sensors[0]",
+        0.5,
+        False,
+    )
+    assert dict(sensor.options) == {"fields": ["a"]}
+    (act,) = cfg.actuators
+    assert (act.id, act.key, act.simulate, dict(act.options)) == ("r", "actuators[0]", True, {"pin": 26})
+    assert cfg.source == "x.toml"
+
+
+def test_with_overrides_replaces_gateway_keys_only() -> None:
+    cfg = parse_config({"gateway": {"id": "a", "port": 1}, "limits": {"max_clients": 3}})
+    new = cfg.with_overrides(port=2, host="::1")
+    assert (new.gateway.id, new.gateway.port, new.gateway.host) == ("a", 2, "::1")
+    assert new.limits.max_clients == 3
+    assert cfg.gateway.port == 1  # the original is untouched (frozen)
+
+
+def test_token_value_is_not_in_the_repr() -> None:
+    assert TOKEN not in repr(Token("n", "viewer", TOKEN))
+
+
+# -- type and range errors ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("gateway", "port", "8765", "expected an integer, got '8765'"),
+        ("gateway", "port", 8765.0, "expected an integer, got 8765.0"),
+        ("gateway", "port", True, "expected an integer, got True"),
+        ("gateway", "port", -1, "expected an integer >= 0, got -1"),
+        ("gateway", "port", 65536, "expected a port 0..65535, got 65536"),
+        ("gateway", "host", 1, "expected a string, got 1"),
+        ("gateway", "id", "Bad Id", "expected [a-z0-9_-], 1..64 characters, got 'Bad Id'"),
+        ("gateway", "id", "", "expected [a-z0-9_-], 1..64 characters, got ''"),
+        ("gateway", "id", "-lead", "expected [a-z0-9_-], 1..64 characters, got '-lead'"),
+        ("gateway", "id", "a" * 65, f"expected [a-z0-9_-], 1..64 characters, got '{'a' * 65}'"),
+        ("gateway", "data_dir", "", "expected a path (string), got ''"),
+        ("gateway", "data_dir", 5, "expected a path (string), got 5"),
+        ("gateway", "batch_size", 0, "expected 1..10000, got 0"),
+        ("gateway", "batch_size", 10001, "expected 1..10000, got 10001"),
+        ("gateway", "ring_size", 15, "expected 16..1000000, got 15"),
+        ("gateway", "ring_size", 1_000_001, "expected 16..1000000, got 1000001"),
+        ("gateway", "flush_interval_ms", 10001, "expected 0..10000, got 10001"),
+        ("gateway", "read_timeout_s", 0, "expected a number > 0"),
+        ("gateway", "read_timeout_s", -1.5, "expected a number >= 0, got -1.5"),
+        ("gateway", "read_timeout_s", "2", "expected a number, got '2'"),
+        ("gateway", "read_timeout_s", False, "expected a number, got False"),
+        ("limits", "max_clients", -1, "expected an integer >= 0, got -1"),
+        ("limits", "compression", 1, "expected true or false, got 1"),
+        ("limits", "compression", "yes", "expected true or false, got 'yes'"),
+        ("limits", "ping_interval_s", [1], "expected a number, got [1]"),
+        ("limits", "max_message_bytes", 255, "expected at least 256"),
+    ],
+)
+def test_each_bad_value_names_its_key_and_what_was_expected(
+    section: str, key: str, value: Any, message: str
+) -> None:
+    assert only_error({section: {key: value}}) == (f"{section}.{key}", message)
+
+
+@pytest.mark.parametrize(
+    ("section", "value"),
+    [("gateway", 8000), ("limits", "x"), ("gateway", ["port"])],
+)
+def test_a_section_that_is_not_a_table(section: str, value: Any) -> None:
+    assert only_error({section: value}) == (section, "expected a table")
+
+
+@pytest.mark.parametrize("section", ["gateway", "limits"])
+def test_unknown_keys_list_the_known_ones(section: str) -> None:
+    cls = GatewaySection if section == "gateway" else Limits
+    known = ", ".join(sorted(cls.__dataclass_fields__))
+    assert only_error({section: {"prot": 1}}) == (f"{section}.prot", f"unknown key; known keys: {known}")
+
+
+def test_unknown_top_level_section() -> None:
+    assert only_error({"sensor": []}) == (
+        "sensor",
+        "unknown section; known: actuators, gateway, limits, mqtt, security, sensors",
+    )
+
+
+def test_every_mistake_is_reported_at_once_with_the_file_and_a_partial_config() -> None:
+    """All errors come back together, each naming the file; .partial holds what did parse."""
+    with pytest.raises(ConfigErrors) as info:
+        parse_config(
+            {
+                "gateway": {"id": "ok-id", "port": "x", "batch_size": 0},
+                "limits": {"max_clients": 7, "max_bad_messages": -2},
+                "sensors": [{"id": "w", "driver": "synthetic"}, {"id": "w", "driver": "synthetic"}],
+            },
+            file="/etc/s.toml",
+        )
+    exc = info.value
+    assert [e.key for e in exc.errors] == [
+        "gateway.port",
+        "gateway.batch_size",
+        "limits.max_bad_messages",
+        "sensors[1].id",
+    ]
+    assert {e.file for e in exc.errors} == {"/etc/s.toml"}
+    assert str(exc).splitlines() == [
+        "/etc/s.toml: gateway.port: expected an integer, got 'x'",
+        "/etc/s.toml: gateway.batch_size: expected 1..10000, got 0",
+        "/etc/s.toml: limits.max_bad_messages: expected an integer >= 0, got -2",
+        "/etc/s.toml: sensors[1].id: duplicate id 'w'",
+    ]
+    # The first error is also the exception's own key/message/file (it is a ConfigError itself).
+    assert isinstance(exc, ConfigError) and isinstance(exc, ValueError)
+    assert (exc.key, exc.file) == ("gateway.port", "/etc/s.toml")
+    partial = exc.partial
+    assert isinstance(partial, Config)
+    assert (partial.gateway.id, partial.gateway.port, partial.limits.max_clients) == ("ok-id", 8765, 7)
+    assert [s.id for s in partial.sensors] == ["w"]
+    assert partial.source == "/etc/s.toml"
+
+
+def test_errors_without_a_file_name_no_file() -> None:
+    with pytest.raises(ConfigErrors) as info:
+        parse_config({"gateway": {"port": "x"}})
+    assert info.value.errors[0].file is None
+    assert str(info.value) == "gateway.port: expected an integer, got 'x'"
+
+
+# -- sensors and actuators ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("entry", "key", "message"),
+    [
+        (
+            {"id": "Bad", "driver": "x"},
+            "sensors[0].id",
+            "expected an id of [a-z0-9_-], 1..64 chars, got 'Bad'",
+        ),
+        ({"driver": "x"}, "sensors[0].id", "expected an id of [a-z0-9_-], 1..64 chars, got None"),
+        ({"id": 3, "driver": "x"}, "sensors[0].id", "expected an id of [a-z0-9_-], 1..64 chars, got 3"),
+        ({"id": "a"}, "sensors[0].driver", "expected a driver name (see docs/sensors.md)"),
+        ({"id": "a", "driver": ""}, "sensors[0].driver", "expected a driver name (see docs/sensors.md)"),
+        (
+            {"id": "a", "driver": "x", "interval_s": -1},
+            "sensors[0].interval_s",
+            "expected seconds 0..86400, got -1",
+        ),
+        (
+            {"id": "a", "driver": "x", "interval_s": 86401},
+            "sensors[0].interval_s",
+            "expected seconds 0..86400, got 86401",
+        ),
+        (
+            {"id": "a", "driver": "x", "interval_s": True},
+            "sensors[0].interval_s",
+            "expected seconds 0..86400, got True",
+        ),
+        (
+            {"id": "a", "driver": "x", "interval_s": float("nan")},
+            "sensors[0].interval_s",
+            "expected seconds 0..86400, got nan",
+        ),
+        (
+            {"id": "a", "driver": "x", "interval_s": "1"},
+            "sensors[0].interval_s",
+            "expected seconds 0..86400, got '1'",
+        ),
+        (
+            {"id": "a", "driver": "x", "simulate": "yes"},
+            "sensors[0].simulate",
+            "expected true or false, got 'yes'",
+        ),
+    ],
+)
+def test_device_entry_errors(entry: dict[str, Any], key: str, message: str) -> None:
+    assert only_error({"sensors": [entry]}) == (key, message)
+
+
+def test_device_lists_must_be_arrays_of_tables() -> None:
+    assert only_error({"sensors": {"id": "a"}}) == ("sensors", "expected an array of tables ([[sensors]])")
+    assert only_error({"actuators": "relay"}) == ("actuators", "expected an array of tables ([[actuators]])")
+    assert only_error({"sensors": [{"id": "a", "driver": "x"}, 5]}) == ("sensors[1]", "expected a table")
+
+
+def test_device_generic_keys_are_split_from_driver_options() -> None:
+    (spec,) = parse_config(
+        {"sensors": [{"id": "a", "driver": "x", "interval_s": 0, "simulate": True, "address": 0x76}]}
+    ).sensors
+    assert (spec.interval_s, spec.simulate, dict(spec.options)) == (0.0, True, {"address": 0x76})
+    (default,) = parse_config({"sensors": [{"id": "b", "driver": "x"}]}).sensors
+    assert (default.interval_s, default.simulate, dict(default.options)) == (1.0, False, {})
+
+
+def test_ids_must_be_unique_per_list_and_across_sensors_and_actuators() -> None:
+    assert errors_of(
+        {
+            "sensors": [{"id": "a", "driver": "x"}, {"id": "b", "driver": "x"}],
+            "actuators": [
+                {"id": "r", "driver": "relay"},
+                {"id": "r", "driver": "relay"},
+                {"id": "b", "driver": "led"},
+            ],
+        }
+    ) == [
+        ("actuators[1].id", "duplicate id 'r'"),
+        (
+            "actuators",
+            "id 'b' is also a sensor id (actuator states are published as readings under their own id)",
+        ),
+    ]
+
+
+# -- security: tokens -----------------------------------------------------------------------------------------
+
+
+def test_inline_tokens_default_their_role_and_name() -> None:
+    sec = parse_config(
+        {"security": {"tokens": [{"token": TOKEN}, {"token": OTHER, "role": "operator"}]}}
+    ).security
+    assert sec.tokens == (Token("token0", "viewer", TOKEN), Token("token1", "operator", OTHER))
+
+
+def test_token_characters_allowed() -> None:
+    tok = "AZaz09._~+/=-" + "x" * 4
+    assert parse_config({"security": {"tokens": [{"token": tok}]}}).security.tokens[0].token == tok
+
+
+@pytest.mark.parametrize(
+    ("entry", "key", "message"),
+    [
+        (
+            {"token": "short"},
+            "security.tokens[0].token",
+            "expected a string of at least 16 characters (generate one with `sensorcast token`)",
+        ),
+        (
+            {"name": "x"},
+            "security.tokens[0].token",
+            "expected a string of at least 16 characters (generate one with `sensorcast token`)",
+        ),
+        (
+            {"token": 1234567890123456789},
+            "security.tokens[0].token",
+            "expected a string of at least 16 characters (generate one with `sensorcast token`)",
+        ),
+        (
+            {"token": TOKEN + " space"},
+            "security.tokens[0].token",
+            "expected only letters, digits and -._~+/=",
+        ),
+        (
+            {"token": TOKEN + '"'},
+            "security.tokens[0].token",
+            "expected only letters, digits and -._~+/=",
+        ),
+        (
+            {"token": TOKEN, "role": "admin"},
+            "security.tokens[0].role",
+            "expected 'viewer' or 'operator', got 'admin'",
+        ),
+        (
+            {"token": TOKEN, "secret": 1},
+            "security.tokens[0].secret",
+            "unknown key; known keys: name, role, token",
+        ),
+    ],
+)
+def test_token_entry_errors(entry: dict[str, Any], key: str, message: str) -> None:
+    assert only_error({"security": {"tokens": [entry]}}) == (key, message)
+
+
+def test_token_list_shape_errors() -> None:
+    assert only_error({"security": {"tokens": TOKEN}}) == (
+        "security.tokens",
+        "expected a list of tables {name, role, token}",
+    )
+    assert only_error({"security": {"tokens": [TOKEN]}}) == (
+        "security.tokens[0]",
+        "expected a table {name, role, token}",
+    )
+
+
+def test_a_bad_token_does_not_hide_the_good_ones_in_the_partial_config() -> None:
+    with pytest.raises(ConfigErrors) as info:
+        parse_config({"security": {"tokens": [{"token": "short"}, {"name": "ok", "token": TOKEN}]}})
+    assert info.value.partial is not None
+    assert info.value.partial.security.tokens == (Token("ok", "viewer", TOKEN),)
+
+
+def test_security_errors() -> None:
+    assert only_error({"security": "on"}) == ("security", "expected a table")
+    assert only_error({"security": {"insecure": "yes"}}) == (
+        "security.insecure",
+        "expected true or false, got 'yes'",
+    )
+    assert only_error({"security": {"tokenfile": "x"}}) == (
+        "security.tokenfile",
+        "unknown key; known keys: allowed_hosts, allowed_origins, insecure, tls_cert, tls_key, token_file, "
+        "tokens",
+    )
+    assert only_error({"security": {"allowed_origins": "http://a"}}) == (
+        "security.allowed_origins",
+        "expected a list of strings",
+    )
+    assert only_error({"security": {"allowed_hosts": ["a", 1]}}) == (
+        "security.allowed_hosts",
+        "expected a list of strings",
+    )
+    assert parse_config({"security": {"insecure": True}}).security.insecure is True
+
+
+def test_token_file_is_resolved_next_to_the_config_and_merged_with_inline_tokens(tmp_path: Path) -> None:
+    write(tmp_path, f'[[tokens]]\nname = "op"\nrole = "operator"\ntoken = "{OTHER}"\n', "tokens.toml")
+    cfg_path = write(
+        tmp_path,
+        f'[security]\ntoken_file = "tokens.toml"\ntokens = [{{ name = "v", token = "{TOKEN}" }}]\n',
+    )
+    sec = load_config(cfg_path).security
+    assert sec.token_file == tmp_path.resolve() / "tokens.toml"
+    assert sec.tokens == (Token("v", "viewer", TOKEN), Token("op", "operator", OTHER))
+
+
+def test_token_file_errors_name_the_token_file(tmp_path: Path) -> None:
+    """Mistakes inside the token file name that file and its own key path, not the config's."""
+    tokens = write(tmp_path, '[[tokens]]\nrole = "root"\ntoken = "' + TOKEN + '"\n', "tokens.toml")
+    cfg_path = write(tmp_path, '[security]\ntoken_file = "tokens.toml"\n')
+    with pytest.raises(ConfigErrors) as info:
+        load_config(cfg_path)
+    (err,) = info.value.errors
+    assert (err.key, err.message) == ("tokens[0].role", "expected 'viewer' or 'operator', got 'root'")
+    assert err.file == str(tmp_path.resolve() / "tokens.toml") == str(tokens.resolve())
+
+
+def test_missing_and_malformed_token_files(tmp_path: Path) -> None:
+    cfg_path = write(tmp_path, '[security]\ntoken_file = "nope.toml"\n')
+    with pytest.raises(ConfigErrors) as info:
+        load_config(cfg_path)
+    (err,) = info.value.errors
+    assert (err.key, err.message) == (
+        "security.token_file",
+        f"file not found: {tmp_path.resolve() / 'nope.toml'}",
+    )
+    assert err.file == str(cfg_path)
+
+    write(tmp_path, "[[tokens]\n", "broken.toml")
+    cfg_path = write(tmp_path, '[security]\ntoken_file = "broken.toml"\n')
+    with pytest.raises(ConfigErrors) as info:
+        load_config(cfg_path)
+    (err,) = info.value.errors
+    assert err.key == "security.token_file"
+    assert err.message.startswith(f"{tmp_path.resolve() / 'broken.toml'}: not valid TOML (")
+
+    assert only_error({"security": {"token_file": 3}}) == (
+        "security.token_file",
+        "expected a path (string), got 3",
+    )
+
+
+# -- security: TLS --------------------------------------------------------------------------------------------
+
+
+def test_tls_files_resolve_against_base(tmp_path: Path) -> None:
+    (tmp_path / "c.pem").write_text("cert")
+    (tmp_path / "k.pem").write_text("key")
+    sec = parse_config({"security": {"tls_cert": "c.pem", "tls_key": "k.pem"}}, base=tmp_path).security
+    assert (sec.tls_cert, sec.tls_key) == (tmp_path / "c.pem", tmp_path / "k.pem")
+
+
+def test_tls_needs_both_files_and_they_must_exist(tmp_path: Path) -> None:
+    (tmp_path / "c.pem").write_text("cert")
+    assert only_error({"security": {"tls_cert": "c.pem"}}, base=tmp_path) == (
+        "security.tls_key",
+        "tls_cert and tls_key must be given together",
+    )
+    assert only_error({"security": {"tls_key": "c.pem"}}, base=tmp_path) == (
+        "security.tls_key",
+        "tls_cert and tls_key must be given together",
+    )
+    assert errors_of({"security": {"tls_cert": "c.pem", "tls_key": "missing.pem"}}, base=tmp_path) == [
+        ("security.tls_key", f"file not found: {tmp_path / 'missing.pem'}")
+    ]
+    # A directory is not a certificate file.
+    assert errors_of({"security": {"tls_cert": ".", "tls_key": "c.pem"}}, base=tmp_path) == [
+        ("security.tls_cert", f"file not found: {tmp_path}")
+    ]
+    assert errors_of({"security": {"tls_cert": 1, "tls_key": "c.pem"}}, base=tmp_path) == [
+        ("security.tls_cert", "expected a path (string), got 1"),
+        ("security.tls_key", "tls_cert and tls_key must be given together"),
+    ]
+
+
+# -- mqtt -----------------------------------------------------------------------------------------------------
+
+
+def test_mqtt_table_is_parsed_by_the_bridge_and_its_errors_name_the_file() -> None:
+    assert parse_config({"mqtt": {"enabled": False}}).mqtt is None
+    enabled = parse_config({"mqtt": {"host": "broker.lan"}}).mqtt
+    assert enabled is not None and enabled.host == "broker.lan"
+    with pytest.raises(ConfigErrors) as info:
+        parse_config({"mqtt": {"enabled": "yes"}}, file="/etc/s.toml")
+    (err,) = info.value.errors
+    assert (err.key, err.file) == ("mqtt.enabled", "/etc/s.toml")
+
+
+# -- load_config ----------------------------------------------------------------------------------------------
+
+
+def test_load_config_reads_a_file_and_records_its_source(tmp_path: Path) -> None:
+    path = write(tmp_path, '[gateway]\nid = "pi"\nport = 9000\ndata_dir = "d"\n')
+    cfg = load_config(path)
+    assert (cfg.gateway.id, cfg.gateway.port, cfg.source) == ("pi", 9000, str(path))
+    assert cfg.gateway.data_dir == tmp_path.resolve() / "d"
+    assert load_config(str(path)).gateway.id == "pi"
+
+
+def test_load_config_relative_paths_resolve_against_the_files_directory_not_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sub = tmp_path / "etc"
+    sub.mkdir()
+    write(sub, '[gateway]\ndata_dir = "data"\n')
+    monkeypatch.chdir(tmp_path)
+    assert load_config(Path("etc/sensorcast.toml")).gateway.data_dir == sub.resolve() / "data"
+
+
+def test_load_config_errors_name_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[limits]\nmax_clients = -1\n")
+    with pytest.raises(ConfigErrors) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: limits.max_clients: expected an integer >= 0, got -1"
+
+
+def test_missing_file_and_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigErrors) as info:
+        load_config(tmp_path / "absent.toml")
+    (err,) = info.value.errors
+    assert (err.key, err.message, err.file) == ("(file)", "not found", str(tmp_path / "absent.toml"))
+    assert info.value.partial is None
+    with pytest.raises(ConfigErrors) as info:
+        load_config(tmp_path)
+    (err,) = info.value.errors
+    assert err.key == "(file)" and err.message.startswith("cannot read: ") and err.file == str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[gateway\nid = "pi"\n',
+        '[gateway]\nid = "pi\n',
+        "[gateway]\nport = \n",
+        '[gateway]\nid = "a"\nid = "b"\n',
+    ],
+)
+def test_toml_syntax_errors_name_the_file_and_the_line(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigErrors) as info:
+        load_config(path)
+    (err,) = info.value.errors
+    assert (err.key, err.file) == ("(syntax)", str(path))
+    assert err.message.startswith("not valid TOML: ") and "line " in err.message
+    assert info.value.partial is None
+    assert str(info.value).startswith(f"{path}: (syntax): not valid TOML: ")
+
+
+# -- demo -----------------------------------------------------------------------------------------------------
+
+
+def test_demo_config_has_every_demo_table_simulated() -> None:
+    sensors, actuators = demo_tables()
+    cfg = demo_config()
+    assert (cfg.gateway.id, cfg.gateway.host, cfg.gateway.port, cfg.source) == (
+        "demo",
+        "127.0.0.1",
+        8765,
+        "(demo)",
+    )
+    assert [s.id for s in cfg.sensors] == [t["id"] for t in sensors]
+    assert [a.id for a in cfg.actuators] == [t["id"] for t in actuators]
+    assert {"relay1", "led1", "servo1"} <= {a.id for a in cfg.actuators}
+    assert all(d.simulate for d in (*cfg.sensors, *cfg.actuators))
+
+
+def test_demo_config_takes_gateway_overrides_including_paths(tmp_path: Path) -> None:
+    cfg = demo_config(port=0, data_dir=tmp_path, flush_interval_ms=0)
+    assert (cfg.gateway.port, cfg.gateway.data_dir, cfg.gateway.flush_interval_ms) == (0, tmp_path, 0)
+    with pytest.raises(ConfigErrors) as info:
+        demo_config(port=70000)
+    assert [(e.key, e.file) for e in info.value.errors] == [("gateway.port", "(demo)")]
+
+
+# -- is_loopback ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("localhost", True),
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.10", False),
+        ("fe80::1", False),
+        ("example.com", False),
+        ("localhost.example.com", False),
+        ("", False),
+    ],
+)
+def test_is_loopback(host: str, expected: bool) -> None:
+    assert is_loopback(host) is expected
