@@ -1,0 +1,311 @@
+"""Unit tests of gateway.server's pure parts: TokenBucket, role_for, select_subprotocol, process_request."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from http import HTTPStatus
+from typing import Any
+
+import pytest
+from websockets.datastructures import Headers
+from websockets.http11 import Request
+from websockets.typing import Subprotocol
+
+from gateway.commands import CommandRouter
+from gateway.config import Config, parse_config
+from gateway.fanout import FanOut
+from gateway.hub import Hub
+from gateway.metrics import Metrics
+from gateway.server import SUBPROTOCOL, GatewayServer, TokenBucket
+
+OPERATOR = "op-token-0123456789abcdef"
+VIEWER = "viewer-token-0123456789abc"
+
+
+class FakeClock:
+    def __init__(self, t: float = 100.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def make_server(
+    tokens: bool = True,
+    health: dict[str, Any] | None = None,
+    **sections: Any,
+) -> GatewayServer:
+    data: dict[str, Any] = {"gateway": {"id": "test", "host": "127.0.0.1", "port": 0}, **sections}
+    if tokens:
+        data.setdefault("security", {})["tokens"] = [
+            {"name": "op", "role": "operator", "token": OPERATOR},
+            {"name": "v", "role": "viewer", "token": VIEWER},
+        ]
+    cfg: Config = parse_config(data, file="(test)")
+    metrics = Metrics()
+    hub = Hub("test", "boot", metrics=metrics)
+    body = health or {"status": "ok"}
+    return GatewayServer(cfg, hub, FanOut(metrics), CommandRouter({}, {}, hub), metrics, lambda: body)
+
+
+# -- TokenBucket --------------------------------------------------------------------------------------------
+
+
+def test_bucket_starts_full_and_allows_a_burst() -> None:
+    bucket = TokenBucket(1.0, 3, clock=FakeClock())
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+
+
+def test_bucket_refills_at_its_rate() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(2.0, 2, clock=clock)
+    assert bucket.take() and bucket.take()
+    assert not bucket.take()
+    clock.t += 0.25  # half a token
+    assert not bucket.take()
+    clock.t += 0.25  # the half token was kept: one token now
+    assert bucket.take()
+    assert not bucket.take()
+    clock.t += 1.0
+    assert [bucket.take() for _ in range(3)] == [True, True, False]
+
+
+def test_bucket_refill_is_capped_at_the_burst() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(10.0, 3, clock=clock)
+    for _ in range(3):
+        bucket.take()
+    clock.t += 3600.0
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+
+
+def test_refused_takes_do_not_consume() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(1.0, 1, clock=clock)
+    assert bucket.take()
+    for _ in range(10):
+        assert not bucket.take()
+    clock.t += 1.0
+    assert bucket.take(), "refusals must not push the client into debt"
+
+
+def test_sustained_rate_matches_the_configured_rate() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(5.0, 1, clock=clock)
+    accepted = 0
+    for _ in range(1000):  # 10 s of messages every 10 ms
+        clock.t += 0.01
+        accepted += bucket.take()
+    assert accepted in (50, 51)
+
+
+def test_zero_rate_never_refills() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(0.0, 2, clock=clock)
+    assert bucket.take() and bucket.take()
+    clock.t += 1e6
+    assert not bucket.take()
+
+
+def test_zero_burst_refuses_everything() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(100.0, 0, clock=clock)
+    clock.t += 10
+    assert not bucket.take()
+
+
+# -- role_for -----------------------------------------------------------------------------------------------
+
+
+def test_role_for_known_tokens() -> None:
+    server = make_server()
+    assert server.role_for(OPERATOR) == "operator"
+    assert server.role_for(VIEWER) == "viewer"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        OPERATOR[:-1],
+        OPERATOR + "x",
+        OPERATOR.upper(),
+        " " + OPERATOR,
+        VIEWER + "\n",
+        "op-token-0123456789abcdeé",
+        "bearer." + OPERATOR,
+    ],
+)
+def test_role_for_rejects_near_misses(token: str) -> None:
+    assert make_server().role_for(token) is None
+
+
+def test_role_for_without_tokens_is_none() -> None:
+    assert make_server(tokens=False).role_for(OPERATOR) is None
+
+
+def test_role_for_compares_against_every_token_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every configured token is compared with hmac.compare_digest, even after a match (no early exit
+    that would reveal which token, or how many, matched)."""
+    server = make_server()
+    real = hmac.compare_digest
+    calls: list[tuple[bytes, bytes]] = []
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    for token in (OPERATOR, VIEWER, "wrong-token-0123456789"):
+        calls.clear()
+        server.role_for(token)
+        assert sorted(known for _, known in calls) == sorted([OPERATOR.encode(), VIEWER.encode()])
+        assert all(given == token.encode() for given, _ in calls)
+
+
+# -- select_subprotocol -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("offered", "expected"),
+    [
+        ([SUBPROTOCOL], SUBPROTOCOL),
+        ([f"bearer.{OPERATOR}", SUBPROTOCOL], SUBPROTOCOL),
+        ([SUBPROTOCOL, f"bearer.{OPERATOR}"], SUBPROTOCOL),
+        ([f"bearer.{OPERATOR}"], None),
+        (["sensorcast.v2", "mqtt"], None),
+        (["SENSORCAST.V1"], None),
+        ([], None),
+    ],
+)
+def test_select_subprotocol(offered: list[str], expected: str | None) -> None:
+    chosen = GatewayServer.select_subprotocol(None, [Subprotocol(p) for p in offered])  # type: ignore[arg-type]
+    assert chosen == expected
+    assert chosen is None or not chosen.startswith("bearer."), "the token must never be echoed"
+
+
+def test_select_subprotocol_on_an_instance() -> None:
+    server = make_server()
+    assert server.select_subprotocol(None, [Subprotocol(SUBPROTOCOL)]) == SUBPROTOCOL  # type: ignore[arg-type]
+
+
+# -- process_request ----------------------------------------------------------------------------------------
+
+
+def request(path: str = "/", websocket: bool = False, **headers: str) -> Request:
+    h = Headers()
+    h["Host"] = headers.pop("host", "127.0.0.1:8765")
+    if websocket:
+        h["Upgrade"] = "websocket"
+        h["Connection"] = "Upgrade"
+    for k, v in headers.items():
+        h[k.replace("_", "-").title()] = v
+    return Request(path, h)
+
+
+def rejected(server: GatewayServer, reason: str) -> float:
+    return server.metrics.get("sensorcast_handshakes_rejected_total", reason=reason)
+
+
+def test_websocket_handshake_on_root_goes_on() -> None:
+    server = make_server()
+    assert server.process_request(None, request("/", websocket=True)) is None  # type: ignore[arg-type]
+    assert server.process_request(None, request("/?subscribe=none", websocket=True)) is None  # type: ignore[arg-type]
+
+
+def test_missing_or_rebinding_host_is_refused() -> None:
+    server = make_server()
+    for host in ("attacker.example", "attacker.example:8765"):
+        resp = server.process_request(None, request("/", websocket=True, host=host))  # type: ignore[arg-type]
+        assert resp is not None and resp.status_code == HTTPStatus.FORBIDDEN
+        assert b"allowed_hosts" in resp.body
+    h = Headers()
+    resp = server.process_request(None, Request("/healthz", h))  # type: ignore[arg-type]
+    assert resp is not None and resp.status_code == HTTPStatus.FORBIDDEN
+    assert rejected(server, "host") == 3
+
+
+def test_allowed_hosts_are_accepted() -> None:
+    server = make_server(security={"allowed_hosts": ["sensors.lan"]})
+    assert server.process_request(None, request("/", True, host="sensors.lan:8765")) is None  # type: ignore[arg-type]
+    assert server.process_request(None, request("/", True, host="localhost")) is None  # type: ignore[arg-type]
+    assert server.process_request(None, request("/", True, host="[::1]:8765")) is None  # type: ignore[arg-type]
+
+
+def test_cross_site_origin_is_refused_same_origin_and_no_origin_are_not() -> None:
+    server = make_server()
+    bad = server.process_request(None, request("/", True, origin="http://evil.example"))  # type: ignore[arg-type]
+    assert bad is not None and bad.status_code == HTTPStatus.FORBIDDEN
+    assert b"allowed_origins" in bad.body
+    assert rejected(server, "origin") == 1
+    same = request("/", True, origin="http://127.0.0.1:8765")
+    assert server.process_request(None, same) is None  # type: ignore[arg-type]
+    https = request("/", True, origin="https://127.0.0.1:8765")
+    assert server.process_request(None, https) is not None, "scheme must match (no TLS here)"  # type: ignore[arg-type]
+
+
+def test_allowed_origins_are_accepted() -> None:
+    server = make_server(security={"allowed_origins": ["https://dash.example/"]})
+    ok = request("/", True, origin="https://DASH.example")
+    assert server.process_request(None, ok) is None  # type: ignore[arg-type]
+
+
+def test_websocket_upgrade_on_another_path_is_404() -> None:
+    resp = make_server().process_request(None, request("/ws", websocket=True))  # type: ignore[arg-type]
+    assert resp is not None and resp.status_code == HTTPStatus.NOT_FOUND
+    assert resp.body == b"the WebSocket endpoint is /\n"
+
+
+def test_max_clients_counts_pending_handshakes() -> None:
+    server = make_server(limits={"max_clients": 2})
+    server.pending = 1
+    assert server.process_request(None, request("/", websocket=True)) is None  # type: ignore[arg-type]
+    server.pending = 2
+    resp = server.process_request(None, request("/", websocket=True))  # type: ignore[arg-type]
+    assert resp is not None and resp.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert resp.headers["Retry-After"] == "5"
+    assert rejected(server, "max_clients") == 1
+    plain = server.process_request(None, request("/healthz"))  # type: ignore[arg-type]
+    assert plain is not None and plain.status_code == HTTPStatus.OK, (
+        "plain HTTP is not limited by max_clients"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [("ok", 200), ("starting", 200), ("degraded", 200), ("down", 503)],
+)
+def test_healthz_status_code(status: str, code: int) -> None:
+    server = make_server(health={"status": status, "sensors": {"a": "x"}})
+    resp = server.process_request(None, request("/healthz?x=1"))  # type: ignore[arg-type]
+    assert resp is not None and resp.status_code == code
+    assert json.loads(resp.body) == {"status": status, "sensors": {"a": "x"}}
+    assert resp.headers["Cache-Control"] == "no-store"
+
+
+def test_metrics_route_renders_the_registry() -> None:
+    server = make_server()
+    server.metrics.inc("sensorcast_control_messages_total", 7)
+    resp = server.process_request(None, request("/metrics"))  # type: ignore[arg-type]
+    assert resp is not None and resp.status_code == HTTPStatus.OK
+    assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    text = resp.body.decode()
+    assert "sensorcast_control_messages_total 7" in text
+    assert "# TYPE sensorcast_auth_failures_total counter" in text
+
+
+def test_dashboard_and_unknown_paths() -> None:
+    server = make_server()
+    page = server.process_request(None, request("/"))  # type: ignore[arg-type]
+    assert page is not None and page.status_code == HTTPStatus.OK
+    assert page.headers["Content-Type"].startswith("text/html")
+    for path in ("/nope", "/static/../../config.py", "/healthz/extra"):
+        resp = server.process_request(None, request(path))  # type: ignore[arg-type]
+        assert resp is not None and resp.status_code == HTTPStatus.NOT_FOUND, path
+
+
+def test_token_map_is_built_from_config() -> None:
+    assert make_server().tokens == {OPERATOR.encode(): "operator", VIEWER.encode(): "viewer"}
+    assert make_server(tokens=False).tokens == {}
+    assert not make_server().tls
