@@ -1,0 +1,630 @@
+"""Unit tests of gateway.poller: BusWorker threading/timeouts, describe_error, and SensorRunner polling/health."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import selectors
+import threading
+from collections.abc import Callable, Coroutine
+from concurrent.futures import Executor
+from typing import Any
+
+import pytest
+
+from gateway.hub import Hub
+from gateway.poller import BusWorker, SensorRunner, describe_error
+from sensors.base import BuildContext, FieldSpec, Sensor, SensorInfo, Values
+from sensors.errors import ChecksumError, ImplausibleReading, SensorError, SensorTimeout
+from sensors.health import HealthPolicy
+from sensors.registry import sensor_factory
+from sensors.spec import DeviceSpec
+from tests.conftest import scaled
+
+WAIT = scaled(10.0)
+"""Generous bound for event-based waits (never a timing assert)."""
+
+NACK = "no acknowledge from device (EREMOTEIO)"
+SEQ, PREV, TS, SENSOR, VALUES = range(5)
+"""Positions in a reading (the wire array ``[seq, prev, ts_ns, sensor, values, flags]``)."""
+
+
+# -- test doubles of a *sensor* (the poller is real) ---------------------------------------------------------
+
+
+class ScriptedSensor(Sensor):
+    """A sensor whose reads follow ``behaviour(n)`` (n = 0, 1, ...): return values or raise."""
+
+    bus_id = "test-bus"
+
+    def __init__(
+        self,
+        behaviour: Callable[[int], Values] | None = None,
+        sensor_id: str = "s1",
+        interval_s: float = 1.0,
+    ) -> None:
+        super().__init__(SensorInfo(sensor_id, "test", (FieldSpec("x"),), interval_s))
+        self.behaviour = behaviour or (lambda n: {"x": float(n)})
+        self.fail: BaseException | None = None
+        """When set, every read raises it (an error switch the test flips)."""
+        self.open_error: BaseException | None = None
+        self.reads = 0
+        self.opens = 0
+        self.closes = 0
+        self.threads: set[int] = set()
+        """Idents of the threads reads ran on."""
+        self.thread_names: set[str] = set()
+        self.emit: Any = None
+
+    def open(self) -> None:
+        self.opens += 1
+        if self.open_error is not None:
+            raise self.open_error
+
+    def read(self) -> Values:
+        n = self.reads
+        self.reads += 1
+        self.threads.add(threading.get_ident())
+        self.thread_names.add(threading.current_thread().name)
+        if self.fail is not None:
+            raise self.fail
+        return self.behaviour(n)
+
+    def close(self) -> None:
+        self.closes += 1
+
+    def attach(self, emit: Any) -> None:
+        self.emit = emit
+
+
+FAST = HealthPolicy(retries=1, offline_after=3, backoff_initial_s=0.01, backoff_max_s=0.05, jitter=0.1)
+
+
+def make_runner(
+    sensor: Sensor, policy: HealthPolicy = FAST, read_timeout_s: float = 5.0, **hub_kw: Any
+) -> tuple[SensorRunner, Hub, list[Any], list[tuple[str, str, str | None]]]:
+    hub = Hub("gw", "boot", flush_interval_ms=0, **hub_kw)
+    hub.register_sensor(sensor.info)
+    published: list[Any] = []
+    states: list[tuple[str, str, str | None]] = []
+    hub.add_sink(published.extend)
+    hub.add_status_sink(lambda sid, state, err: states.append((sid, state, err)))
+    runner = SensorRunner(sensor, BusWorker(sensor.bus_id), hub, policy, read_timeout_s, rand=lambda: 0.5)
+    return runner, hub, published, states
+
+
+@pytest.fixture
+def shutdown() -> Any:
+    """Collects workers and releases blocked threads at the end of a test."""
+    workers: list[BusWorker] = []
+    gates: list[threading.Event] = []
+    yield workers, gates
+    for gate in gates:
+        gate.set()
+    for w in workers:
+        w.shutdown()
+
+
+# -- BusWorker ----------------------------------------------------------------------------------------------
+
+
+async def test_call_runs_on_the_bus_thread_and_returns_its_result(shutdown: Any) -> None:
+    worker = BusWorker("i2c-7")
+    shutdown[0].append(worker)
+    name = await worker.call(lambda: threading.current_thread().name)
+    assert name.startswith("bus-i2c-7")
+    assert name != threading.current_thread().name
+    assert await worker.call(pow, 2, 10) == 1024
+    assert worker.abandoned_threads == 0
+
+
+async def test_calls_run_one_at_a_time_in_submission_order(shutdown: Any) -> None:
+    worker = BusWorker("spi")
+    shutdown[0].append(worker)
+    order: list[int] = []
+    threads: set[int] = set()
+    active = 0
+    overlap = False
+    lock = threading.Lock()
+
+    def job(i: int) -> int:
+        nonlocal active, overlap
+        with lock:
+            active += 1
+            overlap = overlap or active > 1
+        threads.add(threading.get_ident())
+        threading.Event().wait(0.001)  # give a concurrent executor the chance to overlap
+        order.append(i)
+        with lock:
+            active -= 1
+        return i * i
+
+    results = await asyncio.gather(*(worker.call(job, i, timeout_s=WAIT) for i in range(20)))
+    assert results == [i * i for i in range(20)]
+    assert order == list(range(20))
+    assert not overlap
+    assert len(threads) == 1
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        SensorError(errno.EREMOTEIO, "nack"),
+        ImplausibleReading("skipped"),
+        ValueError("bug"),
+        KeyError("k"),
+    ],
+)
+async def test_exceptions_propagate_unchanged(shutdown: Any, exc: Exception) -> None:
+    worker = BusWorker("b")
+    shutdown[0].append(worker)
+
+    def boom() -> None:
+        raise exc
+
+    with pytest.raises(type(exc)) as info:
+        await worker.call(boom, timeout_s=WAIT)
+    assert info.value is exc
+    assert worker.abandoned_threads == 0
+    assert await worker.call(lambda: "still usable") == "still usable"
+
+
+async def test_a_call_past_its_timeout_is_abandoned_and_the_bus_gets_a_fresh_thread(shutdown: Any) -> None:
+    abandoned: list[str] = []
+    worker = BusWorker("i2c-1", on_abandon=abandoned.append)
+    gate = threading.Event()
+    shutdown[0].append(worker)
+    shutdown[1].append(gate)
+    stuck_thread: list[int] = []
+
+    def stuck() -> str:
+        stuck_thread.append(threading.get_ident())
+        gate.wait()
+        return "late"
+
+    with pytest.raises(SensorTimeout) as info:
+        await worker.call(stuck, timeout_s=0.05)
+    err = info.value
+    assert isinstance(err, TimeoutError) and isinstance(err, OSError)
+    assert err.errno == errno.ETIMEDOUT
+    assert err.strerror == "no answer within 0.05 s on i2c-1"
+    assert err.__cause__ is None and err.__suppress_context__
+    assert worker.abandoned_threads == 1
+    assert abandoned == ["i2c-1"]
+    # The old thread is still blocked in the driver; the next call runs on a new one at once.
+    fresh, name = await worker.call(
+        lambda: (threading.get_ident(), threading.current_thread().name), timeout_s=WAIT
+    )
+    assert name.startswith("bus-i2c-1") and fresh != stuck_thread[0]
+    assert not gate.is_set()
+    with pytest.raises(SensorTimeout):
+        await worker.call(gate.wait, timeout_s=0.05)
+    assert worker.abandoned_threads == 2 and abandoned == ["i2c-1", "i2c-1"]
+
+
+async def test_no_timeout_waits_for_the_call(shutdown: Any) -> None:
+    worker = BusWorker("b")
+    shutdown[0].append(worker)
+    gate = threading.Event()
+    shutdown[1].append(gate)
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(worker.call(lambda: gate.wait(WAIT) and "done"))
+    await asyncio.sleep(0.05)
+    assert not task.done()
+    gate.set()
+    assert await asyncio.wait_for(task, WAIT) == "done"
+
+
+async def test_shutdown_refuses_new_work() -> None:
+    worker = BusWorker("b")
+    worker.shutdown()
+    with pytest.raises(RuntimeError):
+        await worker.call(lambda: 1)
+
+
+# -- describe_error -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exc", "text"),
+    [
+        (ImplausibleReading("skipped pattern 0x80000"), "implausible value"),
+        (ImplausibleReading(errno.EIO, "with errno"), "implausible value"),
+        (SensorTimeout(errno.ETIMEDOUT, "slow"), "timeout"),
+        (TimeoutError(), "timeout"),
+        (OSError(errno.ETIMEDOUT, "os timeout"), "timeout"),
+        (SensorError(errno.EREMOTEIO, "nack"), NACK),
+        (OSError(errno.EREMOTEIO, "Remote I/O error"), NACK),
+        (OSError(errno.EIO, "Input/output error"), "I/O error (EIO)"),
+        (OSError(errno.ENODEV, "No such device"), "I/O error (ENODEV)"),
+        (OSError(99999, "odd"), "I/O error (99999)"),
+        (ChecksumError("bad crc"), "I/O error"),
+        (OSError("device not available"), "I/O error"),
+        (ValueError("bug"), "driver error"),
+        (KeyError("secret"), "driver error"),
+        (RuntimeError("/etc/secret"), "driver error"),
+    ],
+)
+def test_describe_error(exc: BaseException, text: str) -> None:
+    assert describe_error(exc) == text
+
+
+def test_describe_error_never_carries_the_exception_text() -> None:
+    exc = OSError(errno.ENOENT, "No such file or directory", "/home/pi/.secret/token")
+    text = describe_error(exc)
+    assert text == "I/O error (ENOENT)"
+    assert "secret" not in text and "/home" not in text
+
+
+# -- SensorRunner.poll_once (real loop, real hub, real worker thread) ---------------------------------------
+
+
+async def test_first_poll_opens_reads_publishes_and_reports_ok(shutdown: Any) -> None:
+    sensor = ScriptedSensor()
+    runner, hub, published, states = make_runner(sensor)
+    shutdown[0].append(runner.worker)
+    assert runner.id == "s1"
+    assert await runner.poll_once() == {"x": 0.0}
+    assert (sensor.opens, sensor.closes, sensor.reads) == (1, 0, 1)
+    assert [(r[SENSOR], dict(r[VALUES])) for r in published] == [("s1", {"x": 0.0})]
+    assert states == [("s1", "ok", None)]
+    assert hub.states["s1"]["state"] == "ok"
+    assert await runner.poll_once() == {"x": 1.0}
+    assert sensor.opens == 1, "an open sensor is not re-opened while healthy"
+    assert states == [("s1", "ok", None)], "no state report without a change"
+    assert [r[SEQ] for r in published] == [1, 2] and published[1][PREV] == 1
+    assert all(t.startswith("bus-test-bus") for t in sensor.thread_names)
+
+
+async def test_empty_values_are_not_published(shutdown: Any) -> None:
+    sensor = ScriptedSensor(lambda n: {})
+    runner, hub, published, states = make_runner(sensor)
+    shutdown[0].append(runner.worker)
+    assert await runner.poll_once() == {}
+    assert published == [] and hub.seq == 0
+    assert states == [("s1", "ok", None)], "a streaming source with no frame is not failing"
+
+
+async def test_health_transitions_ok_failing_offline_recovering_ok(shutdown: Any) -> None:
+    sensor = ScriptedSensor()
+    runner, hub, published, states = make_runner(sensor)
+    shutdown[0].append(runner.worker)
+    await runner.poll_once()
+    sensor.fail = SensorError(errno.EREMOTEIO, "nack at 0x76")
+    for _ in range(4):
+        assert await runner.poll_once() is None
+    assert sensor.reads == 1 + 4 * (FAST.retries + 1), "each failed poll retries at once"
+    sensor.fail = None
+    await runner.poll_once()
+    await runner.poll_once()
+    assert states == [
+        ("s1", "ok", None),
+        ("s1", "failing", NACK),
+        ("s1", "offline", NACK),
+        ("s1", "recovering", NACK),
+        ("s1", "ok", None),
+    ]
+    assert hub.states["s1"]["state"] == "ok" and hub.states["s1"]["error"] is None
+    assert hub.metrics.get("sensorcast_sensor_errors_total", sensor="s1") == 4
+    assert hub.metrics.get("sensorcast_sensor_up", sensor="s1") == 1.0
+    assert runner.health.errors_total == 4
+    assert len(published) == 3
+    assert runner.implausible_total == 0
+
+
+async def test_failed_device_is_closed_and_reopened_before_each_retry(shutdown: Any) -> None:
+    sensor = ScriptedSensor()
+    runner, *_ = make_runner(sensor)
+    shutdown[0].append(runner.worker)
+    await runner.poll_once()
+    sensor.fail = OSError(errno.EIO, "io")
+    await runner.poll_once()
+    assert (sensor.opens, sensor.closes) == (1, 0)
+    await runner.poll_once()
+    await runner.poll_once()
+    assert (sensor.opens, sensor.closes) == (3, 2), "re-initialised while failing"
+    sensor.fail = None
+    await runner.poll_once()  # recovering: one more re-init, then reads
+    await runner.poll_once()
+    await runner.poll_once()
+    assert (sensor.opens, sensor.closes) == (4, 3)
+
+
+async def test_open_failure_is_a_failed_poll_and_open_is_retried(shutdown: Any) -> None:
+    sensor = ScriptedSensor()
+    sensor.open_error = SensorError(errno.ENODEV, "no chip")
+    runner, _, _, states = make_runner(sensor)
+    shutdown[0].append(runner.worker)
+    assert await runner.poll_once() is None
+    assert states == [("s1", "failing", "I/O error (ENODEV)")]
+    assert sensor.reads == 0
+    await runner.poll_once()
+    assert (sensor.opens, sensor.closes) == (2, 0), "never opened: nothing to close"
+    sensor.open_error = None
+    assert await runner.poll_once() == {"x": 0.0}
+    assert states[-1] == ("s1", "recovering", "I/O error (ENODEV)")
+
+
+async def test_implausible_reading_is_counted_and_not_published(shutdown: Any) -> None:
+    sensor = ScriptedSensor()
+    runner, hub, published, states = make_runner(sensor)
+    shutdown[0].append(runner.worker)
+    sensor.fail = ImplausibleReading("0x80000 pattern")
+    assert await runner.poll_once() is None
+    assert runner.implausible_total == 1
+    assert hub.metrics.get("sensorcast_implausible_total", sensor="s1") == 1
+    assert hub.metrics.get("sensorcast_sensor_errors_total", sensor="s1") == 1
+    assert states == [("s1", "failing", "implausible value")]
+    assert published == []
+
+
+async def test_unexpected_driver_exception_is_logged_and_survived(
+    shutdown: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    sensor = ScriptedSensor()
+    runner, hub, _, states = make_runner(sensor)
+    shutdown[0].append(runner.worker)
+    sensor.fail = ZeroDivisionError("driver bug")
+    with caplog.at_level(logging.WARNING, logger="gateway.poller"):
+        assert await runner.poll_once() is None
+    assert states == [("s1", "failing", "driver error")]
+    assert sensor.reads == 1, "a non-I/O error is not retried"
+    assert any(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in caplog.records)
+    assert "driver bug" not in (hub.states["s1"]["error"] or "")
+    sensor.fail = None
+    assert await runner.poll_once() == {"x": 1.0}
+
+
+async def test_read_timeout_is_a_failed_poll_and_reads_resume_on_a_fresh_thread(shutdown: Any) -> None:
+    gate = threading.Event()
+    shutdown[1].append(gate)
+    sensor = ScriptedSensor(lambda n: {"x": float(n)} if n or gate.wait() else {})
+    runner, _, _, states = make_runner(sensor, read_timeout_s=0.1)
+    shutdown[0].append(runner.worker)
+    assert await runner.poll_once() is None
+    assert states == [("s1", "failing", "timeout")]
+    assert runner.worker.abandoned_threads == 1
+    assert await runner.poll_once() == {"x": 1.0}  # the first read is still blocked; a new thread serves this
+    assert states[-1] == ("s1", "recovering", "timeout")
+    assert len(sensor.threads) == 2
+
+
+async def test_a_deferred_driver_updates_the_catalogue_when_opened(shutdown: Any) -> None:
+    sensor = ScriptedSensor()
+    runner, hub, *_ = make_runner(sensor)
+    shutdown[0].append(runner.worker)
+    placeholder = SensorInfo("s1", "test", (), 1.0, description="hardware not available at start")
+    hub.sensors["s1"] = placeholder
+    await runner.poll_once()
+    assert hub.sensors["s1"] is sensor.info
+
+
+async def test_real_emulated_chip_unplugged_and_plugged_back(shutdown: Any) -> None:
+    """A BME280 on the emulated bus: NACKs while unplugged, power-cycled chip re-initialised when back."""
+    ctx = BuildContext(simulate=True)
+    factory = sensor_factory("bme280")
+    assert factory is not None
+    sensor = factory(DeviceSpec("env", "bme280", "sensors[0]", 0.05, True, {"address": 0x76}), ctx)
+    runner, hub, published, states = make_runner(sensor)
+    shutdown[0].append(runner.worker)
+    try:
+        values = await runner.poll_once()
+        assert values is not None and {"temperature_c", "pressure_pa", "humidity_pct"} <= set(values)
+        bus = ctx.resources["sim-i2c-1"]
+        bus.disappear(0x76)
+        for _ in range(3):
+            assert await runner.poll_once() is None
+        assert [s for _, s, _ in states] == ["ok", "failing", "offline"]
+        assert hub.states["env"]["error"] == NACK
+        bus.reappear(0x76)
+        assert await runner.poll_once() is not None
+        assert await runner.poll_once() is not None
+        assert [s for _, s, _ in states] == ["ok", "failing", "offline", "recovering", "ok"]
+        assert len(published) == 3
+    finally:
+        await runner.close()
+        ctx.close()
+
+
+async def test_pushed_values_from_another_thread_are_published_with_their_timestamp(shutdown: Any) -> None:
+    sensor = ScriptedSensor()
+    runner, hub, published, _ = make_runner(sensor)
+    shutdown[0].append(runner.worker)
+    got = asyncio.Event()
+    hub.add_sink(lambda batch: got.set())
+    runner.attach(asyncio.get_running_loop())
+    values = {"x": 1.5}
+
+    def push() -> None:
+        sensor.emit({}, None)  # nothing to publish
+        sensor.emit(values, 123_456_789)
+
+    thread = threading.Thread(target=push)
+    thread.start()
+    thread.join()
+    values["x"] = 99.0  # the runner copied the mapping when it was emitted
+    await asyncio.wait_for(got.wait(), WAIT)
+    assert [(r[SENSOR], dict(r[VALUES]), r[TS]) for r in published] == [("s1", {"x": 1.5}, 123_456_789)]
+
+
+async def test_close_closes_the_driver_on_its_bus_thread_and_swallows_errors(
+    shutdown: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    closed_on: list[str] = []
+
+    class Closing(ScriptedSensor):
+        def close(self) -> None:
+            closed_on.append(threading.current_thread().name)
+            raise OSError(errno.EIO, "close failed")
+
+    sensor = Closing()
+    runner, *_ = make_runner(sensor)
+    shutdown[0].append(runner.worker)
+    with caplog.at_level(logging.WARNING, logger="gateway.poller"):
+        await runner.close()
+    assert len(closed_on) == 1 and closed_on[0].startswith("bus-test-bus")
+    assert any("close failed" in r.getMessage() for r in caplog.records)
+
+
+# -- SensorRunner.run on a virtual clock --------------------------------------------------------------------
+
+
+class _VirtualSelector:
+    """Selector wrapper: while the loop is idle (nothing ready, no executor job in flight), jump the loop's
+    clock to the next timer instead of sleeping; while a job runs on a thread, wait for it for real."""
+
+    def __init__(self, real: selectors.BaseSelector, loop: VirtualClockLoop) -> None:
+        self._real = real
+        self._loop = loop
+
+    def select(self, timeout: float | None = None) -> list[Any]:
+        if timeout == 0:
+            return self._real.select(0)
+        if self._loop.in_flight:
+            return self._real.select(WAIT)
+        events = self._real.select(0)
+        if events or timeout is None:
+            return events or self._real.select(WAIT)
+        self._loop.advance(timeout)
+        return []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+class VirtualClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose time() only moves when every task waits on a timer (or a sensor spends time)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._now = 1000.0
+        self.in_flight = 0
+        self._selector = _VirtualSelector(self._selector, self)  # type: ignore[has-type,assignment]
+
+    def time(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        self._now += seconds
+
+    def run_in_executor(self, executor: Executor | None, func: Callable[..., Any], *args: Any) -> Any:
+        fut = super().run_in_executor(executor, func, *args)
+        self.in_flight += 1
+        fut.add_done_callback(self._finished)
+        return fut
+
+    def _finished(self, _: Any) -> None:
+        self.in_flight -= 1
+
+
+def run_virtual(main: Callable[[VirtualClockLoop], Coroutine[Any, Any, Any]]) -> Any:
+    loop = VirtualClockLoop()
+    try:
+        return loop.run_until_complete(main(loop))
+    finally:
+        loop.close()
+
+
+class TimedSensor(ScriptedSensor):
+    """Records the loop time at each read; each read costs ``cost(n)`` virtual seconds; fails while
+    ``failing(n)``; signals ``done`` after ``polls`` reads."""
+
+    def __init__(
+        self,
+        loop: VirtualClockLoop,
+        interval_s: float,
+        polls: int,
+        cost: Callable[[int], float] = lambda n: 0.0,
+        failing: Callable[[int], bool] = lambda n: False,
+    ) -> None:
+        super().__init__(interval_s=interval_s)
+        self.loop = loop
+        self.polls = polls
+        self.cost = cost
+        self.failing = failing
+        self.starts: list[float] = []
+        self.done = asyncio.Event()
+
+    def read(self) -> Values:
+        n = len(self.starts)
+        self.starts.append(self.loop.time())
+        self.loop.advance(self.cost(n))
+        if len(self.starts) == self.polls:
+            self.loop.call_soon_threadsafe(self.done.set)
+        if self.failing(n):
+            raise SensorError(errno.EREMOTEIO, "nack")
+        return {"x": float(n)}
+
+
+async def run_until_done(sensor: TimedSensor, policy: HealthPolicy, rand: float = 0.5) -> SensorRunner:
+    hub = Hub("gw", "boot", flush_interval_ms=0)
+    hub.register_sensor(sensor.info)
+    worker = BusWorker("virtual")
+    runner = SensorRunner(sensor, worker, hub, policy, read_timeout_s=1e6, rand=lambda: rand)
+    task = asyncio.get_running_loop().create_task(runner.run())
+    try:
+        async with asyncio.timeout(1e5):  # virtual seconds: fails fast instead of hanging
+            await sensor.done.wait()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        worker.shutdown()
+    return runner
+
+
+def relative(starts: list[float], n: int) -> list[float]:
+    return [round(t - starts[0], 9) for t in starts[:n]]
+
+
+def test_healthy_sensor_polls_on_a_fixed_grid_whatever_each_read_costs() -> None:
+    async def main(loop: VirtualClockLoop) -> list[float]:
+        sensor = TimedSensor(loop, 1.0, polls=6, cost=lambda n: 0.4 if n % 2 else 0.9)
+        runner = await run_until_done(sensor, FAST)
+        assert runner.health.state == "stopped"
+        return relative(sensor.starts, 6)
+
+    assert run_virtual(main) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_a_read_longer_than_the_interval_skips_instead_of_bursting() -> None:
+    async def main(loop: VirtualClockLoop) -> list[float]:
+        sensor = TimedSensor(loop, 1.0, polls=5, cost=lambda n: 2.5 if n == 0 else 0.0)
+        await run_until_done(sensor, FAST)
+        return relative(sensor.starts, 5)
+
+    assert run_virtual(main) == [0.0, 2.5, 3.5, 4.5, 5.5]
+
+
+def test_streaming_sensor_with_interval_zero_is_polled_back_to_back() -> None:
+    async def main(loop: VirtualClockLoop) -> list[float]:
+        sensor = TimedSensor(loop, 0.0, polls=4, cost=lambda n: 0.3)
+        await run_until_done(sensor, FAST)
+        return relative(sensor.starts, 4)
+
+    assert run_virtual(main) == [0.0, 0.3, 0.6, 0.9]
+
+
+@pytest.mark.parametrize(
+    ("rand", "expected"),
+    [
+        (0.5, [0.0, 1.0, 3.0, 7.0, 11.0, 11.1, 11.2]),  # no jitter: 1, 2, 4, 4 (capped), then the grid
+        (0.0, [0.0, 0.5, 1.5, 3.5, 5.5, 5.6, 5.7]),  # -50 % jitter
+        (1.0, [0.0, 1.5, 4.5, 10.5, 16.5, 16.6, 16.7]),  # +50 % jitter
+    ],
+)
+def test_failing_sensor_backs_off_with_jitter_then_returns_to_its_grid(
+    rand: float, expected: list[float]
+) -> None:
+    policy = HealthPolicy(retries=0, offline_after=3, backoff_initial_s=1.0, backoff_max_s=4.0, jitter=0.5)
+
+    async def main(loop: VirtualClockLoop) -> tuple[list[float], SensorRunner]:
+        sensor = TimedSensor(loop, 0.1, polls=7, failing=lambda n: n < 4)
+        runner = await run_until_done(sensor, policy, rand)
+        return relative(sensor.starts, 7), runner
+
+    starts, runner = run_virtual(main)
+    assert starts == pytest.approx(expected)
+    assert runner.health.errors_total == 4
