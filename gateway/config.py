@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 from sensors.errors import ConfigError
 from sensors.spec import DeviceSpec
 
-ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+"""Gateway and device ids; always used with ``fullmatch`` (``$`` would also accept a trailing newline)."""
 ROLES = ("viewer", "operator")
 T = TypeVar("T")
 
@@ -192,7 +193,7 @@ def _section(cls: type[T], table: Any, name: str, col: _Collector) -> T:
 
 def _gateway(table: Any, col: _Collector) -> GatewaySection:
     gw = _section(GatewaySection, table, "gateway", col)
-    if not ID_RE.match(gw.id):
+    if not ID_RE.fullmatch(gw.id):
         col.errors.append(ConfigError("gateway.id", f"expected [a-z0-9_-], 1..64 characters, got {gw.id!r}"))
     if gw.port > 65535:
         col.errors.append(ConfigError("gateway.port", f"expected a port 0..65535, got {gw.port}"))
@@ -333,7 +334,7 @@ def _devices(raw: Any, name: str, col: _Collector) -> list[DeviceSpec]:
             col.errors.append(ConfigError(key, "expected a table"))
             continue
         dev_id, driver = t.get("id"), t.get("driver")
-        if not isinstance(dev_id, str) or not ID_RE.match(dev_id):
+        if not isinstance(dev_id, str) or not ID_RE.fullmatch(dev_id):
             col.errors.append(
                 ConfigError(f"{key}.id", f"expected an id of [a-z0-9_-], 1..64 chars, got {dev_id!r}")
             )

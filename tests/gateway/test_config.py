@@ -311,6 +311,18 @@ def test_device_entry_errors(entry: dict[str, Any], key: str, message: str) -> N
     assert only_error({"sensors": [entry]}) == (key, message)
 
 
+@pytest.mark.parametrize("bad", ["abc\n", "abc\r\n", "\nabc", "a\nb", "abc "])
+def test_ids_with_a_trailing_newline_or_other_whitespace_are_rejected(bad: str) -> None:
+    """Regression: ``$`` matched before a trailing newline, so "abc\\n" was a valid gateway and sensor id."""
+    assert errors_of({"gateway": {"id": bad}, "sensors": [{"id": bad, "driver": "synthetic"}]}) == [
+        ("gateway.id", f"expected [a-z0-9_-], 1..64 characters, got {bad!r}"),
+        ("sensors[0].id", f"expected an id of [a-z0-9_-], 1..64 chars, got {bad!r}"),
+    ]
+    assert errors_of({"actuators": [{"id": bad, "driver": "relay"}]}) == [
+        ("actuators[0].id", f"expected an id of [a-z0-9_-], 1..64 chars, got {bad!r}")
+    ]
+
+
 def test_device_lists_must_be_arrays_of_tables() -> None:
     assert only_error({"sensors": {"id": "a"}}) == ("sensors", "expected an array of tables ([[sensors]])")
     assert only_error({"actuators": "relay"}) == ("actuators", "expected an array of tables ([[actuators]])")
