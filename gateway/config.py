@@ -372,6 +372,22 @@ def _mqtt(table: Any, file: str | None, col: _Collector) -> Any:
     return col.guard(lambda: parse_mqtt_config(table, file), None)
 
 
+def _toml_text(raw: bytes) -> str:
+    """Decode a TOML file's bytes (UTF-8 by definition) with universal newlines, as ``read_text`` would.
+
+    Raises:
+        UnicodeDecodeError: not UTF-8; describe it with :func:`_utf8_error` (never let it escape as a crash).
+    """
+    return raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _utf8_error(raw: bytes, exc: UnicodeDecodeError) -> str:
+    """Describe where ``raw`` stops being UTF-8: the byte, its offset and its line/column (1-based)."""
+    line = raw.count(b"\n", 0, exc.start) + 1
+    column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+    return f"not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}, line {line}, column {column})"
+
+
 def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path | None = None) -> Config:
     """Validate a decoded TOML document.
 
@@ -418,17 +434,22 @@ def load_config(path: str | Path) -> Config:
     """Read and validate a TOML config file (relative paths inside resolve against its directory).
 
     Raises:
-        ConfigErrors: the file is missing, not TOML, or has mistakes (all of them are listed).
+        ConfigErrors: the file is missing, unreadable, not UTF-8, not TOML, or has mistakes (all of them are
+            listed).
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except FileNotFoundError:
         raise ConfigErrors([ConfigError("(file)", "not found", str(p))]) from None
     except OSError as exc:
-        raise ConfigErrors([ConfigError("(file)", f"cannot read: {exc.strerror}", str(p))]) from None
+        raise ConfigErrors([ConfigError("(file)", f"cannot read: {exc.strerror or exc}", str(p))]) from None
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(_toml_text(raw))
+    except UnicodeDecodeError as exc:
+        raise ConfigErrors(
+            [ConfigError("(syntax)", f"not valid TOML: {_utf8_error(raw, exc)}", str(p))]
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigErrors([ConfigError("(syntax)", f"not valid TOML: {exc}", str(p))]) from None
     return parse_config(data, file=str(p), base=p.parent.resolve())

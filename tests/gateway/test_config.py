@@ -609,6 +609,36 @@ def test_toml_syntax_errors_name_the_file_and_the_line(tmp_path: Path, text: str
     assert str(info.value).startswith(f"{path}: (syntax): not valid TOML: ")
 
 
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [
+        (b'[gateway]\nid = "\xff"\n', "byte 0xff at offset 16, line 2, column 7"),
+        (b"\xfe\xff[gateway]\n", "byte 0xfe at offset 0, line 1, column 1"),
+        ("# caf\u00e9\n[limits]\n".encode() + b"# \xc3\n", "byte 0xc3 at offset 19, line 3, column 3"),
+        ("[gateway]\nid = 'pi'\n".encode("utf-16"), "byte 0xff at offset 0, line 1, column 1"),
+    ],
+)
+def test_a_file_that_is_not_utf8_is_a_config_error_with_the_offset(
+    tmp_path: Path, raw: bytes, where: str
+) -> None:
+    """Regression: a non-UTF-8 file raised a raw UnicodeDecodeError (a traceback from check-config)."""
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(raw)
+    with pytest.raises(ConfigErrors) as info:
+        load_config(path)
+    (err,) = info.value.errors
+    assert (err.key, err.message, err.file) == ("(syntax)", f"not valid TOML: not UTF-8 ({where})", str(path))
+    assert info.value.partial is None
+
+
+@pytest.mark.parametrize("newline", [b"\r\n", b"\r"])
+def test_windows_and_old_mac_line_endings_still_load(tmp_path: Path, newline: bytes) -> None:
+    """The file is decoded from bytes; its line endings are still normalised as text mode did."""
+    path = tmp_path / "crlf.toml"
+    path.write_bytes(newline.join([b"[gateway]", b'id = "pi"', b"port = 9000", b""]))
+    assert (load_config(path).gateway.id, load_config(path).gateway.port) == ("pi", 9000)
+
+
 # -- demo -----------------------------------------------------------------------------------------------------
 
 
