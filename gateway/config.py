@@ -281,8 +281,9 @@ def _security(table: Any, col: _Collector, base: Path) -> Security:
             except ConfigError as exc:
                 col.errors.append(exc)
                 continue
-            if not path.is_file():
-                col.errors.append(ConfigError(f"security.{key}", f"file not found: {path}"))
+            problem = _not_a_file(path)
+            if problem:
+                col.errors.append(ConfigError(f"security.{key}", problem))
             tls[key] = path
     if (tls["tls_cert"] is None) != (tls["tls_key"] is None):
         col.errors.append(ConfigError("security.tls_key", "tls_cert and tls_key must be given together"))
@@ -297,22 +298,46 @@ def _security(table: Any, col: _Collector, base: Path) -> Security:
     )
 
 
-def _load_token_file(path: Path, col: _Collector) -> list[Token]:
+def _not_a_file(path: Path) -> str | None:
+    """Why ``path`` is not a usable file (None when it is one); never raises."""
+    if "\0" in str(path):
+        return f"expected a file path without NUL bytes, got {str(path)!r}"
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        if path.is_file():
+            return None
+    except OSError as exc:  # is_file() only swallows ENOENT/ENOTDIR/ELOOP; ENAMETOOLONG, EACCES... escape
+        return f"cannot read {path}: {exc.strerror or exc}"
+    return f"file not found: {path}"
+
+
+def _load_token_file(path: Path, col: _Collector) -> list[Token]:
+    key = "security.token_file"
+    try:
+        raw = path.read_bytes()
     except FileNotFoundError:
-        col.errors.append(ConfigError("security.token_file", f"file not found: {path}"))
+        col.errors.append(ConfigError(key, f"file not found: {path}"))
         return []
     except PermissionError:
         col.errors.append(
-            ConfigError(
-                "security.token_file",
-                f"permission denied reading {path} (the service user must be in its group)",
-            )
+            ConfigError(key, f"permission denied reading {path} (the service user must be in its group)")
         )
         return []
+    except IsADirectoryError:
+        col.errors.append(ConfigError(key, f"expected a TOML file, got a directory: {path}"))
+        return []
+    except OSError as exc:  # ENOTDIR, ELOOP, ENAMETOOLONG, EIO...: still a config mistake, never a traceback
+        col.errors.append(ConfigError(key, f"cannot read {path}: {exc.strerror or exc}"))
+        return []
+    except ValueError:  # a NUL byte in the path ("\u0000" is a valid TOML escape)
+        col.errors.append(ConfigError(key, _not_a_file(path) or f"cannot read {path}"))
+        return []
+    try:
+        data = tomllib.loads(_toml_text(raw))
+    except UnicodeDecodeError as exc:
+        col.errors.append(ConfigError(key, f"{path}: not valid TOML: {_utf8_error(raw, exc)}"))
+        return []
     except tomllib.TOMLDecodeError as exc:
-        col.errors.append(ConfigError("security.token_file", f"{path}: not valid TOML ({exc})"))
+        col.errors.append(ConfigError(key, f"{path}: not valid TOML ({exc})"))
         return []
     inner = _Collector()
     tokens = _tokens(data.get("tokens", []), "tokens", inner)
@@ -444,6 +469,10 @@ def load_config(path: str | Path) -> Config:
         raise ConfigErrors([ConfigError("(file)", "not found", str(p))]) from None
     except OSError as exc:
         raise ConfigErrors([ConfigError("(file)", f"cannot read: {exc.strerror or exc}", str(p))]) from None
+    except ValueError:  # a NUL byte in the path
+        raise ConfigErrors(
+            [ConfigError("(file)", "cannot read: the path contains a NUL byte", str(p))]
+        ) from None
     try:
         data = tomllib.loads(_toml_text(raw))
     except UnicodeDecodeError as exc:

@@ -503,6 +503,37 @@ def test_missing_and_malformed_token_files(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("tokdir", "expected a TOML file, got a directory: {dir}/tokdir"),
+        ("plain/tokens.toml", "cannot read {dir}/plain/tokens.toml: Not a directory"),
+        ("x" * 300, "cannot read {dir}/" + "x" * 300 + ": File name too long"),
+        ("tok\\u0000ens.toml", "expected a file path without NUL bytes, got '{dir}/tok\\x00ens.toml'"),
+        (
+            "latin1.toml",
+            "{dir}/latin1.toml: not valid TOML: not UTF-8 (byte 0xe9 at offset 22, line 2, column 12)",
+        ),
+    ],
+)
+def test_unreadable_token_files_are_config_errors_naming_the_key_and_file(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    """Regression: a directory, a non-UTF-8 file or any other OSError escaped load_config as a traceback."""
+    (tmp_path / "tokdir").mkdir()
+    write(tmp_path, "not a directory", "plain")
+    (tmp_path / "latin1.toml").write_bytes(
+        f'[[tokens]]\nname = "caf\xe9"\ntoken = "{TOKEN}"\n'.encode("latin-1")
+    )
+    cfg_path = write(tmp_path, f'[security]\ntoken_file = "{value}"\n')
+    with pytest.raises(ConfigErrors) as info:
+        load_config(cfg_path)
+    (err,) = info.value.errors
+    expected = message.format(dir=tmp_path.resolve())
+    assert (err.key, err.message, err.file) == ("security.token_file", expected, str(cfg_path))
+    assert info.value.partial is not None and info.value.partial.security.tokens == ()
+
+
 # -- security: TLS --------------------------------------------------------------------------------------------
 
 
@@ -529,6 +560,14 @@ def test_tls_needs_both_files_and_they_must_exist(tmp_path: Path) -> None:
     # A directory is not a certificate file.
     assert errors_of({"security": {"tls_cert": ".", "tls_key": "c.pem"}}, base=tmp_path) == [
         ("security.tls_cert", f"file not found: {tmp_path}")
+    ]
+    # Paths that make is_file() raise instead of answering False are config errors too.
+    assert errors_of({"security": {"tls_cert": "c" * 300, "tls_key": "c.pem"}}, base=tmp_path) == [
+        ("security.tls_cert", f"cannot read {tmp_path / ('c' * 300)}: File name too long")
+    ]
+    nul = tmp_path / "c.pem\0"
+    assert errors_of({"security": {"tls_cert": "c.pem\0", "tls_key": "c.pem"}}, base=tmp_path) == [
+        ("security.tls_cert", f"expected a file path without NUL bytes, got {str(nul)!r}")
     ]
     assert errors_of({"security": {"tls_cert": 1, "tls_key": "c.pem"}}, base=tmp_path) == [
         ("security.tls_cert", "expected a path (string), got 1"),
@@ -587,6 +626,10 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
         load_config(tmp_path)
     (err,) = info.value.errors
     assert err.key == "(file)" and err.message.startswith("cannot read: ") and err.file == str(tmp_path)
+    with pytest.raises(ConfigErrors) as info:
+        load_config(tmp_path / "a\0b.toml")
+    (err,) = info.value.errors
+    assert (err.key, err.message) == ("(file)", "cannot read: the path contains a NUL byte")
 
 
 @pytest.mark.parametrize(
