@@ -70,9 +70,34 @@ class StaticFiles:
     def get(self, url_path: str, request: Request) -> Response:
         """Answer GET ``url_path`` (``/`` is ``index.html``)."""
         rel = "index.html" if url_path in ("/", "/index.html") else url_path.removeprefix("/static/")
+        try:
+            found = self._load(rel)
+        except (OSError, ValueError, RuntimeError):
+            # A NUL byte (ValueError), a name over NAME_MAX, EACCES, a file removed mid-request, a symlink
+            # loop (RuntimeError from resolve() before Python 3.13)...: whatever the file system objects to,
+            # the client asked for something that is not served.
+            found = None
+        if found is None:
+            return response(HTTPStatus.NOT_FOUND, "not found\n")
+        path, body, etag = found
+        cache = VENDOR_CACHE if rel.startswith("vendor/") else APP_CACHE
+        ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if ctype.startswith("text/") or ctype in ("application/javascript", "application/json"):
+            ctype += "; charset=utf-8"
+        headers = {"Cache-Control": cache, "ETag": etag}
+        if request.headers.get("If-None-Match") == etag:
+            return response(HTTPStatus.NOT_MODIFIED, b"", ctype, headers)
+        return response(HTTPStatus.OK, body, ctype, headers)
+
+    def _load(self, rel: str) -> tuple[Path, bytes, str] | None:
+        """Return (path, body, ETag) of the file ``rel`` below the root, None if it is not one.
+
+        Raises:
+            OSError, ValueError, RuntimeError: the file system refused the name or the read.
+        """
         path = (self.root / rel).resolve()
         if not path.is_relative_to(self.root) or not path.is_file():
-            return response(HTTPStatus.NOT_FOUND, "not found\n")
+            return None
         stat = path.stat()
         cached = self._cache.get(path)
         if cached is None or cached[0] != stat.st_mtime:
@@ -83,15 +108,7 @@ class StaticFiles:
                 '"' + hashlib.sha1(body, usedforsecurity=False).hexdigest()[:16] + '"',
             )
             self._cache[path] = cached
-        _, body, etag = cached
-        cache = VENDOR_CACHE if rel.startswith("vendor/") else APP_CACHE
-        ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        if ctype.startswith("text/") or ctype in ("application/javascript", "application/json"):
-            ctype += "; charset=utf-8"
-        headers = {"Cache-Control": cache, "ETag": etag}
-        if request.headers.get("If-None-Match") == etag:
-            return response(HTTPStatus.NOT_MODIFIED, b"", ctype, headers)
-        return response(HTTPStatus.OK, body, ctype, headers)
+        return path, cached[1], cached[2]
 
 
 def _host_only(host_header: str) -> str:

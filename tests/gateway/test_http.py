@@ -189,6 +189,28 @@ def test_missing_files_directories_and_traversal_are_404(files: StaticFiles, url
     assert "ETag" not in res.headers
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/static/app\x00.js",  # NUL: ValueError from the path functions
+        "/static/\x00",
+        "/static/" + "a" * 256,  # over NAME_MAX: OSError ENAMETOOLONG from stat()
+        "/static/" + "a" * 300 + ".js",
+        "/static/" + "d/" * 2100 + "x",  # over PATH_MAX
+        "/static/app.js/x",  # ENOTDIR
+        "/static/loop/x",  # a symlink loop: RuntimeError from resolve() on 3.11/3.12
+        "/static/loop",
+    ],
+)
+def test_names_the_file_system_refuses_are_a_plain_404(files: StaticFiles, site: Path, url: str) -> None:
+    """Regression: NUL bytes and over-long names raised out of get() (HTTP 500 and a traceback)."""
+    (site / "loop").symlink_to(site / "loop")
+    res = files.get(url, req())
+    assert (res.status_code, res.body) == (404, b"not found\n")
+    assert "ETag" not in res.headers
+    assert files.get("/static/app.js", req()).status_code == 200  # and nothing is left broken
+
+
 def test_dot_segments_that_stay_inside_the_root_are_fine(files: StaticFiles) -> None:
     res = files.get("/static/sub/../sub/./ok.txt", req())
     assert (res.status_code, res.body) == (200, b"inside\n")
