@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
@@ -9,7 +10,35 @@ Labels = tuple[tuple[str, str], ...]
 
 
 def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    """Escape a label value: backslash, double quote and newline."""
+    return _escape_help(value).replace('"', '\\"')
+
+
+def _escape_help(text: str) -> str:
+    """Escape HELP text: backslash and newline only (a newline would end the comment line early)."""
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+_EXACT_INT_LIMIT = 2**53
+"""Integral floats below this are exact integers; render them without an exponent or a fraction."""
+
+
+def _format_value(value: float) -> str:
+    """Render a sample value so that Prometheus parses back exactly the same number.
+
+    Counters must not be rounded (``{:g}`` keeps 6 digits: 1234567 became ``1.23457e+06`` and rate() saw
+    steps). Integers are written out in full, other floats with ``repr`` (the shortest string that round-trips),
+    and the non-finite values in the exposition format's spelling.
+    """
+    if isinstance(value, int):  # bool included: True is 1
+        return str(int(value))
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value.is_integer() and abs(value) < _EXACT_INT_LIMIT:
+        return str(int(value))
+    return repr(float(value))
 
 
 class Metrics:
@@ -51,10 +80,11 @@ class Metrics:
         lines: list[str] = []
         for name in sorted(set(samples) | set(self._help)):
             kind, help_text = self._help.get(name, ("gauge", ""))
-            lines.append(f"# HELP {name} {help_text}")
+            lines.append(f"# HELP {name} {_escape_help(help_text)}")
             lines.append(f"# TYPE {name} {kind}")
             series = samples.get(name) or ({(): 0.0} if not name.endswith("}") else {})
             for labels, value in sorted(series.items()):
                 lab = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
-                lines.append(f"{name}{{{lab}}} {value:g}" if lab else f"{name} {value:g}")
+                text = _format_value(value)
+                lines.append(f"{name}{{{lab}}} {text}" if lab else f"{name} {text}")
         return "\n".join(lines) + "\n"

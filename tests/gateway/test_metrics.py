@@ -149,6 +149,66 @@ def test_number_formatting(m: Metrics, value: float, rendered: str) -> None:
     assert lines(m)[-1] == f"v {rendered}"
 
 
+@pytest.mark.parametrize(
+    ("value", "rendered"),
+    [
+        (1_234_567, "1234567"),
+        (1_234_567.0, "1234567"),
+        (1_234_568.0, "1234568"),  # one more is visibly one more (it used to render the same 1.23457e+06)
+        (2**53 - 1, "9007199254740991"),
+        (float(2**53 - 1), "9007199254740991"),
+        (10**20, "100000000000000000000"),  # a Python int is exact whatever its size
+        (1e20, "1e+20"),
+        (-7_654_321.0, "-7654321"),
+        (1234567.5, "1234567.5"),
+        (0.1 + 0.2, "0.30000000000000004"),  # repr precision: the exact double, not 0.3
+        (1 / 3, "0.3333333333333333"),
+        (123456.789012, "123456.789012"),
+        (-0.0, "0"),
+        (True, "1"),
+    ],
+)
+def test_values_render_exactly_so_counters_do_not_step(m: Metrics, value: float, rendered: str) -> None:
+    """Regression: ``{:g}`` kept 6 significant digits, so counters above 1e6 moved in steps."""
+    m.set("v", value)
+    assert lines(m)[-1] == f"v {rendered}"
+    assert float(rendered) == value  # what the scraper parses back is the very same number
+
+
+def test_a_large_counter_advances_by_one_in_the_exposition(m: Metrics) -> None:
+    m.describe("sent_total", "counter", "Sent")
+    m.inc("sent_total", 9_999_999)
+    before = lines(m)[-1]
+    m.inc("sent_total")
+    assert (before, lines(m)[-1]) == ("sent_total 9999999", "sent_total 10000000")
+
+
+@pytest.mark.parametrize(
+    ("value", "rendered"),
+    [(float("inf"), "+Inf"), (float("-inf"), "-Inf"), (float("nan"), "NaN")],
+)
+def test_non_finite_values_use_the_exposition_spelling(m: Metrics, value: float, rendered: str) -> None:
+    m.set("g", value, k="v")
+    m.add_callback(lambda: [("cb", (), value)])
+    assert 'g{k="v"} ' + rendered in lines(m)
+    assert "cb " + rendered in lines(m)
+
+
+@pytest.mark.parametrize(
+    ("help_text", "rendered"),
+    [
+        ("two\nlines", "two\\nlines"),
+        ("C:\\path", "C:\\\\path"),
+        ('a "quoted" word', 'a "quoted" word'),  # quotes are only escaped in label values
+        ("\\n", "\\\\n"),  # a literal backslash-n stays distinguishable from a newline
+    ],
+)
+def test_help_text_escapes_backslash_and_newline(m: Metrics, help_text: str, rendered: str) -> None:
+    """Regression: a newline in HELP ended the comment early and the rest became a bogus sample line."""
+    m.describe("h_total", "counter", help_text)
+    assert lines(m) == [f"# HELP h_total {rendered}", "# TYPE h_total counter", "h_total 0"]
+
+
 # -- callbacks --------------------------------------------------------------------------------------------------
 
 
