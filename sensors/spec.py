@@ -1,12 +1,13 @@
 """A sensor or actuator entry from the config, with typed option getters that produce precise errors.
 
 Drivers read their options only through these getters, so every mistake names the config key and what was
-expected (``sensors[2].address: expected an integer 0x03..0x77, got "0x99"``).
+expected (``sensors[2].address: expected an integer in 0x03..0x77, got 0x99``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -57,21 +58,34 @@ class DeviceSpec:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(name, f"expected an integer, got {value!r}")
         if (min is not None and value < min) or (max is not None and value > max):
-            lo = "-inf" if min is None else hex(min) if name == "address" else str(min)
-            hi = "inf" if max is None else hex(max) if name == "address" else str(max)
-            raise self.error(name, f"expected an integer in {lo}..{hi}, got {value!r}")
+            show = (lambda v: f"{v:#04x}") if name == "address" else str  # I2C addresses read as 0x76
+            raise self.error(name, f"expected an integer in {_span(min, max, show)}, got {show(value)}")
         return value
 
     def opt_float(
         self, name: str, default: float = _MISSING, *, min: float | None = None, max: float | None = None
     ) -> float:
-        """Return option ``name`` as a float in [min, max] (ints accepted)."""
+        """Return option ``name`` as a float in [min, max] (ints accepted).
+
+        NaN is always refused (it compares false with every bound, so it would slip through any range). The
+        infinities are refused too unless the caller asked for them with an infinite bound (``max=math.inf``):
+        a missing bound means "any finite number".
+        """
         value = self._get(name, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.error(name, f"expected a number, got {value!r}")
-        if (min is not None and value < min) or (max is not None and value > max):
-            raise self.error(name, f"expected a number in {min}..{max}, got {value!r}")
-        return float(value)
+        span = "" if min is None and max is None else f" in {_span(min, max, repr)}"
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond the float range (TOML ints are not bounded by tomllib)
+            raise self.error(name, f"expected a finite number{span}, got {value!r}") from None
+        if math.isnan(number):
+            raise self.error(name, f"expected a number{span}, got nan")
+        if math.isinf(number) and number not in (min, max):
+            raise self.error(name, f"expected a finite number{span}, got {value!r}")
+        if (min is not None and number < min) or (max is not None and number > max):
+            raise self.error(name, f"expected a number{span}, got {value!r}")
+        return number
 
     def opt_str(self, name: str, default: str = _MISSING, *, choices: Sequence[str] | None = None) -> str:
         """Return option ``name`` as a string, optionally one of ``choices``."""
@@ -109,3 +123,8 @@ class DeviceSpec:
             if name not in known:
                 hint = f"; known options: {', '.join(sorted(known))}" if known else ""
                 raise self.error(name, f"unknown option for driver {self.driver!r}{hint}")
+
+
+def _span(lo: float | None, hi: float | None, show: Callable[[Any], str]) -> str:
+    """``lo..hi`` for range errors; a missing bound reads ``-inf`` / ``inf``."""
+    return f"{'-inf' if lo is None else show(lo)}..{'inf' if hi is None else show(hi)}"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
 
+import sensors.spec
 from sensors.errors import ConfigError, SensorcastError
 from sensors.spec import DeviceSpec
 
@@ -106,7 +108,15 @@ def test_opt_int_bounds_are_inclusive() -> None:
 def test_opt_int_address_range_is_shown_in_hex() -> None:
     with pytest.raises(ConfigError) as info:
         spec(address=0x99).opt_int("address", min=0x03, max=0x77)
-    assert str(info.value) == "sensors[2].address: expected an integer in 0x3..0x77, got 153"
+    assert str(info.value) == "sensors[2].address: expected an integer in 0x03..0x77, got 0x99"
+
+
+def test_the_module_docstring_example_is_the_real_message() -> None:
+    """Regression: the docstring promised ``0x03..0x77, got "0x99"`` but the output was ``0x3..0x77, got 153``."""
+    with pytest.raises(ConfigError) as info:
+        spec(address=0x99).opt_int("address", min=0x03, max=0x77)
+    assert sensors.spec.__doc__ is not None
+    assert f"``{info.value}``" in " ".join(sensors.spec.__doc__.split())
 
 
 # -- opt_float ----------------------------------------------------------------------------------------------
@@ -137,6 +147,50 @@ def test_opt_float_range() -> None:
             s.opt_float("x", **bounds)
         assert info.value.key == "sensors[2].x"
         assert info.value.message.endswith("got 2.0")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "value", "expected"),
+    [
+        ({}, math.nan, "expected a number, got nan"),
+        ({"min": 0.0, "max": 1.0}, math.nan, "expected a number in 0.0..1.0, got nan"),
+        ({"min": 0.001}, math.nan, "expected a number in 0.001..inf, got nan"),
+        ({"max": 5}, -math.nan, "expected a number in -inf..5, got nan"),
+        ({}, math.inf, "expected a finite number, got inf"),
+        ({}, -math.inf, "expected a finite number, got -inf"),
+        ({"min": 0.001}, math.inf, "expected a finite number in 0.001..inf, got inf"),
+        ({"max": 1.0}, -math.inf, "expected a finite number in -inf..1.0, got -inf"),
+        ({"min": 0.0, "max": 1.0}, math.inf, "expected a finite number in 0.0..1.0, got inf"),
+        ({"min": -math.inf}, math.inf, "expected a finite number in -inf..inf, got inf"),
+        ({}, 10**400, f"expected a finite number, got {10**400!r}"),  # no OverflowError from float()
+    ],
+)
+def test_opt_float_rejects_nan_and_infinities(kwargs: dict[str, float], value: float, expected: str) -> None:
+    """Regression: NaN compares false with every bound, so it passed any range (and inf passed one-sided ones)."""
+    with pytest.raises(ConfigError) as info:
+        spec(x=value).opt_float("x", **kwargs)
+    assert (info.value.key, info.value.message) == ("sensors[2].x", expected)
+
+
+def test_opt_float_accepts_an_infinity_only_when_a_bound_asks_for_it() -> None:
+    assert spec(x=math.inf).opt_float("x", min=0.0, max=math.inf) == math.inf
+    assert spec(x=-math.inf).opt_float("x", min=-math.inf) == -math.inf
+    assert spec(x=1e308).opt_float("x") == 1e308  # large but finite is fine
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"min": 0.001}, "expected a number in 0.001..inf, got 0"),
+        ({"max": -1}, "expected a number in -inf..-1, got 0"),
+        ({"min": 1, "max": 2.5}, "expected a number in 1..2.5, got 0"),
+    ],
+)
+def test_opt_float_one_sided_range_reads_like_opt_int(kwargs: dict[str, float], expected: str) -> None:
+    """Regression: a missing bound was shown as ``None`` (``0.001..None``)."""
+    with pytest.raises(ConfigError) as info:
+        spec(x=0).opt_float("x", **kwargs)
+    assert info.value.message == expected
 
 
 # -- opt_str ------------------------------------------------------------------------------------------------
