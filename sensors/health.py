@@ -6,6 +6,7 @@ seconds from any monotonic origin the caller chooses.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -102,5 +103,11 @@ class SensorHealth:
         if self.consecutive_failures == 0:
             return interval_s
         p = self.policy
-        base: float = min(p.backoff_max_s, p.backoff_initial_s * 2.0 ** (self.consecutive_failures - 1))
+        try:
+            # ldexp(x, n) is x * 2**n without computing 2**n: 2.0 ** n overflows (OverflowError) past n = 1023,
+            # which a sensor unplugged for ~17 h reaches with the default 60 s cap.
+            grown = math.ldexp(p.backoff_initial_s, self.consecutive_failures - 1)
+        except OverflowError:
+            grown = math.inf  # far past any cap
+        base: float = min(p.backoff_max_s, grown)
         return max(interval_s, base * (1 + p.jitter * (2 * rand01 - 1)))

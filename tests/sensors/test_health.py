@@ -251,3 +251,32 @@ def test_backoff_restarts_after_a_success() -> None:
     assert h.next_delay_s(0.1, 0.5) == 0.1
     h.on_failure(11.0, "e")
     assert h.next_delay_s(0.1, 0.5) == 1.0
+
+
+def test_backoff_stays_at_the_cap_after_100000_failures() -> None:
+    """Regression: 2.0 ** (failures - 1) overflowed past 1024 failures (~17 h unplugged at the 60 s cap)."""
+    p = HealthPolicy(offline_after=3, backoff_initial_s=1.0, backoff_max_s=60.0, jitter=0.2)
+    h = failing(100_000, p)
+    assert h.state == "offline" and h.consecutive_failures == 100_000
+    assert h.next_delay_s(0.1, 0.5) == 60.0
+    assert h.next_delay_s(0.1, 0.0) == pytest.approx(48.0)
+    assert h.next_delay_s(0.1, 0.999) == pytest.approx(60.0 * (1 + 0.2 * 0.998))
+
+
+@pytest.mark.parametrize("failures", [1023, 1024, 1025, 1026, 5000])
+def test_backoff_around_the_float_exponent_limit_is_the_cap(failures: int) -> None:
+    p = HealthPolicy(offline_after=3, backoff_initial_s=1.0, backoff_max_s=60.0, jitter=0.0)
+    assert failing(failures, p).next_delay_s(0.1, 0.3) == 60.0
+
+
+@pytest.mark.parametrize(
+    ("initial", "expected"),
+    [
+        (0.0, 0.5),  # no backoff at all: the interval
+        (1e-300, 60.0),  # a tiny first delay still grows to the cap
+        (1e300, 60.0),  # a huge first delay is capped at once
+    ],
+)
+def test_backoff_after_many_failures_with_extreme_initial_delays(initial: float, expected: float) -> None:
+    p = HealthPolicy(offline_after=3, backoff_initial_s=initial, backoff_max_s=60.0, jitter=0.0)
+    assert failing(3000, p).next_delay_s(0.5, 0.5) == expected
