@@ -22,7 +22,7 @@ TOKEN_BYTES = 32
 """Random bytes per token (43 URL-safe characters): far beyond guessing, short enough to paste."""
 FILE_MODE = 0o640
 """Owner (root) writes, the service group reads, nobody else."""
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

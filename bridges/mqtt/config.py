@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from sensors.errors import ConfigError
 
-TOPIC_PART_RE = re.compile(r"^[^#+\x00/][^#+\x00]*$")
+TOPIC_PART_RE = re.compile(r"^[^#+\x00-\x1f/][^#+\x00-\x1f]*\Z")
 PAYLOADS = ("json", "msgpack")
 PROTOCOLS = ("3.1.1", "5")
 OVERFLOW_POLICIES = ("drop_oldest", "downsample", "drop_newest")
@@ -163,7 +163,7 @@ def _check(cfg: MqttConfig) -> MqttConfig:
         if not TOPIC_PART_RE.match(value) or value.endswith("/"):
             raise ConfigError(
                 f"mqtt.{key}",
-                f"expected topic levels without '+', '#' or a leading/trailing '/', got {value!r}",
+                f"expected topic levels without '+', '#', control characters or a leading/trailing '/', got {value!r}",
             )
     if cfg.client_id and not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", cfg.client_id):
         raise ConfigError("mqtt.client_id", f"expected 1..64 of [A-Za-z0-9_.:-], got {cfg.client_id!r}")

@@ -24,7 +24,7 @@ from sensors.spec import DeviceSpec
 
 #: OS-bit polls after the nominal conversion time (the oscillator may run 10 % slow), each a quarter period.
 READY_POLLS = 8
-_FIELD_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_FIELD_RE = re.compile(r"^[a-z][a-z0-9_]*\Z")
 
 
 @dataclass(frozen=True, slots=True)

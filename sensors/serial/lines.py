@@ -23,7 +23,7 @@ from sensors.spec import DeviceSpec
 MAX_PENDING_LINES = 64
 """Readings kept when the poller falls behind a fast printer; the oldest are dropped (and counted) beyond."""
 
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")
 _KINDS: tuple[FieldKind, ...] = ("float", "int", "bool", "str")
 
 

@@ -31,8 +31,8 @@ THERM_FAMILIES = ("10", "22", "28", "3b", "42")
 POWER_ON_MC = 85_000
 """Power-on reset value (+85 °C): the probe lost power or the conversion did not run."""
 
-_ROM_RE = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{12}$")
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_ROM_RE = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{12}\Z")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")
 
 
 def crc8_maxim(data: bytes) -> int:

@@ -87,6 +87,7 @@ def test_loose_existing_file_is_tightened_and_kept(
             "'bob' already exists",
         ),
         ("", ["--name", "has space"], "expected 1..64 of"),
+        ("", ["--name", "trailing\n"], "expected 1..64 of"),
         ("tokens = 3\n", [], "not an array of tables"),
     ],
 )

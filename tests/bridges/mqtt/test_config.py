@@ -88,6 +88,8 @@ def test_full_table_is_applied() -> None:
         ({"hostt": "x"}, "mqtt.hostt", "unknown key"),
         ({"topic_prefix": "a/#"}, "mqtt.topic_prefix", "without '+', '#'"),
         ({"topic_prefix": "a/"}, "mqtt.topic_prefix", "leading/trailing"),
+        ({"topic_prefix": "a/\n"}, "mqtt.topic_prefix", "control characters"),
+        ({"discovery_prefix": "home\nassistant"}, "mqtt.discovery_prefix", "control characters"),
         ({"discovery": "yes"}, "mqtt.discovery", "expected true or false"),
         ({"host": ""}, "mqtt.host", "expected a broker host"),
         ({"host": 5}, "mqtt.host", "expected a string"),

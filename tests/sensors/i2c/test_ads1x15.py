@@ -205,6 +205,7 @@ def test_build_defaults_and_channels() -> None:
         ({"channels": ["a0"]}, "sensors[0].channels[0]"),
         ({"channels": [{"field": "x_v", "input": "a4"}]}, "sensors[0].channels[0].input"),
         ({"channels": [{"field": "X", "input": "a0"}]}, "sensors[0].channels[0].field"),
+        ({"channels": [{"field": "x_v\n", "input": "a0"}]}, "sensors[0].channels[0].field"),
         (
             {"channels": [{"field": "x_v", "input": "a0", "full_scale_v": 5.0}]},
             "sensors[0].channels[0].full_scale_v",

@@ -62,6 +62,11 @@ def build(table: dict[str, Any], ctx: BuildContext | None = None) -> Any:
             "field name",
         ),
         (
+            {"driver": "serial_lines", "url": "x", "format": "csv", "fields": [{"name": "t\n"}]},
+            "sensors[0].fields[0].name",
+            "field name",
+        ),
+        (
             {"driver": "serial_lines", "url": "x", "format": "csv", "fields": [{"name": "a"}, {"name": "a"}]},
             "sensors[0].fields[1].name",
             "duplicate",

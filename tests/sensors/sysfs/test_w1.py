@@ -113,6 +113,8 @@ def test_kernel_read_errors_are_per_probe(tree: FakeSysfs) -> None:
     [
         ({"roms": ["28-xyz"]}, "sensors[3].roms[0]", "probe id like"),
         ({"roms": ["05-0316a2799f3c"]}, "sensors[3].roms[0]", "probe id like"),
+        ({"roms": ["28-0316a2799f3c\n"]}, "sensors[3].roms[0]", "probe id like"),
+        ({"names": {"28-0316a2799f3c": "x_c\n"}}, "sensors[3].names.28-0316a2799f3c", "field name"),
         ({"names": {"28-111111111111": "x_c"}}, "sensors[3].names.28-111111111111", "not one of the probes"),
         ({"names": {"28-0316a2799f3c": "Bad Name"}}, "sensors[3].names.28-0316a2799f3c", "field name"),
         (
