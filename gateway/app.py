@@ -163,6 +163,8 @@ class GatewayApp:
         self.bridge: Any = None
         self.started_s = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._task_sensors: dict[asyncio.Task[Any], str] = {}
+        self._closing = False
         self._stop = asyncio.Event()
         self.failed: BaseException | None = None
         self._lag_s = 0.0
@@ -227,19 +229,35 @@ class GatewayApp:
             )
         return self.workers[bus_id]
 
-    def _spawn(self, coro: Any, name: str) -> None:
+    def _spawn(self, coro: Any, name: str, sensor_id: str | None = None) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
+        if sensor_id is not None:
+            self._task_sensors[task] = sensor_id
         task.add_done_callback(self._task_done)
         self._tasks.append(task)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
+        sensor_id = self._task_sensors.pop(task, None)
         if task.cancelled():
+            if not self._closing:
+                # Only shutdown cancels a task: a sensor that stopped polling otherwise must not vanish silently.
+                log.error("task %s was cancelled unexpectedly", task.get_name())
+                self._polling_stopped(sensor_id)
             return
         exc = task.exception()
         if exc is not None:
             log.error("task %s crashed", task.get_name(), exc_info=exc)
+            self._polling_stopped(sensor_id)
             self.failed = exc
             self._stop.set()
+        elif sensor_id is not None and not self._closing:
+            log.error("task %s ended unexpectedly", task.get_name())
+            self._polling_stopped(sensor_id)
+
+    def _polling_stopped(self, sensor_id: str | None) -> None:
+        """Show a sensor whose polling task ended outside shutdown as stopped, with an error (/healthz, status)."""
+        if sensor_id is not None and not self._closing:
+            self.hub.set_state(sensor_id, "stopped", "polling stopped unexpectedly")
 
     async def __aenter__(self) -> GatewayApp:
         sensors, actuators = build_devices(self.config, self.ctx)
@@ -262,7 +280,7 @@ class GatewayApp:
         self.metrics.add_callback(self._gauges)
         await self.commands.apply_safe()
         for r in self.runners:
-            self._spawn(r.run(), f"sensor-{r.id}")
+            self._spawn(r.run(), f"sensor-{r.id}", sensor_id=r.id)
         self._spawn(self.fanout.run_ticks(), "fanout-ticks")
         self._spawn(self._monitor(), "monitor")
         if self.config.mqtt is not None:
@@ -330,6 +348,7 @@ class GatewayApp:
     ) -> None:
         if self.notifier is not None:
             self.notifier.stopping()
+        self._closing = True
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

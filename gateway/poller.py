@@ -8,10 +8,12 @@ counted in /metrics.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -25,38 +27,131 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class _Call:
+    """One call on a bus: waiting for its turn, then holding the bus while it runs on the bus thread."""
+
+    __slots__ = ("deadline", "executor", "turn")
+
+    def __init__(self) -> None:
+        self.turn: asyncio.Future[None] | None = None
+        """Resolved when the bus is handed to this call (None: it got the bus at once)."""
+        self.deadline: float | None = None
+        """Loop time by which the running call must have returned (None: no limit)."""
+        self.executor: ThreadPoolExecutor | None = None
+        """The thread it runs on, once running."""
+
+
 class BusWorker:
-    """Serialises blocking calls for one bus on one dedicated thread."""
+    """Serialises blocking calls for one bus on one dedicated thread.
+
+    Calls run one at a time in submission order; the queue is kept here, not in the thread pool, so a call
+    waiting behind one that hangs is never lost: when the hanging call is abandoned (its timeout expired),
+    the bus gets a fresh thread and the waiting calls run there, each with its full timeout.
+    """
 
     def __init__(self, bus_id: str, on_abandon: Callable[[str], None] | None = None) -> None:
         self.bus_id = bus_id
         self._on_abandon = on_abandon
         self._executor = self._new_executor()
+        self._owner: _Call | None = None
+        self._waiting: deque[_Call] = deque()
+        self._closed = False
         self.abandoned_threads = 0
 
     def _new_executor(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"bus-{self.bus_id}")
 
+    def _timeout(self, timeout_s: float | None) -> SensorTimeout:
+        return SensorTimeout(errno.ETIMEDOUT, f"no answer within {timeout_s:g} s on {self.bus_id}")
+
     async def call(self, fn: Callable[..., T], *args: Any, timeout_s: float | None = None) -> T:
-        """Run ``fn(*args)`` on the bus thread; raise :class:`SensorTimeout` after ``timeout_s``."""
+        """Run ``fn(*args)`` on the bus thread; raise :class:`SensorTimeout` after ``timeout_s``.
+
+        ``timeout_s`` bounds the call itself once it runs and, separately, the wait for the bus while it is held
+        by a call without a timeout (a call with one frees the bus when it expires; this call then runs on the
+        fresh thread). A timeout raised by ``fn`` itself is passed through unchanged and abandons nothing.
+        """
         loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self._executor, fn, *args)
+        me = _Call()
+        await self._acquire(me, loop, timeout_s)
         try:
-            async with asyncio.timeout(timeout_s):
-                return await fut
-        except TimeoutError:
-            # The thread is stuck inside the driver; give the bus a fresh one and leave the old one behind.
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = self._new_executor()
-            self.abandoned_threads += 1
-            if self._on_abandon:
-                self._on_abandon(self.bus_id)
-            raise SensorTimeout(
-                errno.ETIMEDOUT, f"no answer within {timeout_s:g} s on {self.bus_id}"
-            ) from None
+            executor = me.executor = self._executor
+            me.deadline = None if timeout_s is None else loop.time() + timeout_s
+            fut = loop.run_in_executor(executor, fn, *args)
+            try:
+                async with asyncio.timeout(timeout_s) as cm:
+                    return await fut
+            except TimeoutError:
+                if not cm.expired():
+                    raise  # the driver's own timeout (e.g. a conversion that never finished)
+                # The thread is stuck inside the driver: leave it behind (its late result goes nowhere, the
+                # future was cancelled) and give the bus a fresh one.
+                self._abandon(executor)
+                raise self._timeout(timeout_s) from None
+        finally:
+            self._release(me)
+
+    async def _acquire(self, me: _Call, loop: asyncio.AbstractEventLoop, timeout_s: float | None) -> None:
+        """Wait until ``me`` holds the bus."""
+        if self._owner is None and not self._waiting:
+            self._owner = me
+            return
+        turn = me.turn = loop.create_future()
+        self._waiting.append(me)
+        self._wake()
+        try:
+            while not turn.done():
+                await asyncio.wait((turn,), timeout=timeout_s)  # never cancels ``turn`` itself
+                if turn.done():
+                    break
+                owner = self._owner
+                if owner is None or owner.executor is None:
+                    continue  # the bus was just handed on (never the case while a thread is stuck)
+                if owner.deadline is not None:
+                    continue  # the running call has its own timeout: when that expires, the bus moves on
+                # Held for longer than this call accepts, by a call without a timeout: the thread is stuck.
+                self._waiting.remove(me)
+                turn.cancel()
+                self._abandon(owner.executor)
+                raise self._timeout(timeout_s)
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self._release(me)  # handed the bus just as this call was cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiting.remove(me)
+                turn.cancel()
+            raise
+
+    def _release(self, me: _Call) -> None:
+        if self._owner is me:
+            self._owner = None
+            self._wake()
+
+    def _wake(self) -> None:
+        """Hand a free bus to the first call still waiting."""
+        while self._owner is None and self._waiting:
+            nxt = self._waiting.popleft()
+            if nxt.turn is not None and not nxt.turn.done():
+                nxt.turn.set_result(None)
+                self._owner = nxt
+
+    def _abandon(self, executor: ThreadPoolExecutor) -> None:
+        """Leave ``executor``'s thread to the call stuck on it; later calls run on a fresh thread."""
+        if executor is not self._executor or self._closed:
+            return  # already replaced (by another call that timed out on it), or shut down
+        executor.shutdown(wait=False)  # nothing is queued on it: the queue lives in this object
+        self._executor = self._new_executor()
+        self.abandoned_threads += 1
+        if self._on_abandon:
+            self._on_abandon(self.bus_id)
+        # The stuck call no longer holds the bus (its caller still gets its own timeout or late result).
+        self._owner = None
+        self._wake()
 
     def shutdown(self) -> None:
         """Stop accepting work; a call still running finishes in the background."""
+        self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
@@ -73,6 +168,8 @@ def describe_error(exc: BaseException) -> str:
         return f"I/O error ({name})"
     if isinstance(exc, OSError):
         return "I/O error"
+    if isinstance(exc, asyncio.CancelledError):
+        return "bus call cancelled"
     return "driver error"
 
 
@@ -152,8 +249,15 @@ class SensorRunner:
             values = await self.worker.call(
                 read_with_retry, self.sensor, self.policy.retries, timeout_s=self.read_timeout_s
             )
-        except asyncio.CancelledError:
-            raise
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise  # this runner is being stopped
+            # A bus call was cancelled under this poll (not the runner itself): a failed poll; polling goes on.
+            log.warning("sensor %s: a bus call was cancelled", self.id)
+            self.hub.metrics.inc("sensorcast_sensor_errors_total", sensor=self.id)
+            self._report(self.health.on_failure(now, describe_error(exc)))
+            return None
         except Exception as exc:
             if isinstance(exc, ImplausibleReading):
                 self.implausible_total += 1

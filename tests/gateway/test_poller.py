@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import itertools
 import logging
 import selectors
 import threading
@@ -152,6 +153,7 @@ async def test_calls_run_one_at_a_time_in_submission_order(shutdown: Any) -> Non
     "exc",
     [
         SensorError(errno.EREMOTEIO, "nack"),
+        SensorTimeout(errno.ETIMEDOUT, "conversion never finished"),  # the driver's own: no thread abandoned
         ImplausibleReading("skipped"),
         ValueError("bug"),
         KeyError("k"),
@@ -224,6 +226,194 @@ async def test_shutdown_refuses_new_work() -> None:
         await worker.call(lambda: 1)
 
 
+async def test_calls_queued_behind_a_stuck_call_run_in_order_on_the_fresh_thread(shutdown: Any) -> None:
+    """Regression: the timeout used to cancel every call queued behind the stuck one (other sensors on the bus
+    got CancelledError and their polling ended for good)."""
+    worker = BusWorker("i2c-1")
+    gate = threading.Event()
+    shutdown[0].append(worker)
+    shutdown[1].append(gate)
+    stuck_thread: list[int] = []
+
+    def stuck() -> str:
+        stuck_thread.append(threading.get_ident())
+        gate.wait()
+        return "late"
+
+    def job(i: int) -> tuple[int, int]:
+        return i, threading.get_ident()
+
+    loop = asyncio.get_running_loop()
+    first = loop.create_task(worker.call(stuck, timeout_s=0.1))
+    queued = [loop.create_task(worker.call(job, i, timeout_s=WAIT)) for i in range(3)]
+    with pytest.raises(SensorTimeout):
+        await first
+    results = await asyncio.wait_for(asyncio.gather(*queued), WAIT)
+    assert [i for i, _ in results] == [0, 1, 2]
+    threads = {t for _, t in results}
+    assert len(threads) == 1 and stuck_thread[0] not in threads
+    assert worker.abandoned_threads == 1
+    assert not gate.is_set(), "the queued calls did not wait for the stuck one to return"
+
+
+async def test_the_late_result_of_an_abandoned_call_is_discarded(
+    shutdown: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    worker = BusWorker("b")
+    gate = threading.Event()
+    returned = threading.Event()
+    shutdown[0].append(worker)
+    shutdown[1].append(gate)
+
+    def stuck() -> str:
+        gate.wait()
+        returned.set()
+        return "late"
+
+    with pytest.raises(SensorTimeout):
+        await worker.call(stuck, timeout_s=0.05)
+    with caplog.at_level(logging.DEBUG):
+        gate.set()
+        assert await asyncio.to_thread(returned.wait, WAIT)
+        assert await worker.call(lambda: "mine", timeout_s=WAIT) == "mine"
+        await asyncio.sleep(0.01)  # let a stray late callback run, if any
+    assert worker.abandoned_threads == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_an_abandoned_call_returning_after_its_loop_closed_is_harmless(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gate = threading.Event()
+    returned = threading.Event()
+    worker = BusWorker("b")
+
+    def stuck() -> str:
+        gate.wait()
+        returned.set()
+        raise OSError(errno.EIO, "too late to matter")
+
+    async def main() -> None:
+        with pytest.raises(SensorTimeout):
+            await worker.call(stuck, timeout_s=0.05)
+
+    try:
+        asyncio.run(main())
+        with caplog.at_level(logging.DEBUG):
+            gate.set()
+            assert returned.wait(WAIT)
+            worker.shutdown()
+    finally:
+        gate.set()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_a_call_waiting_behind_a_call_without_timeout_times_out_and_frees_the_bus(
+    shutdown: Any,
+) -> None:
+    worker = BusWorker("gpio")
+    gate = threading.Event()
+    started = threading.Event()
+    shutdown[0].append(worker)
+    shutdown[1].append(gate)
+
+    def blocker() -> str:
+        started.set()
+        gate.wait()
+        return "late"
+
+    loop = asyncio.get_running_loop()
+    held = loop.create_task(worker.call(blocker))  # no timeout: nothing else would ever free the bus
+    assert await asyncio.to_thread(started.wait, WAIT)
+    with pytest.raises(SensorTimeout) as info:
+        await worker.call(lambda: "never", timeout_s=0.05)
+    assert info.value.errno == errno.ETIMEDOUT
+    assert worker.abandoned_threads == 1
+    assert await worker.call(lambda: "next", timeout_s=WAIT) == "next"  # on the fresh thread, at once
+    assert not held.done()
+    gate.set()
+    assert await asyncio.wait_for(held, WAIT) == "late", "a caller still waiting gets its own late result"
+    assert worker.abandoned_threads == 1
+
+
+async def test_a_waiting_call_does_not_time_out_while_the_running_call_is_within_its_timeout(
+    shutdown: Any,
+) -> None:
+    worker = BusWorker("b")
+    gate = threading.Event()
+    started = threading.Event()
+    shutdown[0].append(worker)
+    shutdown[1].append(gate)
+
+    def slow() -> str:
+        started.set()
+        gate.wait()
+        return "slow"
+
+    loop = asyncio.get_running_loop()
+    running = loop.create_task(worker.call(slow, timeout_s=WAIT))
+    assert await asyncio.to_thread(started.wait, WAIT)
+    waiting = loop.create_task(worker.call(lambda: "quick", timeout_s=0.02))
+    await asyncio.sleep(0.2)  # ten times the waiting call's own timeout
+    assert not waiting.done(), "it waits for the running call, whose own timeout has not expired"
+    gate.set()
+    assert await asyncio.wait_for(asyncio.gather(running, waiting), WAIT) == ["slow", "quick"]
+    assert worker.abandoned_threads == 0
+
+
+async def test_a_cancelled_waiting_call_never_runs_and_the_queue_moves_on(shutdown: Any) -> None:
+    worker = BusWorker("b")
+    gate = threading.Event()
+    started = threading.Event()
+    shutdown[0].append(worker)
+    shutdown[1].append(gate)
+    ran: list[str] = []
+
+    def first() -> None:
+        started.set()
+        gate.wait()
+        ran.append("first")
+
+    loop = asyncio.get_running_loop()
+    running = loop.create_task(worker.call(first, timeout_s=WAIT))
+    assert await asyncio.to_thread(started.wait, WAIT)
+    cancelled = loop.create_task(worker.call(ran.append, "cancelled", timeout_s=WAIT))
+    last = loop.create_task(worker.call(ran.append, "last", timeout_s=WAIT))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(running, last), WAIT)
+    assert cancelled.cancelled()
+    assert ran == ["first", "last"]
+    assert worker.abandoned_threads == 0
+
+
+async def test_a_cancelled_running_call_frees_the_bus_and_a_stuck_one_is_abandoned_later(
+    shutdown: Any,
+) -> None:
+    """The caller of a stuck call goes away (task cancelled, no timeout): the next call times out as a
+    *timeout* (never a CancelledError) and the one after runs on a fresh thread."""
+    worker = BusWorker("b")
+    gate = threading.Event()
+    started = threading.Event()
+    shutdown[0].append(worker)
+    shutdown[1].append(gate)
+
+    def stuck() -> None:
+        started.set()
+        gate.wait()
+
+    task = asyncio.get_running_loop().create_task(worker.call(stuck))
+    assert await asyncio.to_thread(started.wait, WAIT)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with pytest.raises(SensorTimeout):
+        await worker.call(lambda: "behind the orphan", timeout_s=0.05)
+    assert worker.abandoned_threads == 1
+    assert await worker.call(lambda: "fresh", timeout_s=WAIT) == "fresh"
+
+
 # -- describe_error -----------------------------------------------------------------------------------------
 
 
@@ -242,6 +432,7 @@ async def test_shutdown_refuses_new_work() -> None:
         (OSError(99999, "odd"), "I/O error (99999)"),
         (ChecksumError("bad crc"), "I/O error"),
         (OSError("device not available"), "I/O error"),
+        (asyncio.CancelledError(), "bus call cancelled"),
         (ValueError("bug"), "driver error"),
         (KeyError("secret"), "driver error"),
         (RuntimeError("/etc/secret"), "driver error"),
@@ -391,6 +582,59 @@ async def test_read_timeout_is_a_failed_poll_and_reads_resume_on_a_fresh_thread(
     assert len(sensor.threads) == 2
 
 
+async def test_a_bus_call_cancelled_under_a_poll_is_a_failed_poll_not_the_end_of_polling(
+    shutdown: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A CancelledError that is not a cancellation of the runner's own task (a cancelled bus call) fails this
+    poll like a sensor error; it used to end the sensor's polling for good."""
+    sensor = ScriptedSensor()
+    runner, hub, _, states = make_runner(sensor)
+    shutdown[0].append(runner.worker)
+    sensor.fail = asyncio.CancelledError()
+    with caplog.at_level(logging.WARNING, logger="gateway.poller"):
+        assert await runner.poll_once() is None
+    assert states == [("s1", "failing", "bus call cancelled")]
+    assert hub.metrics.get("sensorcast_sensor_errors_total", sensor="s1") == 1
+    assert any("cancelled" in r.getMessage() for r in caplog.records)
+    sensor.fail = None
+    assert await runner.poll_once() == {"x": 1.0}
+    assert states[-1] == ("s1", "recovering", "bus call cancelled")
+
+
+@pytest.mark.parametrize("where", ["waiting for the bus", "running on the bus"])
+async def test_cancelling_the_runner_task_still_stops_it(shutdown: Any, where: str) -> None:
+    gate = threading.Event()
+    started = threading.Event()
+    shutdown[1].append(gate)
+
+    def hold() -> None:
+        started.set()
+        gate.wait()
+
+    sensor = ScriptedSensor(lambda n: {"x": float(n)} if hold() is None else {})
+    runner, _, published, _ = make_runner(sensor, read_timeout_s=WAIT)
+    shutdown[0].append(runner.worker)
+    loop = asyncio.get_running_loop()
+    other = None
+    if where == "waiting for the bus":
+        other = loop.create_task(runner.worker.call(hold, timeout_s=WAIT))
+    task = loop.create_task(runner.run())
+    assert await asyncio.to_thread(started.wait, WAIT)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, WAIT)
+    assert task.cancelled()
+    assert runner.health.state == "stopped"
+    gate.set()
+    if other is not None:
+        await asyncio.wait_for(other, WAIT)
+        assert sensor.opens == 0, "the cancelled poll never reached the bus"
+    assert published == []
+    assert await runner.worker.call(lambda: "free", timeout_s=WAIT) == "free"
+
+
 async def test_a_deferred_driver_updates_the_catalogue_when_opened(shutdown: Any) -> None:
     sensor = ScriptedSensor()
     runner, hub, *_ = make_runner(sensor)
@@ -472,7 +716,7 @@ async def test_close_closes_the_driver_on_its_bus_thread_and_swallows_errors(
 
 
 class _VirtualSelector:
-    """Selector wrapper: while the loop is idle (nothing ready, no executor job in flight), jump the loop's
+    """Selector wrapper: while the loop is idle (nothing ready, no executor job running), jump the loop's
     clock to the next timer instead of sleeping; while a job runs on a thread, wait for it for real."""
 
     def __init__(self, real: selectors.BaseSelector, loop: VirtualClockLoop) -> None:
@@ -483,7 +727,10 @@ class _VirtualSelector:
         if timeout == 0:
             return self._real.select(0)
         if self._loop.in_flight:
-            return self._real.select(WAIT)
+            events = self._real.select(WAIT)
+            if not events and self._loop.in_flight:
+                raise AssertionError("virtual clock stalled: an executor job neither finished nor parked")
+            return events
         events = self._real.select(0)
         if events or timeout is None:
             return events or self._real.select(WAIT)
@@ -494,14 +741,36 @@ class _VirtualSelector:
         return getattr(self._real, name)
 
 
+class _Job:
+    def __init__(self, executor: Executor | None) -> None:
+        self.executor = executor
+        self.started = False
+        self.parked = False
+
+
 class VirtualClockLoop(asyncio.SelectorEventLoop):
-    """An event loop whose time() only moves when every task waits on a timer (or a sensor spends time)."""
+    """An event loop whose time() only moves when every task waits on a timer (or a sensor spends time).
+
+    A job that blocks on purpose (a stuck bus) calls :meth:`park` from its thread first: the clock then moves
+    on without it, so the caller's timeout can expire.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self._now = 1000.0
-        self.in_flight = 0
+        self._jobs: dict[asyncio.Future[Any], _Job] = {}
+        self._job_of_thread = threading.local()
         self._selector = _VirtualSelector(self._selector, self)  # type: ignore[has-type,assignment]
+
+    @property
+    def in_flight(self) -> int:
+        """Executor jobs submitted and not finished, except parked ones and those queued behind one."""
+        parked = {id(job.executor) for job in self._jobs.values() if job.parked}
+        return sum(
+            1
+            for job in self._jobs.values()
+            if not job.parked and (job.started or id(job.executor) not in parked)
+        )
 
     def time(self) -> float:
         return self._now
@@ -510,13 +779,21 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         self._now += seconds
 
     def run_in_executor(self, executor: Executor | None, func: Callable[..., Any], *args: Any) -> Any:
-        fut = super().run_in_executor(executor, func, *args)
-        self.in_flight += 1
-        fut.add_done_callback(self._finished)
+        job = _Job(executor)
+
+        def run() -> Any:
+            self._job_of_thread.job = job
+            job.started = True
+            return func(*args)
+
+        fut = super().run_in_executor(executor, run)
+        self._jobs[fut] = job
+        fut.add_done_callback(self._jobs.pop)
         return fut
 
-    def _finished(self, _: Any) -> None:
-        self.in_flight -= 1
+    def park(self) -> None:
+        """Called on a worker thread: the job it runs is about to block until the test releases it."""
+        self.call_soon_threadsafe(setattr, self._job_of_thread.job, "parked", True)
 
 
 def run_virtual(main: Callable[[VirtualClockLoop], Coroutine[Any, Any, Any]]) -> Any:
@@ -558,14 +835,16 @@ class TimedSensor(ScriptedSensor):
         return {"x": float(n)}
 
 
-async def run_until_done(sensor: TimedSensor, policy: HealthPolicy, rand: float = 0.5) -> SensorRunner:
+async def run_until_done(
+    sensor: TimedSensor, policy: HealthPolicy, rand: float = 0.5, budget_s: float = 1e5
+) -> SensorRunner:
     hub = Hub("gw", "boot", flush_interval_ms=0)
     hub.register_sensor(sensor.info)
     worker = BusWorker("virtual")
     runner = SensorRunner(sensor, worker, hub, policy, read_timeout_s=1e6, rand=lambda: rand)
     task = asyncio.get_running_loop().create_task(runner.run())
     try:
-        async with asyncio.timeout(1e5):  # virtual seconds: fails fast instead of hanging
+        async with asyncio.timeout(budget_s):  # virtual seconds: fails fast instead of hanging
             await sensor.done.wait()
     finally:
         task.cancel()
@@ -628,3 +907,132 @@ def test_failing_sensor_backs_off_with_jitter_then_returns_to_its_grid(
     starts, runner = run_virtual(main)
     assert starts == pytest.approx(expected)
     assert runner.health.errors_total == 4
+
+
+class StuckSensor(ScriptedSensor):
+    """Every read blocks until ``gate`` is set, parked on the virtual clock (so the read timeout can expire)."""
+
+    bus_id = "virtual"
+
+    def __init__(self, loop: VirtualClockLoop, gate: threading.Event) -> None:
+        super().__init__(sensor_id="stuck", interval_s=1.0)
+        self.loop = loop
+        self.gate = gate
+        self.stuck_reads = 0
+
+    def read(self) -> Values:
+        if not self.gate.is_set():
+            self.stuck_reads += 1
+            self.loop.park()
+            self.gate.wait()
+        return super().read()
+
+
+def test_a_stuck_sensor_does_not_stop_the_other_sensors_on_its_bus() -> None:
+    """Regression: two sensors share one bus worker; one read hangs. The other keeps polling (delayed at most
+    by one read timeout), never fails, and both are healthy once the bus answers again."""
+    gate = threading.Event()
+
+    async def main(loop: VirtualClockLoop) -> dict[str, Any]:
+        hub = Hub("gw", "boot", flush_interval_ms=0)
+        worker = BusWorker("virtual")
+        stuck = StuckSensor(loop, gate)
+        good = TimedSensor(loop, 1.0, polls=12)
+        states: list[tuple[str, str]] = []
+        stuck_ok = asyncio.Event()
+
+        def on_state(sid: str, state: str, error: str | None) -> None:
+            states.append((sid, state))
+            if sid == "stuck" and state == "ok":
+                stuck_ok.set()
+
+        hub.add_status_sink(on_state)
+        runners = []
+        for sensor in (stuck, good):
+            hub.register_sensor(sensor.info)
+            runners.append(SensorRunner(sensor, worker, hub, FAST, read_timeout_s=0.5, rand=lambda: 0.5))
+        tasks = [loop.create_task(r.run()) for r in runners]
+        done = loop.create_task(good.done.wait())
+        try:
+            # Stop early if a runner ends (the bug: the good sensor's task ended "stopped").
+            await asyncio.wait([done, *tasks], timeout=1e4, return_when=asyncio.FIRST_COMPLETED)
+            out: dict[str, Any] = {
+                "alive": [not t.done() for t in tasks],
+                "good": (runners[1].health.state, runners[1].health.errors_total),
+                "stuck": (runners[0].health.state, runners[0].health.last_error),
+                "stuck_reads": stuck.stuck_reads,
+                "abandoned": worker.abandoned_threads,
+                "starts": list(good.starts),
+            }
+            if not done.done():
+                return out
+            gate.set()  # the bus answers again: the stuck reads return late (discarded), the sensor recovers
+            async with asyncio.timeout(1e4):
+                await stuck_ok.wait()
+            out["states"] = states
+            out["alive_after"] = [not t.done() for t in tasks]
+            return out
+        finally:
+            for t in (done, *tasks):
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            worker.shutdown()
+
+    try:
+        out = run_virtual(main)
+    finally:
+        gate.set()
+    assert out["alive"] == [True, True]
+    assert out["good"] == ("ok", 0), "waiting behind a stuck call is not a failure of the waiting sensor"
+    assert out["stuck"] == ("offline", "timeout")
+    assert out["stuck_reads"] >= 5 and out["abandoned"] >= out["stuck_reads"] - 1
+    # The first poll waited behind the first stuck read until its timeout (0.5 s); every later one that met a
+    # stuck read ran on the fresh thread the moment that read was abandoned, so the grid is kept.
+    assert [round(t - 1000.0, 9) for t in out["starts"]] == [0.5] + [float(i) for i in range(1, 12)]
+    assert out["alive_after"] == [True, True]
+    assert [s for sid, s in out["states"] if sid == "s1"] == ["ok"]
+    assert [s for sid, s in out["states"] if sid == "stuck"] == ["failing", "offline", "recovering", "ok"]
+
+
+class CancelledBusCall(TimedSensor):
+    """Its first ``n`` reads end like a bus call cancelled under the poll."""
+
+    def __init__(self, loop: VirtualClockLoop, n: int, polls: int) -> None:
+        super().__init__(loop, 1.0, polls)
+        self.n = n
+
+    def read(self) -> Values:
+        values = super().read()
+        if len(self.starts) <= self.n:
+            raise asyncio.CancelledError
+        return values
+
+
+def test_polling_goes_on_after_cancelled_bus_calls() -> None:
+    async def main(loop: VirtualClockLoop) -> tuple[list[float], SensorRunner]:
+        sensor = CancelledBusCall(loop, n=2, polls=5)
+        runner = await run_until_done(sensor, FAST)
+        return relative(sensor.starts, 5), runner
+
+    starts, runner = run_virtual(main)
+    assert runner.health.errors_total == 2
+    assert starts == pytest.approx([0.0, 1.0, 2.0, 3.0, 4.0])  # backoff never shorter than the interval
+
+
+def test_a_sensor_failing_for_more_than_1024_polls_stays_at_the_capped_backoff() -> None:
+    """Regression: the backoff overflowed after ~1025 consecutive failures (about 17 h unplugged with the
+    default 60 s cap) and the exception ended the sensor's polling (and the gateway)."""
+    fails = 1030
+    policy = HealthPolicy(retries=0, offline_after=3, backoff_initial_s=1.0, backoff_max_s=60.0, jitter=0.0)
+
+    async def main(loop: VirtualClockLoop) -> tuple[list[float], SensorRunner]:
+        sensor = TimedSensor(loop, 1.0, polls=fails + 2, failing=lambda n: n < fails)
+        runner = await run_until_done(sensor, policy, budget_s=1e6)
+        return sensor.starts, runner
+
+    starts, runner = run_virtual(main)
+    gaps = [round(b - a, 6) for a, b in itertools.pairwise(starts)]
+    assert gaps[:7] == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0]
+    assert set(gaps[6:fails]) == {60.0}
+    assert gaps[fails] == 1.0, "back on its grid once it answers"
+    assert runner.health.errors_total == fails
