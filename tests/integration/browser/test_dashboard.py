@@ -138,6 +138,7 @@ def test_restart_shows_reconnecting_then_resumes_with_the_gap_drawn(
     gw.stop(signal.SIGKILL)
     page.wait_for_selector('#conn[data-state="reconnecting"]', timeout=ms(10))
     assert text(page, "#conn").startswith("reconnecting")
+    before = int(page.get_attribute('.chart[data-field="n"]', "data-points") or 0)
     time.sleep(scaled(1.5))
     gateways(cfg, port=gw.port).start()
     page.wait_for_selector('#conn[data-state="open"]', timeout=ms(20))
@@ -146,6 +147,12 @@ def test_restart_shows_reconnecting_then_resumes_with_the_gap_drawn(
     )
     page.wait_for_function(
         "() => sensorcast.dashboard.rings.get('wave').newestT > Date.now() - 1000", timeout=ms(10)
+    )
+    # and for a few readings of the new boot: the reconnect can be quick enough to have only one or two yet
+    page.wait_for_function(
+        "n => +document.querySelector('.chart[data-field=\"n\"]').dataset.points >= n",
+        arg=before + 4,
+        timeout=ms(10),
     )
     series = ring_column(page, "wave", "n")
     assert series.count(None) == 1
