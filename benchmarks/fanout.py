@@ -91,7 +91,7 @@ async def serve_sensorcast(port: int, rate: float, batch: int, duration_s: float
         print("READY", flush=True)
         await wait_for_go()
         await producer(
-            functools.partial(hub.publish, "env", VALUES),  # one Python frame per reading, like the raw loop
+            functools.partial(hub.publisher("env"), VALUES),  # what a SensorRunner calls: one per reading
             lambda: None,  # the hub flushes by itself: at batch_size readings, or when the flush timer is due
             rate,
             batch,

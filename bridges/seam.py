@@ -10,9 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from gateway.protocol.model import Reading
+from gateway.protocol.model import ReadingTuple
 
-BatchSink = Callable[[Sequence[Reading]], None]
+BatchSink = Callable[[Sequence[ReadingTuple]], None]
 """Called on the event loop with each flushed batch, in seq order. Must not block: enqueue and return."""
 
 StatusSink = Callable[[str, str, str | None], None]

@@ -275,7 +275,7 @@ class GatewayApp:
             self.actuators[a.info.id] = a
             self.hub.register_actuator(a.info)
             await self._worker(a.bus_id).call(a.open, timeout_s=self.config.gateway.read_timeout_s)
-        self.hub.add_sink(self.fanout.on_batch)
+        self.hub.add_encoded_sink(self.fanout.on_batch)
         self.hub.add_status_sink(self._on_status)
         self.metrics.add_callback(self._gauges)
         await self.commands.apply_safe()

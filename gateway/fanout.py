@@ -22,10 +22,10 @@ from websockets.exceptions import ConnectionClosed
 
 from gateway.config import Limits
 from gateway.metrics import Metrics
-from gateway.protocol.model import FLAG_COALESCED, Reading
+from gateway.protocol.model import FLAG_COALESCED, SENSOR, SEQ, ReadingTuple, with_flags
 from gateway.protocol.stream import Output, Stream
 from gateway.protocol.subscription import SubscriptionSet
-from gateway.protocol.wire import encode_agg, encode_data, encode_status
+from gateway.protocol.wire import data_frame, encode_agg, encode_data, encode_status
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class Client:
         self.subs = SubscriptionSet()
         self.live_from = 0
         """Last seq flushed before this client's first subscription: later readings reach it live."""
-        self.queue: deque[tuple[bytes, Sequence[Reading] | None]] = deque()
+        self.queue: deque[tuple[bytes, Sequence[ReadingTuple] | None]] = deque()
         self.queued_bytes = 0
         self.backlog_since: float | None = None
         self.dropped_total = 0
@@ -63,14 +63,14 @@ class Client:
         """True when a frame can be written straight to the socket without exceeding the backlog limit."""
         return not self.queue and not self.closing and self._buffer_size() <= self.limits.write_buffer_bytes
 
-    def send(self, frame: bytes, readings: Sequence[Reading] | None = None) -> None:
+    def send(self, frame: bytes, readings: Sequence[ReadingTuple] | None = None) -> None:
         """Send a frame (direct when possible, else queued). Never blocks, never awaits."""
         if self.direct_ok():
             broadcast((self.conn,), frame)
         else:
             self.enqueue(frame, readings)
 
-    def enqueue(self, frame: bytes, readings: Sequence[Reading] | None) -> None:
+    def enqueue(self, frame: bytes, readings: Sequence[ReadingTuple] | None) -> None:
         """Queue a frame for the writer task, applying the overflow and hard-limit policies."""
         if self.closing:
             return
@@ -93,8 +93,8 @@ class Client:
 
     def _coalesce(self) -> None:
         """Replace queued data frames by the latest reading per sensor and a ``status.drop`` notice."""
-        kept: list[tuple[bytes, Sequence[Reading] | None]] = []
-        latest: dict[str, Reading] = {}
+        kept: list[tuple[bytes, Sequence[ReadingTuple] | None]] = []
+        latest: dict[str, ReadingTuple] = {}
         count: dict[str, int] = {}
         first = last = 0
         for frame, readings in self.queue:
@@ -102,17 +102,15 @@ class Client:
                 kept.append((frame, None))  # control frames (status, replies) are never dropped
                 continue
             for r in readings:
-                first = first or r.seq
-                last = r.seq
-                latest[r.sensor] = r
-                count[r.sensor] = count.get(r.sensor, 0) + 1
+                sensor = r[SENSOR]
+                first = first or r[SEQ]
+                last = r[SEQ]
+                latest[sensor] = r
+                count[sensor] = count.get(sensor, 0) + 1
         dropped = sum(count.values()) - len(latest)
         catchup = sorted(
-            (
-                r._replace(flags=r.flags | FLAG_COALESCED) if count[r.sensor] > 1 else r
-                for r in latest.values()
-            ),
-            key=lambda r: r.seq,
+            (with_flags(r, FLAG_COALESCED) if count[r[SENSOR]] > 1 else r for r in latest.values()),
+            key=lambda r: r[SEQ],
         )
         self.queue.clear()
         self.queued_bytes = 0
@@ -127,7 +125,7 @@ class Client:
         if catchup:
             self._append(encode_data(catchup), catchup)
 
-    def _append(self, frame: bytes, readings: Sequence[Reading] | None) -> None:
+    def _append(self, frame: bytes, readings: Sequence[ReadingTuple] | None) -> None:
         self.queue.append((frame, readings))
         self.queued_bytes += len(frame)
 
@@ -182,6 +180,14 @@ class Group:
         """Forget the direct/queued split (membership changed or a client queued something)."""
         self._direct = None
 
+    def emit_all(self, batch: list[ReadingTuple], packed: bytes) -> int:
+        """Send a whole batch, already encoded, to every client of this group (whose subscription takes every
+        reading unchanged: ``stream.everything``); return readings sent."""
+        if not self.clients:
+            return 0
+        self._send(data_frame(packed), batch)
+        return len(batch) * len(self.clients)
+
     def emit(self, out: Output) -> int:
         """Encode ``out`` once and send it to every client of the group; return readings sent."""
         if not self.clients:
@@ -194,7 +200,7 @@ class Group:
             self._send(encode_agg(period, entries), None)
         return sent
 
-    def _send(self, frame: bytes, readings: Sequence[Reading] | None) -> None:
+    def _send(self, frame: bytes, readings: Sequence[ReadingTuple] | None) -> None:
         now = time.monotonic()
         direct = self._direct
         if direct is None or now - self._checked_s > self.RECHECK_S:
@@ -222,10 +228,13 @@ class FanOut:
         metrics.describe("sensorcast_readings_dropped_total", "counter", "Readings dropped for slow clients")
         metrics.describe("sensorcast_clients", "gauge", "Connected WebSocket clients")
         metrics.add_callback(self._gauges)
+        self.sent_total = 0
+        """Readings written to clients (a plain counter: it is bumped once per batch on the hot path)."""
 
     def _gauges(self) -> list[tuple[str, tuple[tuple[str, str], ...], float]]:
         depth = [len(c.queue) for c in self.clients]
         return [
+            ("sensorcast_readings_sent_total", (), float(self.sent_total)),
             ("sensorcast_clients", (), float(len(self.clients))),
             ("sensorcast_client_queue_frames_max", (), float(max(depth, default=0))),
             ("sensorcast_client_queue_frames_total", (), float(sum(depth))),
@@ -267,14 +276,22 @@ class FanOut:
             if not group.clients:
                 del self.groups[client.subs]
 
-    def on_batch(self, batch: Sequence[Reading]) -> None:
-        """Hub sink: route a batch through every group."""
-        now = time.monotonic_ns()
+    def on_batch(self, batch: list[ReadingTuple], packed: bytes) -> None:
+        """Hub sink (:meth:`~gateway.hub.Hub.add_encoded_sink`): route a batch through every group.
+
+        ``packed`` is the batch's readings array, encoded once by the hub: a group that takes every reading
+        unchanged sends it as it is, the others run their policies and encode what they select.
+        """
+        now = 0
         sent = 0
         for group in list(self.groups.values()):
-            sent += group.emit(group.stream.on_readings(batch, now))
-        if sent:
-            self.metrics.inc("sensorcast_readings_sent_total", sent)
+            stream = group.stream
+            if stream.everything:
+                sent += group.emit_all(batch, packed)
+            else:
+                now = now or time.monotonic_ns()
+                sent += group.emit(stream.on_readings(batch, now))
+        self.sent_total += sent
 
     def broadcast_control(self, frame: bytes) -> None:
         """Send a control frame (status) to every client, whatever its subscription."""
@@ -288,8 +305,7 @@ class FanOut:
         for group in list(self.groups.values()):
             if not group.stream.passthrough_only:
                 sent += group.emit(group.stream.on_tick(now))
-        if sent:
-            self.metrics.inc("sensorcast_readings_sent_total", sent)
+        self.sent_total += sent
         mono = time.monotonic()
         for c in list(self.clients):
             if c.backlog_since is not None and c.queue and mono - c.backlog_since > c.limits.client_stall_s:

@@ -9,19 +9,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
 from bridges.seam import BatchSink, StatusSink
 from gateway.metrics import Metrics
-from gateway.protocol.model import FLAG_CLOCK_SYNCED, FLAG_SIMULATED, Reading
+from gateway.protocol.model import FLAG_CLOCK_SYNCED, FLAG_SIMULATED, SEQ, ReadingTuple
 from gateway.protocol.ring import ReadingRing
+from gateway.protocol.wire import encode_readings
 from sensors.base import ActuatorInfo, SensorInfo
 
 log = logging.getLogger(__name__)
-_tuple_new = tuple.__new__
 _time_ns = time.time_ns
+
+EncodedSink = Callable[[list[ReadingTuple], bytes], None]
+"""A batch sink that also takes the batch's readings array already msgpack-encoded (the WebSocket fan-out)."""
+
+Publisher = Callable[..., ReadingTuple]
+"""``publish(values, ts_ns=None, flags=0)`` for one sensor, from :meth:`Hub.publisher`."""
 
 
 class Hub:
@@ -59,12 +65,15 @@ class Hub:
         """Last seq assigned."""
         self.flushed_seq = 0
         """Last seq handed to the sinks (every reading <= it is in the ring or gone)."""
-        self._prev: dict[str, int] = {}
-        self._flags: dict[str, int] = {}
-        """Per-sensor flags (simulated, clock synced), recomputed when the clock state changes."""
-        self._pending: list[Reading] = []
+        self._cells: dict[str, list[int]] = {}
+        """Per sensor ``[seq of its last reading, its flags]``; the flags (simulated, clock synced) are
+        recomputed when the clock state changes. One small list per sensor, shared with its publisher."""
+        self._pending: list[ReadingTuple] = []
+        """Readings waiting for the next flush (always this same list: publishers hold on to it)."""
         self._flush_handle: asyncio.TimerHandle | None = None
         self._sinks: list[BatchSink] = []
+        self._encoded_sinks: list[EncodedSink] = []
+        self._publishers: dict[str, Publisher] = {}
         self._status_sinks: list[StatusSink] = []
         self.sensors: dict[str, SensorInfo] = {}
         self.states: dict[str, dict[str, Any]] = {}
@@ -76,6 +85,11 @@ class Hub:
         m.describe("sensorcast_sensor_errors_total", "counter", "Failed sensor polls")
         m.describe("sensorcast_sensor_up", "gauge", "1 when the sensor's state is ok")
         m.describe("sensorcast_sink_errors_total", "counter", "Exceptions raised by batch sinks (bugs)")
+        m.describe(
+            "sensorcast_readings_unencodable_total",
+            "counter",
+            "Readings dropped because a value cannot be encoded (a driver bug)",
+        )
 
     # -- ReadingSource -------------------------------------------------------------------------------------
 
@@ -93,6 +107,13 @@ class Hub:
         """Register ``sink`` for every future batch; returns its remover."""
         self._sinks.append(sink)
         return lambda: self._sinks.remove(sink) if sink in self._sinks else None
+
+    def add_encoded_sink(self, sink: EncodedSink) -> Callable[[], None]:
+        """Register ``sink(batch, packed)``: every future batch with its readings array already encoded
+        (:func:`~gateway.protocol.wire.encode_readings`), so a subscriber that takes every reading unchanged
+        needs no second encoding. Returns its remover."""
+        self._encoded_sinks.append(sink)
+        return lambda: self._encoded_sinks.remove(sink) if sink in self._encoded_sinks else None
 
     def add_status_sink(self, sink: StatusSink) -> Callable[[], None]:
         """Register ``sink`` for sensor state changes; returns its remover."""
@@ -134,8 +155,14 @@ class Hub:
     def register_sensor(self, info: SensorInfo) -> None:
         """Add ``info`` to the catalogue (state ``starting``)."""
         self.sensors[info.id] = info
-        self._flags[info.id] = self._sensor_flags(info.id)
+        self._cell(info.id)[1] = self._sensor_flags(info.id)
         self.states[info.id] = {"state": "starting", "error": None, "since": time.time_ns()}
+
+    def update_info(self, info: SensorInfo) -> None:
+        """Replace a registered sensor's catalogue entry (a deferred driver was built at last), keeping its
+        state and readings chain."""
+        self.sensors[info.id] = info
+        self._cell(info.id)[1] = self._sensor_flags(info.id)
 
     def register_actuator(self, info: ActuatorInfo) -> None:
         """Add an actuator to the catalogue; its state is published as readings of sensor ``info.id``."""
@@ -162,58 +189,111 @@ class Hub:
     def set_clock_synced(self, synced: bool) -> None:
         """Update the clock-sync flag applied to new readings (the app polls the kernel every few seconds)."""
         self._clock_flag = FLAG_CLOCK_SYNCED if synced else 0
-        self._flags = {sid: self._sensor_flags(sid) for sid in self.sensors}
+        for sensor_id, cell in self._cells.items():
+            cell[1] = self._sensor_flags(sensor_id)
 
     def _sensor_flags(self, sensor_id: str) -> int:
         info = self.sensors.get(sensor_id)
         return self._clock_flag | (FLAG_SIMULATED if info is not None and info.simulated else 0)
 
+    def last_seq(self, sensor_id: str) -> int:
+        """Seq of ``sensor_id``'s latest reading (0 before its first)."""
+        cell = self._cells.get(sensor_id)
+        return cell[0] if cell is not None else 0
+
+    def _cell(self, sensor_id: str) -> list[int]:
+        cell = self._cells.get(sensor_id)
+        if cell is None:
+            cell = self._cells[sensor_id] = [0, self._sensor_flags(sensor_id)]
+        return cell
+
     def publish(
         self, sensor_id: str, values: Mapping[str, Any], ts_ns: int | None = None, flags: int = 0
-    ) -> Reading:
-        """Stamp and queue one reading; it goes out with the next flush.
+    ) -> ReadingTuple:
+        """Stamp and queue one reading of ``sensor_id``; it goes out with the next flush.
 
-        The hot path of the gateway (a million calls a second on a PC): one dict lookup per map, no
-        NamedTuple ``__new__`` (``tuple.__new__`` directly), flags precomputed per sensor.
+        Drivers' polling goes through :meth:`publisher` (the same stamping, without the per-call lookups).
         """
-        seq = self.seq = self.seq + 1
-        last = self._prev
-        reading: Reading = _tuple_new(
-            Reading,
-            (
-                seq,
-                last.get(sensor_id, 0),
-                ts_ns or _time_ns(),
-                sensor_id,
-                values,
-                flags | self._flags.get(sensor_id, self._clock_flag),
-            ),
-        )
-        last[sensor_id] = seq
+        publish = self._publishers.get(sensor_id) or self.publisher(sensor_id)
+        return publish(values, ts_ns, flags)
+
+    def publisher(self, sensor_id: str) -> Publisher:
+        """A function ``publish(values, ts_ns=None, flags=0)`` for one sensor: stamps and queues a reading.
+
+        This is the hot path of the gateway (hundreds of thousands of calls a second on a PC): the sensor's
+        chain and flags live in a small list the function holds, the reading is a plain tuple, and the flush
+        timer is armed once per flush window, not once per batch.
+        """
+        cell = self._cell(sensor_id)
         pending = self._pending
-        pending.append(reading)
-        if len(pending) >= self.batch_size or not self.flush_interval_s:
-            self.flush()  # full batch, or flush_interval_ms = 0: every reading goes out at once
-        elif self._flush_handle is None:
-            self._flush_handle = asyncio.get_running_loop().call_later(self.flush_interval_s, self.flush)
-        return reading
+        append = pending.append
+        hub = self
+
+        def publish(values: Mapping[str, Any], ts_ns: int | None = None, flags: int = 0) -> ReadingTuple:
+            seq = hub.seq = hub.seq + 1
+            reading = (seq, cell[0], ts_ns or _time_ns(), sensor_id, values, flags | cell[1])
+            cell[0] = seq
+            append(reading)
+            if len(pending) >= hub.batch_size or not hub.flush_interval_s:
+                hub.flush()  # full batch, or flush_interval_ms = 0: every reading goes out at once
+            elif hub._flush_handle is None:
+                hub._flush_handle = asyncio.get_running_loop().call_later(hub.flush_interval_s, hub._on_timer)
+            return reading
+
+        self._publishers[sensor_id] = publish
+        return publish
+
+    def _on_timer(self) -> None:
+        self._flush_handle = None
+        self.flush()
 
     def flush(self) -> None:
-        """Hand the pending batch to the ring and every sink (called by the timer, or early when full)."""
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
-        if not self._pending:
-            return
-        batch, self._pending = self._pending, []
-        self.ring.extend(batch)
-        self.flushed_seq = batch[-1].seq
-        self._deliver(batch)
+        """Hand the pending batch to the ring and every sink (called by the timer, or early when full).
 
-    def _deliver(self, batch: Sequence[Reading]) -> None:
+        A flush for a full batch leaves the timer armed: when it fires it flushes whatever came since, at most
+        one flush interval after the oldest pending reading, so no reading waits longer than the interval.
+        """
+        pending = self._pending
+        if not pending:
+            return
+        batch = pending[:]
+        pending.clear()
+        try:
+            packed = encode_readings(batch)
+        except (TypeError, ValueError, OverflowError):
+            batch, packed = self._encodable(batch)
+            if not batch:
+                return
+        self.ring.extend(batch, packed)
+        self.flushed_seq = batch[-1][SEQ]
+        self._deliver(batch, packed)
+
+    def _encodable(self, batch: list[ReadingTuple]) -> tuple[list[ReadingTuple], bytes]:
+        """Drop the readings msgpack cannot encode (a driver returned an odd type), logging each; keep the rest.
+
+        Their seqs are then missing for good: clients see the hole through ``prev`` like any other loss.
+        """
+        kept = []
+        for r in batch:
+            try:
+                encode_readings([r])
+            except (TypeError, ValueError, OverflowError) as exc:
+                log.error("sensor %s: reading %d dropped, a value cannot be encoded: %s", r[3], r[0], exc)
+                self.metrics.inc("sensorcast_readings_unencodable_total", sensor=r[3])
+            else:
+                kept.append(r)
+        return kept, encode_readings(kept) if kept else b""
+
+    def _deliver(self, batch: list[ReadingTuple], packed: bytes) -> None:
+        for esink in list(self._encoded_sinks):
+            try:
+                esink(batch, packed)
+            except Exception:  # one broken sink must not stop the others
+                log.exception("batch sink failed")
+                self.metrics.inc("sensorcast_sink_errors_total")
         for sink in list(self._sinks):
             try:
                 sink(batch)
-            except Exception:  # one broken sink must not stop the others
+            except Exception:
                 log.exception("batch sink failed")
                 self.metrics.inc("sensorcast_sink_errors_total")

@@ -203,6 +203,7 @@ class SensorRunner:
         self._rand = rand
         self._opened = False
         self.implausible_total = 0
+        self._publish = hub.publisher(sensor.info.id)
 
     @property
     def id(self) -> str:
@@ -211,16 +212,15 @@ class SensorRunner:
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Give the driver its thread-safe push callback (edges, streaming frames)."""
-        sensor_id = self.id
 
         def emit(values: Values, ts_ns: int | None = None) -> None:
-            loop.call_soon_threadsafe(self._publish_pushed, sensor_id, dict(values), ts_ns)
+            loop.call_soon_threadsafe(self._publish_pushed, dict(values), ts_ns)
 
         self.sensor.attach(emit)
 
-    def _publish_pushed(self, sensor_id: str, values: Mapping[str, Any], ts_ns: int | None) -> None:
+    def _publish_pushed(self, values: Mapping[str, Any], ts_ns: int | None) -> None:
         if values:
-            self.hub.publish(sensor_id, values, ts_ns)
+            self._publish(values, ts_ns)
 
     def _report(self, change: str | None) -> None:
         if change is not None:
@@ -245,7 +245,7 @@ class SensorRunner:
                 await self.worker.call(self.sensor.open, timeout_s=self.read_timeout_s)
                 self._opened = True
                 if self.hub.sensors.get(self.id) is not self.sensor.info:
-                    self.hub.sensors[self.id] = self.sensor.info  # a deferred driver was built at last
+                    self.hub.update_info(self.sensor.info)  # a deferred driver was built at last
             values = await self.worker.call(
                 read_with_retry, self.sensor, self.policy.retries, timeout_s=self.read_timeout_s
             )
@@ -269,7 +269,7 @@ class SensorRunner:
             return None
         self._report(self.health.on_success(now))
         if values:
-            self.hub.publish(self.id, values)
+            self._publish(values)
         return values
 
     async def run(self) -> None:

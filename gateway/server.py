@@ -31,6 +31,7 @@ from gateway.metrics import Metrics
 from gateway.protocol import PROTOCOL_VERSION
 from gateway.protocol.control import Auth, Command, Ping, Resume, Subscribe, Unsubscribe, parse_control
 from gateway.protocol.errors import ProtocolError
+from gateway.protocol.model import SENSOR
 from gateway.protocol.subscription import FULL, NONE, SubscriptionSet
 from gateway.protocol.wire import encode_ack, encode_data, encode_error, encode_gap, encode_hello, encode_pong
 from gateway.protocol.wire import encode_result as encode_cmd_result
@@ -330,7 +331,7 @@ class GatewayServer:
         subs = client.subs
         out = []
         for r in plan.readings:
-            route = subs.route(r.sensor)
+            route = subs.route(r[SENSOR])
             if route is not None:
                 out.append(route.project(r))
         size = self.config.gateway.batch_size

@@ -30,7 +30,7 @@ from bridges.mqtt.overflow import DropEpisodes
 from bridges.mqtt.payloads import encode_result, encoder, parse_command
 from bridges.mqtt.topics import Topics
 from bridges.seam import CommandHandler, CommandResult, ReadingSource
-from gateway.protocol.model import FLAG_CLOCK_SYNCED, Reading
+from gateway.protocol.model import FLAG_CLOCK_SYNCED, FLAGS, SENSOR, SEQ, TS_NS, ReadingTuple
 
 log = logging.getLogger(__name__)
 
@@ -137,16 +137,21 @@ class MqttBridge:
 
     # -- data path ---------------------------------------------------------------------------------------
 
-    def _on_batch(self, batch: Sequence[Reading]) -> None:
+    def _on_batch(self, batch: Sequence[ReadingTuple]) -> None:
         if not batch:
             return
-        self._clock_synced = bool(batch[-1].flags & FLAG_CLOCK_SYNCED)
+        self._clock_synced = bool(batch[-1][FLAGS] & FLAG_CLOCK_SYNCED)
         topics, enc, boot = self.topics, self._encode, self.boot_id
         if self.forwarder is not None:
             self.forwarder.add(
                 [
                     OutRow(
-                        topics.data(r.sensor), enc(r), boot, r.seq, r.ts_ns, bool(r.flags & FLAG_CLOCK_SYNCED)
+                        topics.data(r[SENSOR]),
+                        enc(r),
+                        boot,
+                        r[SEQ],
+                        r[TS_NS],
+                        bool(r[FLAGS] & FLAG_CLOCK_SYNCED),
                     )
                     for r in batch
                 ]
@@ -161,7 +166,7 @@ class MqttBridge:
         sent = 0
         try:
             for r in batch:
-                conn.publish(topics.data(r.sensor), enc(r), 0, boot=boot)
+                conn.publish(topics.data(r[SENSOR]), enc(r), 0, boot=boot)
                 sent += 1
         except MqttClientError:
             self.disconnected_drops.dropped(len(batch) - sent)

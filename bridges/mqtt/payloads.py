@@ -17,9 +17,9 @@ from typing import Any
 
 import msgpack
 
-from gateway.protocol.model import Reading
+from gateway.protocol.model import FLAGS, PREV, SENSOR, SEQ, TS_NS, VALUES, Reading, ReadingTuple
 
-Encoder = Callable[[Reading], bytes]
+Encoder = Callable[[ReadingTuple], bytes]
 _packer = msgpack.Packer(use_bin_type=True)
 
 
@@ -30,24 +30,24 @@ def _finite(values: Mapping[str, Any]) -> Mapping[str, Any]:
     return values
 
 
-def encode_json(reading: Reading, gateway_id: str, boot_id: str) -> bytes:
+def encode_json(reading: ReadingTuple, gateway_id: str, boot_id: str) -> bytes:
     """Encode one reading as compact JSON carrying its identity ``(gw, boot, seq)``."""
     doc = {
         "gw": gateway_id,
         "boot": boot_id,
-        "seq": reading.seq,
-        "prev": reading.prev,
-        "ts_ns": reading.ts_ns,
-        "flags": reading.flags,
-        "values": _finite(reading.values),
+        "seq": reading[SEQ],
+        "prev": reading[PREV],
+        "ts_ns": reading[TS_NS],
+        "flags": reading[FLAGS],
+        "values": _finite(reading[VALUES]),
     }
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
-def encode_msgpack(reading: Reading) -> bytes:
+def encode_msgpack(reading: ReadingTuple) -> bytes:
     """Encode one reading as the wire array ``[seq, prev, ts_ns, sensor, values, flags]``."""
     data: bytes = _packer.pack(
-        [reading.seq, reading.prev, reading.ts_ns, reading.sensor, dict(reading.values), reading.flags]
+        [reading[SEQ], reading[PREV], reading[TS_NS], reading[SENSOR], dict(reading[VALUES]), reading[FLAGS]]
     )
     return data
 

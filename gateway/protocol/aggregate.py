@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.protocol.model import Reading
+from gateway.protocol.model import TS_NS, VALUES, ReadingTuple
 
 
 class Bucket:
@@ -19,13 +19,13 @@ class Bucket:
         # field -> [min, max, sum, count, last]
         self.fields: dict[str, list[Any]] = {}
 
-    def add(self, reading: Reading) -> None:
+    def add(self, reading: ReadingTuple) -> None:
         """Fold ``reading`` into the bucket. Numbers (not bools) get min/max/mean; anything else only last."""
         if self.n == 0:
-            self.t0_ns = reading.ts_ns
+            self.t0_ns = reading[TS_NS]
         self.n += 1
-        self.t1_ns = reading.ts_ns
-        for name, value in reading.values.items():
+        self.t1_ns = reading[TS_NS]
+        for name, value in reading[VALUES].items():
             acc = self.fields.get(name)
             numeric = isinstance(value, int | float) and not isinstance(value, bool)
             if acc is None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import islice
 
-from gateway.protocol.model import Reading
+from gateway.protocol.model import SEQ, ReadingTuple
+from gateway.protocol.wire import decode_readings, encode_readings
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,37 +25,79 @@ class ResumePlan:
     """What to send for a ``resume``: gap markers first, then the backfill readings in seq order."""
 
     gaps: tuple[Gap, ...]
-    readings: tuple[Reading, ...]
+    readings: tuple[ReadingTuple, ...]
 
 
 class ReadingRing:
-    """The last ``capacity`` readings of this boot. Seqs in the ring are contiguous (every reading enters it)."""
+    """The last ``capacity`` readings of this boot, kept as the msgpack arrays of their batches.
+
+    Whole batches are stored encoded (:func:`~gateway.protocol.wire.encode_readings`, the bytes the fan-out sends
+    anyway), not as Python objects: a few hundred KiB of bytes instead of thousands of live tuples and dicts, and
+    nothing for the allocator or the garbage collector to walk on the hot path. A ``resume`` decodes the batches
+    it needs. Readings are added in seq order; ``capacity`` is exact (the oldest batch can be partly dropped).
+    """
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError("ring capacity must be >= 1")
         self.capacity = capacity
-        self._buf: deque[Reading] = deque(maxlen=capacity)
+        self._batches: deque[tuple[int, int, bytes]] = deque()
+        """(first seq, readings, encoded array) per batch, oldest first."""
+        self._skip = 0
+        """Readings at the start of the oldest batch that have already fallen out."""
+        self._len = 0
 
     def __len__(self) -> int:
-        return len(self._buf)
+        return self._len
 
-    def extend(self, readings: Iterable[Reading]) -> None:
-        """Append readings in seq order (oldest fall out)."""
-        self._buf.extend(readings)
+    def extend(self, readings: Iterable[ReadingTuple], packed: bytes | None = None) -> None:
+        """Append a batch of readings in seq order (oldest readings fall out).
+
+        Args:
+            readings: the batch.
+            packed: ``encode_readings(readings)`` when the caller has it already (the hub does).
+        """
+        batch = readings if isinstance(readings, list | tuple) else list(readings)
+        if not batch:
+            return
+        self._batches.append(
+            (batch[0][SEQ], len(batch), encode_readings(batch) if packed is None else packed)
+        )
+        self._len += len(batch)
+        batches = self._batches
+        while self._len > self.capacity:
+            excess = self._len - self.capacity
+            left = batches[0][1] - self._skip
+            if excess >= left:
+                batches.popleft()
+                self._skip = 0
+                self._len -= left
+            else:
+                self._skip += excess
+                self._len -= excess
 
     @property
     def oldest_seq(self) -> int | None:
         """Seq of the oldest reading held, or None when empty."""
-        return self._buf[0].seq if self._buf else None
+        if not self._batches:
+            return None
+        first, _, packed = self._batches[0]
+        return first if not self._skip else decode_readings(packed)[self._skip][SEQ]
 
-    def after(self, seq: int, upto: int) -> list[Reading]:
+    def after(self, seq: int, upto: int) -> list[ReadingTuple]:
         """Readings with ``seq < r.seq <= upto``, in order."""
-        if not self._buf:
-            return []
-        start = max(0, seq + 1 - self._buf[0].seq)
-        stop = max(0, upto + 1 - self._buf[0].seq)
-        return list(islice(self._buf, start, stop))
+        out: list[ReadingTuple] = []
+        for i, (first, _, packed) in enumerate(self._batches):
+            if first > upto:
+                break
+            nxt = self._batches[i + 1][0] if i + 1 < len(self._batches) else None
+            if nxt is not None and nxt <= seq + 1:
+                continue  # every reading of this batch is <= seq
+            held = decode_readings(packed)
+            if i == 0:
+                held = held[self._skip :]
+            out.extend(r for r in held if seq < r[SEQ] <= upto)
+        return out
 
     def plan_resume(self, boot: str, req_boot: str, req_seq: int, upto: int) -> ResumePlan:
         """Plan the backfill for a client that last saw ``req_seq`` of ``req_boot``.

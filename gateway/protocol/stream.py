@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.protocol.aggregate import Bucket
-from gateway.protocol.model import FLAG_COALESCED, FLAG_RESENT, Reading
+from gateway.protocol.model import FLAG_COALESCED, FLAG_RESENT, SENSOR, ReadingTuple, with_flags
 from gateway.protocol.subscription import Route, SubscriptionSet
 
 
@@ -19,7 +19,7 @@ from gateway.protocol.subscription import Route, SubscriptionSet
 class Output:
     """What a batch or a tick produced: readings for a ``data`` frame and entries per ``agg`` period."""
 
-    readings: list[Reading] = field(default_factory=list)
+    readings: list[ReadingTuple] = field(default_factory=list)
     agg: dict[int, list[list[Any]]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
@@ -30,9 +30,9 @@ class _SensorState:
     __slots__ = ("bucket", "due_ns", "last", "last_sent_ns", "pending", "pending_n", "sent_last")
 
     def __init__(self) -> None:
-        self.last: Reading | None = None  # latest projected reading seen
+        self.last: ReadingTuple | None = None  # latest projected reading seen
         self.sent_last = False  # whether `last` was already delivered
-        self.pending: Reading | None = None  # held back by minPeriod
+        self.pending: ReadingTuple | None = None  # held back by minPeriod
         self.pending_n = 0  # readings held back since the last delivery
         self.last_sent_ns: int | None = None
         self.due_ns: int | None = None  # next period boundary (fixed / ideal / agg)
@@ -65,13 +65,13 @@ class Stream:
             st = self._state[sensor] = _SensorState()
         return st
 
-    def on_readings(self, readings: Sequence[Reading], now_ns: int) -> Output:
+    def on_readings(self, readings: Sequence[ReadingTuple], now_ns: int) -> Output:
         """Feed a batch (in seq order); return what is due immediately."""
         if self.everything:
             return Output(list(readings))
         out = Output()
         for r in readings:
-            route = self.subs.route(r.sensor)
+            route = self.subs.route(r[SENSOR])
             if route is None:
                 continue
             p = route.project(r)
@@ -81,8 +81,8 @@ class Stream:
                 self._timed(route, p, now_ns, out)
         return out
 
-    def _timed(self, route: Route, r: Reading, now_ns: int, out: Output) -> None:
-        st = self._st(r.sensor)
+    def _timed(self, route: Route, r: ReadingTuple, now_ns: int, out: Output) -> None:
+        st = self._st(r[SENSOR])
         if route.agg:
             if st.due_ns is None:
                 st.due_ns = now_ns + (route.period_ns or 0)
@@ -103,8 +103,8 @@ class Stream:
             st.pending_n += 1
 
     @staticmethod
-    def _send(st: _SensorState, r: Reading, flags: int, now_ns: int, out: Output) -> None:
-        out.readings.append(r._replace(flags=r.flags | flags) if flags else r)
+    def _send(st: _SensorState, r: ReadingTuple, flags: int, now_ns: int, out: Output) -> None:
+        out.readings.append(with_flags(r, flags) if flags else r)
         st.last_sent_ns = now_ns
         st.sent_last = True
         st.pending = None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from gateway.protocol.control import Policy, SubscribeEntry
-from gateway.protocol.model import Reading
+from gateway.protocol.model import VALUES, ReadingTuple, with_values
 
 EVERYTHING = SubscribeEntry("*")
 
@@ -46,13 +46,14 @@ class Route:
         """True when readings go out as they come (no timing state needed)."""
         return self.policy == "instant" and self.min_period_ns == 0 and not self.agg
 
-    def project(self, reading: Reading) -> Reading:
+    def project(self, reading: ReadingTuple) -> ReadingTuple:
         """Return ``reading`` with only the selected fields (the same object when nothing is removed)."""
         if self.fields is None:
             return reading
         pats = self.fields
-        values = {k: v for k, v in reading.values.items() if any(fnmatchcase(k, p) for p in pats)}
-        return reading if len(values) == len(reading.values) else reading._replace(values=values)
+        all_values = reading[VALUES]
+        values = {k: v for k, v in all_values.items() if any(fnmatchcase(k, p) for p in pats)}
+        return reading if len(values) == len(all_values) else with_values(reading, values)
 
 
 class SubscriptionSet:

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgpack
 
-from gateway.protocol.model import Reading
+from gateway.protocol.model import Reading, ReadingTuple
 
 _packer = msgpack.Packer(use_bin_type=True)
 
@@ -17,11 +17,37 @@ def _pack(obj: Mapping[str, Any]) -> bytes:
     return data
 
 
-def encode_data(readings: Sequence[Reading], *, backfill: bool = False) -> bytes:
+DATA_HEAD = b"\x82\xa1t\xa4data\xa1r"
+"""msgpack for a 2-key map ``{"t": "data", "r": ...}`` up to the readings array."""
+
+
+def encode_data(readings: Sequence[ReadingTuple], *, backfill: bool = False) -> bytes:
     """Encode a ``data`` frame; readings travel as ``[seq, prev, ts_ns, sensor, values, flags]`` arrays."""
     if backfill:
         return _pack({"t": "data", "r": readings, "backfill": True})
     return _pack({"t": "data", "r": readings})
+
+
+def encode_readings(readings: Sequence[ReadingTuple]) -> bytes:
+    """Encode just the readings array of a ``data`` frame (what the resume ring keeps).
+
+    Raises:
+        TypeError, ValueError, OverflowError: a value msgpack cannot encode.
+    """
+    data: bytes = _packer.pack(readings)
+    return data
+
+
+def data_frame(packed_readings: bytes) -> bytes:
+    """The ``data`` frame around an array from :func:`encode_readings`: the same bytes as :func:`encode_data`,
+    without encoding the readings a second time."""
+    return DATA_HEAD + packed_readings
+
+
+def decode_readings(packed_readings: bytes) -> list[ReadingTuple]:
+    """Decode an array from :func:`encode_readings` back into plain reading tuples."""
+    rows: list[list[object]] = msgpack.unpackb(packed_readings, raw=False)
+    return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
 def encode_agg(period_ms: int, entries: Sequence[Sequence[Any]]) -> bytes:

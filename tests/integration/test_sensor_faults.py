@@ -79,9 +79,9 @@ async def test_unplugged_chip_goes_failing_offline_then_recovers_while_others_st
         bus = ctx.resources["sim-i2c-1"]
         bus.disappear(0x76)
         assert await states_until(c, "env", "offline") == ["failing", "offline"]
-        wave_before = app.hub._prev["wave"]
+        wave_before = app.hub.last_seq("wave")
         await asyncio.sleep(0.2)
-        assert app.hub._prev["wave"] > wave_before, "other sensors must keep streaming"
+        assert app.hub.last_seq("wave") > wave_before, "other sensors must keep streaming"
         assert app.hub.states["env"]["error"] == "no acknowledge from device (EREMOTEIO)"
         assert app.metrics.get("sensorcast_sensor_errors_total", sensor="env") >= 3
         bus.reappear(0x76)
@@ -152,7 +152,7 @@ async def test_a_polling_task_that_ends_unexpectedly_is_logged_and_shown_stopped
         assert any(
             "sensor-wave" in r.getMessage() and "unexpectedly" in r.getMessage() for r in caplog.records
         )
-        other_before = app.hub._prev["other"]
+        other_before = app.hub.last_seq("other")
         await c.until(
             lambda f: f["t"] == "data" and any(r[3] == "other" and r[0] > other_before for r in f["r"])
         )

@@ -11,11 +11,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.protocol.control import Policy, SubscribeEntry
-from gateway.protocol.model import FLAG_COALESCED, FLAG_RESENT, Reading
+from gateway.protocol.model import FLAG_COALESCED, FLAG_RESENT, SEQ, Reading, ReadingTuple
 from gateway.protocol.ring import ReadingRing
 from gateway.protocol.stream import Stream
 from gateway.protocol.subscription import SubscriptionSet
-from gateway.protocol.wire import decode_frame, encode_data, readings_of
+from gateway.protocol.wire import (
+    data_frame,
+    decode_frame,
+    decode_readings,
+    encode_data,
+    encode_readings,
+    readings_of,
+)
 
 MS = 1_000_000
 SETTINGS = settings(max_examples=150, deadline=None)
@@ -43,6 +50,11 @@ def stamp(events: Iterable[Event], ts0_ns: int = 1_700_000_000_000_000_000) -> l
         out.append(Reading(seq, last.get(sensor, 0), ts0_ns + seq, sensor, values))
         last[sensor] = seq
     return out
+
+
+def as_reading(r: ReadingTuple) -> Reading:
+    """A plain reading tuple from the data path as a :class:`Reading`, to read its fields by name."""
+    return Reading(*r)
 
 
 def canonical(readings: Iterable[Reading]) -> list[tuple[Any, ...]]:
@@ -103,6 +115,10 @@ def test_data_frame_round_trips_any_readings(readings: list[Reading], backfill: 
     frame = decode_frame(encode_data(readings, backfill=backfill))
     assert frame.get("backfill", False) is backfill
     assert canonical(readings_of([frame])) == canonical(readings)
+    # The hub's path: the readings array encoded once (kept by the ring), framed without re-encoding.
+    packed = encode_readings(readings)
+    assert data_frame(packed) == encode_data(readings)
+    assert canonical(map(as_reading, decode_readings(packed))) == canonical(readings)
 
 
 @st.composite
@@ -195,10 +211,10 @@ def test_every_break_in_the_prev_chain_is_flagged_coalesced(
     delivered: list[Reading] = []
     for reading, step_ms, tick in zip(stamp(events), steps_ms, ticks, strict=False):
         now_ns += step_ms * MS
-        delivered += stream.on_readings([reading], now_ns).readings
+        delivered += map(as_reading, stream.on_readings([reading], now_ns).readings)
         if tick:
-            delivered += stream.on_tick(now_ns + 5 * MS).readings
-    delivered += stream.on_tick(now_ns + 10_000 * MS).readings
+            delivered += map(as_reading, stream.on_tick(now_ns + 5 * MS).readings)
+    delivered += map(as_reading, stream.on_tick(now_ns + 10_000 * MS).readings)
 
     for r, _ in chain_breaks(delivered):
         assert r.flags & FLAG_COALESCED, r
@@ -238,6 +254,6 @@ def test_resume_plan_plus_live_covers_every_reading_except_announced_gaps(
         assert gap.reason == "ring"
         assert gap.last is not None
         lost |= set(range(gap.first, gap.last + 1))
-    backfill = [r.seq for r in plan.readings]
+    backfill = [r[SEQ] for r in plan.readings]
     assert sorted(lost) + backfill + [r.seq for r in live] == list(range(start + 1, n + 1))
-    assert all(r.seq <= upto for r in plan.readings)
+    assert all(r[SEQ] <= upto for r in plan.readings)

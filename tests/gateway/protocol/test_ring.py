@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.protocol.model import Reading
+from gateway.protocol.model import SEQ, Reading
 from gateway.protocol.ring import Gap, ReadingRing, ResumePlan
+from gateway.protocol.wire import encode_readings
 
 
 def reading(seq: int) -> Reading:
@@ -23,7 +24,7 @@ def ring_of(capacity: int, last_seq: int) -> ReadingRing:
 def seqs(readings: object) -> list[int]:
     """The seqs of a sequence of readings."""
     assert isinstance(readings, list | tuple)
-    return [r.seq for r in readings]
+    return [r[SEQ] for r in readings]
 
 
 def test_capacity_must_be_positive() -> None:
@@ -98,3 +99,48 @@ def test_resume_from_another_boot_reports_boot_gap_then_backfills_this_boot() ->
         (Gap("OLD", 43, None, "boot"), Gap("NEW", 1, 3, "ring")), tuple(map(reading, [4, 5, 6, 7, 8]))
     )
     assert ReadingRing(5).plan_resume("NEW", "OLD", 0, 0) == ResumePlan((Gap("OLD", 1, None, "boot"),), ())
+
+
+def test_batches_are_trimmed_to_the_exact_capacity() -> None:
+    """Whole batches go in; the oldest batch is dropped in part when only some of it is past capacity."""
+    ring = ReadingRing(5)
+    ring.extend([reading(s) for s in (1, 2, 3)])
+    ring.extend([reading(s) for s in (4, 5, 6, 7)])
+    assert (len(ring), ring.oldest_seq) == (5, 3)
+    assert seqs(ring.after(0, 100)) == [3, 4, 5, 6, 7]
+    assert seqs(ring.after(3, 100)) == [4, 5, 6, 7]
+    ring.extend([reading(s) for s in (8, 9, 10, 11, 12, 13)])  # one batch larger than the ring
+    assert (len(ring), ring.oldest_seq) == (5, 9)
+    assert seqs(ring.after(0, 100)) == [9, 10, 11, 12, 13]
+    assert seqs(ring.after(10, 12)) == [11, 12]
+
+
+def test_after_skips_batches_wholly_before_seq_and_stops_after_upto() -> None:
+    """after() only looks at the batches that overlap (seq, upto]."""
+    ring = ReadingRing(100)
+    for first in range(1, 31, 10):
+        ring.extend([reading(s) for s in range(first, first + 10)])
+    assert seqs(ring.after(10, 20)) == list(range(11, 21))
+    assert seqs(ring.after(9, 11)) == [10, 11]
+    assert seqs(ring.after(30, 40)) == []
+
+
+def test_ring_takes_the_callers_encoding_and_any_iterable() -> None:
+    """extend() keeps a pre-encoded batch as given, encodes one itself otherwise; empty batches are ignored."""
+    batch = [reading(1), reading(2)]
+    ring = ReadingRing(10)
+    ring.extend(batch, encode_readings(batch))
+    ring.extend(reading(s) for s in (3, 4))
+    ring.extend([])
+    assert len(ring) == 4
+    assert ring.after(0, 10) == [tuple(r) for r in (*batch, reading(3), reading(4))]
+
+
+def test_ring_copes_with_holes_in_the_seqs() -> None:
+    """A reading dropped before the ring (unencodable) leaves a hole; after() and oldest_seq still hold."""
+    ring = ReadingRing(3)
+    ring.extend([reading(1), reading(2), reading(4)])
+    ring.extend([reading(5), reading(7)])
+    assert (len(ring), ring.oldest_seq) == (3, 4)
+    assert seqs(ring.after(2, 10)) == [4, 5, 7]
+    assert seqs(ring.after(4, 6)) == [5]

@@ -9,6 +9,7 @@ from typing import Any
 
 from gateway.app import GatewayApp
 from gateway.config import parse_config
+from gateway.protocol.model import Reading
 from sensors.base import BuildContext
 from sensors.sim.gpio import SimFactory
 from tests.conftest import scaled
@@ -47,7 +48,7 @@ async def test_button_edges_and_relay_commands_through_the_gateway(tmp_path: Pat
     )
     readings: list[Any] = []
     async with GatewayApp(cfg, ctx=ctx) as app:
-        app.hub.add_sink(readings.extend)
+        app.hub.add_sink(lambda batch: readings.extend(Reading(*r) for r in batch))
         relay_pin = factory.pin(26)
         assert relay_pin.state == 1.0  # claimed in the safe state: off
         await _until(lambda: any(r.sensor == "door" for r in readings))  # the first periodic state

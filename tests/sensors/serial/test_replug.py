@@ -86,7 +86,7 @@ async def test_poller_takes_sensor_offline_and_back_after_replug(tmp_path: Path)
     states: list[str] = []
     published: list[Reading] = []
     hub.add_status_sink(lambda sensor_id, state, error: states.append(state))
-    hub.add_sink(published.extend)
+    hub.add_sink(lambda batch: published.extend(Reading(*r) for r in batch))
     policy = HealthPolicy(retries=0, offline_after=2, backoff_initial_s=0.05, backoff_max_s=0.2, jitter=0.0)
     worker = BusWorker(sensor.bus_id)
     runner = SensorRunner(sensor, worker, hub, policy, read_timeout_s=2.0)
