@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import json
 import os
 import signal
@@ -48,14 +47,16 @@ def free_port() -> int:
 
 
 async def producer(publish: Any, flush: Any, rate: float, batch: int, duration_s: float) -> None:
-    """Publish ``rate`` readings/s (0: as fast as possible) in groups of ``batch``, for ``duration_s``."""
+    """Publish ``rate`` readings/s (0: as fast as possible) in groups of ``batch``, for ``duration_s``.
+
+    Both servers' ``publish`` take the reading's values as their argument, as a driver hands them over."""
     loop = asyncio.get_running_loop()
     end = loop.time() + duration_s
     period = batch / rate if rate else 0.0
     nxt = loop.time()
     while loop.time() < end:
         for _ in range(batch):
-            publish()
+            publish(VALUES)
         flush()
         if period:
             nxt += period
@@ -91,7 +92,7 @@ async def serve_sensorcast(port: int, rate: float, batch: int, duration_s: float
         print("READY", flush=True)
         await wait_for_go()
         await producer(
-            functools.partial(hub.publisher("env"), VALUES),  # what a SensorRunner calls: one per reading
+            hub.publisher("env"),  # what a SensorRunner calls, once per reading
             lambda: None,  # the hub flushes by itself: at batch_size readings, or when the flush timer is due
             rate,
             batch,
@@ -124,10 +125,10 @@ async def serve_raw(port: int, rate: float, batch: int, duration_s: float, flush
             pending.clear()
             broadcast(clients, frame)
 
-    def publish() -> None:
+    def publish(values: dict[str, float]) -> None:
         nonlocal seq
         seq += 1
-        pending.append([seq, seq - 1, time.time_ns(), "env", VALUES, 0])
+        pending.append([seq, seq - 1, time.time_ns(), "env", values, 0])
         if timer[0] is None and flush_ms and rate:
             timer[0] = loop.call_later(flush_ms / 1000, flush)
 

@@ -19,13 +19,15 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
+from websockets.protocol import OPEN
 
 from gateway.config import Limits
 from gateway.metrics import Metrics
 from gateway.protocol.model import FLAG_COALESCED, SENSOR, SEQ, ReadingTuple, with_flags
 from gateway.protocol.stream import Output, Stream
 from gateway.protocol.subscription import SubscriptionSet
-from gateway.protocol.wire import data_frame, encode_agg, encode_data, encode_status
+from gateway.protocol.wire import encode_agg, encode_data, encode_status
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +144,8 @@ class Client:
         self._wake.set()
 
     async def writer(self) -> None:
-        """Drain the queue (awaiting the socket) until the connection closes."""
+        """Drain the queue until the connection closes: frames that fit under the backlog limit are written at
+        once (no await per frame, like the direct path); when the socket is full, wait for it to drain."""
         try:
             while not self.closing:
                 await self._wake.wait()
@@ -150,9 +153,14 @@ class Client:
                 while self.queue and not self.closing:
                     frame, _ = self.queue.popleft()
                     self.queued_bytes -= len(frame)
-                    await self.conn.send(frame)
+                    if self._buffer_size() <= self.limits.write_buffer_bytes:
+                        broadcast((self.conn,), frame)
+                    else:
+                        await self.conn.send(frame)
                 if not self.queue:
                     self.backlog_since = None
+                    if self.group is not None:
+                        self.group.invalidate()  # caught up: back to the direct path at the next frame
         except ConnectionClosed:
             pass
 
@@ -180,12 +188,12 @@ class Group:
         """Forget the direct/queued split (membership changed or a client queued something)."""
         self._direct = None
 
-    def emit_all(self, batch: list[ReadingTuple], packed: bytes) -> int:
-        """Send a whole batch, already encoded, to every client of this group (whose subscription takes every
-        reading unchanged: ``stream.everything``); return readings sent."""
+    def emit_all(self, batch: list[ReadingTuple], frame: bytes) -> int:
+        """Send a whole batch, already encoded as its ``data`` frame, to every client of this group (whose
+        subscription takes every reading unchanged: ``stream.everything``); return readings sent."""
         if not self.clients:
             return 0
-        self._send(data_frame(packed), batch)
+        self._send(frame, batch)
         return len(batch) * len(self.clients)
 
     def emit(self, out: Output) -> int:
@@ -214,7 +222,31 @@ class Group:
         for c in self._queued:
             c.enqueue(frame, readings)
         if direct:
-            broadcast(direct, frame)
+            write_to_all(direct, frame)
+
+
+def write_to_all(conns: Sequence[ServerConnection], message: bytes) -> None:
+    """Send ``message`` as one binary WebSocket frame to every connection, without waiting on any of them.
+
+    What ``websockets.broadcast`` does, except that the frame is serialized once for all of them (a server
+    frame is not masked, so every connection without an extension sends the same bytes) instead of once per
+    connection. Connections that are not open are skipped; one with an extension (permessage-deflate) goes
+    through ``broadcast``, which encodes for it.
+    """
+    wire: bytes | None = None
+    for conn in conns:
+        protocol = conn.protocol
+        if protocol.state is not OPEN or conn.send_in_progress is not None:
+            continue  # closing, or (never here) a fragmented send under way: as broadcast() does
+        if protocol.extensions:
+            broadcast((conn,), message)
+            continue
+        if wire is None:
+            wire = Frame(Opcode.BINARY, message).serialize(mask=False)
+        try:
+            conn.transport.write(wire)
+        except Exception as exc:  # as broadcast(): one failed write must not stop the others
+            log.warning("skipped a frame for %s: %s", conn.remote_address, exc)
 
 
 class FanOut:
@@ -276,10 +308,10 @@ class FanOut:
             if not group.clients:
                 del self.groups[client.subs]
 
-    def on_batch(self, batch: list[ReadingTuple], packed: bytes) -> None:
+    def on_batch(self, batch: list[ReadingTuple], frame: bytes) -> None:
         """Hub sink (:meth:`~gateway.hub.Hub.add_encoded_sink`): route a batch through every group.
 
-        ``packed`` is the batch's readings array, encoded once by the hub: a group that takes every reading
+        ``frame`` is the batch's ``data`` frame, encoded once by the hub: a group that takes every reading
         unchanged sends it as it is, the others run their policies and encode what they select.
         """
         now = 0
@@ -287,7 +319,7 @@ class FanOut:
         for group in list(self.groups.values()):
             stream = group.stream
             if stream.everything:
-                sent += group.emit_all(batch, packed)
+                sent += group.emit_all(batch, frame)
             else:
                 now = now or time.monotonic_ns()
                 sent += group.emit(stream.on_readings(batch, now))

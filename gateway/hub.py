@@ -7,6 +7,7 @@ Everything here runs on the event loop; threads reach it through ``loop.call_soo
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -17,14 +18,14 @@ from bridges.seam import BatchSink, StatusSink
 from gateway.metrics import Metrics
 from gateway.protocol.model import FLAG_CLOCK_SYNCED, FLAG_SIMULATED, SEQ, ReadingTuple
 from gateway.protocol.ring import ReadingRing
-from gateway.protocol.wire import encode_readings
+from gateway.protocol.wire import encode_data
 from sensors.base import ActuatorInfo, SensorInfo
 
 log = logging.getLogger(__name__)
 _time_ns = time.time_ns
 
 EncodedSink = Callable[[list[ReadingTuple], bytes], None]
-"""A batch sink that also takes the batch's readings array already msgpack-encoded (the WebSocket fan-out)."""
+"""A batch sink that also takes the batch's ``data`` frame, already encoded (the WebSocket fan-out)."""
 
 Publisher = Callable[..., ReadingTuple]
 """``publish(values, ts_ns=None, flags=0)`` for one sensor, from :meth:`Hub.publisher`."""
@@ -56,13 +57,14 @@ class Hub:
     ) -> None:
         self._gateway_id = gateway_id
         self._boot_id = boot_id
-        self.flush_interval_s = flush_interval_ms / 1000
-        self.batch_size = batch_size
+        self._flush_interval_s = flush_interval_ms / 1000
+        self._batch_size = batch_size
         self.ring = ReadingRing(ring_size)
         self.metrics = metrics or Metrics()
         self._clock_flag = FLAG_CLOCK_SYNCED if clock_synced else 0
-        self.seq = 0
-        """Last seq assigned."""
+        self._next_seq = itertools.count(1).__next__
+        self._seq_before_pending = 0
+        """Last seq assigned before the readings now pending (see :attr:`seq`)."""
         self.flushed_seq = 0
         """Last seq handed to the sinks (every reading <= it is in the ring or gone)."""
         self._cells: dict[str, list[int]] = {}
@@ -71,6 +73,10 @@ class Hub:
         self._pending: list[ReadingTuple] = []
         """Readings waiting for the next flush (always this same list: publishers hold on to it)."""
         self._flush_handle: asyncio.TimerHandle | None = None
+        self._limit = batch_size if flush_interval_ms else 1  # flush_interval_ms = 0: flush every reading
+        self._check_at = [1]
+        """Pending count at which a publisher calls :meth:`_on_pending`: ``batch_size`` while the flush timer
+        is armed, 1 while it is not (the next reading arms it). One comparison per reading covers both."""
         self._sinks: list[BatchSink] = []
         self._encoded_sinks: list[EncodedSink] = []
         self._publishers: dict[str, Publisher] = {}
@@ -91,6 +97,22 @@ class Hub:
             "Readings dropped because a value cannot be encoded (a driver bug)",
         )
 
+    @property
+    def flush_interval_s(self) -> float:
+        """The batching window (0: every reading is flushed at once). Fixed for the hub's life."""
+        return self._flush_interval_s
+
+    @property
+    def batch_size(self) -> int:
+        """A batch is flushed early at this many readings. Fixed for the hub's life."""
+        return self._batch_size
+
+    @property
+    def seq(self) -> int:
+        """Last seq assigned (0 before the first reading)."""
+        pending = self._pending
+        return pending[-1][SEQ] if pending else self._seq_before_pending
+
     # -- ReadingSource -------------------------------------------------------------------------------------
 
     @property
@@ -109,8 +131,8 @@ class Hub:
         return lambda: self._sinks.remove(sink) if sink in self._sinks else None
 
     def add_encoded_sink(self, sink: EncodedSink) -> Callable[[], None]:
-        """Register ``sink(batch, packed)``: every future batch with its readings array already encoded
-        (:func:`~gateway.protocol.wire.encode_readings`), so a subscriber that takes every reading unchanged
+        """Register ``sink(batch, frame)``: every future batch with its ``data`` frame already encoded
+        (:func:`~gateway.protocol.wire.encode_data`), so a subscriber that takes every reading unchanged
         needs no second encoding. Returns its remover."""
         self._encoded_sinks.append(sink)
         return lambda: self._encoded_sinks.remove(sink) if sink in self._encoded_sinks else None
@@ -227,24 +249,33 @@ class Hub:
         cell = self._cell(sensor_id)
         pending = self._pending
         append = pending.append
-        hub = self
+        next_seq = self._next_seq
+        check_at = self._check_at
+        on_pending = self._on_pending
 
         def publish(values: Mapping[str, Any], ts_ns: int | None = None, flags: int = 0) -> ReadingTuple:
-            seq = hub.seq = hub.seq + 1
+            seq = next_seq()
             reading = (seq, cell[0], ts_ns or _time_ns(), sensor_id, values, flags | cell[1])
             cell[0] = seq
             append(reading)
-            if len(pending) >= hub.batch_size or not hub.flush_interval_s:
-                hub.flush()  # full batch, or flush_interval_ms = 0: every reading goes out at once
-            elif hub._flush_handle is None:
-                hub._flush_handle = asyncio.get_running_loop().call_later(hub.flush_interval_s, hub._on_timer)
+            if len(pending) >= check_at[0]:
+                on_pending()
             return reading
 
         self._publishers[sensor_id] = publish
         return publish
 
+    def _on_pending(self) -> None:
+        """A full batch is flushed; the first reading with no timer armed arms it."""
+        if len(self._pending) >= self._limit:
+            self.flush()
+        elif self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_later(self._flush_interval_s, self._on_timer)
+            self._check_at[0] = self._limit
+
     def _on_timer(self) -> None:
         self._flush_handle = None
+        self._check_at[0] = 1
         self.flush()
 
     def flush(self) -> None:
@@ -258,15 +289,16 @@ class Hub:
             return
         batch = pending[:]
         pending.clear()
+        self._seq_before_pending = batch[-1][SEQ]
         try:
-            packed = encode_readings(batch)
+            frame = encode_data(batch)
         except (TypeError, ValueError, OverflowError):
-            batch, packed = self._encodable(batch)
+            batch, frame = self._encodable(batch)
             if not batch:
                 return
-        self.ring.extend(batch, packed)
+        self.ring.extend(batch, frame)
         self.flushed_seq = batch[-1][SEQ]
-        self._deliver(batch, packed)
+        self._deliver(batch, frame)
 
     def _encodable(self, batch: list[ReadingTuple]) -> tuple[list[ReadingTuple], bytes]:
         """Drop the readings msgpack cannot encode (a driver returned an odd type), logging each; keep the rest.
@@ -276,18 +308,18 @@ class Hub:
         kept = []
         for r in batch:
             try:
-                encode_readings([r])
+                encode_data([r])
             except (TypeError, ValueError, OverflowError) as exc:
                 log.error("sensor %s: reading %d dropped, a value cannot be encoded: %s", r[3], r[0], exc)
                 self.metrics.inc("sensorcast_readings_unencodable_total", sensor=r[3])
             else:
                 kept.append(r)
-        return kept, encode_readings(kept) if kept else b""
+        return kept, encode_data(kept) if kept else b""
 
-    def _deliver(self, batch: list[ReadingTuple], packed: bytes) -> None:
+    def _deliver(self, batch: list[ReadingTuple], frame: bytes) -> None:
         for esink in list(self._encoded_sinks):
             try:
-                esink(batch, packed)
+                esink(batch, frame)
             except Exception:  # one broken sink must not stop the others
                 log.exception("batch sink failed")
                 self.metrics.inc("sensorcast_sink_errors_total")

@@ -7,7 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gateway.protocol.model import SEQ, ReadingTuple
-from gateway.protocol.wire import decode_readings, encode_readings
+from gateway.protocol.wire import decode_data_readings, encode_data
+
+_SEQUENCES = (list, tuple)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +31,9 @@ class ResumePlan:
 
 
 class ReadingRing:
-    """The last ``capacity`` readings of this boot, kept as the msgpack arrays of their batches.
+    """The last ``capacity`` readings of this boot, kept as the ``data`` frames of their batches.
 
-    Whole batches are stored encoded (:func:`~gateway.protocol.wire.encode_readings`, the bytes the fan-out sends
+    Whole batches are stored encoded (:func:`~gateway.protocol.wire.encode_data`, the bytes the fan-out sends
     anyway), not as Python objects: a few hundred KiB of bytes instead of thousands of live tuples and dicts, and
     nothing for the allocator or the garbage collector to walk on the hot path. A ``resume`` decodes the batches
     it needs. Readings are added in seq order; ``capacity`` is exact (the oldest batch can be partly dropped).
@@ -42,7 +44,7 @@ class ReadingRing:
             raise ValueError("ring capacity must be >= 1")
         self.capacity = capacity
         self._batches: deque[tuple[int, int, bytes]] = deque()
-        """(first seq, readings, encoded array) per batch, oldest first."""
+        """(first seq, readings, data frame) per batch, oldest first."""
         self._skip = 0
         """Readings at the start of the oldest batch that have already fallen out."""
         self._len = 0
@@ -50,19 +52,17 @@ class ReadingRing:
     def __len__(self) -> int:
         return self._len
 
-    def extend(self, readings: Iterable[ReadingTuple], packed: bytes | None = None) -> None:
+    def extend(self, readings: Iterable[ReadingTuple], frame: bytes | None = None) -> None:
         """Append a batch of readings in seq order (oldest readings fall out).
 
         Args:
             readings: the batch.
-            packed: ``encode_readings(readings)`` when the caller has it already (the hub does).
+            frame: ``encode_data(readings)`` when the caller has it already (the hub does).
         """
-        batch = readings if isinstance(readings, list | tuple) else list(readings)
+        batch = readings if isinstance(readings, _SEQUENCES) else list(readings)
         if not batch:
             return
-        self._batches.append(
-            (batch[0][SEQ], len(batch), encode_readings(batch) if packed is None else packed)
-        )
+        self._batches.append((batch[0][SEQ], len(batch), encode_data(batch) if frame is None else frame))
         self._len += len(batch)
         batches = self._batches
         while self._len > self.capacity:
@@ -81,19 +81,19 @@ class ReadingRing:
         """Seq of the oldest reading held, or None when empty."""
         if not self._batches:
             return None
-        first, _, packed = self._batches[0]
-        return first if not self._skip else decode_readings(packed)[self._skip][SEQ]
+        first, _, frame = self._batches[0]
+        return first if not self._skip else decode_data_readings(frame)[self._skip][SEQ]
 
     def after(self, seq: int, upto: int) -> list[ReadingTuple]:
         """Readings with ``seq < r.seq <= upto``, in order."""
         out: list[ReadingTuple] = []
-        for i, (first, _, packed) in enumerate(self._batches):
+        for i, (first, _, frame) in enumerate(self._batches):
             if first > upto:
                 break
             nxt = self._batches[i + 1][0] if i + 1 < len(self._batches) else None
             if nxt is not None and nxt <= seq + 1:
                 continue  # every reading of this batch is <= seq
-            held = decode_readings(packed)
+            held = decode_data_readings(frame)
             if i == 0:
                 held = held[self._skip :]
             out.extend(r for r in held if seq < r[SEQ] <= upto)

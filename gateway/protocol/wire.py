@@ -17,36 +17,21 @@ def _pack(obj: Mapping[str, Any]) -> bytes:
     return data
 
 
-DATA_HEAD = b"\x82\xa1t\xa4data\xa1r"
-"""msgpack for a 2-key map ``{"t": "data", "r": ...}`` up to the readings array."""
-
-
 def encode_data(readings: Sequence[ReadingTuple], *, backfill: bool = False) -> bytes:
-    """Encode a ``data`` frame; readings travel as ``[seq, prev, ts_ns, sensor, values, flags]`` arrays."""
+    """Encode a ``data`` frame; readings travel as ``[seq, prev, ts_ns, sensor, values, flags]`` arrays.
+
+    Raises:
+        TypeError, ValueError, OverflowError: a value msgpack cannot encode.
+    """
     if backfill:
         return _pack({"t": "data", "r": readings, "backfill": True})
     return _pack({"t": "data", "r": readings})
 
 
-def encode_readings(readings: Sequence[ReadingTuple]) -> bytes:
-    """Encode just the readings array of a ``data`` frame (what the resume ring keeps).
-
-    Raises:
-        TypeError, ValueError, OverflowError: a value msgpack cannot encode.
-    """
-    data: bytes = _packer.pack(readings)
-    return data
-
-
-def data_frame(packed_readings: bytes) -> bytes:
-    """The ``data`` frame around an array from :func:`encode_readings`: the same bytes as :func:`encode_data`,
-    without encoding the readings a second time."""
-    return DATA_HEAD + packed_readings
-
-
-def decode_readings(packed_readings: bytes) -> list[ReadingTuple]:
-    """Decode an array from :func:`encode_readings` back into plain reading tuples."""
-    rows: list[list[object]] = msgpack.unpackb(packed_readings, raw=False)
+def decode_data_readings(frame: bytes) -> list[ReadingTuple]:
+    """The readings of a ``data`` frame from :func:`encode_data`, as plain reading tuples (the resume ring keeps
+    each batch as its frame and decodes it only for a ``resume``)."""
+    rows: list[list[object]] = msgpack.unpackb(frame, raw=False)["r"]
     return [tuple(r) for r in rows]  # type: ignore[misc]
 
 

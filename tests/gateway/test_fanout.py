@@ -10,14 +10,15 @@ import msgpack
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.protocol import OPEN
 
 from gateway.config import Limits
-from gateway.fanout import Client, FanOut
+from gateway.fanout import Client, FanOut, write_to_all
 from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.protocol.control import SubscribeEntry
 from gateway.protocol.subscription import SubscriptionSet
-from gateway.protocol.wire import data_frame
+from gateway.protocol.wire import encode_data
 
 
 class Rig:
@@ -28,8 +29,8 @@ class Rig:
         self.hub = Hub("gw", "boot", flush_interval_ms=10_000, batch_size=3, metrics=self.metrics)
         self.fan = FanOut(self.metrics)
         self.hub.add_encoded_sink(self.fan.on_batch)
-        self.packed: list[bytes] = []
-        self.hub.add_encoded_sink(lambda batch, packed: self.packed.append(packed))
+        self.frames: list[bytes] = []
+        self.hub.add_encoded_sink(lambda batch, frame: self.frames.append(frame))
         self.joined: asyncio.Queue[Client] = asyncio.Queue()
 
     async def handler(self, conn: ServerConnection) -> None:
@@ -59,7 +60,7 @@ async def join(rig: Rig, port: int, *paths: str) -> tuple[ClientConnection, Clie
 async def test_everything_group_sends_the_hubs_bytes_and_narrow_groups_their_own(
     rig: tuple[Rig, int],
 ) -> None:
-    """Two clients subscribed to everything get data_frame(packed) as the hub encoded it; a client that asked for
+    """Two clients subscribed to everything get the data frame the hub encoded, byte for byte; a client that asked for
     one field of one sensor gets a frame with just that."""
     r, port = rig
     ws_all1, _ = await join(r, port, "*")
@@ -69,9 +70,9 @@ async def test_everything_group_sends_the_hubs_bytes_and_narrow_groups_their_own
     r.hub.publish("env", {"t": 21.5, "h": 40.0}, ts_ns=1)
     r.hub.publish("imu", {"ax": 1.0}, ts_ns=2)
     r.hub.publish("env", {"t": 21.6, "h": 41.0}, ts_ns=3)  # batch_size 3: flushed now
-    assert len(r.packed) == 1
+    assert len(r.frames) == 1 and r.frames[0] == encode_data(r.hub.ring.after(0, 3))
     for ws in (ws_all1, ws_all2):
-        assert await asyncio.wait_for(ws.recv(), 5) == data_frame(r.packed[0])
+        assert await asyncio.wait_for(ws.recv(), 5) == r.frames[0]
     frame = msgpack.unpackb(await asyncio.wait_for(ws_one.recv(), 5))
     assert frame == {"t": "data", "r": [[1, 0, 1, "env", {"t": 21.5}, 0], [3, 1, 3, "env", {"t": 21.6}, 0]]}
     assert r.fan.sent_total == 3 + 3 + 2
@@ -88,5 +89,42 @@ async def test_a_group_with_no_clients_left_sends_nothing(rig: tuple[Rig, int]) 
     assert r.fan.groups == {}
     for i in range(3):
         r.hub.publish("env", {"t": float(i)})
-    assert len(r.packed) == 1 and r.fan.sent_total == 0
+    assert len(r.frames) == 1 and r.fan.sent_total == 0
     await ws.close()
+
+
+async def test_write_to_all_sends_the_frame_to_every_open_connection(rig: tuple[Rig, int]) -> None:
+    """Every open connection without an extension gets the message (serialized once); a connection that has
+    closed is skipped without an error, and the others still get it."""
+    r, port = rig
+    plain, c_plain = await join(r, port, "*")
+    deflate = await connect(f"ws://127.0.0.1:{port}/", compression="deflate")
+    c_deflate = await asyncio.wait_for(r.joined.get(), 5)
+    closing, c_closing = await join(r, port, "*")
+    await c_closing.conn.close()  # the server starts the closing handshake: no more data frames for it
+    assert c_deflate.conn.protocol.extensions == []  # the server in this rig does not offer compression
+    assert c_closing.conn.protocol.state is not OPEN
+    payload = encode_data([(1, 0, 5, "env", {"t": 1.0}, 0)])
+    write_to_all([c_plain.conn, c_deflate.conn, c_closing.conn], payload)
+    assert await asyncio.wait_for(plain.recv(), 5) == payload
+    assert await asyncio.wait_for(deflate.recv(), 5) == payload
+    for ws in (plain, deflate, closing):
+        await ws.close()
+
+
+async def test_write_to_all_uses_broadcast_for_a_compressed_connection() -> None:
+    """With permessage-deflate negotiated, the frame is compressed for that connection and still arrives."""
+    joined: asyncio.Queue[ServerConnection] = asyncio.Queue()
+
+    async def handler(conn: ServerConnection) -> None:
+        await joined.put(conn)
+        await conn.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0, compression="deflate") as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}/", compression="deflate") as ws:
+            conn = await asyncio.wait_for(joined.get(), 5)
+            assert conn.protocol.extensions  # permessage-deflate is on
+            payload = encode_data([(1, 0, 5, "env", {"t": 1.0}, 0)] * 20)
+            write_to_all([conn], payload)
+            assert await asyncio.wait_for(ws.recv(), 5) == payload

@@ -14,7 +14,7 @@ import pytest
 from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.protocol.model import FLAG_CLOCK_SYNCED, FLAG_SIMULATED, SEQ, ReadingTuple
-from gateway.protocol.wire import decode_readings, encode_readings
+from gateway.protocol.wire import decode_data_readings, encode_data
 from sensors.base import FieldSpec, SensorInfo
 
 
@@ -38,7 +38,7 @@ class Sinks:
         self.encoded: list[tuple[list[ReadingTuple], bytes]] = []
         self.changed = asyncio.Event()
         hub.add_sink(self._plain)
-        hub.add_encoded_sink(lambda batch, packed: self.encoded.append((list(batch), packed)))
+        hub.add_encoded_sink(lambda batch, frame: self.encoded.append((list(batch), frame)))
 
     def _plain(self, batch: Sequence[ReadingTuple]) -> None:
         self.batches.append(list(batch))
@@ -128,9 +128,9 @@ async def test_full_batch_flushes_at_once_with_the_encoded_readings() -> None:
     sent = [pub({"v": i}) for i in range(7)]
     assert sinks.batches == [sent[0:3], sent[3:6]]
     assert [b for b, _ in sinks.encoded] == sinks.batches
-    for batch, packed in sinks.encoded:
-        assert packed == encode_readings(batch)
-        assert decode_readings(packed) == batch
+    for batch, frame in sinks.encoded:
+        assert frame == encode_data(batch)
+        assert decode_data_readings(frame) == batch
     assert hub.flushed_seq == 6
     assert [r[SEQ] for r in hub.ring.after(0, 100)] == [1, 2, 3, 4, 5, 6]
     hub.flush()
@@ -200,8 +200,8 @@ async def test_unencodable_reading_is_dropped_alone_logged_and_counted(
         hub.publish("big", {"v": 2**70})  # out of msgpack's integer range
         hub.publish("a", {"v": 4})
     assert [[r[SEQ] for r in b] for b in sinks.batches] == [[1, 4]]
-    batch, packed = sinks.encoded[0]
-    assert msgpack.unpackb(packed) == [[*r[:4], dict(r[4]), r[5]] for r in batch]
+    batch, frame = sinks.encoded[0]
+    assert msgpack.unpackb(frame) == {"t": "data", "r": [[*r[:4], dict(r[4]), r[5]] for r in batch]}
     assert hub.flushed_seq == 4
     assert [r[SEQ] for r in hub.ring.after(0, 10)] == [1, 4]
     text = metrics.render()

@@ -6,7 +6,7 @@ import pytest
 
 from gateway.protocol.model import SEQ, Reading
 from gateway.protocol.ring import Gap, ReadingRing, ResumePlan
-from gateway.protocol.wire import encode_readings
+from gateway.protocol.wire import encode_data
 
 
 def reading(seq: int) -> Reading:
@@ -129,7 +129,7 @@ def test_ring_takes_the_callers_encoding_and_any_iterable() -> None:
     """extend() keeps a pre-encoded batch as given, encodes one itself otherwise; empty batches are ignored."""
     batch = [reading(1), reading(2)]
     ring = ReadingRing(10)
-    ring.extend(batch, encode_readings(batch))
+    ring.extend(batch, encode_data(batch))
     ring.extend(reading(s) for s in (3, 4))
     ring.extend([])
     assert len(ring) == 4
