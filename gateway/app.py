@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import secrets
 import time
@@ -297,7 +298,17 @@ class GatewayApp:
             self._spawn(self.notifier.watchdog_loop(), "watchdog")
             self.notifier.ready()
         self._status(f"serving {self.http_url} ({len(self.runners)} sensors)")
+        self._freeze_startup_heap()
         return self
+
+    def _freeze_startup_heap(self) -> None:
+        """Move everything alive after start-up (modules, config, drivers, emulators) out of the garbage
+        collector's reach: a full collection then walks only what was made since, not ~25 000 long-lived objects.
+        That full walk took ~5 ms on a PC (tens of ms on a Pi), a pause every reading in flight waited for.
+        Objects still die by reference counting; only cycles among the frozen ones wait for ``gc.unfreeze()``,
+        which ``__aexit__`` calls."""
+        gc.collect()
+        gc.freeze()
 
     def _status(self, text: str) -> None:
         if self.notifier is not None:
@@ -346,6 +357,7 @@ class GatewayApp:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        gc.unfreeze()
         if self.notifier is not None:
             self.notifier.stopping()
         self._closing = True

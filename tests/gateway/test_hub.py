@@ -11,7 +11,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from gateway.hub import Hub
+from gateway.hub import TIMER_SLACK_S, Hub
 from gateway.metrics import Metrics
 from gateway.protocol.model import FLAG_CLOCK_SYNCED, FLAG_SIMULATED, SEQ, ReadingTuple
 from gateway.protocol.wire import decode_data_readings, encode_data
@@ -156,11 +156,29 @@ async def test_timer_flushes_a_partial_batch_within_one_interval() -> None:
     hub.publish("a", {"v": 2})
     assert sinks.batches == []
     handle = hub._flush_handle
-    assert (
-        handle is not None and before + 0.02 <= handle.when() <= after + 0.02
-    )  # due one interval after the first
+    # Due one interval after the first reading, less the loop's timer slack (timers fire up to ~2 ms late).
+    assert handle is not None
+    assert before + 0.02 - TIMER_SLACK_S - 1e-9 <= handle.when() <= after + 0.02 - TIMER_SLACK_S + 1e-9
     await sinks.wait_batches(1)
     assert [len(b) for b in sinks.batches] == [2]
+
+
+@pytest.mark.parametrize(
+    ("interval_ms", "delay_s"), [(20, 0.018), (100, 0.098), (8, 0.006), (4, 0.003), (1, 0.00075)]
+)
+async def test_the_timer_is_armed_early_by_the_slack_at_most_a_quarter_of_the_window(
+    interval_ms: int, delay_s: float
+) -> None:
+    """The timer is due TIMER_SLACK_S before the window ends, or a quarter of the window early when that is less."""
+    hub, _ = make_hub(flush_interval_ms=interval_ms, batch_size=100)
+    loop = asyncio.get_running_loop()
+    before = loop.time()
+    hub.publish("a", {"v": 1})
+    after = loop.time()
+    handle = hub._flush_handle
+    assert handle is not None
+    assert before + delay_s - 1e-9 <= handle.when() <= after + delay_s + 1e-9  # float rounding
+    handle.cancel()
 
 
 async def test_a_size_flush_leaves_the_timer_armed_for_what_comes_next() -> None:
@@ -262,3 +280,17 @@ async def test_removed_sinks_get_nothing_more() -> None:
     hub.publish("a", {"v": 2})
     hub.set_state("a", "failing", "EIO")
     assert (len(plain), len(encoded), len(status)) == (1, 1, 1)
+
+
+async def test_a_running_gateway_keeps_its_startup_heap_out_of_the_collectors_way() -> None:
+    """While a GatewayApp serves, everything alive after start-up is frozen (gc.freeze: full collections only
+    walk newer objects); leaving the app unfreezes it."""
+    import gc
+
+    from gateway.app import GatewayApp
+    from gateway.config import parse_config
+
+    assert gc.get_freeze_count() == 0
+    async with GatewayApp(parse_config({"gateway": {"id": "gw", "port": 0}})):
+        assert gc.get_freeze_count() > 1000
+    assert gc.get_freeze_count() == 0
