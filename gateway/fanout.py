@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -19,7 +20,6 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import Frame, Opcode
 from websockets.protocol import OPEN
 
 from gateway.config import Limits
@@ -225,6 +225,25 @@ class Group:
             write_to_all(direct, frame)
 
 
+_HEAD_SHORT = struct.Struct("!BB")
+_HEAD_16 = struct.Struct("!BBH")
+_HEAD_64 = struct.Struct("!BBQ")
+
+
+def binary_frame(payload: bytes) -> bytes:
+    """A final, unmasked binary WebSocket frame (RFC 6455 section 5.2) carrying ``payload``: what a server sends
+    without extensions. The same bytes as websockets' ``Frame(Opcode.BINARY, payload).serialize(mask=False)``,
+    with one copy of the payload instead of three."""
+    n = len(payload)
+    if n < 126:
+        head = _HEAD_SHORT.pack(0x82, n)
+    elif n < 65536:
+        head = _HEAD_16.pack(0x82, 126, n)
+    else:
+        head = _HEAD_64.pack(0x82, 127, n)
+    return head + payload
+
+
 def write_to_all(conns: Sequence[ServerConnection], message: bytes) -> None:
     """Send ``message`` as one binary WebSocket frame to every connection, without waiting on any of them.
 
@@ -242,7 +261,7 @@ def write_to_all(conns: Sequence[ServerConnection], message: bytes) -> None:
             broadcast((conn,), message)
             continue
         if wire is None:
-            wire = Frame(Opcode.BINARY, message).serialize(mask=False)
+            wire = binary_frame(message)
         try:
             conn.transport.write(wire)
         except Exception as exc:  # as broadcast(): one failed write must not stop the others

@@ -10,10 +10,11 @@ import msgpack
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.frames import Frame, Opcode
 from websockets.protocol import OPEN
 
 from gateway.config import Limits
-from gateway.fanout import Client, FanOut, write_to_all
+from gateway.fanout import Client, FanOut, binary_frame, write_to_all
 from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.protocol.control import SubscribeEntry
@@ -128,3 +129,10 @@ async def test_write_to_all_uses_broadcast_for_a_compressed_connection() -> None
             payload = encode_data([(1, 0, 5, "env", {"t": 1.0}, 0)] * 20)
             write_to_all([conn], payload)
             assert await asyncio.wait_for(ws.recv(), 5) == payload
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+def test_binary_frame_is_what_websockets_would_serialize(size: int) -> None:
+    """The hand-built header matches websockets' own serializer at every length boundary (7, 16, 64 bit)."""
+    payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    assert binary_frame(payload) == Frame(Opcode.BINARY, payload).serialize(mask=False)
