@@ -54,7 +54,7 @@ class GatewaySection:
     batch_size: int = 500
     """A batch is flushed early when it reaches this many readings (bounds frame size and latency)."""
     ring_size: int = 4096
-    """Readings kept in memory for ``resume`` (about 0.5 MiB; a minute of 60 Hz data)."""
+    """Readings kept in memory for ``resume`` (kept encoded, about 0.25 MiB; a minute of 60 Hz data)."""
     read_timeout_s: float = 2.0
     """A sensor read that takes longer is a failure (a stuck bus must not stall its sensor forever)."""
 
