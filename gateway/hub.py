@@ -84,8 +84,10 @@ class Hub:
         window = self._flush_interval_s
         self._timer_delay_s = window - min(TIMER_SLACK_S, window / 4)
         self._check_at = [1]
-        """Pending count at which a publisher calls :meth:`_on_pending`: ``batch_size`` while the flush timer
-        is armed, 1 while it is not (the next reading arms it). One comparison per reading covers both."""
+        """The seq at which a publisher calls :meth:`_on_pending`: the reading that fills the batch while the
+        flush timer is armed, the next reading while it is not (it arms the timer). One comparison of the seq
+        the publisher already holds covers both. A stale value is always too low, never too high: it costs an
+        extra call, never a missed flush."""
         self._sinks: list[BatchSink] = []
         self._encoded_sinks: list[EncodedSink] = []
         self._publishers: dict[str, Publisher] = {}
@@ -267,7 +269,7 @@ class Hub:
             reading = (seq, cell[0], ts_ns or _time_ns(), sensor_id, values, flags | cell[1])
             cell[0] = seq
             append(reading)
-            if len(pending) >= check_at[0]:
+            if seq >= check_at[0]:
                 on_pending()
             return reading
 
@@ -275,16 +277,21 @@ class Hub:
         return publish
 
     def _on_pending(self) -> None:
-        """A full batch is flushed; the first reading with no timer armed arms it."""
-        if len(self._pending) >= self._limit:
+        """A full batch is flushed; the first reading with no timer armed arms it. Then the next check is set."""
+        pending = self._pending
+        limit = self._limit
+        if len(pending) >= limit:
             self.flush()
         elif self._flush_handle is None:
             self._flush_handle = asyncio.get_running_loop().call_later(self._timer_delay_s, self._on_timer)
-            self._check_at[0] = self._limit
+        if self._flush_handle is None and limit > 1:
+            self._check_at[0] = self.seq + 1  # no timer (flushed by hand meanwhile): the next reading arms it
+        else:
+            self._check_at[0] = self.seq - len(pending) + limit  # the reading that fills the batch
 
     def _on_timer(self) -> None:
         self._flush_handle = None
-        self._check_at[0] = 1
+        self._check_at[0] = self.seq + 1  # pending is about to be empty: the next reading arms the timer
         self.flush()
 
     def flush(self) -> None:

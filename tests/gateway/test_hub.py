@@ -294,3 +294,23 @@ async def test_a_running_gateway_keeps_its_startup_heap_out_of_the_collectors_wa
     async with GatewayApp(parse_config({"gateway": {"id": "gw", "port": 0}})):
         assert gc.get_freeze_count() > 1000
     assert gc.get_freeze_count() == 0
+
+
+async def test_flushing_by_hand_does_not_upset_batch_sizes_or_the_timer() -> None:
+    """After an explicit flush (shutdown does one), the next batch still fills to batch_size exactly and a
+    partial one still leaves with the timer."""
+    hub, sinks = make_hub(flush_interval_ms=20, batch_size=3)
+    pub = hub.publisher("a")
+    pub({"v": 1})
+    pub({"v": 2})
+    hub.flush()
+    for i in range(3, 9):
+        pub({"v": i})
+    pub({"v": 9})
+    assert [[r[SEQ] for r in b] for b in sinks.batches] == [[1, 2], [3, 4, 5], [6, 7, 8]]
+    await sinks.wait_batches(4)
+    assert [r[SEQ] for r in sinks.batches[3]] == [9]
+    for i in range(10, 14):  # after the timer flush: full batches again, then one pending
+        pub({"v": i})
+    assert [[r[SEQ] for r in b] for b in sinks.batches[4:]] == [[10, 11, 12]]
+    assert hub.seq == 13 and hub.flushed_seq == 12
