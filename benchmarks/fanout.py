@@ -1,6 +1,6 @@
 """Fan-out benchmark: sensorcast's data path vs a raw ``websockets.broadcast()`` loop, measured in one run.
 
-    .venv/bin/python benchmarks/fanout.py            # full run, ~2 minutes on 2 cores
+    .venv/bin/python benchmarks/fanout.py            # full run, ~3 minutes on 2 cores
     .venv/bin/python benchmarks/fanout.py --quick    # shorter windows
 
 Each server runs in its own process (so its CPU time is its own); clients run in another process and only count
@@ -35,6 +35,8 @@ DATA_PREFIX = (
     b"\x82\xa1t\xa4data"  # msgpack {"t": "data", ...} with 2 keys: how both servers start a data frame
 )
 VALUES = {"temperature_c": 21.53, "pressure_pa": 100653.27, "humidity_pct": 45.2}
+RUNS = 3
+"""Throughput runs per row and server; the table shows their median (one run moves by a few %: 2 cores)."""
 
 
 def free_port() -> int:
@@ -362,10 +364,11 @@ def main() -> int:
 
     print(f"[bench] fan-out throughput, batch 50 readings/frame, {secs:g} s per run", file=sys.stderr)
     for n in (1, 10, 100):
-        ours = statistics.median(
-            measure("sensorcast", n, 0, 50, secs, 0, False)["readings_per_s"] for _ in range(2)
-        )
-        raw = statistics.median(measure("raw", n, 0, 50, secs, 0, False)["readings_per_s"] for _ in range(2))
+        runs: dict[str, list[float]] = {"sensorcast": [], "raw": []}
+        for _ in range(RUNS):  # alternated, so a change in the machine's load hits both alike
+            for kind, rates in runs.items():
+                rates.append(measure(kind, n, 0, 50, secs, 0, False)["readings_per_s"])
+        ours, raw = statistics.median(runs["sensorcast"]), statistics.median(runs["raw"])
         row(f"delivered readings/s, {n} client(s)", ours, raw, "r/s", ">= 0.87x raw")
     print("[bench] 1000 readings/s to 10 clients, flush_interval_ms=20", file=sys.stderr)
     ours_r = measure("sensorcast", 10, 1000, 10, secs * 2, 20, True)
