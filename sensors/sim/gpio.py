@@ -18,7 +18,7 @@ from typing import Any
 
 from gpiozero import Device, InputDevice, OutputDevice
 from gpiozero.mixins import SharedMixin
-from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin, MockSPIDevice, MockTriggerPin
+from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin, MockSPIDevice, MockTriggerPin, PinState
 from gpiozero.pins.spi import SPISoftware, SPISoftwareBus
 
 from sensors.base import BuildContext
@@ -167,6 +167,29 @@ class Mcp3xxxEmulator(MockSPIDevice):  # type: ignore[misc]
             self._phase = "result"
 
 
+class EchoPin(MockPin):  # type: ignore[misc]
+    """HC-SR04 echo line whose edges carry the time they happened, not the time a thread got round to them.
+
+    Real edge-timing backends (lgpio, gpiod) report kernel timestamps, so a busy CPU delays the callback but not
+    the measured pulse. ``MockPin`` stamps an edge when ``drive_high``/``drive_low`` runs, so an emulator thread
+    that overslept its ``sleep(echo_time)`` on a loaded machine made the pulse, and the distance, too long.
+    """
+
+    _state: bool
+    _last_change: float
+
+    def drive_at(self, level: bool, t: float) -> None:
+        """Change the level as if it happened at monotonic time ``t``, and report the edge as gpiozero does."""
+        assert self._function == "input"
+        if self._state == level:
+            return
+        self._state = level
+        self.states.append(PinState(t - self._last_change, level))
+        self._last_change = t
+        if self._edges in ("both", "rising" if level else "falling") and self._when_changed is not None:
+            self._call_when_changed()
+
+
 class EchoTriggerPin(MockTriggerPin):  # type: ignore[misc]
     """HC-SR04 trigger: each trigger pulse makes the echo pin high for the round trip to ``distance_m()``."""
 
@@ -180,12 +203,16 @@ class EchoTriggerPin(MockTriggerPin):  # type: ignore[misc]
         if not self.connected:
             return
         self.echo_time = 2.0 * self.distance_m() / SPEED_OF_SOUND_M_S
-        super()._echo()
+        time.sleep(0.001)  # the module's burst before the echo line goes high
+        rise = time.monotonic()
+        self.echo_pin.drive_at(True, rise)
+        time.sleep(self.echo_time)
+        self.echo_pin.drive_at(False, rise + self.echo_time)  # on time, however late this thread woke
 
 
 def attach_echo(factory: Any, trigger_pin: int, echo_pin: int, distance_m: Callable[[], float]) -> Any:
     """Wire an HC-SR04 emulation to ``factory`` before a DistanceSensor claims the pins; returns the trigger."""
-    echo = factory.pin(echo_pin, pin_class=MockPin)
+    echo = factory.pin(echo_pin, pin_class=EchoPin)
     return factory.pin(trigger_pin, pin_class=EchoTriggerPin, echo_pin=echo, distance_m=distance_m)
 
 
