@@ -11,11 +11,13 @@ import asyncio
 import contextlib
 import errno
 import logging
+import queue
 import random
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
 from gateway.hub import Hub
@@ -25,6 +27,65 @@ from sensors.health import HealthPolicy, SensorHealth, read_with_retry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class BusThread(Executor):
+    """One daemon thread that runs submitted calls in order: a bus's worker thread.
+
+    Not a ``ThreadPoolExecutor``: Python joins those threads when the interpreter exits, so one thread stuck
+    for good inside a driver (an I2C read that never returns) kept the whole process from exiting after
+    SIGTERM until systemd killed it. A daemon thread is left behind at exit instead.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._closed = False
+        self._lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        """Queue ``fn(*args, **kwargs)``; raise RuntimeError after :meth:`shutdown`."""
+        if kwargs:
+            args, fn = (), _with_kwargs(fn, args, kwargs)
+        fut: Future[T] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            self._queue.put((fut, fn, args))
+        return fut
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            fut, fn, args = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # handed to the caller, like a ThreadPoolExecutor
+                fut.set_exception(exc)
+            else:
+                fut.set_result(result)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Accept no more calls; the thread ends after what is queued (cancelled first if asked)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if cancel_futures:
+                with contextlib.suppress(queue.Empty):
+                    while (item := self._queue.get_nowait()) is not None:
+                        item[0].cancel()
+            self._queue.put(None)
+        if wait:
+            self.thread.join()
+
+
+def _with_kwargs(fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Callable[[], T]:
+    return lambda: fn(*args, **kwargs)
 
 
 class _Call:
@@ -37,7 +98,7 @@ class _Call:
         """Resolved when the bus is handed to this call (None: it got the bus at once)."""
         self.deadline: float | None = None
         """Loop time by which the running call must have returned (None: no limit)."""
-        self.executor: ThreadPoolExecutor | None = None
+        self.executor: BusThread | None = None
         """The thread it runs on, once running."""
 
 
@@ -58,8 +119,8 @@ class BusWorker:
         self._closed = False
         self.abandoned_threads = 0
 
-    def _new_executor(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"bus-{self.bus_id}")
+    def _new_executor(self) -> BusThread:
+        return BusThread(f"bus-{self.bus_id}")
 
     def _timeout(self, timeout_s: float | None) -> SensorTimeout:
         return SensorTimeout(errno.ETIMEDOUT, f"no answer within {timeout_s:g} s on {self.bus_id}")
@@ -136,7 +197,7 @@ class BusWorker:
                 nxt.turn.set_result(None)
                 self._owner = nxt
 
-    def _abandon(self, executor: ThreadPoolExecutor) -> None:
+    def _abandon(self, executor: BusThread) -> None:
         """Leave ``executor``'s thread to the call stuck on it; later calls run on a fresh thread."""
         if executor is not self._executor or self._closed:
             return  # already replaced (by another call that timed out on it), or shut down
