@@ -1,7 +1,8 @@
 """Fan-out: encode once per distinct subscription, write to every client without waiting on any of them.
 
 Fast path: clients whose socket keeps up (transport backlog under ``write_buffer_bytes`` and nothing queued)
-get the frame through ``websockets.broadcast`` - a synchronous write, no await, no per-client task switch.
+get the frame through :func:`write_to_all` - a synchronous write of a WebSocket frame serialized once, no
+await, no per-client task switch.
 Slow path: a client that falls behind gets its frames in its own bounded queue, drained by its own writer
 task. When that queue overflows, queued data frames are coalesced to the latest reading per sensor, the client
 is told how much it lost (``status.drop``), and past the hard limit it is closed with 1008. Other clients
@@ -68,7 +69,7 @@ class Client:
     def send(self, frame: bytes, readings: Sequence[ReadingTuple] | None = None) -> None:
         """Send a frame (direct when possible, else queued). Never blocks, never awaits."""
         if self.direct_ok():
-            broadcast((self.conn,), frame)
+            write_to_all((self.conn,), frame)
         else:
             self.enqueue(frame, readings)
 
@@ -154,7 +155,7 @@ class Client:
                     frame, _ = self.queue.popleft()
                     self.queued_bytes -= len(frame)
                     if self._buffer_size() <= self.limits.write_buffer_bytes:
-                        broadcast((self.conn,), frame)
+                        write_to_all((self.conn,), frame)
                     else:
                         await self.conn.send(frame)
                 if not self.queue:
@@ -169,9 +170,9 @@ class Group:
     """Clients sharing one subscription set, and the :class:`Stream` that serves them all.
 
     Which clients can take frames directly is re-checked at most every ``RECHECK_S`` (and at once when any
-    client queues a frame), so the common case is one ``broadcast()`` over a cached list - the raw library's
-    speed. A client that falls behind in between takes at most ``RECHECK_S`` worth of extra frames into its
-    socket buffer before it moves to its own queue.
+    client queues a frame), so the common case is one :func:`write_to_all` over a cached list. A client that
+    falls behind in between takes at most ``RECHECK_S`` worth of extra frames into its socket buffer before it
+    moves to its own queue.
     """
 
     RECHECK_S = 0.02

@@ -64,8 +64,6 @@ class Hub:
     ) -> None:
         self._gateway_id = gateway_id
         self._boot_id = boot_id
-        self._flush_interval_s = flush_interval_ms / 1000
-        self._batch_size = batch_size
         self.ring = ReadingRing(ring_size)
         self.metrics = metrics or Metrics()
         self._clock_flag = FLAG_CLOCK_SYNCED if clock_synced else 0
@@ -81,7 +79,7 @@ class Hub:
         """Readings waiting for the next flush (always this same list: publishers hold on to it)."""
         self._flush_handle: asyncio.TimerHandle | None = None
         self._limit = batch_size if flush_interval_ms else 1  # flush_interval_ms = 0: flush every reading
-        window = self._flush_interval_s
+        window = flush_interval_ms / 1000
         self._timer_delay_s = window - min(TIMER_SLACK_S, window / 4)
         self._check_at = [1]
         """The seq at which a publisher calls :meth:`_on_pending`: the reading that fills the batch while the
@@ -107,16 +105,6 @@ class Hub:
             "counter",
             "Readings dropped because a value cannot be encoded (a driver bug)",
         )
-
-    @property
-    def flush_interval_s(self) -> float:
-        """The batching window (0: every reading is flushed at once). Fixed for the hub's life."""
-        return self._flush_interval_s
-
-    @property
-    def batch_size(self) -> int:
-        """A batch is flushed early at this many readings. Fixed for the hub's life."""
-        return self._batch_size
 
     @property
     def seq(self) -> int:
@@ -207,11 +195,7 @@ class Hub:
         self.states[sensor_id] = {"state": state, "error": error, "since": time.time_ns()}
         self.metrics.set("sensorcast_sensor_up", 1.0 if state == "ok" else 0.0, sensor=sensor_id)
         for sink in list(self._status_sinks):
-            try:
-                sink(sensor_id, state, error)
-            except Exception:
-                log.exception("status sink failed")
-                self.metrics.inc("sensorcast_sink_errors_total")
+            self._call_sink("status", sink, sensor_id, state, error)
 
     # -- the data path -------------------------------------------------------------------------------------
 
@@ -335,14 +319,14 @@ class Hub:
 
     def _deliver(self, batch: list[ReadingTuple], frame: bytes) -> None:
         for esink in list(self._encoded_sinks):
-            try:
-                esink(batch, frame)
-            except Exception:  # one broken sink must not stop the others
-                log.exception("batch sink failed")
-                self.metrics.inc("sensorcast_sink_errors_total")
+            self._call_sink("batch", esink, batch, frame)
         for sink in list(self._sinks):
-            try:
-                sink(batch)
-            except Exception:
-                log.exception("batch sink failed")
-                self.metrics.inc("sensorcast_sink_errors_total")
+            self._call_sink("batch", sink, batch)
+
+    def _call_sink(self, kind: str, sink: Callable[..., None], *args: Any) -> None:
+        """Call one sink; an exception in it (a bug) is logged and counted and does not stop the others."""
+        try:
+            sink(*args)
+        except Exception:
+            log.exception("%s sink failed", kind)
+            self.metrics.inc("sensorcast_sink_errors_total")
