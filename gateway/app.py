@@ -9,6 +9,7 @@ import contextlib
 import gc
 import logging
 import secrets
+import socket
 import time
 from types import TracebackType
 from typing import Any
@@ -189,6 +190,15 @@ class GatewayApp:
         scheme = "https" if self.config.security.tls_cert else "http"
         return f"{scheme}://{self._display_host()}:{self.port}/"
 
+    @property
+    def lan_url(self) -> str:
+        """The dashboard URL as another machine on the LAN reaches it (the host name when bound to every
+        interface): what Home Assistant links each device to."""
+        if self.config.gateway.host in ("0.0.0.0", "", "::"):
+            scheme = "https" if self.config.security.tls_cert else "http"
+            return f"{scheme}://{socket.gethostname()}:{self.port}/"
+        return self.http_url
+
     def _display_host(self) -> str:
         host = self.config.gateway.host
         if host in ("0.0.0.0", "", "::"):
@@ -292,8 +302,10 @@ class GatewayApp:
                 self.metrics.describe(name, kind, help_text)
 
             self.bridge = MqttBridge(self.config.mqtt, self.hub, self.commands, self.config.gateway.data_dir)
-            self._spawn(self.bridge.run(), "mqtt-bridge")
         await self.server.start()
+        if self.bridge is not None:
+            self.bridge.dashboard_url = self.lan_url  # known once the port is bound (port 0 in tests)
+            self._spawn(self.bridge.run(), "mqtt-bridge")
         if self.notifier is not None:
             self._spawn(self.notifier.watchdog_loop(), "watchdog")
             self.notifier.ready()

@@ -158,7 +158,13 @@ class Hub:
                     "state": st.get("state", "starting"),
                     "error": st.get("error"),
                     "fields": [
-                        {"name": f.name, "unit": f.unit, "kind": f.kind, "device_class": f.device_class}
+                        {
+                            "name": f.name,
+                            "unit": f.unit,
+                            "kind": f.kind,
+                            "device_class": f.device_class,
+                            "series": f.series,
+                        }
                         for f in info.fields
                     ],
                 }

@@ -28,6 +28,7 @@ Emit = Callable[[Values, int | None], None]
 """``emit(values, ts_ns)``: thread-safe push of one reading; ``ts_ns=None`` means 'now'."""
 
 FieldKind = Literal["float", "int", "bool", "str"]
+FieldSeries = Literal["gauge", "counter", "state"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,10 @@ class FieldSpec:
         device_class: optional Home Assistant device class (``temperature``, ``pressure``…), used by bridges.
         min: lowest plausible value; readings below are flagged implausible. None: no check.
         max: highest plausible value; None: no check.
+        series: what the values mean over time: ``gauge`` (a measurement, the default), ``counter`` (only
+            grows, resets at restart: activations, bytes sent, errors) or ``state`` (a category such as a fix
+            type: averaging or charting it as a line means nothing). Bridges map it to Home Assistant's
+            ``state_class`` (``measurement`` / ``total_increasing`` / none).
     """
 
     name: str
@@ -49,6 +54,7 @@ class FieldSpec:
     device_class: str | None = None
     min: float | None = None
     max: float | None = None
+    series: FieldSeries = "gauge"
 
 
 @dataclass(frozen=True, slots=True)

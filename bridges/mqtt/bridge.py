@@ -58,9 +58,16 @@ class MqttBridge:
     """
 
     def __init__(
-        self, cfg: MqttConfig, source: ReadingSource, commands: CommandHandler, data_dir: Path
+        self,
+        cfg: MqttConfig,
+        source: ReadingSource,
+        commands: CommandHandler,
+        data_dir: Path,
+        dashboard_url: str | None = None,
     ) -> None:
         self.cfg = cfg
+        self.dashboard_url = dashboard_url
+        """Where Home Assistant links each device (``configuration_url``); None: no link."""
         self.source = source
         self.commands = commands
         self.data_dir = Path(data_dir)
@@ -287,7 +294,16 @@ class MqttBridge:
             for s in cat.get("sensors", []):
                 msgs[self.topics.health(s["id"])] = health_message(s.get("state", "starting"), s.get("error"))
         if self.cfg.discovery:
-            msgs.update(discovery_messages(cat, self.topics, self.cfg.discovery_prefix, self.sw_version))
+            msgs.update(
+                discovery_messages(
+                    cat,
+                    self.topics,
+                    self.cfg.discovery_prefix,
+                    self.sw_version,
+                    dashboard_url=self.dashboard_url,
+                    health_topics=self.cfg.retain_meta,
+                )
+            )
         try:
             for topic in sorted(previous - set(msgs)):
                 conn.publish(topic, b"", 1, retain=True)  # empty retained payload deletes the entity

@@ -274,7 +274,7 @@ def build_input(spec: DeviceSpec, ctx: BuildContext) -> DigitalInputSensor:
     fields = (
         FieldSpec("active", "", "bool", device_class),
         FieldSpec("held", "", "bool"),
-        FieldSpec("activations", "", "int", None, 0),
+        FieldSpec("activations", "", "int", None, 0, series="counter"),
     )
     info = SensorInfo(
         spec.id, spec.driver, fields, spec.interval_s, simulated=spec.simulate, description=desc, model="GPIO"
@@ -305,7 +305,10 @@ def build_counter(spec: DeviceSpec, ctx: BuildContext) -> PulseCounter:
         from sensors.sim.gpio import shared_sim
 
         shared_sim(ctx).drive_input(pin, "pulse_counter", spec.id)
-    fields = [FieldSpec("pulses", "", "int", None, 0), FieldSpec("rate_hz", "Hz", "float", "frequency", 0)]
+    fields = [
+        FieldSpec("pulses", "", "int", None, 0, series="counter"),
+        FieldSpec("rate_hz", "Hz", "float", "frequency", 0),
+    ]
     scaled: dict[str, tuple[str, float] | None] = {}
     for which in ("rate", "total"):
         name = spec.opt_str(f"{which}_field", "")

@@ -24,15 +24,15 @@ FIELDS = (
     FieldSpec("alt_m", "m", "float", "distance", -1000.0, 100_000.0),
     FieldSpec("speed_ms", "m/s", "float", "speed", 0.0, 600.0),
     FieldSpec("course_deg", "°", "float", None, 0.0, 360.0),
-    FieldSpec("fix_quality", "", "int", None, 0, 8),
-    FieldSpec("fix_type", "", "int", None, 1, 3),
+    FieldSpec("fix_quality", "", "int", None, 0, 8, series="state"),
+    FieldSpec("fix_type", "", "int", None, 1, 3, series="state"),
     FieldSpec("satellites", "", "int", None, 0, 99),
     FieldSpec("satellites_in_view", "", "int", None, 0, 99),
     FieldSpec("hdop", "", "float", None, 0.0, 99.99),
     FieldSpec("pdop", "", "float", None, 0.0, 99.99),
     FieldSpec("vdop", "", "float", None, 0.0, 99.99),
-    FieldSpec("gps_time_ns", "ns", "int"),  # not HA "timestamp": that class wants ISO text
-    FieldSpec("nmea_errors_total", "", "int", None, 0),
+    FieldSpec("gps_time_ns", "ns", "int", "timestamp", series="state"),  # bridges convert ns to ISO text
+    FieldSpec("nmea_errors_total", "", "int", None, 0, series="counter"),
 )
 
 

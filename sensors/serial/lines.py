@@ -170,7 +170,10 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> LineSensor:
 
     opts = port_options(spec, ctx, baudrate=115200, stale_after_s=0.0, emulator=(LineEmulator(fmt), 0.05))
     parser = LineParser(fmt, fields, delimiter=delimiter, columns=columns)
-    specs = (*(f.spec() for f in fields), FieldSpec("line_errors_total", "", "int", None, 0))
+    specs = (
+        *(f.spec() for f in fields),
+        FieldSpec("line_errors_total", "", "int", None, 0, series="counter"),
+    )
     info = SensorInfo(
         spec.id,
         spec.driver,

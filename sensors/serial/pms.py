@@ -32,7 +32,7 @@ FIELDS = (
     FieldSpec("n2_5_per_dl", _DL, "int", None, 0),
     FieldSpec("n5_0_per_dl", _DL, "int", None, 0),
     FieldSpec("n10_per_dl", _DL, "int", None, 0),
-    FieldSpec("frame_errors_total", "", "int", None, 0),
+    FieldSpec("frame_errors_total", "", "int", None, 0, series="counter"),
 )
 
 MAX_PENDING_FRAMES = 8

@@ -146,15 +146,15 @@ def fields_for(src: Sources) -> tuple[FieldSpec, ...]:
             FieldSpec("disk_free_bytes", "B", "int", "data_size", 0),
         ]
     out += [
-        FieldSpec("net_rx_bytes", "B", "int", "data_size", 0),
-        FieldSpec("net_tx_bytes", "B", "int", "data_size", 0),
+        FieldSpec("net_rx_bytes", "B", "int", "data_size", 0, series="counter"),
+        FieldSpec("net_tx_bytes", "B", "int", "data_size", 0, series="counter"),
         FieldSpec("net_rx_bps", "B/s", "float", "data_rate", 0.0),
         FieldSpec("net_tx_bps", "B/s", "float", "data_rate", 0.0),
         FieldSpec("uptime_s", "s", "float", "duration", 0.0),
     ]
     if src.throttled or src.vcgencmd:
         out += [FieldSpec(name, "", "bool") for name in probes.THROTTLE_BITS]
-        out.append(FieldSpec("throttled_raw", "", "int", None, 0))
+        out.append(FieldSpec("throttled_raw", "", "int", None, 0, series="state"))
     elif src.undervoltage_alarm:
         out.append(FieldSpec("undervoltage_now", "", "bool"))
     return tuple(out)

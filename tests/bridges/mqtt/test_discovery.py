@@ -13,17 +13,7 @@ from bridges.mqtt.topics import Topics
 HA_TOPIC = re.compile(
     r"(?P<component>\w+)/(?:(?P<node_id>[a-zA-Z0-9_-]+)/)?(?P<object_id>[a-zA-Z0-9_-]+)/config"
 )
-REQUIRED = {
-    "name",
-    "unique_id",
-    "state_topic",
-    "availability_topic",
-    "payload_available",
-    "payload_not_available",
-    "device",
-    "origin",
-    "value_template",
-}
+REQUIRED = {"name", "unique_id", "default_entity_id", "state_topic", "device", "origin"}
 
 CATALOGUE: dict[str, Any] = {
     "sensors": [
@@ -79,14 +69,17 @@ CATALOGUE: dict[str, Any] = {
 
 
 def messages() -> dict[str, dict[str, Any]]:
-    out = discovery_messages(CATALOGUE, Topics("sc", "pi-1"), "homeassistant", "0.1.0")
+    out = discovery_messages(
+        CATALOGUE, Topics("sc", "pi-1"), "homeassistant", "0.1.0", dashboard_url="http://pi-1:8765/"
+    )
     return {topic: json.loads(payload) for topic, payload in out.items()}
 
 
 def test_one_entity_per_field_and_output_with_ha_topics() -> None:
-    """Every sensor field and output gets one config topic matching Home Assistant's pattern."""
+    """Every sensor field and output, and the gateway itself, gets one config topic matching HA's pattern."""
     msgs = messages()
     assert sorted(msgs) == [
+        "homeassistant/binary_sensor/pi-1/_gateway/config",
         "homeassistant/binary_sensor/pi-1/door_open/config",
         "homeassistant/number/pi-1/fan/config",
         "homeassistant/sensor/pi-1/door_note/config",
@@ -99,42 +92,77 @@ def test_one_entity_per_field_and_output_with_ha_topics() -> None:
         m = HA_TOPIC.fullmatch(topic.removeprefix("homeassistant/"))
         assert m is not None and m["node_id"] == "pi-1", topic
         assert set(doc) >= REQUIRED, (topic, REQUIRED - set(doc))
-        assert doc["availability_topic"] == "sc/pi-1/status"
+        assert "object_id" not in doc, topic  # deprecated in HA 2025.10, ignored from 2026.4
+        assert doc["default_entity_id"] == f"{m['component']}.{doc['unique_id']}", topic
 
 
 def test_numeric_sensor_entity() -> None:
-    """A numeric field carries device_class, unit, state_class, a template and expire_after."""
+    """A numeric field: human name, device class, unit, state class, a null-safe template, expire_after, and
+    two availability topics (gateway online and the sensor's own health)."""
     doc = messages()["homeassistant/sensor/pi-1/env_temperature_c/config"]
     assert doc == {
-        "name": "temperature_c",
+        "name": "Temperature",
         "unique_id": "sensorcast_pi-1_env_temperature_c",
-        "object_id": "sensorcast_pi-1_env_temperature_c",
+        "default_entity_id": "sensor.sensorcast_pi-1_env_temperature_c",
         "state_topic": "sc/pi-1/env/data",
-        "value_template": "{{ value_json['values'][\"temperature_c\"] }}",
+        "value_template": "{% set v = value_json['values'].get(\"temperature_c\") %}{{ v }}",
         "state_class": "measurement",
         "unit_of_measurement": "°C",
         "device_class": "temperature",
         "expire_after": 60,
-        "availability_topic": "sc/pi-1/status",
-        "payload_available": "online",
-        "payload_not_available": "offline",
+        "availability": [
+            {"topic": "sc/pi-1/status", "payload_available": "online", "payload_not_available": "offline"},
+            {
+                "topic": "sc/pi-1/env/health",
+                "value_template": "{{ 'online' if value_json.state in ['ok', 'recovering'] else 'offline' }}",
+            },
+        ],
+        "availability_mode": "all",
         "device": {
             "identifiers": ["sensorcast_pi-1_env"],
             "name": "pi-1 env",
             "manufacturer": "sensorcast",
             "model": "BME280",
             "sw_version": "0.1.0",
+            "via_device": "sensorcast_pi-1",
+            "configuration_url": "http://pi-1:8765/",
         },
         "origin": {"name": "sensorcast", "sw_version": "0.1.0"},
     }
 
 
+def test_gateway_device_and_connectivity() -> None:
+    """The gateway is a device of its own (every other device is via it) with a connectivity entity on the
+    Last Will status topic."""
+    doc = messages()["homeassistant/binary_sensor/pi-1/_gateway/config"]
+    assert {k: doc[k] for k in ("state_topic", "payload_on", "payload_off", "device_class")} == {
+        "state_topic": "sc/pi-1/status",
+        "payload_on": "online",
+        "payload_off": "offline",
+        "device_class": "connectivity",
+    }
+    assert doc["device"]["identifiers"] == ["sensorcast_pi-1"]
+    assert doc["device"]["configuration_url"] == "http://pi-1:8765/"
+
+
+def test_without_health_topics_or_url_availability_is_the_gateway_status() -> None:
+    """retain_meta off (no health topics): one availability topic; no dashboard URL: no configuration_url."""
+    out = discovery_messages(CATALOGUE, Topics("sc", "pi-1"), "ha", "1", health_topics=False)
+    doc = json.loads(out["ha/sensor/pi-1/env_pressure_pa/config"])
+    assert (doc["availability_topic"], "availability" in doc, "configuration_url" in doc["device"]) == (
+        "sc/pi-1/status",
+        False,
+        False,
+    )
+
+
 def test_bool_str_and_push_fields() -> None:
-    """Bools become binary_sensors; strings have no state_class; push sources have no expire_after."""
+    """Bools become binary_sensors (null -> unknown, not OFF); strings have no state_class; push sources have
+    no expire_after."""
     msgs = messages()
     door = msgs["homeassistant/binary_sensor/pi-1/door_open/config"]
     assert (door["value_template"], door["device_class"], door["device"]["model"]) == (
-        "{{ 'ON' if value_json['values'][\"open\"] else 'OFF' }}",
+        "{% set v = value_json['values'].get(\"open\") %}{{ none if v is none else ('ON' if v else 'OFF') }}",
         "door",
         "gpio_input",
     )

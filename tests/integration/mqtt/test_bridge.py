@@ -128,16 +128,17 @@ async def test_discovery_matches_home_assistant_and_is_resent_when_ha_restarts(
     src = TestSource()
     try:
         async with bridge_running(mqtt_config(broker.url), src, TestCommands(src), tmp_path):
-            await until(lambda: len(sub.snapshot()) >= 4, what="discovery")
+            await until(lambda: len(sub.snapshot()) >= 5, what="discovery")
             first = sub.snapshot()
             ha = Subscriber(broker.port, [], "ha", persistent=False).start()
             ha.c.publish("homeassistant/status", b"online", 1).wait_for_publish(5)
             ha.stop()
-            await until(lambda: len(sub.snapshot()) >= 8, what="discovery again")
+            await until(lambda: len(sub.snapshot()) >= 10, what="discovery again")
     finally:
         sub.stop()
     topics = sorted(m.topic for m in first)
     assert topics == [
+        "homeassistant/binary_sensor/gw1/_gateway/config",
         "homeassistant/binary_sensor/gw1/door_open/config",
         "homeassistant/sensor/gw1/env_humidity_pct/config",
         "homeassistant/sensor/gw1/env_temperature_c/config",
@@ -151,7 +152,7 @@ async def test_discovery_matches_home_assistant_and_is_resent_when_ha_restarts(
         "unit_of_measurement",
         "state_class",
         "device",
-        "availability_topic",
+        "availability",
         "value_template",
     }
     for m in first:
@@ -160,7 +161,11 @@ async def test_discovery_matches_home_assistant_and_is_resent_when_ha_restarts(
         doc = json.loads(m.payload)
         if match["component"] == "sensor":
             assert required <= set(doc), m.topic
-        assert doc["availability_topic"] == "sensorcast/gw1/status"
+        availability = [a["topic"] for a in doc.get("availability", [])] or [doc.get("availability_topic")]
+        if match["object_id"] == "_gateway":
+            assert doc["state_topic"] == "sensorcast/gw1/status"
+        else:
+            assert availability[0] == "sensorcast/gw1/status", m.topic
     assert sorted(m.topic for m in sub.snapshot()[len(first) :]) == topics
 
 
@@ -169,11 +174,12 @@ async def test_removed_sensor_entities_are_deleted_with_empty_retained_payloads(
 ) -> None:
     """After a restart without 'door', its discovery config and meta get empty retained payloads."""
     src = TestSource()
-    async with bridge_running(mqtt_config(broker.url), src, TestCommands(src), tmp_path) as bridge:
-        await until(lambda: bridge.metrics()["sensorcast_mqtt_connected"] == 1.0, what="connect")
     sub = Subscriber(broker.port, ["homeassistant/#", "sensorcast/gw1/door/#"], "rm").start()
     try:
-        await until(lambda: len(sub.snapshot()) >= 6, what="retained before")
+        async with bridge_running(mqtt_config(broker.url), src, TestCommands(src), tmp_path):
+            # 5 discovery configs (gateway, door, 2 env fields, relay1) + door's meta and health, all retained:
+            # the bridge must have published them before it stops (the first start records them as its own)
+            await until(lambda: len(sub.snapshot()) >= 7, what="retained before")
         before = len(sub.snapshot())
         src2 = TestSource(sensors=[SENSORS[0]])
         async with bridge_running(mqtt_config(broker.url), src2, TestCommands(src2), tmp_path):

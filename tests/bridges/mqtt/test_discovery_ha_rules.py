@@ -1,0 +1,239 @@
+"""Every discovery config of the demo checked against Home Assistant's own rules, templates rendered by Jinja2.
+
+The demo runs every driver family, so its catalogue covers every field the drivers declare. The rules:
+
+* topic pattern and ``default_entity_id`` (HA 2025.10 deprecated ``object_id``; 2026.4 ignores it);
+* a sensor's ``device_class`` only with a unit HA accepts for it (``DEVICE_CLASS_UNITS`` below), and a unit that
+  names one class implies that class;
+* counters ``total_increasing``, categories and timestamps without a state class;
+* binary sensors: a missing value is unknown, not OFF;
+* a position is a ``device_tracker``, not two sensors;
+* every device linked to the gateway (``via_device``) with a ``configuration_url``;
+* every sensor entity unavailable when its sensor's health says it does not read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import jinja2
+import pytest
+
+from bridges.mqtt.discovery import discovery_messages, human_name, infer_device_class
+from bridges.mqtt.topics import Topics
+from gateway.app import build_devices
+from gateway.config import demo_config
+from gateway.hub import Hub
+from sensors.base import BuildContext
+
+HA_TOPIC = re.compile(
+    r"(?P<component>\w+)/(?:(?P<node_id>[a-zA-Z0-9_-]+)/)?(?P<object_id>[a-zA-Z0-9_-]+)/config"
+)
+
+# Source: Home Assistant core, homeassistant/components/sensor/const.py, DEVICE_CLASS_UNITS (2025.x), for the
+# device classes a sensorcast driver can declare or imply. `None` means "no unit".
+DEVICE_CLASS_UNITS: dict[str, set[str | None]] = {
+    "temperature": {"°C", "°F", "K"},
+    "pressure": {"Pa", "hPa", "kPa", "bar", "cbar", "mbar", "mmHg", "inHg", "psi"},
+    "humidity": {"%"},
+    "moisture": {"%"},
+    "illuminance": {"lx"},
+    "voltage": {"V", "mV", "µV", "kV", "MV"},
+    "current": {"A", "mA"},
+    "power": {"mW", "W", "kW", "MW", "GW", "TW"},
+    "frequency": {"Hz", "kHz", "MHz", "GHz"},
+    "duration": {"d", "h", "min", "s", "ms", "µs"},
+    "data_size": {"bit", "kbit", "Mbit", "Gbit", "B", "kB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB"},
+    "data_rate": {"bit/s", "kbit/s", "Mbit/s", "Gbit/s", "B/s", "kB/s", "MB/s", "GB/s", "KiB/s", "MiB/s"},
+    "distance": {"km", "m", "cm", "mm", "mi", "yd", "in", "ft"},
+    "speed": {"ft/s", "in/d", "in/h", "in/s", "km/h", "kn", "m/s", "mph", "mm/d", "mm/s"},
+    "wind_speed": {"Beaufort", "ft/s", "km/h", "kn", "m/s", "mph"},
+    "pm1": {"µg/m³"},
+    "pm25": {"µg/m³"},
+    "pm10": {"µg/m³"},
+    "signal_strength": {"dB", "dBm"},
+    "timestamp": {None},
+}
+# Units that belong to exactly one class among those sensorcast uses: a field with one of them must say so.
+UNAMBIGUOUS = {
+    "V": "voltage",
+    "A": "current",
+    "W": "power",
+    "lx": "illuminance",
+    "Hz": "frequency",
+    "°C": "temperature",
+    "Pa": "pressure",
+    "s": "duration",
+    "B": "data_size",
+    "B/s": "data_rate",
+}
+STATE_CLASSES = {"measurement", "total", "total_increasing"}
+COUNTERS = {"net_rx_bytes", "net_tx_bytes", "activations", "pulses"}  # plus every *_errors_total
+CATEGORIES = {"fix_quality", "fix_type", "throttled_raw"}
+
+
+def _timestamp_custom(value: float, fmt: str, local: bool = True) -> str:
+    """Home Assistant's ``timestamp_custom`` filter (homeassistant/helpers/template.py), UTC branch."""
+    tz = None if local else dt.UTC
+    return dt.datetime.fromtimestamp(value, tz).strftime(fmt)
+
+
+ENV = jinja2.Environment(undefined=jinja2.StrictUndefined)
+ENV.filters["timestamp_custom"] = _timestamp_custom
+
+
+def render(template: str, payload: dict[str, Any]) -> str:
+    """Render a discovery template as HA does: the JSON payload as ``value_json``."""
+    return ENV.from_string(template).render(value_json=payload, value=json.dumps(payload))
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[tuple[dict[str, Any], dict[str, dict[str, Any]]]]:
+    ctx = BuildContext(simulate=True)
+    try:
+        sensors, actuators = build_devices(demo_config(), ctx)
+        hub = Hub("demo", "b00t")
+        for s in sensors:
+            hub.register_sensor(s.info)
+        for a in actuators:
+            hub.register_actuator(a.info)
+        cat = hub.catalogue()
+    finally:
+        ctx.close()
+    out = discovery_messages(
+        cat, Topics("sc", "demo"), "homeassistant", "9.9", dashboard_url="http://demo:8765/"
+    )
+    yield cat, {t.removeprefix("homeassistant/"): json.loads(p) for t, p in out.items()}
+
+
+def fields_of(cat: dict[str, Any]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    return {f"{s['id']}_{f['name']}": (s, f) for s in cat["sensors"] for f in s["fields"]}
+
+
+def test_topics_ids_and_devices(demo: tuple[dict[str, Any], dict[str, dict[str, Any]]]) -> None:
+    """Every config: HA's topic pattern, default_entity_id in its domain, no object_id, a device linked to
+    the gateway's device with the dashboard as configuration_url."""
+    _, msgs = demo
+    assert len(msgs) > 60
+    for topic, doc in msgs.items():
+        m = HA_TOPIC.fullmatch(topic)
+        assert m is not None and m["node_id"] == "demo", topic
+        assert "object_id" not in doc and doc["default_entity_id"] == f"{m['component']}.{doc['unique_id']}"
+        assert doc["device"]["configuration_url"] == "http://demo:8765/", topic
+        if m["object_id"] != "_gateway":
+            assert doc["device"]["via_device"] == "sensorcast_demo", topic
+    assert len({d["unique_id"] for d in msgs.values()}) == len(msgs)
+
+
+def test_device_classes_units_and_state_classes(
+    demo: tuple[dict[str, Any], dict[str, dict[str, Any]]],
+) -> None:
+    """Sensors: a device class only with a unit HA allows for it; a unit naming one class carries it; counters
+    total_increasing; categories and timestamps without state class; names are not raw ids."""
+    cat, msgs = demo
+    problems = []
+    for key, (_sensor, field) in fields_of(cat).items():
+        doc = msgs.get(f"sensor/demo/{key}/config")
+        if doc is None:
+            continue  # binary sensors and the position: checked below
+        name, unit, cls, sc = field["name"], doc.get("unit_of_measurement"), doc.get("device_class"), None
+        sc = doc.get("state_class")
+        if cls is not None and unit not in DEVICE_CLASS_UNITS[cls]:
+            problems.append(f"{key}: unit {unit!r} not allowed for {cls}")
+        if unit in UNAMBIGUOUS and cls is None:
+            problems.append(f"{key}: unit {unit!r} without device class {UNAMBIGUOUS[unit]}")
+        counter = name in COUNTERS or name.endswith("errors_total")
+        if counter and sc != "total_increasing":
+            problems.append(f"{key}: counter with state_class {sc!r}")
+        if (name in CATEGORIES or cls == "timestamp") and sc is not None:
+            problems.append(f"{key}: category/timestamp with state_class {sc!r}")
+        if sc is not None and (sc not in STATE_CLASSES or field["kind"] not in ("int", "float")):
+            problems.append(f"{key}: state_class {sc!r} on a {field['kind']}")
+        if "_" in doc["name"] or doc["name"] == name:
+            problems.append(f"{key}: raw name {doc['name']!r}")
+    assert problems == []
+
+
+def test_templates_render_values_and_unknowns(demo: tuple[dict[str, Any], dict[str, dict[str, Any]]]) -> None:
+    """Every value template renders a value, and 'None' (HA: unknown) when the field is missing - binary
+    sensors included, never OFF; the GPS time becomes ISO 8601 UTC."""
+    cat, msgs = demo
+    for key, (_sensor, field) in fields_of(cat).items():
+        doc = msgs.get(f"sensor/demo/{key}/config") or msgs.get(f"binary_sensor/demo/{key}/config")
+        if doc is None:
+            continue
+        tpl = doc["value_template"]
+        assert render(tpl, {"values": {}}) == "None", key
+        if field["kind"] == "bool":
+            assert [render(tpl, {"values": {field["name"]: v}}) for v in (True, False)] == ["ON", "OFF"], key
+    gps_time = msgs["sensor/demo/gps_gps_time_ns/config"]
+    ns = 1_700_000_000_123_456_789
+    assert render(gps_time["value_template"], {"values": {"gps_time_ns": ns}}) == "2023-11-14T22:13:20+00:00"
+    assert "unit_of_measurement" not in gps_time and gps_time["device_class"] == "timestamp"
+    temp = msgs["sensor/demo/env_temperature_c/config"]
+    assert render(temp["value_template"], {"values": {"temperature_c": 21.5}}) == "21.5"
+
+
+def test_position_is_a_device_tracker(demo: tuple[dict[str, Any], dict[str, dict[str, Any]]]) -> None:
+    """The GPS position is a device_tracker with latitude/longitude/accuracy attributes (empty without a fix),
+    not two sensors."""
+    _, msgs = demo
+    assert "sensor/demo/gps_lat_deg/config" not in msgs and "sensor/demo/gps_lon_deg/config" not in msgs
+    doc = msgs["device_tracker/demo/gps_location/config"]
+    assert (doc["json_attributes_topic"], doc["source_type"]) == ("sc/demo/gps/data", "gps")
+    fix = {"values": {"lat_deg": 52.5, "lon_deg": 13.4, "hdop": 0.9}}
+    assert json.loads(render(doc["json_attributes_template"], fix)) == {
+        "latitude": 52.5,
+        "longitude": 13.4,
+        "gps_accuracy": 4.5,
+    }
+    assert json.loads(render(doc["json_attributes_template"], {"values": {"lat_deg": None}})) == {}
+
+
+def test_availability_follows_gateway_and_sensor_health(
+    demo: tuple[dict[str, Any], dict[str, dict[str, Any]]],
+) -> None:
+    """A sensor's entities need the gateway online and their sensor's health ok/recovering (a dead GPS does
+    not keep its last fix); outputs follow the gateway alone."""
+    _, msgs = demo
+    for topic, doc in msgs.items():
+        component, _, obj = topic.split("/")[:3]
+        if component in ("switch", "number") or obj == "_gateway":
+            continue
+        first, health = doc["availability"]
+        assert (first["topic"], doc["availability_mode"]) == ("sc/demo/status", "all"), topic
+        sensor = obj.removesuffix("_location") if component == "device_tracker" else None
+        if sensor is not None:
+            assert health["topic"] == f"sc/demo/{sensor}/health"
+        tpl = health["value_template"]
+        got = [render(tpl, {"state": s, "error": None}) for s in ("ok", "recovering", "failing", "offline")]
+        assert got == ["online", "online", "offline", "offline"], topic
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("temperature_c", "Temperature"),
+        ("cpu_temp_c", "CPU temp"),
+        ("pm2_5_ugm3", "PM2.5"),
+        ("n0_3_per_dl", "N0.3"),
+        ("net_rx_bps", "Net RX rate"),
+        ("net_rx_bytes", "Net RX"),
+        ("nmea_errors_total", "NMEA errors"),
+        ("relay1", "Relay1"),
+        ("c", "C"),
+    ],
+)
+def test_human_name(name: str, expected: str) -> None:
+    """Field ids become display names without their unit suffix."""
+    assert human_name(name) == expected
+
+
+def test_infer_device_class() -> None:
+    """Only unambiguous units imply a class; km/h on a wind field is wind_speed."""
+    got = [infer_device_class(n, u) for n, u in [("pot_v", "V"), ("wind_speed_kmh", "km/h"), ("x", "%")]]
+    assert got == ["voltage", "wind_speed", None]
