@@ -82,6 +82,15 @@ def test_python_m_gateway_and_console_script_agree() -> None:
     assert re.fullmatch(r"sensorcast \d+\.\d+\.\d+\n", out)
 
 
+def test_bare_command_prints_help_and_exits_2_without_starting_anything() -> None:
+    """`sensorcast` with no command prints the help (every command listed) on stderr and exits 2 at once."""
+    res = subprocess.run(SENSORCAST, capture_output=True, text=True, timeout=scaled(30))
+    assert (res.returncode, res.stdout) == (2, "")
+    assert res.stderr.startswith("usage: sensorcast ")
+    listed = re.findall(r"^    (\S+)\s", res.stderr, re.M)
+    assert listed == ["run", "check-config", "scan", "doctor", "bench", "token"]
+
+
 def test_non_loopback_without_tokens_is_refused_unless_insecure(tmp_path: Path) -> None:
     """Binding 0.0.0.0 with no token exits 2 with an explanation; --insecure allows it explicitly."""
     cfg = write(tmp_path, '[gateway]\nid = "x"\n[[sensors]]\nid = "w"\ndriver = "synthetic"\n')
