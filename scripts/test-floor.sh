@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Run the WebSocket integration tests against the OLDEST websockets that pyproject.toml admits, so the floor
-# in `websockets>=X` can never claim a version the gateway does not work with (issue 19, item 1).
+# Check the floors pyproject.toml claims, so they can never lie (issue 19, items 1 and 2):
+#  1. build the wheel with exactly the setuptools floor of [build-system] (pip's isolated build) and run
+#     tests/test_packaging.py on that wheel's metadata;
+#  2. run the WebSocket integration tests against the OLDEST websockets that `websockets>=X` admits.
 #
 # The floor is installed into its own venv, cached in .cache/floor/websockets-X/ (keyed by the version, so a
 # new floor builds a new venv, about 5 s; a cached one starts at once). Everything else (pytest, msgpack, ...)
@@ -16,6 +18,21 @@ if [ -z "$floor" ]; then
   echo "[floor] no websockets>=X pin found in pyproject.toml" >&2
   exit 1
 fi
+st_floor="$(sed -n 's/^requires = \["setuptools>=\([0-9][0-9.]*\)"\]/\1/p' pyproject.toml)"
+if [ -z "$st_floor" ]; then
+  echo "[floor] no setuptools>=X in [build-system] requires" >&2
+  exit 1
+fi
+dist="$here/.cache/floor/dist"
+rm -rf "$dist"
+mkdir -p "$dist"
+echo "setuptools==$st_floor" >"$dist/constraints.txt"
+echo "[floor] building the wheel with setuptools $st_floor" >&2
+"$py" -m pip --disable-pip-version-check -q wheel --no-deps --build-constraint "$dist/constraints.txt" \
+  -w "$dist" "$here"
+SENSORCAST_WHEEL="$(echo "$dist"/sensorcast-*.whl)" PYTHONPATH="$here" \
+  "$py" -m pytest tests/test_packaging.py -q -p no:cacheprovider
+
 version="${WEBSOCKETS_VERSION:-$floor}"
 venv="$here/.cache/floor/websockets-$version"
 if ! "$venv/bin/python" -c "import websockets.version as v, sys; sys.exit(v.version != '$version')" 2>/dev/null; then
