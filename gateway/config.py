@@ -46,9 +46,8 @@ class GatewaySection:
     id: str = field(default_factory=lambda: _default_id())
     host: str = "127.0.0.1"
     port: int = 8765
-    data_dir: Path = field(
-        default_factory=lambda: Path(os.environ.get("SENSORCAST_DATA_DIR", "./sensorcast-data"))
-    )
+    data_dir: Path = field(default_factory=lambda: default_data_dir(os.environ, Path.home()))
+    """Durable state (the MQTT outbox); default: see :func:`default_data_dir`."""
     flush_interval_ms: int = 20
     """Readings are batched for this long before one frame goes out (0: every reading at once)."""
     batch_size: int = 500
@@ -118,6 +117,23 @@ class Config:
     def with_overrides(self, **gateway: Any) -> Config:
         """Return a copy with ``[gateway]`` keys replaced (CLI flags such as ``--port``)."""
         return replace(self, gateway=replace(self.gateway, **gateway))
+
+
+def default_data_dir(env: Mapping[str, str], home: Path) -> Path:
+    """Where state goes when ``gateway.data_dir`` is not configured, never the current directory.
+
+    In order: ``$SENSORCAST_DATA_DIR``; ``$STATE_DIRECTORY`` (set by systemd for ``StateDirectory=``; the
+    first entry when it lists several); ``$XDG_STATE_HOME/sensorcast`` (an absolute one, as the XDG base
+    directory spec requires); ``~/.local/state/sensorcast``.
+    """
+    if env.get("SENSORCAST_DATA_DIR"):
+        return Path(env["SENSORCAST_DATA_DIR"])
+    if env.get("STATE_DIRECTORY"):
+        return Path(env["STATE_DIRECTORY"].split(":")[0])
+    xdg = env.get("XDG_STATE_HOME", "")
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "sensorcast"
+    return home / ".local" / "state" / "sensorcast"
 
 
 def _default_id() -> str:

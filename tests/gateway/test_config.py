@@ -14,6 +14,7 @@ from gateway.config import (
     Limits,
     Security,
     Token,
+    default_data_dir,
     demo_config,
     is_loopback,
     load_config,
@@ -53,7 +54,9 @@ def test_empty_document_gives_the_documented_defaults(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An empty file is a valid config: loopback on 8765, default limits, no security, no devices."""
-    monkeypatch.delenv("SENSORCAST_DATA_DIR", raising=False)
+    for name in ("SENSORCAST_DATA_DIR", "STATE_DIRECTORY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     cfg = parse_config({}, base=tmp_path)
     gw = cfg.gateway
     assert (gw.host, gw.port, gw.flush_interval_ms, gw.batch_size, gw.ring_size, gw.read_timeout_s) == (
@@ -64,7 +67,7 @@ def test_empty_document_gives_the_documented_defaults(
         4096,
         2.0,
     )
-    assert gw.data_dir == tmp_path / "sensorcast-data"
+    assert gw.data_dir == tmp_path / "state" / "sensorcast"
     assert cfg.limits == Limits()
     assert (cfg.limits.max_clients, cfg.limits.max_message_bytes, cfg.limits.compression) == (
         64,
@@ -195,6 +198,36 @@ def test_each_bad_value_names_its_key_and_what_was_expected(
     section: str, key: str, value: Any, message: str
 ) -> None:
     assert only_error({section: {key: value}}) == (f"{section}.{key}", message)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "/home/u/.local/state/sensorcast"),
+        ({"XDG_STATE_HOME": "relative/state"}, "/home/u/.local/state/sensorcast"),
+        ({"XDG_STATE_HOME": "/x/state"}, "/x/state/sensorcast"),
+        ({"XDG_STATE_HOME": "/x/state", "STATE_DIRECTORY": "/var/lib/sensorcast"}, "/var/lib/sensorcast"),
+        ({"STATE_DIRECTORY": "/var/lib/sensorcast:/var/lib/other"}, "/var/lib/sensorcast"),
+        ({"STATE_DIRECTORY": "/var/lib/sensorcast", "SENSORCAST_DATA_DIR": "/srv/sc"}, "/srv/sc"),
+    ],
+)
+def test_default_data_dir_is_a_state_directory_never_the_working_directory(
+    env: dict[str, str], expected: str
+) -> None:
+    """Unconfigured, state goes to $SENSORCAST_DATA_DIR, systemd's $STATE_DIRECTORY, $XDG_STATE_HOME/sensorcast
+    or ~/.local/state/sensorcast, in that order."""
+    assert default_data_dir(env, Path("/home/u")) == Path(expected)
+
+
+def test_demo_keeps_its_state_out_of_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo config (no data_dir) puts its outbox under the per-user state directory, not ./sensorcast-data."""
+    for name in ("SENSORCAST_DATA_DIR", "STATE_DIRECTORY", "XDG_STATE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert demo_config().gateway.data_dir == tmp_path / ".local" / "state" / "sensorcast"
 
 
 @pytest.mark.parametrize(
