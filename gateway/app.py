@@ -25,7 +25,7 @@ from gateway.protocol.wire import encode_status
 from gateway.server import GatewayServer
 from sensors import registry
 from sensors.base import Actuator, BuildContext, Sensor, SensorInfo, Values
-from sensors.errors import ConfigError
+from sensors.errors import ConfigError, UnknownOptions
 from sensors.health import HealthPolicy
 from sensors.spec import DeviceSpec
 
@@ -69,6 +69,12 @@ class DeferredSensor(Sensor):
             self.inner.close()
 
 
+def _with_file(exc: ConfigError, file: str | None) -> list[ConfigError]:
+    """The errors a driver raised (several for :class:`UnknownOptions`), each naming ``file``."""
+    each = exc.errors if isinstance(exc, UnknownOptions) else [exc]
+    return [e if e.file or not file else e.with_file(file) for e in each]
+
+
 def build_devices(config: Config, ctx: BuildContext) -> tuple[list[Sensor], list[Actuator]]:
     """Instantiate every configured sensor and actuator.
 
@@ -92,7 +98,7 @@ def build_devices(config: Config, ctx: BuildContext) -> tuple[list[Sensor], list
         try:
             sensors.append(factory(spec, ctx))
         except ConfigError as exc:
-            errors.append(exc if exc.file else exc.with_file(file) if file else exc)
+            errors += _with_file(exc, file)
         except OSError as exc:
             log.warning("sensor %s: hardware not available yet (%s); will keep trying", spec.id, exc)
             sensors.append(DeferredSensor(spec, ctx, "hardware not available at start"))
@@ -109,7 +115,7 @@ def build_devices(config: Config, ctx: BuildContext) -> tuple[list[Sensor], list
         try:
             actuators.append(afactory(spec, ctx))
         except ConfigError as exc:
-            errors.append(exc if exc.file else exc.with_file(file) if file else exc)
+            errors += _with_file(exc, file)
     if errors:
         raise ConfigErrors(errors)
     return sensors, actuators

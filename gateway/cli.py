@@ -49,11 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sensorcast`` console script."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if not args_list:
-        args_list = ["run"]  # `sensorcast` alone starts the demo, like `sensorcast run`
     args = parser.parse_args(args_list)
     if not getattr(args, "_module", None):
-        parser.print_help()
+        # No command is a usage error, as argparse treats a missing required argument: the help on stderr, exit
+        # 2. Starting a server here would surprise (the demo is `sensorcast run`).
+        parser.print_help(sys.stderr)
         return 2
     try:
         return int(args._module.main(args))

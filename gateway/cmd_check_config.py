@@ -7,7 +7,7 @@ import sys
 from dataclasses import replace
 
 from gateway.app import build_devices
-from gateway.config import ConfigErrors, load_config
+from gateway.config import Config, ConfigErrors, load_config, missing_token_file
 from sensors.base import BuildContext
 from sensors.errors import ConfigError
 
@@ -26,8 +26,33 @@ def _report(file: str, errors: list[ConfigError]) -> int:
     return 2
 
 
+def driver_errors(cfg: Config) -> list[ConfigError]:
+    """Build every driver of ``cfg`` on emulators (nothing touches real hardware) and return every option
+    mistake the drivers report; ``run`` adds these to the file's own mistakes too."""
+    sim = replace(
+        cfg,
+        sensors=tuple(replace(s, simulate=True) for s in cfg.sensors),
+        actuators=tuple(replace(a, simulate=True) for a in cfg.actuators),
+    )
+    ctx = BuildContext(simulate=True)
+    try:
+        sensors, actuators = build_devices(sim, ctx)
+    except ConfigErrors as exc:
+        return exc.errors
+    finally:
+        ctx.close()
+    for close in [s.close for s in sensors] + [a.close for a in actuators]:
+        try:
+            close()
+        except Exception:  # closing emulators after a dry build is best effort
+            continue
+    return []
+
+
 def main(args: argparse.Namespace) -> int:
     """Load the file, then build every driver on emulators so driver options are checked too."""
+    from gateway.cmd_run import listen_error
+
     errors: list[ConfigError] = []
     try:
         cfg = load_config(args.file)
@@ -35,29 +60,23 @@ def main(args: argparse.Namespace) -> int:
         if exc.partial is None:
             return _report(args.file, exc.errors)
         errors, cfg = exc.errors, exc.partial
-    try:
-        # Driver options are validated by the drivers themselves; build them on emulators so nothing touches
-        # real hardware while checking.
-        sim = replace(
-            cfg,
-            sensors=tuple(replace(s, simulate=True) for s in cfg.sensors),
-            actuators=tuple(replace(a, simulate=True) for a in cfg.actuators),
-        )
-        ctx = BuildContext(simulate=True)
-        sensors, actuators = build_devices(sim, ctx)
-        closers = [s.close for s in sensors] + [a.close for a in actuators]
-        for close in closers:
-            try:
-                close()
-            except Exception:  # closing emulators after a dry build is best effort
-                continue
-        ctx.close()
-    except ConfigErrors as exc:
-        errors += exc.errors
+    errors += driver_errors(cfg)
+    missing = missing_token_file(cfg)
+    refused = None if missing else listen_error(cfg, cfg.security.insecure)
+    if refused is not None:
+        errors.append(refused)
     if errors:
         return _report(args.file, errors)
     print(
         f"{args.file}: OK ({len(cfg.sensors)} sensors, {len(cfg.actuators)} actuators"
         f"{', MQTT bridge' if cfg.mqtt else ''})"
     )
+    if missing is not None:
+        # The token file is made on the board (install.sh, `sensorcast token`): its absence here is this
+        # machine's state, not a mistake in the file.
+        print(
+            f"{args.file}: note: security.token_file {missing} does not exist on this machine; `sensorcast run`"
+            f" serves without tokens on loopback only and refuses {cfg.gateway.host} until it exists",
+            file=sys.stderr,
+        )
     return 0

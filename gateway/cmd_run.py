@@ -10,8 +10,16 @@ import signal
 import sys
 from typing import Any
 
-from gateway.config import Config, ConfigErrors, demo_config, is_loopback, load_config
+from gateway.config import (
+    Config,
+    ConfigErrors,
+    demo_config,
+    is_loopback,
+    load_config,
+    missing_token_file,
+)
 from gateway.logs import setup_logging
+from sensors.errors import ConfigError
 
 HELP = "run the gateway (no --config: demo on simulated sensors at http://127.0.0.1:8765/)"
 log = logging.getLogger("sensorcast")
@@ -37,6 +45,43 @@ def _print_errors(exc: ConfigErrors) -> None:
         print(f"  {e}", file=sys.stderr)
 
 
+def listen_error(cfg: Config, insecure: bool) -> ConfigError | None:
+    """Why ``cfg`` must not be served as it stands (a non-loopback address and no token), or None."""
+    if is_loopback(cfg.gateway.host) or cfg.security.tokens or insecure:
+        return None
+    missing = missing_token_file(cfg)
+    why = (
+        f"security.token_file {missing} does not exist on this machine, so no token is configured"
+        if missing
+        else "no token configured"
+    )
+    return ConfigError(
+        "gateway.host",
+        f"refusing to listen on {cfg.gateway.host} with {why}: anyone on the network could read and command "
+        f"this gateway. Add tokens (`sensorcast token --role operator --file {missing or '...'}`"
+        f"{'' if missing else ' and security.token_file'}), try the config locally with --host 127.0.0.1, or "
+        "pass --insecure if that is really what you want",
+        cfg.source,
+    )
+
+
+def load_checked(path: str) -> Config:
+    """:func:`load_config`, reporting on failure what ``check-config`` reports: the file's mistakes and every
+    driver option a driver rejects, all at once.
+
+    Raises:
+        ConfigErrors: every mistake.
+    """
+    try:
+        return load_config(path)
+    except ConfigErrors as exc:
+        if exc.partial is None:
+            raise
+        from gateway.cmd_check_config import driver_errors
+
+        raise ConfigErrors(exc.errors + driver_errors(exc.partial), exc.partial) from None
+
+
 def prepare(args: argparse.Namespace) -> Config:
     """Load the config and apply the command-line overrides and safety checks.
 
@@ -48,10 +93,9 @@ def prepare(args: argparse.Namespace) -> Config:
         overrides["host"] = args.host
     if args.port is not None:
         overrides["port"] = args.port
-    cfg = load_config(args.config).with_overrides(**overrides) if args.config else demo_config(**overrides)
+    cfg = load_checked(args.config).with_overrides(**overrides) if args.config else demo_config(**overrides)
     if args.mqtt:
         from bridges.mqtt.config import config_from_url
-        from sensors.errors import ConfigError
 
         try:
             cfg = Config(
@@ -65,20 +109,13 @@ def prepare(args: argparse.Namespace) -> Config:
             )
         except ConfigError as exc:
             raise ConfigErrors([exc]) from None
-    insecure = args.insecure or cfg.security.insecure
-    if not is_loopback(cfg.gateway.host) and not cfg.security.tokens and not insecure:
-        from sensors.errors import ConfigError
-
-        raise ConfigErrors(
-            [
-                ConfigError(
-                    "gateway.host",
-                    f"refusing to listen on {cfg.gateway.host} with no token configured: anyone on the network "
-                    "could read and command this gateway. Add tokens (`sensorcast token --role operator "
-                    "--file ...` and security.token_file), or pass --insecure if that is really what you want",
-                    cfg.source,
-                )
-            ]
+    refused = listen_error(cfg, args.insecure or cfg.security.insecure)
+    if refused is not None:
+        raise ConfigErrors([refused])
+    missing = missing_token_file(cfg)
+    if missing is not None and not cfg.security.tokens:
+        log.warning(
+            "security.token_file %s does not exist: serving %s without tokens", missing, cfg.gateway.host
         )
     return cfg
 

@@ -102,6 +102,19 @@ def append_token(path: Path, name: str | None, role: str) -> tuple[str, str]:
     return final_name, token
 
 
+def write_failure(path: Path, exc: OSError, euid: int) -> str:
+    """Say why ``path`` could not be written, and what to do about it, for a user whose effective uid is
+    ``euid`` (only a non-root user is told to try as root)."""
+    parent = path.parent
+    if isinstance(exc, FileNotFoundError) and not parent.is_dir():
+        return (
+            f"cannot write {path}: the directory {parent} does not exist "
+            f"(create it first, e.g. `install -d -m 0750 {parent}`)"
+        )
+    hint = " (run as root?)" if isinstance(exc, PermissionError) and euid != 0 else ""
+    return f"cannot write {path}: {exc.strerror or exc}{hint}"
+
+
 def main(args: argparse.Namespace) -> int:
     """Print a new token on stdout (only the token, for scripts); with ``--file`` also store it there."""
     if args.file is None:
@@ -125,7 +138,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"sensorcast token: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"sensorcast token: cannot write {path}: {exc.strerror} (run as root?)", file=sys.stderr)
+        print(f"sensorcast token: {write_failure(path, exc, os.geteuid())}", file=sys.stderr)
         return 1
     print(token)
     print(f"added {args.role} token {name!r} to {path}", file=sys.stderr)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sensors.errors import ConfigError
-from sensors.spec import DeviceSpec
+from sensors.spec import GENERIC_KEYS, DeviceSpec, did_you_mean
 
 ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 """Gateway and device ids; always used with ``fullmatch`` (``$`` would also accept a trailing newline)."""
@@ -46,9 +46,8 @@ class GatewaySection:
     id: str = field(default_factory=lambda: _default_id())
     host: str = "127.0.0.1"
     port: int = 8765
-    data_dir: Path = field(
-        default_factory=lambda: Path(os.environ.get("SENSORCAST_DATA_DIR", "./sensorcast-data"))
-    )
+    data_dir: Path = field(default_factory=lambda: default_data_dir(os.environ, Path.home()))
+    """Durable state (the MQTT outbox); default: see :func:`default_data_dir`."""
     flush_interval_ms: int = 20
     """Readings are batched for this long before one frame goes out (0: every reading at once)."""
     batch_size: int = 500
@@ -120,6 +119,23 @@ class Config:
         return replace(self, gateway=replace(self.gateway, **gateway))
 
 
+def default_data_dir(env: Mapping[str, str], home: Path) -> Path:
+    """Where state goes when ``gateway.data_dir`` is not configured, never the current directory.
+
+    In order: ``$SENSORCAST_DATA_DIR``; ``$STATE_DIRECTORY`` (set by systemd for ``StateDirectory=``; the
+    first entry when it lists several); ``$XDG_STATE_HOME/sensorcast`` (an absolute one, as the XDG base
+    directory spec requires); ``~/.local/state/sensorcast``.
+    """
+    if env.get("SENSORCAST_DATA_DIR"):
+        return Path(env["SENSORCAST_DATA_DIR"])
+    if env.get("STATE_DIRECTORY"):
+        return Path(env["STATE_DIRECTORY"].split(":")[0])
+    xdg = env.get("XDG_STATE_HOME", "")
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "sensorcast"
+    return home / ".local" / "state" / "sensorcast"
+
+
 def _default_id() -> str:
     name = re.sub(r"[^a-z0-9_-]", "-", socket.gethostname().lower()).strip("-")
     return name[:64] or "sensorcast"
@@ -181,7 +197,10 @@ def _section(cls: type[T], table: Any, name: str, col: _Collector) -> T:
     for key, value in table.items():
         if key not in known:
             col.errors.append(
-                ConfigError(f"{name}.{key}", f"unknown key; known keys: {', '.join(sorted(known))}")
+                ConfigError(
+                    f"{name}.{key}",
+                    f"unknown key{did_you_mean(key, known)}; known keys: {', '.join(sorted(known))}",
+                )
             )
             continue
         try:
@@ -254,7 +273,10 @@ def _security(table: Any, col: _Collector, base: Path) -> Security:
     for key in table:
         if key not in known:
             col.errors.append(
-                ConfigError(f"security.{key}", f"unknown key; known keys: {', '.join(sorted(known))}")
+                ConfigError(
+                    f"security.{key}",
+                    f"unknown key{did_you_mean(key, known)}; known keys: {', '.join(sorted(known))}",
+                )
             )
     insecure = col.guard(lambda: _typecheck("security.insecure", table.get("insecure", False), False), False)
     tokens = _tokens(table.get("tokens", []), "security.tokens", col)
@@ -315,7 +337,9 @@ def _load_token_file(path: Path, col: _Collector) -> list[Token]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        col.errors.append(ConfigError(key, f"file not found: {path}"))
+        # A deployment secret, made on the board by install.sh / `sensorcast token`: its absence is this
+        # machine's state, not a mistake in the file (the reference configs must check anywhere). The listen
+        # check decides: no tokens is refused on a non-loopback address (see missing_token_file).
         return []
     except PermissionError:
         col.errors.append(
@@ -381,7 +405,7 @@ def _devices(raw: Any, name: str, col: _Collector) -> list[DeviceSpec]:
         if not isinstance(simulate, bool):
             col.errors.append(ConfigError(f"{key}.simulate", f"expected true or false, got {simulate!r}"))
             continue
-        options = {k: v for k, v in t.items() if k not in ("id", "driver", "interval_s", "simulate")}
+        options = {k: v for k, v in t.items() if k not in GENERIC_KEYS}
         out.append(DeviceSpec(dev_id, driver, key, float(interval), simulate, options))
     return out
 
@@ -429,7 +453,11 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
     known = {"gateway", "limits", "security", "sensors", "actuators", "mqtt"}
     for key in data:
         if key not in known:
-            col.errors.append(ConfigError(key, f"unknown section; known: {', '.join(sorted(known))}"))
+            col.errors.append(
+                ConfigError(
+                    key, f"unknown section{did_you_mean(key, known)}; known: {', '.join(sorted(known))}"
+                )
+            )
     gw = _gateway(data.get("gateway"), col)
     if not gw.data_dir.is_absolute():
         gw = replace(gw, data_dir=(base / gw.data_dir))
@@ -495,6 +523,12 @@ def demo_config(**gateway: Any) -> Config:
         "actuators": [dict(t, simulate=True) for t in actuators],
     }
     return parse_config(data, file="(demo)")
+
+
+def missing_token_file(cfg: Config) -> Path | None:
+    """The configured ``security.token_file`` when it does not exist on this machine (else None)."""
+    path = cfg.security.token_file
+    return path if path is not None and not path.exists() else None
 
 
 def is_loopback(host: str) -> bool:

@@ -47,6 +47,8 @@ if [ $rc -eq 5 ]; then
   exit 1
 fi
 [ $rc -eq 0 ] || exit $rc
+echo "[test] WebSocket integration tests on the oldest websockets pyproject.toml allows" >&2
+PYTHON="$py" "$here/scripts/test-floor.sh"
 "$py" -m coverage report --fail-under=0 --skip-covered | tail -n 25
 # The pure protocol core is held to 100 % branch coverage.
 "$py" -m coverage report --include='gateway/protocol/*' --fail-under=100

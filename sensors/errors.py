@@ -35,6 +35,17 @@ class ConfigError(SensorcastError, ValueError):
         return ConfigError(self.key, self.message, file)
 
 
+class UnknownOptions(ConfigError):
+    """Several unknown options of one device table, all reported at once; ``errors`` lists each of them."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors
+        super().__init__(errors[0].key, errors[0].message, errors[0].file)
+
+    def __str__(self) -> str:
+        return "\n".join(ConfigError.__str__(e) for e in self.errors)
+
+
 class SensorError(SensorcastError, OSError):
     """A sensor could not be read (bus error, bad checksum, device gone)."""
 

@@ -6,15 +6,26 @@ expected (``sensors[2].address: expected an integer in 0x03..0x77, got 0x99``).
 
 from __future__ import annotations
 
+import difflib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sensors.errors import ConfigError
+from sensors.errors import ConfigError, UnknownOptions
 
 T = TypeVar("T")
 _MISSING: Any = object()
+
+GENERIC_KEYS: tuple[str, ...] = ("id", "driver", "interval_s", "simulate")
+"""Keys every ``[[sensors]]``/``[[actuators]]`` table accepts, whatever its driver (parsed by the config)."""
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the known key closest to the unknown ``name``, or "" when none is
+    close (difflib's similarity ratio below 0.6)."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +129,25 @@ class DeviceSpec:
         return value
 
     def check_unknown(self, known: Sequence[str]) -> None:
-        """Raise for any option not in ``known`` (catches typos such as ``adress``)."""
-        for name in self.options:
-            if name not in known:
-                hint = f"; known options: {', '.join(sorted(known))}" if known else ""
-                raise self.error(name, f"unknown option for driver {self.driver!r}{hint}")
+        """Raise for every option not in ``known`` at once (typos such as ``adress``, ``intervall_s``), each with
+        the closest known key, and the full list of keys this table accepts (``known`` plus
+        :data:`GENERIC_KEYS`).
+
+        Raises:
+            UnknownOptions: one :class:`ConfigError` per unknown option, in file order.
+        """
+        accepted = sorted({*known, *GENERIC_KEYS})
+        errors = [
+            self.error(
+                name,
+                f"unknown option for driver {self.driver!r}{did_you_mean(name, accepted)}; "
+                f"known options: {', '.join(accepted)}",
+            )
+            for name in self.options
+            if name not in known
+        ]
+        if errors:
+            raise UnknownOptions(errors)
 
 
 def _span(lo: float | None, hi: float | None, show: Callable[[Any], str]) -> str:

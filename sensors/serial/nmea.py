@@ -28,6 +28,8 @@ MIN_FIELDS = {"GGA": 9, "RMC": 9, "VTG": 8, "GSA": 17, "GSV": 3}
 _SENTENCE_RE = re.compile(rb"^\$([A-Z0-9]{2,6}),([\x20-\x7e]*)\*([0-9A-Fa-f]{2})$")
 _BARE_RE = re.compile(rb"^\$[A-Z0-9]{2,6},[\x20-\x29\x2b-\x7e]*$")
 _PRINTABLE_RE = re.compile(rb"^\$[\x20-\x7e]*$")
+_TRAILER_RE = re.compile(rb"^\$([\x20-\x7e]*)\*([0-9A-Fa-f]{2})$")
+"""Any printable sentence with a ``*hh`` tail: its checksum is judged before its address field's shape."""
 
 
 def nmea_checksum(body: bytes) -> int:
@@ -158,6 +160,16 @@ class NmeaDecoder:
     def _decode_sentence(self, line: bytes) -> dict[str, Value]:
         match = _SENTENCE_RE.match(line)
         if match is None:
+            trailer = _TRAILER_RE.match(line)
+            if trailer is not None:
+                # Complete (it has its *hh tail) but the address field is not [A-Z0-9]{2,6}: damage there,
+                # such as '$G^GSV', is what the checksum exists to catch; a matching sum means the sender
+                # itself wrote a bad address.
+                if nmea_checksum(trailer.group(1)) != int(trailer.group(2), 16):
+                    self.stats.bad_checksum += 1
+                else:
+                    self.stats.malformed += 1
+                return {}
             if not self.require_checksum and _BARE_RE.match(line):
                 return self._parse(line.decode("ascii"))
             if _PRINTABLE_RE.match(line):  # printable, but the *hh tail is missing or cut

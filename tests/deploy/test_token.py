@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
+from gateway.cmd_token import write_failure
 from gateway.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,11 +104,26 @@ def test_refusals_leave_the_file_untouched(
     assert path.read_text() == content
 
 
-def test_unwritable_location_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A directory that does not exist is reported as a write failure (exit 1), without a traceback."""
-    rc, out, err = run(capsys, "--file", str(tmp_path / "nope" / "tokens.toml"))
+def test_missing_directory_is_named_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A --file in a directory that does not exist: the message names that directory (exit 1, no traceback)."""
+    path = tmp_path / "nope" / "tokens.toml"
+    rc, out, err = run(capsys, "--file", str(path))
     assert (rc, out) == (1, "")
-    assert err.startswith(f"sensorcast token: cannot write {tmp_path / 'nope' / 'tokens.toml'}:")
+    assert err == (
+        f"sensorcast token: cannot write {path}: the directory {path.parent} does not exist "
+        f"(create it first, e.g. `install -d -m 0750 {path.parent}`)\n"
+    )
+    assert not path.parent.exists()
+
+
+def test_permission_denied_suggests_root_only_to_a_non_root_user(tmp_path: Path) -> None:
+    """EACCES tells a normal user to try as root, and tells root only what failed."""
+    path = tmp_path / "tokens.toml"
+    exc = PermissionError(13, "Permission denied")
+    assert [write_failure(path, exc, euid) for euid in (1000, 0)] == [
+        f"cannot write {path}: Permission denied (run as root?)",
+        f"cannot write {path}: Permission denied",
+    ]
 
 
 def test_without_file_prints_token_and_snippet() -> None:

@@ -14,9 +14,11 @@ from gateway.config import (
     Limits,
     Security,
     Token,
+    default_data_dir,
     demo_config,
     is_loopback,
     load_config,
+    missing_token_file,
     parse_config,
 )
 from sensors.errors import ConfigError
@@ -52,7 +54,9 @@ def test_empty_document_gives_the_documented_defaults(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An empty file is a valid config: loopback on 8765, default limits, no security, no devices."""
-    monkeypatch.delenv("SENSORCAST_DATA_DIR", raising=False)
+    for name in ("SENSORCAST_DATA_DIR", "STATE_DIRECTORY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     cfg = parse_config({}, base=tmp_path)
     gw = cfg.gateway
     assert (gw.host, gw.port, gw.flush_interval_ms, gw.batch_size, gw.ring_size, gw.read_timeout_s) == (
@@ -63,7 +67,7 @@ def test_empty_document_gives_the_documented_defaults(
         4096,
         2.0,
     )
-    assert gw.data_dir == tmp_path / "sensorcast-data"
+    assert gw.data_dir == tmp_path / "state" / "sensorcast"
     assert cfg.limits == Limits()
     assert (cfg.limits.max_clients, cfg.limits.max_message_bytes, cfg.limits.compression) == (
         64,
@@ -197,6 +201,36 @@ def test_each_bad_value_names_its_key_and_what_was_expected(
 
 
 @pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "/home/u/.local/state/sensorcast"),
+        ({"XDG_STATE_HOME": "relative/state"}, "/home/u/.local/state/sensorcast"),
+        ({"XDG_STATE_HOME": "/x/state"}, "/x/state/sensorcast"),
+        ({"XDG_STATE_HOME": "/x/state", "STATE_DIRECTORY": "/var/lib/sensorcast"}, "/var/lib/sensorcast"),
+        ({"STATE_DIRECTORY": "/var/lib/sensorcast:/var/lib/other"}, "/var/lib/sensorcast"),
+        ({"STATE_DIRECTORY": "/var/lib/sensorcast", "SENSORCAST_DATA_DIR": "/srv/sc"}, "/srv/sc"),
+    ],
+)
+def test_default_data_dir_is_a_state_directory_never_the_working_directory(
+    env: dict[str, str], expected: str
+) -> None:
+    """Unconfigured, state goes to $SENSORCAST_DATA_DIR, systemd's $STATE_DIRECTORY, $XDG_STATE_HOME/sensorcast
+    or ~/.local/state/sensorcast, in that order."""
+    assert default_data_dir(env, Path("/home/u")) == Path(expected)
+
+
+def test_demo_keeps_its_state_out_of_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo config (no data_dir) puts its outbox under the per-user state directory, not ./sensorcast-data."""
+    for name in ("SENSORCAST_DATA_DIR", "STATE_DIRECTORY", "XDG_STATE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert demo_config().gateway.data_dir == tmp_path / ".local" / "state" / "sensorcast"
+
+
+@pytest.mark.parametrize(
     ("section", "value"),
     [("gateway", 8000), ("limits", "x"), ("gateway", ["port"])],
 )
@@ -204,17 +238,24 @@ def test_a_section_that_is_not_a_table(section: str, value: Any) -> None:
     assert only_error({section: value}) == (section, "expected a table")
 
 
-@pytest.mark.parametrize("section", ["gateway", "limits"])
-def test_unknown_keys_list_the_known_ones(section: str) -> None:
+@pytest.mark.parametrize(
+    ("section", "typo", "hint"), [("gateway", "prot", "port"), ("limits", "max_clientz", "max_clients")]
+)
+def test_unknown_keys_suggest_the_closest_and_list_the_known_ones(section: str, typo: str, hint: str) -> None:
+    """An unknown key names the closest known one (difflib) and lists them all."""
     cls = GatewaySection if section == "gateway" else Limits
     known = ", ".join(sorted(cls.__dataclass_fields__))
-    assert only_error({section: {"prot": 1}}) == (f"{section}.prot", f"unknown key; known keys: {known}")
+    assert only_error({section: {typo: 1}}) == (
+        f"{section}.{typo}",
+        f"unknown key (did you mean {hint!r}?); known keys: {known}",
+    )
+    assert only_error({section: {"qqqq": 1}}) == (f"{section}.qqqq", f"unknown key; known keys: {known}")
 
 
 def test_unknown_top_level_section() -> None:
     assert only_error({"sensor": []}) == (
         "sensor",
-        "unknown section; known: actuators, gateway, limits, mqtt, security, sensors",
+        "unknown section (did you mean 'sensors'?); known: actuators, gateway, limits, mqtt, security, sensors",
     )
 
 
@@ -442,8 +483,8 @@ def test_security_errors() -> None:
     )
     assert only_error({"security": {"tokenfile": "x"}}) == (
         "security.tokenfile",
-        "unknown key; known keys: allowed_hosts, allowed_origins, insecure, tls_cert, tls_key, token_file, "
-        "tokens",
+        "unknown key (did you mean 'token_file'?); known keys: allowed_hosts, allowed_origins, insecure, "
+        "tls_cert, tls_key, token_file, tokens",
     )
     assert only_error({"security": {"allowed_origins": "http://a"}}) == (
         "security.allowed_origins",
@@ -479,15 +520,13 @@ def test_token_file_errors_name_the_token_file(tmp_path: Path) -> None:
 
 
 def test_missing_and_malformed_token_files(tmp_path: Path) -> None:
+    """A token file that does not exist is this machine's state, not a mistake (no tokens, and
+    missing_token_file names it); one that exists but is broken is an error."""
     cfg_path = write(tmp_path, '[security]\ntoken_file = "nope.toml"\n')
-    with pytest.raises(ConfigErrors) as info:
-        load_config(cfg_path)
-    (err,) = info.value.errors
-    assert (err.key, err.message) == (
-        "security.token_file",
-        f"file not found: {tmp_path.resolve() / 'nope.toml'}",
-    )
-    assert err.file == str(cfg_path)
+    cfg = load_config(cfg_path)
+    assert (cfg.security.tokens, missing_token_file(cfg)) == ((), tmp_path.resolve() / "nope.toml")
+    write(tmp_path, '[[tokens]]\nname = "a"\nrole = "viewer"\ntoken = "0123456789abcdef0"\n', "nope.toml")
+    assert missing_token_file(load_config(cfg_path)) is None
 
     write(tmp_path, "[[tokens]\n", "broken.toml")
     cfg_path = write(tmp_path, '[security]\ntoken_file = "broken.toml"\n')

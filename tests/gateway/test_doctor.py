@@ -490,6 +490,26 @@ def test_cli_exit_0_when_only_warnings(board: Board, tmp_path: Path) -> None:
     assert proc.stdout.splitlines()[-1].startswith("Ready to run, with ")
 
 
+def test_cli_output_is_only_the_report_when_hardware_is_missing(board: Board, tmp_path: Path) -> None:
+    """A sensor whose bus is absent is a FAIL line of the report; nothing else reaches stdout or stderr (the
+    gateway's "hardware not available yet ... will keep trying" log line is run's business, not doctor's)."""
+    cfg = write_config(tmp_path, '[[sensors]]\nid = "env"\ndriver = "bme280"\nbus = 1\naddress = 0x76\n')
+    roots = ["--sysfs-root", str(board.sys), "--devfs-root", str(board.dev), "--procfs-root", str(board.proc)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway", "doctor", "--config", cfg, "--no-service", *roots],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert (proc.returncode, proc.stderr) == (1, "")
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("sensorcast doctor: ")
+    assert any(line.startswith("  FAIL  sensor env ") for line in lines)
+    assert "problem(s) stop sensorcast from running as configured" in lines[-1]
+    assert all(line.startswith(("sensorcast doctor: ", "  ")) for line in lines[:-1]), proc.stdout
+
+
 def test_data_dir_must_be_writable_by_the_service_user(board: Board, tmp_path: Path) -> None:
     """A data dir the service user cannot write fails with a chown fix; group-writable through its group is ok."""
     from gateway.doctor_checks import check_data_dir

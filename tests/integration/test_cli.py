@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import msgpack
@@ -19,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from tests.conftest import scaled
 
 SENSORCAST = [sys.executable, "-m", "gateway"]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int]:
@@ -82,6 +84,15 @@ def test_python_m_gateway_and_console_script_agree() -> None:
     assert re.fullmatch(r"sensorcast \d+\.\d+\.\d+\n", out)
 
 
+def test_bare_command_prints_help_and_exits_2_without_starting_anything() -> None:
+    """`sensorcast` with no command prints the help (every command listed) on stderr and exits 2 at once."""
+    res = subprocess.run(SENSORCAST, capture_output=True, text=True, timeout=scaled(30))
+    assert (res.returncode, res.stdout) == (2, "")
+    assert res.stderr.startswith("usage: sensorcast ")
+    listed = re.findall(r"^    (\S+)\s", res.stderr, re.M)
+    assert listed == ["run", "check-config", "scan", "doctor", "bench", "token"]
+
+
 def test_non_loopback_without_tokens_is_refused_unless_insecure(tmp_path: Path) -> None:
     """Binding 0.0.0.0 with no token exits 2 with an explanation; --insecure allows it explicitly."""
     cfg = write(tmp_path, '[gateway]\nid = "x"\n[[sensors]]\nid = "w"\ndriver = "synthetic"\n')
@@ -132,8 +143,8 @@ fields = "a"
     assert lines[0] == f"{cfg}: 7 error(s)"
     assert lines[1:6] == [
         "  gateway.port: expected an integer, got '8765'",
-        "  gateway.flush_intervl_ms: unknown key; known keys: batch_size, data_dir, flush_interval_ms, host, id, "
-        "port, read_timeout_s, ring_size",
+        "  gateway.flush_intervl_ms: unknown key (did you mean 'flush_interval_ms'?); known keys: batch_size, "
+        "data_dir, flush_interval_ms, host, id, port, read_timeout_s, ring_size",
         "  gateway.id: expected [a-z0-9_-], 1..64 characters, got 'Bad Id'",
         "  limits.max_clients: expected an integer >= 0, got -1",
         "  sensors[1].id: duplicate id 'env'",
@@ -164,6 +175,96 @@ fields = "a"
     assert "  sensors[0].driver: unknown sensor driver 'nosuchchip'; known: " in res.stderr
     assert "  sensors[1].fields: expected a list, got 'a'" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_every_unknown_option_is_reported_with_a_suggestion_and_run_reports_the_same(tmp_path: Path) -> None:
+    """Two typos in one sensor and one in [gateway]: check-config lists all three, each with the closest key
+    and a list that includes interval_s, and `run` reports exactly the same errors (exit 2 both)."""
+    cfg = write(
+        tmp_path,
+        """
+[gateway]
+prot = 8765
+
+[[sensors]]
+id = "env"
+driver = "bme280"
+simulate = true
+intervall_s = 2.0
+adress = 0x76
+""",
+    )
+    known = (
+        "address, bus, driver, humidity_oversampling, id, iir_filter, interval_s, mode, "
+        "pressure_oversampling, simulate, standby_ms, temperature_oversampling"
+    )
+    res = subprocess.run([*SENSORCAST, "check-config", str(cfg)], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 2
+    errors = [
+        "gateway.prot: unknown key (did you mean 'port'?); known keys: batch_size, data_dir, flush_interval_ms, "
+        "host, id, port, read_timeout_s, ring_size",
+        f"sensors[0].intervall_s: unknown option for driver 'bme280' (did you mean 'interval_s'?); "
+        f"known options: {known}",
+        f"sensors[0].adress: unknown option for driver 'bme280' (did you mean 'address'?); known options: {known}",
+    ]
+    assert res.stderr.splitlines() == [f"{cfg}: 3 error(s)", *(f"  {e}" for e in errors)]
+    run = subprocess.run(
+        [*SENSORCAST, "run", "--config", str(cfg), "--port", "0"], capture_output=True, text=True, timeout=30
+    )
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == ["sensorcast: configuration error:", *(f"  {cfg}: {e}" for e in errors)]
+
+
+SHIPPED = sorted(
+    str(p.relative_to(REPO))
+    for p in [REPO / "deploy" / "config.example.toml", *(REPO / "deploy").glob("boards/*.toml"),
+              *(REPO / "deploy").glob("examples/*.toml")]
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("path", SHIPPED)
+def test_every_shipped_config_passes_check_config_as_shipped(path: str) -> None:
+    """Each reference config passes check-config as it is in the repository, on any machine (exit 0, OK); a
+    token file that exists only on a board is a note, not an error."""
+    res = subprocess.run(
+        [*SENSORCAST, "check-config", path], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
+    assert res.returncode == 0, res.stderr
+    assert re.fullmatch(
+        rf"{re.escape(path)}: OK \(\d+ sensors, \d+ actuators(, MQTT bridge)?\)\n", res.stdout
+    )
+    token_file = tomllib.loads((REPO / path).read_text()).get("security", {}).get("token_file")
+    if token_file == "/etc/sensorcast/tokens.toml" and not Path(token_file).exists():
+        assert res.stderr == (
+            f"{path}: note: security.token_file /etc/sensorcast/tokens.toml does not exist on this machine; "
+            "`sensorcast run` serves without tokens on loopback only and refuses 0.0.0.0 until it exists\n"
+        )
+    else:
+        assert res.stderr == ""
+
+
+def test_reference_config_runs_off_board_on_loopback(tmp_path: Path) -> None:
+    """deploy/config.example.toml off-board (no token file; data_dir moved to tmp so the test writes nothing
+    outside it): refused on 0.0.0.0 with the way out named, served on --host 127.0.0.1 (its missing hardware
+    and broker are retried, not fatal)."""
+    example = REPO / "deploy" / "config.example.toml"
+    text = example.read_text()
+    assert 'token_file = "/etc/sensorcast/tokens.toml"' in text
+    cfg = write(
+        tmp_path,
+        text.replace("/etc/sensorcast/tokens.toml", str(tmp_path / "absent" / "tokens.toml")).replace(
+            'data_dir = "/var/lib/sensorcast"', f'data_dir = "{tmp_path / "data"}"'
+        ),
+    )
+    res = subprocess.run(
+        [*SENSORCAST, "run", "--config", str(cfg)], capture_output=True, text=True, timeout=30
+    )
+    assert res.returncode == 2
+    assert "refusing to listen on 0.0.0.0 with security.token_file" in res.stderr
+    assert "--host 127.0.0.1" in res.stderr
+    proc, port = start("--config", str(cfg), "--host", "127.0.0.1", "--port", "0")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=scaled(5)) == 0 and port > 0
 
 
 def test_check_config_ok_and_syntax_error(tmp_path: Path) -> None:

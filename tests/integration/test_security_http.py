@@ -71,6 +71,29 @@ async def test_auth_by_first_message_assigns_role_and_bad_token_is_closed_1008()
         assert app.metrics.get("sensorcast_auth_failures_total") == 1
 
 
+async def test_frame_order_around_auth_is_the_documented_one() -> None:
+    """docs/protocol.md "Connection start": a token in the first message gets ack(auth), then hello, then the
+    session's frames; a token in the subprotocol gets hello first (no ack); with no tokens configured hello
+    comes first and an auth sent anyway is acked later, among data and status frames."""
+    cfg = make_config(sensors=[synthetic("wave", 0.02)], security=TOKENS)
+    async with running(cfg) as app:
+        async with client(app.url) as c:
+            await c.send({"t": "auth", "id": 7, "token": VIEWER})
+            first = [await c.next() for _ in range(2)]
+            assert [f["t"] for f in first] == ["ack", "hello"]
+            assert first[0] == {"t": "ack", "ref": 7, "op": "auth"}
+            await c.until(lambda f: f["t"] == "data")
+        async with client(app.url, subprotocols=["sensorcast.v1", f"bearer.{VIEWER}"]) as c:
+            assert (await c.next())["t"] == "hello"
+            await c.until(lambda f: f["t"] == "data")
+    open_cfg = make_config(sensors=[synthetic("wave", 0.02)])
+    async with running(open_cfg) as app, client(app.url) as c:
+        await c.send({"t": "auth", "id": 7, "token": VIEWER})
+        assert (await c.next())["t"] == "hello"
+        ack = await c.until(lambda f: f["t"] not in ("data", "status"))
+        assert ack == {"t": "ack", "ref": 7, "op": "auth"}
+
+
 async def test_token_in_subprotocol_is_accepted_and_never_echoed() -> None:
     """A browser can pass its token as subprotocol bearer.<token>; the server selects only sensorcast.v1."""
     cfg = make_config(sensors=[synthetic("wave", 0.05)], security=TOKENS)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import sensors.spec
-from sensors.errors import ConfigError, SensorcastError
+from sensors.errors import ConfigError, SensorcastError, UnknownOptions
 from sensors.spec import DeviceSpec
 
 
@@ -259,17 +259,33 @@ def test_check_unknown_passes_when_every_option_is_known() -> None:
     spec().check_unknown([])
 
 
-def test_check_unknown_names_the_typo_and_lists_the_known_options_sorted() -> None:
-    with pytest.raises(ConfigError) as info:
-        spec(bus=1, adress=0x76).check_unknown(["bus", "address", "mode"])
-    assert info.value.key == "sensors[2].adress"
-    assert info.value.message == "unknown option for driver 'bme280'; known options: address, bus, mode"
+def test_check_unknown_reports_every_unknown_option_with_a_suggestion_and_every_accepted_key() -> None:
+    """All unknown options at once, in file order, each with the closest key; the list includes interval_s."""
+    known = "address, bus, driver, id, interval_s, mode, simulate"
+    with pytest.raises(UnknownOptions) as info:
+        spec(intervall_s=2, bus=1, adress=0x76, zzz=1).check_unknown(["bus", "address", "mode"])
+    assert [(e.key, e.message) for e in info.value.errors] == [
+        (
+            "sensors[2].intervall_s",
+            f"unknown option for driver 'bme280' (did you mean 'interval_s'?); known options: {known}",
+        ),
+        (
+            "sensors[2].adress",
+            f"unknown option for driver 'bme280' (did you mean 'address'?); known options: {known}",
+        ),
+        ("sensors[2].zzz", f"unknown option for driver 'bme280'; known options: {known}"),
+    ]
+    assert isinstance(info.value, ConfigError) and info.value.key == "sensors[2].intervall_s"
+    assert str(info.value).splitlines() == [f"{e.key}: {e.message}" for e in info.value.errors]
 
 
-def test_check_unknown_without_known_options_has_no_hint() -> None:
-    with pytest.raises(ConfigError) as info:
-        spec(extra=1).check_unknown([])
-    assert info.value.message == "unknown option for driver 'bme280'"
+def test_check_unknown_without_driver_options_still_lists_the_generic_keys() -> None:
+    """A driver that takes no options of its own still names the keys every table accepts."""
+    with pytest.raises(UnknownOptions) as info:
+        spec(simulated=True).check_unknown([])
+    assert info.value.message == (
+        "unknown option for driver 'bme280' (did you mean 'simulate'?); known options: driver, id, interval_s, simulate"
+    )
 
 
 def test_config_error_with_file() -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import signal
+import struct
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +25,9 @@ from tests.integration.browser.gateway_proc import (
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "img" / "dashboard.png"
+ROOT = Path(__file__).resolve().parents[3]
+README_PICTURE = ROOT / "docs" / "img" / "dashboard.png"
+"""Tracked: only scripts/screenshot.py rewrites it; a test run must leave the checkout clean."""
 GatewayFactory = Callable[..., GatewayProcess]
 PageFactory = Callable[..., Page]
 
@@ -72,10 +77,11 @@ def sign_in(page: Page, token: str) -> None:
 
 
 def test_demo_cards_values_change_and_chart_has_points(
-    gateways: GatewayFactory, new_page: PageFactory
+    gateways: GatewayFactory, new_page: PageFactory, tmp_path: Path
 ) -> None:
     """With the demo running, one card per demo sensor appears (in catalogue order), values change, and the
-    selected sensor's charts have points; the test run also writes the README screenshot."""
+    selected sensor's charts have points; its screenshot goes to a temporary directory, not into docs/."""
+    tracked = README_PICTURE.read_bytes()
     expected = [t["id"] for t in demo_tables()[0]]  # what `sensorcast run` without a config runs, in order
     url = gateways().start()
     assert expected, "the demo runs no sensor"
@@ -116,9 +122,27 @@ def test_demo_cards_values_change_and_chart_has_points(
             timeout=ms(10),
         )
     time.sleep(scaled(4))  # a few seconds of curve for the picture
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
-    assert SCREENSHOT.stat().st_size > 10_000
+    shot = tmp_path / "dashboard.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    assert README_PICTURE.read_bytes() == tracked
+
+
+def test_screenshot_script_writes_the_readme_picture_where_it_is_told(tmp_path: Path) -> None:
+    """scripts/screenshot.py (the on-purpose refresh of the README picture) writes a full-page PNG to --out."""
+    out = tmp_path / "shot.png"
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "screenshot.py"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=scaled(90),
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == f"wrote {out} ({out.stat().st_size} bytes)\n"
+    png = out.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    width, height = struct.unpack(">II", png[16:24])
+    assert width == 1280 and height >= 900
 
 
 def test_restart_shows_reconnecting_then_resumes_with_the_gap_drawn(

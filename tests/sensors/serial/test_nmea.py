@@ -163,6 +163,44 @@ def test_any_single_byte_corruption_is_rejected(t_s: int, xor: int, data: st.Dat
     d = NmeaDecoder()
     assert d.decode_line(corrupted) == {}
     assert d.stats.errors == 1
+    # One changed byte always changes the XOR: a printable change is a checksum failure wherever it lands.
+    assert (d.stats.bad_checksum, d.stats.malformed) == ((0, 1) if new == 0x7F else (1, 0))
+
+
+# Real receiver output, verbatim from gpsd's regression logs (test/daemon/*.log, BSD licence): SiRF II,
+# u-blox NEO-M8N (GN/GL talkers), MediaTek MT3339.
+REAL = [
+    b"$GPGSV,3,3,12,24,58,220,,26,17,053,,29,20,063,,30,60,311,44*7F",
+    b"$GLGSV,3,1,10,66,37,078,27,67,62,349,26,68,20,296,25,75,04,018,*6E",
+    b"$GNGGA,171926.00,4404.14063,N,12118.85478,W,1,12,0.91,1147.2,M,-21.3,M,,*44",
+    b"$GNRMC,171926.00,A,4404.14063,N,12118.85478,W,0.117,,180315,,,A*76",
+    b"$GPGSA,A,1,,,,,,,,,,,,,0.0,0.0,0.0*30",
+]
+
+
+def test_damage_in_the_address_field_of_real_sentences_is_a_bad_checksum() -> None:
+    """'$G^GSV,...*7F': a printable byte hit in the talker/type field counts bad_checksum, as documented."""
+    d = NmeaDecoder()
+    assert all(d.decode_line(s) != {} or s.startswith(b"$GPGSA") for s in REAL)  # intact: they decode
+    assert (d.stats.ok, d.stats.errors) == (5, 0)
+    damaged = [s[:2] + b"^" + s[3:] for s in REAL] + [s[:1] + b"g" + s[2:] for s in REAL]
+    assert damaged[0] == b"$G^GSV,3,3,12,24,58,220,,26,17,053,,29,20,063,,30,60,311,44*7F"
+    assert [d.decode_line(s) for s in damaged] == [{}] * 10
+    assert d.stats.as_dict() == {
+        "ok": 5,
+        "unsupported": 0,
+        "bad_checksum": 10,
+        "truncated": 0,
+        "malformed": 0,
+        "implausible": 0,
+    }
+
+
+def test_a_bad_address_with_a_matching_checksum_is_malformed() -> None:
+    """A complete sentence whose address is not [A-Z0-9]{2,6} but whose sum matches is malformed."""
+    d = NmeaDecoder()
+    assert d.decode_line(encode_sentence("gpgga,1,2,3").rstrip()) == {}
+    assert (d.stats.malformed, d.stats.bad_checksum, d.stats.truncated) == (1, 0, 0)
 
 
 @given(st.integers(min_value=0, max_value=6), st.data())
