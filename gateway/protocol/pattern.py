@@ -12,8 +12,11 @@ leftmost fit of each part is always the right one. A match costs at most ``len(n
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from itertools import pairwise
+
+_STARS = re.compile(r"\*+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,15 @@ def _part(atoms: list[Atom]) -> Part:
     return tuple(atoms)
 
 
+def _plain_part(text: str) -> Part:
+    """A part without classes: the string itself, or atoms when it holds ``?``."""
+    if "?" not in text:
+        return text
+    if text.count("?") == len(text):
+        return (None,) * len(text)
+    return tuple(None if c == "?" else c for c in text)
+
+
 def _at(part: Part, name: str, pos: int) -> bool:
     """True when ``part`` matches ``name`` at ``pos`` (the caller checked that it fits)."""
     if isinstance(part, str):
@@ -130,15 +142,18 @@ class Glob:
 
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
-        tokens = _atoms(pattern)
-        parts: list[list[Atom]] = [[]]
-        for t in tokens:
-            if t is True:
-                parts.append([])
-            else:
-                assert t is not False
-                parts[-1].append(t)
-        compiled = [_part(p) for p in parts]
+        compiled: list[Part]
+        if "[" not in pattern:  # the common case, split in C: no class can hide a literal * or ?
+            compiled = [_plain_part(p) for p in _STARS.split(pattern)]
+        else:
+            parts: list[list[Atom]] = [[]]
+            for t in _atoms(pattern):
+                if t is True:
+                    parts.append([])
+                else:
+                    assert t is not False
+                    parts[-1].append(t)
+            compiled = [_part(p) for p in parts]
         self._star = len(compiled) > 1
         self._head = compiled[0]
         self._tail = compiled[-1] if self._star else ""

@@ -37,6 +37,7 @@ NAME_ALPHABET = "ab-!]^[\\c"
         ("f[0-9]x", ["f5x"], ["fax"]),
         ("env.f12", ["env.f12"], ["env.f1"]),
         ("a*[bc]d*e", ["abde", "axcdye"], ["axde", "abd"]),
+        ("**[ab]", ["a", "xb"], ["c", ""]),
     ],
 )
 def test_documented_wildcards(pattern: str, yes: list[str], no: list[str]) -> None:
