@@ -36,7 +36,8 @@ class CharClass:
 Atom = str | CharClass | None
 """One position of a part: a literal character, a class, or None for ``?``."""
 Part = str | tuple[Atom, ...]
-"""The text between two stars: a plain string (fast path) or a tuple of atoms."""
+"""The text between two stars: a string (``?`` in it stands for any character: a literal ``?`` can only be
+written inside a class) or, when it holds a class, a tuple of atoms."""
 
 
 def _class(body: str) -> CharClass:
@@ -96,24 +97,17 @@ def _atoms(pattern: str) -> list[Atom | bool]:
 
 
 def _part(atoms: list[Atom]) -> Part:
-    if all(isinstance(a, str) for a in atoms):
-        return "".join(a for a in atoms if isinstance(a, str))
+    if all(isinstance(a, str) or a is None for a in atoms):
+        return "".join("?" if a is None else a for a in atoms if not isinstance(a, CharClass))
     return tuple(atoms)
-
-
-def _plain_part(text: str) -> Part:
-    """A part without classes: the string itself, or atoms when it holds ``?``."""
-    if "?" not in text:
-        return text
-    if text.count("?") == len(text):
-        return (None,) * len(text)
-    return tuple(None if c == "?" else c for c in text)
 
 
 def _at(part: Part, name: str, pos: int) -> bool:
     """True when ``part`` matches ``name`` at ``pos`` (the caller checked that it fits)."""
     if isinstance(part, str):
-        return name.startswith(part, pos)
+        if "?" not in part:
+            return name.startswith(part, pos)
+        return all(a == "?" or a == c for a, c in zip(part, name[pos : pos + len(part)], strict=True))
     for a, c in zip(part, name[pos : pos + len(part)], strict=True):
         if a is None:
             continue
@@ -127,7 +121,7 @@ def _at(part: Part, name: str, pos: int) -> bool:
 
 def _find(part: Part, name: str, start: int, end: int) -> int:
     """Leftmost position ``>= start`` where ``part`` matches within ``name[:end]``, or -1."""
-    if isinstance(part, str):
+    if isinstance(part, str) and "?" not in part:
         return name.find(part, start, end)
     for pos in range(start, end - len(part) + 1):
         if _at(part, name, pos):
@@ -144,7 +138,7 @@ class Glob:
         self.pattern = pattern
         compiled: list[Part]
         if "[" not in pattern:  # the common case, split in C: no class can hide a literal * or ?
-            compiled = [_plain_part(p) for p in _STARS.split(pattern)]
+            compiled = _STARS.split(pattern)
         else:
             parts: list[list[Atom]] = [[]]
             for t in _atoms(pattern):

@@ -38,6 +38,9 @@ NAME_ALPHABET = "ab-!]^[\\c"
         ("env.f12", ["env.f12"], ["env.f1"]),
         ("a*[bc]d*e", ["abde", "axcdye"], ["axde", "abd"]),
         ("**[ab]", ["a", "xb"], ["c", ""]),
+        ("*x[bc]*", ["axb", "yxcz"], ["ab", "xa"]),
+        ("?[ab]", ["xa", "?b"], ["xc", "a"]),
+        ("a?c", ["abc", "a?c"], ["ac", "abd"]),
     ],
 )
 def test_documented_wildcards(pattern: str, yes: list[str], no: list[str]) -> None:
