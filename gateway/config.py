@@ -229,6 +229,15 @@ def _gateway(table: Any, col: _Collector) -> GatewaySection:
     return gw
 
 
+TOKEN_RE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+"""Token characters: RFC 7230 ``tchar`` (RFC 2616 token), the characters a WebSocket subprotocol name may hold,
+so every token also travels as ``bearer.<token>`` (browsers refuse a subprotocol with ``/`` or ``=``)."""
+TOKEN_EXPECTED = (
+    "expected only letters, digits and !#$%&'*+-.^_`|~ (what a WebSocket subprotocol bearer.<token> allows;"
+    " `sensorcast token` makes good ones)"
+)
+
+
 def _tokens(raw: Any, key: str, col: _Collector) -> list[Token]:
     out: list[Token] = []
     if not isinstance(raw, list):
@@ -253,8 +262,8 @@ def _tokens(raw: Any, key: str, col: _Collector) -> list[Token]:
                 )
             )
             continue
-        if not re.fullmatch(r"[A-Za-z0-9._~+/=-]+", token):
-            col.errors.append(ConfigError(f"{k}.token", "expected only letters, digits and -._~+/="))
+        if not TOKEN_RE.fullmatch(token):
+            col.errors.append(ConfigError(f"{k}.token", TOKEN_EXPECTED))
             continue
         if role not in ROLES:
             col.errors.append(ConfigError(f"{k}.role", f"expected 'viewer' or 'operator', got {role!r}"))

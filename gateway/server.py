@@ -29,10 +29,11 @@ from gateway.http import OriginPolicy, StaticFiles, json_response, response
 from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.protocol import PROTOCOL_VERSION
+from gateway.protocol.budget import RESUME_BURST_BYTES, RESUME_BYTES_PER_S, ResumeBudget
 from gateway.protocol.control import Auth, Command, Ping, Resume, Subscribe, Unsubscribe, parse_control
 from gateway.protocol.errors import ProtocolError
 from gateway.protocol.model import SENSOR
-from gateway.protocol.subscription import FULL, NONE, SubscriptionSet
+from gateway.protocol.subscription import FULL, MAX_SUBSCRIPTIONS, NONE, SubscriptionSet
 from gateway.protocol.wire import encode_ack, encode_data, encode_error, encode_gap, encode_hello, encode_pong
 from gateway.protocol.wire import encode_result as encode_cmd_result
 
@@ -78,8 +79,22 @@ class TokenBucket:
         return False
 
 
+class _Resumes:
+    """A connection's resume budget and the resume in flight (at most one)."""
+
+    __slots__ = ("budget", "task")
+
+    def __init__(self, budget: ResumeBudget) -> None:
+        self.budget = budget
+        self.task: asyncio.Task[None] | None = None
+
+
 class GatewayServer:
     """Owns the listening socket; one :meth:`handler` call per WebSocket connection."""
+
+    resume_bytes_per_s: float = RESUME_BYTES_PER_S
+    """Each connection's resume budget (see :mod:`gateway.protocol.budget`)."""
+    resume_burst_bytes: int = RESUME_BURST_BYTES
 
     def __init__(
         self,
@@ -235,6 +250,9 @@ class GatewayServer:
                 "max_message_bytes": cfg.limits.max_message_bytes,
                 "control_rate_per_s": cfg.limits.control_rate_per_s,
                 "client_buffer_frames": cfg.limits.client_buffer_frames,
+                "max_subscriptions": MAX_SUBSCRIPTIONS,
+                "resume_bytes_per_s": self.resume_bytes_per_s,
+                "resume_burst_bytes": self.resume_burst_bytes,
             },
         )
 
@@ -257,15 +275,19 @@ class GatewayServer:
         self.fanout.add(client)
         if role == "operator":
             self.operators += 1
-        writer = asyncio.get_running_loop().create_task(client.writer(), name=f"writer-{client.name}")
+        loop = asyncio.get_running_loop()
+        writer = loop.create_task(client.writer(), name=f"writer-{client.name}")
+        resumes = _Resumes(ResumeBudget(self.resume_bytes_per_s, self.resume_burst_bytes, now_s=loop.time()))
         try:
-            await self._read_loop(client)
+            await self._read_loop(client, resumes)
         except ConnectionClosed:
             pass
         finally:
             client.closing = True
             self.fanout.remove(client)
             writer.cancel()
+            if resumes.task is not None:
+                resumes.task.cancel()
             if role == "operator":
                 self.operators -= 1
                 if self.operators == 0 and self.on_last_operator is not None:
@@ -276,7 +298,7 @@ class GatewayServer:
             client.live_from = self.hub.flushed_seq
         self.fanout.resubscribe(client, subs)
 
-    async def _read_loop(self, client: Client) -> None:
+    async def _read_loop(self, client: Client, resumes: _Resumes) -> None:
         limits = self.config.limits
         bucket = TokenBucket(limits.control_rate_per_s, limits.control_burst)
         bad = 0
@@ -302,17 +324,22 @@ class GatewayServer:
                     await client.conn.close(CLOSE_INVALID, "too many malformed messages")
                     return
                 continue
-            await self._handle(client, msg)
+            await self._handle(client, msg, resumes)
 
-    async def _handle(self, client: Client, msg: Any) -> None:
+    async def _handle(self, client: Client, msg: Any, resumes: _Resumes) -> None:
         if isinstance(msg, Subscribe):
-            self._set_subs(client, client.subs.add(msg.entries, replace=msg.replace))
+            try:
+                subs = client.subs.add(msg.entries, replace=msg.replace)
+            except ProtocolError as exc:  # too many entries: the subscription stays as it was
+                client.send(encode_error(msg.ref, exc.code, exc.msg))
+                return
+            self._set_subs(client, subs)
             client.send(encode_ack(msg.ref, "subscribe"))
         elif isinstance(msg, Unsubscribe):
             self._set_subs(client, client.subs.remove(msg.paths))
             client.send(encode_ack(msg.ref, "unsubscribe"))
         elif isinstance(msg, Resume):
-            self._resume(client, msg)
+            self._start_resume(client, msg, resumes)
         elif isinstance(msg, Command):
             result = await self.commands.execute(
                 msg.target, msg.value, role=client.role or "viewer", origin=f"ws {client.name}"
@@ -323,22 +350,66 @@ class GatewayServer:
         elif isinstance(msg, Auth):
             client.send(encode_ack(msg.ref, "auth"))  # already authorised (or no tokens configured)
 
-    def _resume(self, client: Client, msg: Resume) -> None:
-        upto = client.live_from if not client.subs.empty else self.hub.flushed_seq
-        plan = self.hub.ring.plan_resume(self.hub.boot_id, msg.boot, msg.seq, upto)
-        for gap in plan.gaps:
-            client.send(encode_gap(msg.ref, gap.boot, gap.first, gap.last, gap.reason))
-        subs = client.subs
-        out = []
-        for r in plan.readings:
-            route = subs.route(r[SENSOR])
-            if route is not None:
-                out.append(route.project(r))
-        size = self.config.gateway.batch_size
-        for i in range(0, len(out), size):
-            chunk = out[i : i + size]
-            client.send(encode_data(chunk, backfill=True), None)
-        client.send(encode_ack(msg.ref, "resume"))
+    def _start_resume(self, client: Client, msg: Resume, resumes: _Resumes) -> None:
+        """Answer ``resume`` at once when the connection's budget allows, else in a task after the wait (one at a
+        time: a second resume meanwhile gets ``error busy``)."""
+        if client.subs.empty:
+            client.send(
+                encode_error(
+                    msg.ref,
+                    "not_subscribed",
+                    "nothing resumed: a resume backfills the current subscription, which is empty; subscribe first",
+                )
+            )
+            return
+        budget = resumes.budget
+        if not budget.begin():
+            client.send(encode_error(msg.ref, "busy", "a resume is already in progress: wait for its ack"))
+            return
+        loop = asyncio.get_running_loop()
+        upto = client.live_from
+        nbytes = self.hub.ring.span_bytes(msg.seq if msg.boot == self.hub.boot_id else 0, upto)
+        wait_s = budget.delay_s(loop.time(), nbytes)
+        if wait_s <= 0:  # within budget: answered now, in order with the connection's other replies
+            self._backfill(client, msg, upto, nbytes, 0.0, budget)
+            return
+        resumes.task = loop.create_task(
+            self._deferred_resume(client, msg, upto, nbytes, wait_s, budget), name=f"resume-{client.name}"
+        )
+
+    async def _deferred_resume(
+        self, client: Client, msg: Resume, upto: int, nbytes: int, wait_s: float, budget: ResumeBudget
+    ) -> None:
+        try:
+            await asyncio.sleep(wait_s)
+        except asyncio.CancelledError:
+            budget.end()
+            raise
+        self._backfill(client, msg, upto, nbytes, wait_s, budget)
+
+    def _backfill(
+        self, client: Client, msg: Resume, upto: int, nbytes: int, wait_s: float, budget: ResumeBudget
+    ) -> None:
+        """Send what ``msg`` asks for (gaps, backfill, ack) and charge the ring bytes it reads to ``budget``."""
+        try:
+            budget.charge(asyncio.get_running_loop().time(), nbytes)
+            plan = self.hub.ring.plan_resume(self.hub.boot_id, msg.boot, msg.seq, upto)
+            for gap in plan.gaps:
+                client.send(encode_gap(msg.ref, gap.boot, gap.first, gap.last, gap.reason))
+            subs = client.subs
+            out = []
+            for r in plan.readings:
+                route = subs.route(r[SENSOR])
+                if route is not None:
+                    out.append(route.project(r))
+            size = self.config.gateway.batch_size
+            for i in range(0, len(out), size):
+                chunk = out[i : i + size]
+                client.send(encode_data(chunk, backfill=True), None)
+            extra = {"deferred_ms": round(wait_s * 1000)} if wait_s > 0 else {}
+            client.send(encode_ack(msg.ref, "resume", n=len(out), **extra))
+        finally:
+            budget.end()
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 

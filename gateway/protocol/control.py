@@ -7,6 +7,8 @@ Every rejection is a :class:`ProtocolError` whose text names the offending key a
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -23,6 +25,17 @@ MAX_PERIOD_MS = 86_400_000
 MAX_ENTRIES = 256
 """Subscription entries per message: enough for every field of a large gateway, small enough to match fast."""
 MAX_PATH_LEN = 256
+MAX_DEPTH = 8
+"""Nesting levels in a control message (message map, ``subscribe`` list, entry map, ``agg`` list: 4 are used):
+deeper input is refused before anything recurses over it."""
+MAX_STR_CHARS = 1024
+"""Characters in any string of a control message (tokens are at most 512, paths 256)."""
+MAX_CONTAINER_ITEMS = 1024
+"""Items in any list or map of a control message (``subscribe`` takes at most 256)."""
+INT_MIN = -(2**63)
+INT_MAX = 2**64 - 1
+"""Integers a control message may carry: what msgpack can encode (int64 and uint64), so replies that echo them
+(``ref``, ``echo``) always encode."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +108,12 @@ SHOW_MAX = 40
 
 
 def _show(value: Any) -> str:
+    """A short, bounded rendering of a peer's value: scalars (already bounded at decode time) by ``repr``,
+    containers by their kind only, so nothing the peer nested is walked here."""
+    if isinstance(value, dict):
+        return "a map"
+    if isinstance(value, list):
+        return "a list"
     text = repr(value)
     return text if len(text) <= SHOW_MAX else text[: SHOW_MAX - 3] + "..."
 
@@ -103,21 +122,98 @@ def _bad(msg: str, ref: object = None) -> ProtocolError:
     return ProtocolError("bad_message", msg, ref)
 
 
+def json_too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
+    """True when a JSON text nests ``[``/``{`` deeper than ``limit`` (brackets inside strings do not count).
+
+    Decoders recurse: a text must be measured before it is parsed. Each pass removes every innermost ``[]``
+    pair, so ``limit`` passes clear any structure at most ``limit`` deep; a pair left over means deeper nesting,
+    and more than ``limit`` unclosed openers would make a parser recurse that deep before failing. Cost: at most
+    ``limit + 2`` C-level passes over the text, never a Python-level loop per character.
+    """
+    brackets = _JSON_NOT_BRACKET.sub("", _JSON_STRING.sub("", text)).translate(_JSON_FOLD)
+    for _ in range(limit):
+        inner = brackets.replace("[]", "")
+        if inner == brackets:
+            break
+        brackets = inner
+    return "[]" in brackets or brackets.count("[") > limit
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"?', re.DOTALL)
+_JSON_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_JSON_FOLD = str.maketrans("{}", "[]")
+_SCALARS = (str, int, float, bool, bytes, type(None))
+
+
+def check_bounds(obj: Any) -> None:
+    """Check a decoded message against the decode-time limits, without recursion.
+
+    Raises:
+        ProtocolError: ``bad_message`` naming the top-level key whose value is nested too deep, holds an
+            integer outside int64/uint64, a NaN or infinite number, an over-long string or container, or a type
+            the protocol does not use (msgpack extension types).
+    """
+    stack: list[tuple[Any, int, str]] = [(obj, 1, "message")]
+    while stack:
+        value, depth, where = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                raise _bad(f"{where}: nested deeper than {MAX_DEPTH} levels")
+            if len(value) > MAX_CONTAINER_ITEMS:
+                raise _bad(f"{where}: more than {MAX_CONTAINER_ITEMS} items")
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    inner = str(k)[:SHOW_MAX] if depth == 1 else where
+                    stack.append((k, depth + 1, inner))
+                    stack.append((v, depth + 1, inner))
+            else:
+                stack.extend((v, depth + 1, where) for v in value)
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int):
+            if not INT_MIN <= value <= INT_MAX:
+                raise _bad(f"{where}: integers must lie in -2**63..2**64-1")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise _bad(f"{where}: numbers must be finite")
+        elif isinstance(value, str | bytes):
+            if len(value) > MAX_STR_CHARS:
+                raise _bad(f"{where}: strings are at most {MAX_STR_CHARS} characters")
+        else:
+            raise _bad(f"{where}: msgpack extension types are not used by the protocol")
+
+
 def decode_control(data: bytes | str) -> dict[str, Any]:
-    """Decode a frame into a message map: JSON for text frames, msgpack for binary frames."""
+    """Decode a frame into a message map: JSON for text frames, msgpack for binary frames.
+
+    Depth, lengths, integer range and float finiteness are checked here (:func:`check_bounds`), before any
+    other code looks at the message.
+    """
     obj: Any
     if isinstance(data, str):
+        if json_too_deep(data):
+            raise _bad(f"message: nested deeper than {MAX_DEPTH} levels")
         try:
             obj = json.loads(data)
-        except (ValueError, RecursionError):  # deep nesting ("[[[[...") exhausts the C scanner's recursion
+        except (ValueError, RecursionError):  # RecursionError: kept as a second line of defence
             raise _bad('text frames must be a JSON object, e.g. {"t": "ping"}') from None
     else:
         try:
-            obj = msgpack.unpackb(data, raw=False, strict_map_key=True)
+            obj = msgpack.unpackb(
+                data,
+                raw=False,
+                strict_map_key=True,
+                max_str_len=MAX_STR_CHARS * 4,  # UTF-8: up to 4 bytes a character; the count is checked below
+                max_bin_len=MAX_STR_CHARS,
+                max_array_len=MAX_CONTAINER_ITEMS,
+                max_map_len=MAX_CONTAINER_ITEMS,
+                max_ext_len=0,
+            )
         except Exception:  # msgpack raises several unrelated types for garbage input
             raise _bad("binary frames must be one msgpack map") from None
     if not isinstance(obj, dict):
         raise _bad("a control message must be a map with a 't' key")
+    check_bounds(obj)
     return obj
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from gateway.protocol.model import SEQ, ReadingTuple
@@ -84,15 +84,24 @@ class ReadingRing:
         first, _, frame = self._batches[0]
         return first if not self._skip else decode_data_readings(frame)[self._skip][SEQ]
 
-    def after(self, seq: int, upto: int) -> list[ReadingTuple]:
-        """Readings with ``seq < r.seq <= upto``, in order."""
-        out: list[ReadingTuple] = []
+    def _overlapping(self, seq: int, upto: int) -> Iterator[tuple[int, bytes]]:
+        """(index, frame) of the batches that may hold readings with ``seq < r.seq <= upto``."""
         for i, (first, _, frame) in enumerate(self._batches):
             if first > upto:
                 break
             nxt = self._batches[i + 1][0] if i + 1 < len(self._batches) else None
             if nxt is not None and nxt <= seq + 1:
                 continue  # every reading of this batch is <= seq
+            yield i, frame
+
+    def span_bytes(self, seq: int, upto: int) -> int:
+        """Bytes of ring data :meth:`after` reads for these bounds (what a ``resume`` costs), without decoding."""
+        return sum(len(frame) for _, frame in self._overlapping(seq, upto))
+
+    def after(self, seq: int, upto: int) -> list[ReadingTuple]:
+        """Readings with ``seq < r.seq <= upto``, in order."""
+        out: list[ReadingTuple] = []
+        for i, frame in self._overlapping(seq, upto):
             held = decode_data_readings(frame)
             if i == 0:
                 held = held[self._skip :]

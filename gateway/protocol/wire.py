@@ -67,9 +67,9 @@ def encode_gap(ref: object, boot: str, first: int, last: int | None, reason: str
     return _pack({"t": "gap", "ref": ref, "boot": boot, "from": first, "to": last, "reason": reason})
 
 
-def encode_ack(ref: object, op: str) -> bytes:
-    """Encode an ``ack`` reply to a successful control message."""
-    return _pack({"t": "ack", "ref": ref, "op": op})
+def encode_ack(ref: object, op: str, **fields: Any) -> bytes:
+    """Encode an ``ack`` reply to a successful control message, with any documented extra ``fields``."""
+    return _pack({"t": "ack", "ref": ref, "op": op, **fields})
 
 
 def encode_error(ref: object, code: str, msg: str) -> bytes:

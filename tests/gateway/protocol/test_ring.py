@@ -144,3 +144,18 @@ def test_ring_copes_with_holes_in_the_seqs() -> None:
     assert (len(ring), ring.oldest_seq) == (3, 4)
     assert seqs(ring.after(2, 10)) == [4, 5, 7]
     assert seqs(ring.after(4, 6)) == [5]
+
+
+def test_span_bytes_counts_the_frames_a_resume_reads() -> None:
+    """span_bytes is the size of exactly the batch frames after() decodes for the same bounds, 0 for none."""
+    ring = ReadingRing(6)
+    batches = [[reading(s) for s in range(a, b)] for a, b in ((1, 4), (4, 6), (6, 9))]
+    for b in batches:
+        ring.extend(b)
+    sizes = [len(encode_data(b)) for b in batches]
+    assert ring.span_bytes(0, 8) == sum(sizes)
+    assert ring.span_bytes(3, 8) == sizes[1] + sizes[2]
+    assert ring.span_bytes(5, 8) == sizes[2]
+    assert ring.span_bytes(0, 3) == sizes[0]
+    assert ring.span_bytes(8, 8) == sizes[2]  # the last batch may hold newer readings: it is read, and costs
+    assert ReadingRing(4).span_bytes(0, 10) == 0

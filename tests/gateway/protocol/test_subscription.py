@@ -5,8 +5,19 @@ from __future__ import annotations
 import pytest
 
 from gateway.protocol.control import Subscribe, SubscribeEntry, Unsubscribe, parse_control
+from gateway.protocol.errors import ProtocolError
 from gateway.protocol.model import FLAG_CLOCK_SYNCED, Reading
-from gateway.protocol.subscription import EVERYTHING, FULL, NONE, Route, SubscriptionSet, split_path
+from gateway.protocol.pattern import Glob
+from gateway.protocol.stream import Stream
+from gateway.protocol.subscription import (
+    EVERYTHING,
+    FULL,
+    MAX_SUBSCRIPTIONS,
+    NONE,
+    Route,
+    SubscriptionSet,
+    split_path,
+)
 
 MS = 1_000_000
 ENV = Reading(
@@ -212,3 +223,78 @@ def test_full_and_none_defaults() -> None:
     assert not FULL.empty
     assert NONE.empty
     assert NONE.route("anything") is None
+
+
+def test_subscription_entries_are_capped_per_connection_and_a_refused_add_changes_nothing() -> None:
+    """Adding past MAX_SUBSCRIPTIONS raises too_many_subscriptions; duplicates and replace stay within it."""
+    full = SubscriptionSet().add(entries(*(f"env.f{n}" for n in range(MAX_SUBSCRIPTIONS))))
+    assert len(full) == MAX_SUBSCRIPTIONS
+    assert full.add(entries("env.f0", "env.f255")) == full
+    with pytest.raises(ProtocolError) as info:
+        full.add(entries("env.f0", "env.extra"))
+    assert (info.value.code, info.value.ref) == ("too_many_subscriptions", None)
+    assert info.value.msg == (
+        "at most 256 subscription entries per connection: unsubscribe some, or subscribe with replace: true"
+    )
+    assert len(full) == MAX_SUBSCRIPTIONS
+    assert full.add(entries("gps"), replace=True).entries == (SubscribeEntry("gps"),)
+    assert len(full.remove(["env.f0"]).add(entries("env.extra"))) == MAX_SUBSCRIPTIONS
+
+
+def test_sets_built_by_add_and_remove_equal_sets_built_at_once() -> None:
+    """add/remove keep order and equality with a set built directly from the same entries."""
+    subs = SubscriptionSet(entries("a", "b")).add(entries("c", "a")).remove(["b"])
+    assert subs == SubscriptionSet(entries("a", "c"))
+    assert hash(subs) == hash(SubscriptionSet(entries("a", "c")))
+    assert subs.route("c") == Route("instant", None, 0, (), None)
+
+
+class Counter:
+    """Counts Glob.match and pattern compilations while installed."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.matches = 0
+        self.compiled = 0
+        match, init = Glob.match, Glob.__init__
+
+        def counted_match(glob: Glob, name: str) -> bool:
+            self.matches += 1
+            return match(glob, name)
+
+        def counted_init(glob: Glob, pattern: str) -> None:
+            self.compiled += 1
+            init(glob, pattern)
+
+        monkeypatch.setattr(Glob, "match", counted_match)
+        monkeypatch.setattr(Glob, "__init__", counted_init)
+
+
+SENSORS = [f"s{n}" for n in range(9)] + ["env"]
+FLOOD_MESSAGES = 18 * 8
+
+
+@pytest.mark.parametrize("replace", [False, True], ids=["growing", "replacing"])
+def test_a_subscription_flood_costs_what_each_message_adds(
+    monkeypatch: pytest.MonkeyPatch, replace: bool
+) -> None:
+    """18 msgs/s x 8 s of 256 new paths: a message's cost is bounded by the cap, not by what came before."""
+    counter = Counter(monkeypatch)
+    subs = SubscriptionSet()
+    refused = 0
+    per_message = []
+    for m in range(FLOOD_MESSAGES):
+        before = (counter.matches, counter.compiled)
+        try:
+            subs = subs.add(entries(*(f"env.f{m * 256 + n}" for n in range(256))), replace=replace)
+        except ProtocolError:
+            refused += 1
+        stream = Stream(subs)  # a new set gets a new stream and a cold route cache, as in the fan-out
+        for sensor in SENSORS:
+            stream.on_readings([Reading(1, 0, 0, sensor, {"f1": 1.0, "x": 2.0}, 0)], 0)
+        per_message.append((counter.matches - before[0], counter.compiled - before[1]))
+    assert len(subs) == MAX_SUBSCRIPTIONS
+    assert refused == (0 if replace else FLOOD_MESSAGES - 1)
+    # Matching: each entry's sensor pattern once per sensor, and each field pattern once per field name seen.
+    assert max(m for m, _ in per_message) <= MAX_SUBSCRIPTIONS * (len(SENSORS) + 2)
+    # Compiling: the sensor and field patterns of each entry when it is added, never again.
+    assert max(c for _, c in per_message) <= 2 * MAX_SUBSCRIPTIONS

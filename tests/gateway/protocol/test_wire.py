@@ -124,6 +124,13 @@ def test_gap_frame() -> None:
 def test_reply_frames() -> None:
     """ack, error, result (ok with value / failed with error) and pong carry exactly their documented keys."""
     assert unpack(encode_ack(1, "subscribe")) == {"t": "ack", "ref": 1, "op": "subscribe"}
+    assert unpack(encode_ack(2, "resume", n=5, deferred_ms=120)) == {
+        "t": "ack",
+        "ref": 2,
+        "op": "resume",
+        "n": 5,
+        "deferred_ms": 120,
+    }
     assert unpack(encode_error("x", "bad_message", "resume.seq: required")) == {
         "t": "error",
         "ref": "x",
