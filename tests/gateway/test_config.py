@@ -442,8 +442,8 @@ def test_security_errors() -> None:
     )
     assert only_error({"security": {"tokenfile": "x"}}) == (
         "security.tokenfile",
-        "unknown key; known keys: allowed_hosts, allowed_origins, insecure, tls_cert, tls_key, token_file, "
-        "tokens",
+        "unknown key; known keys: allowed_hosts, allowed_origins, insecure, protect_metrics, tls_cert, tls_key, "
+        "token_file, tokens",
     )
     assert only_error({"security": {"allowed_origins": "http://a"}}) == (
         "security.allowed_origins",
