@@ -99,22 +99,26 @@ async def test_methods_other_than_get_and_head_get_405_and_head_has_no_body() ->
 
 
 @contextlib.asynccontextmanager
-async def silent_attackers(url: str, n: int) -> AsyncIterator[list[int]]:
-    """``n`` tasks that open a WebSocket, never authenticate, and reconnect as soon as they are closed."""
+async def silent_attackers(url: str, n: int) -> AsyncIterator[asyncio.Event]:
+    """``n`` tasks that open a WebSocket, never authenticate, and reconnect as soon as they are closed; the
+    event is set once ``n`` connections were opened."""
     opened = [0]
+    all_opened = asyncio.Event()
 
     async def one() -> None:
         while True:
             try:
                 async with connect(url, open_timeout=5, ping_interval=None) as ws:
                     opened[0] += 1
+                    if opened[0] >= n:
+                        all_opened.set()
                     await ws.wait_closed()
             except (OSError, InvalidStatus, ConnectionClosed, TimeoutError):
                 await asyncio.sleep(0.01)
 
     tasks = [asyncio.create_task(one()) for _ in range(n)]
     try:
-        yield opened
+        yield all_opened
     finally:
         for t in tasks:
             t.cancel()
@@ -140,8 +144,7 @@ async def test_silent_sockets_do_not_lock_out_token_holders() -> None:
     attempts, by first message and by subprotocol, getting in; pre-auth connections stay within budget."""
     cfg = make_config(sensors=[synthetic("wave", 0.1)], security=TOKENS, limits={"max_clients": 8})
     async with running(cfg) as app, silent_attackers(app.url, 24) as opened:
-        while opened[0] < 24:
-            await asyncio.sleep(0.05)
+        await asyncio.wait_for(opened.wait(), scaled(10))
         results = []
         for i in range(20):
             results.append(await holder_gets_in(app.url, bearer=i % 2 == 1))
