@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/abuse.py      # about 2-3 minutes on 2 cores
 
-Starts ``python -m gateway run`` with a config that has a token and a fast simulated sensor (up to 1000 readings/s, 16 fields) on
-a free 127.0.0.1 port, then, one phase after another:
+Starts ``python -m gateway run`` with a config that has a token and a fast simulated sensor (up to 1000
+readings/s, 16 fields) on a free 127.0.0.1 port, then, one phase after another:
 
 1. malformed input: hostile HTTP requests (doubled headers, odd methods) and malformed control messages (huge
    integers, deep nesting, garbage) before and after authentication; counts tracebacks in the gateway's log;
@@ -315,12 +315,10 @@ async def eviction_phase(gw: Gateway, limit_s: float = 60.0) -> tuple[float, flo
 async def healthz_probe(port: int, stop: asyncio.Event, out: list[float]) -> None:
     while not stop.is_set():
         t = time.perf_counter()
-        try:
+        with contextlib.suppress(OSError):
             await asyncio.to_thread(
                 raw_request, port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 30.0
             )
-        except OSError:
-            pass
         out.append(time.perf_counter() - t)
         await asyncio.sleep(0.05)
 
