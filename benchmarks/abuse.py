@@ -59,7 +59,7 @@ tokens = [{{ name = "viewer", role = "viewer", token = "{TOKEN}" }}]
 id = "fast"
 driver = "synthetic"
 interval_s = 0.001
-fields = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p"]
+fields = ["f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8", "f9", "f10", "f11", "f12", "f13", "f14", "f15"]
 
 [[sensors]]
 id = "env"
