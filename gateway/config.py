@@ -72,10 +72,20 @@ class Limits:
     client_stall_s: float = 10.0
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0
-    auth_timeout_s: float = 10.0
+    auth_timeout_s: float = 5.0
+    """Time a connection has to show its token; short, because until then it holds a pre-auth slot."""
     compression: bool = False
     write_buffer_bytes: int = 65536
     """Kernel+transport backlog under which frames are written directly; above it, the client's own queue."""
+    preauth_max: int = 16
+    """Connections waiting to authenticate, in total (on top of max_clients): the busiest address loses its
+    oldest one when more arrive, so peers without a token cannot take the slots of those who have one."""
+    preauth_per_address: int = 8
+    """Connections waiting to authenticate from one address (IPv6: one /64); its oldest goes beyond."""
+    auth_failures_burst: int = 10
+    """Wrong tokens one address may send at once (typos) before it is slowed down."""
+    auth_failure_rate_per_s: float = 1.0
+    """Wrong tokens per second one address may send after its burst; attempts beyond are refused unchecked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +108,8 @@ class Security:
     allowed_hosts: tuple[str, ...] = ()
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    protect_metrics: bool = False
+    """Require ``Authorization: Bearer <token>`` (any role) on /metrics; /healthz stays open for health checks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +290,16 @@ def _security(table: Any, col: _Collector, base: Path) -> Security:
     if not isinstance(table, Mapping):
         col.errors.append(ConfigError("security", "expected a table"))
         return Security()
-    known = {"insecure", "tokens", "token_file", "allowed_origins", "allowed_hosts", "tls_cert", "tls_key"}
+    known = {
+        "insecure",
+        "tokens",
+        "token_file",
+        "allowed_origins",
+        "allowed_hosts",
+        "tls_cert",
+        "tls_key",
+        "protect_metrics",
+    }
     for key in table:
         if key not in known:
             col.errors.append(
@@ -318,6 +339,13 @@ def _security(table: Any, col: _Collector, base: Path) -> Security:
             tls[key] = path
     if (tls["tls_cert"] is None) != (tls["tls_key"] is None):
         col.errors.append(ConfigError("security.tls_key", "tls_cert and tls_key must be given together"))
+    protect = col.guard(
+        lambda: _typecheck("security.protect_metrics", table.get("protect_metrics", False), False), False
+    )
+    if protect and not tokens:
+        col.errors.append(
+            ConfigError("security.protect_metrics", "needs at least one token (tokens or token_file)")
+        )
     return Security(
         bool(insecure),
         tuple(tokens),
@@ -326,6 +354,7 @@ def _security(table: Any, col: _Collector, base: Path) -> Security:
         lists["allowed_hosts"],
         tls["tls_cert"],
         tls["tls_key"],
+        bool(protect),
     )
 
 
@@ -473,6 +502,11 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
     limits = _section(Limits, data.get("limits"), "limits", col)
     if limits.max_message_bytes < 256:
         col.errors.append(ConfigError("limits.max_message_bytes", "expected at least 256"))
+    for key in ("preauth_max", "preauth_per_address", "auth_failures_burst"):
+        if getattr(limits, key) < 1:
+            col.errors.append(ConfigError(f"limits.{key}", "expected an integer >= 1"))
+    if limits.auth_failure_rate_per_s <= 0:
+        col.errors.append(ConfigError("limits.auth_failure_rate_per_s", "expected a number > 0"))
     security = _security(data.get("security"), col, base)
     sensors = _devices(data.get("sensors"), "sensors", col)
     actuators = _devices(data.get("actuators"), "actuators", col)

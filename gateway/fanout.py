@@ -34,6 +34,21 @@ from gateway.protocol.wire import encode_agg, encode_data, encode_status
 log = logging.getLogger(__name__)
 
 CLOSE_SLOW = 1008
+CLOSE_TIMEOUT_S = 1.0
+"""Seconds a close may take (close frame drained, peer's answer, TCP teardown) before the socket is aborted."""
+
+
+async def close_within(conn: ServerConnection, code: int, reason: str) -> None:
+    """Close ``conn`` with ``code``; abort its transport if that has not finished within its close timeout.
+
+    websockets' ``close()`` first drains the write buffer without a deadline: towards a peer that stopped
+    reading, it would wait for ever and keep the socket (and the client's slot) open.
+    """
+    try:
+        async with asyncio.timeout(conn.close_timeout or CLOSE_TIMEOUT_S):
+            await conn.close(code, reason)
+    except TimeoutError:
+        conn.transport.abort()
 
 
 class Client:
@@ -52,6 +67,9 @@ class Client:
         self.backlog_since: float | None = None
         self.dropped_total = 0
         self.closing = False
+        self.closing_since: float | None = None
+        """When :meth:`FanOut.tick` first saw this connection closing (for its close deadline)."""
+        self._closer: asyncio.Task[None] | None = None
         self.group: Group | None = None
         self._wake = asyncio.Event()
         transport = conn.transport
@@ -142,7 +160,9 @@ class Client:
         self.queued_bytes = 0
         self.metrics.inc("sensorcast_clients_evicted_total")
         log.warning("client %s evicted: too slow (dropped %d readings)", self.name, self.dropped_total)
-        asyncio.get_running_loop().create_task(self.conn.close(CLOSE_SLOW, "slow consumer"))
+        self._closer = asyncio.get_running_loop().create_task(
+            close_within(self.conn, CLOSE_SLOW, "slow consumer")
+        )
         self._wake.set()
 
     async def writer(self) -> None:
@@ -409,6 +429,18 @@ class FanOut:
         for c in list(self.clients):
             if c.backlog_since is not None and c.queue and mono - c.backlog_since > c.limits.client_stall_s:
                 c.evict()
+            self._close_deadline(c, mono)
+
+    @staticmethod
+    def _close_deadline(c: Client, mono: float) -> None:
+        """Abort a connection whose close has taken longer than its close timeout, whoever started it (the
+        keepalive's 1011 also drains the write buffer without a deadline first)."""
+        if c.conn.protocol.state is OPEN:
+            return
+        if c.closing_since is None:
+            c.closing_since = mono
+        elif mono - c.closing_since > (c.conn.close_timeout or CLOSE_TIMEOUT_S):
+            c.conn.transport.abort()  # also when websockets chose transport.close(): that one flushes first
 
     async def run_ticks(self, interval_s: float = 0.01, idle_s: float = 0.25) -> None:
         """Tick forever (a task of the app): every ``interval_s`` while a timed policy or a backlog needs it,

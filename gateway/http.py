@@ -53,6 +53,11 @@ def response(
     return Response(status.value, status.phrase, headers, data)
 
 
+def head_response(resp: Response) -> Response:
+    """The answer to HEAD: ``resp``'s status and headers (Content-Length included), without its body."""
+    return Response(resp.status_code, resp.reason_phrase, resp.headers, b"")
+
+
 def json_response(obj: Any, status: HTTPStatus = HTTPStatus.OK) -> Response:
     """A JSON response that is never cached."""
     return response(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,11 +25,12 @@ from websockets.typing import Subprotocol
 from gateway import __version__
 from gateway.commands import CommandRouter
 from gateway.config import Config
-from gateway.fanout import Client, FanOut
-from gateway.http import OriginPolicy, StaticFiles, json_response, response
+from gateway.fanout import CLOSE_TIMEOUT_S, Client, FanOut, close_within
+from gateway.http import OriginPolicy, StaticFiles, head_response, json_response, response
 from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.protocol import PROTOCOL_VERSION
+from gateway.protocol.admission import FailureThrottle, PreAuthPool, address_key
 from gateway.protocol.budget import RESUME_BURST_BYTES, RESUME_BYTES_PER_S, ResumeBudget
 from gateway.protocol.control import Auth, Command, Ping, Resume, Subscribe, Unsubscribe, parse_control
 from gateway.protocol.errors import ProtocolError
@@ -54,6 +56,12 @@ CAPABILITIES = [
 ]
 CLOSE_POLICY = 1008
 CLOSE_INVALID = 1007
+CLOSE_TRY_LATER = 1013
+AUTH_LOG_SUMMARY_S = 60.0
+"""Wrong tokens are logged once per address, then as one summary line per address every this many seconds."""
+SINGLE_HEADERS = ("Host", "Origin", "Upgrade", "If-None-Match", "Authorization")
+"""Headers read as one value: sent twice, the request is ambiguous and is answered 400."""
+METHODS = ("GET", "HEAD")
 RATE_WARNINGS = 3
 """Rate-limit errors a client may receive before it is closed with 1008."""
 
@@ -120,14 +128,31 @@ class GatewayServer:
         self.tls = sec.tls_cert is not None
         self.server: Server | None = None
         self.operators = 0
-        self.pending = 0
+        lim = config.limits
+        self.preauth: PreAuthPool[ServerConnection] = PreAuthPool(lim.preauth_max, lim.preauth_per_address)
+        self.throttle = FailureThrottle(lim.auth_failures_burst, lim.auth_failure_rate_per_s)
+        self._waiting: dict[ServerConnection, asyncio.Timeout] = {}
+        self._evicted: set[ServerConnection] = set()
+        self._summary: asyncio.TimerHandle | None = None
         for name, kind, text in (
             ("sensorcast_control_messages_total", "counter", "Control messages received"),
             ("sensorcast_bad_messages_total", "counter", "Malformed control messages"),
             ("sensorcast_auth_failures_total", "counter", "Rejected tokens"),
+            (
+                "sensorcast_auth_throttled_total",
+                "counter",
+                "Token attempts refused unchecked (too many wrong)",
+            ),
+            (
+                "sensorcast_preauth_evicted_total",
+                "counter",
+                "Unauthenticated connections closed to make room",
+            ),
+            ("sensorcast_preauth_connections", "gauge", "Connections waiting to authenticate"),
             ("sensorcast_handshakes_rejected_total", "counter", "HTTP/WebSocket requests refused by checks"),
         ):
             metrics.describe(name, kind, text)
+        metrics.add_callback(lambda: [("sensorcast_preauth_connections", (), float(len(self.preauth)))])
 
     # -- tokens --------------------------------------------------------------------------------------------
 
@@ -143,7 +168,23 @@ class GatewayServer:
     # -- HTTP side -----------------------------------------------------------------------------------------
 
     def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
-        """Host/Origin checks, plain HTTP routes, and the client limit (None: go on with the handshake)."""
+        """Header and method checks, Host/Origin checks, plain HTTP routes, and the client limit (None: go on
+        with the handshake)."""
+        for name in SINGLE_HEADERS:
+            if len(request.headers.get_all(name)) > 1:
+                self.metrics.inc("sensorcast_handshakes_rejected_total", reason="duplicate_header")
+                return response(HTTPStatus.BAD_REQUEST, f"more than one {name} header\n")
+        if request.method not in METHODS:
+            self.metrics.inc("sensorcast_handshakes_rejected_total", reason="method")
+            return response(
+                HTTPStatus.METHOD_NOT_ALLOWED, "only GET and HEAD\n", extra={"Allow": ", ".join(METHODS)}
+            )
+        resp = self._route(conn, request)
+        if request.method == "HEAD" and resp is not None:
+            return head_response(resp)
+        return resp
+
+    def _route(self, conn: ServerConnection, request: Request) -> Response | None:
         host = request.headers.get("Host")
         if not self.origins.host_ok(host):
             self.metrics.inc("sensorcast_handshakes_rejected_total", reason="host")
@@ -152,13 +193,17 @@ class GatewayServer:
             self.metrics.inc("sensorcast_handshakes_rejected_total", reason="origin")
             return response(HTTPStatus.FORBIDDEN, "origin not allowed (add it to security.allowed_origins)\n")
         path = urlsplit(request.path).path
-        upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
+        upgrade = request.method == "GET" and "websocket" in request.headers.get("Upgrade", "").lower()
         if not upgrade:
             if path == "/healthz":
                 body = self.health()
                 ok = body["status"] != "down"
                 return json_response(body, HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE)
             if path == "/metrics":
+                if self.config.security.protect_metrics:
+                    refused = self._metrics_auth(conn, request)
+                    if refused is not None:
+                        return refused
                 return response(
                     HTTPStatus.OK,
                     self.metrics.render(),
@@ -170,10 +215,35 @@ class GatewayServer:
             return response(HTTPStatus.NOT_FOUND, "not found\n")
         if path != "/":
             return response(HTTPStatus.NOT_FOUND, "the WebSocket endpoint is /\n")
-        if len(self.fanout.clients) + self.pending >= self.config.limits.max_clients:
+        # Only authenticated clients count: connections still waiting for auth have their own budget
+        # (self.preauth), so silent peers cannot take the slots of token holders.
+        if len(self.fanout.clients) >= self.config.limits.max_clients:
             self.metrics.inc("sensorcast_handshakes_rejected_total", reason="max_clients")
             return response(HTTPStatus.SERVICE_UNAVAILABLE, "too many clients\n", extra={"Retry-After": "5"})
         return None
+
+    def _metrics_auth(self, conn: ServerConnection, request: Request) -> Response | None:
+        """None when /metrics carries ``Authorization: Bearer <token>`` of any role, else the refusal."""
+        address = _address(conn)
+        now = time.monotonic()
+        if not self.throttle.allow(address, now):
+            self.metrics.inc("sensorcast_auth_throttled_total")
+            self._schedule_summary()
+            wait = str(math.ceil(self.throttle.retry_after_s(address, now)))
+            return response(
+                HTTPStatus.TOO_MANY_REQUESTS, "too many wrong tokens\n", extra={"Retry-After": wait}
+            )
+        header = request.headers.get("Authorization")
+        scheme, _, token = (header or "").partition(" ")
+        if scheme.lower() == "bearer" and self.role_for(token.strip()) is not None:
+            return None
+        if header is not None:
+            self._count_failure(address, now)
+        return response(
+            HTTPStatus.UNAUTHORIZED,
+            "this gateway needs Authorization: Bearer <token> on /metrics\n",
+            extra={"WWW-Authenticate": 'Bearer realm="sensorcast"'},
+        )
 
     @staticmethod
     def select_subprotocol(conn: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
@@ -186,20 +256,26 @@ class GatewayServer:
         """Return the client's role; None when it was refused (the connection is then closed)."""
         if not self.tokens:
             return "operator"  # no tokens: only allowed on loopback or with --insecure
+        address = _address(conn)
         offered = conn.request.headers.get_all("Sec-WebSocket-Protocol") if conn.request else []
         for item in (p.strip() for h in offered for p in h.split(",")):
             if item.startswith(BEARER_PREFIX):
-                role = self.role_for(item[len(BEARER_PREFIX) :])
-                if role:
-                    return role
-                await self._refuse(conn, None)
-                return None
+                return await self._check_token(conn, address, item[len(BEARER_PREFIX) :], None, ack=False)
+        victim = self.preauth.admit(address, conn)
+        if victim is not None:
+            self._evict_preauth(victim)
         try:
-            async with asyncio.timeout(self.config.limits.auth_timeout_s):
-                first = await conn.recv()
-        except TimeoutError:
+            first = await self._first_message(conn)
+        finally:
+            self.preauth.release(conn)
+        if first is None:
+            if conn in self._evicted:
+                self._evicted.discard(conn)
+                await conn.send(encode_error(None, "busy", "too many connections waiting to authenticate"))
+                await close_within(conn, CLOSE_TRY_LATER, "too many unauthenticated connections")
+                return None
             await conn.send(encode_error(None, "auth_required", 'send {"t": "auth", "token": ...} first'))
-            await conn.close(CLOSE_POLICY, "authentication required")
+            await close_within(conn, CLOSE_POLICY, "authentication required")
             return None
         try:
             msg = parse_control(first)
@@ -213,20 +289,79 @@ class GatewayServer:
                     'this gateway requires a token: send {"t": "auth", "token": ...} first',
                 )
             )
-            await conn.close(CLOSE_POLICY, "authentication required")
+            await close_within(conn, CLOSE_POLICY, "authentication required")
             return None
-        role = self.role_for(msg.token)
+        return await self._check_token(conn, address, msg.token, msg.ref, ack=True)
+
+    async def _first_message(self, conn: ServerConnection) -> str | bytes | None:
+        """The first message, or None when the auth timeout passed or the pre-auth pool evicted ``conn``."""
+        try:
+            async with asyncio.timeout(self.config.limits.auth_timeout_s) as deadline:
+                self._waiting[conn] = deadline
+                if conn in self._evicted:
+                    deadline.reschedule(asyncio.get_running_loop().time())
+                return await conn.recv()
+        except TimeoutError:
+            return None
+        finally:
+            self._waiting.pop(conn, None)
+
+    def _evict_preauth(self, victim: ServerConnection) -> None:
+        """End ``victim``'s wait for its first message now (its handler then closes it with 1013)."""
+        self.metrics.inc("sensorcast_preauth_evicted_total")
+        self._evicted.add(victim)
+        deadline = self._waiting.get(victim)
+        if deadline is not None:
+            deadline.reschedule(asyncio.get_running_loop().time())
+
+    async def _check_token(
+        self, conn: ServerConnection, address: str, token: str, ref: object, *, ack: bool
+    ) -> str | None:
+        now = time.monotonic()
+        if not self.throttle.allow(address, now):
+            self.metrics.inc("sensorcast_auth_throttled_total")
+            self._schedule_summary()
+            wait = math.ceil(self.throttle.retry_after_s(address, now))
+            await conn.send(encode_error(ref, "rate_limited", f"too many wrong tokens: retry in {wait} s"))
+            await close_within(conn, CLOSE_TRY_LATER, "too many wrong tokens")
+            return None
+        role = self.role_for(token)
         if role is None:
-            await self._refuse(conn, msg.ref)
+            await self._refuse(conn, address, now, ref)
             return None
-        await conn.send(encode_ack(msg.ref, "auth"))
+        if ack:
+            await conn.send(encode_ack(ref, "auth"))
         return role
 
-    async def _refuse(self, conn: ServerConnection, ref: object) -> None:
-        self.metrics.inc("sensorcast_auth_failures_total")
-        log.warning("rejected a token from %s", conn.remote_address[0] if conn.remote_address else "?")
+    async def _refuse(self, conn: ServerConnection, address: str, now: float, ref: object) -> None:
+        self._count_failure(address, now)
         await conn.send(encode_error(ref, "auth_failed", "invalid token"))
-        await conn.close(CLOSE_POLICY, "invalid token")
+        await close_within(conn, CLOSE_POLICY, "invalid token")
+
+    def _count_failure(self, address: str, now: float) -> None:
+        self.metrics.inc("sensorcast_auth_failures_total")
+        if self.throttle.fail(address, now):
+            log.warning(
+                "rejected a token from %s (more from it are summarised every %d s)",
+                address,
+                AUTH_LOG_SUMMARY_S,
+            )
+        self._schedule_summary()
+
+    def _schedule_summary(self) -> None:
+        if self._summary is None:
+            self._summary = asyncio.get_running_loop().call_later(AUTH_LOG_SUMMARY_S, self._log_summary)
+
+    def _log_summary(self) -> None:
+        self._summary = None
+        for address, more, refused in self.throttle.summary():
+            log.warning(
+                "%d more wrong tokens from %s, and %d attempts refused unchecked, in the last %d s",
+                more,
+                address,
+                refused,
+                AUTH_LOG_SUMMARY_S,
+            )
 
     def _hello(self, role: str | None) -> bytes:
         cfg = self.config
@@ -258,14 +393,19 @@ class GatewayServer:
 
     async def handler(self, conn: ServerConnection) -> None:
         """Serve one WebSocket connection until it closes."""
-        self.pending += 1
         try:
             role = await self._authenticate(conn)
         except ConnectionClosed:
             role = None
         finally:
-            self.pending -= 1
+            self._evicted.discard(conn)
         if role is None:
+            return
+        if (
+            len(self.fanout.clients) >= self.config.limits.max_clients
+        ):  # filled up while this one authenticated
+            self.metrics.inc("sensorcast_handshakes_rejected_total", reason="max_clients")
+            await close_within(conn, CLOSE_TRY_LATER, "too many clients")
             return
         client = Client(conn, self.config.limits, self.metrics, role)
         query = parse_qs(urlsplit(conn.request.path).query) if conn.request else {}
@@ -308,7 +448,7 @@ class GatewayServer:
             if not bucket.take():
                 rate_warnings += 1
                 if rate_warnings > RATE_WARNINGS:
-                    await client.conn.close(CLOSE_POLICY, "control message rate exceeded")
+                    await close_within(client.conn, CLOSE_POLICY, "control message rate exceeded")
                     return
                 client.send(
                     encode_error(None, "rate_limited", f"at most {limits.control_rate_per_s:g} messages/s")
@@ -321,7 +461,7 @@ class GatewayServer:
                 self.metrics.inc("sensorcast_bad_messages_total")
                 client.send(encode_error(exc.ref, exc.code, exc.msg))
                 if bad > limits.max_bad_messages:
-                    await client.conn.close(CLOSE_INVALID, "too many malformed messages")
+                    await close_within(client.conn, CLOSE_INVALID, "too many malformed messages")
                     return
                 continue
             await self._handle(client, msg, resumes)
@@ -434,7 +574,7 @@ class GatewayServer:
             compression="deflate" if lim.compression else None,
             ssl=ssl_ctx,
             server_header=None,
-            close_timeout=1.0,
+            close_timeout=CLOSE_TIMEOUT_S,
         )
         return self.server
 
@@ -443,3 +583,9 @@ class GatewayServer:
         """The bound TCP port (useful with port 0)."""
         assert self.server is not None
         return int(next(iter(self.server.sockets)).getsockname()[1])
+
+
+def _address(conn: ServerConnection | None) -> str:
+    """The budget key of the peer (see :func:`~gateway.protocol.admission.address_key`); "?" when unknown."""
+    peer = getattr(conn, "remote_address", None)
+    return address_key(str(peer[0])) if peer else "?"

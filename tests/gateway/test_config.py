@@ -506,7 +506,7 @@ def test_security_errors() -> None:
     assert only_error({"security": {"tokenfile": "x"}}) == (
         "security.tokenfile",
         "unknown key (did you mean 'token_file'?); known keys: allowed_hosts, allowed_origins, insecure, "
-        "tls_cert, tls_key, token_file, tokens",
+        "protect_metrics, tls_cert, tls_key, token_file, tokens",
     )
     assert only_error({"security": {"allowed_origins": "http://a"}}) == (
         "security.allowed_origins",

@@ -257,11 +257,13 @@ def test_websocket_upgrade_on_another_path_is_404() -> None:
     assert resp.body == b"the WebSocket endpoint is /\n"
 
 
-def test_max_clients_counts_pending_handshakes() -> None:
+def test_max_clients_counts_authenticated_clients_not_those_waiting_for_auth() -> None:
+    """Connections still waiting to authenticate have their own budget; only authorised clients fill max_clients."""
     server = make_server(limits={"max_clients": 2})
-    server.pending = 1
+    for key in range(16):
+        server.preauth.admit("10.0.0.9", key)  # type: ignore[arg-type]
     assert server.process_request(None, request("/", websocket=True)) is None  # type: ignore[arg-type]
-    server.pending = 2
+    server.fanout.clients.update({object(), object()})  # type: ignore[arg-type]
     resp = server.process_request(None, request("/", websocket=True))  # type: ignore[arg-type]
     assert resp is not None and resp.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert resp.headers["Retry-After"] == "5"
