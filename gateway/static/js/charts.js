@@ -10,7 +10,7 @@
 
 /* global uPlot */
 
-import { formatValue } from "./format.js";
+import { formatTicks, formatValue } from "./format.js";
 
 const SYNC_KEY = "sensorcast";
 
@@ -108,7 +108,7 @@ export class ChartPanel {
       scales: { x: { time: true } },
       axes: [
         { stroke: axis, grid: { stroke: grid } },
-        { stroke: axis, grid: { stroke: grid }, size: yAxisSize },
+        { stroke: axis, grid: { stroke: grid }, size: yAxisSize, values: (u, splits) => formatTicks(splits, unit) },
       ],
       cursor: {
         sync: { key: SYNC_KEY },

@@ -68,3 +68,30 @@ export function formatValue(v, unit = "", kind = "float") {
   if (a >= 10 ** (SIG - 1)) return withUnit(v.toFixed(0), unit);
   return withUnit(significant(v), unit);
 }
+
+/** Decimals that write every multiple of `step` exactly (0.25 -> 2, 5 -> 0), at most 10. */
+function stepDecimals(step) {
+  let d = 0;
+  while (d < 10 && Math.abs(step * 10 ** d - Math.round(step * 10 ** d)) > 1e-6) d += 1;
+  return d;
+}
+
+/**
+ * Tick labels of a chart's value axis, by the same rule as formatValue: byte axes scaled by 1000 with the
+ * prefix and unit (`24.50 GB`), SI prefixes from a million, and on every axis as many decimals as the tick
+ * step needs, so neighbouring ticks never read the same (`52.2058`, `52.2060`).
+ * @param {number[]} splits tick values, evenly spaced (uPlot's `splits`).
+ * @param {string} [unit] the field's unit.
+ */
+export function formatTicks(splits, unit = "") {
+  const finite = splits.filter((v) => Number.isFinite(v));
+  if (!finite.length) return splits.map(() => "");
+  const max = Math.max(...finite.map(Math.abs));
+  const bytes = BYTE_UNITS.has(unit);
+  const exp = (bytes && max >= 1000) || max >= 1e6 ? Math.min(Math.floor(Math.log10(max) / 3), SI.length - 1) : 0;
+  const div = 1000 ** exp;
+  const step = finite.length > 1 ? Math.abs(finite[1] - finite[0]) / div : 0;
+  const d = stepDecimals(step);
+  const suffix = exp || bytes ? ` ${SI[exp]}${unit}` : ""; // other units are in the chart's title
+  return splits.map((v) => (Number.isFinite(v) ? `${(v / div).toFixed(d)}${suffix}` : ""));
+}

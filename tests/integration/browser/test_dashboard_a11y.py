@@ -138,12 +138,27 @@ FORMAT_TABLE: list[tuple[Any, str, str, str]] = [
 ]
 
 
+TICKS_TABLE: list[tuple[list[float | None], str, list[str]]] = [
+    # a chart's value-axis ticks, unit -> labels (same prefixes as the cards; decimals from the tick step)
+    ([24.4e9, 24.5e9, 24.6e9], "B", ["24.4 GB", "24.5 GB", "24.6 GB"]),  # was 24,400,000,000
+    ([0, 500, 1000, 1500], "B/s", ["0.0 kB/s", "0.5 kB/s", "1.0 kB/s", "1.5 kB/s"]),
+    ([0, 200, 400], "B", ["0 B", "200 B", "400 B"]),
+    ([52.2058, 52.206], "°", ["52.2058", "52.2060"]),  # uPlot's default wrote 52.206 twice
+    ([101200, 101300], "Pa", ["101200", "101300"]),
+    ([0, 0.25, 0.5], "", ["0.00", "0.25", "0.50"]),
+    ([2e6, 4e6], "Hz", ["2 MHz", "4 MHz"]),
+    ([None, 1, 2], "", ["", "1", "2"]),
+    ([], "", []),
+]
+
+
 def test_one_number_format_for_cards_and_charts(
     gateways: GatewayFactory, new_page: PageFactory, tmp_path: Path
 ) -> None:
     """js/format.js formats a table of values the same way everywhere: bytes scaled by 1000 with 3 significant
     digits, integer fields whole, other numbers with 3 significant digits (never rounding integer digits away),
-    degrees with 5 decimals, epoch ns as UTC time."""
+    degrees with 5 decimals, epoch ns as UTC time; chart axis ticks use the same prefixes, with the decimals
+    their step needs."""
     url = gateways(write_config(tmp_path / "gw.toml", sensors=[synthetic("wave", 1.0, ["a"])])).start()
     page = new_page()
     page.goto(url)
@@ -155,6 +170,14 @@ def test_one_number_format_for_cards_and_charts(
         [["inf" if v == float("inf") else v, u, k] for v, u, k, _ in FORMAT_TABLE],
     )
     assert got == [text for *_, text in FORMAT_TABLE]
+    ticks = page.evaluate(
+        """async (rows) => {
+            const { formatTicks } = await import("./static/js/format.js");
+            return rows.map(([splits, unit]) => formatTicks(splits, unit));
+        }""",
+        [[splits, unit] for splits, unit, _ in TICKS_TABLE],
+    )
+    assert ticks == [texts for *_, texts in TICKS_TABLE]
 
 
 def test_cards_and_charts_show_labels_and_formatted_values(
