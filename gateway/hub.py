@@ -16,6 +16,7 @@ from typing import Any
 
 from bridges.seam import BatchSink, StatusSink
 from gateway.metrics import Metrics
+from gateway.protocol.labels import human_name
 from gateway.protocol.model import FLAG_CLOCK_SYNCED, FLAG_SIMULATED, SEQ, ReadingTuple
 from gateway.protocol.ring import ReadingRing
 from gateway.protocol.wire import encode_data
@@ -160,6 +161,7 @@ class Hub:
                     "fields": [
                         {
                             "name": f.name,
+                            "label": human_name(f.name),
                             "unit": f.unit,
                             "kind": f.kind,
                             "device_class": f.device_class,

@@ -26,8 +26,10 @@ fi
 EXTRAS="test" source "$here/scripts/bootstrap.sh"
 py="$here/.venv/bin/python"
 
-# Node clients used by the seed-client tests (ws + @msgpack/msgpack, pinned by the lock file).
-if [ ! -d tests/integration/seed/node_modules/ws ]; then
+# Node clients used by the seed-client tests (ws + @msgpack/msgpack) and axe-core for the dashboard's
+# accessibility test, pinned by the lock file; reinstalled whenever the lock file is newer than the install.
+seed=tests/integration/seed
+if [ ! -f "$seed/node_modules/.package-lock.json" ] || [ "$seed/package-lock.json" -nt "$seed/node_modules/.package-lock.json" ]; then
   echo "[test] npm ci (tests/integration/seed)" >&2
   (cd tests/integration/seed && npm ci --no-audit --no-fund --silent)
 fi

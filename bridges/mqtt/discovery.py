@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bridges.mqtt.topics import Topics, safe_level
+from gateway.protocol.labels import human_name
 
 NUMERIC_KINDS = ("float", "int")
 GATEWAY_OBJECT = "_gateway"
@@ -65,11 +66,6 @@ UNIT_DEVICE_CLASS = {
     "km": "distance",
     "dBm": "signal_strength",
 }
-ACRONYMS = {"cpu", "gpu", "gps", "pm", "hdop", "pdop", "vdop", "rx", "tx", "adc", "nmea", "ph", "co2", "uv"}
-UNIT_SUFFIXES = {
-    "c", "f", "k", "pa", "hpa", "pct", "v", "mv", "a", "ma", "w", "hz", "s", "ms", "ns", "m", "mm", "cm", "kmh",
-    "lx", "lux", "deg", "dps", "ms2", "ugm3", "bps", "ppm", "dl",
-}  # fmt: skip
 
 
 def infer_device_class(name: str, unit: str) -> str | None:
@@ -78,31 +74,6 @@ def infer_device_class(name: str, unit: str) -> str | None:
     if cls == "speed" and "wind" in name:
         return "wind_speed"
     return cls
-
-
-def human_name(name: str) -> str:
-    """A display name from a field id: ``temperature_c`` -> ``Temperature``, ``cpu_temp_c`` -> ``CPU temp``,
-    ``pm2_5_ugm3`` -> ``PM2.5``, ``nmea_errors_total`` -> ``NMEA errors`` (the unit and the state class travel
-    separately, so their suffixes are dropped)."""
-    words = name.split("_")
-    if len(words) > 1 and words[-1] == "bps":
-        words[-1] = "rate"  # net_rx_bps beside the net_rx_bytes counter: "Net RX rate", "Net RX"
-    if len(words) > 1 and words[-1] == "total":
-        words.pop()
-    if len(words) > 1 and (words[-1] in UNIT_SUFFIXES or words[-1] == "bytes"):
-        words.pop()
-    if words and words[-1] == "per" and len(words) > 1:
-        words.pop()
-    out: list[str] = []
-    for w in words:
-        if out and w.isdigit() and out[-1][-1:].isdigit():
-            out[-1] += "." + w  # pm2_5 -> PM2.5, n0_3 -> N0.3
-        elif w in ACRONYMS or (w[:2] in ("pm",) and w[2:].isdigit()):
-            out.append(w.upper())
-        else:
-            out.append(w)
-    text = " ".join(out) or name
-    return text[0].upper() + text[1:]
 
 
 def _dumps(doc: Mapping[str, Any]) -> bytes:
@@ -179,9 +150,8 @@ def _field_entity(
     )
     kind = field.get("kind", "float")
     component = "binary_sensor" if kind == "bool" else "sensor"
-    doc = _common(
-        topics, component, uid, human_name(fname), device, sw_version, topics.health(sid) if health else None
-    )
+    label = str(field.get("label") or human_name(fname))  # the catalogue's label; older catalogues lack one
+    doc = _common(topics, component, uid, label, device, sw_version, topics.health(sid) if health else None)
     doc["state_topic"] = topics.data(sid)
     # A missing or null value renders "None", which Home Assistant shows as unknown (not OFF, not 0).
     head = f"{{% set v = {_value_ref(fname)} %}}"

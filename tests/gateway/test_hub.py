@@ -314,3 +314,31 @@ async def test_flushing_by_hand_does_not_upset_batch_sizes_or_the_timer() -> Non
         pub({"v": i})
     assert [[r[SEQ] for r in b] for b in sinks.batches[4:]] == [[10, 11, 12]]
     assert hub.seq == 13 and hub.flushed_seq == 12
+
+
+def test_catalogue_fields_carry_a_human_label() -> None:
+    """Each catalogue field has its id, a human label (the unit suffix dropped), unit, kind, device class and
+    series, so every client shows the same names."""
+    hub = Hub("gw", "b00t")
+    fields = (FieldSpec("cpu_temp_c", "°C", "float", "temperature"), FieldSpec("net_rx_bytes", "B", "int"))
+    hub.register_sensor(
+        SensorInfo(id="sys", driver="system", model="host", fields=fields, interval_s=1.0, simulated=False)
+    )
+    assert hub.catalogue()["sensors"][0]["fields"] == [
+        {
+            "name": "cpu_temp_c",
+            "label": "CPU temp",
+            "unit": "°C",
+            "kind": "float",
+            "device_class": "temperature",
+            "series": "gauge",
+        },
+        {
+            "name": "net_rx_bytes",
+            "label": "Net RX",
+            "unit": "B",
+            "kind": "int",
+            "device_class": None,
+            "series": "gauge",
+        },
+    ]

@@ -2,31 +2,18 @@
  * Overview cards: one per sensor with its latest values and units, state (ok / failing / offline /
  * recovering / stopped, simulated), the age of its last reading, a stale marker when it stopped arriving,
  * and a sparkline of its first numeric field over the last minute. Text is refreshed at most 4 times a second
- * and sparklines once a second, whatever the data rate.
+ * and sparklines once a second, whatever the data rate. Fields show their catalogue label (the id in the
+ * tooltip); values go through format.js, the same rule as the charts. Each card's "Chart" button selects the
+ * sensor and scrolls its charts into view (one tap on a phone, where the charts sit far below the cards).
  */
+
+import { formatValue } from "./format.js";
 
 const CARD_REFRESH_MS = 250;
 const SPARK_REFRESH_MS = 1000;
 const SPARK_SPAN_MS = 60e3;
 const SPARK_MIN_SPAN_MS = 10e3;
 const STALE_DEFAULT_MS = 30e3;
-const SI = ["", "k", "M", "G", "T", "P", "E"];
-
-export function formatValue(v, unit) {
-  if (v == null) return "–";
-  if (typeof v === "boolean") return v ? "on" : "off";
-  if (typeof v !== "number") return String(v);
-  const a = Math.abs(v);
-  if (unit === "ns" && a > 1e17) return `${new Date(v / 1e6).toISOString().slice(11, 19)} UTC`; // an epoch time
-  if (a >= 1e6 && Number.isFinite(v)) {
-    // Big counters (bytes, ns): SI prefix, so a card stays readable.
-    const exp = Math.min(Math.floor(Math.log10(a) / 3), SI.length - 1);
-    return `${+(v / 1000 ** exp).toPrecision(4)} ${SI[exp]}${unit}`;
-  }
-  const digits = Number.isInteger(v) ? 0 : a >= 1000 ? 0 : a >= 100 ? 1 : a >= 1 ? 2 : 3;
-  return `${v.toFixed(digits)}${unit ? ` ${unit}` : ""}`;
-}
-
 export function formatAge(ms) {
   if (ms < 0 || !Number.isFinite(ms)) return "–";
   if (ms < 1000) return `${Math.round(ms)} ms ago`;
@@ -36,9 +23,15 @@ export function formatAge(ms) {
 }
 
 export class Cards {
-  constructor(root, onSelect) {
+  /**
+   * @param {HTMLElement} root container of the cards.
+   * @param {(id: string) => void} onSelect a card's name was clicked: chart that sensor.
+   * @param {(id: string) => void} [onChart] a card's Chart button was clicked: chart it and show the charts.
+   */
+  constructor(root, onSelect, onChart = onSelect) {
     this.root = root;
     this.onSelect = onSelect;
+    this.onChart = onChart;
     this.items = new Map();
     this.lastText = 0;
     this.lastSpark = 0;
@@ -70,6 +63,13 @@ export class Cards {
     title.addEventListener("click", () => this.onSelect(s.id));
     const state = document.createElement("span");
     state.className = "badge state";
+    const chart = document.createElement("button");
+    chart.type = "button";
+    chart.className = "chart-link";
+    chart.textContent = "Chart";
+    chart.setAttribute("aria-label", `Chart of ${s.id}`);
+    chart.title = "Show the charts of this sensor";
+    chart.addEventListener("click", () => this.onChart(s.id));
     head.append(title, state);
     if (s.sim) {
       const sim = document.createElement("span");
@@ -87,7 +87,8 @@ export class Cards {
     for (const f of s.fields) {
       const row = document.createElement("div");
       const dt = document.createElement("dt");
-      dt.textContent = f.name;
+      dt.textContent = f.label || f.name;
+      dt.title = f.name;
       const dd = document.createElement("dd");
       dd.dataset.field = f.name;
       dd.textContent = "–";
@@ -99,12 +100,15 @@ export class Cards {
     canvas.className = "spark";
     canvas.setAttribute("aria-hidden", "true");
     const foot = document.createElement("footer");
-    foot.className = "age";
-    foot.textContent = "no reading yet";
+    foot.className = "card-foot";
     el.append(head, model, dl, canvas, foot);
     const numeric = s.fields.filter((f) => f.kind !== "str" && f.kind !== "bool").map((f) => f.name);
     const sparkField = numeric.find((n) => n !== "n") ?? numeric[0] ?? null;
-    const item = { info: s, el, state, dds, canvas, foot, ring, sparkField, values: null, tMs: null, dirty: false,
+    const age = document.createElement("span");
+    age.className = "age";
+    age.textContent = "no reading yet";
+    foot.replaceChildren(age, chart);
+    const item = { info: s, el, state, dds, canvas, foot: age, ring, sparkField, values: null, tMs: null, dirty: false,
       stale: false, n: 0, firstT: null, agg: 0 };
     this.items.set(s.id, item);
     this.setState(s.id, s.state, s.error);
@@ -146,9 +150,10 @@ export class Cards {
       for (const it of this.items.values()) {
         if (!it.dirty) continue;
         it.dirty = false;
-        const units = Object.fromEntries(it.info.fields.map((f) => [f.name, f.unit]));
+        const fields = new Map(it.info.fields.map((f) => [f.name, f]));
         for (const [name, dd] of it.dds) {
-          if (it.values && name in it.values) dd.textContent = formatValue(it.values[name], units[name]);
+          const f = fields.get(name);
+          if (it.values && name in it.values) dd.textContent = formatValue(it.values[name], f.unit, f.kind);
         }
       }
     }

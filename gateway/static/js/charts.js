@@ -4,10 +4,13 @@
  * Live mode follows the newest data over the selected window. Dragging selects a range (zoom), the wheel zooms
  * around the pointer, shift+wheel / arrow keys / the toolbar pan; any of these pauses live following, and
  * "Live" (or double-click, or Escape) resumes it. Data keeps being recorded while paused.
- * Each chart element carries `data-points` and `data-gaps` (drawn breaks) for tests and the curious.
+ * Each chart element carries `data-sensor`, `data-field`, `data-points` and `data-gaps` (drawn breaks) for tests
+ * and the curious. Titles use the field's catalogue label; legend values go through format.js (as the cards).
  */
 
 /* global uPlot */
+
+import { formatTicks, formatValue } from "./format.js";
 
 const SYNC_KEY = "sensorcast";
 
@@ -52,8 +55,8 @@ export class ChartPanel {
     this.sensor = sensor;
     this.ring = ring;
     if (!sensor || !ring) return;
-    const units = Object.fromEntries(sensor.fields.map((f) => [f.name, f.unit || ""]));
-    for (const field of ring.fields) this.charts.push(this._make(field, units[field] ?? "", !!ring.lo));
+    const specs = new Map(sensor.fields.map((f) => [f.name, f]));
+    for (const field of ring.fields) this.charts.push(this._make(field, specs.get(field) ?? {}, !!ring.lo));
   }
 
   destroy() {
@@ -73,21 +76,25 @@ export class ChartPanel {
     return Math.round(this._width() * (globalThis.devicePixelRatio || 1));
   }
 
-  _make(field, unit, ranged) {
+  _make(field, spec, ranged) {
+    const unit = spec.unit || "";
+    const label = spec.label || field;
     const el = document.createElement("figure");
     el.className = "chart";
     el.tabIndex = 0;
+    el.dataset.sensor = this.sensor.id;
     el.dataset.field = field;
     el.dataset.points = "0";
     el.dataset.gaps = "0";
-    el.setAttribute("aria-label", `${this.sensor.id}.${field} chart. Arrow keys pan, + and - zoom, Escape: live`);
+    el.setAttribute("aria-label", `${this.sensor.id} ${label} chart. Arrow keys pan, + and - zoom, Escape: live`);
+    el.title = `${this.sensor.id}.${field}`;
     this.root.appendChild(el);
     const line = cssVar("--accent", "#2563eb");
     const band = cssVar("--band", "rgba(37,99,235,0.18)");
     const axis = cssVar("--muted", "#666");
     const grid = cssVar("--grid", "rgba(128,128,128,0.15)");
-    const fmt = (u, v) => (v == null ? "–" : `${+v.toPrecision(6)}${unit ? ` ${unit}` : ""}`);
-    const series = [{}, { label: field, stroke: line, width: 1.5, value: fmt, spanGaps: false }];
+    const fmt = (u, v) => formatValue(v, unit, spec.kind);
+    const series = [{}, { label, stroke: line, width: 1.5, value: fmt, spanGaps: false }];
     if (ranged) {
       series.push({ label: "min", stroke: band, width: 0.5, value: fmt, points: { show: false } });
       series.push({ label: "max", stroke: band, width: 0.5, value: fmt, points: { show: false } });
@@ -95,13 +102,13 @@ export class ChartPanel {
     const opts = {
       width: this._width(),
       height: 180,
-      title: `${this.sensor.id}.${field}${unit ? ` (${unit})` : ""}`,
+      title: `${this.sensor.id} · ${label}${unit ? ` (${unit})` : ""}`,
       series,
       bands: ranged ? [{ series: [3, 2], fill: band }] : [],
       scales: { x: { time: true } },
       axes: [
         { stroke: axis, grid: { stroke: grid } },
-        { stroke: axis, grid: { stroke: grid }, size: yAxisSize },
+        { stroke: axis, grid: { stroke: grid }, size: yAxisSize, values: (u, splits) => formatTicks(splits, unit) },
       ],
       cursor: {
         sync: { key: SYNC_KEY },

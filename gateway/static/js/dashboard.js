@@ -39,7 +39,7 @@ class Dashboard {
     this.aggReadings = 0; // readings the gateway folded into agg buckets for this page
     this.lossCount = 0;
     this.prevStats = { t: performance.now(), messages: 0, readings: 0, agg: 0 };
-    this.cards = new Cards($("#cards"), (id) => this.select(id));
+    this.cards = new Cards($("#cards"), (id) => this.select(id), (id) => this.showChart(id));
     this.charts = new ChartPanel($("#charts"), {
       onUserRange: (t0, t1) => this.setView(t0, t1),
       onPan: (f) => this.pan(f),
@@ -199,6 +199,23 @@ class Dashboard {
     this.updateSubscription();
   }
 
+  /** Chart `id` and bring its charts into view (a card's Chart button: one tap on a phone). */
+  showChart(id) {
+    this.select(id);
+    const smooth = !matchMedia("(prefers-reduced-motion: reduce)").matches;
+    $("#chart-section").scrollIntoView({ block: "start", behavior: smooth ? "smooth" : "instant" });
+    this.charts.charts[0]?.el.focus({ preventScroll: true }); // keyboard users land on the chart too
+  }
+
+  /** Back from the charts to the selected sensor's card. */
+  showCard() {
+    const card = document.querySelector(`.card[data-sensor="${CSS.escape(this.selected ?? "")}"]`);
+    if (!card) return;
+    const smooth = !matchMedia("(prefers-reduced-motion: reduce)").matches;
+    card.scrollIntoView({ block: "center", behavior: smooth ? "smooth" : "instant" });
+    card.querySelector(".chart-link")?.focus({ preventScroll: true });
+  }
+
   setWindow(ms) {
     this.windowMs = ms;
     for (const b of document.querySelectorAll("#windows button")) {
@@ -351,6 +368,7 @@ class Dashboard {
       this.client.connect();
     });
     $("#sensor-select").addEventListener("change", (ev) => this.select(ev.target.value));
+    $("#back-to-card").addEventListener("click", () => this.showCard());
     const wins = $("#windows");
     for (const [label, ms] of WINDOWS) {
       const b = document.createElement("button");

@@ -23,7 +23,7 @@ from typing import Any
 import jinja2
 import pytest
 
-from bridges.mqtt.discovery import discovery_messages, human_name, infer_device_class
+from bridges.mqtt.discovery import discovery_messages, infer_device_class
 from bridges.mqtt.topics import Topics
 from gateway.app import build_devices
 from gateway.config import demo_config
@@ -214,26 +214,19 @@ def test_availability_follows_gateway_and_sensor_health(
         assert got == ["online", "online", "offline", "offline"], topic
 
 
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        ("temperature_c", "Temperature"),
-        ("cpu_temp_c", "CPU temp"),
-        ("pm2_5_ugm3", "PM2.5"),
-        ("n0_3_per_dl", "N0.3"),
-        ("net_rx_bps", "Net RX rate"),
-        ("net_rx_bytes", "Net RX"),
-        ("nmea_errors_total", "NMEA errors"),
-        ("relay1", "Relay1"),
-        ("c", "C"),
-    ],
-)
-def test_human_name(name: str, expected: str) -> None:
-    """Field ids become display names without their unit suffix."""
-    assert human_name(name) == expected
-
-
 def test_infer_device_class() -> None:
     """Only unambiguous units imply a class; km/h on a wind field is wind_speed."""
     got = [infer_device_class(n, u) for n, u in [("pot_v", "V"), ("wind_speed_kmh", "km/h"), ("x", "%")]]
     assert got == ["voltage", "wind_speed", None]
+
+
+def test_entity_names_are_the_catalogue_labels() -> None:
+    """An entity is named by its catalogue field's label; a catalogue without labels (an older hub) gets the
+    same human name computed from the field id."""
+    fields = [
+        {"name": "temperature_c", "label": "Outdoor air", "unit": "°C", "kind": "float"},
+        {"name": "cpu_temp_c", "unit": "°C", "kind": "float"},
+    ]
+    out = discovery_messages({"sensors": [{"id": "s", "fields": fields}]}, Topics("sc", "g"), "ha", "9.9")
+    names = [json.loads(out[f"ha/sensor/g/s_{f['name']}/config"])["name"] for f in fields]
+    assert names == ["Outdoor air", "CPU temp"]

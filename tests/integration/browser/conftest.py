@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -35,8 +36,9 @@ def new_page(browser: Browser) -> Iterator[Callable[..., Page]]:
     contexts = []
     errors: list[str] = []
 
-    def make(width: int = 1280, height: int = 900) -> Page:
-        ctx = browser.new_context(viewport={"width": width, "height": height})
+    def make(width: int = 1280, height: int = 900, **context: Any) -> Page:
+        """``context``: more Playwright context options (``color_scheme``, ``is_mobile``, ``has_touch``...)."""
+        ctx = browser.new_context(viewport={"width": width, "height": height}, **context)
         contexts.append(ctx)
         page = ctx.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
