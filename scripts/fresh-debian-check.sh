@@ -55,15 +55,36 @@ log "debootstrap --variant=minbase $suite from $mirror"
 debootstrap --variant=minbase "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
   die "debootstrap failed (log: $work/debootstrap.log)"
 
-in_root() { systemd-nspawn --quiet --register=no --directory="$root" --setenv=LANG=C.UTF-8 "$@"; }
+# No machined registration or scope unit (works without a system bus, e.g. inside a container itself).
+machine=sensorcast-fresh
+ca_env=()
+in_root() {
+  systemd-nspawn --quiet --register=no --keep-unit --machine="$machine" --directory="$root" \
+    --setenv=LANG=C.UTF-8 ${ca_env[@]+"${ca_env[@]}"} "$@"
+}
+# nspawn keeps its propagation directory under /run/systemd/nspawn and refuses to clean it up on a disk: tmpfs.
+mkdir -p /run/systemd/nspawn
+[ "$(stat -f -c %T /run/systemd/nspawn)" = tmpfs ] || mount -t tmpfs tmpfs /run/systemd/nspawn
 
 log "installing only: ${packages[*]}"
 in_root /bin/sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${packages[*]} \
   >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*" || die "installing ${packages[*]} failed"
 
+# A network that intercepts TLS (a company proxy) needs its CA on every machine behind it: the host's locally
+# added CAs go in too, for apt, pip (PIP_CERT) and npm (NODE_EXTRA_CA_CERTS). Site configuration, not a package.
+if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+  log "adding this host's local CA certificates: $(cd /usr/local/share/ca-certificates && echo ./*.crt)"
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+  in_root update-ca-certificates >/dev/null
+  bundle=/etc/ssl/certs/ca-certificates.crt
+  ca_env=("--setenv=PIP_CERT=$bundle" "--setenv=NODE_EXTRA_CA_CERTS=$bundle")
+fi
+
 # What a stock Debian installation writes: Node 18 resolves localhost to ::1 first with this file.
-cat >"$root/etc/hosts" <<'EOF'
+echo "$machine" >"$root/etc/hostname"
+cat >"$root/etc/hosts" <<EOF
 127.0.0.1	localhost
+127.0.1.1	$machine
 ::1		localhost ip6-localhost ip6-loopback
 ff02::1		ip6-allnodes
 ff02::2		ip6-allrouters
@@ -76,7 +97,7 @@ chmod 0440 "$root/etc/sudoers.d/$user"
 copy_checkout() {
   local dest="$1" owner="$2"
   mkdir -p "$dest"
-  (cd "$here" && git ls-files -z --cached --others --exclude-standard |
+  (cd "$here" && git ls-files -z --cached --others --exclude-standard | grep -zv '/node_modules' |
     tar --null --files-from=- --create --file=-) | tar --extract --directory="$dest"
   chown -R "$owner" "$dest"
 }
