@@ -61,7 +61,8 @@ async def bind(start: Callable[[Sequence[str], int], Awaitable[S]], host: str, p
             if exc.errno == errno.EADDRINUSE and not port and attempt + 1 < PORT_PICK_ATTEMPTS:
                 continue
             raise
-        if len(list(server.sockets)) < len(hosts):  # asyncio skips an address family the kernel lacks, silently
+        # asyncio skips an address family the kernel lacks, silently: same fallback, already bound
+        if len(list(server.sockets)) < len(hosts):
             log.warning("no IPv6 loopback (::1) on this machine: listening on %s only", hosts[0])
         return server
     log.warning("no IPv6 loopback (::1) on this machine: listening on %s only", hosts[0])

@@ -181,4 +181,6 @@ def test_without_an_ipv6_loopback_localhost_falls_back_to_ipv4_with_one_log_line
     assert result["dashboard"].startswith("Dashboard: http://127.0.0.1:")
     assert (result["status"], result["rc"]) == (200, 0)
     assert len(result["warnings"]) == 1
-    assert result["warnings"][0].endswith("no IPv6 loopback (::1) on this machine: listening on 127.0.0.1 only")
+    assert result["warnings"][0].endswith(
+        "no IPv6 loopback (::1) on this machine: listening on 127.0.0.1 only"
+    )
