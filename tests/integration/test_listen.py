@@ -147,8 +147,12 @@ async def test_a_fixed_port_taken_on_ipv6_is_an_error_not_a_retry() -> None:
 _NO_IPV6_SCRIPT = textwrap.dedent(
     """
     import fcntl, json, socket, struct, subprocess, sys, time, urllib.request
-    with open("/proc/sys/net/ipv6/conf/lo/disable_ipv6", "w") as f:
-        f.write("1")
+    try:
+        with open("/proc/sys/net/ipv6/conf/lo/disable_ipv6", "w") as f:
+            f.write("1")
+    except OSError as exc:  # e.g. /proc/sys read-only inside a container
+        print(json.dumps({"skip": f"cannot switch IPv6 off in a network namespace here: {exc.strerror}"}))
+        raise SystemExit(0)
     with socket.socket() as s:  # a new namespace's lo is down: ifconfig lo up (SIOCSIFFLAGS, IFF_UP)
         fcntl.ioctl(s, 0x8914, struct.pack("16sH14x", b"lo", 0x1))
     proc = subprocess.Popen([sys.executable, "-m", "gateway", "run", "--port", "0"],
@@ -178,6 +182,8 @@ def test_without_an_ipv6_loopback_localhost_falls_back_to_ipv4_with_one_log_line
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
+    if "skip" in result:
+        pytest.skip(result["skip"])
     assert result["dashboard"].startswith("Dashboard: http://127.0.0.1:")
     assert (result["status"], result["rc"]) == (200, 0)
     assert len(result["warnings"]) == 1
