@@ -207,8 +207,8 @@ class GatewayApp:
 
     def _display_host(self) -> str:
         host = self.config.gateway.host
-        if host in ("0.0.0.0", "", "::"):
-            return "127.0.0.1"
+        if host in ("0.0.0.0", "", "::", "localhost"):
+            return "127.0.0.1"  # served in all these cases, and needs no name resolution
         return f"[{host}]" if ":" in host else host
 
     def health(self) -> dict[str, Any]:

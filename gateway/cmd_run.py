@@ -28,7 +28,7 @@ log = logging.getLogger("sensorcast")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Declare ``run``'s options."""
     p.add_argument("--config", "-c", metavar="FILE", help="TOML config (see deploy/config.example.toml)")
-    p.add_argument("--host", help="listen address (default from config, else 127.0.0.1)")
+    p.add_argument("--host", help="listen address (default from config, else localhost: 127.0.0.1 and ::1)")
     p.add_argument("--port", type=int, help="listen port (default 8765; 0 picks a free one)")
     p.add_argument(
         "--insecure",

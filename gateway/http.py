@@ -117,8 +117,10 @@ class StaticFiles:
 
 
 def _host_only(host_header: str) -> str:
-    if host_header.startswith("["):
-        return host_header[1:].split("]", 1)[0]
+    if host_header.startswith("["):  # an IPv6 literal: [::1] or [::1]:8765, nothing else after the bracket
+        addr, bracket, rest = host_header[1:].partition("]")
+        port_ok = not rest or (rest[0] == ":" and rest[1:].isdigit())
+        return addr if bracket and port_ok else host_header
     return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
 
 

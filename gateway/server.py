@@ -28,6 +28,7 @@ from gateway.config import Config
 from gateway.fanout import CLOSE_TIMEOUT_S, Client, FanOut, close_within
 from gateway.http import OriginPolicy, StaticFiles, head_response, json_response, response
 from gateway.hub import Hub
+from gateway.listen import bind
 from gateway.metrics import Metrics
 from gateway.protocol import PROTOCOL_VERSION
 from gateway.protocol.admission import FailureThrottle, PreAuthPool, address_key
@@ -561,21 +562,27 @@ class GatewayServer:
             ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_ctx.load_cert_chain(cfg.security.tls_cert, cfg.security.tls_key)
         lim = cfg.limits
-        self.server = await serve(
-            self.handler,
-            cfg.gateway.host,
-            cfg.gateway.port,
-            process_request=self.process_request,
-            select_subprotocol=self.select_subprotocol,
-            max_size=lim.max_message_bytes,
-            max_queue=16,
-            ping_interval=lim.ping_interval_s or None,
-            ping_timeout=lim.ping_timeout_s or None,
-            compression="deflate" if lim.compression else None,
-            ssl=ssl_ctx,
-            server_header=None,
-            close_timeout=CLOSE_TIMEOUT_S,
-        )
+
+        def start(hosts: Sequence[str], port: int) -> Awaitable[Server]:
+            # websockets hands ``host`` to loop.create_server untouched, which takes a list of addresses.
+            host: Any = list(hosts)
+            return serve(
+                self.handler,
+                host,
+                port,
+                process_request=self.process_request,
+                select_subprotocol=self.select_subprotocol,
+                max_size=lim.max_message_bytes,
+                max_queue=16,
+                ping_interval=lim.ping_interval_s or None,
+                ping_timeout=lim.ping_timeout_s or None,
+                compression="deflate" if lim.compression else None,
+                ssl=ssl_ctx,
+                server_header=None,
+                close_timeout=CLOSE_TIMEOUT_S,
+            )
+
+        self.server = await bind(start, cfg.gateway.host, cfg.gateway.port)
         return self.server
 
     @property

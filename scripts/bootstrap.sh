@@ -12,8 +12,16 @@ if ! "$py" -c 'import sys; raise SystemExit(sys.version_info < (3, 11))' 2>/dev/
   exit 1
 fi
 if ! "$py" -c 'import venv, ensurepip' 2>/dev/null; then
+  # Fresh cloud and container images ship empty or stale package lists ("no installation candidate"): update
+  # them first unless apt's lists directory holds a Packages index younger than a day.
+  lists=/var/lib/apt/lists/
+  eval "$(apt-config shell lists Dir::State::lists/d)"
+  if [ -z "$(find "$lists" -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | head -n 1)" ]; then
+    echo "[bootstrap] updating the package lists (missing or older than a day)" >&2
+    as_root apt-get update -qq >/dev/null
+  fi
   echo "[bootstrap] installing python3-venv" >&2
-  as_root apt-get install -y -qq python3-venv >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
 fi
 stamp="$venv/.sensorcast-installed"
 want="$(cat "$here/pyproject.toml" | sha1sum | cut -c1-12)-$extras"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Quickstart command 2: install what the tests need (venv, Mosquitto, Chromium, systemd-analyze, debootstrap)
+# Quickstart command 2: install what the tests need (venv, Mosquitto, Chromium, systemd-analyze, debootstrap and
+# the shared libraries Playwright's node driver loads)
 # and run the whole suite: ruff, mypy (strict), pytest with coverage. Extra arguments go to pytest.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,10 +18,18 @@ command -v systemd-nspawn >/dev/null || need+=(systemd-container)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 command -v openssl >/dev/null || need+=(openssl)
+# Shared libraries loaded by tools that do not come from apt, so nothing pulls them in: Playwright's bundled
+# node driver (`ldd .venv/lib/python3*/site-packages/playwright/driver/node`) links these beyond libc6.
+# Each entry is soname:package; tests/deploy/test_scripts.py checks the list against ldd.
+libs=(libatomic.so.1:libatomic1 libstdc++.so.6:libstdc++6 libgcc_s.so.1:libgcc-s1)
+for entry in "${libs[@]}"; do
+  pkg="${entry#*:}"
+  dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null | grep -qx installed || need+=("$pkg")
+done
 if [ ${#need[@]} -gt 0 ]; then
   echo "[test] installing system packages: ${need[*]}" >&2
   as_root apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
 EXTRAS="test" source "$here/scripts/bootstrap.sh"

@@ -42,4 +42,5 @@ for (const [dir, name] of Object.entries(pkgs)) {
 fs.writeFileSync(path.join(vendor, "VERSIONS.json"), JSON.stringify(out, null, 2) + "\n");
 JS
 echo "vendored into $vendor:" >&2
+# shellcheck disable=SC2016 # JavaScript template literals, not shell expansions
 node -e 'const v=require(process.argv[1]);for(const[k,x]of Object.entries(v))console.error(`  ${k} ${x.version} (${x.license})`)' "$vendor/VERSIONS.json"

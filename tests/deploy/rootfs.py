@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,7 +107,11 @@ def systemd_tarball() -> Path:
         root.run("apt-get", "clean")
         subprocess.run(["umount", "-l", str(root.path / "proc")], check=False)
         partial = tarball.with_suffix(f".{os.getpid()}.partial")  # concurrent runs never share one
-        subprocess.run(["tar", "-C", str(root.path), "-cf", str(partial), "."], check=True, timeout=300)
+        subprocess.run(
+            ["tar", "--one-file-system", "-C", str(root.path), "-cf", str(partial), "."],
+            check=True,
+            timeout=300,
+        )
         partial.rename(tarball)
     return tarball
 
@@ -230,17 +234,78 @@ class Chroot:
         return [line.split(":") for line in (self.path / rel).read_text().splitlines() if line]
 
 
+def allows_device_nodes(path: Path) -> bool:
+    """True unless ``path``'s filesystem is mounted ``nodev`` (Debian 13's tmpfs /tmp is): device nodes there,
+    such as a root's /dev/null, exist but cannot be opened."""
+    return not os.statvfs(path).f_flag & os.ST_NODEV
+
+
+def scratch_candidates() -> list[Path]:
+    """Where a throwaway root may go when the test's own directory is on a ``nodev`` filesystem, best first:
+    ``$SENSORCAST_TEST_SCRATCH``, /var/tmp (on disk, rarely nodev), the checkout's ignored build/ dir, the cache."""
+    env = os.environ.get("SENSORCAST_TEST_SCRATCH")
+    return [
+        *([Path(env)] if env else []),
+        Path("/var/tmp/sensorcast-tests"),
+        REPO / "build" / "test-roots",
+        cache_dir() / "roots",
+    ]
+
+
+def choose_scratch(
+    preferred: Path, candidates: list[Path], allows: Callable[[Path], bool] = allows_device_nodes
+) -> Path | None:
+    """Return the first of ``preferred`` and ``candidates`` that can be created and allows device nodes."""
+    for path in [preferred, *candidates]:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            if allows(path):
+                return path
+        except OSError:
+            continue
+    return None
+
+
+def _mounted(path: Path) -> bool:
+    return os.path.ismount(path)
+
+
 @contextlib.contextmanager
 def debian_root(parent: Path, tarball: Path | None = None) -> Iterator[Chroot]:
-    """Extract a cached root (default: the base) under ``parent`` with /proc mounted; unmount and delete it
-    afterwards."""
-    root = parent / "root"
+    """Extract a cached root (default: the base) with /proc mounted; unmount and delete it afterwards.
+
+    The root goes under ``parent`` unless that filesystem is ``nodev``: then under the first scratch candidate
+    that allows device nodes, else under ``parent`` with the host's /dev bind-mounted into it, else the test is
+    skipped (saying why).
+    """
+    scratch = choose_scratch(parent, scratch_candidates())
+    base = Path(tempfile.mkdtemp(prefix="root-", dir=scratch or parent))
+    root = base / "root"
     root.mkdir()
-    subprocess.run(["tar", "-C", str(root), "-xf", str(tarball or base_tarball())], check=True, timeout=300)
-    shutil.copy2("/etc/resolv.conf", root / "etc" / "resolv.conf")
-    subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
+    mounts = [root / "proc"]
     try:
+        subprocess.run(
+            ["tar", "-C", str(root), "-xf", str(tarball or base_tarball())], check=True, timeout=300
+        )
+        shutil.copy2("/etc/resolv.conf", root / "etc" / "resolv.conf")
+        if scratch is None:
+            bound = subprocess.run(
+                ["mount", "--bind", "/dev", str(root / "dev")], capture_output=True, text=True
+            )
+            if bound.returncode != 0:
+                import pytest
+
+                pytest.skip(
+                    f"{parent} is mounted nodev, no scratch directory allows device nodes "
+                    f"({', '.join(map(str, scratch_candidates()))}), and /dev cannot be bind-mounted: "
+                    f"{bound.stderr.strip()}"
+                )
+            mounts.insert(0, root / "dev")
+        subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
         yield Chroot(root)
     finally:
-        subprocess.run(["umount", "-l", str(root / "proc")], check=False)
-        shutil.rmtree(root, ignore_errors=True)
+        for mount in mounts:
+            subprocess.run(["umount", "-l", str(mount)], check=False, capture_output=True)
+        if any(_mounted(m) for m in mounts):  # never delete through a mount (a bound /dev is the host's)
+            raise RuntimeError(f"{root}: {', '.join(str(m) for m in mounts if _mounted(m))} still mounted")
+        shutil.rmtree(base, ignore_errors=True)

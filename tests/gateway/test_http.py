@@ -281,6 +281,10 @@ def test_ip_literals_localhost_and_own_names_are_allowed_hosts(policy: OriginPol
         "mypi.attacker.example",
         "otherpi.local",
         "pi.lan:8765",
+        "[::1].attacker.example",
+        "[::1]attacker.example",
+        "[::1]:",
+        "[::1",
     ],
 )
 def test_dns_rebinding_hosts_are_refused(policy: OriginPolicy, host: str | None) -> None:
@@ -323,6 +327,10 @@ def test_clients_without_origin_are_allowed(policy: OriginPolicy) -> None:
         ("http://127.0.0.1:8765.evil.example", "127.0.0.1:8765", False, False),
         ("null", "127.0.0.1:8765", False, False),
         ("http://127.0.0.1:8765", None, False, False),  # nothing to compare with
+        ("http://[::1]:8765", "[::1]:8765", False, True),  # a page opened on the IPv6 loopback
+        ("https://[::1]", "[::1]", True, True),
+        ("http://[::1]:8765", "127.0.0.1:8765", False, False),
+        ("http://localhost:8765", "[::1]:8765", False, False),
     ],
 )
 def test_same_origin_is_the_default(

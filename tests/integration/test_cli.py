@@ -288,7 +288,7 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
             [*SENSORCAST, "run", "--port", str(port)], capture_output=True, text=True, timeout=30
         )
         assert res.returncode == 1
-        assert f"port {port} on 127.0.0.1 is already in use" in res.stderr and "Traceback" not in res.stderr
+        assert f"port {port} on localhost is already in use" in res.stderr and "Traceback" not in res.stderr
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=scaled(5))

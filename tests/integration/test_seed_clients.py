@@ -91,6 +91,43 @@ def test_node_ws_client(gateway_8765: None) -> None:
     assert out[2] == "Connection closed"
 
 
+# Stock Debian's /etc/hosts also maps localhost to ::1, and Node 18 (Debian 12's) connects to the first address
+# only. Node 20+ falls back to 127.0.0.1 by itself (happy eyeballs), which would hide a gateway deaf on ::1, so
+# this file gives localhost no IPv4 address at all: the client can only succeed over ::1.
+IPV6_ONLY_HOSTS = "::1\tlocalhost ip6-localhost ip6-loopback\n"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is installed by scripts/test.sh")
+def test_node_ws_client_reaches_localhost_when_it_resolves_to_ipv6(
+    gateway_8765: None, tmp_path: Path
+) -> None:
+    """With `::1 localhost` in /etc/hosts, Node resolves localhost to ::1 and its `ws` client still gets the
+    hello from ws://localhost:8765 (the gateway's default bind serves ::1 as well as 127.0.0.1)."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) is missing: cannot give node its own /etc/hosts")
+    if subprocess.run(["unshare", "--mount", "true"], capture_output=True, timeout=10).returncode != 0:
+        pytest.skip("unshare --mount is not permitted here (needs root): cannot give node its own /etc/hosts")
+    if not (SEED / "node_modules" / "ws").is_dir():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=SEED, check=True, capture_output=True, timeout=300
+        )
+    hosts = tmp_path / "hosts"
+    hosts.write_text(IPV6_ONLY_HOSTS)
+    lookup = "require('dns').lookup('localhost', (e, a) => console.log(e ? e.code : a))"
+    script = 'mount --bind "$1" /etc/hosts && node -e "$2" && exec node "$3"'
+    proc = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", script, "sh", str(hosts), lookup, str(SEED / "node_client.js")],
+        capture_output=True,
+        text=True,
+        timeout=scaled(20),
+    )
+    out = proc.stdout.splitlines()
+    assert (proc.returncode, proc.stderr) == (0, ""), out
+    assert out[:2] == ["::1", "Connected to server"]  # node's own resolver picked ::1, and connected
+    assert out[2].startswith("Received: binary=true bytes=") and out[2].endswith(" t=hello")
+    assert out[3:] == ["Connection closed"]
+
+
 @pytest.mark.browser
 def test_browser_seed_client_verbatim_in_chromium(gateway_8765: None) -> None:
     """The seed's browser snippet, run in real headless Chromium on the gateway's page, receives binary frames."""
