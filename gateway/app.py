@@ -10,6 +10,7 @@ import gc
 import logging
 import secrets
 import time
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
@@ -20,6 +21,7 @@ from gateway.fanout import FanOut
 from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.poller import BusWorker, SensorRunner
+from gateway.protocol.actuation import default_min_interval_s
 from gateway.protocol.wire import encode_status
 from gateway.server import GatewayServer
 from sensors import registry
@@ -106,9 +108,15 @@ def build_devices(config: Config, ctx: BuildContext) -> tuple[list[Sensor], list
             )
             continue
         try:
-            actuators.append(afactory(spec, ctx))
+            act = afactory(spec, ctx)
         except ConfigError as exc:
             errors.append(exc if exc.file else exc.with_file(file) if file else exc)
+            continue
+        limit_s = spec.min_interval_s
+        act.info = replace(
+            act.info, min_interval_s=default_min_interval_s(spec.driver) if limit_s is None else limit_s
+        )
+        actuators.append(act)
     if errors:
         raise ConfigErrors(errors)
     return sensors, actuators
