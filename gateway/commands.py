@@ -68,6 +68,8 @@ class CommandRouter:
         self.timeout_s = timeout_s
         self.clock = clock
         self.limiter = ChangeLimiter()
+        self.stopping = False
+        """Set by a clean stop before the safe values are applied: no command may undo them afterwards."""
         self._refusals: dict[str, tuple[float, int]] = {}
         """target -> (when its refusals were last logged, refusals since)."""
         hub.metrics.describe(
@@ -80,6 +82,8 @@ class CommandRouter:
         """Validate ``value`` for ``target`` and apply it on behalf of a client with ``role``."""
         if role != "operator":
             return CommandResult(False, target, error="operator role required")
+        if self.stopping:
+            return CommandResult(False, target, error="gateway is stopping")
         act = self.actuators.get(target)
         if act is None:
             return CommandResult(False, target, error="unknown target")

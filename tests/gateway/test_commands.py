@@ -434,3 +434,11 @@ async def test_a_safe_value_that_moves_nothing_does_not_delay_the_first_command(
     await rig.router.apply_safe()
     res = await rig.router.execute("relay1", True, role="operator", origin="t")
     assert (res.ok, res.value) == (True, True)
+
+
+async def test_no_command_is_accepted_once_the_gateway_is_stopping(rig: Rig) -> None:
+    """After a clean stop began (safe values about to be applied), commands are refused and nothing moves."""
+    rig.router.stopping = True
+    res = await rig.router.execute("relay1", True, role="operator", origin="t")
+    assert res == CommandResult(False, "relay1", error="gateway is stopping")
+    assert rig.readings == [] and rig.pin_state("relay1") == 1.0
