@@ -29,6 +29,8 @@ class CommandResult:
     """State actually applied (echoed as a reading too)."""
     error: str | None = None
     """Short, user-facing reason when ``ok`` is false (never an exception text)."""
+    retry_after_s: float | None = None
+    """Refused because the output changed too recently: seconds until a change would be accepted."""
 
 
 class ReadingSource(Protocol):

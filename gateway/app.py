@@ -11,6 +11,7 @@ import logging
 import secrets
 import socket
 import time
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
@@ -21,6 +22,7 @@ from gateway.fanout import FanOut
 from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.poller import BusWorker, SensorRunner
+from gateway.protocol.actuation import default_min_interval_s
 from gateway.protocol.wire import encode_status
 from gateway.server import GatewayServer
 from sensors import registry
@@ -113,9 +115,15 @@ def build_devices(config: Config, ctx: BuildContext) -> tuple[list[Sensor], list
             )
             continue
         try:
-            actuators.append(afactory(spec, ctx))
+            act = afactory(spec, ctx)
         except ConfigError as exc:
             errors += _with_file(exc, file)
+            continue
+        limit_s = spec.min_interval_s
+        act.info = replace(
+            act.info, min_interval_s=default_min_interval_s(spec.driver) if limit_s is None else limit_s
+        )
+        actuators.append(act)
     if errors:
         raise ConfigErrors(errors)
     return sensors, actuators
@@ -171,6 +179,7 @@ class GatewayApp:
         self.bridge: Any = None
         self.started_s = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._sensor_tasks: list[asyncio.Task[Any]] = []
         self._task_sensors: dict[asyncio.Task[Any], str] = {}
         self._closing = False
         self._stop = asyncio.Event()
@@ -250,6 +259,7 @@ class GatewayApp:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         if sensor_id is not None:
             self._task_sensors[task] = sensor_id
+            self._sensor_tasks.append(task)
         task.add_done_callback(self._task_done)
         self._tasks.append(task)
 
@@ -364,6 +374,12 @@ class GatewayApp:
                 self._synced = bool(await loop.run_in_executor(None, clock_synced))
                 self.hub.set_clock_synced(self._synced)
 
+    @staticmethod
+    async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def stop(self) -> None:
         """Ask the app to stop (signal handlers call this)."""
         self._stop.set()
@@ -375,21 +391,30 @@ class GatewayApp:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        """Stop in an order that loses nothing (issue 20): sensors stop -> outputs to their safe values -> the
+        hub's last flush (to WebSocket clients and the bridge alike) -> the bridge commits all of it to its
+        outbox and delivers what it can in a bounded time -> the other tasks stop -> clients are closed (1001)."""
         gc.unfreeze()
         if self.notifier is not None:
             self.notifier.stopping()
         self._closing = True
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self.hub.flush()
+        await self._cancel(self._sensor_tasks)
+        await asyncio.gather(*(r.close() for r in self.runners), return_exceptions=True)
+        await asyncio.sleep(0)  # readings a driver thread pushed (call_soon_threadsafe) before it closed
+        self.commands.stopping = True  # a command now would undo the safe values
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.commands.apply_safe(), 1.0)
+        self.hub.flush()
+        if self.bridge is not None:
+            try:
+                await self.bridge.stop()
+            except Exception:  # a bug here must not keep the gateway from stopping; run()'s end still commits
+                log.exception("MQTT bridge: clean stop failed")
+        await self._cancel(self._tasks)
         if self.server.server is not None:
             self.server.server.close()  # closes every client with 1001 (going away)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.server.server.wait_closed(), 1.5)
-        await asyncio.gather(*(r.close() for r in self.runners), return_exceptions=True)
         for a in self.actuators.values():
             with contextlib.suppress(Exception):
                 await self._worker(a.bus_id).call(a.close, timeout_s=0.5)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gateway.protocol.actuation import MAX_MIN_INTERVAL_S
 from sensors.errors import ConfigError
 from sensors.spec import GENERIC_KEYS, DeviceSpec, did_you_mean
 
@@ -444,8 +445,33 @@ def _devices(raw: Any, name: str, col: _Collector) -> list[DeviceSpec]:
         if not isinstance(simulate, bool):
             col.errors.append(ConfigError(f"{key}.simulate", f"expected true or false, got {simulate!r}"))
             continue
-        options = {k: v for k, v in t.items() if k not in GENERIC_KEYS}
-        out.append(DeviceSpec(dev_id, driver, key, float(interval), simulate, options))
+        min_interval = t.get("min_interval_s") if name == "actuators" else None
+        if min_interval is not None and (
+            isinstance(min_interval, bool)
+            or not isinstance(min_interval, int | float)
+            or not 0 <= min_interval <= MAX_MIN_INTERVAL_S
+        ):
+            col.errors.append(
+                ConfigError(
+                    f"{key}.min_interval_s",
+                    f"expected seconds 0..{MAX_MIN_INTERVAL_S:g} between two changes of this output, "
+                    f"got {min_interval!r}",
+                )
+            )
+            continue
+        generic = (*GENERIC_KEYS, *(("min_interval_s",) if name == "actuators" else ()))
+        options = {k: v for k, v in t.items() if k not in generic}
+        out.append(
+            DeviceSpec(
+                dev_id,
+                driver,
+                key,
+                float(interval),
+                simulate,
+                options,
+                None if min_interval is None else float(min_interval),
+            )
+        )
     return out
 
 

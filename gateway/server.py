@@ -485,7 +485,11 @@ class GatewayServer:
             result = await self.commands.execute(
                 msg.target, msg.value, role=client.role or "viewer", origin=f"ws {client.name}"
             )
-            client.send(encode_cmd_result(msg.ref, result.target, result.ok, result.value, result.error))
+            client.send(
+                encode_cmd_result(
+                    msg.ref, result.target, result.ok, result.value, result.error, result.retry_after_s
+                )
+            )
         elif isinstance(msg, Ping):
             client.send(encode_pong(msg.ref, time.time_ns(), msg.ts))
         elif isinstance(msg, Auth):

@@ -114,6 +114,9 @@ class ActuatorInfo:
         min: lowest accepted value for numbers.
         max: highest accepted value for numbers.
         safe_value: value applied at shutdown (and on loss of the last operator, if configured).
+        min_interval_s: shortest time between two commanded changes (0: no limit). Drivers leave it at 0; the
+            gateway sets it from the config key ``min_interval_s`` or the driver's default
+            (``gateway.protocol.actuation``).
     """
 
     id: str
@@ -125,6 +128,7 @@ class ActuatorInfo:
     unit: str = ""
     simulated: bool = False
     safe_on_disconnect: bool = False
+    min_interval_s: float = 0.0
 
 
 class Actuator(abc.ABC):

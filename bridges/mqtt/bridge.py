@@ -38,6 +38,10 @@ OUTBOX_FILE = "mqtt-outbox.db"
 RETAINED_FILE = "mqtt-retained.json"
 MAX_COMMANDS_IN_PROGRESS = 16
 """Commands executing at once; more are refused (counted) so a flood on the command topic stays bounded."""
+STOP_DELIVERY_S = 2.0
+"""At a clean stop, how long the bridge keeps delivering what it holds while connected (seconds). What is not
+acknowledged by then stays in the outbox for the next start; bounded so a restart or Ctrl-C is not held up by a
+slow broker (systemd's stop timeout is 90 s, the whole shutdown is a few seconds)."""
 
 
 def _version() -> str:
@@ -98,6 +102,7 @@ class MqttBridge:
             "commands_refused": 0,
         }
         self.sw_version = _version()
+        self._closed = False
         # Registered now, not in run(): readings produced before run() starts are kept (bounded), not missed.
         self._remove_sinks = (source.add_sink(self._on_batch), source.add_status_sink(self._on_status))
 
@@ -114,6 +119,31 @@ class MqttBridge:
             for remove in self._remove_sinks:
                 remove()
             self._shutdown()
+
+    async def stop(self, deliver_s: float = STOP_DELIVERY_S) -> None:
+        """The first half of a clean stop, called after the hub's last flush and before :meth:`run` is cancelled.
+
+        Commits every reading the bridge holds to the outbox, then, while connected, keeps publishing until the
+        broker acknowledged all of them or ``deliver_s`` passed. Whatever is left stays in the outbox and goes
+        out after the next start; cancelling :meth:`run` then makes the final commit (deletes of the last
+        acknowledged rows).
+        """
+        fw = self.forwarder
+        if fw is None or self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + deliver_s
+        await fw.commit(self._clock_synced)
+        while loop.time() < deadline and not fw.delivered:
+            conn = self.conn
+            if conn is None or not conn.connected or not fw.opened:
+                break  # nobody to deliver to: the rows wait in the outbox
+            fw.wake.set()
+            await asyncio.sleep(0.01)
+        if fw.delivered:
+            log.info("MQTT: everything delivered before stopping")
+        else:
+            log.info("MQTT: stopping with readings in the outbox; they are sent after the next start")
 
     def metrics(self) -> dict[str, float]:
         """Prometheus samples (names prefixed ``sensorcast_mqtt_``)."""
@@ -381,6 +411,7 @@ class MqttBridge:
 
     def _shutdown(self) -> None:
         """Synchronous: runs in ``finally`` even when cancelled. Announce offline, commit what is pending."""
+        self._closed = True
         for task in self._tasks:
             task.cancel()
         if self.conn is not None:

@@ -86,6 +86,8 @@ class Forwarder:
         }
         self._rejected_logged = False
         self._error_logged = False
+        self._commit_lock = asyncio.Lock()
+        """One commit at a time: the periodic one and the one a clean stop asks for must not interleave."""
 
     # -- intake and commits ------------------------------------------------------------------------------
 
@@ -104,6 +106,10 @@ class Forwarder:
 
     async def commit(self, clock_synced: bool) -> None:
         """Write pending rows and delete acknowledged ones in one transaction on the I/O thread."""
+        async with self._commit_lock:
+            await self._commit(clock_synced)
+
+    async def _commit(self, clock_synced: bool) -> None:
         loop = asyncio.get_running_loop()
         if not self.opened:
             if time.monotonic() < self._next_open_s:
@@ -204,6 +210,13 @@ class Forwarder:
     def inflight(self) -> int:
         """Unacknowledged publishes on the current connection."""
         return len(self._inflight)
+
+    @property
+    def delivered(self) -> bool:
+        """Every committed row was published and acknowledged (their deletion may wait for the next commit)."""
+        return not (
+            self.pending or self._live or self._backlog or self._inflight or self._cursor < self._backlog_end
+        )
 
     @property
     def drained(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -77,13 +78,22 @@ def encode_error(ref: object, code: str, msg: str) -> bytes:
     return _pack({"t": "error", "ref": ref, "code": code, "msg": msg})
 
 
-def encode_result(ref: object, target: str, ok: bool, value: Any = None, error: str | None = None) -> bytes:
-    """Encode a command ``result``."""
+def encode_result(
+    ref: object,
+    target: str,
+    ok: bool,
+    value: Any = None,
+    error: str | None = None,
+    retry_after_s: float | None = None,
+) -> bytes:
+    """Encode a command ``result`` (a refusal for changing too soon carries ``retry_after_ms``, rounded up)."""
     msg: dict[str, Any] = {"t": "result", "ref": ref, "target": target, "ok": ok}
     if ok:
         msg["value"] = value
     else:
         msg["error"] = error
+        if retry_after_s is not None:
+            msg["retry_after_ms"] = max(1, math.ceil(retry_after_s * 1000))
     return _pack(msg)
 
 

@@ -7,7 +7,7 @@ import logging
 import math
 import threading
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -330,3 +330,115 @@ async def test_apply_safe_skips_a_failing_output_and_outputs_without_a_safe_valu
     assert rig.factory.pin(5).state == 1.0  # left as it was
     assert any("led1" in r.getMessage() for r in caplog.records)
     no_safe.close()
+
+
+# -- minimum interval between changes ------------------------------------------------------------------------
+
+
+def _limit(rig: Rig, target: str, min_interval_s: float) -> list[float]:
+    """Give ``target`` a minimum interval and the router a clock the test moves; returns that clock's cell."""
+    act = rig.actuators[target]
+    act.info = replace(act.info, min_interval_s=min_interval_s)
+    now = [100.0]
+    rig.router.clock = lambda: now[0]
+    return now
+
+
+async def test_a_change_sooner_than_the_outputs_interval_is_refused_with_the_wait(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """relay1 at 0.5 s: on (ok), off 0.2 s later (refused, 0.3 s to wait, pin untouched), off 0.3 s later (ok)."""
+    now = _limit(rig, "relay1", 0.5)
+    results = []
+    with caplog.at_level(logging.INFO, logger="gateway.commands"):
+        for dt, value in ((0.0, True), (0.2, False), (0.3, False)):
+            now[0] += dt
+            results.append(await rig.router.execute("relay1", value, role="operator", origin="ws 10.0.0.7"))
+            if len(results) == 2:
+                assert rig.pin_state("relay1") == 0.0  # still on: the refused command never reached the pin
+    assert [(r.ok, r.value, r.error) for r in results] == [
+        (True, True, None),
+        (False, None, "too soon: relay1 accepts one change per 0.5 s; retry in 0.300 s"),
+        (True, False, None),
+    ]
+    assert results[1].retry_after_s == pytest.approx(0.3)
+    assert [dict(r[VALUES]) for r in rig.readings] == [{"value": True}, {"value": False}]
+    assert rig.hub.metrics.get("sensorcast_commands_refused_total", target="relay1") == 1.0
+    assert [r.getMessage() for r in caplog.records if "refused" in r.getMessage()] == [
+        "actuator relay1: 1 command(s) refused, less than its min_interval_s 0.5 s after a change "
+        "(latest from ws 10.0.0.7)"
+    ]
+
+
+async def test_a_flood_of_refusals_is_logged_once_per_interval_with_a_count(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """59 refused toggles in a second give one log line; the next line, 10 s on, counts the 59 since."""
+    now = _limit(rig, "relay1", 3600)
+    assert (await rig.router.execute("relay1", True, role="operator", origin="t")).ok
+    with caplog.at_level(logging.WARNING, logger="gateway.commands"):
+        for _ in range(59):
+            now[0] += 1 / 59
+            assert not (await rig.router.execute("relay1", False, role="operator", origin="t")).ok
+        now[0] += 10
+        assert not (await rig.router.execute("relay1", False, role="operator", origin="t")).ok
+    assert [r.getMessage().split(",")[0] for r in caplog.records] == [
+        "actuator relay1: 1 command(s) refused",
+        "actuator relay1: 59 command(s) refused",
+    ]
+    assert rig.hub.metrics.get("sensorcast_commands_refused_total", target="relay1") == 60.0
+
+
+async def test_safe_values_are_never_refused_and_the_next_command_waits_from_them(rig: Rig) -> None:
+    """A command, then apply_safe 0.1 s later (applied), then a command 0.1 s after that (refused, 0.4 s)."""
+    now = _limit(rig, "relay1", 0.5)
+    assert (await rig.router.execute("relay1", True, role="operator", origin="t")).ok
+    now[0] += 0.1
+    await rig.router.apply_safe(only_on_disconnect=True)
+    assert rig.pin_state("relay1") == 1.0  # off (active low): the safe value went through
+    now[0] += 0.1
+    res = await rig.router.execute("relay1", True, role="operator", origin="t")
+    assert (res.ok, res.retry_after_s) == (False, pytest.approx(0.4))
+    assert [dict(r[VALUES]) for r in rig.readings] == [{"value": True}, {"value": False}]
+
+
+async def test_concurrent_commands_cannot_both_pass_the_interval(rig: Rig) -> None:
+    """Ten operators toggling relay1 at the same instant: exactly one change is applied."""
+    _limit(rig, "relay1", 0.5)
+    results = await asyncio.gather(
+        *(rig.router.execute("relay1", i % 2 == 0, role="operator", origin=f"ws {i}") for i in range(10))
+    )
+    assert [r.ok for r in results] == [True] + [False] * 9
+    assert len(rig.readings) == 1
+
+
+def test_the_app_sets_each_outputs_interval_from_config_or_the_drivers_default() -> None:
+    """Demo outputs: relay1 0.5 s, led1 (pwm_led) 0.02 s, servo1 0.02 s; a configured value wins; hello shows it."""
+    from gateway.app import build_devices
+    from gateway.config import demo_config, parse_config
+
+    _, acts = build_devices(demo_config(), BuildContext())
+    assert {a.info.id: a.info.min_interval_s for a in acts} == {"relay1": 0.5, "led1": 0.02, "servo1": 0.02}
+    cfg = parse_config(
+        {"actuators": [{"id": "r", "driver": "relay", "simulate": True, "pin": 5, "min_interval_s": 2}]}
+    )
+    _, acts = build_devices(cfg, BuildContext())
+    hub = Hub("t", "b")
+    hub.register_actuator(acts[0].info)
+    assert [a["min_interval_s"] for a in hub.catalogue()["actuators"]] == [2.0]
+
+
+async def test_a_safe_value_that_moves_nothing_does_not_delay_the_first_command(rig: Rig) -> None:
+    """apply_safe at start (no state known yet) then a command at once: accepted."""
+    _limit(rig, "relay1", 0.5)
+    await rig.router.apply_safe()
+    res = await rig.router.execute("relay1", True, role="operator", origin="t")
+    assert (res.ok, res.value) == (True, True)
+
+
+async def test_no_command_is_accepted_once_the_gateway_is_stopping(rig: Rig) -> None:
+    """After a clean stop began (safe values about to be applied), commands are refused and nothing moves."""
+    rig.router.stopping = True
+    res = await rig.router.execute("relay1", True, role="operator", origin="t")
+    assert res == CommandResult(False, "relay1", error="gateway is stopping")
+    assert rig.readings == [] and rig.pin_state("relay1") == 1.0

@@ -198,3 +198,14 @@ def test_readings_of_collects_data_frames_in_order() -> None:
     assert got == [R1, R2, R3]
     assert all(type(r) is Reading for r in got)
     assert readings_of([]) == []
+
+
+def test_a_refusal_for_changing_too_soon_carries_retry_after_ms_rounded_up() -> None:
+    """0.3 s -> 300 ms, 0.0001 s -> 1 ms (never 0: retrying at once would be refused again)."""
+    msgs = [
+        unpack(encode_result(7, "relay1", False, error="too soon", retry_after_s=s)) for s in (0.3, 0.0001)
+    ]
+    assert msgs == [
+        {"t": "result", "ref": 7, "target": "relay1", "ok": False, "error": "too soon", "retry_after_ms": ms}
+        for ms in (300, 1)
+    ]
