@@ -22,6 +22,7 @@ from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.poller import BusWorker, SensorRunner
 from gateway.protocol.wire import encode_status
+from gateway.rules_config import rule_build_errors
 from gateway.server import GatewayServer
 from sensors import registry
 from sensors.base import Actuator, BuildContext, Sensor, SensorInfo, Values
@@ -116,6 +117,11 @@ def build_devices(config: Config, ctx: BuildContext) -> tuple[list[Sensor], list
             actuators.append(afactory(spec, ctx))
         except ConfigError as exc:
             errors += _with_file(exc, file)
+    fields = {
+        s.info.id: None if isinstance(s, DeferredSensor) else [f.name for f in s.info.fields] for s in sensors
+    }
+    for e in rule_build_errors(config.rules, fields, {a.info.id: a.info for a in actuators}):
+        errors += _with_file(e, file)
     if errors:
         raise ConfigErrors(errors)
     return sensors, actuators

@@ -62,6 +62,7 @@ class Rule:
         clear_for_s: how long the clear condition must hold before the rule clears.
         severity: one of :data:`SEVERITIES`.
         action: optional output to drive.
+        key: where it came from in the config (``rules[3]``), for error messages.
     """
 
     id: str
@@ -76,6 +77,7 @@ class Rule:
     clear_for_s: float = 0.0
     severity: str = "warning"
     action: RuleAction | None = None
+    key: str = ""
 
     @property
     def limit(self) -> float | list[float]:
