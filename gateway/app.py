@@ -21,8 +21,9 @@ from gateway.fanout import FanOut
 from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.poller import BusWorker, SensorRunner
-from gateway.protocol.wire import encode_status
+from gateway.protocol.wire import encode_event, encode_status
 from gateway.rules_config import rule_build_errors
+from gateway.rules_runtime import RuleRunner
 from gateway.server import GatewayServer
 from sensors import registry
 from sensors.base import Actuator, BuildContext, Sensor, SensorInfo, Values
@@ -174,6 +175,8 @@ class GatewayApp:
             self.health,
             on_last_operator=lambda: self.commands.apply_safe(only_on_disconnect=True),
         )
+        self.rules = RuleRunner(config.rules, self.hub, self.commands, self.metrics)
+        self.server.rules = self.rules
         self.bridge: Any = None
         self.started_s = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -300,12 +303,15 @@ class GatewayApp:
             await self._worker(a.bus_id).call(a.open, timeout_s=self.config.gateway.read_timeout_s)
         self.hub.add_encoded_sink(self.fanout.on_batch)
         self.hub.add_status_sink(self._on_status)
+        self.hub.add_event_sink(lambda event: self.fanout.broadcast_control(encode_event(event)))
         self.metrics.add_callback(self._gauges)
         await self.commands.apply_safe()
         for r in self.runners:
             self._spawn(r.run(), f"sensor-{r.id}", sensor_id=r.id)
         self._spawn(self.fanout.run_ticks(), "fanout-ticks")
         self._spawn(self._monitor(), "monitor")
+        if self.config.rules:
+            self._spawn(self.rules.run(), "rules")
         if self.config.mqtt is not None:
             from bridges.mqtt.bridge import MqttBridge
             from bridges.mqtt.metrics import METRICS
@@ -388,6 +394,7 @@ class GatewayApp:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.rules.close()
         self.hub.flush()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.commands.apply_safe(), 1.0)
