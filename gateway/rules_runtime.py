@@ -77,6 +77,7 @@ class RuleRunner:
                 "severity": t.rule.severity,
                 "threshold": t.rule.limit,
                 "active": t.event is not None,
+                "event": t.event.as_dict() if t.event is not None else None,
             }
             for t in self.engine.trackers.values()
         ]

@@ -67,7 +67,8 @@ async def test_fire_and_clear_emit_events_count_and_drive_the_output() -> None:
         if now == 2:
             assert hub.catalogue()["rules"] == [
                 {"id": "hot", "sensor": "env", "field": "t", "when": "above", "severity": "warning",
-                 "threshold": 30, "active": True}
+                 "threshold": 30, "active": True,
+                 "event": runner.active()[0]}
             ]  # fmt: skip
             assert 'sensorcast_rule_active{rule="hot"} 1' in hub.metrics.render()
         await settle()
