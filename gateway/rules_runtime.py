@@ -14,7 +14,7 @@ from typing import Any
 from bridges.seam import CommandHandler
 from gateway.hub import Hub
 from gateway.metrics import Metrics
-from gateway.protocol.model import SENSOR, TS_NS, VALUES, ReadingTuple
+from gateway.protocol.model import ReadingTuple
 from gateway.protocol.rules import ACTIVE, Rule, RuleEngine, RuleEvent
 
 log = logging.getLogger(__name__)
@@ -105,17 +105,9 @@ class RuleRunner:
     # -- the data path -------------------------------------------------------------------------------------
 
     def on_batch(self, batch: Sequence[ReadingTuple]) -> None:
-        """Batch sink: a reading of a sensor without rules costs one dict lookup."""
-        by_sensor = self.engine.by_sensor
-        now_s: float | None = None
-        for r in batch:
-            trackers = by_sensor.get(r[SENSOR])
-            if trackers is None:
-                continue
-            if now_s is None:
-                now_s = self._clock()
-            for event in self.engine.on_reading(trackers, r[VALUES], now_s, r[TS_NS]):
-                self._emit(event)
+        """Batch sink: a reading of a sensor without rules costs one dict lookup (in the engine)."""
+        for event in self.engine.on_readings(batch, self._clock()):
+            self._emit(event)
 
     def tick(self) -> None:
         """Let time pass for the stale rules."""

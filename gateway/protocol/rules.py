@@ -27,6 +27,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from gateway.protocol.model import SENSOR, TS_NS, VALUES, ReadingTuple
+
 INACTIVE: Final = "inactive"
 PENDING: Final = "pending"
 ACTIVE: Final = "active"
@@ -118,18 +120,28 @@ class RuleEvent:
         }
 
 
-def _number(value: Any) -> float | None:
-    """``value`` as a finite float (bools count as 0/1), or None for text, None and NaN/inf."""
-    if isinstance(value, bool | int | float):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    return None
+def _finite(value: Any) -> float | None:
+    """``value`` (a number: it compared with floats) as a finite float, bools as 0/1; None for NaN/inf."""
+    f = float(value)
+    return f if math.isfinite(f) else None
 
 
 class RuleTracker:
     """The state of one rule (the engine keeps one per rule)."""
 
-    __slots__ = ("event", "last_seen_s", "last_ts_ns", "last_value", "rule", "since_s", "state")
+    __slots__ = (
+        "event",
+        "field",
+        "last_seen_s",
+        "last_ts_ns",
+        "last_value",
+        "quiet_hi",
+        "quiet_lo",
+        "rule",
+        "since_s",
+        "stale_quiet",
+        "state",
+    )
 
     def __init__(self, rule: Rule, now_s: float) -> None:
         self.rule = rule
@@ -142,6 +154,33 @@ class RuleTracker:
         """When a reading with the field last came (``stale``); the engine's start until the first one."""
         self.event: RuleEvent | None = None
         """The event that fired the rule while it is active or clearing (None when inactive)."""
+        self.field = rule.field
+        self.quiet_lo = self.quiet_hi = 0.0
+        self.stale_quiet = False
+        self._update_band()
+
+    def _update_band(self) -> None:
+        """Set the quiet band: values strictly inside ``(quiet_lo, quiet_hi)`` change nothing in the current
+        state, so :meth:`RuleEngine.on_readings` skips them with two comparisons (the common case: a value on
+        the right side of its threshold). Empty (inf, -inf) where every reading matters (pending, clearing,
+        rate, an active outside rule). ``stale_quiet``: an inactive stale rule, for which a reading only
+        refreshes ``last_seen_s``."""
+        rule, state, kind = self.rule, self.state, self.rule.kind
+        lo, hi = math.inf, -math.inf
+        if state == INACTIVE:
+            if kind == "above":
+                lo, hi = -math.inf, rule.threshold
+            elif kind == "below":
+                lo, hi = rule.threshold, math.inf
+            elif kind == "outside":
+                lo, hi = rule.low, rule.high
+        elif state == ACTIVE:
+            if kind == "above":
+                lo, hi = rule.threshold - rule.hysteresis, math.inf
+            elif kind == "below":
+                lo, hi = -math.inf, rule.threshold + rule.hysteresis
+        self.quiet_lo, self.quiet_hi = lo, hi
+        self.stale_quiet = kind == "stale" and state == INACTIVE
 
     def _step(self, fire: bool, clear: bool, now_s: float) -> str | None:
         """Advance the state machine; return ACTIVE when it fires, INACTIVE when it clears, else None."""
@@ -196,13 +235,17 @@ class RuleTracker:
             self.last_seen_s = now_s
             fire, clear = False, True
             shown = None
-        return self._event(self._step(fire, clear, now_s), shown, ts_ns)
+        change = self._step(fire, clear, now_s)
+        self._update_band()
+        return self._event(change, shown, ts_ns)
 
     def on_tick(self, now_s: float, ts_ns: int) -> RuleEvent | None:
         """Let time pass for a ``stale`` rule (the caller ticks only those)."""
         age = now_s - self.last_seen_s
         fire = age >= self.rule.threshold
-        return self._event(self._step(fire, not fire, now_s), age, ts_ns)
+        change = self._step(fire, not fire, now_s)
+        self._update_band()
+        return self._event(change, age, ts_ns)
 
     def _event(self, change: str | None, value: float | None, ts_ns: int) -> RuleEvent | None:
         if change is None:
@@ -231,20 +274,40 @@ class RuleEngine:
         """Sensor id -> its rules; the hub's sink looks a reading's sensor up here and skips it when absent."""
         self._stale = tuple(t for t in self.trackers.values() if t.rule.kind == "stale")
 
-    def on_reading(
-        self, trackers: tuple[RuleTracker, ...], values: Mapping[str, Any], now_s: float, ts_ns: int
-    ) -> list[RuleEvent]:
-        """Feed one reading to ``trackers`` (``by_sensor[sensor]``); a field that is absent, text or not
-        finite is no reading for that rule. Returns the events, in rule order."""
-        events = []
-        for tracker in trackers:
-            value = _number(values.get(tracker.rule.field))
-            if value is None:
+    def on_readings(self, readings: Iterable[ReadingTuple], now_s: float) -> list[RuleEvent]:
+        """Feed a batch of readings (all of them at ``now_s``); returns the events, in order.
+
+        A reading of a sensor without rules costs one dict lookup; with rules, a value in a rule's quiet band
+        costs a ``get`` and two comparisons for that rule. A field that is absent, text or not finite is no
+        reading for that rule."""
+        by_sensor = self.by_sensor
+        events: list[RuleEvent] = []
+        for r in readings:
+            trackers = by_sensor.get(r[SENSOR])
+            if trackers is None:
                 continue
-            event = tracker.on_value(value, now_s, ts_ns)
-            if event is not None:
-                events.append(event)
+            values = r[VALUES]
+            for tracker in trackers:
+                value = values.get(tracker.field)
+                try:
+                    if tracker.quiet_lo < value < tracker.quiet_hi:  # type: ignore[operator]
+                        continue
+                except TypeError:  # None or text: no reading for this rule
+                    continue
+                number = _finite(value)
+                if number is None:
+                    continue
+                if tracker.stale_quiet:
+                    tracker.last_seen_s = now_s
+                    continue
+                event = tracker.on_value(number, now_s, r[TS_NS])
+                if event is not None:
+                    events.append(event)
         return events
+
+    def on_reading(self, sensor: str, values: Mapping[str, Any], now_s: float, ts_ns: int) -> list[RuleEvent]:
+        """Feed one reading of ``sensor`` (see :meth:`on_readings`)."""
+        return self.on_readings([(0, 0, ts_ns, sensor, values, 0)], now_s)
 
     def on_tick(self, now_s: float, ts_ns: int) -> list[RuleEvent]:
         """Let time pass for the ``stale`` rules; returns their events."""

@@ -24,7 +24,7 @@ def feed(
     """Feed ``(now_s, value)`` readings; return ``(now_s, rule, state)`` of every event."""
     out = []
     for now, value in steps:
-        for e in engine.on_reading(engine.by_sensor[sensor], {field: value}, now, int(now * S)):
+        for e in engine.on_reading(sensor, {field: value}, now, int(now * S)):
             out.append((now, e.rule, e.state))
     return out
 
@@ -83,7 +83,7 @@ def test_rate_uses_reading_timestamps_and_skips_a_clock_step_back() -> None:
     eng = RuleEngine([Rule("fast", "s", "t", "rate", 2, hysteresis=1)], 0.0)
     got = []
     for now, ts, v in [(0, 10, 0), (1, 11, 5), (2, 12, 3.5), (3, 13, 3), (4, 12, 100), (5, 13, 100.1)]:
-        got += [(e.state, e.value) for e in eng.on_reading(eng.by_sensor["s"], {"t": v}, now, ts * S)]
+        got += [(e.state, e.value) for e in eng.on_reading("s", {"t": v}, now, ts * S)]
     assert got == [(ACTIVE, 5.0), (INACTIVE, 0.5)]
     assert eng.state("fast") == INACTIVE
 
@@ -94,16 +94,20 @@ def test_stale_fires_on_ticks_and_clears_with_a_reading() -> None:
     eng = RuleEngine([Rule("off", "s", "t", "stale", 10), Rule("hot", "s", "t", "above", 30)], 0.0)
     ticks = [(e.state, e.value) for now in (5, 10) for e in eng.on_tick(now, now * S)]
     assert ticks == [(ACTIVE, 10.0)]
-    got = [(e.rule, e.state, e.value) for e in eng.on_reading(eng.by_sensor["s"], {"t": 20}, 11, 11 * S)]
+    got = [(e.rule, e.state, e.value) for e in eng.on_reading("s", {"t": 20}, 11, 11 * S)]
     assert got == [("off", INACTIVE, None)]
     assert [e.state for now in (15, 20.5, 21, 30) for e in eng.on_tick(now, now * S)] == [ACTIVE]
+    feed(eng, "s", [(31, 20)])
+    assert eng.state("off") == INACTIVE
+    feed(eng, "s", [(35, float("nan")), (36, None)])  # not readings of the field: the silence goes on
+    assert [e.state for e in eng.on_tick(41, 41 * S)] == [ACTIVE]
 
 
 def test_values_that_are_not_numbers_are_no_reading() -> None:
     """Absent fields, text, None and NaN are skipped; bools count as 0/1."""
     eng = RuleEngine([Rule("on", "s", "t", "above", 0.5)], 0.0)
     assert feed(eng, "s", [(0, "hot"), (1, None), (2, float("nan")), (3, True)]) == [(3, "on", ACTIVE)]
-    assert eng.on_reading(eng.by_sensor["s"], {"other": 9}, 4, 4 * S) == []
+    assert eng.on_reading("s", {"other": 9}, 4, 4 * S) == []
 
 
 def test_event_dict_active_set_and_acknowledgement() -> None:
