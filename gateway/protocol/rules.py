@@ -235,8 +235,10 @@ class RuleTracker:
             self.last_seen_s = now_s
             fire, clear = False, True
             shown = None
+        before = self.state
         change = self._step(fire, clear, now_s)
-        self._update_band()
+        if self.state != before:
+            self._update_band()
         return self._event(change, shown, ts_ns)
 
     def on_tick(self, now_s: float, ts_ns: int) -> RuleEvent | None:
