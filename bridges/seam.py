@@ -6,7 +6,7 @@ internals (only the pure, documented wire model in ``gateway.protocol``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -17,6 +17,10 @@ BatchSink = Callable[[Sequence[ReadingTuple]], None]
 
 StatusSink = Callable[[str, str, str | None], None]
 """``(sensor_id, state, error)`` on every sensor state change (``ok``/``failing``/``offline``/``recovering``)."""
+
+EventSink = Callable[[Mapping[str, Any]], None]
+"""A rule event (docs/protocol.md, ``event``: rule, sensor, field, state, value, threshold, severity, ts,
+acked_by). Must not block."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,15 @@ class ReadingSource(Protocol):
 
     def add_status_sink(self, sink: StatusSink) -> Callable[[], None]:
         """Register ``sink`` for sensor state changes; returns a function that removes it."""
+        ...
+
+
+class EventSource(Protocol):
+    """Optional part of a reading source with local rules: the catalogue's ``rules`` entries
+    (``{id, sensor, field, when, severity, threshold, active}``) and their events."""
+
+    def add_event_sink(self, sink: EventSink) -> Callable[[], None]:
+        """Register ``sink`` for every rule event; returns a function that removes it."""
         ...
 
 

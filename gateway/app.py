@@ -23,7 +23,9 @@ from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.poller import BusWorker, SensorRunner
 from gateway.protocol.actuation import default_min_interval_s
-from gateway.protocol.wire import encode_status
+from gateway.protocol.wire import encode_event, encode_status
+from gateway.rules_config import rule_build_errors
+from gateway.rules_runtime import RuleRunner
 from gateway.server import GatewayServer
 from sensors import registry
 from sensors.base import Actuator, BuildContext, Sensor, SensorInfo, Values
@@ -124,6 +126,11 @@ def build_devices(config: Config, ctx: BuildContext) -> tuple[list[Sensor], list
             act.info, min_interval_s=default_min_interval_s(spec.driver) if limit_s is None else limit_s
         )
         actuators.append(act)
+    fields = {
+        s.info.id: None if isinstance(s, DeferredSensor) else [f.name for f in s.info.fields] for s in sensors
+    }
+    for e in rule_build_errors(config.rules, fields, {a.info.id: a.info for a in actuators}):
+        errors += _with_file(e, file)
     if errors:
         raise ConfigErrors(errors)
     return sensors, actuators
@@ -176,6 +183,8 @@ class GatewayApp:
             self.health,
             on_last_operator=lambda: self.commands.apply_safe(only_on_disconnect=True),
         )
+        self.rules = RuleRunner(config.rules, self.hub, self.commands, self.metrics)
+        self.server.rules = self.rules
         self.bridge: Any = None
         self.started_s = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -304,12 +313,15 @@ class GatewayApp:
             await self._worker(a.bus_id).call(a.open, timeout_s=self.config.gateway.read_timeout_s)
         self.hub.add_encoded_sink(self.fanout.on_batch)
         self.hub.add_status_sink(self._on_status)
+        self.hub.add_event_sink(lambda event: self.fanout.broadcast_control(encode_event(event)))
         self.metrics.add_callback(self._gauges)
         await self.commands.apply_safe()
         for r in self.runners:
             self._spawn(r.run(), f"sensor-{r.id}", sensor_id=r.id)
         self._spawn(self.fanout.run_ticks(), "fanout-ticks")
         self._spawn(self._monitor(), "monitor")
+        if self.config.rules:
+            self._spawn(self.rules.run(), "rules")
         if self.config.mqtt is not None:
             from bridges.mqtt.bridge import MqttBridge
             from bridges.mqtt.metrics import METRICS
@@ -401,6 +413,7 @@ class GatewayApp:
         await self._cancel(self._sensor_tasks)
         await asyncio.gather(*(r.close() for r in self.runners), return_exceptions=True)
         await asyncio.sleep(0)  # readings a driver thread pushed (call_soon_threadsafe) before it closed
+        await self.rules.close()  # no rule action may land after the safe values
         self.commands.stopping = True  # a command now would undo the safe values
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.commands.apply_safe(), 1.0)

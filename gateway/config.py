@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.protocol.actuation import MAX_MIN_INTERVAL_S
+from gateway.protocol.rules import Rule
+from gateway.rules_config import parse_rules
 from sensors.errors import ConfigError
 from sensors.spec import GENERIC_KEYS, DeviceSpec, did_you_mean
 
@@ -127,6 +129,8 @@ class Config:
     """``bridges.mqtt.config.MqttConfig`` when an ``[mqtt]`` table is present and enabled."""
     source: str | None = None
     """The file this came from (None for the demo)."""
+    rules: tuple[Rule, ...] = ()
+    """``[[rules]]``: local alert rules (gateway/rules_config.py)."""
 
     def with_overrides(self, **gateway: Any) -> Config:
         """Return a copy with ``[gateway]`` keys replaced (CLI flags such as ``--port``)."""
@@ -515,7 +519,7 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
     """
     col = _Collector()
     base = base or Path.cwd()
-    known = {"gateway", "limits", "security", "sensors", "actuators", "mqtt"}
+    known = {"gateway", "limits", "security", "sensors", "actuators", "mqtt", "rules"}
     for key in data:
         if key not in known:
             col.errors.append(
@@ -547,7 +551,8 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
             )
         )
     mqtt = _mqtt(data.get("mqtt"), file, col)
-    cfg = Config(gw, limits, security, tuple(sensors), tuple(actuators), mqtt, file)
+    rules = parse_rules(data.get("rules"), [s.id for s in sensors], [a.id for a in actuators], col.errors)
+    cfg = Config(gw, limits, security, tuple(sensors), tuple(actuators), mqtt, file, rules)
     if col.errors:
         raise ConfigErrors([e if e.file else e.with_file(file) if file else e for e in col.errors], cfg)
     return cfg

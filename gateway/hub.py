@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
-from bridges.seam import BatchSink, StatusSink
+from bridges.seam import BatchSink, EventSink, StatusSink
 from gateway.metrics import Metrics
 from gateway.protocol.labels import human_name
 from gateway.protocol.model import FLAG_CLOCK_SYNCED, FLAG_SIMULATED, SEQ, ReadingTuple
@@ -91,6 +91,9 @@ class Hub:
         self._encoded_sinks: list[EncodedSink] = []
         self._publishers: dict[str, Publisher] = {}
         self._status_sinks: list[StatusSink] = []
+        self._event_sinks: list[EventSink] = []
+        self.rule_catalogue: Callable[[], list[dict[str, Any]]] = list
+        """The catalogue's ``rules`` entries (set by the rules runner; none without rules)."""
         self.sensors: dict[str, SensorInfo] = {}
         self.states: dict[str, dict[str, Any]] = {}
         self.actuators: dict[str, ActuatorInfo] = {}
@@ -142,8 +145,18 @@ class Hub:
         self._status_sinks.append(sink)
         return lambda: self._status_sinks.remove(sink) if sink in self._status_sinks else None
 
+    def add_event_sink(self, sink: EventSink) -> Callable[[], None]:
+        """Register ``sink`` for rule events (fired, cleared, acknowledged); returns its remover."""
+        self._event_sinks.append(sink)
+        return lambda: self._event_sinks.remove(sink) if sink in self._event_sinks else None
+
+    def emit_event(self, event: Mapping[str, Any]) -> None:
+        """Hand a rule event (``RuleEvent.as_dict()``) to every event sink."""
+        for sink in list(self._event_sinks):
+            self._call_sink("event", sink, event)
+
     def catalogue(self) -> dict[str, Any]:
-        """The hello frame's ``sensors`` and ``actuators`` lists."""
+        """The hello frame's ``sensors`` and ``actuators`` lists, and the configured ``rules``."""
         sensors = []
         for info in self.sensors.values():
             st = self.states.get(info.id, {})
@@ -177,7 +190,7 @@ class Hub:
             d["sim"] = d.pop("simulated")
             d["value"] = self.actuator_values.get(a.id)
             actuators.append(d)
-        return {"sensors": sensors, "actuators": actuators}
+        return {"sensors": sensors, "actuators": actuators, "rules": self.rule_catalogue()}
 
     # -- registration and states ----------------------------------------------------------------------------
 

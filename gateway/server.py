@@ -33,7 +33,16 @@ from gateway.metrics import Metrics
 from gateway.protocol import PROTOCOL_VERSION
 from gateway.protocol.admission import FailureThrottle, PreAuthPool, address_key
 from gateway.protocol.budget import RESUME_BURST_BYTES, RESUME_BYTES_PER_S, ResumeBudget
-from gateway.protocol.control import Auth, Command, Ping, Resume, Subscribe, Unsubscribe, parse_control
+from gateway.protocol.control import (
+    AckEvent,
+    Auth,
+    Command,
+    Ping,
+    Resume,
+    Subscribe,
+    Unsubscribe,
+    parse_control,
+)
 from gateway.protocol.errors import ProtocolError
 from gateway.protocol.model import SENSOR
 from gateway.protocol.subscription import FULL, MAX_SUBSCRIPTIONS, NONE, SubscriptionSet
@@ -54,6 +63,7 @@ CAPABILITIES = [
     "command",
     "ping",
     "json",
+    "events",
 ]
 CLOSE_POLICY = 1008
 CLOSE_INVALID = 1007
@@ -122,6 +132,8 @@ class GatewayServer:
         self.metrics = metrics
         self.health = health
         self.on_last_operator = on_last_operator
+        self.rules: Any = None
+        """The :class:`gateway.rules_runtime.RuleRunner` (set by the app): ``hello``'s events, ``ack_event``."""
         self.static = StaticFiles()
         sec = config.security
         self.origins = OriginPolicy(sec.allowed_origins, sec.allowed_hosts)
@@ -379,6 +391,8 @@ class GatewayServer:
             caps=CAPABILITIES,
             sensors=cat["sensors"],
             actuators=cat["actuators"],
+            rules=cat.get("rules", []),
+            events=self.rules.active() if self.rules is not None else [],
             limits={
                 "flush_ms": cfg.gateway.flush_interval_ms,
                 "batch_size": cfg.gateway.batch_size,
@@ -494,6 +508,15 @@ class GatewayServer:
             client.send(encode_pong(msg.ref, time.time_ns(), msg.ts))
         elif isinstance(msg, Auth):
             client.send(encode_ack(msg.ref, "auth"))  # already authorised (or no tokens configured)
+        elif isinstance(msg, AckEvent):
+            if client.role != "operator":
+                client.send(encode_error(msg.ref, "forbidden", "operator role required"))
+            elif self.rules is None or not self.rules.acknowledge(msg.rule, by=client.name):
+                client.send(
+                    encode_error(msg.ref, "not_active", "no unacknowledged active event for this rule")
+                )
+            else:
+                client.send(encode_ack(msg.ref, "ack_event"))
 
     def _start_resume(self, client: Client, msg: Resume, resumes: _Resumes) -> None:
         """Answer ``resume`` at once when the connection's budget allows, else in a task after the wait (one at a

@@ -14,7 +14,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
@@ -22,7 +22,7 @@ from typing import Any
 
 from bridges.mqtt.client import MqttClientError, PahoConnection
 from bridges.mqtt.config import MqttConfig
-from bridges.mqtt.discovery import discovery_messages, health_message, meta_messages
+from bridges.mqtt.discovery import discovery_messages, health_message, meta_messages, rule_state_messages
 from bridges.mqtt.forwarder import Forwarder
 from bridges.mqtt.metrics import METRICS as METRICS
 from bridges.mqtt.outbox import Outbox, OutRow
@@ -104,7 +104,13 @@ class MqttBridge:
         self.sw_version = _version()
         self._closed = False
         # Registered now, not in run(): readings produced before run() starts are kept (bounded), not missed.
-        self._remove_sinks = (source.add_sink(self._on_batch), source.add_status_sink(self._on_status))
+        self._remove_sinks: list[Callable[[], None]] = [
+            source.add_sink(self._on_batch),
+            source.add_status_sink(self._on_status),
+        ]
+        add_event_sink = getattr(source, "add_event_sink", None)  # optional: a source with local rules
+        if add_event_sink is not None:
+            self._remove_sinks.append(add_event_sink(self._on_event))
 
     # -- public ------------------------------------------------------------------------------------------
 
@@ -323,6 +329,7 @@ class MqttBridge:
             msgs.update(meta_messages(cat, self.topics, self.boot_id, self.cfg.payload))
             for s in cat.get("sensors", []):
                 msgs[self.topics.health(s["id"])] = health_message(s.get("state", "starting"), s.get("error"))
+        msgs.update(rule_state_messages(cat, self.topics))
         if self.cfg.discovery:
             msgs.update(
                 discovery_messages(
@@ -357,6 +364,17 @@ class MqttBridge:
         if conn is not None and conn.connected and self.cfg.retain_meta:
             with contextlib.suppress(MqttClientError):
                 conn.publish(self.topics.health(sensor_id), health_message(state, error), 1, retain=True)
+
+    def _on_event(self, event: Mapping[str, Any]) -> None:
+        """A rule event: every one on the events topic, the latest per rule retained as its state. While the
+        broker is away, events are not queued; the states are published again on reconnect."""
+        conn = self.conn
+        if conn is None or not conn.connected:
+            return
+        payload = json.dumps(event, separators=(",", ":")).encode()
+        with contextlib.suppress(MqttClientError):
+            conn.publish(self.topics.events, payload, 1)
+            conn.publish(self.topics.rule(str(event["rule"])), payload, 1, retain=True)
 
     # -- commands ----------------------------------------------------------------------------------------
 

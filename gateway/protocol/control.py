@@ -100,7 +100,15 @@ class Ping:
     ref: object = None
 
 
-ControlMessage = Auth | Subscribe | Unsubscribe | Resume | Command | Ping
+@dataclass(frozen=True, slots=True)
+class AckEvent:
+    """``ack_event``: an operator acknowledges the active event of rule ``rule``."""
+
+    rule: str
+    ref: object = None
+
+
+ControlMessage = Auth | Subscribe | Unsubscribe | Resume | Command | Ping | AckEvent
 
 
 SHOW_MAX = 40
@@ -302,6 +310,9 @@ def parse_control(data: bytes | str) -> ControlMessage:
         return Command(_str(msg, "target", "command", ref, max_len=64), msg["value"], ref)
     if kind == "ping":
         return Ping(msg.get("ts"), ref)
+    if kind == "ack_event":
+        return AckEvent(_str(msg, "rule", "ack_event", ref, max_len=64), ref)
     raise _bad(
-        f"t: expected one of subscribe, unsubscribe, resume, auth, command, ping; got {_show(kind)}", ref
+        f"t: expected one of subscribe, unsubscribe, resume, auth, command, ping, ack_event; got {_show(kind)}",
+        ref,
     )

@@ -97,6 +97,11 @@ def encode_result(
     return _pack(msg)
 
 
+def encode_event(event: Mapping[str, Any]) -> bytes:
+    """Encode an ``event`` frame: a rule fired, cleared or was acknowledged (``RuleEvent.as_dict()``)."""
+    return _pack({"t": "event", **event})
+
+
 def encode_pong(ref: object, ts_ns: int, echo: Any) -> bytes:
     """Encode a ``pong`` reply carrying the server time and the client's own timestamp."""
     return _pack({"t": "pong", "ref": ref, "ts": ts_ns, "echo": echo})
