@@ -22,27 +22,25 @@ from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin, MockSPIDevice, 
 from gpiozero.pins.spi import SPISoftware, SPISoftwareBus
 
 from sensors.base import BuildContext
+from sensors.sim.history import BoundedList
 
 Script = Iterator[tuple[float, bool]]
 """Steps of an input: (seconds to wait, level to drive afterwards)."""
 
 SPEED_OF_SOUND_M_S = 343.26  # gpiozero DistanceSensor's default (dry air at 20 °C)
-PIN_STATE_HISTORY = 256
-"""Level changes each emulated pin remembers (``MockPin.states``), oldest forgotten first. gpiozero keeps them
-all, for tests; the demo's software SPI clock alone changes level ~50 times per MCP3008 read, which grew the
-idle demo by ~19 kB/s. Tests look at the last few changes; 256 covers any single transaction (an MCP3208
-read is 48 clock edges)."""
+PIN_STATE_HISTORY = 64
+"""Level changes each emulated pin remembers (``MockPin.states``), oldest forgotten first (between 64 and 127
+are kept). gpiozero keeps them all, for tests; the demo's software SPI clock alone changes level ~50 times per
+MCP3008 read, which grew the idle demo by ~19 kB/s. Tests look at the last few changes; 64 covers an MCP3208
+transaction (48 clock edges). Small, so slow pins (a door contact, a PIR) reach the bound within minutes: with
+256 the demo's RSS still rose by ~0.4 MB over a 10-minute soak while they filled."""
 
 
-class StateHistory(list[PinState]):
-    """A pin's ``states`` list that keeps only the last :data:`PIN_STATE_HISTORY` entries (amortised O(1):
-    it trims by half its bound at a time). Still a list, so tests can index and slice it as gpiozero's."""
+class StateHistory(BoundedList[PinState]):
+    """A pin's ``states`` list that keeps only the last :data:`PIN_STATE_HISTORY` (to twice that) entries.
+    Still a list, so tests can index and slice it as gpiozero's."""
 
-    def append(self, state: PinState) -> None:
-        """Record one level change, forgetting the oldest half once the list holds twice the bound."""
-        super().append(state)
-        if len(self) >= 2 * PIN_STATE_HISTORY:
-            del self[:PIN_STATE_HISTORY]
+    limit = PIN_STATE_HISTORY
 
 
 class _BoundedStates:
