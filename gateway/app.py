@@ -18,13 +18,13 @@ from typing import Any
 from gateway.clock import clock_synced
 from gateway.commands import CommandRouter
 from gateway.config import Config, ConfigErrors
-from gateway.fanout import FanOut
 from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.poller import BusWorker, SensorRunner
 from gateway.protocol.actuation import default_min_interval_s
 from gateway.protocol.wire import encode_status
-from gateway.server import GatewayServer
+from gateway.server.connections import GatewayServer
+from gateway.server.fanout import FanOut
 from sensors import registry
 from sensors.base import Actuator, BuildContext, Sensor, SensorInfo, Values
 from sensors.errors import ConfigError, UnknownOptions
@@ -133,8 +133,8 @@ class GatewayApp:
     """The running gateway. ``async with GatewayApp(cfg) as app: await app.wait_closed()``.
 
     Attributes:
-        hub: the reading source (also the bridge's :class:`bridges.seam.ReadingSource`).
-        commands: the command path (:class:`bridges.seam.CommandHandler`).
+        hub: the reading source (also the bridge's :class:`gateway.protocol.seam.ReadingSource`).
+        commands: the command path (:class:`gateway.protocol.seam.CommandHandler`).
     """
 
     def __init__(

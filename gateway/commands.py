@@ -10,10 +10,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bridges.seam import CommandResult
 from gateway.hub import Hub
 from gateway.poller import BusWorker
 from gateway.protocol.actuation import ChangeLimiter, TooSoon
+from gateway.protocol.seam import CommandResult
 from sensors.base import Actuator, Value
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def validate_value(kind: str, lo: float, hi: float, value: Any) -> Value:
 
 
 class CommandRouter:
-    """Validates and applies commands (satisfies :class:`bridges.seam.CommandHandler`).
+    """Validates and applies commands (satisfies :class:`gateway.protocol.seam.CommandHandler`).
 
     Args:
         actuators: configured outputs by id (the allowlist).

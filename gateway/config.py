@@ -46,7 +46,7 @@ class GatewaySection:
 
     id: str = field(default_factory=lambda: _default_id())
     host: str = "localhost"
-    """Listen address; ``localhost`` is both 127.0.0.1 and ::1 (see gateway/listen.py)."""
+    """Listen address; ``localhost`` is both 127.0.0.1 and ::1 (see gateway/server/listen.py)."""
     port: int = 8765
     data_dir: Path = field(default_factory=lambda: default_data_dir(os.environ, Path.home()))
     """Durable state (the MQTT outbox); default: see :func:`default_data_dir`."""

@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
-from bridges.seam import BatchSink, StatusSink
 from gateway.metrics import Metrics
 from gateway.protocol.labels import human_name
 from gateway.protocol.model import FLAG_CLOCK_SYNCED, FLAG_SIMULATED, SEQ, ReadingTuple
 from gateway.protocol.ring import ReadingRing
+from gateway.protocol.seam import BatchSink, StatusSink
 from gateway.protocol.wire import encode_data
 from sensors.base import ActuatorInfo, SensorInfo
 
@@ -40,7 +40,7 @@ Publisher = Callable[..., ReadingTuple]
 
 
 class Hub:
-    """Publisher side of the data path (satisfies :class:`bridges.seam.ReadingSource`).
+    """Publisher side of the data path (satisfies :class:`gateway.protocol.seam.ReadingSource`).
 
     Args:
         gateway_id: this gateway's id.

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from bridges.seam import CommandResult
 from gateway.commands import CommandRouter, validate_value
 from gateway.hub import Hub
 from gateway.poller import BusWorker
+from gateway.protocol.seam import CommandResult
 from sensors.base import Actuator, ActuatorInfo, BuildContext
 from sensors.gpio import DEMO_ACTUATORS
 from sensors.gpio.outputs import GpioSwitch

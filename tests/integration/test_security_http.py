@@ -15,7 +15,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from gateway.http import STATIC_ROOT
+from gateway.server.http import STATIC_ROOT
 from sensors.base import Actuator, ActuatorInfo, BuildContext, Value
 from tests.integration.helpers import client, make_config, running, synthetic
 

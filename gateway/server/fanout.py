@@ -31,7 +31,7 @@ from gateway.protocol.stream import Output, Stream
 from gateway.protocol.subscription import SubscriptionSet
 from gateway.protocol.wire import encode_agg, encode_data, encode_status
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("gateway.fanout")  # the name journal filters know from before the move
 
 CLOSE_SLOW = 1008
 CLOSE_TIMEOUT_S = 1.0

@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
-from bridges.mqtt.bench import Tally, format_table, percentile, summarise
-from gateway import cmd_bench
+from gateway.cli import bench as cmd_bench
+from gateway.cli.bench_clients import Tally, format_table, percentile, summarise
 
 
 def tally(seqs: list[int], latency_ms: float, nbytes: int) -> Tally:

@@ -14,7 +14,7 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol, TypeVar
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("gateway.listen")  # the name journal filters know from before the move
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1")
 """What ``localhost`` listens on; the IPv4 one first, so a machine without IPv6 still has it."""

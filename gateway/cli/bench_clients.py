@@ -1,7 +1,7 @@
 """Consumers and statistics for ``sensorcast bench``: WebSocket clients, paho subscribers, table and plot.
 
-Kept apart from :mod:`gateway.cmd_bench` (which starts and stops the processes) so each stays small; run
-as ``python -m bridges.mqtt.bench`` it is one consumer process. Nothing here imports the gateway: the
+Kept apart from :mod:`gateway.cli.bench` (which starts and stops the processes) so each stays small; run
+as ``python -m gateway.cli.bench_clients`` it is one consumer process. Nothing here imports the gateway: the
 consumers are ordinary clients of the two paths, as a user's would be.
 """
 
@@ -251,7 +251,7 @@ async def consume(mode: str, url: str, n: int, fmt: str) -> None:
 
 
 def main() -> int:
-    """``python -m bridges.mqtt.bench MODE URL CLIENTS PAYLOAD``: one consumer process of the bench."""
+    """``python -m gateway.cli.bench_clients MODE URL CLIENTS PAYLOAD``: one consumer process of the bench."""
     import sys
 
     mode, url, n, fmt = sys.argv[1:5]

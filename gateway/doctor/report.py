@@ -2,7 +2,7 @@
 
 Checks: Python version, config, buses enabled, service user and device permissions, configured sensors answering,
 listen port, clock synchronisation, disk space for the data directory, service state. The board-level checks are
-in :mod:`gateway.doctor_checks`; this module adds the rest, runs them and renders the report.
+in :mod:`gateway.doctor.checks`; this module adds the rest, runs them and renders the report.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 from gateway.clock import clock_synced
 from gateway.config import Config, ConfigErrors, load_config
-from gateway.doctor_checks import (
+from gateway.doctor.checks import (
     Finding,
     Host,
     Need,

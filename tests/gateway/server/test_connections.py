@@ -1,4 +1,4 @@
-"""Unit tests of gateway.server's pure parts: TokenBucket, role_for, select_subprotocol, process_request."""
+"""Unit tests of gateway.server.connections's pure parts: TokenBucket, role_for, select_subprotocol, process_request."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from websockets.typing import Subprotocol
 
 from gateway.commands import CommandRouter
 from gateway.config import Config, parse_config
-from gateway.fanout import FanOut
 from gateway.hub import Hub
 from gateway.metrics import Metrics
-from gateway.server import SUBPROTOCOL, GatewayServer, TokenBucket
+from gateway.server.connections import SUBPROTOCOL, GatewayServer, TokenBucket
+from gateway.server.fanout import FanOut
 
 OPERATOR = "op-token-0123456789abcdef"
 VIEWER = "viewer-token-0123456789abc"

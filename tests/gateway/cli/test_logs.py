@@ -8,11 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.logs import JournalFormatter, stream_is_journal, syslog_priority
+from gateway.cli.logs import JournalFormatter, stream_is_journal, syslog_priority
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = (
-    "import logging; from gateway.logs import setup_logging; setup_logging('debug'); "
+    "import logging; from gateway.cli.logs import setup_logging; setup_logging('debug'); "
     "log = logging.getLogger('t'); log.debug('d'); log.info('i'); log.warning('w'); log.error('e'); "
     "log.critical('c')"
 )

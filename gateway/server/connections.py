@@ -1,6 +1,6 @@
 """The WebSocket + HTTP server: handshake checks, authentication, control messages, and the client lifecycle.
 
-The data path does not pass through here: the hub flushes into :class:`gateway.fanout.FanOut`, which writes
+The data path does not pass through here: the hub flushes into :class:`gateway.server.fanout.FanOut`, which writes
 to sockets directly. This module only pumps control messages in and replies out.
 """
 
@@ -25,10 +25,7 @@ from websockets.typing import Subprotocol
 from gateway import __version__
 from gateway.commands import CommandRouter
 from gateway.config import Config
-from gateway.fanout import CLOSE_TIMEOUT_S, Client, FanOut, close_within
-from gateway.http import OriginPolicy, StaticFiles, head_response, json_response, response
 from gateway.hub import Hub
-from gateway.listen import bind
 from gateway.metrics import Metrics
 from gateway.protocol import PROTOCOL_VERSION
 from gateway.protocol.admission import FailureThrottle, PreAuthPool, address_key
@@ -39,8 +36,11 @@ from gateway.protocol.model import SENSOR
 from gateway.protocol.subscription import FULL, MAX_SUBSCRIPTIONS, NONE, SubscriptionSet
 from gateway.protocol.wire import encode_ack, encode_data, encode_error, encode_gap, encode_hello, encode_pong
 from gateway.protocol.wire import encode_result as encode_cmd_result
+from gateway.server.fanout import CLOSE_TIMEOUT_S, Client, FanOut, close_within
+from gateway.server.http import OriginPolicy, StaticFiles, head_response, json_response, response
+from gateway.server.listen import bind
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("gateway.server")  # the name journal filters know from before the move
 
 SUBPROTOCOL = "sensorcast.v1"
 BEARER_PREFIX = "bearer."

@@ -28,7 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bridges.mqtt.bench import Result, format_table, merge, write_png
+from gateway.cli.bench_clients import Result, format_table, merge, write_png
 
 HELP = "compare the WebSocket and MQTT paths: readings/s, latency, bytes/reading, gateway CPU, loss"
 MODES = ("ws", "mqtt-qos1", "mqtt-qos0")
@@ -180,7 +180,7 @@ async def _consumers(mode: str, target: str, args: argparse.Namespace, log: Path
             await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "bridges.mqtt.bench",
+                "gateway.cli.bench_clients",
                 mode,
                 target,
                 str(k),

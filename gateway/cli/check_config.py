@@ -51,7 +51,7 @@ def driver_errors(cfg: Config) -> list[ConfigError]:
 
 def main(args: argparse.Namespace) -> int:
     """Load the file, then build every driver on emulators so driver options are checked too."""
-    from gateway.cmd_run import listen_error
+    from gateway.cli.run import listen_error
 
     errors: list[ConfigError] = []
     try:

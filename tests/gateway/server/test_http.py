@@ -1,4 +1,4 @@
-"""gateway/http.py: responses and their headers, StaticFiles (types, caching, traversal), OriginPolicy."""
+"""gateway/server/http.py: responses and their headers, StaticFiles (types, caching, traversal), OriginPolicy."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from websockets.datastructures import Headers
 from websockets.http11 import Request
 
-from gateway.http import (
+from gateway.server.http import (
     APP_CACHE,
     SECURITY_HEADERS,
     VENDOR_CACHE,

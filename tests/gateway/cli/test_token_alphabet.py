@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from gateway import cmd_token
+from gateway.cli import token as cmd_token
 from gateway.config import TOKEN_RE, parse_config
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-STATIC_ROOT = Path(__file__).parent / "static"
+STATIC_ROOT = Path(__file__).parent.parent / "static"
 VENDOR_CACHE = "public, max-age=31536000, immutable"
 APP_CACHE = "no-cache"
 SECURITY_HEADERS = {

@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from gateway import __version__
 
 COMMANDS: dict[str, str] = {
-    "run": "gateway.cmd_run",
-    "check-config": "gateway.cmd_check_config",
-    "scan": "gateway.cmd_scan",
-    "doctor": "gateway.cmd_doctor",
-    "bench": "gateway.cmd_bench",
-    "token": "gateway.cmd_token",
+    "run": "gateway.cli.run",
+    "check-config": "gateway.cli.check_config",
+    "scan": "gateway.cli.scan",
+    "doctor": "gateway.cli.doctor",
+    "bench": "gateway.cli.bench",
+    "token": "gateway.cli.token",
 }
 
 

@@ -9,8 +9,8 @@ import pwd
 import shlex
 from pathlib import Path
 
-from gateway.doctor import Probes, render, run_checks
-from gateway.doctor_checks import Host
+from gateway.doctor.checks import Host
+from gateway.doctor.report import Probes, render, run_checks
 
 HELP = (
     "check the board (Python, buses, permissions, sensors, port, clock, disk, service) and say how to fix it"

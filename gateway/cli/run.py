@@ -10,6 +10,7 @@ import signal
 import sys
 from typing import Any
 
+from gateway.cli.logs import setup_logging
 from gateway.config import (
     Config,
     ConfigErrors,
@@ -18,7 +19,6 @@ from gateway.config import (
     load_config,
     missing_token_file,
 )
-from gateway.logs import setup_logging
 from sensors.errors import ConfigError
 
 HELP = "run the gateway (no --config: demo on simulated sensors at http://127.0.0.1:8765/)"
@@ -77,7 +77,7 @@ def load_checked(path: str) -> Config:
     except ConfigErrors as exc:
         if exc.partial is None:
             raise
-        from gateway.cmd_check_config import driver_errors
+        from gateway.cli.check_config import driver_errors
 
         raise ConfigErrors(exc.errors + driver_errors(exc.partial), exc.partial) from None
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from gateway import doctor
 from gateway.app import GatewayApp
-from gateway.cli import main
+from gateway.cli.main import main
 from gateway.config import load_config
-from gateway.doctor import Probes, check_disk, check_port, check_service, render, run_checks
-from gateway.doctor_checks import Finding, Host
+from gateway.doctor import report as doctor
+from gateway.doctor.checks import Finding, Host
+from gateway.doctor.report import Probes, check_disk, check_port, check_service, render, run_checks
 from sensors import registry
 
 PI4 = "Raspberry Pi 4 Model B Rev 1.4"
@@ -223,7 +223,7 @@ def test_each_missing_bus_a_config_needs_is_a_failure(
 ) -> None:
     """SPI, 1-Wire, serial and GPIO needs are read from the entries' options and checked like I2C."""
     from gateway.config import parse_config
-    from gateway.doctor_checks import check_interfaces, needs_of
+    from gateway.doctor.checks import check_interfaces, needs_of
 
     cfg = parse_config(tomllib.loads(table), file="(t)")
     needs = [n for s in cfg.sensors for n in needs_of(s)]
@@ -247,7 +247,7 @@ def test_serial_console_on_the_uart_a_sensor_uses(tmp_path: Path) -> None:
     b = Board(tmp_path / "b", cmdline="console=serial0,115200 console=tty1 root=/dev/mmcblk0p2")
     b.everything()
     cfg = write_config(tmp_path, '[[sensors]]\nid = "gps"\ndriver = "synthetic"\nport = "/dev/serial0"\n')
-    from gateway.doctor_checks import check_interfaces, needs_of
+    from gateway.doctor.checks import check_interfaces, needs_of
 
     got = by_check(check_interfaces(b.host(), needs_of(load_config(cfg).sensors[0])))
     assert got["serial console"] == (
@@ -483,7 +483,7 @@ def test_cli_exit_0_when_only_warnings(board: Board, tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "  WARN  sensors " in proc.stdout
@@ -500,7 +500,7 @@ def test_cli_output_is_only_the_report_when_hardware_is_missing(board: Board, tm
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
     )
     assert (proc.returncode, proc.stderr) == (1, "")
     lines = proc.stdout.splitlines()
@@ -512,7 +512,7 @@ def test_cli_output_is_only_the_report_when_hardware_is_missing(board: Board, tm
 
 def test_data_dir_must_be_writable_by_the_service_user(board: Board, tmp_path: Path) -> None:
     """A data dir the service user cannot write fails with a chown fix; group-writable through its group is ok."""
-    from gateway.doctor_checks import check_data_dir
+    from gateway.doctor.checks import check_data_dir
 
     data = tmp_path / "data"
     data.mkdir(mode=0o750)
