@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from gateway.buses import BusWorker
 from gateway.hub import Hub
-from gateway.poller import BusWorker
 from gateway.protocol.actuation import ChangeLimiter, TooSoon
 from gateway.protocol.seam import CommandResult
 from sensors.base import Actuator, Value

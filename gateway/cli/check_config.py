@@ -6,8 +6,8 @@ import argparse
 import sys
 from dataclasses import replace
 
-from gateway.app import build_devices
 from gateway.config import Config, ConfigErrors, load_config, missing_token_file
+from gateway.devices import build_devices
 from sensors.base import BuildContext
 from sensors.errors import ConfigError
 

@@ -295,7 +295,7 @@ def check_sensors(cfg: Config, host: Host, health: dict[str, Any] | None) -> lis
                 )
             )
         return out
-    from gateway.app import build_devices
+    from gateway.devices import build_devices
 
     ctx = BuildContext(
         sysfs_root=str(host.sys_root), procfs_root=str(host.proc_root), devfs_root=str(host.dev_root)

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+from gateway.buses import BusWorker
 from gateway.commands import CommandRouter, validate_value
 from gateway.hub import Hub
-from gateway.poller import BusWorker
 from gateway.protocol.seam import CommandResult
 from sensors.base import Actuator, ActuatorInfo, BuildContext
 from sensors.gpio import DEMO_ACTUATORS
@@ -414,8 +414,8 @@ async def test_concurrent_commands_cannot_both_pass_the_interval(rig: Rig) -> No
 
 def test_the_app_sets_each_outputs_interval_from_config_or_the_drivers_default() -> None:
     """Demo outputs: relay1 0.5 s, led1 (pwm_led) 0.02 s, servo1 0.02 s; a configured value wins; hello shows it."""
-    from gateway.app import build_devices
     from gateway.config import demo_config, parse_config
+    from gateway.devices import build_devices
 
     _, acts = build_devices(demo_config(), BuildContext())
     assert {a.info.id: a.info.min_interval_s for a in acts} == {"relay1": 0.5, "led1": 0.02, "servo1": 0.02}

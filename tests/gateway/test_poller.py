@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from gateway.buses import BusWorker
 from gateway.hub import Hub
-from gateway.poller import BusWorker, SensorRunner, describe_error
+from gateway.poller import SensorRunner, describe_error
 from sensors.base import BuildContext, FieldSpec, Sensor, SensorInfo, Values
 from sensors.errors import ChecksumError, ImplausibleReading, SensorError, SensorTimeout
 from sensors.health import HealthPolicy

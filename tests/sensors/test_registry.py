@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from gateway.app import build_devices
 from gateway.config import ConfigErrors, parse_config
+from gateway.devices import build_devices
 from sensors import registry
 from sensors.base import BuildContext
 

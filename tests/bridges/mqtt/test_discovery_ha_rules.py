@@ -25,8 +25,8 @@ import pytest
 
 from bridges.mqtt.discovery import discovery_messages, infer_device_class
 from bridges.mqtt.topics import Topics
-from gateway.app import build_devices
 from gateway.config import demo_config
+from gateway.devices import build_devices
 from gateway.hub import Hub
 from sensors.base import BuildContext
 

@@ -16,14 +16,15 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.frames import Frame, Opcode
 from websockets.protocol import OPEN
 
-import gateway.server.fanout
+import gateway.server.frames
 from gateway.config import Limits
 from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.protocol.control import SubscribeEntry
 from gateway.protocol.subscription import SubscriptionSet
 from gateway.protocol.wire import encode_data
-from gateway.server.fanout import Client, FanOut, FastPath, binary_frame, write_to_all
+from gateway.server.fanout import Client, FanOut
+from gateway.server.frames import FastPath, binary_frame, write_to_all
 
 
 class Rig:
@@ -154,8 +155,8 @@ def test_without_the_internals_every_frame_goes_through_broadcast_with_one_log_l
     def fake_broadcast(conns: Sequence[Any], message: bytes) -> None:
         sent.append((list(conns), message))
 
-    monkeypatch.setattr(gateway.server.fanout, "FAST_PATH", FastPath())
-    monkeypatch.setattr(gateway.server.fanout, "broadcast", fake_broadcast)
+    monkeypatch.setattr(gateway.server.frames, "FAST_PATH", FastPath())
+    monkeypatch.setattr(gateway.server.frames, "broadcast", fake_broadcast)
     a, b = OldConnection(), OldConnection()
     with caplog.at_level(logging.WARNING, logger="gateway.fanout"):
         write_to_all([a, b], b"one")  # type: ignore[list-item]
@@ -164,7 +165,7 @@ def test_without_the_internals_every_frame_goes_through_broadcast_with_one_log_l
     assert sent == [([a, b], b"one"), ([b], b"two")]
     assert (a.written, b.written) == ([], [])
     assert [r.getMessage().split(":")[0].split(" lacks ")[1] for r in caplog.records] == ["send_in_progress"]
-    assert gateway.server.fanout.FAST_PATH.usable is False
+    assert gateway.server.frames.FAST_PATH.usable is False
 
 
 async def test_the_installed_websockets_has_every_internal_of_the_fast_path(rig: tuple[Rig, int]) -> None:

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from bridges.mqtt.bridge import MqttBridge
+from gateway.buses import BusWorker
 from gateway.commands import CommandRouter
 from gateway.hub import Hub
-from gateway.poller import BusWorker
 from sensors.base import Actuator, ActuatorInfo, Value
 from tests.integration.helpers import client, make_config, running, synthetic
 from tests.integration.mqtt.broker import Mosquitto, free_port

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.app import build_devices
 from gateway.config import load_config
+from gateway.devices import build_devices
 from sensors.base import BuildContext
 from sensors.sim.sysfs import FakeSysfs
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.buses import BusWorker
 from gateway.hub import Hub
-from gateway.poller import BusWorker, SensorRunner
+from gateway.poller import SensorRunner
 from gateway.protocol.model import Reading
 from sensors.base import SensorInfo
 from sensors.errors import SensorError

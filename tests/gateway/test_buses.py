@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.poller import BusThread
+from gateway.buses import BusThread
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,7 +67,7 @@ def test_a_driver_stuck_for_good_does_not_keep_the_process_alive() -> None:
     script = textwrap.dedent(
         """
         import asyncio, threading
-        from gateway.poller import BusWorker
+        from gateway.buses import BusWorker
         from sensors.errors import SensorTimeout
 
         async def main():
