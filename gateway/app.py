@@ -18,7 +18,7 @@ from gateway.buses import BusWorker
 from gateway.clock import clock_synced
 from gateway.commands import CommandRouter
 from gateway.config import Config
-from gateway.devices import build_devices
+from gateway.devices import build_context, build_devices
 from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.poller import SensorRunner
@@ -49,7 +49,7 @@ class GatewayApp:
     ) -> None:
         self.config = config
         self.health_policy = health_policy or HealthPolicy()
-        self.ctx = ctx or BuildContext(data_dir=str(config.gateway.data_dir))
+        self.ctx = ctx or build_context(data_dir=str(config.gateway.data_dir))
         self.notifier = notifier
         self.metrics = Metrics()
         self.boot_id = secrets.token_hex(8)

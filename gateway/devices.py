@@ -1,17 +1,20 @@
-"""Devices: builds the configured sensors and actuators through the driver registry, standing in a
-:class:`DeferredSensor` for hardware that is absent at start.
+"""Devices: the composition root of the hardware. Builds the configured sensors and actuators through the
+driver registry on a build context that can hand out emulated hardware, with a :class:`DeferredSensor` standing
+in for hardware that is absent at start.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import Any
 
 from gateway.config import Config, ConfigErrors
 from gateway.protocol.actuation import default_min_interval_s
 from sensors import registry
 from sensors.base import Actuator, BuildContext, Sensor, SensorInfo, Values
 from sensors.errors import ConfigError, UnknownOptions
+from sensors.sim.emulators import context_with_emulators
 from sensors.spec import DeviceSpec
 
 log = logging.getLogger("gateway.app")  # the name journal filters know from before the move
@@ -52,6 +55,12 @@ class DeferredSensor(Sensor):
         """Close the real driver, if built."""
         if self.inner is not None:
             self.inner.close()
+
+
+def build_context(**kwargs: Any) -> BuildContext:
+    """The gateway's build context (``kwargs`` as for :class:`BuildContext`): real hardware, and the emulators of
+    ``sensors.sim`` for every device configured with ``simulate`` (this is where they are wired in)."""
+    return context_with_emulators(**kwargs)
 
 
 def _with_file(exc: ConfigError, file: str | None) -> list[ConfigError]:
@@ -110,3 +119,26 @@ def build_devices(config: Config, ctx: BuildContext) -> tuple[list[Sensor], list
     if errors:
         raise ConfigErrors(errors)
     return sensors, actuators
+
+
+def driver_errors(cfg: Config) -> list[ConfigError]:
+    """Build every driver of ``cfg`` on emulators (nothing touches real hardware) and return every option
+    mistake the drivers report; ``run`` adds these to the file's own mistakes too."""
+    sim = replace(
+        cfg,
+        sensors=tuple(replace(s, simulate=True) for s in cfg.sensors),
+        actuators=tuple(replace(a, simulate=True) for a in cfg.actuators),
+    )
+    ctx = build_context(simulate=True)
+    try:
+        sensors, actuators = build_devices(sim, ctx)
+    except ConfigErrors as exc:
+        return exc.errors
+    finally:
+        ctx.close()
+    for close in [s.close for s in sensors] + [a.close for a in actuators]:
+        try:
+            close()
+        except Exception:  # closing emulators after a dry build is best effort
+            continue
+    return []

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 
-from gateway.config import Config, ConfigErrors, load_config, missing_token_file
-from gateway.devices import build_devices
-from sensors.base import BuildContext
+from gateway.config import ConfigErrors, load_config, missing_token_file
+from gateway.devices import driver_errors
 from sensors.errors import ConfigError
 
 HELP = "validate a config file and print every mistake with its key (exit 2 when there are any)"
@@ -24,29 +22,6 @@ def _report(file: str, errors: list[ConfigError]) -> int:
     for e in errors:
         print(f"  {e.key}: {e.message}", file=sys.stderr)
     return 2
-
-
-def driver_errors(cfg: Config) -> list[ConfigError]:
-    """Build every driver of ``cfg`` on emulators (nothing touches real hardware) and return every option
-    mistake the drivers report; ``run`` adds these to the file's own mistakes too."""
-    sim = replace(
-        cfg,
-        sensors=tuple(replace(s, simulate=True) for s in cfg.sensors),
-        actuators=tuple(replace(a, simulate=True) for a in cfg.actuators),
-    )
-    ctx = BuildContext(simulate=True)
-    try:
-        sensors, actuators = build_devices(sim, ctx)
-    except ConfigErrors as exc:
-        return exc.errors
-    finally:
-        ctx.close()
-    for close in [s.close for s in sensors] + [a.close for a in actuators]:
-        try:
-            close()
-        except Exception:  # closing emulators after a dry build is best effort
-            continue
-    return []
 
 
 def main(args: argparse.Namespace) -> int:

@@ -77,7 +77,7 @@ def load_checked(path: str) -> Config:
     except ConfigErrors as exc:
         if exc.partial is None:
             raise
-        from gateway.cli.check_config import driver_errors
+        from gateway.devices import driver_errors
 
         raise ConfigErrors(exc.errors + driver_errors(exc.partial), exc.partial) from None
 

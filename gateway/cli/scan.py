@@ -37,7 +37,8 @@ def _open(bus: int) -> Any:
 
 def main(args: argparse.Namespace) -> int:
     """Scan and print; exit 1 when the bus cannot be opened, 2 for a bad range."""
-    from sensors.scan import format_grid, scan, simulated_bus
+    from sensors.scan import format_grid, scan
+    from sensors.sim.emulators import simulated_bus
 
     if args.first > args.last:
         print(f"scan: --first {args.first:#04x} is above --last {args.last:#04x}", file=sys.stderr)

@@ -33,7 +33,6 @@ from gateway.doctor.checks import (
     check_permissions,
     needs_of,
 )
-from sensors.base import BuildContext
 from sensors.errors import SensorTimeout
 
 MIN_PYTHON = (3, 11)
@@ -295,9 +294,9 @@ def check_sensors(cfg: Config, host: Host, health: dict[str, Any] | None) -> lis
                 )
             )
         return out
-    from gateway.devices import build_devices
+    from gateway.devices import build_context, build_devices
 
-    ctx = BuildContext(
+    ctx = build_context(
         sysfs_root=str(host.sys_root), procfs_root=str(host.proc_root), devfs_root=str(host.dev_root)
     )
     timeout_s = cfg.gateway.read_timeout_s

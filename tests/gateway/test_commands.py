@@ -21,6 +21,7 @@ from sensors.base import Actuator, ActuatorInfo, BuildContext
 from sensors.gpio import DEMO_ACTUATORS
 from sensors.gpio.outputs import GpioSwitch
 from sensors.registry import actuator_factory
+from sensors.sim.emulators import context_with_emulators
 from sensors.spec import DeviceSpec
 
 # Reading positions (its wire order [seq, prev, ts_ns, sensor, values, flags]).
@@ -137,7 +138,7 @@ def _build(table: dict[str, Any], ctx: BuildContext) -> Actuator:
 
 @pytest.fixture
 def ctx() -> Iterator[BuildContext]:
-    c = BuildContext()
+    c = context_with_emulators()
     c.resources["gpio-factory"] = MockFactory(pin_class=MockPWMPin)
     yield c
     c.close()
@@ -417,12 +418,12 @@ def test_the_app_sets_each_outputs_interval_from_config_or_the_drivers_default()
     from gateway.config import demo_config, parse_config
     from gateway.devices import build_devices
 
-    _, acts = build_devices(demo_config(), BuildContext())
+    _, acts = build_devices(demo_config(), context_with_emulators())
     assert {a.info.id: a.info.min_interval_s for a in acts} == {"relay1": 0.5, "led1": 0.02, "servo1": 0.02}
     cfg = parse_config(
         {"actuators": [{"id": "r", "driver": "relay", "simulate": True, "pin": 5, "min_interval_s": 2}]}
     )
-    _, acts = build_devices(cfg, BuildContext())
+    _, acts = build_devices(cfg, context_with_emulators())
     hub = Hub("t", "b")
     hub.register_actuator(acts[0].info)
     assert [a["min_interval_s"] for a in hub.catalogue()["actuators"]] == [2.0]

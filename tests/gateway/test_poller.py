@@ -18,10 +18,11 @@ import pytest
 from gateway.buses import BusWorker
 from gateway.hub import Hub
 from gateway.poller import SensorRunner, describe_error
-from sensors.base import BuildContext, FieldSpec, Sensor, SensorInfo, Values
+from sensors.base import FieldSpec, Sensor, SensorInfo, Values
 from sensors.errors import ChecksumError, ImplausibleReading, SensorError, SensorTimeout
 from sensors.health import HealthPolicy
 from sensors.registry import sensor_factory
+from sensors.sim.emulators import context_with_emulators
 from sensors.spec import DeviceSpec
 from tests.conftest import scaled
 
@@ -648,7 +649,7 @@ async def test_a_deferred_driver_updates_the_catalogue_when_opened(shutdown: Any
 
 async def test_real_emulated_chip_unplugged_and_plugged_back(shutdown: Any) -> None:
     """A BME280 on the emulated bus: NACKs while unplugged, power-cycled chip re-initialised when back."""
-    ctx = BuildContext(simulate=True)
+    ctx = context_with_emulators(simulate=True)
     factory = sensor_factory("bme280")
     assert factory is not None
     sensor = factory(DeviceSpec("env", "bme280", "sensors[0]", 0.05, True, {"address": 0x76}), ctx)

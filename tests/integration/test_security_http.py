@@ -16,7 +16,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from gateway.server.http import STATIC_ROOT
-from sensors.base import Actuator, ActuatorInfo, BuildContext, Value
+from sensors.base import Actuator, ActuatorInfo, Value
+from sensors.sim.emulators import context_with_emulators
 from tests.integration.helpers import client, make_config, running, synthetic
 
 OPERATOR = "op-token-0123456789abcdef"
@@ -264,7 +265,7 @@ async def test_tls_serves_wss_and_https(tmp_path: Path) -> None:
 
 def test_ctx_resources_are_shared() -> None:
     """BuildContext.shared builds a resource once per key (drivers on one bus share one bus object)."""
-    ctx = BuildContext()
+    ctx = context_with_emulators()
     made: list[int] = []
 
     def make(tag: int) -> Any:

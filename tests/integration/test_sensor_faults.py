@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from gateway.hub import Hub
-from sensors.base import BuildContext
 from sensors.health import HealthPolicy
+from sensors.sim.emulators import context_with_emulators
 from tests.conftest import scaled
 from tests.integration.helpers import Frames, client, make_config, running, synthetic
 
@@ -72,7 +72,7 @@ async def states_until(c: Frames, sensor: str, final: str, timeout: float = 10.0
 
 async def test_unplugged_chip_goes_failing_offline_then_recovers_while_others_stream() -> None:
     """Chip disappears -> failing -> offline (status frames, metrics); comes back -> recovering -> ok."""
-    ctx = BuildContext(simulate=True)
+    ctx = context_with_emulators(simulate=True)
     cfg = make_config(sensors=[env(), synthetic("wave", 0.02)])
     async with running(cfg, ctx=ctx, policy=FAST) as app, client(app.url) as c:
         await states_until(c, "env", "ok")
@@ -93,7 +93,7 @@ async def test_unplugged_chip_goes_failing_offline_then_recovers_while_others_st
 
 async def test_stuck_bus_times_out_and_the_bus_gets_a_fresh_worker_thread() -> None:
     """A transaction that never returns is abandoned after read_timeout_s; reads resume once the bus is free."""
-    ctx = BuildContext(simulate=True)
+    ctx = context_with_emulators(simulate=True)
     cfg = make_config(sensors=[env()], gateway={"read_timeout_s": 0.3})
     async with running(cfg, ctx=ctx, policy=FAST) as app, client(app.url) as c:
         await states_until(c, "env", "ok")
@@ -110,7 +110,7 @@ async def test_a_hung_transaction_does_not_stop_the_other_sensors_on_that_bus() 
     """Regression: env and rh share i2c-1, so one bus worker. When a transaction hangs, the call that times out
     used to cancel the other sensor's queued call: its polling task ended and it was never polled again, even
     after the bus recovered. Now both time out, are retried, and come back with the bus."""
-    ctx = BuildContext(simulate=True)
+    ctx = context_with_emulators(simulate=True)
     cfg = make_config(sensors=[env(), rh(), synthetic("wave", 0.02)], gateway={"read_timeout_s": 0.3})
     async with running(cfg, ctx=ctx, policy=FAST) as app, client(app.url) as c:
         log = StateLog(app.hub)

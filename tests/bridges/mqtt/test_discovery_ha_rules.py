@@ -28,7 +28,7 @@ from bridges.mqtt.topics import Topics
 from gateway.config import demo_config
 from gateway.devices import build_devices
 from gateway.hub import Hub
-from sensors.base import BuildContext
+from sensors.sim.emulators import context_with_emulators
 
 HA_TOPIC = re.compile(
     r"(?P<component>\w+)/(?:(?P<node_id>[a-zA-Z0-9_-]+)/)?(?P<object_id>[a-zA-Z0-9_-]+)/config"
@@ -93,7 +93,7 @@ def render(template: str, payload: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def demo() -> Iterator[tuple[dict[str, Any], dict[str, dict[str, Any]]]]:
-    ctx = BuildContext(simulate=True)
+    ctx = context_with_emulators(simulate=True)
     try:
         sensors, actuators = build_devices(demo_config(), ctx)
         hub = Hub("demo", "b00t")
