@@ -1,4 +1,5 @@
-"""Configuration: TOML file -> typed, validated :class:`Config`. The only module (with the CLI) that reads config.
+"""Configuration: TOML file -> typed, validated :class:`Config`. The CLI loads it; the composition root
+(``gateway.app``, ``gateway.devices``) and the server read it; every other room gets the values it needs passed in.
 
 Every mistake is reported with the file, the key path and what was expected, and :func:`load_config` reports
 *all* mistakes at once (``sensorcast check-config``), never a traceback.

@@ -305,6 +305,11 @@ def main(args: argparse.Namespace, into: list[Result] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        import psutil  # noqa: F401 - the gateway's CPU time, read after the run
+    except ModuleNotFoundError:
+        print("sensorcast bench: needs psutil (pip install 'sensorcast[bench]')", file=sys.stderr)
+        return 2
     if args.png:
         try:
             import matplotlib  # noqa: F401

@@ -36,8 +36,15 @@ from gateway.protocol.model import SENSOR
 from gateway.protocol.subscription import FULL, MAX_SUBSCRIPTIONS, NONE, SubscriptionSet
 from gateway.protocol.wire import encode_ack, encode_data, encode_error, encode_gap, encode_hello, encode_pong
 from gateway.protocol.wire import encode_result as encode_cmd_result
-from gateway.server.fanout import CLOSE_TIMEOUT_S, Client, FanOut, close_within
+from gateway.server.fanout import Client, FanOut, close_within
 from gateway.server.http import OriginPolicy, StaticFiles, head_response, json_response, response
+from gateway.server.limits import (
+    CLOSE_INVALID,
+    CLOSE_POLICY,
+    CLOSE_TIMEOUT_S,
+    CLOSE_TRY_LATER,
+    INCOMING_QUEUE_FRAMES,
+)
 from gateway.server.listen import bind
 
 log = logging.getLogger("gateway.server")  # the name journal filters know from before the move
@@ -55,9 +62,6 @@ CAPABILITIES = [
     "ping",
     "json",
 ]
-CLOSE_POLICY = 1008
-CLOSE_INVALID = 1007
-CLOSE_TRY_LATER = 1013
 AUTH_LOG_SUMMARY_S = 60.0
 """Wrong tokens are logged once per address, then as one summary line per address every this many seconds."""
 SINGLE_HEADERS = ("Host", "Origin", "Upgrade", "If-None-Match", "Authorization")
@@ -577,7 +581,7 @@ class GatewayServer:
                 process_request=self.process_request,
                 select_subprotocol=self.select_subprotocol,
                 max_size=lim.max_message_bytes,
-                max_queue=16,
+                max_queue=INCOMING_QUEUE_FRAMES,
                 ping_interval=lim.ping_interval_s or None,
                 ping_timeout=lim.ping_timeout_s or None,
                 compression="deflate" if lim.compression else None,

@@ -29,12 +29,9 @@ from gateway.protocol.stream import Output, Stream
 from gateway.protocol.subscription import SubscriptionSet
 from gateway.protocol.wire import encode_agg, encode_data, encode_status
 from gateway.server.frames import write_to_all
+from gateway.server.limits import CLOSE_POLICY, CLOSE_TIMEOUT_S
 
 log = logging.getLogger("gateway.fanout")  # the name journal filters know from before the move
-
-CLOSE_SLOW = 1008
-CLOSE_TIMEOUT_S = 1.0
-"""Seconds a close may take (close frame drained, peer's answer, TCP teardown) before the socket is aborted."""
 
 
 async def close_within(conn: ServerConnection, code: int, reason: str) -> None:
@@ -160,7 +157,7 @@ class Client:
         self.metrics.inc("sensorcast_clients_evicted_total")
         log.warning("client %s evicted: too slow (dropped %d readings)", self.name, self.dropped_total)
         self._closer = asyncio.get_running_loop().create_task(
-            close_within(self.conn, CLOSE_SLOW, "slow consumer")
+            close_within(self.conn, CLOSE_POLICY, "slow consumer")
         )
         self._wake.set()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import pytest
 
@@ -88,3 +89,14 @@ def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str
     cmd_bench.add_arguments(p)
     assert cmd_bench.main(p.parse_args(argv)) == 2
     assert capsys.readouterr().err.startswith("sensorcast bench: ")
+
+
+def test_without_psutil_bench_names_the_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a plain install (no psutil), ``sensorcast bench`` exits 2 with one line naming the extra."""
+    monkeypatch.setitem(sys.modules, "psutil", None)  # what an interpreter without psutil does on import
+    p = argparse.ArgumentParser()
+    cmd_bench.add_arguments(p)
+    assert cmd_bench.main(p.parse_args([])) == 2
+    assert capsys.readouterr().err == "sensorcast bench: needs psutil (pip install 'sensorcast[bench]')\n"
