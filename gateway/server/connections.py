@@ -33,6 +33,7 @@ from gateway.protocol.budget import RESUME_BURST_BYTES, RESUME_BYTES_PER_S, Resu
 from gateway.protocol.control import Auth, Command, Ping, Resume, Subscribe, Unsubscribe, parse_control
 from gateway.protocol.errors import ProtocolError
 from gateway.protocol.model import SENSOR
+from gateway.protocol.ratelimit import ControlGate, Verdict
 from gateway.protocol.subscription import FULL, MAX_SUBSCRIPTIONS, NONE, SubscriptionSet
 from gateway.protocol.wire import encode_ack, encode_data, encode_error, encode_gap, encode_hello, encode_pong
 from gateway.protocol.wire import encode_result as encode_cmd_result
@@ -67,29 +68,6 @@ AUTH_LOG_SUMMARY_S = 60.0
 SINGLE_HEADERS = ("Host", "Origin", "Upgrade", "If-None-Match", "Authorization")
 """Headers read as one value: sent twice, the request is ambiguous and is answered 400."""
 METHODS = ("GET", "HEAD")
-RATE_WARNINGS = 3
-"""Rate-limit errors a client may receive before it is closed with 1008."""
-
-
-class TokenBucket:
-    """Control message rate limiter (``rate_per_s`` sustained, ``burst`` at once)."""
-
-    def __init__(self, rate_per_s: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = rate_per_s
-        self.burst = float(burst)
-        self.tokens = float(burst)
-        self.clock = clock
-        self.stamp = clock()
-
-    def take(self) -> bool:
-        """Consume one token; False when the client is over its rate."""
-        now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
 
 
 class _Resumes:
@@ -445,16 +423,16 @@ class GatewayServer:
 
     async def _read_loop(self, client: Client, resumes: _Resumes) -> None:
         limits = self.config.limits
-        bucket = TokenBucket(limits.control_rate_per_s, limits.control_burst)
-        bad = 0
-        rate_warnings = 0
+        gate = ControlGate(
+            limits.control_rate_per_s, limits.control_burst, limits.max_bad_messages, time.monotonic()
+        )
         async for data in client.conn:
             self.metrics.inc("sensorcast_control_messages_total")
-            if not bucket.take():
-                rate_warnings += 1
-                if rate_warnings > RATE_WARNINGS:
-                    await close_within(client.conn, CLOSE_POLICY, "control message rate exceeded")
-                    return
+            verdict = gate.message(time.monotonic())
+            if verdict is Verdict.CLOSE:
+                await close_within(client.conn, CLOSE_POLICY, "control message rate exceeded")
+                return
+            if verdict is Verdict.WARN:
                 client.send(
                     encode_error(None, "rate_limited", f"at most {limits.control_rate_per_s:g} messages/s")
                 )
@@ -462,10 +440,9 @@ class GatewayServer:
             try:
                 msg = parse_control(data)
             except ProtocolError as exc:
-                bad += 1
                 self.metrics.inc("sensorcast_bad_messages_total")
                 client.send(encode_error(exc.ref, exc.code, exc.msg))
-                if bad > limits.max_bad_messages:
+                if gate.malformed() is Verdict.CLOSE:
                     await close_within(client.conn, CLOSE_INVALID, "too many malformed messages")
                     return
                 continue

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,10 +23,11 @@ from websockets.protocol import OPEN
 
 from gateway.config import Limits
 from gateway.metrics import Metrics
-from gateway.protocol.model import FLAG_COALESCED, SENSOR, SEQ, ReadingTuple, with_flags
+from gateway.protocol.backlog import Backlog
+from gateway.protocol.model import ReadingTuple
 from gateway.protocol.stream import Output, Stream
 from gateway.protocol.subscription import SubscriptionSet
-from gateway.protocol.wire import encode_agg, encode_data, encode_status
+from gateway.protocol.wire import encode_agg, encode_data
 from gateway.server.frames import write_to_all
 from gateway.server.limits import CLOSE_POLICY, CLOSE_TIMEOUT_S
 
@@ -58,10 +58,9 @@ class Client:
         self.subs = SubscriptionSet()
         self.live_from = 0
         """Last seq flushed before this client's first subscription: later readings reach it live."""
-        self.queue: deque[tuple[bytes, Sequence[ReadingTuple] | None]] = deque()
-        self.queued_bytes = 0
-        self.backlog_since: float | None = None
-        self.dropped_total = 0
+        self.backlog = Backlog(
+            limits.client_buffer_frames, limits.client_hard_limit_bytes, limits.client_stall_s
+        )
         self.closing = False
         self.closing_since: float | None = None
         """When :meth:`FanOut.tick` first saw this connection closing (for its close deadline)."""
@@ -79,7 +78,11 @@ class Client:
 
     def direct_ok(self) -> bool:
         """True when a frame can be written straight to the socket without exceeding the backlog limit."""
-        return not self.queue and not self.closing and self._buffer_size() <= self.limits.write_buffer_bytes
+        return (
+            not self.backlog.frames
+            and not self.closing
+            and self._buffer_size() <= self.limits.write_buffer_bytes
+        )
 
     def send(self, frame: bytes, readings: Sequence[ReadingTuple] | None = None) -> None:
         """Send a frame (direct when possible, else queued). Never blocks, never awaits."""
@@ -89,73 +92,29 @@ class Client:
             self.enqueue(frame, readings)
 
     def enqueue(self, frame: bytes, readings: Sequence[ReadingTuple] | None) -> None:
-        """Queue a frame for the writer task, applying the overflow and hard-limit policies."""
+        """Queue a frame for the writer task; the backlog's policy says what to drop and when to evict."""
         if self.closing:
             return
-        now = time.monotonic()
-        if self.backlog_since is None:
-            self.backlog_since = now
-            if self.group is not None:
-                self.group.invalidate()  # from now on this client's frames must go through its queue
-        self.queue.append((frame, readings))
-        self.queued_bytes += len(frame)
-        if len(self.queue) > self.limits.client_buffer_frames:
-            self._coalesce()
-        if (
-            self.queued_bytes > self.limits.client_hard_limit_bytes
-            or now - self.backlog_since > self.limits.client_stall_s
-        ):
+        pushed = self.backlog.push(frame, readings, time.monotonic())
+        if pushed.started and self.group is not None:
+            self.group.invalidate()  # from now on this client's frames must go through its queue
+        if pushed.dropped:
+            self.metrics.inc("sensorcast_readings_dropped_total", pushed.dropped)
+        if pushed.evict:
             self.evict()
             return
         self._wake.set()
-
-    def _coalesce(self) -> None:
-        """Replace queued data frames by the latest reading per sensor and a ``status.drop`` notice."""
-        kept: list[tuple[bytes, Sequence[ReadingTuple] | None]] = []
-        latest: dict[str, ReadingTuple] = {}
-        count: dict[str, int] = {}
-        first = last = 0
-        for frame, readings in self.queue:
-            if readings is None:
-                kept.append((frame, None))  # control frames (status, replies) are never dropped
-                continue
-            for r in readings:
-                sensor = r[SENSOR]
-                first = first or r[SEQ]
-                last = r[SEQ]
-                latest[sensor] = r
-                count[sensor] = count.get(sensor, 0) + 1
-        dropped = sum(count.values()) - len(latest)
-        catchup = sorted(
-            (with_flags(r, FLAG_COALESCED) if count[r[SENSOR]] > 1 else r for r in latest.values()),
-            key=lambda r: r[SEQ],
-        )
-        self.queue.clear()
-        self.queued_bytes = 0
-        for frame, _ in kept:
-            self._append(frame, None)
-        if dropped:
-            self.dropped_total += dropped
-            self.metrics.inc("sensorcast_readings_dropped_total", dropped)
-            self._append(
-                encode_status(drop={"n": dropped, "from": first, "to": last, "reason": "slow_client"}), None
-            )
-        if catchup:
-            self._append(encode_data(catchup), catchup)
-
-    def _append(self, frame: bytes, readings: Sequence[ReadingTuple] | None) -> None:
-        self.queue.append((frame, readings))
-        self.queued_bytes += len(frame)
 
     def evict(self) -> None:
         """Close a client that stayed behind past the hard limit (1008), without waiting for it."""
         if self.closing:
             return
         self.closing = True
-        self.queue.clear()
-        self.queued_bytes = 0
+        self.backlog.clear()
         self.metrics.inc("sensorcast_clients_evicted_total")
-        log.warning("client %s evicted: too slow (dropped %d readings)", self.name, self.dropped_total)
+        log.warning(
+            "client %s evicted: too slow (dropped %d readings)", self.name, self.backlog.dropped_total
+        )
         self._closer = asyncio.get_running_loop().create_task(
             close_within(self.conn, CLOSE_POLICY, "slow consumer")
         )
@@ -168,17 +127,14 @@ class Client:
             while not self.closing:
                 await self._wake.wait()
                 self._wake.clear()
-                while self.queue and not self.closing:
-                    frame, _ = self.queue.popleft()
-                    self.queued_bytes -= len(frame)
+                while self.backlog.frames and not self.closing:
+                    frame = self.backlog.pop()
                     if self._buffer_size() <= self.limits.write_buffer_bytes:
                         write_to_all((self.conn,), frame)
                     else:
                         await self.conn.send(frame)
-                if not self.queue:
-                    self.backlog_since = None
-                    if self.group is not None:
-                        self.group.invalidate()  # caught up: back to the direct path at the next frame
+                if self.backlog.settle() and self.group is not None:
+                    self.group.invalidate()  # caught up: back to the direct path at the next frame
         except ConnectionClosed:
             pass
 
@@ -258,7 +214,7 @@ class FanOut:
         """Readings written to clients (a plain counter: it is bumped once per batch on the hot path)."""
 
     def _gauges(self) -> list[tuple[str, tuple[tuple[str, str], ...], float]]:
-        depth = [len(c.queue) for c in self.clients]
+        depth = [len(c.backlog) for c in self.clients]
         return [
             ("sensorcast_readings_sent_total", (), float(self.sent_total)),
             ("sensorcast_clients", (), float(len(self.clients))),
@@ -334,7 +290,7 @@ class FanOut:
         self.sent_total += sent
         mono = time.monotonic()
         for c in list(self.clients):
-            if c.backlog_since is not None and c.queue and mono - c.backlog_since > c.limits.client_stall_s:
+            if c.backlog.stalled(mono):
                 c.evict()
             self._close_deadline(c, mono)
 
@@ -354,7 +310,7 @@ class FanOut:
         else every ``idle_s`` (a Pi Zero should not wake 100 times a second for nothing)."""
         while True:
             busy = any(not g.stream.passthrough_only for g in self.groups.values()) or any(
-                c.backlog_since is not None for c in self.clients
+                c.backlog.since is not None for c in self.clients
             )
             await asyncio.sleep(interval_s if busy else idle_s)
             self.tick()

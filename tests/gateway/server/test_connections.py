@@ -1,4 +1,4 @@
-"""Unit tests of gateway.server.connections's pure parts: TokenBucket, role_for, select_subprotocol, process_request."""
+"""Unit tests of gateway.server.connections's pure parts: role_for, select_subprotocol, process_request."""
 
 from __future__ import annotations
 
@@ -16,19 +16,11 @@ from gateway.commands import CommandRouter
 from gateway.config import Config, parse_config
 from gateway.hub import Hub
 from gateway.metrics import Metrics
-from gateway.server.connections import SUBPROTOCOL, GatewayServer, TokenBucket
+from gateway.server.connections import SUBPROTOCOL, GatewayServer
 from gateway.server.fanout import FanOut
 
 OPERATOR = "op-token-0123456789abcdef"
 VIEWER = "viewer-token-0123456789abc"
-
-
-class FakeClock:
-    def __init__(self, t: float = 100.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def make_server(
@@ -47,72 +39,6 @@ def make_server(
     hub = Hub("test", "boot", metrics=metrics)
     body = health or {"status": "ok"}
     return GatewayServer(cfg, hub, FanOut(metrics), CommandRouter({}, {}, hub), metrics, lambda: body)
-
-
-# -- TokenBucket --------------------------------------------------------------------------------------------
-
-
-def test_bucket_starts_full_and_allows_a_burst() -> None:
-    bucket = TokenBucket(1.0, 3, clock=FakeClock())
-    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
-
-
-def test_bucket_refills_at_its_rate() -> None:
-    clock = FakeClock()
-    bucket = TokenBucket(2.0, 2, clock=clock)
-    assert bucket.take() and bucket.take()
-    assert not bucket.take()
-    clock.t += 0.25  # half a token
-    assert not bucket.take()
-    clock.t += 0.25  # the half token was kept: one token now
-    assert bucket.take()
-    assert not bucket.take()
-    clock.t += 1.0
-    assert [bucket.take() for _ in range(3)] == [True, True, False]
-
-
-def test_bucket_refill_is_capped_at_the_burst() -> None:
-    clock = FakeClock()
-    bucket = TokenBucket(10.0, 3, clock=clock)
-    for _ in range(3):
-        bucket.take()
-    clock.t += 3600.0
-    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
-
-
-def test_refused_takes_do_not_consume() -> None:
-    clock = FakeClock()
-    bucket = TokenBucket(1.0, 1, clock=clock)
-    assert bucket.take()
-    for _ in range(10):
-        assert not bucket.take()
-    clock.t += 1.0
-    assert bucket.take(), "refusals must not push the client into debt"
-
-
-def test_sustained_rate_matches_the_configured_rate() -> None:
-    clock = FakeClock()
-    bucket = TokenBucket(5.0, 1, clock=clock)
-    accepted = 0
-    for _ in range(1000):  # 10 s of messages every 10 ms
-        clock.t += 0.01
-        accepted += bucket.take()
-    assert accepted in (50, 51)
-
-
-def test_zero_rate_never_refills() -> None:
-    clock = FakeClock()
-    bucket = TokenBucket(0.0, 2, clock=clock)
-    assert bucket.take() and bucket.take()
-    clock.t += 1e6
-    assert not bucket.take()
-
-
-def test_zero_burst_refuses_everything() -> None:
-    clock = FakeClock()
-    bucket = TokenBucket(100.0, 0, clock=clock)
-    clock.t += 10
-    assert not bucket.take()
 
 
 # -- role_for -----------------------------------------------------------------------------------------------
