@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from gateway.buses import BusWorker
+from gateway.catalogue import Catalogue
 from gateway.clock import clock_synced
 from gateway.commands import CommandRouter
 from gateway.config import Config
@@ -55,6 +56,7 @@ class GatewayApp:
         self.boot_id = secrets.token_hex(8)
         self._synced = bool(clock_synced())
         gw = config.gateway
+        self.catalogue = Catalogue(self.metrics)
         self.hub = Hub(
             gw.id,
             self.boot_id,
@@ -62,13 +64,21 @@ class GatewayApp:
             batch_size=gw.batch_size,
             ring_size=gw.ring_size,
             metrics=self.metrics,
+            catalogue=self.catalogue,
             clock_synced=self._synced,
         )
         self.fanout = FanOut(self.metrics)
         self.workers: dict[str, BusWorker] = {}
         self.runners: list[SensorRunner] = []
         self.actuators: dict[str, Actuator] = {}
-        self.commands = CommandRouter(self.actuators, self.workers, self.hub, timeout_s=gw.read_timeout_s)
+        self.commands = CommandRouter(
+            self.actuators,
+            self.workers,
+            self.hub,
+            catalogue=self.catalogue,
+            metrics=self.metrics,
+            timeout_s=gw.read_timeout_s,
+        )
         self.server = GatewayServer(
             config,
             self.hub,
@@ -124,7 +134,7 @@ class GatewayApp:
 
     def health(self) -> dict[str, Any]:
         """The /healthz document."""
-        states = {sid: st["state"] for sid, st in self.hub.states.items()}
+        states = self.catalogue.states()
         counts = {
             name: sum(1 for s in states.values() if s == name) for name in ("ok", "starting", "recovering")
         }
@@ -186,7 +196,7 @@ class GatewayApp:
     def _polling_stopped(self, sensor_id: str | None) -> None:
         """Show a sensor whose polling task ended outside shutdown as stopped, with an error (/healthz, status)."""
         if sensor_id is not None and not self._closing:
-            self.hub.set_state(sensor_id, "stopped", "polling stopped unexpectedly")
+            self.catalogue.set_state(sensor_id, "stopped", "polling stopped unexpectedly")
 
     async def __aenter__(self) -> GatewayApp:
         sensors, actuators = build_devices(self.config, self.ctx)
@@ -194,18 +204,24 @@ class GatewayApp:
         loop = asyncio.get_running_loop()
         policy = self.health_policy
         for s in sensors:
-            self.hub.register_sensor(s.info)
+            self.catalogue.register_sensor(s.info)
             runner = SensorRunner(
-                s, self._worker(s.bus_id), self.hub, policy, self.config.gateway.read_timeout_s
+                s,
+                self._worker(s.bus_id),
+                self.hub,
+                policy,
+                self.config.gateway.read_timeout_s,
+                catalogue=self.catalogue,
+                metrics=self.metrics,
             )
             runner.attach(loop)
             self.runners.append(runner)
         for a in actuators:
             self.actuators[a.info.id] = a
-            self.hub.register_actuator(a.info)
+            self.catalogue.register_actuator(a.info)
             await self._worker(a.bus_id).call(a.open, timeout_s=self.config.gateway.read_timeout_s)
         self.hub.add_encoded_sink(self.fanout.on_batch)
-        self.hub.add_status_sink(self._on_status)
+        self.catalogue.add_status_sink(self._on_status)
         self.metrics.add_callback(self._gauges)
         await self.commands.apply_safe()
         for r in self.runners:

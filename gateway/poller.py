@@ -13,7 +13,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from gateway.buses import BusWorker
+from gateway.catalogue import Catalogue
 from gateway.hub import Hub
+from gateway.metrics import Metrics
 from sensors.base import Sensor, Values
 from sensors.errors import ImplausibleReading
 from sensors.health import HealthPolicy, SensorHealth, read_with_retry
@@ -45,10 +47,12 @@ class SensorRunner:
     Args:
         sensor: the driver.
         worker: its bus worker.
-        hub: where readings and states go.
+        hub: where readings go.
         policy: retry/backoff policy.
         read_timeout_s: timeout of one open/read call.
         rand: source of jitter (injected for tests).
+        catalogue: where the sensor's state and (for a deferred driver) its entry go.
+        metrics: where poll errors are counted.
     """
 
     def __init__(
@@ -59,10 +63,14 @@ class SensorRunner:
         policy: HealthPolicy,
         read_timeout_s: float,
         rand: Callable[[], float] = random.random,
+        *,
+        catalogue: Catalogue,
+        metrics: Metrics,
     ) -> None:
         self.sensor = sensor
         self.worker = worker
-        self.hub = hub
+        self.catalogue = catalogue
+        self.metrics = metrics
         self.policy = policy
         self.read_timeout_s = read_timeout_s
         self.health = SensorHealth(policy)
@@ -90,7 +98,7 @@ class SensorRunner:
 
     def _report(self, change: str | None) -> None:
         if change is not None:
-            self.hub.set_state(self.id, change, self.health.last_error if change != "ok" else None)
+            self.catalogue.set_state(self.id, change, self.health.last_error if change != "ok" else None)
             level = logging.INFO if change in ("ok", "recovering") else logging.WARNING
             log.log(
                 level,
@@ -110,8 +118,8 @@ class SensorRunner:
                     self._opened = False
                 await self.worker.call(self.sensor.open, timeout_s=self.read_timeout_s)
                 self._opened = True
-                if self.hub.sensors.get(self.id) is not self.sensor.info:
-                    self.hub.update_info(self.sensor.info)  # a deferred driver was built at last
+                if self.catalogue.sensor(self.id) is not self.sensor.info:
+                    self.catalogue.update_info(self.sensor.info)  # a deferred driver was built at last
             values = await self.worker.call(
                 read_with_retry, self.sensor, self.policy.retries, timeout_s=self.read_timeout_s
             )
@@ -121,16 +129,16 @@ class SensorRunner:
                 raise  # this runner is being stopped
             # A bus call was cancelled under this poll (not the runner itself): a failed poll; polling goes on.
             log.warning("sensor %s: a bus call was cancelled", self.id)
-            self.hub.metrics.inc("sensorcast_sensor_errors_total", sensor=self.id)
+            self.metrics.inc("sensorcast_sensor_errors_total", sensor=self.id)
             self._report(self.health.on_failure(now, describe_error(exc)))
             return None
         except Exception as exc:
             if isinstance(exc, ImplausibleReading):
                 self.implausible_total += 1
-                self.hub.metrics.inc("sensorcast_implausible_total", sensor=self.id)
+                self.metrics.inc("sensorcast_implausible_total", sensor=self.id)
             elif not isinstance(exc, OSError):
                 log.exception("sensor %s: driver raised an unexpected error", self.id)
-            self.hub.metrics.inc("sensorcast_sensor_errors_total", sensor=self.id)
+            self.metrics.inc("sensorcast_sensor_errors_total", sensor=self.id)
             self._report(self.health.on_failure(now, describe_error(exc)))
             return None
         self._report(self.health.on_success(now))

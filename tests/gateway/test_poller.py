@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from gateway.buses import BusWorker
+from gateway.catalogue import Catalogue
 from gateway.hub import Hub
+from gateway.metrics import Metrics
 from gateway.poller import SensorRunner, describe_error
 from sensors.base import FieldSpec, Sensor, SensorInfo, Values
 from sensors.errors import ChecksumError, ImplausibleReading, SensorError, SensorTimeout
@@ -88,13 +90,24 @@ FAST = HealthPolicy(retries=1, offline_after=3, backoff_initial_s=0.01, backoff_
 def make_runner(
     sensor: Sensor, policy: HealthPolicy = FAST, read_timeout_s: float = 5.0, **hub_kw: Any
 ) -> tuple[SensorRunner, Hub, list[Any], list[tuple[str, str, str | None]]]:
-    hub = Hub("gw", "boot", flush_interval_ms=0, **hub_kw)
-    hub.register_sensor(sensor.info)
+    metrics = hub_kw.pop("metrics", None) or Metrics()
+    catalogue = Catalogue(metrics)
+    hub = Hub("gw", "boot", flush_interval_ms=0, metrics=metrics, catalogue=catalogue, **hub_kw)
+    catalogue.register_sensor(sensor.info)
     published: list[Any] = []
     states: list[tuple[str, str, str | None]] = []
     hub.add_sink(published.extend)
-    hub.add_status_sink(lambda sid, state, err: states.append((sid, state, err)))
-    runner = SensorRunner(sensor, BusWorker(sensor.bus_id), hub, policy, read_timeout_s, rand=lambda: 0.5)
+    catalogue.add_status_sink(lambda sid, state, err: states.append((sid, state, err)))
+    runner = SensorRunner(
+        sensor,
+        BusWorker(sensor.bus_id),
+        hub,
+        policy,
+        read_timeout_s,
+        rand=lambda: 0.5,
+        catalogue=catalogue,
+        metrics=hub.metrics,
+    )
     return runner, hub, published, states
 
 
@@ -456,14 +469,14 @@ def test_describe_error_never_carries_the_exception_text() -> None:
 
 async def test_first_poll_opens_reads_publishes_and_reports_ok(shutdown: Any) -> None:
     sensor = ScriptedSensor()
-    runner, hub, published, states = make_runner(sensor)
+    runner, _hub, published, states = make_runner(sensor)
     shutdown[0].append(runner.worker)
     assert runner.id == "s1"
     assert await runner.poll_once() == {"x": 0.0}
     assert (sensor.opens, sensor.closes, sensor.reads) == (1, 0, 1)
     assert [(r[SENSOR], dict(r[VALUES])) for r in published] == [("s1", {"x": 0.0})]
     assert states == [("s1", "ok", None)]
-    assert hub.states["s1"]["state"] == "ok"
+    assert runner.catalogue.state("s1")[0] == "ok"
     assert await runner.poll_once() == {"x": 1.0}
     assert sensor.opens == 1, "an open sensor is not re-opened while healthy"
     assert states == [("s1", "ok", None)], "no state report without a change"
@@ -499,7 +512,7 @@ async def test_health_transitions_ok_failing_offline_recovering_ok(shutdown: Any
         ("s1", "recovering", NACK),
         ("s1", "ok", None),
     ]
-    assert hub.states["s1"]["state"] == "ok" and hub.states["s1"]["error"] is None
+    assert runner.catalogue.state("s1")[0] == "ok" and runner.catalogue.state("s1")[1] is None
     assert hub.metrics.get("sensorcast_sensor_errors_total", sensor="s1") == 4
     assert hub.metrics.get("sensorcast_sensor_up", sensor="s1") == 1.0
     assert runner.health.errors_total == 4
@@ -557,7 +570,7 @@ async def test_unexpected_driver_exception_is_logged_and_survived(
     shutdown: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     sensor = ScriptedSensor()
-    runner, hub, _, states = make_runner(sensor)
+    runner, _hub, _, states = make_runner(sensor)
     shutdown[0].append(runner.worker)
     sensor.fail = ZeroDivisionError("driver bug")
     with caplog.at_level(logging.WARNING, logger="gateway.poller"):
@@ -565,7 +578,7 @@ async def test_unexpected_driver_exception_is_logged_and_survived(
     assert states == [("s1", "failing", "driver error")]
     assert sensor.reads == 1, "a non-I/O error is not retried"
     assert any(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in caplog.records)
-    assert "driver bug" not in (hub.states["s1"]["error"] or "")
+    assert "driver bug" not in (runner.catalogue.state("s1")[1] or "")
     sensor.fail = None
     assert await runner.poll_once() == {"x": 1.0}
 
@@ -639,12 +652,12 @@ async def test_cancelling_the_runner_task_still_stops_it(shutdown: Any, where: s
 
 async def test_a_deferred_driver_updates_the_catalogue_when_opened(shutdown: Any) -> None:
     sensor = ScriptedSensor()
-    runner, hub, *_ = make_runner(sensor)
+    runner, _hub, *_ = make_runner(sensor)
     shutdown[0].append(runner.worker)
     placeholder = SensorInfo("s1", "test", (), 1.0, description="hardware not available at start")
-    hub.sensors["s1"] = placeholder
+    runner.catalogue.update_info(placeholder)
     await runner.poll_once()
-    assert hub.sensors["s1"] is sensor.info
+    assert runner.catalogue.sensor("s1") is sensor.info
 
 
 async def test_real_emulated_chip_unplugged_and_plugged_back(shutdown: Any) -> None:
@@ -653,7 +666,7 @@ async def test_real_emulated_chip_unplugged_and_plugged_back(shutdown: Any) -> N
     factory = sensor_factory("bme280")
     assert factory is not None
     sensor = factory(DeviceSpec("env", "bme280", "sensors[0]", 0.05, True, {"address": 0x76}), ctx)
-    runner, hub, published, states = make_runner(sensor)
+    runner, _hub, published, states = make_runner(sensor)
     shutdown[0].append(runner.worker)
     try:
         values = await runner.poll_once()
@@ -663,7 +676,7 @@ async def test_real_emulated_chip_unplugged_and_plugged_back(shutdown: Any) -> N
         for _ in range(3):
             assert await runner.poll_once() is None
         assert [s for _, s, _ in states] == ["ok", "failing", "offline"]
-        assert hub.states["env"]["error"] == NACK
+        assert runner.catalogue.state("env")[1] == NACK
         bus.reappear(0x76)
         assert await runner.poll_once() is not None
         assert await runner.poll_once() is not None
@@ -841,9 +854,19 @@ async def run_until_done(
     sensor: TimedSensor, policy: HealthPolicy, rand: float = 0.5, budget_s: float = 1e5
 ) -> SensorRunner:
     hub = Hub("gw", "boot", flush_interval_ms=0)
-    hub.register_sensor(sensor.info)
+    catalogue = Catalogue(hub.metrics)
+    catalogue.register_sensor(sensor.info)
     worker = BusWorker("virtual")
-    runner = SensorRunner(sensor, worker, hub, policy, read_timeout_s=1e6, rand=lambda: rand)
+    runner = SensorRunner(
+        sensor,
+        worker,
+        hub,
+        policy,
+        read_timeout_s=1e6,
+        rand=lambda: rand,
+        catalogue=catalogue,
+        metrics=hub.metrics,
+    )
     task = asyncio.get_running_loop().create_task(runner.run())
     try:
         async with asyncio.timeout(budget_s):  # virtual seconds: fails fast instead of hanging
@@ -936,7 +959,9 @@ def test_a_stuck_sensor_does_not_stop_the_other_sensors_on_its_bus() -> None:
     gate = threading.Event()
 
     async def main(loop: VirtualClockLoop) -> dict[str, Any]:
-        hub = Hub("gw", "boot", flush_interval_ms=0)
+        metrics = Metrics()
+        catalogue = Catalogue(metrics)
+        hub = Hub("gw", "boot", flush_interval_ms=0, metrics=metrics, catalogue=catalogue)
         worker = BusWorker("virtual")
         stuck = StuckSensor(loop, gate)
         good = TimedSensor(loop, 1.0, polls=12)
@@ -948,11 +973,22 @@ def test_a_stuck_sensor_does_not_stop_the_other_sensors_on_its_bus() -> None:
             if sid == "stuck" and state == "ok":
                 stuck_ok.set()
 
-        hub.add_status_sink(on_state)
+        catalogue.add_status_sink(on_state)
         runners = []
         for sensor in (stuck, good):
-            hub.register_sensor(sensor.info)
-            runners.append(SensorRunner(sensor, worker, hub, FAST, read_timeout_s=0.5, rand=lambda: 0.5))
+            catalogue.register_sensor(sensor.info)
+            runners.append(
+                SensorRunner(
+                    sensor,
+                    worker,
+                    hub,
+                    FAST,
+                    read_timeout_s=0.5,
+                    rand=lambda: 0.5,
+                    catalogue=catalogue,
+                    metrics=metrics,
+                )
+            )
         tasks = [loop.create_task(r.run()) for r in runners]
         done = loop.create_task(good.done.wait())
         try:

@@ -127,7 +127,7 @@ async def test_commands_need_operator_role_are_validated_and_echoed_as_readings(
     async with running(cfg) as app:
         relay = Relay(ActuatorInfo("relay1", "test", "switch", safe_value=False))
         app.actuators["relay1"] = relay
-        app.hub.register_actuator(relay.info)
+        app.catalogue.register_actuator(relay.info)
         app.workers.setdefault("test", app._worker("test"))
         async with client(app.url) as v:
             await v.send({"t": "auth", "token": VIEWER})

@@ -25,9 +25,10 @@ import pytest
 
 from bridges.mqtt.discovery import discovery_messages, infer_device_class
 from bridges.mqtt.topics import Topics
+from gateway.catalogue import Catalogue
 from gateway.config import demo_config
 from gateway.devices import build_devices
-from gateway.hub import Hub
+from gateway.metrics import Metrics
 from sensors.sim.emulators import context_with_emulators
 
 HA_TOPIC = re.compile(
@@ -96,12 +97,12 @@ def demo() -> Iterator[tuple[dict[str, Any], dict[str, dict[str, Any]]]]:
     ctx = context_with_emulators(simulate=True)
     try:
         sensors, actuators = build_devices(demo_config(), ctx)
-        hub = Hub("demo", "b00t")
+        catalogue = Catalogue(Metrics())
         for s in sensors:
-            hub.register_sensor(s.info)
+            catalogue.register_sensor(s.info)
         for a in actuators:
-            hub.register_actuator(a.info)
-        cat = hub.catalogue()
+            catalogue.register_actuator(a.info)
+        cat = catalogue.entries()
     finally:
         ctx.close()
     out = discovery_messages(

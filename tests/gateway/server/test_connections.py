@@ -12,6 +12,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request
 from websockets.typing import Subprotocol
 
+from gateway.catalogue import Catalogue
 from gateway.commands import CommandRouter
 from gateway.config import Config, parse_config
 from gateway.hub import Hub
@@ -36,9 +37,11 @@ def make_server(
         ]
     cfg: Config = parse_config(data, file="(test)")
     metrics = Metrics()
-    hub = Hub("test", "boot", metrics=metrics)
+    catalogue = Catalogue(metrics)
+    hub = Hub("test", "boot", metrics=metrics, catalogue=catalogue)
     body = health or {"status": "ok"}
-    return GatewayServer(cfg, hub, FanOut(metrics), CommandRouter({}, {}, hub), metrics, lambda: body)
+    router = CommandRouter({}, {}, hub, catalogue=catalogue, metrics=metrics)
+    return GatewayServer(cfg, hub, FanOut(metrics), router, metrics, lambda: body)
 
 
 # -- role_for -----------------------------------------------------------------------------------------------
