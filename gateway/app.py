@@ -87,6 +87,7 @@ class GatewayApp:
             self.metrics,
             self.health,
             on_last_operator=lambda: self.commands.apply_safe(only_on_disconnect=True),
+            catalogue=self.catalogue,
         )
         self.bridge: Any = None
         self.started_s = time.monotonic()

@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
 from typing import Any
 
 from gateway.metrics import Metrics
+from gateway.protocol.hello import ActuatorEntry, FieldEntry, Listing, SensorEntry
 from gateway.protocol.labels import human_name
 from gateway.protocol.seam import StatusSink
 from sensors.base import ActuatorInfo, SensorInfo
@@ -117,39 +117,46 @@ class Catalogue:
 
     # -- the hello frame -------------------------------------------------------------------------------------
 
-    def entries(self) -> dict[str, Any]:
-        """The hello frame's ``sensors`` and ``actuators`` lists (docs/protocol.md)."""
+    def listing(self) -> Listing:
+        """The catalogue as the ``hello`` frame shows it (docs/protocol.md)."""
         sensors = []
         for info in self._sensors.values():
             state, error = self.state(info.id)
-            sensors.append(
-                {
-                    "id": info.id,
-                    "driver": info.driver,
-                    "model": info.model,
-                    "description": info.description,
-                    "interval_s": info.interval_s,
-                    "rate_hz": (1 / info.interval_s) if info.interval_s else None,
-                    "sim": info.simulated,
-                    "state": state,
-                    "error": error,
-                    "fields": [
-                        {
-                            "name": f.name,
-                            "label": human_name(f.name),
-                            "unit": f.unit,
-                            "kind": f.kind,
-                            "device_class": f.device_class,
-                            "series": f.series,
-                        }
-                        for f in info.fields
-                    ],
-                }
+            fields = tuple(
+                FieldEntry(f.name, human_name(f.name), f.unit, f.kind, f.device_class, f.series)
+                for f in info.fields
             )
-        actuators = []
-        for a in self._actuators.values():
-            d = asdict(a)
-            d["sim"] = d.pop("simulated")
-            d["value"] = self._values.get(a.id)
-            actuators.append(d)
-        return {"sensors": sensors, "actuators": actuators}
+            sensors.append(
+                SensorEntry(
+                    info.id,
+                    info.driver,
+                    info.model,
+                    info.description,
+                    info.interval_s,
+                    info.simulated,
+                    state,
+                    error,
+                    fields,
+                )
+            )
+        actuators = tuple(
+            ActuatorEntry(
+                a.id,
+                a.driver,
+                a.kind,
+                a.min,
+                a.max,
+                a.safe_value,
+                a.unit,
+                a.simulated,
+                a.safe_on_disconnect,
+                a.min_interval_s,
+                self._values.get(a.id),
+            )
+            for a in self._actuators.values()
+        )
+        return Listing(tuple(sensors), actuators)
+
+    def entries(self) -> dict[str, Any]:
+        """The hello frame's ``sensors`` and ``actuators`` lists as plain maps (what the seam hands bridges)."""
+        return self.listing().to_wire()

@@ -23,6 +23,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from gateway import __version__
+from gateway.catalogue import Catalogue
 from gateway.commands import CommandRouter
 from gateway.config import Config
 from gateway.hub import Hub
@@ -32,6 +33,7 @@ from gateway.protocol.admission import FailureThrottle, PreAuthPool, address_key
 from gateway.protocol.budget import RESUME_BURST_BYTES, RESUME_BYTES_PER_S, ResumeBudget
 from gateway.protocol.control import Auth, Command, Ping, Resume, Subscribe, Unsubscribe, parse_control
 from gateway.protocol.errors import ProtocolError
+from gateway.protocol.hello import Hello
 from gateway.protocol.model import SENSOR
 from gateway.protocol.ratelimit import ControlGate, Verdict
 from gateway.protocol.subscription import FULL, MAX_SUBSCRIPTIONS, NONE, SubscriptionSet
@@ -96,9 +98,12 @@ class GatewayServer:
         metrics: Metrics,
         health: Callable[[], dict[str, Any]],
         on_last_operator: Callable[[], Awaitable[None]] | None = None,
+        *,
+        catalogue: Catalogue,
     ) -> None:
         self.config = config
         self.hub = hub
+        self.catalogue = catalogue
         self.fanout = fanout
         self.commands = commands
         self.metrics = metrics
@@ -348,30 +353,30 @@ class GatewayServer:
 
     def _hello(self, role: str | None) -> bytes:
         cfg = self.config
-        cat = self.hub.catalogue()
         return encode_hello(
-            v=PROTOCOL_VERSION,
-            gw=self.hub.gateway_id,
-            boot=self.hub.boot_id,
-            seq=self.hub.flushed_seq,
-            ts=time.time_ns(),
-            clock_synced=self.hub.clock_synced(),
-            role=role,
-            server=f"sensorcast/{__version__}",
-            caps=CAPABILITIES,
-            sensors=cat["sensors"],
-            actuators=cat["actuators"],
-            limits={
-                "flush_ms": cfg.gateway.flush_interval_ms,
-                "batch_size": cfg.gateway.batch_size,
-                "ring": cfg.gateway.ring_size,
-                "max_message_bytes": cfg.limits.max_message_bytes,
-                "control_rate_per_s": cfg.limits.control_rate_per_s,
-                "client_buffer_frames": cfg.limits.client_buffer_frames,
-                "max_subscriptions": MAX_SUBSCRIPTIONS,
-                "resume_bytes_per_s": self.resume_bytes_per_s,
-                "resume_burst_bytes": self.resume_burst_bytes,
-            },
+            Hello(
+                v=PROTOCOL_VERSION,
+                gw=self.hub.gateway_id,
+                boot=self.hub.boot_id,
+                seq=self.hub.flushed_seq,
+                ts=time.time_ns(),
+                clock_synced=self.hub.clock_synced(),
+                role=role,
+                server=f"sensorcast/{__version__}",
+                caps=CAPABILITIES,
+                listing=self.catalogue.listing(),
+                limits={
+                    "flush_ms": cfg.gateway.flush_interval_ms,
+                    "batch_size": cfg.gateway.batch_size,
+                    "ring": cfg.gateway.ring_size,
+                    "max_message_bytes": cfg.limits.max_message_bytes,
+                    "control_rate_per_s": cfg.limits.control_rate_per_s,
+                    "client_buffer_frames": cfg.limits.client_buffer_frames,
+                    "max_subscriptions": MAX_SUBSCRIPTIONS,
+                    "resume_bytes_per_s": self.resume_bytes_per_s,
+                    "resume_burst_bytes": self.resume_burst_bytes,
+                },
+            )
         )
 
     async def handler(self, conn: ServerConnection) -> None:

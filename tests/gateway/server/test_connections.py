@@ -41,7 +41,7 @@ def make_server(
     hub = Hub("test", "boot", metrics=metrics, catalogue=catalogue)
     body = health or {"status": "ok"}
     router = CommandRouter({}, {}, hub, catalogue=catalogue, metrics=metrics)
-    return GatewayServer(cfg, hub, FanOut(metrics), router, metrics, lambda: body)
+    return GatewayServer(cfg, hub, FanOut(metrics), router, metrics, lambda: body, catalogue=catalogue)
 
 
 # -- role_for -----------------------------------------------------------------------------------------------
