@@ -1,5 +1,13 @@
-"""Composition root: builds drivers from config and wires sensor -> poller -> hub -> fan-out -> socket
-(and hub -> bridge). The only place, with the CLI, that reads :class:`Config`.
+"""The gateway's lifecycle: wires sensor -> poller -> hub -> fan-out -> socket (and hub -> bridge) from config,
+starts the tasks, and stops them in an order that loses nothing.
+
+Why no ``asyncio.TaskGroup`` (STYLE.md habit 4) and no ``AsyncExitStack``: the app is an async context manager
+whose tasks outlive ``__aenter__``, and its stop is an ordered sequence (sensors -> safe values -> last flush
+-> bridge commit and bounded delivery -> other tasks -> clients 1001). A TaskGroup cancels every task at once
+when one fails and at its exit, which would cut the bridge's last commit short; an exit stack unwinds in one
+reverse order, with no room for "cancel these, flush, then cancel those". ``_spawn``/``_task_done`` keep the
+one thing a TaskGroup would give (a crash stops the app, through the same ordered stop) and add what it cannot
+(a sensor task that ends is shown as stopped and the rest keeps serving).
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ import secrets
 import socket
 import time
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.buses import BusWorker
 from gateway.catalogue import Catalogue
@@ -32,6 +40,30 @@ from sensors.health import HealthPolicy
 log = logging.getLogger(__name__)
 
 
+class ServiceManager(Protocol):
+    """What the app tells its service manager (:class:`gateway.sdnotify.Notifier` under systemd)."""
+
+    def ready(self) -> bool: ...
+
+    def status(self, text: str) -> bool: ...
+
+    def stopping(self) -> bool: ...
+
+    async def watchdog_loop(self) -> None: ...
+
+
+class Bridge(Protocol):
+    """What the app needs of a bridge (:class:`bridges.mqtt.bridge.MqttBridge`)."""
+
+    dashboard_url: str | None
+
+    async def run(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def metrics(self) -> dict[str, float]: ...
+
+
 class GatewayApp:
     """The running gateway. ``async with GatewayApp(cfg) as app: await app.wait_closed()``.
 
@@ -45,7 +77,7 @@ class GatewayApp:
         config: Config,
         *,
         ctx: BuildContext | None = None,
-        notifier: Any = None,
+        notifier: ServiceManager | None = None,
         health_policy: HealthPolicy | None = None,
     ) -> None:
         self.config = config
@@ -89,7 +121,7 @@ class GatewayApp:
             on_last_operator=lambda: self.commands.apply_safe(only_on_disconnect=True),
             catalogue=self.catalogue,
         )
-        self.bridge: Any = None
+        self.bridge: Bridge | None = None
         self.started_s = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
         self._sensor_tasks: list[asyncio.Task[Any]] = []

@@ -15,11 +15,14 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.protocol.actuation import MAX_MIN_INTERVAL_S
 from sensors.errors import ConfigError
 from sensors.spec import GENERIC_KEYS, DeviceSpec, did_you_mean
+
+if TYPE_CHECKING:  # the bridge's settings type only: parsing imports it when an [mqtt] table is there
+    from bridges.mqtt.config import MqttConfig
 
 ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 """Gateway and device ids; always used with ``fullmatch`` (``$`` would also accept a trailing newline)."""
@@ -124,8 +127,8 @@ class Config:
     security: Security = field(default_factory=Security)
     sensors: tuple[DeviceSpec, ...] = ()
     actuators: tuple[DeviceSpec, ...] = ()
-    mqtt: Any = None
-    """``bridges.mqtt.config.MqttConfig`` when an ``[mqtt]`` table is present and enabled."""
+    mqtt: MqttConfig | None = None
+    """The MQTT bridge's settings when an ``[mqtt]`` table is present and enabled."""
     source: str | None = None
     """The file this came from (None for the demo)."""
 
@@ -476,7 +479,7 @@ def _devices(raw: Any, name: str, col: _Collector) -> list[DeviceSpec]:
     return out
 
 
-def _mqtt(table: Any, file: str | None, col: _Collector) -> Any:
+def _mqtt(table: Any, file: str | None, col: _Collector) -> MqttConfig | None:
     if table is None:
         return None
     try:
