@@ -1,7 +1,7 @@
 """Consumers and statistics for ``sensorcast bench``: WebSocket clients, paho subscribers, table and plot.
 
 Kept apart from :mod:`gateway.cli.bench` (which starts and stops the processes) so each stays small; run
-as ``python -m gateway.cli.bench_clients`` it is one consumer process. Nothing here imports the gateway: the
+as ``python -m gateway.cli.bench_clients`` it is one consumer process. Nothing here uses the gateway's code: the
 consumers are ordinary clients of the two paths, as a user's would be.
 """
 
