@@ -52,10 +52,11 @@ class Probes:
     clock_synced: Callable[[], bool | None] = clock_synced
     disk_free_bytes: Callable[[Path], int] = lambda p: shutil.disk_usage(p).free
     systemctl: list[str] = field(default_factory=lambda: ["systemctl"])
-    fetch_health: Callable[[str], dict[str, Any] | None] = lambda url: _fetch_health(url)
+    fetch_health: Callable[[str], dict[str, Any] | None] = lambda url: fetch_health(url)
 
 
-def _fetch_health(url: str) -> dict[str, Any] | None:
+def fetch_health(url: str) -> dict[str, Any] | None:
+    """The /healthz document a running gateway serves at ``url`` (loopback; its own certificate), or None."""
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE  # our own self-signed certificate on loopback

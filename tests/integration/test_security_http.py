@@ -15,6 +15,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from gateway.buses import BusWorker
 from gateway.server.http import STATIC_ROOT
 from sensors.base import Actuator, ActuatorInfo, Value
 from sensors.sim.emulators import context_with_emulators
@@ -128,7 +129,7 @@ async def test_commands_need_operator_role_are_validated_and_echoed_as_readings(
         relay = Relay(ActuatorInfo("relay1", "test", "switch", safe_value=False))
         app.actuators["relay1"] = relay
         app.catalogue.register_actuator(relay.info)
-        app.workers.setdefault("test", app._worker("test"))
+        app.workers.setdefault("test", BusWorker("test"))
         async with client(app.url) as v:
             await v.send({"t": "auth", "token": VIEWER})
             await v.until(lambda f: f["t"] == "hello")

@@ -357,7 +357,7 @@ async def test_running_gateway_is_recognised_through_healthz(board: Board, tmp_p
             cfg_path,
             board.host(),
             "sensorcast",
-            probes(fetch_health=doctor._fetch_health),
+            probes(fetch_health=doctor.fetch_health),
             service=False,
         )
         port = app.port
