@@ -6,6 +6,7 @@ Every import counts, at module level or inside a function: a lazy import is stil
 from __future__ import annotations
 
 import ast
+import re
 from functools import cache
 from pathlib import Path
 
@@ -90,6 +91,20 @@ def test_the_walk_sees_the_tree() -> None:
 def test_drivers_never_import_their_emulators() -> None:
     """No module of sensors/ outside sensors/sim imports sensors.sim: the emulators depend on the drivers."""
     got = offenders("sensors", lambda m, t: within(m, "sensors.sim") or not within(t, "sensors.sim"))
+    assert got == []
+
+
+def test_drivers_name_no_emulator_module_for_a_dynamic_import_either() -> None:
+    """No module of sensors/ outside sensors/sim holds a string naming a sensors.sim module (the registry's
+    ``"module:function"`` tables load by name, past any import statement)."""
+    named = re.compile(r"sensors\.sim(\.\w+)*(:\w+)?")
+    got = [
+        f"{m}: {node.value}"
+        for m, path in modules().items()
+        if within(m, "sensors") and not within(m, "sensors.sim")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and named.fullmatch(node.value)
+    ]
     assert got == []
 
 

@@ -1,7 +1,7 @@
 """A synthetic source: smooth, deterministic waveforms on any number of fields.
 
 Used by benchmarks (20 sensors at 50 Hz for the dashboard, 1000 readings/s for fan-out) and as a load source
-for soak tests. It is not an emulator of a chip; chips are emulated at the bus level elsewhere in sensors.sim.
+for soak tests. It is not an emulator of a chip; chips are emulated at the bus level in sensors.sim.
 """
 
 from __future__ import annotations
