@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli.main import main
+from gateway.cli.dispatch import main
 from gateway.cli.token import write_failure
 from gateway.config import load_config
 

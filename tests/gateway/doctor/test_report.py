@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from gateway.app import GatewayApp
-from gateway.cli.main import main
+from gateway.cli.dispatch import main
 from gateway.config import load_config
 from gateway.doctor import report as doctor
 from gateway.doctor.checks import Finding, Host

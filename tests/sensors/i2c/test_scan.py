@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from gateway.cli.main import main as cli_main
+from gateway.cli.dispatch import main as cli_main
 from sensors.scan import (
     I2C_FUNC_SMBUS_READ_BYTE,
     Identification,
