@@ -1,5 +1,13 @@
-"""Composition root: builds drivers from config and wires sensor -> poller -> hub -> fan-out -> socket
-(and hub -> bridge). The only place, with the CLI, that reads :class:`Config`.
+"""The gateway's lifecycle: wires sensor -> poller -> hub -> fan-out -> socket (and hub -> bridge) from config,
+starts the tasks, and stops them in an order that loses nothing.
+
+Why no ``asyncio.TaskGroup`` (STYLE.md habit 4) and no ``AsyncExitStack``: the app is an async context manager
+whose tasks outlive ``__aenter__``, and its stop is an ordered sequence (sensors -> safe values -> last flush
+-> bridge commit and bounded delivery -> other tasks -> clients 1001). A TaskGroup cancels every task at once
+when one fails and at its exit, which would cut the bridge's last commit short; an exit stack unwinds in one
+reverse order, with no room for "cancel these, flush, then cancel those". ``_spawn``/``_task_done`` keep the
+one thing a TaskGroup would give (a crash stops the app, through the same ordered stop) and add what it cannot
+(a sensor task that ends is shown as stopped and the rest keeps serving).
 """
 
 from __future__ import annotations
@@ -11,137 +19,58 @@ import logging
 import secrets
 import socket
 import time
-from dataclasses import replace
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
+from gateway.buses import BusWorker
+from gateway.catalogue import Catalogue
 from gateway.clock import clock_synced
 from gateway.commands import CommandRouter
-from gateway.config import Config, ConfigErrors
-from gateway.fanout import FanOut
+from gateway.config import Config
+from gateway.devices import build_context, build_devices
 from gateway.hub import Hub
 from gateway.metrics import Metrics
-from gateway.poller import BusWorker, SensorRunner
-from gateway.protocol.actuation import default_min_interval_s
+from gateway.poller import SensorRunner
 from gateway.protocol.wire import encode_event, encode_status
-from gateway.rules_config import rule_build_errors
 from gateway.rules_runtime import RuleRunner
-from gateway.server import GatewayServer
-from sensors import registry
-from sensors.base import Actuator, BuildContext, Sensor, SensorInfo, Values
-from sensors.errors import ConfigError, UnknownOptions
+from gateway.server.connections import GatewayServer
+from gateway.server.fanout import FanOut
+from sensors.base import Actuator, BuildContext
 from sensors.health import HealthPolicy
-from sensors.spec import DeviceSpec
 
 log = logging.getLogger(__name__)
 
 
-class DeferredSensor(Sensor):
-    """Stands in for a sensor whose hardware was absent at start (e.g. /dev/i2c-1 missing): every ``open``
-    retries the build, so the sensor comes up by itself once the device appears."""
+class ServiceManager(Protocol):
+    """What the app tells its service manager (:class:`gateway.sdnotify.Notifier` under systemd)."""
 
-    def __init__(self, spec: DeviceSpec, ctx: BuildContext, reason: str) -> None:
-        super().__init__(
-            SensorInfo(spec.id, spec.driver, (), spec.interval_s or 1.0, spec.simulate, description=reason)
-        )
-        self.spec = spec
-        self.ctx = ctx
-        self.inner: Sensor | None = None
-        self.bus_id = f"deferred:{spec.id}"
+    def ready(self) -> bool: ...
 
-    def open(self) -> None:
-        """Build the real driver (raises OSError while the hardware is still missing), then open it."""
-        if self.inner is None:
-            factory = registry.sensor_factory(self.spec.driver)
-            assert factory is not None
-            self.inner = factory(self.spec, self.ctx)
-            self.bus_id = self.inner.bus_id
-            self.info = (
-                self.inner.info
-            )  # the real catalogue entry (fields, units) for clients that connect now
-        self.inner.open()
+    def status(self, text: str) -> bool: ...
 
-    def read(self) -> Values:
-        """Read through the real driver."""
-        if self.inner is None:
-            raise OSError("device not available")
-        return self.inner.read()
+    def stopping(self) -> bool: ...
 
-    def close(self) -> None:
-        """Close the real driver, if built."""
-        if self.inner is not None:
-            self.inner.close()
+    async def watchdog_loop(self) -> None: ...
 
 
-def _with_file(exc: ConfigError, file: str | None) -> list[ConfigError]:
-    """The errors a driver raised (several for :class:`UnknownOptions`), each naming ``file``."""
-    each = exc.errors if isinstance(exc, UnknownOptions) else [exc]
-    return [e if e.file or not file else e.with_file(file) for e in each]
+class Bridge(Protocol):
+    """What the app needs of a bridge (:class:`bridges.mqtt.bridge.MqttBridge`)."""
 
+    dashboard_url: str | None
 
-def build_devices(config: Config, ctx: BuildContext) -> tuple[list[Sensor], list[Actuator]]:
-    """Instantiate every configured sensor and actuator.
+    async def run(self) -> None: ...
 
-    Raises:
-        ConfigErrors: unknown drivers or options a driver rejects (all of them, naming file and key).
-    """
-    errors: list[ConfigError] = []
-    sensors: list[Sensor] = []
-    actuators: list[Actuator] = []
-    file = config.source
-    for spec in config.sensors:
-        factory = registry.sensor_factory(spec.driver)
-        if factory is None:
-            known = ", ".join(sorted(registry.sensor_drivers()))
-            errors.append(
-                ConfigError(
-                    f"{spec.key}.driver", f"unknown sensor driver {spec.driver!r}; known: {known}", file
-                )
-            )
-            continue
-        try:
-            sensors.append(factory(spec, ctx))
-        except ConfigError as exc:
-            errors += _with_file(exc, file)
-        except OSError as exc:
-            log.warning("sensor %s: hardware not available yet (%s); will keep trying", spec.id, exc)
-            sensors.append(DeferredSensor(spec, ctx, "hardware not available at start"))
-    for spec in config.actuators:
-        afactory = registry.actuator_factory(spec.driver)
-        if afactory is None:
-            known = ", ".join(sorted(registry.actuator_drivers())) or "(none in this build)"
-            errors.append(
-                ConfigError(
-                    f"{spec.key}.driver", f"unknown actuator driver {spec.driver!r}; known: {known}", file
-                )
-            )
-            continue
-        try:
-            act = afactory(spec, ctx)
-        except ConfigError as exc:
-            errors += _with_file(exc, file)
-            continue
-        limit_s = spec.min_interval_s
-        act.info = replace(
-            act.info, min_interval_s=default_min_interval_s(spec.driver) if limit_s is None else limit_s
-        )
-        actuators.append(act)
-    fields = {
-        s.info.id: None if isinstance(s, DeferredSensor) else [f.name for f in s.info.fields] for s in sensors
-    }
-    for e in rule_build_errors(config.rules, fields, {a.info.id: a.info for a in actuators}):
-        errors += _with_file(e, file)
-    if errors:
-        raise ConfigErrors(errors)
-    return sensors, actuators
+    async def stop(self) -> None: ...
+
+    def metrics(self) -> dict[str, float]: ...
 
 
 class GatewayApp:
     """The running gateway. ``async with GatewayApp(cfg) as app: await app.wait_closed()``.
 
     Attributes:
-        hub: the reading source (also the bridge's :class:`bridges.seam.ReadingSource`).
-        commands: the command path (:class:`bridges.seam.CommandHandler`).
+        hub: the reading source (also the bridge's :class:`gateway.protocol.seam.ReadingSource`).
+        commands: the command path (:class:`gateway.protocol.seam.CommandHandler`).
     """
 
     def __init__(
@@ -149,17 +78,18 @@ class GatewayApp:
         config: Config,
         *,
         ctx: BuildContext | None = None,
-        notifier: Any = None,
+        notifier: ServiceManager | None = None,
         health_policy: HealthPolicy | None = None,
     ) -> None:
         self.config = config
         self.health_policy = health_policy or HealthPolicy()
-        self.ctx = ctx or BuildContext(data_dir=str(config.gateway.data_dir))
+        self.ctx = ctx or build_context(data_dir=str(config.gateway.data_dir))
         self.notifier = notifier
         self.metrics = Metrics()
         self.boot_id = secrets.token_hex(8)
         self._synced = bool(clock_synced())
         gw = config.gateway
+        self.catalogue = Catalogue(self.metrics)
         self.hub = Hub(
             gw.id,
             self.boot_id,
@@ -167,13 +97,21 @@ class GatewayApp:
             batch_size=gw.batch_size,
             ring_size=gw.ring_size,
             metrics=self.metrics,
+            catalogue=self.catalogue,
             clock_synced=self._synced,
         )
         self.fanout = FanOut(self.metrics)
         self.workers: dict[str, BusWorker] = {}
         self.runners: list[SensorRunner] = []
         self.actuators: dict[str, Actuator] = {}
-        self.commands = CommandRouter(self.actuators, self.workers, self.hub, timeout_s=gw.read_timeout_s)
+        self.commands = CommandRouter(
+            self.actuators,
+            self.workers,
+            self.hub,
+            catalogue=self.catalogue,
+            metrics=self.metrics,
+            timeout_s=gw.read_timeout_s,
+        )
         self.server = GatewayServer(
             config,
             self.hub,
@@ -182,10 +120,11 @@ class GatewayApp:
             self.metrics,
             self.health,
             on_last_operator=lambda: self.commands.apply_safe(only_on_disconnect=True),
+            catalogue=self.catalogue,
         )
         self.rules = RuleRunner(config.rules, self.hub, self.commands, self.metrics)
         self.server.rules = self.rules
-        self.bridge: Any = None
+        self.bridge: Bridge | None = None
         self.started_s = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
         self._sensor_tasks: list[asyncio.Task[Any]] = []
@@ -231,7 +170,7 @@ class GatewayApp:
 
     def health(self) -> dict[str, Any]:
         """The /healthz document."""
-        states = {sid: st["state"] for sid, st in self.hub.states.items()}
+        states = self.catalogue.states()
         counts = {
             name: sum(1 for s in states.values() if s == name) for name in ("ok", "starting", "recovering")
         }
@@ -293,7 +232,7 @@ class GatewayApp:
     def _polling_stopped(self, sensor_id: str | None) -> None:
         """Show a sensor whose polling task ended outside shutdown as stopped, with an error (/healthz, status)."""
         if sensor_id is not None and not self._closing:
-            self.hub.set_state(sensor_id, "stopped", "polling stopped unexpectedly")
+            self.catalogue.set_state(sensor_id, "stopped", "polling stopped unexpectedly")
 
     async def __aenter__(self) -> GatewayApp:
         sensors, actuators = build_devices(self.config, self.ctx)
@@ -301,18 +240,24 @@ class GatewayApp:
         loop = asyncio.get_running_loop()
         policy = self.health_policy
         for s in sensors:
-            self.hub.register_sensor(s.info)
+            self.catalogue.register_sensor(s.info)
             runner = SensorRunner(
-                s, self._worker(s.bus_id), self.hub, policy, self.config.gateway.read_timeout_s
+                s,
+                self._worker(s.bus_id),
+                self.hub,
+                policy,
+                self.config.gateway.read_timeout_s,
+                catalogue=self.catalogue,
+                metrics=self.metrics,
             )
             runner.attach(loop)
             self.runners.append(runner)
         for a in actuators:
             self.actuators[a.info.id] = a
-            self.hub.register_actuator(a.info)
+            self.catalogue.register_actuator(a.info)
             await self._worker(a.bus_id).call(a.open, timeout_s=self.config.gateway.read_timeout_s)
         self.hub.add_encoded_sink(self.fanout.on_batch)
-        self.hub.add_status_sink(self._on_status)
+        self.catalogue.add_status_sink(self._on_status)
         self.hub.add_event_sink(lambda event: self.fanout.broadcast_control(encode_event(event)))
         self.metrics.add_callback(self._gauges)
         await self.commands.apply_safe()

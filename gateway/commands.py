@@ -10,10 +10,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bridges.seam import CommandResult
+from gateway.buses import BusWorker
+from gateway.catalogue import Catalogue
 from gateway.hub import Hub
-from gateway.poller import BusWorker
+from gateway.metrics import Metrics
 from gateway.protocol.actuation import ChangeLimiter, TooSoon
+from gateway.protocol.seam import CommandResult
 from sensors.base import Actuator, Value
 
 log = logging.getLogger(__name__)
@@ -41,12 +43,14 @@ def validate_value(kind: str, lo: float, hi: float, value: Any) -> Value:
 
 
 class CommandRouter:
-    """Validates and applies commands (satisfies :class:`bridges.seam.CommandHandler`).
+    """Validates and applies commands (satisfies :class:`gateway.protocol.seam.CommandHandler`).
 
     Args:
         actuators: configured outputs by id (the allowlist).
         workers: bus workers by bus id (outputs share threads with sensors on the same bus).
-        hub: where the applied state is published.
+        hub: where the applied state is published (as a reading of the actuator's id).
+        catalogue: where the applied value is recorded.
+        metrics: where commands, refusals and failures are counted.
         timeout_s: limit for one ``apply``.
         clock: monotonic seconds (injected for tests).
 
@@ -59,12 +63,17 @@ class CommandRouter:
         actuators: dict[str, Actuator],
         workers: dict[str, BusWorker],
         hub: Hub,
+        *,
+        catalogue: Catalogue,
+        metrics: Metrics,
         timeout_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.actuators = actuators
         self.workers = workers
         self.hub = hub
+        self.catalogue = catalogue
+        self.metrics = metrics
         self.timeout_s = timeout_s
         self.clock = clock
         self.limiter = ChangeLimiter()
@@ -72,7 +81,7 @@ class CommandRouter:
         """Set by a clean stop before the safe values are applied: no command may undo them afterwards."""
         self._refusals: dict[str, tuple[float, int]] = {}
         """target -> (when its refusals were last logged, refusals since)."""
-        hub.metrics.describe(
+        metrics.describe(
             "sensorcast_commands_refused_total",
             "counter",
             "Commands refused because the output changed less than its min_interval_s ago",
@@ -100,7 +109,7 @@ class CommandRouter:
             applied = await self.workers[act.bus_id].call(act.apply, norm, timeout_s=self.timeout_s)
         except Exception:
             log.exception("actuator %s: apply failed (command from %s)", target, origin)
-            self.hub.metrics.inc("sensorcast_command_errors_total", target=target)
+            self.metrics.inc("sensorcast_command_errors_total", target=target)
             return CommandResult(False, target, error="output did not respond")
         log.info("actuator %s := %r (from %s)", target, applied, origin)
         self._publish(target, applied)
@@ -109,7 +118,7 @@ class CommandRouter:
     def _refused(self, refused: TooSoon, origin: str) -> None:
         """Count a refusal and log it: the first at once, then one line per REFUSAL_LOG_INTERVAL_S with a count."""
         target = refused.target
-        self.hub.metrics.inc("sensorcast_commands_refused_total", target=target)
+        self.metrics.inc("sensorcast_commands_refused_total", target=target)
         now = self.clock()
         logged_s, count = self._refusals.get(target, (-REFUSAL_LOG_INTERVAL_S, 0))
         count += 1
@@ -126,8 +135,8 @@ class CommandRouter:
         self._refusals[target] = (now, 0)
 
     def _publish(self, target: str, applied: Value) -> None:
-        self.hub.actuator_values[target] = applied
-        self.hub.metrics.inc("sensorcast_commands_total", target=target)
+        self.catalogue.set_actuator_value(target, applied)
+        self.metrics.inc("sensorcast_commands_total", target=target)
         self.hub.publish(target, {"value": applied})
 
     async def apply_safe(self, only_on_disconnect: bool = False) -> None:
@@ -136,7 +145,7 @@ class CommandRouter:
             info = act.info
             if info.safe_value is None or (only_on_disconnect and not info.safe_on_disconnect):
                 continue
-            previous = self.hub.actuator_values.get(target)
+            previous = self.catalogue.actuator_value(target)
             try:
                 applied = await self.workers[act.bus_id].call(
                     act.apply, info.safe_value, timeout_s=self.timeout_s

@@ -1,4 +1,5 @@
-"""Configuration: TOML file -> typed, validated :class:`Config`. The only module (with the CLI) that reads config.
+"""Configuration: TOML file -> typed, validated :class:`Config`. The CLI loads it; the composition root
+(``gateway.app``, ``gateway.devices``) and the server read it; every other room gets the values it needs passed in.
 
 Every mistake is reported with the file, the key path and what was expected, and :func:`load_config` reports
 *all* mistakes at once (``sensorcast check-config``), never a traceback.
@@ -14,13 +15,16 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.protocol.actuation import MAX_MIN_INTERVAL_S
 from gateway.protocol.rules import Rule
 from gateway.rules_config import parse_rules
 from sensors.errors import ConfigError
 from sensors.spec import GENERIC_KEYS, DeviceSpec, did_you_mean
+
+if TYPE_CHECKING:  # the bridge's settings type only: parsing imports it when an [mqtt] table is there
+    from bridges.mqtt.config import MqttConfig
 
 ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 """Gateway and device ids; always used with ``fullmatch`` (``$`` would also accept a trailing newline)."""
@@ -48,7 +52,7 @@ class GatewaySection:
 
     id: str = field(default_factory=lambda: _default_id())
     host: str = "localhost"
-    """Listen address; ``localhost`` is both 127.0.0.1 and ::1 (see gateway/listen.py)."""
+    """Listen address; ``localhost`` is both 127.0.0.1 and ::1 (see gateway/server/listen.py)."""
     port: int = 8765
     data_dir: Path = field(default_factory=lambda: default_data_dir(os.environ, Path.home()))
     """Durable state (the MQTT outbox); default: see :func:`default_data_dir`."""
@@ -125,8 +129,8 @@ class Config:
     security: Security = field(default_factory=Security)
     sensors: tuple[DeviceSpec, ...] = ()
     actuators: tuple[DeviceSpec, ...] = ()
-    mqtt: Any = None
-    """``bridges.mqtt.config.MqttConfig`` when an ``[mqtt]`` table is present and enabled."""
+    mqtt: MqttConfig | None = None
+    """The MQTT bridge's settings when an ``[mqtt]`` table is present and enabled."""
     source: str | None = None
     """The file this came from (None for the demo)."""
     rules: tuple[Rule, ...] = ()
@@ -479,7 +483,7 @@ def _devices(raw: Any, name: str, col: _Collector) -> list[DeviceSpec]:
     return out
 
 
-def _mqtt(table: Any, file: str | None, col: _Collector) -> Any:
+def _mqtt(table: Any, file: str | None, col: _Collector) -> MqttConfig | None:
     if table is None:
         return None
     try:

@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bridges.seam import CommandHandler
 from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.protocol.model import ReadingTuple
 from gateway.protocol.rules import ACTIVE, Rule, RuleEngine, RuleEvent
+from gateway.protocol.seam import CommandHandler
 
 log = logging.getLogger(__name__)
 

@@ -51,3 +51,18 @@ def test_websockets_and_setuptools_pins_have_a_floor_and_websockets_a_ceiling() 
     assert project["build-system"]["requires"] == ["setuptools>=77.0.1"]
     requires = built_metadata().get_all("Requires-Dist") or []
     assert [r for r in requires if r.startswith("websockets")] == ["websockets<18,>=17.0"]
+
+
+def test_the_console_script_and_the_bench_extra_point_at_what_exists() -> None:
+    """`sensorcast` names a callable that exists (gateway.cli.dispatch:main, which `python -m gateway` runs too;
+    scripts installed before the move, as gateway.cli:main, reach the same function), and the `bench` extra brings
+    what `sensorcast bench` needs (psutil)."""
+    import importlib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    target = project["scripts"]["sensorcast"]
+    module, _, name = target.partition(":")
+    assert target == "gateway.cli.dispatch:main"
+    function = getattr(importlib.import_module(module), name)
+    assert callable(function) and importlib.import_module("gateway.cli").main is function
+    assert [d for d in project["optional-dependencies"]["bench"] if d.startswith("psutil")] == ["psutil>=5.9"]

@@ -1,6 +1,6 @@
 """The MQTT bridge: hub -> (outbox) -> broker, plus retained metadata, Home Assistant discovery and commands.
 
-The bridge talks to the gateway only through :mod:`bridges.seam`. ``run()`` never raises because of the
+The bridge talks to the gateway only through :mod:`gateway.protocol.seam`. ``run()`` never raises because of the
 broker: an unreachable, refusing or crashing broker is retried with jittered exponential backoff while the
 rest of the gateway (sensors, WebSocket clients) carries on; readings meanwhile wait in the outbox (QoS 1) or
 are counted as dropped (QoS 0).
@@ -29,8 +29,8 @@ from bridges.mqtt.outbox import Outbox, OutRow
 from bridges.mqtt.overflow import DropEpisodes
 from bridges.mqtt.payloads import encode_result, encoder, parse_command
 from bridges.mqtt.topics import Topics
-from bridges.seam import CommandHandler, CommandResult, ReadingSource
 from gateway.protocol.model import FLAG_CLOCK_SYNCED, FLAGS, SENSOR, SEQ, TS_NS, ReadingTuple
+from gateway.protocol.seam import CommandHandler, CommandResult, ReadingSource
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,8 @@ class MqttBridge:
 
     Args:
         cfg: bridge settings.
-        source: the hub (``bridges.seam.ReadingSource``).
-        commands: the gateway's command path (``bridges.seam.CommandHandler``), same allowlist as WebSocket.
+        source: the hub (``gateway.protocol.seam.ReadingSource``).
+        commands: the gateway's command path (``gateway.protocol.seam.CommandHandler``), same allowlist as WebSocket.
         data_dir: where the outbox (``mqtt-outbox.db``) and the list of retained topics live.
     """
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgpack
 
+from gateway.protocol.hello import Hello
 from gateway.protocol.model import Reading, ReadingTuple
 
 _packer = msgpack.Packer(use_bin_type=True)
@@ -41,9 +42,9 @@ def encode_agg(period_ms: int, entries: Sequence[Sequence[Any]]) -> bytes:
     return _pack({"t": "agg", "period": period_ms, "a": entries})
 
 
-def encode_hello(**fields: Any) -> bytes:
-    """Encode the ``hello`` frame from its documented fields (v, gw, boot, seq, caps, sensors...)."""
-    return _pack({"t": "hello", **fields})
+def encode_hello(hello: Hello) -> bytes:
+    """Encode the ``hello`` frame (docs/protocol.md)."""
+    return _pack(hello.to_wire())
 
 
 def encode_status(

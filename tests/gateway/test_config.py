@@ -61,7 +61,7 @@ def test_empty_document_gives_the_documented_defaults(
     cfg = parse_config({}, base=tmp_path)
     gw = cfg.gateway
     assert (gw.host, gw.port, gw.flush_interval_ms, gw.batch_size, gw.ring_size, gw.read_timeout_s) == (
-        "localhost",  # 127.0.0.1 and ::1 (gateway/listen.py)
+        "localhost",  # 127.0.0.1 and ::1 (gateway/server/listen.py)
         8765,
         20,
         500,

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from gateway.app import build_devices
 from gateway.config import ConfigErrors, parse_config
+from gateway.devices import build_devices
 from gateway.protocol.rules import Rule, RuleAction
 from gateway.rules_config import MAX_RULES, parse_rules
-from sensors.base import BuildContext
+from sensors.sim.emulators import context_with_emulators
 
 SENSORS = [{"id": "env", "driver": "bme280", "simulate": True, "bus": 1, "address": 0x76}]
 ACTUATORS = [{"id": "buzzer", "driver": "relay", "simulate": True, "pin": 26}]
@@ -135,7 +135,7 @@ def test_fields_and_action_values_are_checked_against_the_built_drivers() -> Non
          "action": {"output": "buzzer", "on_fire": "on", "on_clear": "off"}},
     )  # fmt: skip
     c = parse_config(data, file="r.toml")
-    ctx = BuildContext(simulate=True)
+    ctx = context_with_emulators(simulate=True)
     try:
         with pytest.raises(ConfigErrors) as info:
             build_devices(c, ctx)
@@ -147,7 +147,7 @@ def test_fields_and_action_values_are_checked_against_the_built_drivers() -> Non
         ("r.toml", "rules[0].action.on_fire", "expected true/false (or on/off) for output 'buzzer', got 5"),
     ]  # fmt: skip
     ok = parse_config(dict(data, rules=data["rules"][1:]), file="r.toml")
-    ctx = BuildContext(simulate=True)
+    ctx = context_with_emulators(simulate=True)
     try:
         sensors, actuators = build_devices(ok, ctx)
         assert ([s.info.id for s in sensors], [a.info.id for a in actuators]) == (["env"], ["buzzer"])

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from bridges.seam import CommandResult
 from gateway import rules_runtime
 from gateway.hub import Hub
 from gateway.protocol.rules import Rule, RuleAction
+from gateway.protocol.seam import CommandResult
 from gateway.rules_runtime import RuleRunner
 
 

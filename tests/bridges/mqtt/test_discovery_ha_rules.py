@@ -27,12 +27,14 @@ import pytest
 
 from bridges.mqtt.discovery import discovery_messages, infer_device_class, rule_state_messages
 from bridges.mqtt.topics import Topics
-from gateway.app import build_devices
+from gateway.catalogue import Catalogue
 from gateway.config import demo_config
+from gateway.devices import build_devices
 from gateway.hub import Hub
+from gateway.metrics import Metrics
 from gateway.protocol.rules import Rule
 from gateway.rules_runtime import RuleRunner
-from sensors.base import BuildContext
+from sensors.sim.emulators import context_with_emulators
 
 HA_TOPIC = re.compile(
     r"(?P<component>\w+)/(?:(?P<node_id>[a-zA-Z0-9_-]+)/)?(?P<object_id>[a-zA-Z0-9_-]+)/config"
@@ -97,14 +99,15 @@ def render(template: str, payload: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def demo() -> Iterator[tuple[dict[str, Any], dict[str, dict[str, Any]]]]:
-    ctx = BuildContext(simulate=True)
+    ctx = context_with_emulators(simulate=True)
     try:
         sensors, actuators = build_devices(demo_config(), ctx)
-        hub = Hub("demo", "b00t")
+        catalogue = Catalogue(Metrics())
         for s in sensors:
-            hub.register_sensor(s.info)
+            catalogue.register_sensor(s.info)
         for a in actuators:
-            hub.register_actuator(a.info)
+            catalogue.register_actuator(a.info)
+        hub = Hub("demo", "b00t", metrics=catalogue.metrics, catalogue=catalogue)
         RuleRunner(RULES, hub, commands=None, metrics=hub.metrics)  # type: ignore[arg-type]  # no actions here
         cat = hub.catalogue()
     finally:

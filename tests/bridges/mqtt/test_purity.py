@@ -13,6 +13,7 @@ PURE = [
     "bridges.mqtt.discovery",
     "bridges.mqtt.overflow",
     "bridges.mqtt.metrics",
+    "bridges.mqtt.window",
 ]
 
 

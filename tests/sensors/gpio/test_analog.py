@@ -9,6 +9,7 @@ import pytest
 
 from sensors.base import BuildContext
 from sensors.errors import SensorError
+from sensors.sim.emulators import context_with_emulators
 from sensors.sim.gpio import Mcp3xxxEmulator, SimFactory, attach_echo
 from tests.conftest import scaled
 from tests.sensors.gpio.helpers import build_sensor
@@ -21,7 +22,7 @@ def factory() -> SimFactory:
 
 @pytest.fixture
 def ctx(factory: SimFactory) -> Iterator[BuildContext]:
-    c = BuildContext()
+    c = context_with_emulators()
     c.resources["gpio-factory"] = factory
     yield c
     c.close()

@@ -12,6 +12,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from sensors.base import BuildContext, FieldSpec
 from sensors.errors import ConfigError, SensorError
+from sensors.sim.emulators import context_with_emulators
 from tests.sensors.gpio.helpers import Recorder, build_sensor, wait_for
 
 
@@ -22,7 +23,7 @@ def factory() -> MockFactory:
 
 @pytest.fixture
 def ctx(factory: MockFactory) -> Iterator[BuildContext]:
-    c = BuildContext()
+    c = context_with_emulators()
     c.resources["gpio-factory"] = factory
     yield c
     c.close()
