@@ -235,6 +235,17 @@ class GatewayApp:
             self.catalogue.set_state(sensor_id, "stopped", "polling stopped unexpectedly")
 
     async def __aenter__(self) -> GatewayApp:
+        """Start everything; if any step fails (a port already taken, a driver that cannot open), stop what
+        already started through the same ordered stop as :meth:`__aexit__`, quietly, and raise the cause: the
+        tasks already spawned are not reported as "cancelled unexpectedly", so the one line the CLI prints
+        about the cause is all a user reads."""
+        try:
+            return await self._start()
+        except BaseException as exc:
+            await self.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+
+    async def _start(self) -> GatewayApp:
         sensors, actuators = build_devices(self.config, self.ctx)
         self._status("starting sensors")
         loop = asyncio.get_running_loop()
