@@ -22,6 +22,7 @@ import time
 from types import TracebackType
 from typing import Any, Protocol
 
+from gateway import __version__
 from gateway.buses import BusWorker
 from gateway.catalogue import Catalogue
 from gateway.clock import clock_synced
@@ -39,6 +40,9 @@ from sensors.base import Actuator, BuildContext
 from sensors.health import HealthPolicy
 
 log = logging.getLogger(__name__)
+
+LOOP_LAG_BUCKETS_S = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+"""Upper bounds of the loop-lag histogram: from "fine" (1 ms) to "the watchdog is near" (seconds)."""
 
 
 class ServiceManager(Protocol):
@@ -64,6 +68,8 @@ class Bridge(Protocol):
 
     def metrics(self) -> dict[str, float]: ...
 
+    def drops(self) -> dict[str, float]: ...
+
 
 class GatewayApp:
     """The running gateway. ``async with GatewayApp(cfg) as app: await app.wait_closed()``.
@@ -86,6 +92,7 @@ class GatewayApp:
         self.ctx = ctx or build_context(data_dir=str(config.gateway.data_dir))
         self.notifier = notifier
         self.metrics = Metrics()
+        self._describe_metrics()
         self.boot_id = secrets.token_hex(8)
         self._synced = bool(clock_synced())
         gw = config.gateway
@@ -235,6 +242,17 @@ class GatewayApp:
             self.catalogue.set_state(sensor_id, "stopped", "polling stopped unexpectedly")
 
     async def __aenter__(self) -> GatewayApp:
+        """Start everything; if any step fails (a port already taken, a driver that cannot open), stop what
+        already started through the same ordered stop as :meth:`__aexit__`, quietly, and raise the cause: the
+        tasks already spawned are not reported as "cancelled unexpectedly", so the one line the CLI prints
+        about the cause is all a user reads."""
+        try:
+            return await self._start()
+        except BaseException as exc:
+            await self.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+
+    async def _start(self) -> GatewayApp:
         sensors, actuators = build_devices(self.config, self.ctx)
         self._status("starting sensors")
         loop = asyncio.get_running_loop()
@@ -271,8 +289,8 @@ class GatewayApp:
             from bridges.mqtt.bridge import MqttBridge
             from bridges.mqtt.metrics import METRICS
 
-            for name, (kind, help_text) in METRICS.items():
-                self.metrics.describe(name, kind, help_text)
+            for name, (kind, help_text, labels) in METRICS.items():
+                self.metrics.describe(name, kind, help_text, labels)
 
             self.bridge = MqttBridge(self.config.mqtt, self.hub, self.commands, self.config.gateway.data_dir)
         await self.server.start()
@@ -307,6 +325,31 @@ class GatewayApp:
             return
         self._status(f"sensor {sensor_id}: {state}")
 
+    def _describe_metrics(self) -> None:
+        """Declare the app's own metrics, the standard ``process_*`` ones and the build info."""
+        m = self.metrics
+        m.add_process_metrics()
+        m.describe("sensorcast_build_info", "gauge", "Always 1; the running version as a label", ("version",))
+        m.set("sensorcast_build_info", 1, version=__version__)
+        for name, text in (
+            ("sensorcast_loop_lag_seconds", "Event-loop lag at the last check (every 0.5 s)"),
+            ("sensorcast_uptime_seconds", "Seconds since the gateway started"),
+            ("sensorcast_clock_synced", "1 while the system clock is synchronised (NTP)"),
+            ("sensorcast_ring_readings", "Readings held in the resume ring"),
+        ):
+            m.describe(name, "gauge", text)
+        m.describe(
+            "sensorcast_bus_threads_abandoned_total",
+            "counter",
+            "Bus worker threads given up on after a driver call hung",
+            ("bus",),
+        )
+        self._lag_hist = m.histogram(
+            "sensorcast_loop_lag_hist_seconds",
+            "Event-loop lag, every check (every 0.5 s)",
+            LOOP_LAG_BUCKETS_S,
+        )
+
     def _gauges(self) -> list[tuple[str, tuple[tuple[str, str], ...], float]]:
         out: list[tuple[str, tuple[tuple[str, str], ...], float]] = [
             ("sensorcast_loop_lag_seconds", (), self._lag_s),
@@ -316,6 +359,10 @@ class GatewayApp:
         ]
         if self.bridge is not None:
             out += [(name, (), float(v)) for name, v in self.bridge.metrics().items()]
+            out += [
+                ("sensorcast_mqtt_dropped_total", (("reason", reason),), float(n))
+                for reason, n in self.bridge.drops().items()
+            ]
         return out
 
     async def _monitor(self, period_s: float = 0.5) -> None:
@@ -326,6 +373,7 @@ class GatewayApp:
             t0 = loop.time()
             await asyncio.sleep(period_s)
             self._lag_s = max(0.0, loop.time() - t0 - period_s)
+            self._lag_hist.observe(self._lag_s)
             if t0 - last_clock >= 5.0:
                 last_clock = t0
                 self._synced = bool(await loop.run_in_executor(None, clock_synced))

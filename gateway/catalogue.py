@@ -38,7 +38,7 @@ class Catalogue:
         self._values: dict[str, Any] = {}
         self._status_sinks: list[StatusSink] = []
         self._info_listeners: list[InfoListener] = []
-        metrics.describe("sensorcast_sensor_up", "gauge", "1 when the sensor's state is ok")
+        metrics.describe("sensorcast_sensor_up", "gauge", "1 when the sensor's state is ok", ("sensor",))
 
     # -- sensors ---------------------------------------------------------------------------------------------
 

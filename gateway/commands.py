@@ -85,6 +85,11 @@ class CommandRouter:
             "sensorcast_commands_refused_total",
             "counter",
             "Commands refused because the output changed less than its min_interval_s ago",
+            ("target",),
+        )
+        metrics.describe("sensorcast_commands_total", "counter", "Commands applied to an output", ("target",))
+        metrics.describe(
+            "sensorcast_command_errors_total", "counter", "Commands that failed on the hardware", ("target",)
         )
 
     async def execute(self, target: str, value: Any, *, role: str, origin: str) -> CommandResult:

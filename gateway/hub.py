@@ -99,12 +99,19 @@ class Hub:
         m = self.metrics
         m.describe("sensorcast_readings_produced_total", "counter", "Readings produced by sensors")
         m.add_callback(lambda: [("sensorcast_readings_produced_total", (), float(self.seq))])
-        m.describe("sensorcast_sensor_errors_total", "counter", "Failed sensor polls")
+        m.describe("sensorcast_sensor_errors_total", "counter", "Failed sensor polls", ("sensor",))
+        m.describe(
+            "sensorcast_implausible_total",
+            "counter",
+            "Readings refused as implausible (outside the field's min/max)",
+            ("sensor",),
+        )
         m.describe("sensorcast_sink_errors_total", "counter", "Exceptions raised by batch sinks (bugs)")
         m.describe(
             "sensorcast_readings_unencodable_total",
             "counter",
             "Readings dropped because a value cannot be encoded (a driver bug)",
+            ("sensor",),
         )
 
     @property

@@ -78,6 +78,8 @@ class SensorRunner:
         self._opened = False
         self.implausible_total = 0
         self._publish = hub.publisher(sensor.info.id)
+        for name in ("sensorcast_sensor_errors_total", "sensorcast_implausible_total"):
+            metrics.inc(name, 0, sensor=sensor.info.id)  # a 0 from the start, for dashboards and alerts
 
     @property
     def id(self) -> str:

@@ -56,9 +56,16 @@ class RuleRunner:
         """Output id -> (value, rule id) still to apply: a newer decision replaces an older one not yet applied."""
         self._appliers: dict[str, asyncio.Task[None]] = {}
         self._closed = False
-        metrics.describe("sensorcast_rule_active", "gauge", "1 while the rule is active (fired, not cleared)")
-        metrics.describe("sensorcast_rule_fired_total", "counter", "Times the rule fired")
-        metrics.describe("sensorcast_rule_actions_total", "counter", "Rule actions applied (ok) or given up")
+        metrics.describe(
+            "sensorcast_rule_active", "gauge", "1 while the rule is active (fired, not cleared)", ("rule",)
+        )
+        metrics.describe("sensorcast_rule_fired_total", "counter", "Times the rule fired", ("rule",))
+        metrics.describe(
+            "sensorcast_rule_actions_total",
+            "counter",
+            "Rule actions applied (ok) or given up (failed)",
+            ("rule", "result"),
+        )
         metrics.add_callback(self._gauges)
         hub.rule_catalogue = self.catalogue
         if rules:

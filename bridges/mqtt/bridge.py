@@ -24,6 +24,7 @@ from bridges.mqtt.client import MqttClientError, PahoConnection
 from bridges.mqtt.config import MqttConfig
 from bridges.mqtt.discovery import discovery_messages, health_message, meta_messages, rule_state_messages
 from bridges.mqtt.forwarder import Forwarder
+from bridges.mqtt.metrics import DROP_REASONS
 from bridges.mqtt.metrics import METRICS as METRICS
 from bridges.mqtt.outbox import Outbox, OutRow
 from bridges.mqtt.overflow import DropEpisodes
@@ -154,9 +155,6 @@ class MqttBridge:
     def metrics(self) -> dict[str, float]:
         """Prometheus samples (names prefixed ``sensorcast_mqtt_``)."""
         fw = self.forwarder
-        drops = {"outbox_full": 0, "outbox_age": 0, "pending_full": 0}  # QoS 0: always zero, still exported
-        drops.update({name: ep.total for name, ep in (fw.drops.items() if fw else ())})
-        drops["disconnected"] = self.disconnected_drops.total
         c = self.counters
         out = {
             "sensorcast_mqtt_connected": 1.0 if self.conn is not None and self.conn.connected else 0.0,
@@ -168,15 +166,21 @@ class MqttBridge:
             "sensorcast_mqtt_rejected_total": float(fw.rejected_total if fw else 0),
             "sensorcast_mqtt_outbox_commits_total": float(fw.commits_total if fw else 0),
             "sensorcast_mqtt_outbox_errors_total": float(fw.errors_total if fw else 0),
-            "sensorcast_mqtt_dropped_total": float(sum(drops.values())),
             "sensorcast_mqtt_connects_total": float(c["connects"]),
             "sensorcast_mqtt_connect_failures_total": float(c["connect_failures"]),
             "sensorcast_mqtt_commands_total": float(c["commands"]),
             "sensorcast_mqtt_command_errors_total": float(c["command_errors"] + c["commands_refused"]),
         }
-        for reason, n in drops.items():
-            out[f"sensorcast_mqtt_dropped_{reason}_total"] = float(n)
         return out
+
+    def drops(self) -> dict[str, float]:
+        """Readings dropped so far, by reason (``sensorcast_mqtt_dropped_total{reason}``); every reason is
+        present, 0 included."""
+        fw = self.forwarder
+        drops = dict.fromkeys(DROP_REASONS, 0.0)  # QoS 0: the outbox reasons stay zero, still exported
+        drops.update({name: float(ep.total) for name, ep in (fw.drops.items() if fw else ())})
+        drops["disconnected"] = float(self.disconnected_drops.total)
+        return drops
 
     # -- data path ---------------------------------------------------------------------------------------
 

@@ -149,9 +149,14 @@ class GatewayServer:
                 "Unauthenticated connections closed to make room",
             ),
             ("sensorcast_preauth_connections", "gauge", "Connections waiting to authenticate"),
-            ("sensorcast_handshakes_rejected_total", "counter", "HTTP/WebSocket requests refused by checks"),
         ):
             metrics.describe(name, kind, text)
+        metrics.describe(
+            "sensorcast_handshakes_rejected_total",
+            "counter",
+            "HTTP/WebSocket requests refused by checks",
+            ("reason",),
+        )
         metrics.add_callback(lambda: [("sensorcast_preauth_connections", (), float(len(self.preauth)))])
 
     # -- tokens --------------------------------------------------------------------------------------------

@@ -209,6 +209,16 @@ class FanOut:
         metrics.describe("sensorcast_readings_sent_total", "counter", "Readings written to WebSocket clients")
         metrics.describe("sensorcast_readings_dropped_total", "counter", "Readings dropped for slow clients")
         metrics.describe("sensorcast_clients", "gauge", "Connected WebSocket clients")
+        metrics.describe(
+            "sensorcast_clients_evicted_total", "counter", "Clients closed for falling too far behind"
+        )
+        metrics.describe(
+            "sensorcast_client_queue_frames_max", "gauge", "Frames queued for the most backlogged client"
+        )
+        metrics.describe("sensorcast_client_queue_frames", "gauge", "Frames queued for all clients together")
+        metrics.describe(
+            "sensorcast_subscription_groups", "gauge", "Distinct subscriptions (encoded once each)"
+        )
         metrics.add_callback(self._gauges)
         self.sent_total = 0
         """Readings written to clients (a plain counter: it is bumped once per batch on the hot path)."""
@@ -219,7 +229,7 @@ class FanOut:
             ("sensorcast_readings_sent_total", (), float(self.sent_total)),
             ("sensorcast_clients", (), float(len(self.clients))),
             ("sensorcast_client_queue_frames_max", (), float(max(depth, default=0))),
-            ("sensorcast_client_queue_frames_total", (), float(sum(depth))),
+            ("sensorcast_client_queue_frames", (), float(sum(depth))),
             ("sensorcast_subscription_groups", (), float(len(self.groups))),
         ]
 
