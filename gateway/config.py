@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gateway.history.config import HistoryConfig, parse_history
 from sensors.errors import ConfigError
 from sensors.spec import GENERIC_KEYS, DeviceSpec, did_you_mean
 
@@ -126,6 +127,8 @@ class Config:
     """``bridges.mqtt.config.MqttConfig`` when an ``[mqtt]`` table is present and enabled."""
     source: str | None = None
     """The file this came from (None for the demo)."""
+    history: HistoryConfig = field(default_factory=HistoryConfig)
+    """``[history]`` and the per-sensor ``history`` policies (see :mod:`gateway.history.config`)."""
 
     def with_overrides(self, **gateway: Any) -> Config:
         """Return a copy with ``[gateway]`` keys replaced (CLI flags such as ``--port``)."""
@@ -489,7 +492,7 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
     """
     col = _Collector()
     base = base or Path.cwd()
-    known = {"gateway", "limits", "security", "sensors", "actuators", "mqtt"}
+    known = {"gateway", "limits", "security", "sensors", "actuators", "mqtt", "history"}
     for key in data:
         if key not in known:
             col.errors.append(
@@ -521,10 +524,22 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
             )
         )
     mqtt = _mqtt(data.get("mqtt"), file, col)
-    cfg = Config(gw, limits, security, tuple(sensors), tuple(actuators), mqtt, file)
+    history, history_errors = parse_history(data.get("history"), _device_tables(data), base)
+    col.errors += history_errors
+    cfg = Config(gw, limits, security, tuple(sensors), tuple(actuators), mqtt, file, history)
     if col.errors:
         raise ConfigErrors([e if e.file else e.with_file(file) if file else e for e in col.errors], cfg)
     return cfg
+
+
+def _device_tables(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Config key path (``sensors[0]``) -> raw table, for the sections holding devices."""
+    out: dict[str, Any] = {}
+    for name in ("sensors", "actuators"):
+        raw = data.get(name)
+        if isinstance(raw, list):
+            out.update((f"{name}[{i}]", t) for i, t in enumerate(raw))
+    return out
 
 
 def load_config(path: str | Path) -> Config:

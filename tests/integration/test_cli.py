@@ -195,7 +195,7 @@ adress = 0x76
 """,
     )
     known = (
-        "address, bus, driver, humidity_oversampling, id, iir_filter, interval_s, mode, "
+        "address, bus, driver, history, humidity_oversampling, id, iir_filter, interval_s, mode, "
         "pressure_oversampling, simulate, standby_ms, temperature_oversampling"
     )
     res = subprocess.run([*SENSORCAST, "check-config", str(cfg)], capture_output=True, text=True, timeout=30)
