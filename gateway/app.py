@@ -18,6 +18,7 @@ from gateway.clock import clock_synced
 from gateway.commands import CommandRouter
 from gateway.config import Config, ConfigErrors
 from gateway.fanout import FanOut
+from gateway.history.service import HistoryService
 from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.poller import BusWorker, SensorRunner
@@ -168,6 +169,9 @@ class GatewayApp:
             self.health,
             on_last_operator=lambda: self.commands.apply_safe(only_on_disconnect=True),
         )
+        hist = config.history
+        self.history = HistoryService(hist, gw.data_dir, self.metrics) if hist.enabled else None
+        self.server.history = self.history
         self.bridge: Any = None
         self.started_s = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -293,6 +297,8 @@ class GatewayApp:
             self.hub.register_actuator(a.info)
             await self._worker(a.bus_id).call(a.open, timeout_s=self.config.gateway.read_timeout_s)
         self.hub.add_encoded_sink(self.fanout.on_batch)
+        if self.history is not None:
+            self.history.start(self.hub)
         self.hub.add_status_sink(self._on_status)
         self.metrics.add_callback(self._gauges)
         await self.commands.apply_safe()
@@ -383,6 +389,8 @@ class GatewayApp:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.hub.flush()
+        if self.history is not None:
+            await self.history.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.commands.apply_safe(), 1.0)
         if self.server.server is not None:

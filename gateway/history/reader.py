@@ -6,6 +6,7 @@ by the writer is simply not found by the next query).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -47,10 +48,21 @@ class HistoryReader:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def _conn(self) -> sqlite3.Connection:
+    @contextlib.contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection, closed after use. FileNotFoundError: no database (yet)."""
         if not self.path.exists():
             raise FileNotFoundError(str(self.path))
-        return connect(self.path, readonly=True)
+        try:
+            conn = connect(self.path, readonly=True)
+        except sqlite3.OperationalError as exc:
+            raise FileNotFoundError(str(self.path)) from exc
+        try:
+            if conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'journal'").fetchone()[0] == 0:
+                raise FileNotFoundError(str(self.path))  # being created by the writer right now
+            yield conn
+        finally:
+            conn.close()
 
     def oldest(self, conn: sqlite3.Connection, sensor: str) -> dict[str, int | None]:
         """Per tier, the oldest stored timestamp of ``sensor`` (journal included)."""
@@ -110,13 +122,11 @@ class HistoryReader:
         conn: sqlite3.Connection | None = None,
     ) -> TierChoice | None:
         """Which tier answers the query (raw when neither ``points`` nor ``period_ns`` is given)."""
-        own = conn is None
-        c = conn or self._conn()
-        try:
-            oldest = self.oldest(c, sensor)
-        finally:
-            if own:
-                c.close()
+        if conn is None:
+            with self._conn() as own:
+                oldest = self.oldest(own, sensor)
+        else:
+            oldest = self.oldest(conn, sensor)
         chain = tuple(t for t in TIERS if t in oldest)
         if not chain:
             return None
@@ -139,7 +149,8 @@ class HistoryReader:
         period_ns: int | None = None,
         limit: int = MAX_POINTS,
     ) -> HistoryResult | None:
-        """Readings of ``sensor`` in [from_ns, to_ns): raw rows, or buckets of ``period_ns``, or about
+        """Readings of ``sensor`` in [from_ns, to_ns): raw rows, or buckets of ``period_ns`` (aligned on the epoch,
+        so the same data gives the same buckets whenever it is asked for), or about
         ``points`` buckets on the tier :func:`~gateway.history.policy.choose_tier` picks. At most ``limit``
         rows; ``next_ns`` says where to continue. Empty ``fields``: every field. None: no such sensor."""
         with self._conn() as conn:

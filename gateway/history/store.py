@@ -26,7 +26,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +144,7 @@ class HistoryStore:
         self.metrics = metrics or Metrics()
         self.clock_ns = clock_ns
         self._lock = threading.Lock()
-        self._pending: list[list[ReadingTuple]] = []
+        self._pending: list[Sequence[ReadingTuple]] = []
         self._pending_n = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -176,7 +176,7 @@ class HistoryStore:
 
     # -- event-loop side -----------------------------------------------------------------------------------
 
-    def on_batch(self, batch: list[ReadingTuple]) -> None:
+    def on_batch(self, batch: Sequence[ReadingTuple]) -> None:
         """Hub sink: queue ``batch`` for the writer (O(1); drops and counts it when the queue is full)."""
         with self._lock:
             if self._pending_n + len(batch) > MAX_PENDING_READINGS:
@@ -288,7 +288,7 @@ class HistoryStore:
             st = self._sensors[sensor] = _SensorState(self.policies.get(sensor, "raw"))
         return st
 
-    def _rows(self, batches: list[list[ReadingTuple]], final: bool) -> dict[tuple[str, str], list[Any]]:
+    def _rows(self, batches: list[Sequence[ReadingTuple]], final: bool) -> dict[tuple[str, str], list[Any]]:
         """Turn readings into per (sensor, tier) rows: raw readings and closed buckets (all open ones if final)."""
         out: dict[tuple[str, str], list[Any]] = {}
         state = self._state

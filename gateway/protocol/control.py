@@ -15,6 +15,7 @@ from typing import Any, Literal
 import msgpack
 
 from gateway.protocol.errors import ProtocolError
+from gateway.protocol.history import History, parse_history
 
 Policy = Literal["instant", "ideal", "fixed"]
 POLICIES: tuple[str, ...] = ("instant", "ideal", "fixed")
@@ -100,7 +101,7 @@ class Ping:
     ref: object = None
 
 
-ControlMessage = Auth | Subscribe | Unsubscribe | Resume | Command | Ping
+ControlMessage = Auth | Subscribe | Unsubscribe | Resume | Command | Ping | History
 
 
 SHOW_MAX = 40
@@ -302,6 +303,9 @@ def parse_control(data: bytes | str) -> ControlMessage:
         return Command(_str(msg, "target", "command", ref, max_len=64), msg["value"], ref)
     if kind == "ping":
         return Ping(msg.get("ts"), ref)
+    if kind == "history":
+        return parse_history(msg, ref)
     raise _bad(
-        f"t: expected one of subscribe, unsubscribe, resume, auth, command, ping; got {_show(kind)}", ref
+        f"t: expected one of subscribe, unsubscribe, resume, auth, command, ping, history; got {_show(kind)}",
+        ref,
     )

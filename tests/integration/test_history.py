@@ -1,0 +1,151 @@
+"""History end to end: a real SQLite file, the ``history`` control message, ``GET /api/history`` CSV/JSON, auth."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+
+from gateway.history.reader import HistoryReader
+from tests.conftest import scaled
+from tests.integration.helpers import client, make_config, running, synthetic
+
+TOKEN = "viewer-token-0123456789"
+
+
+def config(tmp_path: Path, **extra: Any) -> Any:
+    return make_config(
+        gateway={"data_dir": str(tmp_path)},
+        history={"commit_interval_s": 0.2},
+        sensors=[synthetic("wave", 0.05, ("a", "b")), {**synthetic("slow", 1.0, ("t",)), "history": "off"}],
+        **extra,
+    )
+
+
+async def wait_stored(path: Path, sensor: str, n: int) -> None:
+    reader = HistoryReader(path)
+    deadline = time.monotonic() + scaled(10)
+    while time.monotonic() < deadline:
+        try:
+            rows = {(d["sensor"], d["tier"]): d["rows"] for d in await asyncio.to_thread(reader.sensors)}
+        except FileNotFoundError:
+            rows = {}
+        if rows.get((sensor, "1s"), 0) >= n:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{sensor}: fewer than {n} rows stored")
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=scaled(10)) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+async def test_history_query_over_the_wire_in_pages(tmp_path: Path) -> None:
+    """A viewer asks for history: frames under max_message_bytes, min <= mean <= max per bucket, done last; a
+    sensor with history off is not_found; hello announces the capability."""
+    cfg = config(tmp_path, limits={"max_message_bytes": 1024})
+    async with running(cfg) as app:
+        await wait_stored(tmp_path / "history.db", "wave", 2)
+        now = time.time_ns()
+        async with client(app.url + "?subscribe=none", max_size=2**20) as c:
+            hello = await c.next()
+            assert "history" in hello["caps"]
+            await c.send(
+                {
+                    "t": "history",
+                    "id": 5,
+                    "sensor": "wave",
+                    "fields": ["a"],
+                    "from": now - 60 * 10**9,
+                    "to": now,
+                    "period": 1000,
+                }
+            )
+            frames = []
+            while not frames or not frames[-1]["done"]:
+                raw = await asyncio.wait_for(c.ws.recv(), scaled(10))
+                assert isinstance(raw, bytes) and len(raw) <= 1024
+                frames.append(msgpack.unpackb(raw))
+            assert [f["part"] for f in frames] == list(range(len(frames)))
+            assert {(f["t"], f["ref"], f["sensor"], f["tier"], f["bucket_ns"]) for f in frames} == {
+                ("history", 5, "wave", "1s", 10**9)
+            }
+            rows = [r for f in frames for r in f["rows"]]
+            assert len(rows) >= 2
+            for _t, cell in rows:
+                n, lo, hi, mean, _last = cell
+                assert n >= 1 and lo <= mean <= hi
+            await c.send({"t": "history", "id": 6, "sensor": "slow", "from": 1, "to": now})
+            err = await c.until(lambda f: f.get("ref") == 6)
+            assert (err["t"], err["code"]) == ("error", "not_found")
+
+
+async def test_http_csv_and_json_export_with_auth(tmp_path: Path) -> None:
+    """/api/history needs a Bearer token when tokens exist (401 without, never from the URL); CSV parses back
+    with a header row carrying units; JSON carries the same rows; bad parameters get 400 naming the key."""
+    cfg = config(tmp_path, security={"tokens": [{"name": "v", "role": "viewer", "token": TOKEN}]})
+    async with running(cfg) as app:
+        await wait_stored(tmp_path / "history.db", "wave", 3)
+        now = time.time()
+        base = app.http_url + f"api/history?sensor=wave&fields=a,b&from={now - 60:.3f}&to={now - 1.5:.3f}"
+        status, headers, body = await asyncio.to_thread(get, base)
+        assert (status, headers.get("WWW-Authenticate")) == (401, 'Bearer realm="sensorcast"')
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        status, headers, body = await asyncio.to_thread(get, base + "&period=1s&format=csv", auth)
+        assert status == 200 and headers["Content-Type"].startswith("text/csv")
+        assert body.count(b"\r\n") == body.count(b"\n")
+        table = list(csv.reader(io.StringIO(body.decode())))
+        assert table[0] == [
+            "time_utc",
+            "ts_ns",
+            "a n",
+            "a min",
+            "a max",
+            "a mean",
+            "a last",
+            "b n",
+            "b min",
+            "b max",
+            "b mean",
+            "b last",
+        ]
+        assert len(table) >= 3
+        for row in table[1:]:
+            assert row[0].endswith("Z") and int(row[1]) > 0
+            assert float(row[3]) <= float(row[5]) <= float(row[4])
+        status, headers, body = await asyncio.to_thread(get, base + "&period=1s&format=json", auth)
+        doc = json.loads(body)
+        assert (status, doc["fields"], doc["tier"], doc["next"]) == (200, ["a", "b"], "1s", None)
+        assert [r[0] for r in doc["rows"]] == [int(r[1]) for r in table[1:]]
+        status, _, body = await asyncio.to_thread(get, base + "&period=fast", auth)
+        assert (status, body) == (400, b"period: expected a duration such as 60s, 5m, 1h, 1d\n")
+        status, _, body = await asyncio.to_thread(get, app.http_url + "api/history?sensor=nope", auth)
+        assert (status, body) == (404, b"no history for this sensor\n")
+
+
+@pytest.mark.parametrize("enabled", [False])
+async def test_history_off(tmp_path: Path, enabled: bool) -> None:
+    """With [history] enabled = false nothing is written, hello has no history cap, the endpoint says so."""
+    cfg = make_config(
+        gateway={"data_dir": str(tmp_path)}, history={"enabled": enabled}, sensors=[synthetic()]
+    )
+    async with running(cfg) as app:
+        async with client(app.url + "?subscribe=none") as c:
+            assert "history" not in (await c.next())["caps"]
+        status, _, body = await asyncio.to_thread(get, app.http_url + "api/history?sensor=wave")
+        assert (status, body) == (404, b"history is off on this gateway ([history] enabled)\n")
+    assert not (tmp_path / "history.db").exists()
