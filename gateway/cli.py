@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "doctor": "gateway.cmd_doctor",
     "bench": "gateway.cmd_bench",
     "token": "gateway.cmd_token",
+    "history": "gateway.cmd_history",
 }
 
 

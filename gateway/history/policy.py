@@ -67,7 +67,12 @@ class TierChoice:
 
 
 def choose_tier(
-    from_ns: int, to_ns: int, points: int, oldest: Mapping[str, int | None], chain: tuple[str, ...]
+    from_ns: int,
+    to_ns: int,
+    points: int,
+    oldest: Mapping[str, int | None],
+    chain: tuple[str, ...],
+    target_ns: int | None = None,
 ) -> TierChoice | None:
     """Pick the tier answering "about ``points`` points between ``from_ns`` and ``to_ns``".
 
@@ -81,8 +86,10 @@ def choose_tier(
         points: wanted number of points, >= 1.
         oldest: per tier, the timestamp of its oldest row (None or absent: empty).
         chain: the sensor's tiers, finest first.
+        target_ns: the bucket length wanted (a ``period`` query); replaces the one ``points`` implies.
     """
-    target_ns = max(1, -(-(to_ns - from_ns) // points))
+    if target_ns is None:
+        target_ns = max(1, -(-(to_ns - from_ns) // points))
     stored = [t for t in chain if oldest.get(t) is not None]
     if not stored:
         return None

@@ -133,9 +133,7 @@ class HistoryReader:
         if points is None and period_ns is None:
             return TierChoice(chain[0], TIER_PERIOD_NS[chain[0]])
         if period_ns is not None:
-            want = max(1, -(-(to_ns - from_ns) // max(1, period_ns)))
-            choice = choose_tier(from_ns, to_ns, want, oldest, chain)
-            return None if choice is None else TierChoice(choice.tier, max(period_ns, choice.bucket_ns))
+            return choose_tier(from_ns, to_ns, 1, oldest, chain, target_ns=max(1, period_ns))
         return choose_tier(from_ns, to_ns, max(1, points or 1), oldest, chain)
 
     def query(
@@ -225,9 +223,7 @@ class HistoryReader:
             points = per_field.get(name, [])
             points.sort(key=lambda p: p[0])
             grouped: list[tuple[int, Cell]] = (
-                downsample_values(points, from_ns, bucket)
-                if raw
-                else downsample_cells(points, from_ns, bucket)
+                downsample_values(points, 0, bucket) if raw else downsample_cells(points, 0, bucket)
             )
             for t, cell in grouped:
                 row = merged.get(t)

@@ -152,6 +152,8 @@ class HistoryStore:
         self._conn: sqlite3.Connection | None = None
         self._sensors: dict[str, _SensorState] = {}
         self._units_dirty = bool(self.units)
+        self._carry: dict[tuple[str, str], list[Any]] = {}
+        """Rollup buckets closed while resuming at start, written with the first commit."""
         self._last_compact = time.monotonic()
         self._write_failing = False
         self.used_bytes = 0
@@ -211,6 +213,11 @@ class HistoryStore:
 
     def _run(self) -> None:
         self._open()
+        if self._conn is not None:
+            try:
+                self._resume_rollups()
+            except (sqlite3.Error, HistoryError) as exc:
+                log.error("history: could not resume the open rollups (%s); they restart empty", exc)
         self.ready.set()
         while not self._stop.is_set():
             self._wake.wait(self.commit_interval_s)
@@ -282,6 +289,61 @@ class HistoryStore:
             aside,
         )
 
+    def _resume_rollups(self) -> None:
+        """Refill the open 1 m / 1 h buckets from what is stored since the last closed one, so that a restart
+        (or a kill -9) costs the rollups no more than the raw data: at most one commit interval.
+
+        Reads at most one rollup period of the finer tier per sensor; buckets that close while replaying are
+        written with the next commit.
+        """
+        conn = self._conn
+        assert conn is not None
+        for sensor in list(self.policies):
+            st = self._state(sensor)
+            source = st.base
+            carry: list[tuple[int, Any]] = []
+            for tier, rollup in st.rollups:
+                if tier == st.base:
+                    continue
+                period = TIER_PERIOD_NS[tier]
+                last = self._newest_start(conn, sensor, tier)
+                newest_src = self._newest_start(conn, sensor, source)
+                if newest_src is None:
+                    break
+                since = last + period if last is not None else newest_src - newest_src % period
+                rows = self._stored_rows(conn, sensor, source, since) + [r for r in carry if r[0] >= since]
+                rows.sort(key=lambda r: r[0])
+                carry = []
+                for ts, payload in rows:
+                    closed = rollup.add(ts, payload) if source == "raw" else rollup.add_cells(ts, payload)
+                    if closed is not None:
+                        carry.append(closed)
+                        self._carry.setdefault((sensor, tier), []).append(closed)
+                source = tier
+
+    @staticmethod
+    def _newest_start(conn: sqlite3.Connection, sensor: str, tier: str) -> int | None:
+        row = conn.execute(
+            "SELECT max(t) FROM (SELECT max(t1_ns) AS t FROM journal WHERE sensor = ? AND tier = ?"
+            " UNION ALL SELECT max(t1_ns) FROM chunks WHERE sensor = ? AND tier = ?)",
+            (sensor, tier, sensor, tier),
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    @staticmethod
+    def _stored_rows(conn: sqlite3.Connection, sensor: str, tier: str, since: int) -> list[tuple[int, Any]]:
+        out: list[tuple[int, Any]] = []
+        for table in ("chunks", "journal"):
+            for (blob,) in conn.execute(
+                f"SELECT blob FROM {table} WHERE sensor = ? AND tier = ? AND t1_ns >= ?",
+                (sensor, tier, since),
+            ):
+                ts, cols = decode_chunk(blob)
+                for i, t in enumerate(ts):
+                    if t >= since:
+                        out.append((t, {k: c[i] for k, c in cols.items() if c[i] is not None}))
+        return out
+
     def _state(self, sensor: str) -> _SensorState:
         st = self._sensors.get(sensor)
         if st is None:
@@ -290,7 +352,8 @@ class HistoryStore:
 
     def _rows(self, batches: list[Sequence[ReadingTuple]], final: bool) -> dict[tuple[str, str], list[Any]]:
         """Turn readings into per (sensor, tier) rows: raw readings and closed buckets (all open ones if final)."""
-        out: dict[tuple[str, str], list[Any]] = {}
+        out: dict[tuple[str, str], list[Any]] = self._carry
+        self._carry = {}
         state = self._state
         for batch in batches:
             for r in batch:

@@ -54,6 +54,11 @@ def test_choose_tier_coarsest_fine_enough() -> None:
     assert choose_tier(0, DAY, 1000, oldest, ("raw", "1m", "1h")) == TierChoice("1m", 86_400_000_000)
     assert choose_tier(0, H, 1000, oldest, ("raw", "1m", "1h")) == TierChoice("raw", 3_600_000_000)
     assert choose_tier(0, 30 * DAY, 100, oldest, ("raw", "1m", "1h")) == TierChoice("1h", 30 * DAY // 100)
+    # A period query: the coarsest tier no coarser than the period, whatever the span.
+    period = 60 * NS_PER_S
+    assert choose_tier(0, 30 * NS_PER_S, 1, oldest, ("raw", "1m", "1h"), target_ns=period) == TierChoice(
+        "1m", period
+    )
 
 
 def test_choose_tier_falls_back_when_fine_tiers_were_pruned() -> None:
