@@ -2,7 +2,9 @@
 
 A chunk is ``zlib(msgpack([VERSION, ts_deltas, names, columns]))``: the timestamps as the first one then
 differences (small integers, which compress well), then one column per field with a value (raw) or a cell
-(rollup, see :mod:`gateway.history.rollup`) per row, None where the row lacks the field. One row per reading
+(rollup, see :mod:`gateway.history.rollup`) per row, None where the row lacks the field. A column of cells is
+stored transposed, one list per statistic (``{"cells": [ns, nnums, mins, maxs, sums, lasts]}``): counts repeat
+and compress to almost nothing, which a row of mixed numbers does not. One row per reading
 would cost an index entry and a page write per reading; one chunk per sensor per commit costs one row.
 """
 
@@ -38,8 +40,25 @@ def encode_chunk(rows: Sequence[tuple[int, Mapping[str, Any]]]) -> bytes:
         prev = ts
         for name, value in values.items():
             columns[names[name]][i] = value
-    packed: bytes = msgpack.packb([VERSION, deltas, list(names), columns], use_bin_type=True)
+    packed: bytes = msgpack.packb(
+        [VERSION, deltas, list(names), [_pack_column(c) for c in columns]], use_bin_type=True
+    )
     return zlib.compress(packed, ZLIB_LEVEL)
+
+
+def _pack_column(col: Sequence[Any]) -> Any:
+    """A column as stored: cells transposed into one list per statistic (absent rows: n = 0), values as is."""
+    first = next((v for v in col if v is not None), None)
+    if not isinstance(first, list):
+        return col
+    empty = [0, 0, None, None, None, None]
+    return {"cells": [list(stat) for stat in zip(*(c if c is not None else empty for c in col), strict=True)]}
+
+
+def _unpack_column(col: Any) -> list[Any]:
+    if isinstance(col, dict):
+        return [list(c) if c[0] else None for c in zip(*col["cells"], strict=True)]
+    return list(col)
 
 
 def decode_chunk(blob: bytes) -> tuple[list[int], dict[str, list[Any]]]:
@@ -66,7 +85,7 @@ def decode_chunk(blob: bytes) -> tuple[list[int], dict[str, list[Any]]]:
     for d in deltas:
         acc += d
         ts.append(acc)
-    return ts, dict(zip(names, columns, strict=True))
+    return ts, {name: _unpack_column(col) for name, col in zip(names, columns, strict=True)}
 
 
 def concat_chunks(
@@ -99,6 +118,6 @@ def encode_columns(ts: Sequence[int], columns: Mapping[str, Sequence[Any]]) -> b
         deltas.append(t - prev)
         prev = t
     packed: bytes = msgpack.packb(
-        [VERSION, deltas, list(columns), [list(c) for c in columns.values()]], use_bin_type=True
+        [VERSION, deltas, list(columns), [_pack_column(c) for c in columns.values()]], use_bin_type=True
     )
     return zlib.compress(packed, ZLIB_LEVEL)

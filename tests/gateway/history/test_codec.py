@@ -61,3 +61,21 @@ def test_concat_of_same_fields() -> None:
     """Chunks with the same fields join without padding."""
     a = decode_chunk(encode_chunk([(1, {"x": 1})]))
     assert concat_chunks([a, a]) == ([1, 1], {"x": [1, 1]})
+
+
+def test_cell_columns_round_trip_transposed() -> None:
+    """Rollup cells survive the transposed storage; rows without the field stay None."""
+    cells = [
+        (0, {"v": [2, 2, 1.5, 3.0, 4.5, 3.0]}),
+        (1, {"w": [1, 0, None, None, None, "x"]}),
+        (2, {"v": [1, 1, 0, 0, 0, 0]}),
+    ]
+    ts, cols = decode_chunk(encode_chunk(cells))
+    assert (ts, cols) == (
+        [0, 1, 2],
+        {
+            "v": [[2, 2, 1.5, 3.0, 4.5, 3.0], None, [1, 1, 0, 0, 0, 0]],
+            "w": [None, [1, 0, None, None, None, "x"], None],
+        },
+    )
+    assert decode_chunk(encode_columns(ts, cols)) == (ts, cols)
