@@ -2,8 +2,10 @@
 
 A *cell* summarises the values of one field over one period: ``[n, nnum, min, max, sum, last]`` where ``n``
 counts every value, ``nnum`` the numeric ones (bools and strings only update ``last``, as in live ``agg``),
-and ``min``/``max``/``sum`` are None while ``nnum`` is 0. Merging cells in time order gives the same cell as
-folding their values one by one, so minute and hour rollups keep every peak exactly.
+and ``min``/``max``/``sum`` are None while ``nnum`` is 0. ``sum`` is a float: a sum of integer counters (bytes,
+uptimes) would overflow the 64-bit integers a chunk can hold, and only the mean is derived from it. Merging
+cells in time order gives the same cell as folding their values one by one, so minute and hour rollups keep
+every peak exactly.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ def is_number(value: object) -> bool:
 def new_cell(value: object) -> Cell:
     """The cell of a single value."""
     if is_number(value):
-        return [1, 1, value, value, value, value]
+        return [1, 1, value, value, float(value), value]  # type: ignore[arg-type]
     return [1, 0, None, None, None, value]
 
 
@@ -41,7 +43,8 @@ def add_value(cell: Cell, value: object) -> None:
                 cell[MAX] = value
             cell[SUM] += value
         else:
-            cell[MIN] = cell[MAX] = cell[SUM] = value
+            cell[MIN] = cell[MAX] = value
+            cell[SUM] = float(value)  # type: ignore[arg-type]
         cell[NNUM] += 1
 
 

@@ -222,11 +222,11 @@ class HistoryStore:
         while not self._stop.is_set():
             self._wake.wait(self.commit_interval_s)
             self._wake.clear()
-            self.commit()
+            self._guarded(self.commit)
             if time.monotonic() - self._last_compact >= self.compact_interval_s:
                 self._last_compact = time.monotonic()
-                self.maintain()
-        self.commit(final=True)
+                self._guarded(self.maintain)
+        self._guarded(lambda: self.commit(final=True))
         if self._conn is not None:
             try:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -234,6 +234,15 @@ class HistoryStore:
             except sqlite3.Error as exc:
                 log.warning("history: closing the database failed: %s", exc)
             self._conn = None
+
+    def _guarded(self, step: Callable[[], object]) -> None:
+        """Run one writer step; a bug in it is logged and counted, and the writer thread lives on (history
+        that stops silently would be found out only when it is needed)."""
+        try:
+            step()
+        except Exception:
+            log.exception("history: a writer step failed; its readings are dropped")
+            self.metrics.inc("sensorcast_history_dropped_total", reason="bug")
 
     def _open(self) -> None:
         """Open (or create) the database; an unreadable file is moved aside and a fresh one started."""

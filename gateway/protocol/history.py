@@ -49,7 +49,11 @@ def _bad(msg: str, ref: object) -> ProtocolError:
 
 
 def _ns(msg: Mapping[str, Any], key: str, ref: object) -> int:
+    """A timestamp: an integer, or an integral float (JavaScript numbers above 2**53 are sent as float64;
+    their ~256 ns of rounding does not matter to a history range)."""
     value = msg.get(key)
+    if isinstance(value, float) and value.is_integer() and 0 <= value <= TS_MAX:
+        return int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= TS_MAX:
         raise _bad(f"history.{key}: expected ns since the epoch (an integer 0..2**63-1)", ref)
     return value

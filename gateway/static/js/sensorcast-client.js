@@ -98,6 +98,7 @@ export class SensorcastClient {
     this._chain = new Map();
     this._listeners = new Map();
     this._pending = new Map();
+    this._historyRows = new Map();
     this._nextId = 1;
     this._ws = null;
     this._timer = null;
@@ -186,6 +187,34 @@ export class SensorcastClient {
     return this._request({ t: "command", target, value }, true);
   }
 
+  /**
+   * Ask for stored history (the gateway lists `history` in hello.caps). Resolves once every page arrived.
+   *
+   * @param {object} q
+   * @param {string} q.sensor sensor id.
+   * @param {string[]} [q.fields] fields (default: all).
+   * @param {number} q.fromMs start, ms since the epoch.
+   * @param {number} q.toMs end (exclusive), ms since the epoch.
+   * @param {number} [q.points] about this many min/max buckets (the gateway picks the tier), or
+   * @param {number} [q.periodMs] buckets of this length; neither: raw rows.
+   * @returns {Promise<{sensor: string, tier: string, bucketNs: number, fields: string[], rows: Array, next: ?number}>}
+   *   rows: raw `[t_ns, v1, v2...]`, or buckets `[t_ns, [n, min, max, mean, last] | null per field]`.
+   */
+  history({ sensor, fields = [], fromMs, toMs, points, periodMs }) {
+    // ns as float64 (exact to ~256 ns, which a history range does not need): the gateway accepts integral floats.
+    const msg = { t: "history", sensor, fields, from: Math.round(fromMs) * 1e6, to: Math.round(toMs) * 1e6 };
+    if (points !== undefined) msg.points = points;
+    if (periodMs !== undefined) msg.period = periodMs;
+    return this._request(msg).then((f) => ({
+      sensor: f.sensor,
+      tier: f.tier,
+      bucketNs: Number(f.bucket_ns),
+      fields: f.fields,
+      rows: f.rows,
+      next: f.next === null || f.next === undefined ? null : Number(f.next),
+    }));
+  }
+
   /** Measure the round trip; resolves with {rttMs, offsetMs}. */
   async ping() {
     const t0 = performance.now();
@@ -260,6 +289,7 @@ export class SensorcastClient {
       p.reject(new Error("connection closed"));
     }
     this._pending.clear();
+    this._historyRows.clear();
     this._resumeRef = null;
     this._held = [];
   }
@@ -272,6 +302,7 @@ export class SensorcastClient {
       p.reject(new Error("connection closed"));
     }
     this._pending.clear();
+    this._historyRows.clear();
     this._resumeRef = null;
     this._held = [];
     if (this.state === "unauthorized" || !this._wanted) return;
@@ -306,6 +337,17 @@ export class SensorcastClient {
         return;
       case "agg":
         return this._emit("agg", { period: msg.period, entries: msg.a });
+      case "history": {
+        // Pages of one reply share its ref; the request settles with all rows once the last page (done) came.
+        const rows = this._historyRows.get(msg.ref) ?? [];
+        for (const r of msg.rows) rows.push(r);
+        if (!msg.done) {
+          this._historyRows.set(msg.ref, rows);
+          return;
+        }
+        this._historyRows.delete(msg.ref);
+        return this._settle({ ...msg, rows }, false);
+      }
       case "status":
         if (msg.drop) {
           this.stats.dropped += msg.drop.n;

@@ -188,3 +188,39 @@ def test_queue_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     feed(st, "env", range(12))
     assert metrics.get("sensorcast_history_dropped_total", reason="queue_full") == 2
     assert st.commit() == 10
+
+
+def test_huge_integer_counters_roll_up(tmp_path: Path) -> None:
+    """Integer counters whose sum passes 2**64 still roll up (the sum is a float); min/max stay exact ints."""
+    st = store(tmp_path / "h.db")
+    big = 2**63 - 1
+    st.on_batch([(i + 1, 0, T0 + i * S, "sys", {"bytes": big}, 0) for i in range(3)])
+    st.commit(final=True)
+    res = HistoryReader(tmp_path / "h.db").query("sys", [], T0, T0 + 3 * S, period_ns=60 * S)
+    assert res is not None and res.rows[0][1][:3] == [3, big, big]
+
+
+def test_a_failing_writer_step_is_logged_and_the_thread_lives_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unexpected exception in a commit is logged and counted; the next commit writes again."""
+    metrics = Metrics()
+    st = HistoryStore(tmp_path / "h.db", commit_interval_s=0.05, metrics=metrics)
+    calls = []
+    real = st.commit
+
+    def flaky(final: bool = False) -> int:
+        calls.append(final)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return real(final)
+
+    monkeypatch.setattr(st, "commit", flaky)
+    st.start()
+    st.ready.wait(5)
+    feed(st, "env", range(3))
+    st.close()
+    assert "history: a writer step failed" in caplog.text
+    assert metrics.get("sensorcast_history_dropped_total", reason="bug") == 1
+    res = HistoryReader(tmp_path / "h.db").query("env", ["v"], T0, T0 + 3 * S)
+    assert res is not None and [r[1] for r in res.rows] == [0, 10, 20]

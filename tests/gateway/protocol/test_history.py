@@ -26,6 +26,9 @@ def test_parse_forms() -> None:
         "env", ("a", "b"), 10, 20, 500, None, 1
     )
     assert parse_control(q(period=60000)) == History("env", (), 10, 20, None, 60000, 1)
+    # A JavaScript client's float64 nanoseconds are taken as the integer they hold.
+    big = msgpack.packb({"t": "history", "sensor": "env", "from": 1.7648928e18, "to": 1.7648929e18})
+    assert parse_control(big) == History("env", (), 1764892800000000000, 1764892900000000000)
 
 
 @pytest.mark.parametrize(
@@ -36,6 +39,7 @@ def test_parse_forms() -> None:
         ({"fields": ["x"] * 65}, "history.fields: expected a list of at most 64 field names"),
         ({"from": -1}, "history.from: expected ns since the epoch (an integer 0..2**63-1)"),
         ({"to": True}, "history.to: expected ns since the epoch (an integer 0..2**63-1)"),
+        ({"to": 20.5}, "history.to: expected ns since the epoch (an integer 0..2**63-1)"),
         ({"to": 10}, "history.to: expected a time after 'from'"),
         ({"points": 0}, f"history.points: expected an integer 1..{MAX_POINTS}"),
         ({"period": 1.5}, "history.period: expected ms 1..31622400000"),
