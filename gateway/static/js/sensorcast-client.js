@@ -83,7 +83,7 @@ export class SensorcastClient {
     this.url = options.url ?? defaultUrl();
     this.token = options.token ?? null;
     this.subscription = options.subscribe ?? [{ path: "*" }];
-    this.history = options.history ?? false;
+    this.backfillOnConnect = options.history ?? false; // the option keeps its name; history() is the query
     this.backoff = { ...DEFAULT_BACKOFF, ...(options.backoff ?? {}) };
     this.pingIntervalMs = options.pingIntervalMs ?? 2000;
     this.codec = options.codec ?? globalThis.MessagePack;
@@ -405,7 +405,7 @@ export class SensorcastClient {
     this._initialResume = null;
     if (oldBoot !== null) {
       this._resume(oldBoot, oldSeq);
-    } else if (this.history && hello.caps?.includes("resume")) {
+    } else if (this.backfillOnConnect && hello.caps?.includes("resume")) {
       this._initialResume = this._resume(hello.boot, 0);
     }
     if (this.pingIntervalMs > 0) {
@@ -427,6 +427,7 @@ export class SensorcastClient {
     const held = this._held;
     this._held = [];
     for (const r of held) this._deliver(r, false);
+    this._emit("resumed", {}); // the backfill is in: older points (stored history) may now go before it
   }
 
   _probe() {

@@ -107,6 +107,38 @@ export class SeriesRing {
     return true;
   }
 
+  /**
+   * Put stored history before the oldest point: `points` are `{t, mean: [...], lo: [...], hi: [...]}` (one
+   * value per field, NaN where none), sorted by time, all older than `oldestT`. When the total exceeds the
+   * capacity, the oldest history points are the ones that do not fit.
+   */
+  prependHistory(points) {
+    if (!points.length) return 0;
+    const old = [];
+    for (let i = 0; i < this.length; i++) {
+      const p = this._phys(i);
+      old.push({
+        t: this.t[p],
+        mean: this.v.map((c) => c[p]),
+        lo: this.lo ? this.lo.map((c) => c[p]) : null,
+        hi: this.hi ? this.hi.map((c) => c[p]) : null,
+      });
+    }
+    if (!this.lo) this._addRange();
+    this.head = 0;
+    this.length = 0;
+    const skip = Math.max(0, points.length + old.length - this.capacity);
+    for (const pt of [...points.slice(skip), ...old]) {
+      const p = this._slot(pt.t);
+      for (let k = 0; k < this.fields.length; k++) {
+        this.v[k][p] = pt.mean[k];
+        this.lo[k][p] = pt.lo ? pt.lo[k] : pt.mean[k];
+        this.hi[k][p] = pt.hi ? pt.hi[k] : pt.mean[k];
+      }
+    }
+    return points.length - skip;
+  }
+
   /** Append a gap marker (drawn as a break) unless the newest point already is one. */
   pushGap(tMs) {
     if (!this.length || this._isGap(this.length - 1)) return false;
