@@ -17,7 +17,7 @@ from sensors.spec import did_you_mean
 DB_NAME = "history.db"
 COMMIT_INTERVAL_S = 5.0
 """Readings are written in one transaction this often: at most this much history is lost on power loss, and
-each commit costs a few page writes on the SD card whatever it holds (docs/history.md has the figures)."""
+each commit costs a few page writes on the SD card whatever it holds (figures: docs/benchmarks.md)."""
 COMPACT_INTERVAL_S = 600.0
 """Per-commit chunks are merged into one chunk per sensor and tier this often (fewer rows, faster queries)."""
 MAX_BYTES = 1 << 30

@@ -149,3 +149,74 @@ async def test_history_off(tmp_path: Path, enabled: bool) -> None:
         status, _, body = await asyncio.to_thread(get, app.http_url + "api/history?sensor=wave")
         assert (status, body) == (404, b"history is off on this gateway ([history] enabled)\n")
     assert not (tmp_path / "history.db").exists()
+
+
+def test_cli_info_and_export(tmp_path: Path) -> None:
+    """`sensorcast history info` lists sensors and tiers; `export` writes RFC 4180 CSV raw and bucketed."""
+    import subprocess
+    import sys
+
+    from gateway.history.store import HistoryStore
+
+    db = tmp_path / "h.db"
+    st = HistoryStore(db, units={"env": {"t": "°C"}})
+    st._open()
+    t0 = 1_790_000_000 * 10**9
+    st.on_batch([(i + 1, 0, t0 + i * 10**9, "env", {"t": 20 + i % 5, "note": "a,b"}, 0) for i in range(180)])
+    st.commit(final=True)
+    base = [sys.executable, "-m", "gateway", "history", "--db", str(db)]
+    info = subprocess.run([*base, "info"], capture_output=True, text=True, timeout=scaled(30))
+    assert info.returncode == 0
+    assert [line.split()[:3] for line in info.stdout.splitlines()[2:5]] == [
+        ["env", "raw", "180"],
+        ["env", "1m", "4"],
+        ["env", "1h", "1"],
+    ]
+    out = subprocess.run(
+        [*base, "export", "--sensor", "env", "--from", str(t0 // 10**9), "--to", "1790000003.5"],
+        capture_output=True,
+        timeout=scaled(30),
+    )
+    assert out.returncode == 0
+    assert out.stdout.decode().split("\r\n") == [
+        "time_utc,ts_ns,t (°C),note",
+        f'2026-09-21T14:13:20.000000Z,{t0},20,"a,b"',
+        f'2026-09-21T14:13:21.000000Z,{t0 + 10**9},21,"a,b"',
+        f'2026-09-21T14:13:22.000000Z,{t0 + 2 * 10**9},22,"a,b"',
+        f'2026-09-21T14:13:23.000000Z,{t0 + 3 * 10**9},23,"a,b"',
+        "",
+    ]
+    out = subprocess.run(
+        [
+            *base,
+            "export",
+            "--sensor",
+            "env",
+            "--fields",
+            "t",
+            "--from",
+            "2026-09-21T14:13:20Z",
+            "--to",
+            "2026-09-21T14:16:20Z",
+            "--period",
+            "1m",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
+    table = list(csv.reader(io.StringIO(out.stdout)))
+    assert table[0] == ["time_utc", "ts_ns", "t n", "t min (°C)", "t max (°C)", "t mean (°C)", "t last (°C)"]
+    assert [(r[2], r[3], r[4]) for r in table[1:]] == [
+        ("40", "20", "24"),
+        ("60", "20", "24"),
+        ("60", "20", "24"),
+        ("20", "20", "24"),
+    ]
+    missing = subprocess.run(
+        [*base, "export", "--sensor", "nope", "--from", "0"],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
+    assert (missing.returncode, missing.stderr) == (1, "no history for sensor 'nope'\n")
