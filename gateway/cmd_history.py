@@ -153,8 +153,8 @@ def export(reader: HistoryReader, args: argparse.Namespace, out: TextIO) -> int:
                 writer.writerows(csv_rows(result.rows, result.bucket_ns))
                 first = False
             else:
-                for row in result.rows:
-                    out.write(("" if first else ",") + json.dumps(row, separators=(",", ":")))
+                for brow in result.rows:
+                    out.write(("" if first else ",") + json.dumps(brow, separators=(",", ":")))
                     first = False
             cursor = result.next_ns
     if args.format == "json":

@@ -161,8 +161,8 @@ class HistoryReader:
 
     def iter_raw(
         self, sensor: str, fields: Sequence[str], from_ns: int, to_ns: int, tier: str = "raw"
-    ) -> Iterator[tuple[list[str], Iterator[list[Any]]]]:
-        """Stream raw rows ``[t_ns, v...]`` chunk by chunk (constant memory: one chunk at a time). Yields once
+    ) -> Iterator[tuple[list[str], Iterator[tuple[Any, ...]]]]:
+        """Stream raw rows ``(t_ns, v...)`` chunk by chunk (constant memory: one chunk at a time). Yields once
         per chunk the field list (fixed after the first chunk when ``fields`` is empty) and its rows."""
         names = list(fields)
         with self._conn() as conn:
@@ -170,7 +170,10 @@ class HistoryReader:
                 if not names:
                     names = list(cols)
                 columns = [cols.get(n) or [None] * len(ts) for n in names]
-                yield names, ([t, *(c[i] for c in columns)] for i, t in enumerate(ts) if from_ns <= t < to_ns)
+                rows = zip(ts, *columns, strict=True)
+                if ts and (ts[0] < from_ns or ts[-1] >= to_ns):  # an edge chunk: keep the range only
+                    rows = (r for r in rows if from_ns <= r[0] < to_ns)  # type: ignore[assignment]
+                yield names, rows
 
     def _raw(
         self, conn: sqlite3.Connection, sensor: str, fields: list[str], from_ns: int, to_ns: int, limit: int

@@ -94,7 +94,8 @@ class Rollup:
 
     def add(self, ts_ns: int, values: Mapping[str, object]) -> tuple[int, Cells] | None:
         """Fold one reading in; returns the bucket it closed, if any."""
-        closed = self._roll(ts_ns)
+        # The same bucket as the previous reading is the common case (the writer's hot path): no call for it.
+        closed = None if ts_ns - ts_ns % self.period_ns == self.start_ns else self._roll(ts_ns)
         cells = self.cells
         for name, value in values.items():
             cell = cells.get(name)

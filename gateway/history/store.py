@@ -64,6 +64,11 @@ CHUNK_MAX_ROWS = 100_000
 """Rows per compacted chunk: bounds the memory a query or a compaction needs for one chunk (a few MiB)."""
 WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024
 """The WAL is truncated back to this after a checkpoint (SQLite's default autocheckpoint is ~4 MiB)."""
+PAGE_SIZE_BYTES = 1024
+"""SQLite page size of a new database. Each commit appends every page it changed to the WAL (the journal's
+leaf pages, its root, the free-list page): with 1 KiB pages that is a few KiB a commit instead of ~24 KiB with
+the default 4 KiB, which is most of the bytes the card sees (docs/benchmarks.md). Chunks larger than a page go
+to overflow pages, read sequentially."""
 CLOSE_TIMEOUT_S = 10.0
 """How long shutdown waits for the last commit (an SD card under load can take seconds)."""
 
@@ -74,6 +79,7 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     else:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA page_size={PAGE_SIZE_BYTES}")  # takes effect when the file is created
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
@@ -363,23 +369,29 @@ class HistoryStore:
         """Turn readings into per (sensor, tier) rows: raw readings and closed buckets (all open ones if final)."""
         out: dict[tuple[str, str], list[Any]] = self._carry
         self._carry = {}
-        state = self._state
+        # Hot loop (every reading): per sensor, its raw row list (None when not stored raw) and first rollup are
+        # looked up once per commit; a reading that closes no bucket costs one add.
+        local: dict[str, tuple[_SensorState, list[Any] | None, Rollup | None]] = {}
         for batch in batches:
             for r in batch:
                 sensor = r[3]
-                st = state(sensor)
-                if st.base == "off":
-                    continue
+                entry = local.get(sensor)
+                if entry is None:
+                    st = self._state(sensor)
+                    raw_rows = out.setdefault((sensor, "raw"), []) if st.base == "raw" else None
+                    entry = local[sensor] = (st, raw_rows, st.rollups[0][1] if st.rollups else None)
+                st, raw_rows, first = entry
+                if first is None:
+                    continue  # off
                 ts, values = r[2], r[4]
-                if st.base == "raw":
-                    key = (sensor, "raw")
-                    rows = out.get(key)
-                    if rows is None:
-                        rows = out[key] = []
-                    rows.append((ts, values))
-                    self._cascade(sensor, st, 0, ts, values, None, out)
-                else:
-                    self._cascade(sensor, st, 0, ts, values, None, out)
+                if raw_rows is not None:
+                    raw_rows.append((ts, values))
+                closed = first.add(ts, values)
+                if closed is not None:
+                    out.setdefault((sensor, st.rollups[0][0]), []).append(closed)
+                    self._cascade(sensor, st, 1, closed[0], None, closed[1], out)
+        for key in [k for k, v in out.items() if not v]:
+            del out[key]
         if final:
             for sensor, st in self._sensors.items():
                 for i, (tier, rollup) in enumerate(st.rollups):
