@@ -220,3 +220,38 @@ def test_cli_info_and_export(tmp_path: Path) -> None:
         timeout=scaled(30),
     )
     assert (missing.returncode, missing.stderr) == (1, "no history for sensor 'nope'\n")
+
+
+async def test_http_export_pages_with_a_next_cursor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the per-response row bound the answer names the next request (Link rel=next, X-Sensorcast-Next);
+    following it continues exactly after the last row, and the last page has no cursor."""
+    monkeypatch.setattr("gateway.history.http.MAX_HTTP_ROWS", 5)
+    db = tmp_path / "history.db"
+    from gateway.history.store import HistoryStore
+
+    st = HistoryStore(db, policies={"wave": "raw"})
+    st._open()
+    t0 = (time.time_ns() // 10**9 - 100) * 10**9
+    st.on_batch([(i + 1, 0, t0 + i * 10**9, "wave", {"a": i}, 0) for i in range(12)])
+    st.commit(final=True)
+    assert st._conn is not None
+    st._conn.close()
+    cfg = make_config(gateway={"data_dir": str(tmp_path)}, sensors=[synthetic("other", 1.0, ("x",))])
+    async with running(cfg) as app:
+        url = app.http_url + f"api/history?sensor=wave&from={t0 // 10**9}&to={t0 // 10**9 + 50}&format=json"
+        seen: list[int] = []
+        pages = 0
+        while url:
+            status, headers, body = await asyncio.to_thread(get, url)
+            assert status == 200
+            doc = json.loads(body)
+            seen += [r[1] for r in doc["rows"]]
+            pages += 1
+            link = headers.get("Link")
+            if doc["next"] is None:
+                assert link is None and "X-Sensorcast-Next" not in headers
+                break
+            assert headers["X-Sensorcast-Next"] == f"{doc['next'] // 10**9}.{doc['next'] % 10**9:09d}"
+            assert link is not None and link.endswith('>; rel="next"')
+            url = app.http_url.rstrip("/") + link[1 : link.index(">")]
+        assert (seen, pages) == (list(range(12)), 3)
