@@ -42,6 +42,7 @@ class Dashboard {
     this.historyFrom = new Map(); // sensor -> oldest ms already asked of the gateway's history
     this.historyPoints = 0;
     this.resumed = false;
+    this.historyChain = Promise.resolve();
     this.lossCount = 0;
     this.prevStats = { t: performance.now(), messages: 0, readings: 0, agg: 0 };
     this.cards = new Cards($("#cards"), (id) => this.select(id), (id) => this.showChart(id));
@@ -74,7 +75,8 @@ class Dashboard {
     c.on("gap", (g) => this.onGap(g));
     c.on("resumed", () => {
       this.resumed = true;
-      this.loadHistory(this.selected, Math.max(this.windowMs, HISTORY_ON_LOAD_MS));
+      this.queueHistory(() => this.loadHistory(this.selected, Math.max(this.windowMs, HISTORY_ON_LOAD_MS)));
+      this.queueHistory(() => this.fillHoles(this.selected));
     });
     c.on("loss", ({ sensor, before, coalesced }) => {
       this.lossCount += 1;
@@ -178,32 +180,21 @@ class Dashboard {
     return !!this.client.hello?.caps?.includes("history");
   }
 
-  /** Fetch `spanMs` of `id`'s stored history older than its oldest point (min/max buckets, about one per pixel)
-   *  and put it in front of the ring: long windows and page reloads show the past at once. */
-  async loadHistory(id, spanMs) {
-    const ring = this.rings.get(id);
-    if (!id || !ring || !this.resumed || !this.hasHistory() || !ring.fields.length) return;
-    const nowMs = Date.now() + this.offsetMs;
-    const toMs = Number.isFinite(ring.oldestT) ? ring.oldestT : nowMs;
-    const fromMs = nowMs - spanMs;
-    if (toMs - fromMs < 1000 || (this.historyFrom.get(id) ?? Infinity) <= fromMs) return;
-    this.historyFrom.set(id, fromMs);
-    let res;
-    try {
-      res = await this.client.history({
-        sensor: id, fields: ring.fields, fromMs, toMs, points: Math.min(4000, 2 * this.charts.pixelWidth()),
-      });
-    } catch (err) {
-      this.historyFrom.delete(id);
-      this.note(`history of ${id} not available: ${err.message}`);
-      return;
-    }
+  /** Run `fn` after the history requests before it (the gateway answers one at a time per connection). */
+  queueHistory(fn) {
+    this.historyChain = this.historyChain.then(fn).catch((err) => console.warn("sensorcast: history", err));
+  }
+
+  /** `id`'s stored history between `fromMs` and `toMs` as ring points ({t, mean, lo, hi}), about one per pixel. */
+  async fetchHistory(id, fields, fromMs, toMs) {
+    const res = await this.client.history({
+      sensor: id, fields, fromMs, toMs, points: Math.min(4000, 2 * this.charts.pixelWidth()),
+    });
     const bucketMs = res.bucketNs / 1e6;
     const num = (x) => (typeof x === "number" ? x : typeof x === "boolean" ? +x : NaN);
     const points = [];
     for (const row of res.rows) {
       const t = Number(row[0]) / 1e6 + bucketMs / 2;
-      if (!(t + bucketMs / 2 <= ring.oldestT)) continue; // the live ring already covers it
       if (bucketMs === 0) {
         const mean = res.fields.map((_, k) => num(row[k + 1]));
         points.push({ t, mean, lo: mean, hi: mean });
@@ -217,12 +208,60 @@ class Dashboard {
         });
       }
     }
-    const n = ring.prependHistory(points);
+    return { points, bucketMs, tier: res.tier };
+  }
+
+  /** Fetch `spanMs` of `id`'s stored history older than its oldest point (min/max buckets, about one per pixel)
+   *  and put it in front of the ring: long windows and page reloads show the past at once. */
+  async loadHistory(id, spanMs) {
+    const ring = this.rings.get(id);
+    if (!id || !ring || !this.resumed || !this.hasHistory() || !ring.fields.length) return;
+    const nowMs = Date.now() + this.offsetMs;
+    const toMs = Number.isFinite(ring.oldestT) ? ring.oldestT : nowMs;
+    const fromMs = nowMs - spanMs;
+    if (toMs - fromMs < 1000 || (this.historyFrom.get(id) ?? Infinity) <= fromMs) return;
+    this.historyFrom.set(id, fromMs);
+    let got;
+    try {
+      got = await this.fetchHistory(id, ring.fields, fromMs, toMs);
+    } catch (err) {
+      this.historyFrom.delete(id);
+      this.note(`history of ${id} not available: ${err.message}`);
+      return;
+    }
+    const { points, bucketMs, tier } = got;
+    const older = (pt) => (bucketMs ? pt.t + bucketMs / 2 <= ring.oldestT : pt.t < ring.oldestT);
+    const n = ring.prependHistory(points.filter(older));
     this.historyPoints += n;
     if (n) {
       this.viewDirty = true;
-      $("#history-note").textContent = `${n} points from the gateway's history (${res.tier}${
+      $("#history-note").textContent = `${n} points from the gateway's history (${tier}${
         bucketMs ? `, ${bucketMs >= 1000 ? `${(bucketMs / 1000).toFixed(1)} s` : `${bucketMs.toFixed(0)} ms`} buckets, min/max band` : ""})`;
+    }
+  }
+
+  /** Fill the holes of `id`'s ring within the window (a gateway restart, readings the ring no longer had)
+   *  from the gateway's history, by time; what the gateway never recorded stays a break. */
+  async fillHoles(id) {
+    const ring = this.rings.get(id);
+    if (!id || !ring || !this.hasHistory() || !ring.fields.length) return;
+    const nowMs = Date.now() + this.offsetMs;
+    for (const [tBefore, tAfter] of ring.holes()) {
+      if (tAfter < nowMs - this.windowMs) continue;
+      let got;
+      try {
+        got = await this.fetchHistory(id, ring.fields, tBefore + 0.001, Math.min(tAfter, nowMs));
+      } catch {
+        return;
+      }
+      const s = this.catalogue.get(id);
+      const stepMs = Math.max(got.bucketMs, (s?.interval_s ?? 0) * 1000);
+      const after = got.points.filter((pt) => pt.t - got.bucketMs / 2 > tBefore); // whole buckets after the hole's start
+      const n = ring.fillHole(tBefore, tAfter, after, 1.5 * stepMs); // more than a reading missing: a break
+      if (n) {
+        this.viewDirty = true;
+        this.note(`${n} points of ${id} filled in from the gateway's history`);
+      }
     }
   }
 
@@ -287,7 +326,7 @@ class Dashboard {
     this.charts.show(this.catalogue.get(id), this.rings.get(id));
     this.viewDirty = true;
     this.updateSubscription();
-    this.loadHistory(id, Math.max(this.windowMs, HISTORY_ON_LOAD_MS));
+    this.queueHistory(() => this.loadHistory(id, Math.max(this.windowMs, HISTORY_ON_LOAD_MS)));
   }
 
   /** Chart `id` and bring its charts into view (a card's Chart button: one tap on a phone). */
@@ -309,7 +348,7 @@ class Dashboard {
 
   setWindow(ms) {
     this.windowMs = ms;
-    this.loadHistory(this.selected, ms);
+    this.queueHistory(() => this.loadHistory(this.selected, ms));
     for (const b of document.querySelectorAll("#windows button")) {
       b.setAttribute("aria-pressed", String(Number(b.dataset.ms) === ms));
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -77,3 +78,44 @@ def test_reload_shows_the_last_hour_at_once_and_downloads_csv(
     assert [float(r[3]) for r in table[1:11]] == [
         float(i) for i in range((stamps[0] - first) // S, (stamps[0] - first) // S + 10)
     ]
+
+
+def ring_column(page: Page, sensor: str, field: str) -> list[float | None]:
+    values: list[float | None] = page.evaluate(
+        "([s, f]) => sensorcast.dashboard.rings.get(s).slice(f, 0, Infinity).v", [sensor, field]
+    )
+    return values
+
+
+def test_after_a_restart_the_hole_is_filled_from_history(
+    gateways: GatewayFactory, new_page: PageFactory, tmp_path: Path
+) -> None:
+    """Readings the page missed before the gateway was killed come back from history by time: the old boot's
+    counter is contiguous up to the kill (less at most a commit interval), then one break, then the new boot."""
+    cfg = tmp_path / "gw.toml"
+    cfg.write_text(
+        f'[gateway]\nid = "browser"\ndata_dir = "{tmp_path / "data"}"\n[history]\ncommit_interval_s = 0.3\n'
+        '[[sensors]]\nid = "wave"\ndriver = "synthetic"\ninterval_s = 0.25\nfields = ["a"]\nhistory = "raw"\n'
+    )
+    gw = gateways(cfg)
+    url = gw.start()
+    page = new_page()
+    page.goto(url)
+    page.wait_for_function(
+        "() => +document.querySelector('.chart[data-field=\"n\"]')?.dataset.points > 8", timeout=ms(15)
+    )
+    page.evaluate("() => sensorcast.dashboard.client.close()")
+    seen = len(ring_column(page, "wave", "n"))
+    time.sleep(scaled(2.5))  # the gateway records what the page no longer sees
+    gw.stop(signal.SIGKILL)
+    gateways(cfg, port=gw.port).start()
+    page.evaluate("() => sensorcast.dashboard.client.connect()")
+    page.wait_for_function(
+        "() => document.querySelector('#notes').textContent.includes('filled in from the gateway')",
+        timeout=ms(15),
+    )
+    series = ring_column(page, "wave", "n")
+    assert series.count(None) == 1, repr(series)
+    old = series[: series.index(None)]
+    assert old == [float(i) for i in range(1, len(old) + 1)]
+    assert len(old) >= seen + 5
