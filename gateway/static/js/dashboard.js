@@ -247,7 +247,8 @@ class Dashboard {
     if (!id || !ring || !this.hasHistory() || !ring.fields.length) return;
     const nowMs = Date.now() + this.offsetMs;
     for (const [tBefore, tAfter] of ring.holes()) {
-      if (tAfter < nowMs - this.windowMs) continue;
+      // A hole with nothing after it yet is left alone: its end (the new boot's first reading) is not known.
+      if (tAfter < nowMs - this.windowMs || !Number.isFinite(tAfter)) continue;
       let got;
       try {
         got = await this.fetchHistory(id, ring.fields, tBefore + 0.001, Math.min(tAfter, nowMs));
@@ -256,7 +257,8 @@ class Dashboard {
       }
       const s = this.catalogue.get(id);
       const stepMs = Math.max(got.bucketMs, (s?.interval_s ?? 0) * 1000);
-      const after = got.points.filter((pt) => pt.t - got.bucketMs / 2 > tBefore); // whole buckets after the hole's start
+      const half = got.bucketMs / 2; // only whole buckets inside the hole (never one holding a ring reading)
+      const after = got.points.filter((pt) => pt.t - half > tBefore && pt.t + half <= tAfter);
       const n = ring.fillHole(tBefore, tAfter, after, 1.5 * stepMs); // more than a reading missing: a break
       if (n) {
         this.viewDirty = true;

@@ -109,6 +109,7 @@ def test_after_a_restart_the_hole_is_filled_from_history(
     time.sleep(scaled(2.5))  # the gateway records what the page no longer sees
     gw.stop(signal.SIGKILL)
     gateways(cfg, port=gw.port).start()
+    time.sleep(scaled(1))  # the new boot has readings: the hole has an end when the page comes back
     page.evaluate("() => sensorcast.dashboard.client.connect()")
     page.wait_for_function(
         "() => document.querySelector('#notes').textContent.includes('filled in from the gateway')",
