@@ -101,6 +101,19 @@ class Rollup:
             cell = cells.get(name)
             if cell is None:
                 cells[name] = new_cell(value)
+                continue
+            kind = type(value)
+            if (kind is float or kind is int) and cell[
+                NNUM
+            ]:  # the common case, inlined (the writer's hot loop)
+                cell[N] += 1
+                cell[NNUM] += 1
+                cell[LAST] = value
+                if value < cell[MIN]:
+                    cell[MIN] = value
+                elif value > cell[MAX]:
+                    cell[MAX] = value
+                cell[SUM] += value
             else:
                 add_value(cell, value)
         return closed

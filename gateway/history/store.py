@@ -30,7 +30,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway.history.codec import concat_chunks, decode_chunk, encode_chunk, encode_columns
+from gateway.history.codec import (
+    JOURNAL_ZLIB_LEVEL,
+    concat_chunks,
+    decode_chunk,
+    encode_chunk,
+    encode_columns,
+)
 from gateway.history.errors import HistoryError
 from gateway.history.policy import (
     DEFAULT_RETENTION_S,
@@ -64,11 +70,11 @@ CHUNK_MAX_ROWS = 100_000
 """Rows per compacted chunk: bounds the memory a query or a compaction needs for one chunk (a few MiB)."""
 WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024
 """The WAL is truncated back to this after a checkpoint (SQLite's default autocheckpoint is ~4 MiB)."""
-PAGE_SIZE_BYTES = 1024
-"""SQLite page size of a new database. Each commit appends every page it changed to the WAL (the journal's
-leaf pages, its root, the free-list page): with 1 KiB pages that is a few KiB a commit instead of ~24 KiB with
-the default 4 KiB, which is most of the bytes the card sees (docs/benchmarks.md). Chunks larger than a page go
-to overflow pages, read sequentially."""
+PAGE_SIZE_BYTES = 4096
+"""SQLite page size of a new database (SQLite's default). Each commit appends every page it changed to the WAL
+(the journal's newest leaf, its root, the free-list page, the header page), ~20-28 KiB a commit whatever it holds.
+1 KiB pages shrank the frames but not the bytes the card sees over a 10-minute run (checkpoints then write
+scattered 1 KiB pages, each costing a 4 KiB block): measured 536 vs 484 MB/day (docs/benchmarks.md)."""
 CLOSE_TIMEOUT_S = 10.0
 """How long shutdown waits for the last commit (an SD card under load can take seconds)."""
 
@@ -441,7 +447,9 @@ class HistoryStore:
         records = []
         for (sensor, tier), chunk in rows.items():
             times = [t for t, _ in chunk]
-            records.append((sensor, tier, min(times), max(times), len(chunk), encode_chunk(chunk)))
+            records.append(
+                (sensor, tier, min(times), max(times), len(chunk), encode_chunk(chunk, JOURNAL_ZLIB_LEVEL))
+            )
         try:
             conn.execute("BEGIN")
             conn.executemany(
