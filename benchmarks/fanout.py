@@ -68,14 +68,18 @@ async def producer(publish: Any, flush: Any, rate: float, batch: int, duration_s
 
 
 async def serve_sensorcast(port: int, rate: float, batch: int, duration_s: float, flush_ms: int) -> None:
+    import tempfile
+
     from gateway.app import GatewayApp
     from gateway.config import parse_config
 
-    # Throughput runs (rate 0) batch by size: batch_size readings per frame, the timer never due.
+    # Throughput runs (rate 0) batch by size: batch_size readings per frame, the timer never due. History is on
+    # (the default), in a throwaway directory.
     cfg = parse_config(
         {
             "gateway": {
                 "id": "bench",
+                "data_dir": tempfile.mkdtemp(prefix="sensorcast-bench-fanout-"),
                 "port": port,
                 "flush_interval_ms": flush_ms if rate else 10000,
                 "batch_size": batch if not rate else 10000,
