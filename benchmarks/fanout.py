@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/fanout.py            # full run, ~3 minutes on 2 cores
     .venv/bin/python benchmarks/fanout.py --quick    # shorter windows
+    SENSORCAST_BENCH_HISTORY=off .venv/bin/python benchmarks/fanout.py    # without the history store
 
 Each server runs in its own process (so its CPU time is its own); clients run in another process and only count
 frames (throughput) or decode them (latency). Both servers get the same batching: ``batch`` readings per frame.
@@ -85,6 +86,8 @@ async def serve_sensorcast(port: int, rate: float, batch: int, duration_s: float
                 "batch_size": batch if not rate else 10000,
                 "ring_size": 4096,
             },
+            # SENSORCAST_BENCH_HISTORY=off: the same run without the history store, to compare the live path.
+            "history": {"enabled": os.environ.get("SENSORCAST_BENCH_HISTORY", "on") != "off"},
             "limits": {
                 "max_clients": 500,
                 "client_buffer_frames": 100000,
