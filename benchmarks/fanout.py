@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/fanout.py            # full run, ~3 minutes on 2 cores
     .venv/bin/python benchmarks/fanout.py --quick    # shorter windows
+    .venv/bin/python benchmarks/fanout.py --rules    # only the rows with 50 local rules configured (issue 15)
     SENSORCAST_BENCH_HISTORY=off .venv/bin/python benchmarks/fanout.py    # without the history store
 
 Each server runs in its own process (so its CPU time is its own); clients run in another process and only count
@@ -40,6 +41,31 @@ RUNS = 3
 """Throughput runs per row and server; the table shows their median (one run moves by a few %: 2 cores)."""
 
 
+RULES = 50
+"""Local rules configured for the rules rows (issue 15: the fan-out ratio with 50 rules stays >= 0.87x raw)."""
+IDLE_SENSORS = 10
+"""Configured sensors that hold the rules not on the published sensor (polled once a day: no readings)."""
+
+
+def rules_config(on_env: int) -> dict[str, Any]:
+    """Sensors and ``RULES`` rules, ``on_env`` of them on the published sensor ``env`` (thresholds it never
+    crosses: the steady cost of evaluating, not of firing), the others spread over idle sensors."""
+    fields = list(VALUES)
+    sensors = [
+        {"id": sid, "driver": "synthetic", "interval_s": 86400, "fields": fields}
+        for sid in ["env", *(f"idle{i}" for i in range(IDLE_SENSORS))]
+    ]
+    kinds = [("above", {"threshold": 1e9}), ("below", {"threshold": -1e9}), ("outside", {"low": -1e9, "high": 1e9}),
+             ("rate", {"rate_per_s": 1e12}), ("stale", {"after_s": 3600})]  # fmt: skip
+    rules = []
+    for i in range(RULES):
+        kind, level = kinds[i % len(kinds)]
+        sensor = "env" if i < on_env else f"idle{i % IDLE_SENSORS}"
+        rules.append({"id": f"r{i}", "sensor": sensor, "field": fields[i % len(fields)], "when": kind,
+                      "hysteresis": 0.5, "for_s": 5, **level})  # fmt: skip
+    return {"sensors": sensors, "rules": rules}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -68,7 +94,9 @@ async def producer(publish: Any, flush: Any, rate: float, batch: int, duration_s
             await asyncio.sleep(0)
 
 
-async def serve_sensorcast(port: int, rate: float, batch: int, duration_s: float, flush_ms: int) -> None:
+async def serve_sensorcast(
+    port: int, rate: float, batch: int, duration_s: float, flush_ms: int, rules_on_env: int = -1
+) -> None:
     import tempfile
 
     from gateway.app import GatewayApp
@@ -94,6 +122,7 @@ async def serve_sensorcast(port: int, rate: float, batch: int, duration_s: float
                 "client_hard_limit_bytes": 2**31,
                 "client_stall_s": 3600.0,
             },
+            **(rules_config(rules_on_env) if rules_on_env >= 0 else {}),
         }
     )
     async with GatewayApp(cfg) as app:
@@ -229,9 +258,17 @@ def go(proc: subprocess.Popen[str]) -> None:
 
 
 def measure(
-    kind: str, clients: int, rate: float, batch: int, seconds: float, flush_ms: int, decode: bool
+    kind: str,
+    clients: int,
+    rate: float,
+    batch: int,
+    seconds: float,
+    flush_ms: int,
+    decode: bool,
+    rules_on_env: int = -1,
 ) -> dict[str, Any]:
-    """One run: a server of ``kind``, ``clients`` clients, for ``seconds``; returns rates, CPU and latency."""
+    """One run: a server of ``kind``, ``clients`` clients, for ``seconds``; returns rates, CPU and latency.
+    ``rules_on_env`` >= 0: sensorcast runs with :data:`RULES` rules, that many on the published sensor."""
     port = free_port()
     server = spawn(
         "--serve",
@@ -246,6 +283,8 @@ def measure(
         str(seconds + 3),
         "--flush-ms",
         str(flush_ms),
+        "--rules-on-env",
+        str(rules_on_env),
     )
     expect(server, "READY")
     client = spawn(
@@ -343,10 +382,18 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=5, help=argparse.SUPPRESS)
     ap.add_argument("--flush-ms", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--decode", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--rules", action="store_true", help=f"only the rows with {RULES} local rules configured")
+    ap.add_argument("--rules-on-env", type=int, default=-1, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.serve == "sensorcast":
+        asyncio.run(
+            serve_sensorcast(
+                args.port, args.rate, args.batch, args.duration, args.flush_ms, args.rules_on_env
+            )
+        )
+        return 0
     if args.serve:
-        fn = serve_sensorcast if args.serve == "sensorcast" else serve_raw
-        asyncio.run(fn(args.port, args.rate, args.batch, args.duration, args.flush_ms))
+        asyncio.run(serve_raw(args.port, args.rate, args.batch, args.duration, args.flush_ms))
         return 0
     if args.clients:
         res = asyncio.run(run_clients(args.port, args.clients, args.batch, args.seconds, args.decode))
@@ -369,6 +416,34 @@ def main() -> int:
             flush=True,
         )
 
+    if args.rules:
+        print(
+            f"[bench] fan-out with {RULES} rules, 10 clients, batch 50, {secs:g} s per run", file=sys.stderr
+        )
+        variants = {
+            "no rules": -1,
+            f"{RULES} rules, none on the sensor": 0,
+            f"{RULES} rules, 5 on the sensor": 5,
+        }
+        runs = {name: [] for name in [*variants, "raw"]}
+        for _ in range(RUNS):  # alternated, so a change in the machine's load hits every variant alike
+            for name, on_env in variants.items():
+                runs[name].append(measure("sensorcast", 10, 0, 50, secs, 0, False, on_env)["readings_per_s"])
+            runs["raw"].append(measure("raw", 10, 0, 50, secs, 0, False)["readings_per_s"])
+        raw = statistics.median(runs["raw"])
+        for name in variants:
+            row(
+                f"delivered readings/s, 10 clients, {name}",
+                statistics.median(runs[name]),
+                raw,
+                "r/s",
+                ">= 0.87x raw",
+            )
+        print_table(rows)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2))
+        return 0
+
     print(f"[bench] fan-out throughput, batch 50 readings/frame, {secs:g} s per run", file=sys.stderr)
     for n in (1, 10, 100):
         runs: dict[str, list[float]] = {"sensorcast": [], "raw": []}
@@ -388,18 +463,19 @@ def main() -> int:
     row("demo RSS with 10 clients", fp["rss_mib"], None, "MiB", "<= 40 MiB")
     row("demo start to first data frame", fp["first_frame_s"], None, "s", "<= 1.5 s")
 
-    widths = [
-        max(len(r[i]) for r in [("measure", "sensorcast", "raw broadcast", "ratio", "target"), *rows])
-        for i in range(5)
-    ]
+    print_table(rows)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def print_table(rows: list[tuple[str, str, str, str, str]]) -> None:
     header = ("measure", "sensorcast", "raw broadcast", "ratio", "target")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
     print(" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     print("-+-".join("-" * w for w in widths))
     for r in rows:
         print(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
-    return 0
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bridges.mqtt.bench import Result
-from gateway import cmd_bench
+from gateway.cli import bench as cmd_bench
+from gateway.cli.bench_clients import Result
 
 
 def ratios(results: list[Result]) -> str:

@@ -1,5 +1,5 @@
 """``python -m gateway`` is the ``sensorcast`` command."""
 
-from gateway.cli import main
+from gateway.cli.dispatch import main
 
 raise SystemExit(main())

@@ -1,5 +1,13 @@
-"""Composition root: builds drivers from config and wires sensor -> poller -> hub -> fan-out -> socket
-(and hub -> bridge). The only place, with the CLI, that reads :class:`Config`.
+"""The gateway's lifecycle: wires sensor -> poller -> hub -> fan-out -> socket (and hub -> bridge, hub -> history)
+from config, starts the tasks, and stops them in an order that loses nothing.
+
+Why no ``asyncio.TaskGroup`` (STYLE.md habit 4) and no ``AsyncExitStack``: the app is an async context manager
+whose tasks outlive ``__aenter__``, and its stop is an ordered sequence (sensors -> rules -> safe values -> last
+flush -> history commit, bridge commit and bounded delivery -> other tasks -> clients 1001). A TaskGroup cancels
+every task at once when one fails and at its exit, which would cut the bridge's last commit short; an exit stack
+unwinds in one reverse order, with no room for "cancel these, flush, then cancel those". ``_spawn``/``_task_done``
+keep the one thing a TaskGroup would give (a crash stops the app, through the same ordered stop) and add what it
+cannot (a sensor task that ends is shown as stopped and the rest keeps serving).
 """
 
 from __future__ import annotations
@@ -12,122 +20,64 @@ import secrets
 import socket
 import time
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
+from gateway import __version__
+from gateway.buses import BusWorker
+from gateway.catalogue import Catalogue
 from gateway.clock import clock_synced
 from gateway.commands import CommandRouter
-from gateway.config import Config, ConfigErrors
-from gateway.fanout import FanOut
+from gateway.config import Config
+from gateway.devices import build_context, build_devices
 from gateway.history.service import HistoryService
 from gateway.hub import Hub
 from gateway.metrics import Metrics
-from gateway.poller import BusWorker, SensorRunner
-from gateway.protocol.wire import encode_status
-from gateway.server import GatewayServer
-from sensors import registry
-from sensors.base import Actuator, BuildContext, Sensor, SensorInfo, Values
-from sensors.errors import ConfigError, UnknownOptions
+from gateway.poller import SensorRunner
+from gateway.protocol.wire import encode_event, encode_status
+from gateway.rules_runtime import RuleRunner
+from gateway.server.connections import GatewayServer
+from gateway.server.fanout import FanOut
+from sensors.base import Actuator, BuildContext
 from sensors.health import HealthPolicy
-from sensors.spec import DeviceSpec
 
 log = logging.getLogger(__name__)
 
-
-class DeferredSensor(Sensor):
-    """Stands in for a sensor whose hardware was absent at start (e.g. /dev/i2c-1 missing): every ``open``
-    retries the build, so the sensor comes up by itself once the device appears."""
-
-    def __init__(self, spec: DeviceSpec, ctx: BuildContext, reason: str) -> None:
-        super().__init__(
-            SensorInfo(spec.id, spec.driver, (), spec.interval_s or 1.0, spec.simulate, description=reason)
-        )
-        self.spec = spec
-        self.ctx = ctx
-        self.inner: Sensor | None = None
-        self.bus_id = f"deferred:{spec.id}"
-
-    def open(self) -> None:
-        """Build the real driver (raises OSError while the hardware is still missing), then open it."""
-        if self.inner is None:
-            factory = registry.sensor_factory(self.spec.driver)
-            assert factory is not None
-            self.inner = factory(self.spec, self.ctx)
-            self.bus_id = self.inner.bus_id
-            self.info = (
-                self.inner.info
-            )  # the real catalogue entry (fields, units) for clients that connect now
-        self.inner.open()
-
-    def read(self) -> Values:
-        """Read through the real driver."""
-        if self.inner is None:
-            raise OSError("device not available")
-        return self.inner.read()
-
-    def close(self) -> None:
-        """Close the real driver, if built."""
-        if self.inner is not None:
-            self.inner.close()
+LOOP_LAG_BUCKETS_S = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+"""Upper bounds of the loop-lag histogram: from "fine" (1 ms) to "the watchdog is near" (seconds)."""
 
 
-def _with_file(exc: ConfigError, file: str | None) -> list[ConfigError]:
-    """The errors a driver raised (several for :class:`UnknownOptions`), each naming ``file``."""
-    each = exc.errors if isinstance(exc, UnknownOptions) else [exc]
-    return [e if e.file or not file else e.with_file(file) for e in each]
+class ServiceManager(Protocol):
+    """What the app tells its service manager (:class:`gateway.sdnotify.Notifier` under systemd)."""
+
+    def ready(self) -> bool: ...
+
+    def status(self, text: str) -> bool: ...
+
+    def stopping(self) -> bool: ...
+
+    async def watchdog_loop(self) -> None: ...
 
 
-def build_devices(config: Config, ctx: BuildContext) -> tuple[list[Sensor], list[Actuator]]:
-    """Instantiate every configured sensor and actuator.
+class Bridge(Protocol):
+    """What the app needs of a bridge (:class:`bridges.mqtt.bridge.MqttBridge`)."""
 
-    Raises:
-        ConfigErrors: unknown drivers or options a driver rejects (all of them, naming file and key).
-    """
-    errors: list[ConfigError] = []
-    sensors: list[Sensor] = []
-    actuators: list[Actuator] = []
-    file = config.source
-    for spec in config.sensors:
-        factory = registry.sensor_factory(spec.driver)
-        if factory is None:
-            known = ", ".join(sorted(registry.sensor_drivers()))
-            errors.append(
-                ConfigError(
-                    f"{spec.key}.driver", f"unknown sensor driver {spec.driver!r}; known: {known}", file
-                )
-            )
-            continue
-        try:
-            sensors.append(factory(spec, ctx))
-        except ConfigError as exc:
-            errors += _with_file(exc, file)
-        except OSError as exc:
-            log.warning("sensor %s: hardware not available yet (%s); will keep trying", spec.id, exc)
-            sensors.append(DeferredSensor(spec, ctx, "hardware not available at start"))
-    for spec in config.actuators:
-        afactory = registry.actuator_factory(spec.driver)
-        if afactory is None:
-            known = ", ".join(sorted(registry.actuator_drivers())) or "(none in this build)"
-            errors.append(
-                ConfigError(
-                    f"{spec.key}.driver", f"unknown actuator driver {spec.driver!r}; known: {known}", file
-                )
-            )
-            continue
-        try:
-            actuators.append(afactory(spec, ctx))
-        except ConfigError as exc:
-            errors += _with_file(exc, file)
-    if errors:
-        raise ConfigErrors(errors)
-    return sensors, actuators
+    dashboard_url: str | None
+
+    async def run(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def metrics(self) -> dict[str, float]: ...
+
+    def drops(self) -> dict[str, float]: ...
 
 
 class GatewayApp:
     """The running gateway. ``async with GatewayApp(cfg) as app: await app.wait_closed()``.
 
     Attributes:
-        hub: the reading source (also the bridge's :class:`bridges.seam.ReadingSource`).
-        commands: the command path (:class:`bridges.seam.CommandHandler`).
+        hub: the reading source (also the bridge's :class:`gateway.protocol.seam.ReadingSource`).
+        commands: the command path (:class:`gateway.protocol.seam.CommandHandler`).
     """
 
     def __init__(
@@ -135,17 +85,19 @@ class GatewayApp:
         config: Config,
         *,
         ctx: BuildContext | None = None,
-        notifier: Any = None,
+        notifier: ServiceManager | None = None,
         health_policy: HealthPolicy | None = None,
     ) -> None:
         self.config = config
         self.health_policy = health_policy or HealthPolicy()
-        self.ctx = ctx or BuildContext(data_dir=str(config.gateway.data_dir))
+        self.ctx = ctx or build_context(data_dir=str(config.gateway.data_dir))
         self.notifier = notifier
         self.metrics = Metrics()
+        self._describe_metrics()
         self.boot_id = secrets.token_hex(8)
         self._synced = bool(clock_synced())
         gw = config.gateway
+        self.catalogue = Catalogue(self.metrics)
         self.hub = Hub(
             gw.id,
             self.boot_id,
@@ -153,13 +105,21 @@ class GatewayApp:
             batch_size=gw.batch_size,
             ring_size=gw.ring_size,
             metrics=self.metrics,
+            catalogue=self.catalogue,
             clock_synced=self._synced,
         )
         self.fanout = FanOut(self.metrics)
         self.workers: dict[str, BusWorker] = {}
         self.runners: list[SensorRunner] = []
         self.actuators: dict[str, Actuator] = {}
-        self.commands = CommandRouter(self.actuators, self.workers, self.hub, timeout_s=gw.read_timeout_s)
+        self.commands = CommandRouter(
+            self.actuators,
+            self.workers,
+            self.hub,
+            catalogue=self.catalogue,
+            metrics=self.metrics,
+            timeout_s=gw.read_timeout_s,
+        )
         self.server = GatewayServer(
             config,
             self.hub,
@@ -168,13 +128,17 @@ class GatewayApp:
             self.metrics,
             self.health,
             on_last_operator=lambda: self.commands.apply_safe(only_on_disconnect=True),
+            catalogue=self.catalogue,
         )
+        self.rules = RuleRunner(config.rules, self.hub, self.commands, self.metrics)
+        self.server.rules = self.rules
         hist = config.history
         self.history = HistoryService(hist, gw.data_dir, self.metrics) if hist.enabled else None
         self.server.history = self.history
-        self.bridge: Any = None
+        self.bridge: Bridge | None = None
         self.started_s = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._sensor_tasks: list[asyncio.Task[Any]] = []
         self._task_sensors: dict[asyncio.Task[Any], str] = {}
         self._closing = False
         self._stop = asyncio.Event()
@@ -217,7 +181,7 @@ class GatewayApp:
 
     def health(self) -> dict[str, Any]:
         """The /healthz document."""
-        states = {sid: st["state"] for sid, st in self.hub.states.items()}
+        states = self.catalogue.states()
         counts = {
             name: sum(1 for s in states.values() if s == name) for name in ("ok", "starting", "recovering")
         }
@@ -254,6 +218,7 @@ class GatewayApp:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         if sensor_id is not None:
             self._task_sensors[task] = sensor_id
+            self._sensor_tasks.append(task)
         task.add_done_callback(self._task_done)
         self._tasks.append(task)
 
@@ -278,40 +243,60 @@ class GatewayApp:
     def _polling_stopped(self, sensor_id: str | None) -> None:
         """Show a sensor whose polling task ended outside shutdown as stopped, with an error (/healthz, status)."""
         if sensor_id is not None and not self._closing:
-            self.hub.set_state(sensor_id, "stopped", "polling stopped unexpectedly")
+            self.catalogue.set_state(sensor_id, "stopped", "polling stopped unexpectedly")
 
     async def __aenter__(self) -> GatewayApp:
+        """Start everything; if any step fails (a port already taken, a driver that cannot open), stop what
+        already started through the same ordered stop as :meth:`__aexit__`, quietly, and raise the cause: the
+        tasks already spawned are not reported as "cancelled unexpectedly", so the one line the CLI prints
+        about the cause is all a user reads."""
+        try:
+            return await self._start()
+        except BaseException as exc:
+            await self.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+
+    async def _start(self) -> GatewayApp:
         sensors, actuators = build_devices(self.config, self.ctx)
         self._status("starting sensors")
         loop = asyncio.get_running_loop()
         policy = self.health_policy
         for s in sensors:
-            self.hub.register_sensor(s.info)
+            self.catalogue.register_sensor(s.info)
             runner = SensorRunner(
-                s, self._worker(s.bus_id), self.hub, policy, self.config.gateway.read_timeout_s
+                s,
+                self._worker(s.bus_id),
+                self.hub,
+                policy,
+                self.config.gateway.read_timeout_s,
+                catalogue=self.catalogue,
+                metrics=self.metrics,
             )
             runner.attach(loop)
             self.runners.append(runner)
         for a in actuators:
             self.actuators[a.info.id] = a
-            self.hub.register_actuator(a.info)
+            self.catalogue.register_actuator(a.info)
             await self._worker(a.bus_id).call(a.open, timeout_s=self.config.gateway.read_timeout_s)
         self.hub.add_encoded_sink(self.fanout.on_batch)
         if self.history is not None:
-            self.history.start(self.hub)
-        self.hub.add_status_sink(self._on_status)
+            self.history.start(self.hub, self.catalogue)
+        self.catalogue.add_status_sink(self._on_status)
+        self.hub.add_event_sink(lambda event: self.fanout.broadcast_control(encode_event(event)))
         self.metrics.add_callback(self._gauges)
         await self.commands.apply_safe()
         for r in self.runners:
             self._spawn(r.run(), f"sensor-{r.id}", sensor_id=r.id)
         self._spawn(self.fanout.run_ticks(), "fanout-ticks")
         self._spawn(self._monitor(), "monitor")
+        if self.config.rules:
+            self._spawn(self.rules.run(), "rules")
         if self.config.mqtt is not None:
             from bridges.mqtt.bridge import MqttBridge
             from bridges.mqtt.metrics import METRICS
 
-            for name, (kind, help_text) in METRICS.items():
-                self.metrics.describe(name, kind, help_text)
+            for name, (kind, help_text, labels) in METRICS.items():
+                self.metrics.describe(name, kind, help_text, labels)
 
             self.bridge = MqttBridge(self.config.mqtt, self.hub, self.commands, self.config.gateway.data_dir)
         await self.server.start()
@@ -346,6 +331,31 @@ class GatewayApp:
             return
         self._status(f"sensor {sensor_id}: {state}")
 
+    def _describe_metrics(self) -> None:
+        """Declare the app's own metrics, the standard ``process_*`` ones and the build info."""
+        m = self.metrics
+        m.add_process_metrics()
+        m.describe("sensorcast_build_info", "gauge", "Always 1; the running version as a label", ("version",))
+        m.set("sensorcast_build_info", 1, version=__version__)
+        for name, text in (
+            ("sensorcast_loop_lag_seconds", "Event-loop lag at the last check (every 0.5 s)"),
+            ("sensorcast_uptime_seconds", "Seconds since the gateway started"),
+            ("sensorcast_clock_synced", "1 while the system clock is synchronised (NTP)"),
+            ("sensorcast_ring_readings", "Readings held in the resume ring"),
+        ):
+            m.describe(name, "gauge", text)
+        m.describe(
+            "sensorcast_bus_threads_abandoned_total",
+            "counter",
+            "Bus worker threads given up on after a driver call hung",
+            ("bus",),
+        )
+        self._lag_hist = m.histogram(
+            "sensorcast_loop_lag_hist_seconds",
+            "Event-loop lag, every check (every 0.5 s)",
+            LOOP_LAG_BUCKETS_S,
+        )
+
     def _gauges(self) -> list[tuple[str, tuple[tuple[str, str], ...], float]]:
         out: list[tuple[str, tuple[tuple[str, str], ...], float]] = [
             ("sensorcast_loop_lag_seconds", (), self._lag_s),
@@ -355,6 +365,10 @@ class GatewayApp:
         ]
         if self.bridge is not None:
             out += [(name, (), float(v)) for name, v in self.bridge.metrics().items()]
+            out += [
+                ("sensorcast_mqtt_dropped_total", (("reason", reason),), float(n))
+                for reason, n in self.bridge.drops().items()
+            ]
         return out
 
     async def _monitor(self, period_s: float = 0.5) -> None:
@@ -365,10 +379,17 @@ class GatewayApp:
             t0 = loop.time()
             await asyncio.sleep(period_s)
             self._lag_s = max(0.0, loop.time() - t0 - period_s)
+            self._lag_hist.observe(self._lag_s)
             if t0 - last_clock >= 5.0:
                 last_clock = t0
                 self._synced = bool(await loop.run_in_executor(None, clock_synced))
                 self.hub.set_clock_synced(self._synced)
+
+    @staticmethod
+    async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def stop(self) -> None:
         """Ask the app to stop (signal handlers call this)."""
@@ -381,23 +402,37 @@ class GatewayApp:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        """Stop in an order that loses nothing (issue 20): sensors stop -> outputs to their safe values -> the
+        hub's last flush (to WebSocket clients, the history store and the bridge alike) -> the history store
+        commits it -> the bridge commits all of it to its outbox and delivers what it can in a bounded time ->
+        the other tasks stop -> clients are closed (1001)."""
         gc.unfreeze()
         if self.notifier is not None:
             self.notifier.stopping()
         self._closing = True
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self.hub.flush()
-        if self.history is not None:
-            await self.history.close()
+        await self._cancel(self._sensor_tasks)
+        await asyncio.gather(*(r.close() for r in self.runners), return_exceptions=True)
+        await asyncio.sleep(0)  # readings a driver thread pushed (call_soon_threadsafe) before it closed
+        await self.rules.close()  # no rule action may land after the safe values
+        self.commands.stopping = True  # a command now would undo the safe values
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.commands.apply_safe(), 1.0)
+        self.hub.flush()
+        if self.history is not None:
+            try:
+                await self.history.close()  # commits the last flush, like the bridge below
+            except Exception:  # a bug here must not keep the gateway from stopping
+                log.exception("history: clean stop failed")
+        if self.bridge is not None:
+            try:
+                await self.bridge.stop()
+            except Exception:  # a bug here must not keep the gateway from stopping; run()'s end still commits
+                log.exception("MQTT bridge: clean stop failed")
+        await self._cancel(self._tasks)
         if self.server.server is not None:
             self.server.server.close()  # closes every client with 1001 (going away)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.server.server.wait_closed(), 1.5)
-        await asyncio.gather(*(r.close() for r in self.runners), return_exceptions=True)
         for a in self.actuators.values():
             with contextlib.suppress(Exception):
                 await self._worker(a.bus_id).call(a.close, timeout_s=0.5)

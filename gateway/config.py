@@ -1,4 +1,5 @@
-"""Configuration: TOML file -> typed, validated :class:`Config`. The only module (with the CLI) that reads config.
+"""Configuration: TOML file -> typed, validated :class:`Config`. The CLI loads it; the composition root
+(``gateway.app``, ``gateway.devices``) and the server read it; every other room gets the values it needs passed in.
 
 Every mistake is reported with the file, the key path and what was expected, and :func:`load_config` reports
 *all* mistakes at once (``sensorcast check-config``), never a traceback.
@@ -14,11 +15,17 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.history.config import HistoryConfig, parse_history
+from gateway.protocol.actuation import MAX_MIN_INTERVAL_S
+from gateway.protocol.rules import Rule
+from gateway.rules_config import parse_rules
 from sensors.errors import ConfigError
 from sensors.spec import GENERIC_KEYS, DeviceSpec, did_you_mean
+
+if TYPE_CHECKING:  # the bridge's settings type only: parsing imports it when an [mqtt] table is there
+    from bridges.mqtt.config import MqttConfig
 
 ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 """Gateway and device ids; always used with ``fullmatch`` (``$`` would also accept a trailing newline)."""
@@ -46,7 +53,7 @@ class GatewaySection:
 
     id: str = field(default_factory=lambda: _default_id())
     host: str = "localhost"
-    """Listen address; ``localhost`` is both 127.0.0.1 and ::1 (see gateway/listen.py)."""
+    """Listen address; ``localhost`` is both 127.0.0.1 and ::1 (see gateway/server/listen.py)."""
     port: int = 8765
     data_dir: Path = field(default_factory=lambda: default_data_dir(os.environ, Path.home()))
     """Durable state (the MQTT outbox); default: see :func:`default_data_dir`."""
@@ -123,10 +130,12 @@ class Config:
     security: Security = field(default_factory=Security)
     sensors: tuple[DeviceSpec, ...] = ()
     actuators: tuple[DeviceSpec, ...] = ()
-    mqtt: Any = None
-    """``bridges.mqtt.config.MqttConfig`` when an ``[mqtt]`` table is present and enabled."""
+    mqtt: MqttConfig | None = None
+    """The MQTT bridge's settings when an ``[mqtt]`` table is present and enabled."""
     source: str | None = None
     """The file this came from (None for the demo)."""
+    rules: tuple[Rule, ...] = ()
+    """``[[rules]]``: local alert rules (gateway/rules_config.py)."""
     history: HistoryConfig = field(default_factory=HistoryConfig)
     """``[history]`` and the per-sensor ``history`` policies (see :mod:`gateway.history.config`)."""
 
@@ -447,12 +456,37 @@ def _devices(raw: Any, name: str, col: _Collector) -> list[DeviceSpec]:
         if not isinstance(simulate, bool):
             col.errors.append(ConfigError(f"{key}.simulate", f"expected true or false, got {simulate!r}"))
             continue
-        options = {k: v for k, v in t.items() if k not in GENERIC_KEYS}
-        out.append(DeviceSpec(dev_id, driver, key, float(interval), simulate, options))
+        min_interval = t.get("min_interval_s") if name == "actuators" else None
+        if min_interval is not None and (
+            isinstance(min_interval, bool)
+            or not isinstance(min_interval, int | float)
+            or not 0 <= min_interval <= MAX_MIN_INTERVAL_S
+        ):
+            col.errors.append(
+                ConfigError(
+                    f"{key}.min_interval_s",
+                    f"expected seconds 0..{MAX_MIN_INTERVAL_S:g} between two changes of this output, "
+                    f"got {min_interval!r}",
+                )
+            )
+            continue
+        generic = (*GENERIC_KEYS, *(("min_interval_s",) if name == "actuators" else ()))
+        options = {k: v for k, v in t.items() if k not in generic}
+        out.append(
+            DeviceSpec(
+                dev_id,
+                driver,
+                key,
+                float(interval),
+                simulate,
+                options,
+                None if min_interval is None else float(min_interval),
+            )
+        )
     return out
 
 
-def _mqtt(table: Any, file: str | None, col: _Collector) -> Any:
+def _mqtt(table: Any, file: str | None, col: _Collector) -> MqttConfig | None:
     if table is None:
         return None
     try:
@@ -492,7 +526,7 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
     """
     col = _Collector()
     base = base or Path.cwd()
-    known = {"gateway", "limits", "security", "sensors", "actuators", "mqtt", "history"}
+    known = {"gateway", "limits", "security", "sensors", "actuators", "mqtt", "rules", "history"}
     for key in data:
         if key not in known:
             col.errors.append(
@@ -524,9 +558,10 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
             )
         )
     mqtt = _mqtt(data.get("mqtt"), file, col)
+    rules = parse_rules(data.get("rules"), [s.id for s in sensors], [a.id for a in actuators], col.errors)
     history, history_errors = parse_history(data.get("history"), _device_tables(data), base)
     col.errors += history_errors
-    cfg = Config(gw, limits, security, tuple(sensors), tuple(actuators), mqtt, file, history)
+    cfg = Config(gw, limits, security, tuple(sensors), tuple(actuators), mqtt, file, rules, history)
     if col.errors:
         raise ConfigErrors([e if e.file else e.with_file(file) if file else e for e in col.errors], cfg)
     return cfg

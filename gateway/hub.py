@@ -1,5 +1,6 @@
 """The hub: stamps readings (seq, prev, flags), batches them per flush, keeps the resume ring, and hands each
-batch to its sinks (the WebSocket fan-out, the MQTT bridge). It also holds the catalogue and sensor states.
+batch to its sinks (the WebSocket fan-out, the MQTT bridge). What is registered lives in the
+:class:`~gateway.catalogue.Catalogue`; the hub only reads it for each sensor's flags.
 
 Everything here runs on the event loop; threads reach it through ``loop.call_soon_threadsafe``.
 """
@@ -11,16 +12,14 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
 from typing import Any
 
-from bridges.seam import BatchSink, StatusSink
+from gateway.catalogue import Catalogue
 from gateway.metrics import Metrics
-from gateway.protocol.labels import human_name
 from gateway.protocol.model import FLAG_CLOCK_SYNCED, FLAG_SIMULATED, SEQ, ReadingTuple
 from gateway.protocol.ring import ReadingRing
+from gateway.protocol.seam import BatchSink, EventSink, StatusSink
 from gateway.protocol.wire import encode_data
-from sensors.base import ActuatorInfo, SensorInfo
 
 log = logging.getLogger(__name__)
 _time_ns = time.time_ns
@@ -40,7 +39,7 @@ Publisher = Callable[..., ReadingTuple]
 
 
 class Hub:
-    """Publisher side of the data path (satisfies :class:`bridges.seam.ReadingSource`).
+    """Publisher side of the data path (satisfies :class:`gateway.protocol.seam.ReadingSource`).
 
     Args:
         gateway_id: this gateway's id.
@@ -49,6 +48,7 @@ class Hub:
         batch_size: flush early at this many pending readings.
         ring_size: readings kept for ``resume``.
         metrics: registry for counters.
+        catalogue: what is registered (a new, empty one by default); the hub reads each sensor's flags there.
         clock_synced: whether the wall clock is synchronised now (update with :meth:`set_clock_synced`).
     """
 
@@ -61,12 +61,15 @@ class Hub:
         batch_size: int = 500,
         ring_size: int = 4096,
         metrics: Metrics | None = None,
+        catalogue: Catalogue | None = None,
         clock_synced: bool = False,
     ) -> None:
         self._gateway_id = gateway_id
         self._boot_id = boot_id
-        self.ring = ReadingRing(ring_size)
+        self._ring = ReadingRing(ring_size)
         self.metrics = metrics or Metrics()
+        self._catalogue = catalogue or Catalogue(self.metrics)
+        self._catalogue.add_info_listener(self._info_changed)
         self._clock_flag = FLAG_CLOCK_SYNCED if clock_synced else 0
         self._next_seq = itertools.count(1).__next__
         self._seq_before_pending = 0
@@ -90,21 +93,25 @@ class Hub:
         self._sinks: list[BatchSink] = []
         self._encoded_sinks: list[EncodedSink] = []
         self._publishers: dict[str, Publisher] = {}
-        self._status_sinks: list[StatusSink] = []
-        self.sensors: dict[str, SensorInfo] = {}
-        self.states: dict[str, dict[str, Any]] = {}
-        self.actuators: dict[str, ActuatorInfo] = {}
-        self.actuator_values: dict[str, Any] = {}
+        self._event_sinks: list[EventSink] = []
+        self.rule_catalogue: Callable[[], list[dict[str, Any]]] = list
+        """The catalogue's ``rules`` entries (set by the rules runner; none without rules)."""
         m = self.metrics
         m.describe("sensorcast_readings_produced_total", "counter", "Readings produced by sensors")
         m.add_callback(lambda: [("sensorcast_readings_produced_total", (), float(self.seq))])
-        m.describe("sensorcast_sensor_errors_total", "counter", "Failed sensor polls")
-        m.describe("sensorcast_sensor_up", "gauge", "1 when the sensor's state is ok")
+        m.describe("sensorcast_sensor_errors_total", "counter", "Failed sensor polls", ("sensor",))
+        m.describe(
+            "sensorcast_implausible_total",
+            "counter",
+            "Readings refused as implausible (outside the field's min/max)",
+            ("sensor",),
+        )
         m.describe("sensorcast_sink_errors_total", "counter", "Exceptions raised by batch sinks (bugs)")
         m.describe(
             "sensorcast_readings_unencodable_total",
             "counter",
             "Readings dropped because a value cannot be encoded (a driver bug)",
+            ("sensor",),
         )
 
     @property
@@ -112,6 +119,16 @@ class Hub:
         """Last seq assigned (0 before the first reading)."""
         pending = self._pending
         return pending[-1][SEQ] if pending else self._seq_before_pending
+
+    def flush_due(self) -> float | None:
+        """Loop time at which the armed flush timer fires, or None when none is armed."""
+        handle = self._flush_handle
+        return handle.when() if handle is not None else None
+
+    @property
+    def ring(self) -> ReadingRing:
+        """The readings kept for ``resume`` (read it; only :meth:`flush` writes it)."""
+        return self._ring
 
     # -- ReadingSource -------------------------------------------------------------------------------------
 
@@ -138,72 +155,25 @@ class Hub:
         return lambda: self._encoded_sinks.remove(sink) if sink in self._encoded_sinks else None
 
     def add_status_sink(self, sink: StatusSink) -> Callable[[], None]:
-        """Register ``sink`` for sensor state changes; returns its remover."""
-        self._status_sinks.append(sink)
-        return lambda: self._status_sinks.remove(sink) if sink in self._status_sinks else None
+        """Register ``sink`` for sensor state changes (the catalogue's); returns its remover."""
+        return self._catalogue.add_status_sink(sink)
+
+    def add_event_sink(self, sink: EventSink) -> Callable[[], None]:
+        """Register ``sink`` for rule events (fired, cleared, acknowledged); returns its remover."""
+        self._event_sinks.append(sink)
+        return lambda: self._event_sinks.remove(sink) if sink in self._event_sinks else None
+
+    def emit_event(self, event: Mapping[str, Any]) -> None:
+        """Hand a rule event (``RuleEvent.as_dict()``) to every event sink."""
+        for sink in list(self._event_sinks):
+            self._call_sink("event", sink, event)
 
     def catalogue(self) -> dict[str, Any]:
-        """The hello frame's ``sensors`` and ``actuators`` lists."""
-        sensors = []
-        for info in self.sensors.values():
-            st = self.states.get(info.id, {})
-            sensors.append(
-                {
-                    "id": info.id,
-                    "driver": info.driver,
-                    "model": info.model,
-                    "description": info.description,
-                    "interval_s": info.interval_s,
-                    "rate_hz": (1 / info.interval_s) if info.interval_s else None,
-                    "sim": info.simulated,
-                    "state": st.get("state", "starting"),
-                    "error": st.get("error"),
-                    "fields": [
-                        {
-                            "name": f.name,
-                            "label": human_name(f.name),
-                            "unit": f.unit,
-                            "kind": f.kind,
-                            "device_class": f.device_class,
-                            "series": f.series,
-                        }
-                        for f in info.fields
-                    ],
-                }
-            )
-        actuators = []
-        for a in self.actuators.values():
-            d = asdict(a)
-            d["sim"] = d.pop("simulated")
-            d["value"] = self.actuator_values.get(a.id)
-            actuators.append(d)
-        return {"sensors": sensors, "actuators": actuators}
+        """The hello frame's ``sensors`` and ``actuators`` lists (the catalogue's), and the configured ``rules``."""
+        return {**self._catalogue.entries(), "rules": self.rule_catalogue()}
 
-    # -- registration and states ----------------------------------------------------------------------------
-
-    def register_sensor(self, info: SensorInfo) -> None:
-        """Add ``info`` to the catalogue (state ``starting``)."""
-        self.sensors[info.id] = info
-        self._cell(info.id)[1] = self._sensor_flags(info.id)
-        self.states[info.id] = {"state": "starting", "error": None, "since": time.time_ns()}
-
-    def update_info(self, info: SensorInfo) -> None:
-        """Replace a registered sensor's catalogue entry (a deferred driver was built at last), keeping its
-        state and readings chain."""
-        self.sensors[info.id] = info
-        self._cell(info.id)[1] = self._sensor_flags(info.id)
-
-    def register_actuator(self, info: ActuatorInfo) -> None:
-        """Add an actuator to the catalogue; its state is published as readings of sensor ``info.id``."""
-        self.actuators[info.id] = info
-        self.actuator_values[info.id] = None
-
-    def set_state(self, sensor_id: str, state: str, error: str | None = None) -> None:
-        """Record a sensor state change and tell the status sinks."""
-        self.states[sensor_id] = {"state": state, "error": error, "since": time.time_ns()}
-        self.metrics.set("sensorcast_sensor_up", 1.0 if state == "ok" else 0.0, sensor=sensor_id)
-        for sink in list(self._status_sinks):
-            self._call_sink("status", sink, sensor_id, state, error)
+    def _info_changed(self, sensor_id: str) -> None:
+        self._cell(sensor_id)[1] = self._sensor_flags(sensor_id)
 
     # -- the data path -------------------------------------------------------------------------------------
 
@@ -218,8 +188,7 @@ class Hub:
             cell[1] = self._sensor_flags(sensor_id)
 
     def _sensor_flags(self, sensor_id: str) -> int:
-        info = self.sensors.get(sensor_id)
-        return self._clock_flag | (FLAG_SIMULATED if info is not None and info.simulated else 0)
+        return self._clock_flag | (FLAG_SIMULATED if self._catalogue.simulated(sensor_id) else 0)
 
     def last_seq(self, sensor_id: str) -> int:
         """Seq of ``sensor_id``'s latest reading (0 before its first)."""
@@ -305,7 +274,7 @@ class Hub:
             batch, frame = self._encodable(batch)
             if not batch:
                 return
-        self.ring.extend(batch, frame)
+        self._ring.extend(batch, frame)
         self.flushed_seq = batch[-1][SEQ]
         self._deliver(batch, frame)
 

@@ -9,7 +9,8 @@
 # npm reachable (the container shares the host's network). Slow (see README, Development): not for every CI run.
 #
 # Usage: sudo scripts/fresh-debian-check.sh [--only root|user] [WORKDIR]
-#   WORKDIR defaults to build/fresh-debian in this checkout (ignored by git; /tmp may be mounted nodev, and a
+#   WORKDIR defaults to /var/tmp/sensorcast-fresh-debian: outside the checkout (a 3 GB Debian root inside it
+#   made setuptools' package discovery walk it on every `pip install -e .`), not /tmp (may be mounted nodev, and a
 #   Debian root needs its device nodes). Its previous root is deleted first.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,7 +19,7 @@ if [ "${1:-}" = "--only" ]; then
   only="${2:?--only needs root or user}"
   shift 2
 fi
-work="${1:-$here/build/fresh-debian}"
+work="${1:-/var/tmp/sensorcast-fresh-debian}"
 root="$work/root"
 suite=bookworm
 packages=(python3 git ca-certificates sudo curl)

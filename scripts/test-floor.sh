@@ -49,4 +49,5 @@ if [ "$got" != "$version" ]; then
   exit 1
 fi
 echo "[floor] WebSocket integration tests on websockets $got" >&2
-PYTHONPATH="$here" exec "$venv/bin/python" -m pytest tests/integration/test_websocket.py -q -p no:cacheprovider "$@"
+PYTHONPATH="$here" exec "$venv/bin/python" -m pytest tests/integration/test_websocket.py tests/integration/test_hostile_peers.py \
+  tests/integration/test_security_http.py tests/integration/test_listen.py -q -p no:cacheprovider "$@"

@@ -2,10 +2,10 @@
 # Re-vendor the dashboard's browser libraries from the npm registry into gateway/static/vendor/.
 #
 # The gateway serves gateway/static/ as is: no CDN, no build step when it runs. The versions are pinned in
-# frontend/package.json + frontend/package-lock.json (npm checks the registry's integrity hashes); this script
+# dashboard-vendor/package.json + dashboard-vendor/package-lock.json (npm checks the registry's integrity hashes); this script
 # installs exactly those, copies the built files and their LICENSE files, and records versions and sha256 sums
-# in gateway/static/vendor/VERSIONS.json. To upgrade: bump the versions in frontend/package.json, run
-# `npm install --prefix frontend` to refresh the lock file, run this script, test, commit.
+# in gateway/static/vendor/VERSIONS.json. To upgrade: bump the versions in dashboard-vendor/package.json, run
+# `npm install --prefix dashboard-vendor` to refresh the lock file, run this script, test, commit.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 front="$here/frontend"

@@ -17,7 +17,9 @@ import abc
 import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
+
+from sensors.errors import SensorError
 
 Value = float | int | bool | str | None
 """A field value as it travels on the wire (msgpack scalar)."""
@@ -114,6 +116,9 @@ class ActuatorInfo:
         min: lowest accepted value for numbers.
         max: highest accepted value for numbers.
         safe_value: value applied at shutdown (and on loss of the last operator, if configured).
+        min_interval_s: shortest time between two commanded changes (0: no limit). Drivers leave it at 0; the
+            gateway sets it from the config key ``min_interval_s`` or the driver's default
+            (``gateway.protocol.actuation``).
     """
 
     id: str
@@ -125,6 +130,7 @@ class ActuatorInfo:
     unit: str = ""
     simulated: bool = False
     safe_on_disconnect: bool = False
+    min_interval_s: float = 0.0
 
 
 class Actuator(abc.ABC):
@@ -146,12 +152,53 @@ class Actuator(abc.ABC):
         """Release the output (after the gateway applied the safe value)."""
 
 
+class Emulators(Protocol):
+    """Emulated hardware that a :class:`BuildContext` hands to a driver built with ``simulate``.
+
+    Drivers ask for it through :meth:`BuildContext.emulated` and never import the emulators: the emulator side
+    (``sensors.sim.EMULATORS``) depends on the drivers, and the composition root wires it into the context.
+    The emulated objects are returned as ``Any``: a driver uses them as it uses the real bus, port or tree.
+    """
+
+    def i2c_bus(self, ctx: BuildContext, bus: int) -> Any:
+        """The context's shared emulated I2C bus ``bus`` (``attach(address, chip)``, ``chips``)."""
+
+    def i2c_chip(self, chip: str, **params: Any) -> object:
+        """A fresh emulated chip of kind ``chip`` (the driver's name for it), built with ``params``."""
+
+    def gpio(self, ctx: BuildContext) -> Any:
+        """The context's one emulated GPIO board (``factory``, ``drive_input``, ``adc``)."""
+
+    def attach_echo(
+        self, factory: Any, trigger_pin: int, echo_pin: int, distance_m: Callable[[], float]
+    ) -> Any:
+        """Wire an emulated HC-SR04 to ``factory``'s pins before a distance sensor claims them."""
+
+    def serial_port(
+        self,
+        ctx: BuildContext,
+        key: str,
+        device: str,
+        period_s: float,
+        noise: float,
+        seed: int,
+        **params: Any,
+    ) -> str:
+        """Start (once per ``key``) an emulated serial ``device`` on a pty; return the pty's path."""
+
+    def sysfs(self, ctx: BuildContext) -> Any:
+        """The context's emulated sysfs tree (``sysfs_root``, ``read_text``, ``write_text``, demo devices)."""
+
+    def host_board(self, ctx: BuildContext, board: str) -> Any:
+        """The context's emulated /sys and /proc of a ``board`` (``pi``, ``jetson``)."""
+
+
 @dataclass(slots=True)
 class BuildContext:
     """What a driver factory may use to construct itself.
 
     Attributes:
-        simulate: build on emulators from ``sensors.sim`` instead of real hardware.
+        simulate: build every device on emulated hardware (:attr:`emulators`) instead of real hardware.
         resources: shared objects keyed by name, so sensors on one bus share one bus object
             (e.g. ``"i2c-1"`` -> an ``smbus2.SMBus`` or the emulated bus). Factories use :meth:`shared`.
         sysfs_root: root of /sys (tests point it at a fake tree).
@@ -166,6 +213,18 @@ class BuildContext:
     procfs_root: str = "/proc"
     devfs_root: str = "/dev"
     data_dir: str | None = None
+    emulators: Emulators | None = None
+    """The emulated hardware for devices built with ``simulate`` (wired in by the composition root)."""
+
+    def emulated(self) -> Emulators:
+        """The emulators for a device built with ``simulate``.
+
+        Raises:
+            SensorError: this context was built without emulators (a composition root that forgot to wire them).
+        """
+        if self.emulators is None:
+            raise SensorError("simulate needs emulated hardware, and this build context was given none")
+        return self.emulators
 
     def close(self) -> None:
         """Close every shared resource that has a ``close()`` (buses, ports, emulator threads), once."""

@@ -1,7 +1,7 @@
 """Driver lookup: driver name -> factory, by family.
 
 Each family package (``sensors.i2c``, ``sensors.gpio``, ``sensors.serial``, ``sensors.sysfs``,
-``sensors.system``, ``sensors.sim``) exposes, in its ``__init__`` and without importing hardware libraries:
+``sensors.system``, ``sensors.synthetic``) exposes, in its ``__init__`` and without importing hardware libraries:
 
 * ``SENSOR_DRIVERS: dict[str, str]`` - driver name -> ``"module:function"``; the function has the signature
   ``build(spec: DeviceSpec, ctx: BuildContext) -> Sensor``.
@@ -21,7 +21,7 @@ from sensors.base import Actuator, BuildContext, Sensor
 from sensors.spec import DeviceSpec
 
 FAMILIES: tuple[str, ...] = (
-    "sensors.sim",
+    "sensors.synthetic",
     "sensors.system",
     "sensors.i2c",
     "sensors.gpio",

@@ -190,23 +190,3 @@ def format_grid(result: ScanResult, first: int = FIRST_ADDRESS, last: int = LAST
                 cells.append("--")
         lines.append(f"{row:02x}: " + " ".join(cells))
     return "\n".join(lines)
-
-
-def simulated_bus(bus_number: int = 1) -> Any:
-    """Return a fake bus carrying the I2C demo's chips (``sensors.i2c.DEMO``) on ``bus_number``."""
-    import importlib
-
-    from sensors.base import BuildContext
-    from sensors.i2c import DEMO, SENSOR_DRIVERS
-    from sensors.sim.smbus import FakeSMBus
-    from sensors.spec import DeviceSpec
-
-    ctx = BuildContext(simulate=True)
-    for index, table in enumerate(DEMO):
-        options = {k: v for k, v in table.items() if k not in ("id", "driver", "simulate", "interval_s")}
-        if options.get("bus", 1) != bus_number:
-            continue
-        module, _, func = SENSOR_DRIVERS[table["driver"]].partition(":")
-        spec = DeviceSpec(table["id"], table["driver"], f"DEMO[{index}]", table["interval_s"], True, options)
-        getattr(importlib.import_module(module), func)(spec, ctx)
-    return ctx.resources.get(f"sim-i2c-{bus_number}") or FakeSMBus(bus_number)

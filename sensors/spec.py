@@ -39,6 +39,8 @@ class DeviceSpec:
         interval_s: poll interval in seconds (0 for push/streaming sources); unused for actuators.
         simulate: build on emulators instead of hardware.
         options: the remaining, driver-specific keys.
+        min_interval_s: actuators only: the configured shortest time between two changes (None: the driver's
+            default, see ``gateway.protocol.actuation``).
     """
 
     id: str
@@ -47,6 +49,7 @@ class DeviceSpec:
     interval_s: float = 1.0
     simulate: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
+    min_interval_s: float | None = None
 
     # -- typed getters -------------------------------------------------------------------------------------------
 

@@ -44,10 +44,25 @@ def test_metadata_has_project_urls_python_versions_and_a_development_status() ->
 
 
 def test_websockets_and_setuptools_pins_have_a_floor_and_websockets_a_ceiling() -> None:
-    """websockets is pinned >=16.0,<18 (the fast path's internals) and setuptools >=77.0.1 (PEP 639)."""
+    """websockets is pinned >=17.0,<18 (the fast path's internals) and setuptools >=77.0.1 (PEP 639)."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     deps = [d for d in project["project"]["dependencies"] if d.startswith("websockets")]
-    assert deps == ["websockets>=16.0,<18"]
+    assert deps == ["websockets>=17.0,<18"]
     assert project["build-system"]["requires"] == ["setuptools>=77.0.1"]
     requires = built_metadata().get_all("Requires-Dist") or []
-    assert [r for r in requires if r.startswith("websockets")] == ["websockets<18,>=16.0"]
+    assert [r for r in requires if r.startswith("websockets")] == ["websockets<18,>=17.0"]
+
+
+def test_the_console_script_and_the_bench_extra_point_at_what_exists() -> None:
+    """`sensorcast` names a callable that exists (gateway.cli.dispatch:main, which `python -m gateway` runs too;
+    scripts installed before the move, as gateway.cli:main, reach the same function), and the `bench` extra brings
+    what `sensorcast bench` needs (psutil)."""
+    import importlib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    target = project["scripts"]["sensorcast"]
+    module, _, name = target.partition(":")
+    assert target == "gateway.cli.dispatch:main"
+    function = getattr(importlib.import_module(module), name)
+    assert callable(function) and importlib.import_module("gateway.cli").main is function
+    assert [d for d in project["optional-dependencies"]["bench"] if d.startswith("psutil")] == ["psutil>=5.9"]

@@ -1,6 +1,6 @@
 """The MQTT bridge: hub -> (outbox) -> broker, plus retained metadata, Home Assistant discovery and commands.
 
-The bridge talks to the gateway only through :mod:`bridges.seam`. ``run()`` never raises because of the
+The bridge talks to the gateway only through :mod:`gateway.protocol.seam`. ``run()`` never raises because of the
 broker: an unreachable, refusing or crashing broker is retried with jittered exponential backoff while the
 rest of the gateway (sensors, WebSocket clients) carries on; readings meanwhile wait in the outbox (QoS 1) or
 are counted as dropped (QoS 0).
@@ -14,7 +14,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
@@ -22,15 +22,16 @@ from typing import Any
 
 from bridges.mqtt.client import MqttClientError, PahoConnection
 from bridges.mqtt.config import MqttConfig
-from bridges.mqtt.discovery import discovery_messages, health_message, meta_messages
+from bridges.mqtt.discovery import discovery_messages, health_message, meta_messages, rule_state_messages
 from bridges.mqtt.forwarder import Forwarder
+from bridges.mqtt.metrics import DROP_REASONS
 from bridges.mqtt.metrics import METRICS as METRICS
 from bridges.mqtt.outbox import Outbox, OutRow
 from bridges.mqtt.overflow import DropEpisodes
 from bridges.mqtt.payloads import encode_result, encoder, parse_command
 from bridges.mqtt.topics import Topics
-from bridges.seam import CommandHandler, CommandResult, ReadingSource
 from gateway.protocol.model import FLAG_CLOCK_SYNCED, FLAGS, SENSOR, SEQ, TS_NS, ReadingTuple
+from gateway.protocol.seam import CommandHandler, CommandResult, ReadingSource
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,10 @@ OUTBOX_FILE = "mqtt-outbox.db"
 RETAINED_FILE = "mqtt-retained.json"
 MAX_COMMANDS_IN_PROGRESS = 16
 """Commands executing at once; more are refused (counted) so a flood on the command topic stays bounded."""
+STOP_DELIVERY_S = 2.0
+"""At a clean stop, how long the bridge keeps delivering what it holds while connected (seconds). What is not
+acknowledged by then stays in the outbox for the next start; bounded so a restart or Ctrl-C is not held up by a
+slow broker (systemd's stop timeout is 90 s, the whole shutdown is a few seconds)."""
 
 
 def _version() -> str:
@@ -52,8 +57,8 @@ class MqttBridge:
 
     Args:
         cfg: bridge settings.
-        source: the hub (``bridges.seam.ReadingSource``).
-        commands: the gateway's command path (``bridges.seam.CommandHandler``), same allowlist as WebSocket.
+        source: the hub (``gateway.protocol.seam.ReadingSource``).
+        commands: the gateway's command path (``gateway.protocol.seam.CommandHandler``), same allowlist as WebSocket.
         data_dir: where the outbox (``mqtt-outbox.db``) and the list of retained topics live.
     """
 
@@ -98,8 +103,15 @@ class MqttBridge:
             "commands_refused": 0,
         }
         self.sw_version = _version()
+        self._closed = False
         # Registered now, not in run(): readings produced before run() starts are kept (bounded), not missed.
-        self._remove_sinks = (source.add_sink(self._on_batch), source.add_status_sink(self._on_status))
+        self._remove_sinks: list[Callable[[], None]] = [
+            source.add_sink(self._on_batch),
+            source.add_status_sink(self._on_status),
+        ]
+        add_event_sink = getattr(source, "add_event_sink", None)  # optional: a source with local rules
+        if add_event_sink is not None:
+            self._remove_sinks.append(add_event_sink(self._on_event))
 
     # -- public ------------------------------------------------------------------------------------------
 
@@ -115,12 +127,34 @@ class MqttBridge:
                 remove()
             self._shutdown()
 
+    async def stop(self, deliver_s: float = STOP_DELIVERY_S) -> None:
+        """The first half of a clean stop, called after the hub's last flush and before :meth:`run` is cancelled.
+
+        Commits every reading the bridge holds to the outbox, then, while connected, keeps publishing until the
+        broker acknowledged all of them or ``deliver_s`` passed. Whatever is left stays in the outbox and goes
+        out after the next start; cancelling :meth:`run` then makes the final commit (deletes of the last
+        acknowledged rows).
+        """
+        fw = self.forwarder
+        if fw is None or self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + deliver_s
+        await fw.commit(self._clock_synced)
+        while loop.time() < deadline and not fw.delivered:
+            conn = self.conn
+            if conn is None or not conn.connected or not fw.opened:
+                break  # nobody to deliver to: the rows wait in the outbox
+            fw.wake.set()
+            await asyncio.sleep(0.01)
+        if fw.delivered:
+            log.info("MQTT: everything delivered before stopping")
+        else:
+            log.info("MQTT: stopping with readings in the outbox; they are sent after the next start")
+
     def metrics(self) -> dict[str, float]:
         """Prometheus samples (names prefixed ``sensorcast_mqtt_``)."""
         fw = self.forwarder
-        drops = {"outbox_full": 0, "outbox_age": 0, "pending_full": 0}  # QoS 0: always zero, still exported
-        drops.update({name: ep.total for name, ep in (fw.drops.items() if fw else ())})
-        drops["disconnected"] = self.disconnected_drops.total
         c = self.counters
         out = {
             "sensorcast_mqtt_connected": 1.0 if self.conn is not None and self.conn.connected else 0.0,
@@ -132,15 +166,21 @@ class MqttBridge:
             "sensorcast_mqtt_rejected_total": float(fw.rejected_total if fw else 0),
             "sensorcast_mqtt_outbox_commits_total": float(fw.commits_total if fw else 0),
             "sensorcast_mqtt_outbox_errors_total": float(fw.errors_total if fw else 0),
-            "sensorcast_mqtt_dropped_total": float(sum(drops.values())),
             "sensorcast_mqtt_connects_total": float(c["connects"]),
             "sensorcast_mqtt_connect_failures_total": float(c["connect_failures"]),
             "sensorcast_mqtt_commands_total": float(c["commands"]),
             "sensorcast_mqtt_command_errors_total": float(c["command_errors"] + c["commands_refused"]),
         }
-        for reason, n in drops.items():
-            out[f"sensorcast_mqtt_dropped_{reason}_total"] = float(n)
         return out
+
+    def drops(self) -> dict[str, float]:
+        """Readings dropped so far, by reason (``sensorcast_mqtt_dropped_total{reason}``); every reason is
+        present, 0 included."""
+        fw = self.forwarder
+        drops = dict.fromkeys(DROP_REASONS, 0.0)  # QoS 0: the outbox reasons stay zero, still exported
+        drops.update({name: float(ep.total) for name, ep in (fw.drops.items() if fw else ())})
+        drops["disconnected"] = float(self.disconnected_drops.total)
+        return drops
 
     # -- data path ---------------------------------------------------------------------------------------
 
@@ -293,6 +333,7 @@ class MqttBridge:
             msgs.update(meta_messages(cat, self.topics, self.boot_id, self.cfg.payload))
             for s in cat.get("sensors", []):
                 msgs[self.topics.health(s["id"])] = health_message(s.get("state", "starting"), s.get("error"))
+        msgs.update(rule_state_messages(cat, self.topics))
         if self.cfg.discovery:
             msgs.update(
                 discovery_messages(
@@ -327,6 +368,17 @@ class MqttBridge:
         if conn is not None and conn.connected and self.cfg.retain_meta:
             with contextlib.suppress(MqttClientError):
                 conn.publish(self.topics.health(sensor_id), health_message(state, error), 1, retain=True)
+
+    def _on_event(self, event: Mapping[str, Any]) -> None:
+        """A rule event: every one on the events topic, the latest per rule retained as its state. While the
+        broker is away, events are not queued; the states are published again on reconnect."""
+        conn = self.conn
+        if conn is None or not conn.connected:
+            return
+        payload = json.dumps(event, separators=(",", ":")).encode()
+        with contextlib.suppress(MqttClientError):
+            conn.publish(self.topics.events, payload, 1)
+            conn.publish(self.topics.rule(str(event["rule"])), payload, 1, retain=True)
 
     # -- commands ----------------------------------------------------------------------------------------
 
@@ -381,6 +433,7 @@ class MqttBridge:
 
     def _shutdown(self) -> None:
         """Synchronous: runs in ``finally`` even when cancelled. Announce offline, commit what is pending."""
+        self._closed = True
         for task in self._tasks:
             task.cancel()
         if self.conn is not None:

@@ -238,6 +238,39 @@ def _output_entity(
     return f"{component}/{safe_level(topics.gateway_id)}/{safe_level(aid)}", doc
 
 
+RULE_OBJECT_PREFIX = "_rule_"
+"""Object id prefix of a rule's binary_sensor: ids never start with ``_``, so it cannot clash with a field's."""
+
+
+def _rule_entity(
+    topics: Topics, rule: Mapping[str, Any], sensor: Mapping[str, Any], sw_version: str, url: str | None
+) -> tuple[str, dict[str, Any]]:
+    """A rule is a ``problem`` binary_sensor on its sensor's device, ON while the rule is active. It follows the
+    gateway's availability only: a stale-sensor rule must stay available while its sensor is offline."""
+    rid = str(rule["id"])
+    uid = f"sensorcast_{safe_level(topics.gateway_id)}_rule_{safe_level(rid)}"
+    sid = str(rule.get("sensor", ""))
+    device = _device(
+        topics.gateway_id, sid, str(sensor.get("model") or sensor.get("driver") or ""), sw_version, url
+    )
+    doc = _common(topics, "binary_sensor", uid, f"Rule {rid}", device, sw_version)
+    doc["state_topic"] = topics.rule(rid)
+    doc["json_attributes_topic"] = topics.rule(rid)
+    doc["value_template"] = "{{ 'ON' if value_json.state == 'active' else 'OFF' }}"
+    doc.update(payload_on="ON", payload_off="OFF", device_class="problem")
+    return f"binary_sensor/{safe_level(topics.gateway_id)}/{RULE_OBJECT_PREFIX}{safe_level(rid)}", doc
+
+
+def rule_state_messages(catalogue: Mapping[str, Any], topics: Topics) -> dict[str, bytes]:
+    """``{topic: retained payload}``: each rule's state (its firing event while active, else ``inactive``)."""
+    out: dict[str, bytes] = {}
+    for rule in catalogue.get("rules", []):
+        event = rule.get("event") or {"rule": rule["id"], "sensor": rule.get("sensor"), "field": rule.get("field"),
+                                      "state": "inactive", "severity": rule.get("severity")}  # fmt: skip
+        out[topics.rule(str(rule["id"]))] = _dumps(event)
+    return out
+
+
 def _gateway_entity(topics: Topics, sw_version: str, url: str | None) -> tuple[str, dict[str, Any]]:
     """The gateway's own device (every sensor and output device is ``via_device`` it) and its connectivity."""
     gw = topics.gateway_id
@@ -277,7 +310,7 @@ def discovery_messages(
 ) -> dict[str, bytes]:
     """Return ``{topic: retained payload}`` of every HA entity: the gateway's connectivity, one per sensor
     field (a sensor with a position gets a ``device_tracker`` instead of latitude/longitude sensors), one per
-    output.
+    output, one ``problem`` binary_sensor per local rule.
 
     Args:
         dashboard_url: the devices' ``configuration_url`` (HA links to it); None leaves it out.
@@ -304,6 +337,12 @@ def discovery_messages(
             out[f"{discovery_prefix}/{path}/config"] = _dumps(doc)
     for act in catalogue.get("actuators", []):
         path, doc = _output_entity(topics, act, sw_version, dashboard_url)
+        out[f"{discovery_prefix}/{path}/config"] = _dumps(doc)
+    sensors = {str(s["id"]): s for s in catalogue.get("sensors", [])}
+    for rule in catalogue.get("rules", []):
+        path, doc = _rule_entity(
+            topics, rule, sensors.get(str(rule.get("sensor")), {}), sw_version, dashboard_url
+        )
         out[f"{discovery_prefix}/{path}/config"] = _dumps(doc)
     return out
 

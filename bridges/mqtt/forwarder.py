@@ -30,13 +30,12 @@ from bridges.mqtt.client import MqttClientError, PahoConnection
 from bridges.mqtt.config import MqttConfig
 from bridges.mqtt.outbox import Outbox, OutRow, StoredRow, WriteResult
 from bridges.mqtt.overflow import DropEpisodes
+from bridges.mqtt.window import InflightWindow, live_cap, window_size
 
 log = logging.getLogger(__name__)
 
 FETCH_ROWS = 500
 """Backlog rows read per query (about 100 KiB)."""
-CONTROL_RESERVE = 10
-"""Part of the broker's Receive Maximum kept free for retained metadata and command results."""
 REOPEN_INTERVAL_S = 10.0
 """How often a failed outbox is reopened (full disk, read-only mount)."""
 
@@ -66,10 +65,8 @@ class Forwarder:
         self._cursor = 0
         self._backlog_end = 0
         self._last_id = 0
-        self._inflight: dict[int, tuple[int, bool]] = {}
-        """mid -> (row id, is_live) of this connection's unacknowledged publishes."""
-        self._inflight_rows: set[int] = set()
-        self._live_inflight = 0
+        self._inflight = InflightWindow()
+        """This connection's unacknowledged publishes."""
         self._conn: PahoConnection | None = None
         self._gen = 0
         """Incremented on every start/stop, so a backlog read that straddles a reconnect is discarded."""
@@ -86,6 +83,8 @@ class Forwarder:
         }
         self._rejected_logged = False
         self._error_logged = False
+        self._commit_lock = asyncio.Lock()
+        """One commit at a time: the periodic one and the one a clean stop asks for must not interleave."""
 
     # -- intake and commits ------------------------------------------------------------------------------
 
@@ -104,6 +103,10 @@ class Forwarder:
 
     async def commit(self, clock_synced: bool) -> None:
         """Write pending rows and delete acknowledged ones in one transaction on the I/O thread."""
+        async with self._commit_lock:
+            await self._commit(clock_synced)
+
+    async def _commit(self, clock_synced: bool) -> None:
         loop = asyncio.get_running_loop()
         if not self.opened:
             if time.monotonic() < self._next_open_s:
@@ -195,8 +198,6 @@ class Forwarder:
         self._conn = None
         self._gen += 1
         self._inflight.clear()
-        self._inflight_rows.clear()
-        self._live_inflight = 0
         self._live.clear()
         self._backlog.clear()
 
@@ -206,19 +207,22 @@ class Forwarder:
         return len(self._inflight)
 
     @property
+    def delivered(self) -> bool:
+        """Every committed row was published and acknowledged (their deletion may wait for the next commit)."""
+        return not (
+            self.pending or self._live or self._backlog or self._inflight or self._cursor < self._backlog_end
+        )
+
+    @property
     def drained(self) -> bool:
         """Nothing waits to be committed, sent or acknowledged."""
         return not (self.pending or self._acked or self._live or self._backlog or self._inflight or self.rows)
 
     def on_ack(self, mid: int, ok: bool) -> None:
         """PUBACK for ``mid`` (ignored when it is not a reading, e.g. a retained meta message)."""
-        entry = self._inflight.pop(mid, None)
-        if entry is None:
+        row_id = self._inflight.acked(mid)
+        if row_id is None:
             return
-        row_id, live = entry
-        self._inflight_rows.discard(row_id)
-        if live:
-            self._live_inflight -= 1
         self._acked.add(row_id)
         self.published_total += 1
         if not ok:
@@ -233,7 +237,7 @@ class Forwarder:
         self.wake.set()
 
     def _window(self, conn: PahoConnection) -> int:
-        return max(1, min(self.cfg.max_inflight, conn.receive_maximum - CONTROL_RESERVE))
+        return window_size(self.cfg.max_inflight, conn.receive_maximum)
 
     def pump(self) -> None:
         """Publish as many live and backlog rows as the in-flight window allows."""
@@ -242,11 +246,11 @@ class Forwarder:
             return
         window = self._window(conn)
         backlog_left = bool(self._backlog) or self._cursor < self._backlog_end
-        live_cap = max(1, window // 4) if backlog_left else window
+        cap = live_cap(window, backlog_left)
         try:
-            while self._live and self._live_inflight < live_cap and len(self._inflight) < window:
+            while self._live and self._inflight.has_live_room(window, cap):
                 self._send(conn, self._live.popleft(), True)
-            while self._backlog and len(self._inflight) < window:
+            while self._backlog and self._inflight.has_room(window):
                 self._send(conn, self._backlog.popleft(), False)
                 self.replayed_total += 1
         except MqttClientError:
@@ -254,10 +258,7 @@ class Forwarder:
 
     def _send(self, conn: PahoConnection, row: StoredRow, live: bool) -> None:
         mid = conn.publish(row.topic, row.payload, 1, boot=row.boot)
-        self._inflight[mid] = (row.id, live)
-        self._inflight_rows.add(row.id)
-        if live:
-            self._live_inflight += 1
+        self._inflight.sent(mid, row.id, live)
 
     def wants_backlog(self) -> bool:
         """True when the backlog buffer is empty, more rows are on disk and the window has room."""
@@ -267,7 +268,7 @@ class Forwarder:
             and conn is not None
             and not self._backlog
             and self._cursor < self._backlog_end
-            and len(self._inflight) < self._window(conn)
+            and self._inflight.has_room(self._window(conn))
         )
 
     async def fetch_backlog(self) -> None:
@@ -282,6 +283,6 @@ class Forwarder:
             return
         if gen != self._gen:
             return
-        skip = self._inflight_rows | self._acked | self._deleting
+        skip = self._inflight.rows | self._acked | self._deleting
         self._cursor = rows[-1].id if rows else end
         self._backlog.extend(r for r in rows if r.id not in skip)

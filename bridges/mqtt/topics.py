@@ -71,6 +71,15 @@ class Topics:
         """Command results of output ``target``."""
         return f"{self.base}/{safe_level(target)}/result"
 
+    def rule(self, rule_id: str) -> str:
+        """Retained state of local rule ``rule_id`` (its latest event, JSON). ``_rules`` cannot be a sensor id."""
+        return f"{self.base}/_rules/{safe_level(rule_id)}"
+
+    @property
+    def events(self) -> str:
+        """Every rule event (JSON, not retained)."""
+        return f"{self.base}/_events"
+
     @property
     def command_filter(self) -> str:
         """Subscription filter matching every command topic of this gateway."""

@@ -10,7 +10,7 @@ from websockets.http11 import Request, Response
 
 from gateway.history.export import MAX_HTTP_ROWS, ExportError, parse_export, render
 from gateway.history.service import HistoryService
-from gateway.http import head_response, response
+from gateway.server.http import head_response, response
 
 
 async def history_response(service: HistoryService, request: Request) -> Response:

@@ -15,6 +15,7 @@ from gateway.history.store import HistoryStore
 from gateway.metrics import Metrics
 
 if TYPE_CHECKING:
+    from gateway.catalogue import Catalogue
     from gateway.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -44,14 +45,15 @@ class HistoryService:
         self._pool = concurrent.futures.ThreadPoolExecutor(QUERY_THREADS, thread_name_prefix="history-query")
         self._remove_sink: Callable[[], None] | None = None
 
-    def start(self, hub: Hub) -> None:
+    def start(self, hub: Hub, catalogue: Catalogue) -> None:
         """Set each sensor's policy and units from the catalogue, then start writing every batch the hub
         flushes."""
-        for info in hub.sensors.values():
+        listing = catalogue.listing()
+        for info in listing.sensors:
             self.store.policies[info.id] = self.config.policy_for(info.id, info.interval_s)
             self.store.describe(info.id, {f.name: f.unit or "" for f in info.fields})
-        for sensor_id in hub.actuators:
-            self.store.policies[sensor_id] = self.config.policies.get(sensor_id, "raw")
+        for actuator in listing.actuators:
+            self.store.policies[actuator.id] = self.config.policies.get(actuator.id, "raw")
         self.store.start()
         self._remove_sink = hub.add_sink(self.store.on_batch)
         log.info("history: %s (commit every %g s)", self.path, self.config.commit_interval_s)

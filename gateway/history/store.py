@@ -66,6 +66,8 @@ CREATE TABLE IF NOT EXISTS fields (
 MAX_PENDING_READINGS = 500_000
 """Readings waiting for the writer thread; beyond, new batches are dropped and counted (a stuck disk must not
 grow the gateway's memory): 50 s of 10,000 readings/s, 100 commit intervals of the demo."""
+DROP_REASONS: tuple[str, ...] = ("queue_full", "no_database", "write_error", "bug")
+"""``reason`` values of ``sensorcast_history_dropped_total``."""
 CHUNK_MAX_ROWS = 100_000
 """Rows per compacted chunk: bounds the memory a query or a compaction needs for one chunk (a few MiB)."""
 WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024
@@ -171,16 +173,26 @@ class HistoryStore:
         self.used_bytes = 0
         self.ready = threading.Event()
         """Set once the database is open (or found unusable) in the writer thread."""
-        for name, kind, text in (
-            ("sensorcast_history_readings_total", "counter", "Readings handed to the history writer"),
-            ("sensorcast_history_commits_total", "counter", "History transactions committed"),
-            ("sensorcast_history_dropped_total", "counter", "Readings not stored (queue full or disk error)"),
-            ("sensorcast_history_pruned_chunks_total", "counter", "History chunks deleted by retention"),
-            ("sensorcast_history_recoveries_total", "counter", "Unreadable history files moved aside"),
-            ("sensorcast_history_bytes", "gauge", "Bytes used by the history database"),
-            ("sensorcast_history_pending_readings", "gauge", "Readings waiting for the history writer"),
-        ):
-            self.metrics.describe(name, kind, text)
+        m = self.metrics
+        m.describe("sensorcast_history_readings_total", "counter", "Readings handed to the history writer")
+        m.describe("sensorcast_history_commits_total", "counter", "History transactions committed")
+        m.describe(
+            "sensorcast_history_dropped_total",
+            "counter",
+            "Readings not stored (queue full, no database, disk error)",
+            ("reason",),
+        )
+        for reason in DROP_REASONS:
+            m.inc("sensorcast_history_dropped_total", 0, reason=reason)  # a 0 from the first scrape on
+        m.describe(
+            "sensorcast_history_pruned_chunks_total",
+            "counter",
+            "History chunks deleted by retention",
+            ("tier", "reason"),
+        )
+        m.describe("sensorcast_history_recoveries_total", "counter", "Unreadable history files moved aside")
+        m.describe("sensorcast_history_bytes", "gauge", "Bytes used by the history database")
+        m.describe("sensorcast_history_pending_readings", "gauge", "Readings waiting for the history writer")
         self.metrics.add_callback(
             lambda: [
                 ("sensorcast_history_bytes", (), float(self.used_bytes)),

@@ -1,4 +1,6 @@
-"""The pure protocol core: wire format, control parsing, subscriptions, aggregation, resume ring.
+"""The pure protocol core: wire format, the hello model, control parsing, subscriptions, aggregation, resume
+ring, and the policies the I/O shells pump (slow-client backlog, control-message gate, admission, budgets); also
+the seam bridges see the gateway through.
 
 Nothing in this package imports asyncio, websockets, sockets or reads a clock: time is always an argument.
 """

@@ -101,7 +101,15 @@ class Ping:
     ref: object = None
 
 
-ControlMessage = Auth | Subscribe | Unsubscribe | Resume | Command | Ping | History
+@dataclass(frozen=True, slots=True)
+class AckEvent:
+    """``ack_event``: an operator acknowledges the active event of rule ``rule``."""
+
+    rule: str
+    ref: object = None
+
+
+ControlMessage = Auth | Subscribe | Unsubscribe | Resume | Command | Ping | AckEvent | History
 
 
 SHOW_MAX = 40
@@ -303,9 +311,12 @@ def parse_control(data: bytes | str) -> ControlMessage:
         return Command(_str(msg, "target", "command", ref, max_len=64), msg["value"], ref)
     if kind == "ping":
         return Ping(msg.get("ts"), ref)
+    if kind == "ack_event":
+        return AckEvent(_str(msg, "rule", "ack_event", ref, max_len=64), ref)
     if kind == "history":
         return parse_history(msg, ref)
     raise _bad(
-        f"t: expected one of subscribe, unsubscribe, resume, auth, command, ping, history; got {_show(kind)}",
+        "t: expected one of subscribe, unsubscribe, resume, auth, command, ping, ack_event, history; "
+        f"got {_show(kind)}",
         ref,
     )

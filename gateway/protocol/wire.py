@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgpack
 
+from gateway.protocol.hello import Hello
 from gateway.protocol.model import Reading, ReadingTuple
 
 _packer = msgpack.Packer(use_bin_type=True)
@@ -40,9 +42,9 @@ def encode_agg(period_ms: int, entries: Sequence[Sequence[Any]]) -> bytes:
     return _pack({"t": "agg", "period": period_ms, "a": entries})
 
 
-def encode_hello(**fields: Any) -> bytes:
-    """Encode the ``hello`` frame from its documented fields (v, gw, boot, seq, caps, sensors...)."""
-    return _pack({"t": "hello", **fields})
+def encode_hello(hello: Hello) -> bytes:
+    """Encode the ``hello`` frame (docs/protocol.md)."""
+    return _pack(hello.to_wire())
 
 
 def encode_status(
@@ -77,14 +79,28 @@ def encode_error(ref: object, code: str, msg: str) -> bytes:
     return _pack({"t": "error", "ref": ref, "code": code, "msg": msg})
 
 
-def encode_result(ref: object, target: str, ok: bool, value: Any = None, error: str | None = None) -> bytes:
-    """Encode a command ``result``."""
+def encode_result(
+    ref: object,
+    target: str,
+    ok: bool,
+    value: Any = None,
+    error: str | None = None,
+    retry_after_s: float | None = None,
+) -> bytes:
+    """Encode a command ``result`` (a refusal for changing too soon carries ``retry_after_ms``, rounded up)."""
     msg: dict[str, Any] = {"t": "result", "ref": ref, "target": target, "ok": ok}
     if ok:
         msg["value"] = value
     else:
         msg["error"] = error
+        if retry_after_s is not None:
+            msg["retry_after_ms"] = max(1, math.ceil(retry_after_s * 1000))
     return _pack(msg)
+
+
+def encode_event(event: Mapping[str, Any]) -> bytes:
+    """Encode an ``event`` frame: a rule fired, cleared or was acknowledged (``RuleEvent.as_dict()``)."""
+    return _pack({"t": "event", **event})
 
 
 def encode_pong(ref: object, ts_ns: int, echo: Any) -> bytes:

@@ -2,7 +2,8 @@
 MCP3008/MCP3208 ADCs, and LED / relay / PWM LED / servo outputs.
 
 Backends: gpiozero (Raspberry Pi; the pin factory is always injected) and Jetson.GPIO (NVIDIA Jetson), see
-:mod:`sensors.gpio.backend`. This module stays light: no gpiozero or Jetson.GPIO import until a driver is built.
+:mod:`sensors.gpio.backend` (chosen per board by :mod:`sensors.gpio.choose`). This module stays light: no
+gpiozero or Jetson.GPIO import until a driver is built.
 """
 
 from typing import Any

@@ -14,7 +14,7 @@ from typing import Any
 
 from sensors.base import BuildContext, FieldSpec, Sensor, SensorInfo, Values
 from sensors.errors import SensorError
-from sensors.gpio.backend import pin_option, zero_factory
+from sensors.gpio.choose import pin_option, zero_factory
 from sensors.spec import DeviceSpec
 
 ADC_BITS = {"mcp3008": 10, "mcp3208": 12}
@@ -211,9 +211,7 @@ def build_distance(spec: DeviceSpec, ctx: BuildContext) -> DistanceSensorHcsr04:
         import math
         import time
 
-        from sensors.sim.gpio import attach_echo
-
-        attach_echo(
+        ctx.emulated().attach_echo(
             factory, trigger, echo, lambda: min(max_m, 0.35 + 0.15 * math.sin(time.monotonic() / 9.0))
         )
     info = SensorInfo(
@@ -261,9 +259,7 @@ def build_adc(spec: DeviceSpec, ctx: BuildContext) -> Mcp3xxx:
     factory = zero_factory(spec, ctx)
     bits = ADC_BITS[spec.driver]
     if spec.simulate:
-        from sensors.sim.gpio import shared_sim
-
-        shared_sim(ctx).adc(0, device, bits, vref_v)
+        ctx.emulated().gpio(ctx).adc(0, device, bits, vref_v)
     fields: list[FieldSpec] = []
     for _channel, name in channels:
         fields.append(FieldSpec(f"{name}_v", "V", "float", "voltage", 0.0, vref_v))

@@ -15,7 +15,8 @@ from collections.abc import Callable
 
 from sensors.base import BuildContext, Emit, FieldSpec, Sensor, SensorInfo, Values
 from sensors.errors import SensorError
-from sensors.gpio.backend import GpioBackend, InputLine, Pull, choose_backend, pin_option, pull_option
+from sensors.gpio.backend import GpioBackend, InputLine, Pull
+from sensors.gpio.choose import choose_backend, pin_option, pull_option
 from sensors.gpio.edges import Edge, EdgeFilter, PulseRate
 from sensors.spec import DeviceSpec
 
@@ -267,9 +268,7 @@ def build_input(spec: DeviceSpec, ctx: BuildContext) -> DigitalInputSensor:
     pin = pin_option(spec)
     backend = choose_backend(spec, ctx)
     if spec.simulate:
-        from sensors.sim.gpio import shared_sim
-
-        shared_sim(ctx).drive_input(pin, spec.driver, spec.id)
+        ctx.emulated().gpio(ctx).drive_input(pin, spec.driver, spec.id)
     device_class = spec.opt_str("device_class", cls0 or "") or None
     fields = (
         FieldSpec("active", "", "bool", device_class),
@@ -302,9 +301,7 @@ def build_counter(spec: DeviceSpec, ctx: BuildContext) -> PulseCounter:
     pin = pin_option(spec)
     backend = choose_backend(spec, ctx)
     if spec.simulate:
-        from sensors.sim.gpio import shared_sim
-
-        shared_sim(ctx).drive_input(pin, "pulse_counter", spec.id)
+        ctx.emulated().gpio(ctx).drive_input(pin, "pulse_counter", spec.id)
     fields = [
         FieldSpec("pulses", "", "int", None, 0, series="counter"),
         FieldSpec("rate_hz", "Hz", "float", "frequency", 0),

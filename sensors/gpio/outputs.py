@@ -11,7 +11,8 @@ import errno
 
 from sensors.base import Actuator, ActuatorInfo, BuildContext, Value
 from sensors.errors import SensorError
-from sensors.gpio.backend import GpioBackend, OutputLine, actuator_backend, pin_option
+from sensors.gpio.backend import GpioBackend, OutputLine
+from sensors.gpio.choose import actuator_backend, pin_option
 from sensors.spec import DeviceSpec
 
 

@@ -171,12 +171,7 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> ADS1x15Sensor:
         raise spec.error("data_rate_sps", f"expected one of {', '.join(map(str, rates))}, got {rate}")
     channels = channels_from_spec(spec)
 
-    def make_chip() -> object:
-        from sensors.sim.i2c.ads1x15 import ADS1x15Chip
-
-        return ADS1x15Chip(bits)
-
-    smbus = open_bus(spec, ctx, bus, address, make_chip)
+    smbus = open_bus(spec, ctx, bus, address, "ads1x15", bits=bits)
     info = SensorInfo(
         spec.id, spec.driver, tuple(c.field_spec() for c in channels), spec.interval_s,
         simulated=spec.simulate or ctx.simulate, model=spec.driver.upper(), description="TI ADC",

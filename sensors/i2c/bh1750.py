@@ -90,12 +90,7 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> BH1750Sensor:
     mtreg = spec.opt_int("mtreg", R.MTREG_DEFAULT, min=R.MTREG_MIN, max=R.MTREG_MAX)
     continuous = spec.opt_bool("continuous", False)
 
-    def make_chip() -> object:
-        from sensors.sim.i2c.bh1750 import BH1750Chip
-
-        return BH1750Chip()
-
-    smbus = open_bus(spec, ctx, bus, address, make_chip)
+    smbus = open_bus(spec, ctx, bus, address, "bh1750")
     info = SensorInfo(
         spec.id, spec.driver, FIELDS, spec.interval_s, simulated=spec.simulate or ctx.simulate,
         model="BH1750", description="ROHM ambient light sensor",

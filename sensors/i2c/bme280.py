@@ -200,12 +200,9 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> BME280Sensor:
     bus, address = bus_options(spec, 0x76, R.ADDRESSES)
     settings = settings_from_spec(spec)
 
-    def make_chip() -> object:
-        from sensors.sim.i2c.bme280 import BME280Chip
-
-        return BME280Chip(R.CHIP_ID_BME280 if spec.driver == "bme280" else 0x58)
-
-    smbus = open_bus(spec, ctx, bus, address, make_chip)
+    smbus = open_bus(
+        spec, ctx, bus, address, "bme280", chip_id=R.CHIP_ID_BME280 if spec.driver == "bme280" else 0x58
+    )
     is_bme = spec.driver == "bme280"
     info = SensorInfo(
         spec.id, spec.driver, FIELDS_BME280 if is_bme else FIELDS_BMP280, spec.interval_s,

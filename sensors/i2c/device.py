@@ -1,7 +1,7 @@
 """What every I2C driver shares: the bus protocol, one addressed device, plausibility checks, bus lookup.
 
 Drivers take any object with the ``smbus2.SMBus`` methods (:class:`SMBusLike`): a real ``smbus2.SMBus`` on a
-board, :class:`sensors.sim.smbus.FakeSMBus` in demo mode and tests.
+board, the emulated bus a simulated build context hands out in demo mode and tests.
 """
 
 from __future__ import annotations
@@ -211,21 +211,20 @@ def bus_options(spec: DeviceSpec, default_address: int, addresses: Sequence[int]
 
 
 def open_bus(
-    spec: DeviceSpec, ctx: BuildContext, bus: int, address: int, make_chip: Callable[[], Any]
+    spec: DeviceSpec, ctx: BuildContext, bus: int, address: int, chip: str, **params: Any
 ) -> SMBusLike:
-    """Return the bus for ``spec``: the shared real ``smbus2.SMBus`` or, when simulated, the shared fake bus.
-
-    In simulate mode the chip emulator from ``make_chip()`` is attached at ``address``.
+    """Return the bus for ``spec``: the shared real ``smbus2.SMBus`` or, when simulated, the context's emulated
+    bus with an emulated ``chip`` (built with ``params``) attached at ``address``.
     """
     if not (spec.simulate or ctx.simulate):
         bus_obj: SMBusLike = ctx.shared(f"i2c-{bus}", lambda: _open_smbus(bus))
         return bus_obj
-    from sensors.sim.smbus import FakeSMBus
-
-    fake: FakeSMBus = ctx.shared(f"sim-i2c-{bus}", lambda: FakeSMBus(bus))
+    emulated = ctx.emulated()
+    fake: Any = emulated.i2c_bus(ctx, bus)
     if address in fake.chips:
         raise spec.error(
             "address", f"{address:#04x} on simulated bus {bus} is already used by another sensor"
         )
-    fake.attach(address, make_chip())
-    return fake
+    fake.attach(address, emulated.i2c_chip(chip, **params))
+    bus_fake: SMBusLike = fake
+    return bus_fake

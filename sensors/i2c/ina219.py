@@ -166,12 +166,7 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> INA219Sensor:
     bus, address = bus_options(spec, 0x40, R.ADDRESSES)
     settings = settings_from_spec(spec)
 
-    def make_chip() -> object:
-        from sensors.sim.i2c.ina219 import INA219Chip
-
-        return INA219Chip(settings.shunt_ohm)
-
-    smbus = open_bus(spec, ctx, bus, address, make_chip)
+    smbus = open_bus(spec, ctx, bus, address, "ina219", shunt_ohm=settings.shunt_ohm)
     info = SensorInfo(
         spec.id, spec.driver, settings.fields(), spec.interval_s, simulated=spec.simulate or ctx.simulate,
         model="INA219", description="TI current / power monitor",

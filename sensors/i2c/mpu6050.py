@@ -206,12 +206,7 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> MPU6050Sensor:
     bus, address = bus_options(spec, 0x68, R.ADDRESSES)
     settings = settings_from_spec(spec)
 
-    def make_chip() -> object:
-        from sensors.sim.i2c.mpu6050 import MPU6050Chip
-
-        return MPU6050Chip()
-
-    smbus = open_bus(spec, ctx, bus, address, make_chip)
+    smbus = open_bus(spec, ctx, bus, address, "mpu6050")
     info = SensorInfo(
         spec.id, spec.driver, settings.fields(), spec.interval_s, simulated=spec.simulate or ctx.simulate,
         model="MPU-6050", description="InvenSense 6-axis IMU",

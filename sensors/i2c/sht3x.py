@@ -100,12 +100,7 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> SHT3xSensor:
     bus, address = bus_options(spec, 0x44, R.ADDRESSES)
     repeatability = spec.opt_str("repeatability", "high", choices=tuple(R.MEASURE_SINGLE_SHOT))
 
-    def make_chip() -> object:
-        from sensors.sim.i2c.sht3x import SHT3xChip
-
-        return SHT3xChip()
-
-    smbus = open_bus(spec, ctx, bus, address, make_chip)
+    smbus = open_bus(spec, ctx, bus, address, "sht3x")
     info = SensorInfo(
         spec.id, spec.driver, FIELDS, spec.interval_s, simulated=spec.simulate or ctx.simulate, model="SHT3x",
         description="Sensirion temperature / humidity sensor",

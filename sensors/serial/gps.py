@@ -109,9 +109,7 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> NmeaGps:
     damaged, 0.02).
     """
     spec.check_unknown([*COMMON_OPTIONS, "require_checksum", "max_line_bytes"])
-    from sensors.sim.nmea import NmeaEmulator
-
-    opts = port_options(spec, ctx, baudrate=9600, stale_after_s=10.0, emulator=(NmeaEmulator(), 1.0))
+    opts = port_options(spec, ctx, baudrate=9600, stale_after_s=10.0, emulator=("nmea", 1.0, {}))
     decoder = NmeaDecoder(require_checksum=spec.opt_bool("require_checksum", True))
     info = SensorInfo(
         spec.id,

@@ -166,9 +166,7 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> LineSensor:
     columns: Sequence[str] | None = spec.opt_list("columns", []) or None
     if columns is not None and not all(isinstance(c, str) and c for c in columns):
         raise spec.error("columns", "expected a list of column names")
-    from sensors.sim.lines import LineEmulator
-
-    opts = port_options(spec, ctx, baudrate=115200, stale_after_s=0.0, emulator=(LineEmulator(fmt), 0.05))
+    opts = port_options(spec, ctx, baudrate=115200, stale_after_s=0.0, emulator=("lines", 0.05, {"fmt": fmt}))
     parser = LineParser(fmt, fields, delimiter=delimiter, columns=columns)
     specs = (
         *(f.spec() for f in fields),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sensors.base import BuildContext
-from sensors.sim.serial import DeviceModel, Noise, PtyLink, SerialEmulator
 from sensors.spec import DeviceSpec
 
 COMMON_OPTIONS = ("url", "baudrate", "timeout_s", "stale_after_s", "sim_noise")
@@ -38,7 +38,7 @@ def port_options(
     *,
     baudrate: int,
     stale_after_s: float,
-    emulator: tuple[DeviceModel, float] | None,
+    emulator: tuple[str, float, dict[str, Any]] | None,
 ) -> PortOptions:
     """Read the common options; with ``spec.simulate`` start (once per sensor id) the device emulator.
 
@@ -47,7 +47,7 @@ def port_options(
         ctx: build context (its shared resources hold the emulator across re-builds).
         baudrate: the device's default line speed.
         stale_after_s: the device's default silence limit.
-        emulator: the device model and its tick period, used when simulating.
+        emulator: the emulated device's name, its tick period and its parameters, used when simulating.
     """
     baud = spec.opt_int("baudrate", baudrate, min=50, max=4_000_000)
     # A read must end well within the gateway's read timeout (2 s by default), retries included.
@@ -58,13 +58,11 @@ def port_options(
         raise spec.error("stale_after_s", message)
     if spec.simulate and emulator is not None:
         noise_rate = spec.opt_float("sim_noise", 0.02, min=0.0, max=1.0)
-        model, period_s = emulator
-
-        def start() -> SerialEmulator:
-            return SerialEmulator(PtyLink(), model, period_s, Noise(noise_rate, seed=len(spec.id))).start()
-
-        sim: SerialEmulator = ctx.shared(f"sim:serial:{spec.id}", start)
-        return PortOptions(sim.port_path, baud, timeout_s, stale_s, True)
+        device, period_s, params = emulator
+        path = ctx.emulated().serial_port(
+            ctx, f"sim:serial:{spec.id}", device, period_s, noise_rate, len(spec.id), **params
+        )
+        return PortOptions(path, baud, timeout_s, stale_s, True)
     url = spec.opt_str("url")
     if not url:
         raise spec.error("url", "expected a port path or URL such as /dev/ttyUSB0 or /dev/serial/by-id/...")

@@ -124,9 +124,7 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> PmsSensor:
     ``wake_on_open`` (true), ``sim_noise`` (0.02).
     """
     spec.check_unknown([*COMMON_OPTIONS, "wake_on_open"])
-    from sensors.sim.pms import PmsEmulator
-
-    opts = port_options(spec, ctx, baudrate=9600, stale_after_s=10.0, emulator=(PmsEmulator(), 0.05))
+    opts = port_options(spec, ctx, baudrate=9600, stale_after_s=10.0, emulator=("pms", 0.05, {}))
     model = "PMS7003" if spec.driver == "pms7003" else "PMS5003"
     info = SensorInfo(
         spec.id,

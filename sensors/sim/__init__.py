@@ -1,5 +1,2 @@
-"""Bus-level emulators (product code: demo mode and tests run on them) and the synthetic load source."""
-
-SENSOR_DRIVERS: dict[str, str] = {
-    "synthetic": "sensors.sim.synthetic:build",
-}
+"""Bus-level emulators (product code: demo mode and tests run on them); :mod:`sensors.sim.emulators` is what a
+simulated build context hands out to the drivers."""

@@ -22,11 +22,51 @@ from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin, MockSPIDevice, 
 from gpiozero.pins.spi import SPISoftware, SPISoftwareBus
 
 from sensors.base import BuildContext
+from sensors.sim.history import BoundedList
 
 Script = Iterator[tuple[float, bool]]
 """Steps of an input: (seconds to wait, level to drive afterwards)."""
 
 SPEED_OF_SOUND_M_S = 343.26  # gpiozero DistanceSensor's default (dry air at 20 °C)
+PIN_STATE_HISTORY = 64
+"""Level changes each emulated pin remembers (``MockPin.states``), oldest forgotten first (between 64 and 127
+are kept). gpiozero keeps them all, for tests; the demo's software SPI clock alone changes level ~50 times per
+MCP3008 read, which grew the idle demo by ~19 kB/s. Tests look at the last few changes; 64 covers an MCP3208
+transaction (48 clock edges). Small, so slow pins (a door contact, a PIR) reach the bound within minutes: with
+256 the demo's RSS still rose by ~0.4 MB over a 10-minute soak while they filled."""
+
+
+class StateHistory(BoundedList[PinState]):
+    """A pin's ``states`` list that keeps only the last :data:`PIN_STATE_HISTORY` (to twice that) entries.
+    Still a list, so tests can index and slice it as gpiozero's."""
+
+    limit = PIN_STATE_HISTORY
+
+
+class _BoundedStates:
+    """Mixin for mock pins: ``clear_states`` starts a :class:`StateHistory` instead of an unbounded list."""
+
+    _state: bool
+    _last_change: float
+    states: list[PinState]
+
+    def clear_states(self) -> None:
+        """Forget the level history (as gpiozero's ``MockPin.clear_states``), keeping it bounded from now on."""
+        self._last_change = time.monotonic()
+        self.states = StateHistory([PinState(0.0, self._state)])
+
+
+_BOUNDED: dict[type[Any], type[Any]] = {}
+
+
+def bounded_pin_class(pin_class: type[Any]) -> type[Any]:
+    """``pin_class`` with a bounded ``states`` history (a cached subclass; still an instance of the original,
+    so gpiozero's own checks, e.g. PWM support or ``MockSPIClockPin``, see what they expect)."""
+    if issubclass(pin_class, _BoundedStates):
+        return pin_class
+    if pin_class not in _BOUNDED:
+        _BOUNDED[pin_class] = type(f"Bounded{pin_class.__name__}", (_BoundedStates, pin_class), {})
+    return _BOUNDED[pin_class]
 
 
 class _FactorySPIBus(SPISoftwareBus):  # type: ignore[misc]
@@ -91,12 +131,15 @@ class SimFactory(MockFactory):  # type: ignore[misc]
         return _SharedFactorySPI if shared else _FactorySPI
 
     def pin(self, name: Any, pin_class: Any = None, **kwargs: Any) -> Any:
-        """Return the pin ``name``, creating it with ``pin_class`` (default MockPWMPin) if it does not exist."""
+        """Return the pin ``name``, creating it with ``pin_class`` (default MockPWMPin) if it does not exist.
+
+        Every pin it creates keeps a bounded level history (:func:`bounded_pin_class`): the demo runs for weeks.
+        """
         if pin_class is None:
             for _header, info in self.board_info.find_pin(name):
                 if info in self.pins:
                     return self.pins[info]
-        return super().pin(name, pin_class=pin_class, **kwargs)
+        return super().pin(name, pin_class=bounded_pin_class(pin_class or self.pin_class), **kwargs)
 
 
 class Mcp3xxxEmulator(MockSPIDevice):  # type: ignore[misc]
@@ -167,7 +210,7 @@ class Mcp3xxxEmulator(MockSPIDevice):  # type: ignore[misc]
             self._phase = "result"
 
 
-class EchoPin(MockPin):  # type: ignore[misc]
+class EchoPin(_BoundedStates, MockPin):  # type: ignore[misc]
     """HC-SR04 echo line whose edges carry the time they happened, not the time a thread got round to them.
 
     Real edge-timing backends (lgpio, gpiod) report kernel timestamps, so a busy CPU delays the callback but not
@@ -190,7 +233,7 @@ class EchoPin(MockPin):  # type: ignore[misc]
             self._call_when_changed()
 
 
-class EchoTriggerPin(MockTriggerPin):  # type: ignore[misc]
+class EchoTriggerPin(_BoundedStates, MockTriggerPin):  # type: ignore[misc]
     """HC-SR04 trigger: each trigger pulse makes the echo pin high for the round trip to ``distance_m()``."""
 
     def __init__(self, factory: Any, info: Any, echo_pin: Any, distance_m: Callable[[], float]) -> None:

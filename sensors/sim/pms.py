@@ -18,6 +18,7 @@ from sensors.serial.pms_codec import (
     checksum,
     encode_pms_frame,
 )
+from sensors.sim.history import BoundedList
 
 
 def frame_for(pm2_5: float) -> PmsFrame:
@@ -60,7 +61,7 @@ class PmsEmulator:
         self._next_s: float | None = None
         self._read_requested = False
         self._cmd = bytearray()
-        self.commands: list[tuple[int, int]] = []
+        self.commands: list[tuple[int, int]] = BoundedList()
         """Valid commands received (command, data), in order."""
 
     def pm2_5_at(self, t_s: float) -> float:

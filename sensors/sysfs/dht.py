@@ -140,9 +140,7 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> DhtSensor:
     reader: TextReader = read_text
     sysfs_root = ctx.sysfs_root
     if spec.simulate:
-        from sensors.sim.sysfs import shared_tree
-
-        tree = shared_tree(ctx)
+        tree = ctx.emulated().sysfs(ctx)
         tree.ensure_dht_demo()
         sysfs_root, reader = tree.sysfs_root, tree.read_text
     iio_dir = os.path.join(sysfs_root, "bus", "iio", "devices")

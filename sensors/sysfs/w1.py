@@ -199,9 +199,7 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> Ds18b20Bus:
     writer: TextWriter = write_text
     sysfs_root = ctx.sysfs_root
     if spec.simulate:
-        from sensors.sim.sysfs import shared_tree
-
-        tree = shared_tree(ctx)
+        tree = ctx.emulated().sysfs(ctx)
         tree.ensure_ds18b20_demo()
         sysfs_root, reader, writer = tree.sysfs_root, tree.read_text, tree.write_text
     devices_dir = os.path.join(sysfs_root, "bus", "w1", "devices")

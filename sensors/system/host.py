@@ -311,9 +311,7 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> SystemSensor:
     sysfs_root, procfs_root, reader = ctx.sysfs_root, ctx.procfs_root, read_text
     simulated = False
     if spec.simulate and board != "host":
-        from sensors.sim.sysfs_host import shared_board
-
-        tree = shared_board(ctx, board)
+        tree = ctx.emulated().host_board(ctx, board)
         sysfs_root, procfs_root, reader, simulated = tree.sysfs_root, tree.procfs_root, tree.read_text, True
     sources = discover(
         sysfs_root,

@@ -200,7 +200,7 @@ def test_boot_import_notify_sandbox_and_watchdog_restart(booted_root: Chroot) ->
     # the frozen process: watchdog timeout, SIGABRT with the faulthandler's stack, restart with a new pid
     assert "sensorcast.service: Watchdog timeout (limit 4s)!" in journal
     assert "Fatal Python error: Aborted" in journal
-    assert re.search(r'File ".*/asyncio/base_events.py", line \d+ in run_forever', journal)
+    assert re.search(r'File ".*/asyncio/base_events.py", line \d+ in run_forever', journal), journal[-4000:]
     assert "sensorcast.service: Failed with result 'watchdog'." in journal
     state2 = dict(
         kv.split("=", 1) for kv in re.findall(r"(\w+=(?:serving [^()]*\(1 sensors\)|\S+))", lines["STATE2"])

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
-from gateway.cmd_token import write_failure
+from gateway.cli.dispatch import main
+from gateway.cli.token import write_failure
 from gateway.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]

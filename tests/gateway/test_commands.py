@@ -7,20 +7,23 @@ import logging
 import math
 import threading
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from bridges.seam import CommandResult
+from gateway.buses import BusWorker
+from gateway.catalogue import Catalogue
 from gateway.commands import CommandRouter, validate_value
 from gateway.hub import Hub
-from gateway.poller import BusWorker
+from gateway.metrics import Metrics
+from gateway.protocol.seam import CommandResult
 from sensors.base import Actuator, ActuatorInfo, BuildContext
 from sensors.gpio import DEMO_ACTUATORS
 from sensors.gpio.outputs import GpioSwitch
 from sensors.registry import actuator_factory
+from sensors.sim.emulators import context_with_emulators
 from sensors.spec import DeviceSpec
 
 # Reading positions (its wire order [seq, prev, ts_ns, sensor, values, flags]).
@@ -114,6 +117,7 @@ def test_a_switch_ignores_the_numeric_range() -> None:
 class Rig:
     router: CommandRouter
     hub: Hub
+    catalogue: Catalogue
     factory: MockFactory
     actuators: dict[str, Actuator]
     worker: BusWorker
@@ -137,7 +141,7 @@ def _build(table: dict[str, Any], ctx: BuildContext) -> Actuator:
 
 @pytest.fixture
 def ctx() -> Iterator[BuildContext]:
-    c = BuildContext()
+    c = context_with_emulators()
     c.resources["gpio-factory"] = MockFactory(pin_class=MockPWMPin)
     yield c
     c.close()
@@ -148,15 +152,19 @@ async def rig(ctx: BuildContext) -> AsyncIterator[Rig]:
     actuators = {t["id"]: _build(t, ctx) for t in DEMO_ACTUATORS}
     assert set(actuators) == {"relay1", "led1", "servo1"}
     assert {a.bus_id for a in actuators.values()} == {"gpio"}
-    hub = Hub("test", "boot", flush_interval_ms=0)
+    metrics = Metrics()
+    catalogue = Catalogue(metrics)
+    hub = Hub("test", "boot", flush_interval_ms=0, metrics=metrics, catalogue=catalogue)
     readings: list[Any] = []
     hub.add_sink(readings.extend)
     for act in actuators.values():
-        hub.register_actuator(act.info)
+        catalogue.register_actuator(act.info)
         act.open()
     worker = BusWorker("gpio")
-    router = CommandRouter(actuators, {"gpio": worker}, hub, timeout_s=5.0)
-    yield Rig(router, hub, ctx.resources["gpio-factory"], actuators, worker, readings)
+    router = CommandRouter(
+        actuators, {"gpio": worker}, hub, catalogue=catalogue, metrics=metrics, timeout_s=5.0
+    )
+    yield Rig(router, hub, catalogue, ctx.resources["gpio-factory"], actuators, worker, readings)
     for act in actuators.values():
         act.close()
     worker.shutdown()
@@ -168,8 +176,8 @@ async def test_operator_switches_the_active_low_relay_and_the_state_is_published
     assert result == CommandResult(True, "relay1", value=True)
     assert rig.pin_state("relay1") == 0.0
     assert [(r[SENSOR], dict(r[VALUES])) for r in rig.readings] == [("relay1", {"value": True})]
-    assert rig.hub.actuator_values["relay1"] is True
-    assert rig.hub.metrics.get("sensorcast_commands_total", target="relay1") == 1.0
+    assert rig.catalogue.actuator_value("relay1") is True
+    assert rig.router.metrics.get("sensorcast_commands_total", target="relay1") == 1.0
     relay = next(a for a in rig.hub.catalogue()["actuators"] if a["id"] == "relay1")
     assert relay["value"] is True
 
@@ -178,7 +186,7 @@ async def test_operator_switches_the_active_low_relay_and_the_state_is_published
     assert rig.pin_state("relay1") == 1.0
     assert [dict(r[VALUES]) for r in rig.readings] == [{"value": True}, {"value": False}]
     assert rig.readings[1][PREV] == rig.readings[0][SEQ]
-    assert rig.hub.metrics.get("sensorcast_commands_total", target="relay1") == 2.0
+    assert rig.router.metrics.get("sensorcast_commands_total", target="relay1") == 2.0
 
 
 async def test_the_published_value_is_the_state_read_back_not_the_request(rig: Rig) -> None:
@@ -193,7 +201,7 @@ async def test_the_published_value_is_the_state_read_back_not_the_request(rig: R
         ("led1", {"value": 0.3333}),
         ("servo1", {"value": 45.0}),
     ]
-    assert rig.hub.actuator_values["led1"] == 0.3333
+    assert rig.catalogue.actuator_value("led1") == 0.3333
 
 
 @pytest.mark.parametrize("role", ["viewer", "", "Operator", "admin"])
@@ -201,7 +209,7 @@ async def test_only_the_operator_role_may_command(rig: Rig, role: str) -> None:
     result = await rig.router.execute("relay1", True, role=role, origin="t")
     assert result == CommandResult(False, "relay1", error="operator role required")
     assert rig.pin_state("relay1") == 1.0 and rig.readings == []
-    assert rig.hub.metrics.get("sensorcast_commands_total", target="relay1") == 0.0
+    assert rig.router.metrics.get("sensorcast_commands_total", target="relay1") == 0.0
 
 
 async def test_the_role_is_checked_before_the_target_is_looked_up(rig: Rig) -> None:
@@ -236,7 +244,7 @@ async def test_invalid_values_are_refused_before_touching_the_output(
     result = await rig.router.execute(target, value, role="operator", origin="t")
     assert result == CommandResult(False, target, error=error)
     assert rig.pin_state(target) == before
-    assert rig.readings == [] and rig.hub.actuator_values[target] is None
+    assert rig.readings == [] and rig.catalogue.actuator_value(target) is None
 
 
 async def test_an_output_that_fails_is_a_result_not_an_exception(
@@ -248,9 +256,9 @@ async def test_an_output_that_fails_is_a_result_not_an_exception(
         result = await rig.router.execute("relay1", True, role="operator", origin="ws 10.0.0.9")
     assert result == CommandResult(False, "relay1", error="output did not respond")
     assert "not open" not in (result.error or "")  # the driver's text stays in the log
-    assert rig.readings == [] and rig.hub.actuator_values["relay1"] is None
-    assert rig.hub.metrics.get("sensorcast_command_errors_total", target="relay1") == 1.0
-    assert rig.hub.metrics.get("sensorcast_commands_total", target="relay1") == 0.0
+    assert rig.readings == [] and rig.catalogue.actuator_value("relay1") is None
+    assert rig.router.metrics.get("sensorcast_command_errors_total", target="relay1") == 1.0
+    assert rig.router.metrics.get("sensorcast_commands_total", target="relay1") == 0.0
     (record,) = caplog.records
     assert "relay1" in record.getMessage() and "ws 10.0.0.9" in record.getMessage()
     assert record.exc_info is not None
@@ -275,7 +283,7 @@ async def test_an_output_that_hangs_times_out_as_a_result(rig: Rig) -> None:
         assert result == CommandResult(False, "led1", error="output did not respond")
         assert rig.worker.abandoned_threads == 1
         assert rig.readings == []
-        assert rig.hub.metrics.get("sensorcast_command_errors_total", target="led1") == 1.0
+        assert rig.router.metrics.get("sensorcast_command_errors_total", target="led1") == 1.0
     finally:
         release.set()
         await asyncio.wait_for(blocker, 5)
@@ -294,7 +302,7 @@ async def test_apply_safe_on_disconnect_only_touches_outputs_that_asked_for_it(r
     assert [(r[SENSOR], dict(r[VALUES])) for r in rig.readings] == [("relay1", {"value": False})]
     assert rig.pin_state("relay1") == 1.0
     assert rig.pin_state("led1") == pytest.approx(0.8)
-    assert rig.hub.actuator_values == {"relay1": False, "led1": 0.8, "servo1": 60.0}
+    assert rig.catalogue.actuator_values() == {"relay1": False, "led1": 0.8, "servo1": 60.0}
 
 
 async def test_apply_safe_drives_every_output_to_its_safe_value(rig: Rig) -> None:
@@ -309,7 +317,7 @@ async def test_apply_safe_drives_every_output_to_its_safe_value(rig: Rig) -> Non
     }
     assert (rig.pin_state("relay1"), rig.pin_state("led1")) == (1.0, 0.0)
     assert rig.pin_state("servo1") == pytest.approx(0.075)  # mid-range: 1.5 ms
-    assert rig.hub.actuator_values == {"relay1": False, "led1": 0.0, "servo1": 0.0}
+    assert rig.catalogue.actuator_values() == {"relay1": False, "led1": 0.0, "servo1": 0.0}
 
 
 async def test_apply_safe_skips_a_failing_output_and_outputs_without_a_safe_value(
@@ -330,3 +338,115 @@ async def test_apply_safe_skips_a_failing_output_and_outputs_without_a_safe_valu
     assert rig.factory.pin(5).state == 1.0  # left as it was
     assert any("led1" in r.getMessage() for r in caplog.records)
     no_safe.close()
+
+
+# -- minimum interval between changes ------------------------------------------------------------------------
+
+
+def _limit(rig: Rig, target: str, min_interval_s: float) -> list[float]:
+    """Give ``target`` a minimum interval and the router a clock the test moves; returns that clock's cell."""
+    act = rig.actuators[target]
+    act.info = replace(act.info, min_interval_s=min_interval_s)
+    now = [100.0]
+    rig.router.clock = lambda: now[0]
+    return now
+
+
+async def test_a_change_sooner_than_the_outputs_interval_is_refused_with_the_wait(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """relay1 at 0.5 s: on (ok), off 0.2 s later (refused, 0.3 s to wait, pin untouched), off 0.3 s later (ok)."""
+    now = _limit(rig, "relay1", 0.5)
+    results = []
+    with caplog.at_level(logging.INFO, logger="gateway.commands"):
+        for dt, value in ((0.0, True), (0.2, False), (0.3, False)):
+            now[0] += dt
+            results.append(await rig.router.execute("relay1", value, role="operator", origin="ws 10.0.0.7"))
+            if len(results) == 2:
+                assert rig.pin_state("relay1") == 0.0  # still on: the refused command never reached the pin
+    assert [(r.ok, r.value, r.error) for r in results] == [
+        (True, True, None),
+        (False, None, "too soon: relay1 accepts one change per 0.5 s; retry in 0.300 s"),
+        (True, False, None),
+    ]
+    assert results[1].retry_after_s == pytest.approx(0.3)
+    assert [dict(r[VALUES]) for r in rig.readings] == [{"value": True}, {"value": False}]
+    assert rig.router.metrics.get("sensorcast_commands_refused_total", target="relay1") == 1.0
+    assert [r.getMessage() for r in caplog.records if "refused" in r.getMessage()] == [
+        "actuator relay1: 1 command(s) refused, less than its min_interval_s 0.5 s after a change "
+        "(latest from ws 10.0.0.7)"
+    ]
+
+
+async def test_a_flood_of_refusals_is_logged_once_per_interval_with_a_count(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """59 refused toggles in a second give one log line; the next line, 10 s on, counts the 59 since."""
+    now = _limit(rig, "relay1", 3600)
+    assert (await rig.router.execute("relay1", True, role="operator", origin="t")).ok
+    with caplog.at_level(logging.WARNING, logger="gateway.commands"):
+        for _ in range(59):
+            now[0] += 1 / 59
+            assert not (await rig.router.execute("relay1", False, role="operator", origin="t")).ok
+        now[0] += 10
+        assert not (await rig.router.execute("relay1", False, role="operator", origin="t")).ok
+    assert [r.getMessage().split(",")[0] for r in caplog.records] == [
+        "actuator relay1: 1 command(s) refused",
+        "actuator relay1: 59 command(s) refused",
+    ]
+    assert rig.router.metrics.get("sensorcast_commands_refused_total", target="relay1") == 60.0
+
+
+async def test_safe_values_are_never_refused_and_the_next_command_waits_from_them(rig: Rig) -> None:
+    """A command, then apply_safe 0.1 s later (applied), then a command 0.1 s after that (refused, 0.4 s)."""
+    now = _limit(rig, "relay1", 0.5)
+    assert (await rig.router.execute("relay1", True, role="operator", origin="t")).ok
+    now[0] += 0.1
+    await rig.router.apply_safe(only_on_disconnect=True)
+    assert rig.pin_state("relay1") == 1.0  # off (active low): the safe value went through
+    now[0] += 0.1
+    res = await rig.router.execute("relay1", True, role="operator", origin="t")
+    assert (res.ok, res.retry_after_s) == (False, pytest.approx(0.4))
+    assert [dict(r[VALUES]) for r in rig.readings] == [{"value": True}, {"value": False}]
+
+
+async def test_concurrent_commands_cannot_both_pass_the_interval(rig: Rig) -> None:
+    """Ten operators toggling relay1 at the same instant: exactly one change is applied."""
+    _limit(rig, "relay1", 0.5)
+    results = await asyncio.gather(
+        *(rig.router.execute("relay1", i % 2 == 0, role="operator", origin=f"ws {i}") for i in range(10))
+    )
+    assert [r.ok for r in results] == [True] + [False] * 9
+    assert len(rig.readings) == 1
+
+
+def test_the_app_sets_each_outputs_interval_from_config_or_the_drivers_default() -> None:
+    """Demo outputs: relay1 0.5 s, led1 (pwm_led) 0.02 s, servo1 0.02 s; a configured value wins; hello shows it."""
+    from gateway.config import demo_config, parse_config
+    from gateway.devices import build_devices
+
+    _, acts = build_devices(demo_config(), context_with_emulators())
+    assert {a.info.id: a.info.min_interval_s for a in acts} == {"relay1": 0.5, "led1": 0.02, "servo1": 0.02}
+    cfg = parse_config(
+        {"actuators": [{"id": "r", "driver": "relay", "simulate": True, "pin": 5, "min_interval_s": 2}]}
+    )
+    _, acts = build_devices(cfg, context_with_emulators())
+    catalogue = Catalogue(Metrics())
+    catalogue.register_actuator(acts[0].info)
+    assert [a["min_interval_s"] for a in catalogue.entries()["actuators"]] == [2.0]
+
+
+async def test_a_safe_value_that_moves_nothing_does_not_delay_the_first_command(rig: Rig) -> None:
+    """apply_safe at start (no state known yet) then a command at once: accepted."""
+    _limit(rig, "relay1", 0.5)
+    await rig.router.apply_safe()
+    res = await rig.router.execute("relay1", True, role="operator", origin="t")
+    assert (res.ok, res.value) == (True, True)
+
+
+async def test_no_command_is_accepted_once_the_gateway_is_stopping(rig: Rig) -> None:
+    """After a clean stop began (safe values about to be applied), commands are refused and nothing moves."""
+    rig.router.stopping = True
+    res = await rig.router.execute("relay1", True, role="operator", origin="t")
+    assert res == CommandResult(False, "relay1", error="gateway is stopping")
+    assert rig.readings == [] and rig.pin_state("relay1") == 1.0

@@ -61,7 +61,7 @@ def test_empty_document_gives_the_documented_defaults(
     cfg = parse_config({}, base=tmp_path)
     gw = cfg.gateway
     assert (gw.host, gw.port, gw.flush_interval_ms, gw.batch_size, gw.ring_size, gw.read_timeout_s) == (
-        "localhost",  # 127.0.0.1 and ::1 (gateway/listen.py)
+        "localhost",  # 127.0.0.1 and ::1 (gateway/server/listen.py)
         8765,
         20,
         500,
@@ -256,8 +256,8 @@ def test_unknown_keys_suggest_the_closest_and_list_the_known_ones(section: str, 
 def test_unknown_top_level_section() -> None:
     assert only_error({"sensor": []}) == (
         "sensor",
-        "unknown section (did you mean 'sensors'?); known: actuators, gateway, history, limits, mqtt, security, "
-        "sensors",
+        "unknown section (did you mean 'sensors'?); known: actuators, gateway, history, limits, mqtt, rules, "
+        "security, sensors",
     )
 
 
@@ -791,3 +791,33 @@ def test_demo_config_takes_gateway_overrides_including_paths(tmp_path: Path) -> 
 )
 def test_is_loopback(host: str, expected: bool) -> None:
     assert is_loopback(host) is expected
+
+
+@pytest.mark.parametrize("bad", [-0.1, 3601, True, "0.5", float("nan"), float("inf")])
+def test_actuator_min_interval_must_be_seconds_in_range(tmp_path: Path, bad: Any) -> None:
+    """actuators[0].min_interval_s outside 0..3600 (or not a number) is an error naming file, key and range."""
+    assert only_error({"actuators": [{"id": "r", "driver": "relay", "min_interval_s": bad}]}) == (
+        "actuators[0].min_interval_s",
+        f"expected seconds 0..3600 between two changes of this output, got {bad!r}",
+    )
+    text = 'min_interval_s = "fast"' if bad == "0.5" else f"min_interval_s = {str(bad).lower()}"
+    path = write(tmp_path, f'[[actuators]]\nid = "r"\ndriver = "relay"\n{text}\n')
+    with pytest.raises(ConfigErrors) as info:
+        load_config(path)
+    assert [(e.file, e.key) for e in info.value.errors] == [(str(path), "actuators[0].min_interval_s")]
+
+
+def test_actuator_min_interval_is_a_generic_key_not_a_driver_option() -> None:
+    """min_interval_s reaches the DeviceSpec (not the driver's options); absent it is None (driver default)."""
+    cfg = parse_config(
+        {
+            "actuators": [
+                {"id": "r", "driver": "relay", "pin": 5, "min_interval_s": 2},
+                {"id": "l", "driver": "led", "pin": 6},
+            ]
+        }
+    )
+    assert [(a.min_interval_s, dict(a.options)) for a in cfg.actuators] == [
+        (2.0, {"pin": 5}),
+        (None, {"pin": 6}),
+    ]

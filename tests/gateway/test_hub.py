@@ -11,6 +11,7 @@ from typing import Any
 import msgpack
 import pytest
 
+from gateway.catalogue import Catalogue
 from gateway.hub import TIMER_SLACK_S, Hub
 from gateway.metrics import Metrics
 from gateway.protocol.model import FLAG_CLOCK_SYNCED, FLAG_SIMULATED, SEQ, ReadingTuple
@@ -60,9 +61,10 @@ def make_hub(**kwargs: Any) -> tuple[Hub, Sinks]:
 
 async def test_readings_are_stamped_with_seq_prev_and_flags() -> None:
     """seq counts every reading; prev links each sensor's chain; flags combine the sensor's and the caller's."""
-    hub, _ = make_hub(flush_interval_ms=20, clock_synced=True)
-    hub.register_sensor(info("a", simulated=True))
-    hub.register_sensor(info("b"))
+    cat = Catalogue(Metrics())
+    hub, _ = make_hub(flush_interval_ms=20, clock_synced=True, catalogue=cat)
+    cat.register_sensor(info("a", simulated=True))
+    cat.register_sensor(info("b"))
     r1 = hub.publish("a", {"v": 1}, ts_ns=111)
     r2 = hub.publish("b", {"v": 2}, ts_ns=222, flags=64)
     r3 = hub.publish("a", {"v": 3}, ts_ns=333)
@@ -97,8 +99,9 @@ async def test_publisher_and_publish_share_one_chain_per_sensor() -> None:
 
 async def test_clock_sync_changes_reach_existing_publishers() -> None:
     """set_clock_synced updates the flags of readings from publishers made before the change."""
-    hub, _ = make_hub()
-    hub.register_sensor(info("a"))
+    cat = Catalogue(Metrics())
+    hub, _ = make_hub(catalogue=cat)
+    cat.register_sensor(info("a"))
     pub = hub.publisher("a")
     assert pub({"v": 1})[5] == 0
     hub.set_clock_synced(True)
@@ -110,15 +113,16 @@ async def test_clock_sync_changes_reach_existing_publishers() -> None:
 
 async def test_registering_or_updating_a_sensor_sets_its_simulated_flag() -> None:
     """A publisher made before registration, and a deferred driver's new info, both get the right flags."""
-    hub, _ = make_hub()
+    cat = Catalogue(Metrics())
+    hub, _ = make_hub(catalogue=cat)
     pub = hub.publisher("a")
     assert pub({"v": 1})[5] == 0
-    hub.register_sensor(info("a", simulated=True))
+    cat.register_sensor(info("a", simulated=True))
     assert pub({"v": 2})[5] == FLAG_SIMULATED
-    hub.update_info(info("a", simulated=False))
+    cat.update_info(info("a", simulated=False))
     assert pub({"v": 3})[5] == 0
-    assert hub.sensors["a"].simulated is False
-    assert hub.states["a"]["state"] == "starting"  # update_info keeps the state
+    assert cat.simulated("a") is False
+    assert cat.state("a") == ("starting", None)  # update_info keeps the state
 
 
 async def test_full_batch_flushes_at_once_with_the_encoded_readings() -> None:
@@ -155,10 +159,10 @@ async def test_timer_flushes_a_partial_batch_within_one_interval() -> None:
     after = loop.time()
     hub.publish("a", {"v": 2})
     assert sinks.batches == []
-    handle = hub._flush_handle
+    due = hub.flush_due()
     # Due one interval after the first reading, less the loop's timer slack (timers fire up to ~2 ms late).
-    assert handle is not None
-    assert before + 0.02 - TIMER_SLACK_S - 1e-9 <= handle.when() <= after + 0.02 - TIMER_SLACK_S + 1e-9
+    assert due is not None
+    assert before + 0.02 - TIMER_SLACK_S - 1e-9 <= due <= after + 0.02 - TIMER_SLACK_S + 1e-9
     await sinks.wait_batches(1)
     assert [len(b) for b in sinks.batches] == [2]
 
@@ -175,10 +179,12 @@ async def test_the_timer_is_armed_early_by_the_slack_at_most_a_quarter_of_the_wi
     before = loop.time()
     hub.publish("a", {"v": 1})
     after = loop.time()
-    handle = hub._flush_handle
-    assert handle is not None
-    assert before + delay_s - 1e-9 <= handle.when() <= after + delay_s + 1e-9  # float rounding
-    handle.cancel()
+    due = hub.flush_due()
+    assert due is not None
+    assert before + delay_s - 1e-9 <= due <= after + delay_s + 1e-9  # float rounding
+    hub.flush()
+    await asyncio.sleep(delay_s * 2)  # the armed timer fires with nothing pending
+    assert hub.flush_due() is None
 
 
 async def test_a_size_flush_leaves_the_timer_armed_for_what_comes_next() -> None:
@@ -262,7 +268,8 @@ async def test_a_failing_sink_does_not_stop_the_others(caplog: pytest.LogCapture
 
 async def test_removed_sinks_get_nothing_more() -> None:
     """The removers returned by add_sink / add_encoded_sink / add_status_sink work, and twice is harmless."""
-    hub = Hub("gw", "boot", flush_interval_ms=0)
+    cat = Catalogue(Metrics())
+    hub = Hub("gw", "boot", flush_interval_ms=0, catalogue=cat)
     plain: list[object] = []
     encoded: list[object] = []
     status: list[object] = []
@@ -271,14 +278,14 @@ async def test_removed_sinks_get_nothing_more() -> None:
         hub.add_encoded_sink(lambda b, p: encoded.append(p)),
         hub.add_status_sink(lambda *a: status.append(a)),
     ]
-    hub.register_sensor(info("a"))
+    cat.register_sensor(info("a"))
     hub.publish("a", {"v": 1})
-    hub.set_state("a", "ok")
+    cat.set_state("a", "ok")
     for remove in removers:
         remove()
         remove()
     hub.publish("a", {"v": 2})
-    hub.set_state("a", "failing", "EIO")
+    cat.set_state("a", "failing", "EIO")
     assert (len(plain), len(encoded), len(status)) == (1, 1, 1)
 
 
@@ -314,31 +321,3 @@ async def test_flushing_by_hand_does_not_upset_batch_sizes_or_the_timer() -> Non
         pub({"v": i})
     assert [[r[SEQ] for r in b] for b in sinks.batches[4:]] == [[10, 11, 12]]
     assert hub.seq == 13 and hub.flushed_seq == 12
-
-
-def test_catalogue_fields_carry_a_human_label() -> None:
-    """Each catalogue field has its id, a human label (the unit suffix dropped), unit, kind, device class and
-    series, so every client shows the same names."""
-    hub = Hub("gw", "b00t")
-    fields = (FieldSpec("cpu_temp_c", "°C", "float", "temperature"), FieldSpec("net_rx_bytes", "B", "int"))
-    hub.register_sensor(
-        SensorInfo(id="sys", driver="system", model="host", fields=fields, interval_s=1.0, simulated=False)
-    )
-    assert hub.catalogue()["sensors"][0]["fields"] == [
-        {
-            "name": "cpu_temp_c",
-            "label": "CPU temp",
-            "unit": "°C",
-            "kind": "float",
-            "device_class": "temperature",
-            "series": "gauge",
-        },
-        {
-            "name": "net_rx_bytes",
-            "label": "Net RX",
-            "unit": "B",
-            "kind": "int",
-            "device_class": None,
-            "series": "gauge",
-        },
-    ]

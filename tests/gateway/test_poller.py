@@ -1,4 +1,4 @@
-"""Unit tests of gateway.poller: BusWorker threading/timeouts, describe_error, and SensorRunner polling/health."""
+"""Unit tests of gateway.poller: describe_error, and SensorRunner polling/health (BusWorker: test_buses.py)."""
 
 from __future__ import annotations
 
@@ -7,22 +7,25 @@ import contextlib
 import errno
 import itertools
 import logging
-import selectors
 import threading
-from collections.abc import Callable, Coroutine
-from concurrent.futures import Executor
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from gateway.buses import BusWorker
+from gateway.catalogue import Catalogue
 from gateway.hub import Hub
-from gateway.poller import BusWorker, SensorRunner, describe_error
-from sensors.base import BuildContext, FieldSpec, Sensor, SensorInfo, Values
+from gateway.metrics import Metrics
+from gateway.poller import SensorRunner, describe_error
+from sensors.base import FieldSpec, Sensor, SensorInfo, Values
 from sensors.errors import ChecksumError, ImplausibleReading, SensorError, SensorTimeout
 from sensors.health import HealthPolicy
 from sensors.registry import sensor_factory
+from sensors.sim.emulators import context_with_emulators
 from sensors.spec import DeviceSpec
 from tests.conftest import scaled
+from tests.virtual_clock import VirtualClockLoop, run_virtual
 
 WAIT = scaled(10.0)
 """Generous bound for event-based waits (never a timing assert)."""
@@ -86,332 +89,25 @@ FAST = HealthPolicy(retries=1, offline_after=3, backoff_initial_s=0.01, backoff_
 def make_runner(
     sensor: Sensor, policy: HealthPolicy = FAST, read_timeout_s: float = 5.0, **hub_kw: Any
 ) -> tuple[SensorRunner, Hub, list[Any], list[tuple[str, str, str | None]]]:
-    hub = Hub("gw", "boot", flush_interval_ms=0, **hub_kw)
-    hub.register_sensor(sensor.info)
+    metrics = hub_kw.pop("metrics", None) or Metrics()
+    catalogue = Catalogue(metrics)
+    hub = Hub("gw", "boot", flush_interval_ms=0, metrics=metrics, catalogue=catalogue, **hub_kw)
+    catalogue.register_sensor(sensor.info)
     published: list[Any] = []
     states: list[tuple[str, str, str | None]] = []
     hub.add_sink(published.extend)
-    hub.add_status_sink(lambda sid, state, err: states.append((sid, state, err)))
-    runner = SensorRunner(sensor, BusWorker(sensor.bus_id), hub, policy, read_timeout_s, rand=lambda: 0.5)
-    return runner, hub, published, states
-
-
-@pytest.fixture
-def shutdown() -> Any:
-    """Collects workers and releases blocked threads at the end of a test."""
-    workers: list[BusWorker] = []
-    gates: list[threading.Event] = []
-    yield workers, gates
-    for gate in gates:
-        gate.set()
-    for w in workers:
-        w.shutdown()
-
-
-# -- BusWorker ----------------------------------------------------------------------------------------------
-
-
-async def test_call_runs_on_the_bus_thread_and_returns_its_result(shutdown: Any) -> None:
-    worker = BusWorker("i2c-7")
-    shutdown[0].append(worker)
-    name = await worker.call(lambda: threading.current_thread().name)
-    assert name.startswith("bus-i2c-7")
-    assert name != threading.current_thread().name
-    assert await worker.call(pow, 2, 10) == 1024
-    assert worker.abandoned_threads == 0
-
-
-async def test_calls_run_one_at_a_time_in_submission_order(shutdown: Any) -> None:
-    worker = BusWorker("spi")
-    shutdown[0].append(worker)
-    order: list[int] = []
-    threads: set[int] = set()
-    active = 0
-    overlap = False
-    lock = threading.Lock()
-
-    def job(i: int) -> int:
-        nonlocal active, overlap
-        with lock:
-            active += 1
-            overlap = overlap or active > 1
-        threads.add(threading.get_ident())
-        threading.Event().wait(0.001)  # give a concurrent executor the chance to overlap
-        order.append(i)
-        with lock:
-            active -= 1
-        return i * i
-
-    results = await asyncio.gather(*(worker.call(job, i, timeout_s=WAIT) for i in range(20)))
-    assert results == [i * i for i in range(20)]
-    assert order == list(range(20))
-    assert not overlap
-    assert len(threads) == 1
-
-
-@pytest.mark.parametrize(
-    "exc",
-    [
-        SensorError(errno.EREMOTEIO, "nack"),
-        SensorTimeout(errno.ETIMEDOUT, "conversion never finished"),  # the driver's own: no thread abandoned
-        ImplausibleReading("skipped"),
-        ValueError("bug"),
-        KeyError("k"),
-    ],
-)
-async def test_exceptions_propagate_unchanged(shutdown: Any, exc: Exception) -> None:
-    worker = BusWorker("b")
-    shutdown[0].append(worker)
-
-    def boom() -> None:
-        raise exc
-
-    with pytest.raises(type(exc)) as info:
-        await worker.call(boom, timeout_s=WAIT)
-    assert info.value is exc
-    assert worker.abandoned_threads == 0
-    assert await worker.call(lambda: "still usable") == "still usable"
-
-
-async def test_a_call_past_its_timeout_is_abandoned_and_the_bus_gets_a_fresh_thread(shutdown: Any) -> None:
-    abandoned: list[str] = []
-    worker = BusWorker("i2c-1", on_abandon=abandoned.append)
-    gate = threading.Event()
-    shutdown[0].append(worker)
-    shutdown[1].append(gate)
-    stuck_thread: list[int] = []
-
-    def stuck() -> str:
-        stuck_thread.append(threading.get_ident())
-        gate.wait()
-        return "late"
-
-    with pytest.raises(SensorTimeout) as info:
-        await worker.call(stuck, timeout_s=0.05)
-    err = info.value
-    assert isinstance(err, TimeoutError) and isinstance(err, OSError)
-    assert err.errno == errno.ETIMEDOUT
-    assert err.strerror == "no answer within 0.05 s on i2c-1"
-    assert err.__cause__ is None and err.__suppress_context__
-    assert worker.abandoned_threads == 1
-    assert abandoned == ["i2c-1"]
-    # The old thread is still blocked in the driver; the next call runs on a new one at once.
-    fresh, name = await worker.call(
-        lambda: (threading.get_ident(), threading.current_thread().name), timeout_s=WAIT
+    catalogue.add_status_sink(lambda sid, state, err: states.append((sid, state, err)))
+    runner = SensorRunner(
+        sensor,
+        BusWorker(sensor.bus_id),
+        hub,
+        policy,
+        read_timeout_s,
+        rand=lambda: 0.5,
+        catalogue=catalogue,
+        metrics=hub.metrics,
     )
-    assert name.startswith("bus-i2c-1") and fresh != stuck_thread[0]
-    assert not gate.is_set()
-    with pytest.raises(SensorTimeout):
-        await worker.call(gate.wait, timeout_s=0.05)
-    assert worker.abandoned_threads == 2 and abandoned == ["i2c-1", "i2c-1"]
-
-
-async def test_no_timeout_waits_for_the_call(shutdown: Any) -> None:
-    worker = BusWorker("b")
-    shutdown[0].append(worker)
-    gate = threading.Event()
-    shutdown[1].append(gate)
-    loop = asyncio.get_running_loop()
-    task = loop.create_task(worker.call(lambda: gate.wait(WAIT) and "done"))
-    await asyncio.sleep(0.05)
-    assert not task.done()
-    gate.set()
-    assert await asyncio.wait_for(task, WAIT) == "done"
-
-
-async def test_shutdown_refuses_new_work() -> None:
-    worker = BusWorker("b")
-    worker.shutdown()
-    with pytest.raises(RuntimeError):
-        await worker.call(lambda: 1)
-
-
-async def test_calls_queued_behind_a_stuck_call_run_in_order_on_the_fresh_thread(shutdown: Any) -> None:
-    """Regression: the timeout used to cancel every call queued behind the stuck one (other sensors on the bus
-    got CancelledError and their polling ended for good)."""
-    worker = BusWorker("i2c-1")
-    gate = threading.Event()
-    shutdown[0].append(worker)
-    shutdown[1].append(gate)
-    stuck_thread: list[int] = []
-
-    def stuck() -> str:
-        stuck_thread.append(threading.get_ident())
-        gate.wait()
-        return "late"
-
-    def job(i: int) -> tuple[int, int]:
-        return i, threading.get_ident()
-
-    loop = asyncio.get_running_loop()
-    first = loop.create_task(worker.call(stuck, timeout_s=0.1))
-    queued = [loop.create_task(worker.call(job, i, timeout_s=WAIT)) for i in range(3)]
-    with pytest.raises(SensorTimeout):
-        await first
-    results = await asyncio.wait_for(asyncio.gather(*queued), WAIT)
-    assert [i for i, _ in results] == [0, 1, 2]
-    threads = {t for _, t in results}
-    assert len(threads) == 1 and stuck_thread[0] not in threads
-    assert worker.abandoned_threads == 1
-    assert not gate.is_set(), "the queued calls did not wait for the stuck one to return"
-
-
-async def test_the_late_result_of_an_abandoned_call_is_discarded(
-    shutdown: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    worker = BusWorker("b")
-    gate = threading.Event()
-    returned = threading.Event()
-    shutdown[0].append(worker)
-    shutdown[1].append(gate)
-
-    def stuck() -> str:
-        gate.wait()
-        returned.set()
-        return "late"
-
-    with pytest.raises(SensorTimeout):
-        await worker.call(stuck, timeout_s=0.05)
-    with caplog.at_level(logging.DEBUG):
-        gate.set()
-        assert await asyncio.to_thread(returned.wait, WAIT)
-        assert await worker.call(lambda: "mine", timeout_s=WAIT) == "mine"
-        await asyncio.sleep(0.01)  # let a stray late callback run, if any
-    assert worker.abandoned_threads == 1
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-
-
-def test_an_abandoned_call_returning_after_its_loop_closed_is_harmless(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    gate = threading.Event()
-    returned = threading.Event()
-    worker = BusWorker("b")
-
-    def stuck() -> str:
-        gate.wait()
-        returned.set()
-        raise OSError(errno.EIO, "too late to matter")
-
-    async def main() -> None:
-        with pytest.raises(SensorTimeout):
-            await worker.call(stuck, timeout_s=0.05)
-
-    try:
-        asyncio.run(main())
-        with caplog.at_level(logging.DEBUG):
-            gate.set()
-            assert returned.wait(WAIT)
-            worker.shutdown()
-    finally:
-        gate.set()
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-
-
-async def test_a_call_waiting_behind_a_call_without_timeout_times_out_and_frees_the_bus(
-    shutdown: Any,
-) -> None:
-    worker = BusWorker("gpio")
-    gate = threading.Event()
-    started = threading.Event()
-    shutdown[0].append(worker)
-    shutdown[1].append(gate)
-
-    def blocker() -> str:
-        started.set()
-        gate.wait()
-        return "late"
-
-    loop = asyncio.get_running_loop()
-    held = loop.create_task(worker.call(blocker))  # no timeout: nothing else would ever free the bus
-    assert await asyncio.to_thread(started.wait, WAIT)
-    with pytest.raises(SensorTimeout) as info:
-        await worker.call(lambda: "never", timeout_s=0.05)
-    assert info.value.errno == errno.ETIMEDOUT
-    assert worker.abandoned_threads == 1
-    assert await worker.call(lambda: "next", timeout_s=WAIT) == "next"  # on the fresh thread, at once
-    assert not held.done()
-    gate.set()
-    assert await asyncio.wait_for(held, WAIT) == "late", "a caller still waiting gets its own late result"
-    assert worker.abandoned_threads == 1
-
-
-async def test_a_waiting_call_does_not_time_out_while_the_running_call_is_within_its_timeout(
-    shutdown: Any,
-) -> None:
-    worker = BusWorker("b")
-    gate = threading.Event()
-    started = threading.Event()
-    shutdown[0].append(worker)
-    shutdown[1].append(gate)
-
-    def slow() -> str:
-        started.set()
-        gate.wait()
-        return "slow"
-
-    loop = asyncio.get_running_loop()
-    running = loop.create_task(worker.call(slow, timeout_s=WAIT))
-    assert await asyncio.to_thread(started.wait, WAIT)
-    waiting = loop.create_task(worker.call(lambda: "quick", timeout_s=0.02))
-    await asyncio.sleep(0.2)  # ten times the waiting call's own timeout
-    assert not waiting.done(), "it waits for the running call, whose own timeout has not expired"
-    gate.set()
-    assert await asyncio.wait_for(asyncio.gather(running, waiting), WAIT) == ["slow", "quick"]
-    assert worker.abandoned_threads == 0
-
-
-async def test_a_cancelled_waiting_call_never_runs_and_the_queue_moves_on(shutdown: Any) -> None:
-    worker = BusWorker("b")
-    gate = threading.Event()
-    started = threading.Event()
-    shutdown[0].append(worker)
-    shutdown[1].append(gate)
-    ran: list[str] = []
-
-    def first() -> None:
-        started.set()
-        gate.wait()
-        ran.append("first")
-
-    loop = asyncio.get_running_loop()
-    running = loop.create_task(worker.call(first, timeout_s=WAIT))
-    assert await asyncio.to_thread(started.wait, WAIT)
-    cancelled = loop.create_task(worker.call(ran.append, "cancelled", timeout_s=WAIT))
-    last = loop.create_task(worker.call(ran.append, "last", timeout_s=WAIT))
-    await asyncio.sleep(0)
-    cancelled.cancel()
-    gate.set()
-    await asyncio.wait_for(asyncio.gather(running, last), WAIT)
-    assert cancelled.cancelled()
-    assert ran == ["first", "last"]
-    assert worker.abandoned_threads == 0
-
-
-async def test_a_cancelled_running_call_frees_the_bus_and_a_stuck_one_is_abandoned_later(
-    shutdown: Any,
-) -> None:
-    """The caller of a stuck call goes away (task cancelled, no timeout): the next call times out as a
-    *timeout* (never a CancelledError) and the one after runs on a fresh thread."""
-    worker = BusWorker("b")
-    gate = threading.Event()
-    started = threading.Event()
-    shutdown[0].append(worker)
-    shutdown[1].append(gate)
-
-    def stuck() -> None:
-        started.set()
-        gate.wait()
-
-    task = asyncio.get_running_loop().create_task(worker.call(stuck))
-    assert await asyncio.to_thread(started.wait, WAIT)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    with pytest.raises(SensorTimeout):
-        await worker.call(lambda: "behind the orphan", timeout_s=0.05)
-    assert worker.abandoned_threads == 1
-    assert await worker.call(lambda: "fresh", timeout_s=WAIT) == "fresh"
+    return runner, hub, published, states
 
 
 # -- describe_error -----------------------------------------------------------------------------------------
@@ -454,14 +150,14 @@ def test_describe_error_never_carries_the_exception_text() -> None:
 
 async def test_first_poll_opens_reads_publishes_and_reports_ok(shutdown: Any) -> None:
     sensor = ScriptedSensor()
-    runner, hub, published, states = make_runner(sensor)
+    runner, _hub, published, states = make_runner(sensor)
     shutdown[0].append(runner.worker)
     assert runner.id == "s1"
     assert await runner.poll_once() == {"x": 0.0}
     assert (sensor.opens, sensor.closes, sensor.reads) == (1, 0, 1)
     assert [(r[SENSOR], dict(r[VALUES])) for r in published] == [("s1", {"x": 0.0})]
     assert states == [("s1", "ok", None)]
-    assert hub.states["s1"]["state"] == "ok"
+    assert runner.catalogue.state("s1")[0] == "ok"
     assert await runner.poll_once() == {"x": 1.0}
     assert sensor.opens == 1, "an open sensor is not re-opened while healthy"
     assert states == [("s1", "ok", None)], "no state report without a change"
@@ -497,7 +193,7 @@ async def test_health_transitions_ok_failing_offline_recovering_ok(shutdown: Any
         ("s1", "recovering", NACK),
         ("s1", "ok", None),
     ]
-    assert hub.states["s1"]["state"] == "ok" and hub.states["s1"]["error"] is None
+    assert runner.catalogue.state("s1")[0] == "ok" and runner.catalogue.state("s1")[1] is None
     assert hub.metrics.get("sensorcast_sensor_errors_total", sensor="s1") == 4
     assert hub.metrics.get("sensorcast_sensor_up", sensor="s1") == 1.0
     assert runner.health.errors_total == 4
@@ -555,7 +251,7 @@ async def test_unexpected_driver_exception_is_logged_and_survived(
     shutdown: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     sensor = ScriptedSensor()
-    runner, hub, _, states = make_runner(sensor)
+    runner, _hub, _, states = make_runner(sensor)
     shutdown[0].append(runner.worker)
     sensor.fail = ZeroDivisionError("driver bug")
     with caplog.at_level(logging.WARNING, logger="gateway.poller"):
@@ -563,7 +259,7 @@ async def test_unexpected_driver_exception_is_logged_and_survived(
     assert states == [("s1", "failing", "driver error")]
     assert sensor.reads == 1, "a non-I/O error is not retried"
     assert any(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in caplog.records)
-    assert "driver bug" not in (hub.states["s1"]["error"] or "")
+    assert "driver bug" not in (runner.catalogue.state("s1")[1] or "")
     sensor.fail = None
     assert await runner.poll_once() == {"x": 1.0}
 
@@ -637,21 +333,21 @@ async def test_cancelling_the_runner_task_still_stops_it(shutdown: Any, where: s
 
 async def test_a_deferred_driver_updates_the_catalogue_when_opened(shutdown: Any) -> None:
     sensor = ScriptedSensor()
-    runner, hub, *_ = make_runner(sensor)
+    runner, _hub, *_ = make_runner(sensor)
     shutdown[0].append(runner.worker)
     placeholder = SensorInfo("s1", "test", (), 1.0, description="hardware not available at start")
-    hub.sensors["s1"] = placeholder
+    runner.catalogue.update_info(placeholder)
     await runner.poll_once()
-    assert hub.sensors["s1"] is sensor.info
+    assert runner.catalogue.sensor("s1") is sensor.info
 
 
 async def test_real_emulated_chip_unplugged_and_plugged_back(shutdown: Any) -> None:
     """A BME280 on the emulated bus: NACKs while unplugged, power-cycled chip re-initialised when back."""
-    ctx = BuildContext(simulate=True)
+    ctx = context_with_emulators(simulate=True)
     factory = sensor_factory("bme280")
     assert factory is not None
     sensor = factory(DeviceSpec("env", "bme280", "sensors[0]", 0.05, True, {"address": 0x76}), ctx)
-    runner, hub, published, states = make_runner(sensor)
+    runner, _hub, published, states = make_runner(sensor)
     shutdown[0].append(runner.worker)
     try:
         values = await runner.poll_once()
@@ -661,7 +357,7 @@ async def test_real_emulated_chip_unplugged_and_plugged_back(shutdown: Any) -> N
         for _ in range(3):
             assert await runner.poll_once() is None
         assert [s for _, s, _ in states] == ["ok", "failing", "offline"]
-        assert hub.states["env"]["error"] == NACK
+        assert runner.catalogue.state("env")[1] == NACK
         bus.reappear(0x76)
         assert await runner.poll_once() is not None
         assert await runner.poll_once() is not None
@@ -715,95 +411,6 @@ async def test_close_closes_the_driver_on_its_bus_thread_and_swallows_errors(
 # -- SensorRunner.run on a virtual clock --------------------------------------------------------------------
 
 
-class _VirtualSelector:
-    """Selector wrapper: while the loop is idle (nothing ready, no executor job running), jump the loop's
-    clock to the next timer instead of sleeping; while a job runs on a thread, wait for it for real."""
-
-    def __init__(self, real: selectors.BaseSelector, loop: VirtualClockLoop) -> None:
-        self._real = real
-        self._loop = loop
-
-    def select(self, timeout: float | None = None) -> list[Any]:
-        if timeout == 0:
-            return self._real.select(0)
-        if self._loop.in_flight:
-            events = self._real.select(WAIT)
-            if not events and self._loop.in_flight:
-                raise AssertionError("virtual clock stalled: an executor job neither finished nor parked")
-            return events
-        events = self._real.select(0)
-        if events or timeout is None:
-            return events or self._real.select(WAIT)
-        self._loop.advance(timeout)
-        return []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-
-class _Job:
-    def __init__(self, executor: Executor | None) -> None:
-        self.executor = executor
-        self.started = False
-        self.parked = False
-
-
-class VirtualClockLoop(asyncio.SelectorEventLoop):
-    """An event loop whose time() only moves when every task waits on a timer (or a sensor spends time).
-
-    A job that blocks on purpose (a stuck bus) calls :meth:`park` from its thread first: the clock then moves
-    on without it, so the caller's timeout can expire.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._now = 1000.0
-        self._jobs: dict[asyncio.Future[Any], _Job] = {}
-        self._job_of_thread = threading.local()
-        self._selector = _VirtualSelector(self._selector, self)  # type: ignore[has-type,assignment]
-
-    @property
-    def in_flight(self) -> int:
-        """Executor jobs submitted and not finished, except parked ones and those queued behind one."""
-        parked = {id(job.executor) for job in self._jobs.values() if job.parked}
-        return sum(
-            1
-            for job in self._jobs.values()
-            if not job.parked and (job.started or id(job.executor) not in parked)
-        )
-
-    def time(self) -> float:
-        return self._now
-
-    def advance(self, seconds: float) -> None:
-        self._now += seconds
-
-    def run_in_executor(self, executor: Executor | None, func: Callable[..., Any], *args: Any) -> Any:
-        job = _Job(executor)
-
-        def run() -> Any:
-            self._job_of_thread.job = job
-            job.started = True
-            return func(*args)
-
-        fut = super().run_in_executor(executor, run)
-        self._jobs[fut] = job
-        fut.add_done_callback(self._jobs.pop)
-        return fut
-
-    def park(self) -> None:
-        """Called on a worker thread: the job it runs is about to block until the test releases it."""
-        self.call_soon_threadsafe(setattr, self._job_of_thread.job, "parked", True)
-
-
-def run_virtual(main: Callable[[VirtualClockLoop], Coroutine[Any, Any, Any]]) -> Any:
-    loop = VirtualClockLoop()
-    try:
-        return loop.run_until_complete(main(loop))
-    finally:
-        loop.close()
-
-
 class TimedSensor(ScriptedSensor):
     """Records the loop time at each read; each read costs ``cost(n)`` virtual seconds; fails while
     ``failing(n)``; signals ``done`` after ``polls`` reads."""
@@ -839,9 +446,19 @@ async def run_until_done(
     sensor: TimedSensor, policy: HealthPolicy, rand: float = 0.5, budget_s: float = 1e5
 ) -> SensorRunner:
     hub = Hub("gw", "boot", flush_interval_ms=0)
-    hub.register_sensor(sensor.info)
+    catalogue = Catalogue(hub.metrics)
+    catalogue.register_sensor(sensor.info)
     worker = BusWorker("virtual")
-    runner = SensorRunner(sensor, worker, hub, policy, read_timeout_s=1e6, rand=lambda: rand)
+    runner = SensorRunner(
+        sensor,
+        worker,
+        hub,
+        policy,
+        read_timeout_s=1e6,
+        rand=lambda: rand,
+        catalogue=catalogue,
+        metrics=hub.metrics,
+    )
     task = asyncio.get_running_loop().create_task(runner.run())
     try:
         async with asyncio.timeout(budget_s):  # virtual seconds: fails fast instead of hanging
@@ -934,7 +551,9 @@ def test_a_stuck_sensor_does_not_stop_the_other_sensors_on_its_bus() -> None:
     gate = threading.Event()
 
     async def main(loop: VirtualClockLoop) -> dict[str, Any]:
-        hub = Hub("gw", "boot", flush_interval_ms=0)
+        metrics = Metrics()
+        catalogue = Catalogue(metrics)
+        hub = Hub("gw", "boot", flush_interval_ms=0, metrics=metrics, catalogue=catalogue)
         worker = BusWorker("virtual")
         stuck = StuckSensor(loop, gate)
         good = TimedSensor(loop, 1.0, polls=12)
@@ -946,11 +565,22 @@ def test_a_stuck_sensor_does_not_stop_the_other_sensors_on_its_bus() -> None:
             if sid == "stuck" and state == "ok":
                 stuck_ok.set()
 
-        hub.add_status_sink(on_state)
+        catalogue.add_status_sink(on_state)
         runners = []
         for sensor in (stuck, good):
-            hub.register_sensor(sensor.info)
-            runners.append(SensorRunner(sensor, worker, hub, FAST, read_timeout_s=0.5, rand=lambda: 0.5))
+            catalogue.register_sensor(sensor.info)
+            runners.append(
+                SensorRunner(
+                    sensor,
+                    worker,
+                    hub,
+                    FAST,
+                    read_timeout_s=0.5,
+                    rand=lambda: 0.5,
+                    catalogue=catalogue,
+                    metrics=metrics,
+                )
+            )
         tasks = [loop.create_task(r.run()) for r in runners]
         done = loop.create_task(good.done.wait())
         try:

@@ -140,7 +140,8 @@ async def test_watchdog_pings_periodically_and_stop_while_loop_is_stalled(system
 
 
 async def test_gateway_app_reports_ready_status_stopping_and_feeds_watchdog(systemd: FakeSystemd) -> None:
-    """The real app sends STATUS then READY=1 once serving, WATCHDOG=1 from its loop, and STOPPING=1 on exit."""
+    """The real app sends STATUS then READY=1 once serving, WATCHDOG=1 from its loop, and STOPPING=1 when its
+    stop begins (then at most watchdog pings while it drains)."""
     cfg = parse_config(
         {
             "gateway": {"id": "t", "port": 0},
@@ -163,7 +164,10 @@ async def test_gateway_app_reports_ready_status_stopping_and_feeds_watchdog(syst
     msgs = [m for _, m in systemd.messages]
     assert msgs[0].startswith("STATUS=")  # what it is doing while starting, before READY
     assert msgs.index("READY=1") < msgs.index(f"STATUS=serving {url} (1 sensors)")
-    assert msgs[-1] == "STOPPING=1"
+    # STOPPING=1 comes first in the ordered stop; the watchdog may still be fed while the stop drains (the
+    # bridge's last commit can take a moment), and nothing else follows.
+    stopping = msgs.index("STOPPING=1")
+    assert set(msgs[stopping + 1 :]) <= {"WATCHDOG=1"}, msgs[stopping:]
     pings = [t for t, m in systemd.messages if m == "WATCHDOG=1"]
     assert len([t for t in pings if ready_t <= t < stall_start]) >= 2
     assert [t for t in pings if stall_start + 0.1 < t < stall_end] == []

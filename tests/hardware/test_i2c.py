@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sensors.base import BuildContext, Values
+from sensors.base import Values
 from sensors.errors import SensorError
 from sensors.i2c.ads1x15 import build as build_ads
 from sensors.i2c.bh1750 import build as build_bh1750
@@ -24,6 +24,7 @@ from sensors.i2c.ina219 import build as build_ina219
 from sensors.i2c.mpu6050 import build as build_mpu6050
 from sensors.i2c.sht3x import build as build_sht3x
 from sensors.scan import identify, scan
+from sensors.sim.emulators import context_with_emulators
 from sensors.spec import DeviceSpec
 from tests.conftest import scaled
 
@@ -61,7 +62,7 @@ def address_of(found: dict[str, int], driver: str) -> int:
 def build(
     factory: Any, driver: str, address: int, smbus: Any, interval_s: float = 1.0, **options: Any
 ) -> Any:
-    ctx = BuildContext(resources={f"i2c-{BUS}": smbus})
+    ctx = context_with_emulators(resources={f"i2c-{BUS}": smbus})
     options = {"bus": BUS, "address": address, **options}
     spec = DeviceSpec(f"hw-{driver}", driver, "sensors[0]", interval_s, False, options)
     return factory(spec, ctx)

@@ -1,4 +1,4 @@
-"""gateway/listen.py with real sockets: `localhost` is 127.0.0.1 and ::1 on one port, a client connects over
+"""gateway/server/listen.py with real sockets: `localhost` is 127.0.0.1 and ::1 on one port, a client connects over
 ::1, and a machine without an IPv6 loopback still starts (on 127.0.0.1, saying so once)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from gateway.config import GatewaySection, is_loopback
-from gateway.listen import PORT_PICK_ATTEMPTS, bind, listen_hosts
+from gateway.server.listen import PORT_PICK_ATTEMPTS, bind, listen_hosts
 from tests.conftest import scaled
 from tests.integration.helpers import make_config, running, synthetic
 

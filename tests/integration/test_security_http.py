@@ -15,8 +15,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from gateway.http import STATIC_ROOT
-from sensors.base import Actuator, ActuatorInfo, BuildContext, Value
+from gateway.buses import BusWorker
+from gateway.server.http import STATIC_ROOT
+from sensors.base import Actuator, ActuatorInfo, Value
+from sensors.sim.emulators import context_with_emulators
 from tests.integration.helpers import client, make_config, running, synthetic
 
 OPERATOR = "op-token-0123456789abcdef"
@@ -126,8 +128,8 @@ async def test_commands_need_operator_role_are_validated_and_echoed_as_readings(
     async with running(cfg) as app:
         relay = Relay(ActuatorInfo("relay1", "test", "switch", safe_value=False))
         app.actuators["relay1"] = relay
-        app.hub.register_actuator(relay.info)
-        app.workers.setdefault("test", app._worker("test"))
+        app.catalogue.register_actuator(relay.info)
+        app.workers.setdefault("test", BusWorker("test"))
         async with client(app.url) as v:
             await v.send({"t": "auth", "token": VIEWER})
             await v.until(lambda f: f["t"] == "hello")
@@ -264,7 +266,7 @@ async def test_tls_serves_wss_and_https(tmp_path: Path) -> None:
 
 def test_ctx_resources_are_shared() -> None:
     """BuildContext.shared builds a resource once per key (drivers on one bus share one bus object)."""
-    ctx = BuildContext()
+    ctx = context_with_emulators()
     made: list[int] = []
 
     def make(tag: int) -> Any:

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from gateway.hub import Hub
-from sensors.base import BuildContext
+from gateway.catalogue import Catalogue
 from sensors.health import HealthPolicy
+from sensors.sim.emulators import context_with_emulators
 from tests.conftest import scaled
 from tests.integration.helpers import Frames, client, make_config, running, synthetic
 
@@ -28,13 +28,13 @@ def rh() -> dict[str, Any]:
 
 
 class StateLog:
-    """Every sensor state change on a hub (a status sink), with event-based waits."""
+    """Every sensor state change in a catalogue (a status sink), with event-based waits."""
 
-    def __init__(self, hub: Hub) -> None:
-        self.latest = {sid: st["state"] for sid, st in hub.states.items()}
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.latest = catalogue.states()
         self.seen: dict[str, list[str]] = {}
         self._changed = asyncio.Event()
-        hub.add_status_sink(self._on_state)
+        catalogue.add_status_sink(self._on_state)
 
     def _on_state(self, sensor_id: str, state: str, error: str | None) -> None:
         self.latest[sensor_id] = state
@@ -72,7 +72,7 @@ async def states_until(c: Frames, sensor: str, final: str, timeout: float = 10.0
 
 async def test_unplugged_chip_goes_failing_offline_then_recovers_while_others_stream() -> None:
     """Chip disappears -> failing -> offline (status frames, metrics); comes back -> recovering -> ok."""
-    ctx = BuildContext(simulate=True)
+    ctx = context_with_emulators(simulate=True)
     cfg = make_config(sensors=[env(), synthetic("wave", 0.02)])
     async with running(cfg, ctx=ctx, policy=FAST) as app, client(app.url) as c:
         await states_until(c, "env", "ok")
@@ -82,7 +82,7 @@ async def test_unplugged_chip_goes_failing_offline_then_recovers_while_others_st
         wave_before = app.hub.last_seq("wave")
         await asyncio.sleep(0.2)
         assert app.hub.last_seq("wave") > wave_before, "other sensors must keep streaming"
-        assert app.hub.states["env"]["error"] == "no acknowledge from device (EREMOTEIO)"
+        assert app.catalogue.state("env")[1] == "no acknowledge from device (EREMOTEIO)"
         assert app.metrics.get("sensorcast_sensor_errors_total", sensor="env") >= 3
         bus.reappear(0x76)
         assert await states_until(c, "env", "ok") == ["recovering", "ok"]
@@ -93,14 +93,14 @@ async def test_unplugged_chip_goes_failing_offline_then_recovers_while_others_st
 
 async def test_stuck_bus_times_out_and_the_bus_gets_a_fresh_worker_thread() -> None:
     """A transaction that never returns is abandoned after read_timeout_s; reads resume once the bus is free."""
-    ctx = BuildContext(simulate=True)
+    ctx = context_with_emulators(simulate=True)
     cfg = make_config(sensors=[env()], gateway={"read_timeout_s": 0.3})
     async with running(cfg, ctx=ctx, policy=FAST) as app, client(app.url) as c:
         await states_until(c, "env", "ok")
         bus = ctx.resources["sim-i2c-1"]
         bus.stick()
         states = await states_until(c, "env", "failing")
-        assert states == ["failing"] and app.hub.states["env"]["error"] == "timeout"
+        assert states == ["failing"] and app.catalogue.state("env")[1] == "timeout"
         bus.release()
         assert await states_until(c, "env", "ok") == ["recovering", "ok"]
         assert app.metrics.get("sensorcast_bus_threads_abandoned_total", bus="i2c-1") >= 1
@@ -110,16 +110,16 @@ async def test_a_hung_transaction_does_not_stop_the_other_sensors_on_that_bus() 
     """Regression: env and rh share i2c-1, so one bus worker. When a transaction hangs, the call that times out
     used to cancel the other sensor's queued call: its polling task ended and it was never polled again, even
     after the bus recovered. Now both time out, are retried, and come back with the bus."""
-    ctx = BuildContext(simulate=True)
+    ctx = context_with_emulators(simulate=True)
     cfg = make_config(sensors=[env(), rh(), synthetic("wave", 0.02)], gateway={"read_timeout_s": 0.3})
     async with running(cfg, ctx=ctx, policy=FAST) as app, client(app.url) as c:
-        log = StateLog(app.hub)
+        log = StateLog(app.catalogue)
         await log.all_in("ok", "env", "rh", "wave")
         bus = ctx.resources["sim-i2c-1"]
         bus.stick()
         try:
             await log.all_in("offline", "env", "rh")  # three timed-out polls each: every one was retried
-            assert app.hub.states["env"]["error"] == app.hub.states["rh"]["error"] == "timeout"
+            assert app.catalogue.state("env")[1] == app.catalogue.state("rh")[1] == "timeout"
             assert app.health()["sensors"]["wave"] == "ok", "a sensor on another bus is unaffected"
         finally:
             bus.release()  # else the stuck threads would hold the interpreter at exit
@@ -140,13 +140,13 @@ async def test_a_polling_task_that_ends_unexpectedly_is_logged_and_shown_stopped
     it is logged, its state is ``stopped`` with an error (status frame, /healthz), the gateway keeps serving."""
     cfg = make_config(sensors=[synthetic("wave", 0.02), synthetic("other", 0.02)])
     async with running(cfg) as app, client(app.url) as c:
-        log = StateLog(app.hub)
+        log = StateLog(app.catalogue)
         await log.all_in("ok", "wave", "other")
         task = next(t for t in asyncio.all_tasks() if t.get_name() == "sensor-wave")
         with caplog.at_level(logging.ERROR, logger="gateway.app"):
             task.cancel()
             await states_until(c, "wave", "stopped")
-        assert app.hub.states["wave"]["error"] == "polling stopped unexpectedly"
+        assert app.catalogue.state("wave")[1] == "polling stopped unexpectedly"
         health = app.health()
         assert health["sensors"] == {"wave": "stopped", "other": "ok"} and health["status"] == "degraded"
         assert any(

@@ -293,10 +293,10 @@ async def test_frames_module() -> None:
 async def test_the_fan_out_fast_path_is_in_use_with_this_websockets() -> None:
     """With the installed websockets (scripts/test-floor.sh: the oldest one allowed), frames take the fast path,
     not the broadcast fallback: the pinned range must not rely on the fallback."""
-    import gateway.fanout
+    import gateway.server.frames
 
     cfg = make_config(sensors=[synthetic("wave", 0.01)])
     async with running(cfg) as app, client(app.url) as c:
         assert (await c.next())["t"] == "hello"
         await c.until(lambda f: f["t"] == "data")
-        assert gateway.fanout.FAST_PATH.usable is True
+        assert gateway.server.frames.FAST_PATH.usable is True

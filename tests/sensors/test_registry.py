@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from gateway.app import build_devices
 from gateway.config import ConfigErrors, parse_config
+from gateway.devices import build_devices
 from sensors import registry
-from sensors.base import BuildContext
+from sensors.sim.emulators import context_with_emulators
 
 TARGET_RE = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+:[a-z_][a-z0-9_]*$")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -145,7 +145,7 @@ def test_unknown_sensor_driver_is_a_config_error_listing_the_known_ones() -> Non
         file="site.toml",
     )
     with pytest.raises(ConfigErrors) as info:
-        build_devices(cfg, BuildContext(simulate=True))
+        build_devices(cfg, context_with_emulators(simulate=True))
     (err,) = info.value.errors
     assert err.key == "sensors[1].driver"
     assert err.file == "site.toml"
@@ -157,7 +157,7 @@ def test_unknown_sensor_driver_is_a_config_error_listing_the_known_ones() -> Non
 def test_unknown_actuator_driver_is_a_config_error_listing_the_known_ones() -> None:
     cfg = parse_config({"gateway": {"id": "t"}, "actuators": [{"id": "r", "driver": "relais"}]})
     with pytest.raises(ConfigErrors) as info:
-        build_devices(cfg, BuildContext(simulate=True))
+        build_devices(cfg, context_with_emulators(simulate=True))
     (err,) = info.value.errors
     assert err.key == "actuators[0].driver"
     assert (
@@ -175,7 +175,7 @@ def test_every_unknown_driver_is_reported_at_once() -> None:
         }
     )
     with pytest.raises(ConfigErrors) as info:
-        build_devices(cfg, BuildContext(simulate=True))
+        build_devices(cfg, context_with_emulators(simulate=True))
     assert [e.key for e in info.value.errors] == [
         "sensors[0].driver",
         "sensors[1].driver",

@@ -8,6 +8,7 @@ import { DEFAULT_CAPACITY, SeriesRing } from "./store.js";
 import { ChartPanel } from "./charts.js";
 import { Controls } from "./controls.js";
 import { Cards } from "./cards.js";
+import { EventsPanel } from "./events.js";
 
 const TOKEN_KEY = "sensorcast.token";
 const THEME_KEY = "sensorcast.theme";
@@ -54,6 +55,7 @@ class Dashboard {
       onResize: () => this.updateSubscription(),
     });
     this.controls = new Controls($("#controls"), this.client);
+    this.alerts = new EventsPanel($("#alerts"), this.client, $("#cards"));
     this.bindUi();
     this.bindClient();
     this.lastChart = 0;
@@ -72,6 +74,7 @@ class Dashboard {
     c.on("readings", ({ readings, backfill }) => this.onReadings(readings, backfill));
     c.on("agg", ({ entries }) => this.onAgg(entries));
     c.on("status", (st) => this.onStatus(st));
+    c.on("event", (e) => this.alerts.onEvent(e));
     c.on("gap", (g) => this.onGap(g));
     c.on("resumed", () => {
       this.resumed = true;
@@ -110,6 +113,7 @@ class Dashboard {
     this.cards.build(h.sensors, this.rings, changed);
     for (const s of h.sensors) this.cards.setState(s.id, s.state, s.error);
     this.controls.build(h);
+    this.alerts.build(h);
     for (const a of h.actuators ?? []) this.controls.update(a.id, a.value);
     const sel = $("#sensor-select");
     if (changed || !sel.options.length) {

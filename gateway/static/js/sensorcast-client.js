@@ -36,6 +36,7 @@
  *   readings {readings: [[seq, prev, ts_ns, sensor, values, flags], ...], backfill: bool}
  *   agg      {period, entries: [[sensor, t0_ns, t1_ns, n, {field: [min, max, mean, last]}], ...]}
  *   status   the status frame (sensor states, actuator values, drop)
+ *   event    a local rule fired, cleared or was acknowledged (the `event` frame)
  *   drop     {n, from, to, reason}
  *   gap      {boot, from, to, reason, initial}   (initial: hole before the first connection's history)
  *   loss     {sensor, after, before, coalesced}  (readings of `sensor` between seqs `after` and `before` missed)
@@ -185,6 +186,12 @@ export class SensorcastClient {
   command(target, value) {
     if (this.state !== "open") return Promise.resolve({ t: "result", target, ok: false, error: "not connected" });
     return this._request({ t: "command", target, value }, true);
+  }
+
+  /** Acknowledge rule `rule`'s active event (operator role); resolves with the `ack` or `error` frame. */
+  ackEvent(rule) {
+    if (this.state !== "open") return Promise.resolve({ t: "error", code: "closed", msg: "not connected" });
+    return this._request({ t: "ack_event", rule }, true);
   }
 
   /**
@@ -354,6 +361,8 @@ export class SensorcastClient {
           this._emit("drop", msg.drop);
         }
         return this._emit("status", msg);
+      case "event":
+        return this._emit("event", msg);
       case "gap":
         if (msg.reason === "boot") this._chain.clear();
         return this._emit("gap", { ...msg, initial: this._initialResume === msg.ref });

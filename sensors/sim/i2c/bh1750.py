@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from sensors.i2c import bh1750_codec as codec
 from sensors.i2c import bh1750_registers as R
+from sensors.sim.history import BoundedList
 from sensors.sim.i2c.waves import slow_wave
 
 _CONTINUOUS = {v: k for k, v in R.CONTINUOUS.items()}
@@ -26,7 +27,7 @@ class BH1750Chip:
     ) -> None:
         self._clock = clock
         self._environment = environment or (lambda t: max(0.0, slow_wave(t, 420.0, 300.0, 1800.0, 0.7)))
-        self.opcodes: list[int] = []
+        self.opcodes: list[int] = BoundedList()
         self.reset()
 
     def reset(self) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from sensors.i2c import sht3x_codec as codec
 from sensors.i2c import sht3x_registers as R
+from sensors.sim.history import BoundedList
 from sensors.sim.i2c.waves import slow_wave
 
 _MEASURE = set(R.MEASURE_SINGLE_SHOT.values()) | set(R.MEASURE_SINGLE_SHOT_STRETCH.values())
@@ -35,7 +36,7 @@ class SHT3xChip:
         self._environment = environment or (
             lambda t: (slow_wave(t, 22.0, 1.5, 700.0, 0.4), slow_wave(t, 50.0, 8.0, 1500.0, 1.9))
         )
-        self.commands: list[int] = []
+        self.commands: list[int] = BoundedList()
         self.status = STATUS_AFTER_RESET
         self._pending = b""
         self._busy = 0

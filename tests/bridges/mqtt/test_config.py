@@ -219,7 +219,7 @@ def test_run_mqtt_flag_builds_the_bridge_config() -> None:
     """`sensorcast run --mqtt URL` turns the bridge on for the demo; a bad URL is an error naming --mqtt."""
     import argparse
 
-    from gateway import cmd_run
+    from gateway.cli import run as cmd_run
     from gateway.config import ConfigErrors
 
     parser = argparse.ArgumentParser()

@@ -9,7 +9,9 @@ The demo runs every driver family, so its catalogue covers every field the drive
 * binary sensors: a missing value is unknown, not OFF;
 * a position is a ``device_tracker``, not two sensors;
 * every device linked to the gateway (``via_device``) with a ``configuration_url``;
-* every sensor entity unavailable when its sensor's health says it does not read.
+* every sensor entity unavailable when its sensor's health says it does not read;
+* every local rule a ``problem`` binary_sensor on its sensor's device, ON exactly while the rule is active, and
+  available while its sensor is not (a stale-sensor rule must report exactly then).
 """
 
 from __future__ import annotations
@@ -23,12 +25,16 @@ from typing import Any
 import jinja2
 import pytest
 
-from bridges.mqtt.discovery import discovery_messages, infer_device_class
+from bridges.mqtt.discovery import discovery_messages, infer_device_class, rule_state_messages
 from bridges.mqtt.topics import Topics
-from gateway.app import build_devices
+from gateway.catalogue import Catalogue
 from gateway.config import demo_config
+from gateway.devices import build_devices
 from gateway.hub import Hub
-from sensors.base import BuildContext
+from gateway.metrics import Metrics
+from gateway.protocol.rules import Rule
+from gateway.rules_runtime import RuleRunner
+from sensors.sim.emulators import context_with_emulators
 
 HA_TOPIC = re.compile(
     r"(?P<component>\w+)/(?:(?P<node_id>[a-zA-Z0-9_-]+)/)?(?P<object_id>[a-zA-Z0-9_-]+)/config"
@@ -93,14 +99,16 @@ def render(template: str, payload: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def demo() -> Iterator[tuple[dict[str, Any], dict[str, dict[str, Any]]]]:
-    ctx = BuildContext(simulate=True)
+    ctx = context_with_emulators(simulate=True)
     try:
         sensors, actuators = build_devices(demo_config(), ctx)
-        hub = Hub("demo", "b00t")
+        catalogue = Catalogue(Metrics())
         for s in sensors:
-            hub.register_sensor(s.info)
+            catalogue.register_sensor(s.info)
         for a in actuators:
-            hub.register_actuator(a.info)
+            catalogue.register_actuator(a.info)
+        hub = Hub("demo", "b00t", metrics=catalogue.metrics, catalogue=catalogue)
+        RuleRunner(RULES, hub, commands=None, metrics=hub.metrics)  # type: ignore[arg-type]  # no actions here
         cat = hub.catalogue()
     finally:
         ctx.close()
@@ -108,6 +116,12 @@ def demo() -> Iterator[tuple[dict[str, Any], dict[str, dict[str, Any]]]]:
         cat, Topics("sc", "demo"), "homeassistant", "9.9", dashboard_url="http://demo:8765/"
     )
     yield cat, {t.removeprefix("homeassistant/"): json.loads(p) for t, p in out.items()}
+
+
+RULES = [
+    Rule("too-hot", "env", "temperature_c", "above", 30, hysteresis=1, severity="critical"),
+    Rule("env-offline", "env", "temperature_c", "stale", 60),
+]
 
 
 def fields_of(cat: dict[str, Any]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
@@ -202,8 +216,8 @@ def test_availability_follows_gateway_and_sensor_health(
     _, msgs = demo
     for topic, doc in msgs.items():
         component, _, obj = topic.split("/")[:3]
-        if component in ("switch", "number") or obj == "_gateway":
-            continue
+        if component in ("switch", "number") or obj == "_gateway" or obj.startswith("_rule_"):
+            continue  # outputs and rules: gateway availability only (test_rules_are_problem_binary_sensors)
         first, health = doc["availability"]
         assert (first["topic"], doc["availability_mode"]) == ("sc/demo/status", "all"), topic
         sensor = obj.removesuffix("_location") if component == "device_tracker" else None
@@ -230,3 +244,33 @@ def test_entity_names_are_the_catalogue_labels() -> None:
     out = discovery_messages({"sensors": [{"id": "s", "fields": fields}]}, Topics("sc", "g"), "ha", "9.9")
     names = [json.loads(out[f"ha/sensor/g/s_{f['name']}/config"])["name"] for f in fields]
     assert names == ["Outdoor air", "CPU temp"]
+
+
+def test_rules_are_problem_binary_sensors(demo: tuple[dict[str, Any], dict[str, dict[str, Any]]]) -> None:
+    """Each rule: a binary_sensor with device_class problem on its sensor's device, reading the rule's retained
+    state topic: ON for an active event, OFF for inactive; available with the gateway alone; the retained state
+    of an inactive rule renders OFF."""
+    cat, msgs = demo
+    for rid in ("too-hot", "env-offline"):
+        doc = msgs[f"binary_sensor/demo/_rule_{rid}/config"]
+        assert (doc["device_class"], doc["state_topic"], doc["json_attributes_topic"], doc["name"]) == (
+            "problem",
+            f"sc/demo/_rules/{rid}",
+            f"sc/demo/_rules/{rid}",
+            f"Rule {rid}",
+        )
+        assert doc["device"]["identifiers"] == ["sensorcast_demo_env"] and doc["device"]["model"] == "BME280"
+        assert (doc["availability_topic"], doc["payload_on"], doc["payload_off"]) == (
+            "sc/demo/status",
+            "ON",
+            "OFF",
+        )
+        assert [render(doc["value_template"], {"state": s}) for s in ("active", "inactive")] == ["ON", "OFF"]
+    states = rule_state_messages(cat, Topics("sc", "demo"))
+    assert {t: json.loads(p) for t, p in states.items()} == {
+        f"sc/demo/_rules/{rid}": {"rule": rid, "sensor": "env", "field": "temperature_c", "state": "inactive",
+                                  "severity": sev}
+        for rid, sev in (("too-hot", "critical"), ("env-offline", "warning"))
+    }  # fmt: skip
+    doc = msgs["binary_sensor/demo/_rule_too-hot/config"]
+    assert render(doc["value_template"], json.loads(states["sc/demo/_rules/too-hot"])) == "OFF"

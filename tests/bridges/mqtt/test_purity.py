@@ -13,6 +13,7 @@ PURE = [
     "bridges.mqtt.discovery",
     "bridges.mqtt.overflow",
     "bridges.mqtt.metrics",
+    "bridges.mqtt.window",
 ]
 
 
@@ -28,18 +29,22 @@ def test_pure_modules_import_no_io() -> None:
 
 
 def test_every_metric_is_described(tmp_path: Path) -> None:
-    """MqttBridge.metrics() returns exactly the samples METRICS describes; counters end in _total."""
+    """MqttBridge.metrics() returns exactly METRICS's unlabelled samples, drops() one per DROP_REASONS (0 to
+    start); counters end in _total; every metric has a help text."""
     from bridges.mqtt.bridge import MqttBridge
     from bridges.mqtt.config import MqttConfig
-    from bridges.mqtt.metrics import METRICS
+    from bridges.mqtt.metrics import DROP_REASONS, METRICS
     from tests.integration.mqtt.seam_impl import TestCommands, TestSource
 
     src = TestSource()
+    unlabelled = sorted(name for name, (_, _, labels) in METRICS.items() if not labels)
     for qos in (0, 1):
         bridge = MqttBridge(MqttConfig(qos=qos), src, TestCommands(src), tmp_path)
         try:
-            assert sorted(bridge.metrics()) == sorted(METRICS)
+            assert sorted(bridge.metrics()) == unlabelled
+            assert bridge.drops() == dict.fromkeys(DROP_REASONS, 0.0)
         finally:
             bridge._shutdown()
-    assert all((kind == "counter") == name.endswith("_total") for name, (kind, _) in METRICS.items())
-    assert all(help_text for _, help_text in METRICS.values())
+    assert METRICS["sensorcast_mqtt_dropped_total"][2] == ("reason",)
+    assert all((kind == "counter") == name.endswith("_total") for name, (kind, _, _) in METRICS.items())
+    assert all(help_text for _, help_text, _ in METRICS.values())

@@ -11,6 +11,7 @@ import pytest
 
 from gateway.protocol.control import (
     MAX_ENTRIES,
+    AckEvent,
     Auth,
     Command,
     Ping,
@@ -130,6 +131,16 @@ def test_command_parses_target_and_any_value(encode: Encoder) -> None:
 
 
 @ENCODINGS
+def test_ack_event_parses_the_rule_id(encode: Encoder) -> None:
+    """ack_event yields the rule id and ref; a missing or non-string rule is refused naming the key."""
+    assert parse_control(encode({"t": "ack_event", "id": 6, "rule": "too-hot"})) == AckEvent("too-hot", 6)
+    assert rejection(encode({"t": "ack_event", "id": 7})).ref == 7
+    assert rejection(encode({"t": "ack_event", "rule": 3})).msg == (
+        "ack_event.rule: expected a non-empty string of at most 64 characters"
+    )
+
+
+@ENCODINGS
 def test_ping_parses_with_and_without_ts(encode: Encoder) -> None:
     """ping yields the client's timestamp (None when absent)."""
     assert parse_control(encode({"t": "ping", "id": 5, "ts": 1_700_000_000_123})) == Ping(
@@ -182,7 +193,9 @@ def test_non_map_is_rejected(data: str | bytes) -> None:
 @ENCODINGS
 def test_unknown_or_missing_type_is_rejected_with_ref(encode: Encoder) -> None:
     """An unknown t names the accepted types and what was sent, and keeps the id as ref."""
-    expected = "t: expected one of subscribe, unsubscribe, resume, auth, command, ping, history; got "
+    expected = (
+        "t: expected one of subscribe, unsubscribe, resume, auth, command, ping, ack_event, history; got "
+    )
     err = rejection(encode({"t": "subscribe_all", "id": 9}))
     assert (err.msg, err.ref) == (expected + "'subscribe_all'", 9)
     assert rejection(encode({"id": 9})).msg == expected + "None"
@@ -366,7 +379,7 @@ def test_error_text_truncates_the_peers_value() -> None:
     with pytest.raises(ProtocolError) as info:
         parse_control(json.dumps({"t": "x" * 1000}))
     assert info.value.msg == (
-        "t: expected one of subscribe, unsubscribe, resume, auth, command, ping, history; got '"
+        "t: expected one of subscribe, unsubscribe, resume, auth, command, ping, ack_event, history; got '"
         + "x" * 36
         + "..."
     )

@@ -8,6 +8,7 @@ import msgpack
 import pytest
 
 from gateway.protocol import FLAG_CLOCK_SYNCED, FLAG_SIMULATED, PROTOCOL_VERSION
+from gateway.protocol.hello import ActuatorEntry, FieldEntry, Hello, Listing, SensorEntry
 from gateway.protocol.model import Reading
 from gateway.protocol.wire import (
     decode_frame,
@@ -66,22 +67,55 @@ def test_agg_frame() -> None:
 
 
 def test_hello_frame_has_documented_fields() -> None:
-    """hello: t plus the given fields, unchanged."""
-    fields: dict[str, Any] = {
-        "v": PROTOCOL_VERSION,
-        "gw": "pi-kitchen",
-        "boot": "3f2a9c0d8e1b4a7f",
-        "seq": 1234,
-        "ts": 1_700_000_000_000_000_000,
-        "clock_synced": True,
-        "role": None,
-        "caps": ["subscribe", "resume"],
-        "limits": {"flush_ms": 20, "ring": 4096},
-        "sensors": [{"id": "env", "fields": [{"name": "temperature_c", "unit": "°C", "kind": "float"}]}],
-        "actuators": [],
-    }
-    assert unpack(encode_hello(**fields)) == {"t": "hello", **fields}
-    assert PROTOCOL_VERSION == 1
+    """hello: the documented keys in the documented order, the catalogue entries with their derived rate_hz."""
+    field = FieldEntry("temperature_c", "Temperature", "°C", "float", "temperature", "gauge")
+    env = SensorEntry("env", "bme280", "BME280", "", 2.0, True, "ok", None, (field,))
+    gps = SensorEntry("gps", "nmea_gps", "NMEA 0183", "", 0.0, False, "failing", "timeout", ())
+    relay = ActuatorEntry("relay1", "relay", "switch", 0.0, 1.0, False, "", True, True, 0.5, None)
+    hello = Hello(
+        v=PROTOCOL_VERSION,
+        gw="pi-kitchen",
+        boot="3f2a9c0d8e1b4a7f",
+        seq=1234,
+        ts=1_700_000_000_000_000_000,
+        clock_synced=True,
+        role=None,
+        server="sensorcast/1.0",
+        caps=("subscribe", "resume"),
+        listing=Listing((env, gps), (relay,)),
+        limits={"flush_ms": 20, "ring": 4096},
+        rules=({"id": "too-hot", "sensor": "env", "field": "temperature_c", "when": "above"},),
+        events=({"rule": "too-hot", "state": "active"},),
+    )
+    got = unpack(encode_hello(hello))
+    assert list(got) == [
+        "t", "v", "gw", "boot", "seq", "ts", "clock_synced", "role", "server", "caps", "sensors", "actuators",
+        "rules", "events", "limits",
+    ]  # fmt: skip
+    assert got["caps"] == ["subscribe", "resume"] and got["limits"] == {"flush_ms": 20, "ring": 4096}
+    assert got["rules"] == [{"id": "too-hot", "sensor": "env", "field": "temperature_c", "when": "above"}]
+    assert got["events"] == [{"rule": "too-hot", "state": "active"}]
+    assert got["sensors"] == [
+        {
+            "id": "env", "driver": "bme280", "model": "BME280", "description": "", "interval_s": 2.0,
+            "rate_hz": 0.5, "sim": True, "state": "ok", "error": None,
+            "fields": [
+                {"name": "temperature_c", "label": "Temperature", "unit": "°C", "kind": "float",
+                 "device_class": "temperature", "series": "gauge"}
+            ],
+        },
+        {
+            "id": "gps", "driver": "nmea_gps", "model": "NMEA 0183", "description": "", "interval_s": 0.0,
+            "rate_hz": None, "sim": False, "state": "failing", "error": "timeout", "fields": [],
+        },
+    ]  # fmt: skip
+    assert got["actuators"] == [
+        {
+            "id": "relay1", "driver": "relay", "kind": "switch", "min": 0.0, "max": 1.0, "safe_value": False,
+            "unit": "", "safe_on_disconnect": True, "min_interval_s": 0.5, "sim": True, "value": None,
+        }
+    ]  # fmt: skip
+    assert (got["t"], got["v"], got["seq"], PROTOCOL_VERSION) == ("hello", 1, 1234, 1)
 
 
 def test_status_frame_has_only_given_parts() -> None:
@@ -198,3 +232,14 @@ def test_readings_of_collects_data_frames_in_order() -> None:
     assert got == [R1, R2, R3]
     assert all(type(r) is Reading for r in got)
     assert readings_of([]) == []
+
+
+def test_a_refusal_for_changing_too_soon_carries_retry_after_ms_rounded_up() -> None:
+    """0.3 s -> 300 ms, 0.0001 s -> 1 ms (never 0: retrying at once would be refused again)."""
+    msgs = [
+        unpack(encode_result(7, "relay1", False, error="too soon", retry_after_s=s)) for s in (0.3, 0.0001)
+    ]
+    assert msgs == [
+        {"t": "result", "ref": 7, "target": "relay1", "ok": False, "error": "too soon", "retry_after_ms": ms}
+        for ms in (300, 1)
+    ]

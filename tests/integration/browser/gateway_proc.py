@@ -58,6 +58,7 @@ def write_config(
     tokens: bool = False,
     sensors: Sequence[dict[str, Any]] = (),
     actuators: Sequence[dict[str, Any]] = (),
+    rules: Sequence[dict[str, Any]] = (),
 ) -> Path:
     """Write a gateway config (optionally with an operator and a viewer token) and return its path."""
     lines = [
@@ -75,7 +76,7 @@ def write_config(
                 ]
             ),
         ]
-    for table, items in (("sensors", sensors), ("actuators", actuators)):
+    for table, items in (("sensors", sensors), ("actuators", actuators), ("rules", rules)):
         for item in items:
             lines += [f"[[{table}]]", *(f"{k} = {toml_value(v)}" for k, v in item.items())]
     text = "\n".join(lines) + "\n"

@@ -12,7 +12,7 @@ from typing import Any
 
 from bridges.mqtt.bridge import OUTBOX_FILE, MqttBridge
 from bridges.mqtt.config import MqttConfig, config_from_url, parse_mqtt_config
-from bridges.seam import CommandHandler, ReadingSource
+from gateway.protocol.seam import CommandHandler, ReadingSource
 from tests.conftest import scaled
 
 

@@ -1,4 +1,4 @@
-"""Small but real implementations of ``bridges.seam`` for bridge tests: a reading source that stamps readings
+"""Small but real implementations of ``gateway.protocol.seam`` for bridge tests: a reading source that stamps readings
 like the hub (seq, prev, flags) and a command handler with an allowlist. Not mocks of the bridge."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from bridges.seam import BatchSink, CommandResult, StatusSink
 from gateway.protocol.model import FLAG_CLOCK_SYNCED, Reading
+from gateway.protocol.seam import BatchSink, CommandResult, StatusSink
 
 SENSORS: list[dict[str, Any]] = [
     {

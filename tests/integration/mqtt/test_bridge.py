@@ -263,10 +263,7 @@ async def test_qos0_counts_drops_while_disconnected_and_writes_no_outbox(tmp_pat
         mqtt_config(broker.url, qos=0), src, TestCommands(src), tmp_path / "d"
     ) as bridge:
         src.emit(40)
-        assert (
-            bridge.metrics()["sensorcast_mqtt_dropped_total"],
-            bridge.metrics()["sensorcast_mqtt_dropped_disconnected_total"],
-        ) == (40.0, 40.0)
+        assert bridge.drops() == {"outbox_full": 0, "outbox_age": 0, "pending_full": 0, "disconnected": 40}
         broker.start()
         try:
             sub = Subscriber(broker.port, ["sensorcast/gw1/+/data"]).start()
@@ -293,12 +290,8 @@ async def test_full_outbox_drops_oldest_counts_and_logs_once_per_episode(
         for _ in range(5):
             src.emit(50)
             await asyncio.sleep(0.08)
-        await until(lambda: bridge.metrics()["sensorcast_mqtt_dropped_total"] == 150, what="150 dropped")
-        m = bridge.metrics()
-        assert (m["sensorcast_mqtt_outbox_rows"], m["sensorcast_mqtt_dropped_outbox_full_total"]) == (
-            100,
-            150,
-        )
+        await until(lambda: sum(bridge.drops().values()) == 150, what="150 dropped")
+        assert (bridge.metrics()["sensorcast_mqtt_outbox_rows"], bridge.drops()["outbox_full"]) == (100, 150)
         broker.start()
         sub = Subscriber(broker.port, ["sensorcast/gw1/+/data"]).start()
         try:

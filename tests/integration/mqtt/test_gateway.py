@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from bridges.mqtt.bridge import MqttBridge
+from gateway.buses import BusWorker
+from gateway.catalogue import Catalogue
 from gateway.commands import CommandRouter
 from gateway.hub import Hub
-from gateway.poller import BusWorker
+from gateway.metrics import Metrics
 from sensors.base import Actuator, ActuatorInfo, Value
 from tests.integration.helpers import client, make_config, running, synthetic
 from tests.integration.mqtt.broker import Mosquitto, free_port
@@ -104,11 +106,13 @@ async def test_command_over_mqtt_switches_an_output_through_the_gateway_command_
 ) -> None:
     """ON on sensorcast/gw/relay1/set drives the relay through CommandRouter (allowlist, bus thread); the new
     state is published as a relay1 reading, and out-of-allowlist targets are refused."""
-    hub = Hub("gw", "b0", flush_interval_ms=5)
+    metrics = Metrics()
+    catalogue = Catalogue(metrics)
+    hub = Hub("gw", "b0", flush_interval_ms=5, metrics=metrics, catalogue=catalogue)
     relay = LatchingRelay()
-    hub.register_actuator(relay.info)
+    catalogue.register_actuator(relay.info)
     worker = BusWorker("gpio")
-    router = CommandRouter({"relay1": relay}, {"gpio": worker}, hub)
+    router = CommandRouter({"relay1": relay}, {"gpio": worker}, hub, catalogue=catalogue, metrics=metrics)
     sub = Subscriber(broker.port, ["sensorcast/gw/+/result", "sensorcast/gw/relay1/data"]).start()
     online = Subscriber(broker.port, ["sensorcast/gw/status"], "online", persistent=False).start()
     try:

@@ -10,14 +10,14 @@ import time
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from sensors.base import BuildContext
+from sensors.sim.emulators import context_with_emulators
 from tests.sensors.gpio.helpers import Recorder, build_sensor
 
 
 def main() -> None:
     """Print the two figures."""
     f = MockFactory(pin_class=MockPWMPin)
-    ctx = BuildContext()
+    ctx = context_with_emulators()
     ctx.resources["gpio-factory"] = f
     c = build_sensor(ctx, "pulse_counter", pin=20, bounce_time_s=0.0, window_s=60, backend="gpiozero")
     c.open()

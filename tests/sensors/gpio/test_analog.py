@@ -9,6 +9,7 @@ import pytest
 
 from sensors.base import BuildContext
 from sensors.errors import SensorError
+from sensors.sim.emulators import context_with_emulators
 from sensors.sim.gpio import Mcp3xxxEmulator, SimFactory, attach_echo
 from tests.conftest import scaled
 from tests.sensors.gpio.helpers import build_sensor
@@ -21,7 +22,7 @@ def factory() -> SimFactory:
 
 @pytest.fixture
 def ctx(factory: SimFactory) -> Iterator[BuildContext]:
-    c = BuildContext()
+    c = context_with_emulators()
     c.resources["gpio-factory"] = factory
     yield c
     c.close()
@@ -120,3 +121,53 @@ def test_hcsr04_pins_must_differ(ctx: BuildContext) -> None:
 
     with pytest.raises(ConfigError, match="trigger_pin: must differ"):
         build_sensor(ctx, "hcsr04", echo_pin=24, trigger_pin=24)
+
+
+def test_emulated_pins_keep_a_bounded_history(factory: SimFactory, ctx: BuildContext) -> None:
+    """1000 MCP3008 reads (~100 000 pin changes) leave every pin's history within 2x PIN_STATE_HISTORY, newest
+    last, and the heap grows by less than 300 kB (gpiozero alone keeps every change: ~6 MB here)."""
+    import tracemalloc
+
+    from sensors.sim.gpio import PIN_STATE_HISTORY
+
+    Mcp3xxxEmulator(factory, 8).voltages[:2] = [1.65, 3.3]
+    adc = build_sensor(ctx, "mcp3008", channels=[0, 1], backend="gpiozero")
+    adc.open()
+    for _ in range(200):  # warm up: the histories fill to their bound
+        adc.read()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for _ in range(1000):
+            assert adc.read() == {
+                "ch0_raw": 512,
+                "ch0_v": round(512 * 3.3 / 1023, 4),
+                "ch1_raw": 1023,
+                "ch1_v": 3.3,
+            }
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    growth = sum(d.size_diff for d in after.compare_to(before, "filename"))
+    lengths = {str(pin.info.name): len(pin.states) for pin in factory.pins.values()}
+    clock = factory.pin(11)
+    adc.close()
+    assert max(lengths.values()) < 2 * PIN_STATE_HISTORY, lengths
+    assert len(clock.states) >= PIN_STATE_HISTORY  # still a real history, newest change last
+    assert clock.states[-1].state == clock.state
+    assert growth < 300_000, growth
+
+
+def test_emulated_echo_pins_keep_a_bounded_history(factory: SimFactory) -> None:
+    """3000 emulated HC-SR04 echoes leave the echo and trigger pins' histories bounded."""
+    from sensors.sim.gpio import PIN_STATE_HISTORY
+
+    trigger = attach_echo(factory, 23, 24, lambda: 0.01)
+    echo = factory.pin(24)
+    for i in range(3000):
+        echo.drive_at(True, float(2 * i))
+        echo.drive_at(False, float(2 * i + 1))
+        trigger.states.append(trigger.states[-1])
+    assert len(echo.states) < 2 * PIN_STATE_HISTORY
+    assert len(trigger.states) < 2 * PIN_STATE_HISTORY
+    assert [s.state for s in echo.states[-2:]] == [True, False]

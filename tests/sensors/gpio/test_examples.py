@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.app import build_devices
 from gateway.config import load_config
-from sensors.base import BuildContext
+from gateway.devices import build_devices
+from sensors.sim.emulators import context_with_emulators
 from sensors.sim.gpio import SimFactory
 from tests.sensors.gpio.fake_jetson import FakeJetsonGPIO
 
@@ -19,7 +19,7 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "deploy" / "examples"
 def test_example_config_builds_every_device(name: str) -> None:
     """Each example passes config validation and every driver accepts its options."""
     config = load_config(EXAMPLES / name)
-    ctx = BuildContext()
+    ctx = context_with_emulators()
     ctx.resources["gpio-factory"] = SimFactory()
     ctx.resources["jetson-gpio"] = FakeJetsonGPIO()
     sensors, actuators = build_devices(config, ctx)

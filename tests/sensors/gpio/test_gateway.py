@@ -10,7 +10,7 @@ from typing import Any
 from gateway.app import GatewayApp
 from gateway.config import parse_config
 from gateway.protocol.model import Reading
-from sensors.base import BuildContext
+from sensors.sim.emulators import context_with_emulators
 from sensors.sim.gpio import SimFactory
 from tests.conftest import scaled
 
@@ -26,7 +26,7 @@ async def test_button_edges_and_relay_commands_through_the_gateway(tmp_path: Pat
     """A press/release pair is published as two readings stamped at the edges; an operator switches the
     active-low relay (pin low), a viewer may not, and shutdown switches it off (pin high) before releasing it."""
     factory = SimFactory()
-    ctx = BuildContext(data_dir=str(tmp_path))
+    ctx = context_with_emulators(data_dir=str(tmp_path))
     ctx.resources["gpio-factory"] = factory
     cfg = parse_config(
         {

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from sensors.base import BuildContext
+from sensors.sim.emulators import context_with_emulators
 from tests.sensors.gpio.helpers import Recorder, build_actuator, build_sensor, wait_for
 
 pytestmark = pytest.mark.hardware
@@ -31,7 +32,7 @@ def loop_pins() -> tuple[int, int]:
 
 @pytest.fixture
 def ctx() -> Iterator[BuildContext]:
-    c = BuildContext()
+    c = context_with_emulators()
     yield c
     c.close()
 

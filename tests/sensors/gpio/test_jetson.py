@@ -10,9 +10,10 @@ import pytest
 
 from sensors.base import BuildContext
 from sensors.errors import ConfigError, SensorError
-from sensors.gpio.backend import choose_backend, is_jetson, read_model
+from sensors.gpio.choose import choose_backend, is_jetson, read_model
 from sensors.gpio.jetson import JetsonBackend
 from sensors.gpio.zero import ZeroBackend
+from sensors.sim.emulators import context_with_emulators
 from tests.sensors.gpio.fake_jetson import FakeJetsonGPIO
 from tests.sensors.gpio.helpers import Recorder, build_actuator, build_sensor, spec, wait_for
 
@@ -22,7 +23,7 @@ NANO = "NVIDIA Jetson Nano Developer Kit"
 def _board(root: Path, model: str) -> BuildContext:
     os.makedirs(root / "proc" / "device-tree", exist_ok=True)
     (root / "proc" / "device-tree" / "model").write_bytes(model.encode() + b"\0")
-    return BuildContext(procfs_root=str(root / "proc"), sysfs_root=str(root / "sys"))
+    return context_with_emulators(procfs_root=str(root / "proc"), sysfs_root=str(root / "sys"))
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from sensors.base import ActuatorInfo, BuildContext
 from sensors.errors import ConfigError
 from sensors.gpio.outputs import servo_angle, servo_duty
+from sensors.sim.emulators import context_with_emulators
 from tests.sensors.gpio.helpers import build_actuator
 
 
@@ -20,7 +21,7 @@ def factory() -> MockFactory:
 
 @pytest.fixture
 def ctx(factory: MockFactory) -> Iterator[BuildContext]:
-    c = BuildContext()
+    c = context_with_emulators()
     c.resources["gpio-factory"] = factory
     yield c
     c.close()
@@ -101,7 +102,7 @@ def test_output_options_are_checked(ctx: BuildContext) -> None:
 
 def test_output_on_a_machine_without_gpio_is_a_config_error() -> None:
     """No pin factory works in this container (no lgpio, RPi.GPIO or Pi): the error says why, per library."""
-    ctx = BuildContext()
+    ctx = context_with_emulators()
     with pytest.raises(
         ConfigError, match=r"sensors\[0\]\.driver: cannot drive GPIO on this machine: .*lgpio"
     ):

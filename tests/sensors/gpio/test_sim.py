@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from sensors.base import BuildContext
 from sensors.gpio import DEMO, DEMO_ACTUATORS
 from sensors.gpio.edges import EdgeFilter
 from sensors.registry import actuator_factory, sensor_factory
+from sensors.sim.emulators import context_with_emulators
 from sensors.sim.gpio import script_for, shared_sim
 from sensors.spec import DeviceSpec
 from tests.sensors.gpio.helpers import Recorder, build_sensor, wait_for
@@ -61,7 +61,7 @@ def test_anemometer_script_stays_between_1_and_13_hz() -> None:
 
 def test_simulated_line_sensor_pushes_edges_from_the_sim_thread() -> None:
     """simulate = true: the sim thread toggles the pin and edges arrive through emit within seconds."""
-    ctx = BuildContext(simulate=True)
+    ctx = context_with_emulators(simulate=True)
     line = build_sensor(ctx, "line", simulate=True, pin=21)
     rec = Recorder()
     line.attach(rec)
@@ -86,7 +86,7 @@ def test_demo_tables_build_read_and_shut_down_cleanly() -> None:
     assert {"door", "motion"} <= {t["id"] for t in DEMO}
     assert {"relay1", "led1"} <= {t["id"] for t in DEMO_ACTUATORS}
     threads_before = set(threading.enumerate())
-    ctx = BuildContext(simulate=True)
+    ctx = context_with_emulators(simulate=True)
     sensors = []
     for i, table in enumerate(DEMO):
         factory = sensor_factory(table["driver"])

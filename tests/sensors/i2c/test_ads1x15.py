@@ -8,11 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sensors.base import BuildContext, SensorInfo
+from sensors.base import SensorInfo
 from sensors.errors import ConfigError, SensorError, SensorTimeout
 from sensors.i2c import ads1x15_codec as codec
 from sensors.i2c import ads1x15_registers as R
 from sensors.i2c.ads1x15 import ADS1x15Sensor, Channel, build
+from sensors.sim.emulators import context_with_emulators
 from sensors.sim.i2c.ads1x15 import ADS1x15Chip
 from sensors.sim.smbus import FakeSMBus
 from sensors.spec import DeviceSpec
@@ -187,11 +188,12 @@ def spec(driver: str = "ads1115", **options: object) -> DeviceSpec:
 
 def test_build_defaults_and_channels() -> None:
     """Without channels all four single-ended inputs are read as a0_v..a3_v; custom channels are honoured."""
-    sensor = build(spec(), BuildContext())
+    sensor = build(spec(), context_with_emulators())
     assert [f.name for f in sensor.info.fields] == ["a0_v", "a1_v", "a2_v", "a3_v"]
     assert sensor.data_rate_sps == 128
     sensor = build(
-        spec("ads1015", channels=[{"field": "soil_pct", "input": "a1", "scale": 50.0}]), BuildContext()
+        spec("ads1015", channels=[{"field": "soil_pct", "input": "a1", "scale": 50.0}]),
+        context_with_emulators(),
     )
     assert sensor.channels == (Channel("soil_pct", R.MUX["a1"], 4.096, 50.0, 0.0, ""),)
     assert sensor.data_rate_sps == 1600 and sensor.bits == 12
@@ -221,5 +223,5 @@ def test_build_defaults_and_channels() -> None:
 def test_build_rejects_bad_options(options: dict[str, object], key: str) -> None:
     """Each bad option is a ConfigError naming the exact key."""
     with pytest.raises(ConfigError) as info:
-        build(spec(**options), BuildContext())
+        build(spec(**options), context_with_emulators())
     assert info.value.key == key

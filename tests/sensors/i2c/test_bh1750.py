@@ -8,11 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sensors.base import BuildContext, SensorInfo
+from sensors.base import SensorInfo
 from sensors.errors import ConfigError, SensorError
 from sensors.i2c import bh1750_codec as codec
 from sensors.i2c import bh1750_registers as R
 from sensors.i2c.bh1750 import FIELDS, BH1750Sensor, build
+from sensors.sim.emulators import context_with_emulators
 from sensors.sim.i2c.bh1750 import BH1750Chip
 from sensors.sim.smbus import FakeSMBus
 from sensors.spec import DeviceSpec
@@ -106,7 +107,7 @@ def test_power_cycle_in_one_time_mode_keeps_sensitivity() -> None:
 
 def test_build_validates_options() -> None:
     """mtreg outside 31..254, a bad resolution or address are config errors naming the key."""
-    ctx = BuildContext()
+    ctx = context_with_emulators()
     assert build(DeviceSpec("lux", "bh1750", "s[0]", 1.0, True, {"address": 0x5C}), ctx).bus_id == "i2c-1"
     for options, key in (
         ({"mtreg": 300}, "s[0].mtreg"),
@@ -115,5 +116,5 @@ def test_build_validates_options() -> None:
         ({"continuous": 1}, "s[0].continuous"),
     ):
         with pytest.raises(ConfigError) as info:
-            build(DeviceSpec("lux", "bh1750", "s[0]", 1.0, True, options), BuildContext())
+            build(DeviceSpec("lux", "bh1750", "s[0]", 1.0, True, options), context_with_emulators())
         assert info.value.key == key

@@ -8,10 +8,11 @@ import threading
 
 import pytest
 
-from sensors.base import BuildContext, SensorInfo
+from sensors.base import SensorInfo
 from sensors.errors import ConfigError, ImplausibleReading, SensorError
 from sensors.i2c import bme280_registers as R
 from sensors.i2c.bme280 import FIELDS_BME280, BME280Sensor, BME280Settings, build
+from sensors.sim.emulators import context_with_emulators
 from sensors.sim.i2c.bme280 import BME280Chip
 from sensors.sim.smbus import FakeSMBus
 from sensors.spec import DeviceSpec
@@ -167,7 +168,7 @@ def spec(driver: str = "bme280", **options: object) -> DeviceSpec:
 
 def test_build_simulated_shares_bus_and_reads() -> None:
     """Two simulated sensors on bus 1 share one fake bus; each reads through its own emulator."""
-    ctx = BuildContext()
+    ctx = context_with_emulators()
     a = build(spec(address=0x76), ctx)
     b = build(spec("bmp280", address=0x77, mode="normal"), ctx)
     fake = ctx.resources["sim-i2c-1"]
@@ -194,14 +195,14 @@ def test_build_simulated_shares_bus_and_reads() -> None:
 def test_build_rejects_bad_options(options: dict[str, object], key: str, fragment: str) -> None:
     """Each invalid option names its key and what was expected."""
     with pytest.raises(ConfigError) as info:
-        build(spec(**options), BuildContext())
+        build(spec(**options), context_with_emulators())
     assert info.value.key == key
     assert fragment in info.value.message
 
 
 def test_same_simulated_address_twice_is_a_config_error() -> None:
     """Two simulated sensors cannot sit at the same address of one bus."""
-    ctx = BuildContext()
+    ctx = context_with_emulators()
     build(spec(), ctx)
     with pytest.raises(ConfigError, match="already used"):
         build(spec(), ctx)

@@ -6,10 +6,11 @@ import errno
 
 import pytest
 
-from sensors.base import BuildContext, FieldSpec
+from sensors.base import FieldSpec
 from sensors.errors import ImplausibleReading, SensorError
 from sensors.i2c.bme280 import build as build_bme280
 from sensors.i2c.device import I2CDevice, check_plausible
+from sensors.sim.emulators import context_with_emulators
 from sensors.sim.smbus import FakeSMBus, RegisterChip
 from sensors.spec import DeviceSpec
 
@@ -104,7 +105,7 @@ def test_check_plausible() -> None:
 def test_real_bus_that_does_not_exist() -> None:
     """Building a non-simulated sensor on a missing /dev/i2c-N raises SensorError ENOENT with the fix."""
     spec = DeviceSpec("env", "bme280", "sensors[0]", 1.0, False, {"bus": 250})
-    ctx = BuildContext()
+    ctx = context_with_emulators()
     with pytest.raises(SensorError) as info:
         build_bme280(spec, ctx)
     assert info.value.errno == errno.ENOENT

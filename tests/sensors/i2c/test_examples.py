@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from gateway.config import load_config
-from sensors.base import BuildContext
 from sensors.registry import sensor_factory
+from sensors.sim.emulators import context_with_emulators
 
 EXAMPLES = sorted((Path(__file__).parents[3] / "deploy" / "examples").glob("i2c-*.toml"))
 CHIPS = {"bme280", "sht3x", "bh1750", "ads1115", "ina219", "mpu6050"}
@@ -24,7 +24,7 @@ def test_one_example_per_chip() -> None:
 def test_example_runs_on_emulators(path: Path) -> None:
     """The example's sensors build (options valid), open and return every advertised field."""
     config = load_config(path)
-    ctx = BuildContext(simulate=True)
+    ctx = context_with_emulators(simulate=True)
     assert config.sensors
     for spec in config.sensors:
         factory = sensor_factory(spec.driver)

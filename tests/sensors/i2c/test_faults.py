@@ -184,7 +184,7 @@ def test_stuck_bus_then_release_reads_again() -> None:
 async def test_stuck_bus_is_abandoned_by_the_gateway_bus_worker() -> None:
     """With the gateway's BusWorker, a read blocked on a stuck bus times out (SensorTimeout), the worker
     gets a fresh thread, and once the bus is released reads succeed again."""
-    from gateway.poller import BusWorker
+    from gateway.buses import BusWorker
     from sensors.errors import SensorTimeout
     from tests.conftest import scaled
 

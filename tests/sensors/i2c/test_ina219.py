@@ -8,11 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sensors.base import BuildContext, SensorInfo
+from sensors.base import SensorInfo
 from sensors.errors import ConfigError, ImplausibleReading, SensorError
 from sensors.i2c import ina219_codec as codec
 from sensors.i2c import ina219_registers as R
 from sensors.i2c.ina219 import INA219Sensor, INA219Settings, build
+from sensors.sim.emulators import context_with_emulators
 from sensors.sim.i2c.ads1x15 import ADS1x15Chip
 from sensors.sim.i2c.ina219 import INA219Chip
 from sensors.sim.smbus import FakeSMBus
@@ -151,7 +152,7 @@ def spec(**options: object) -> DeviceSpec:
 
 def test_build_defaults_and_fields() -> None:
     """Defaults fit the common 0.1 Ohm breakout: +/-3.2 A, 32 V, calibration 4096."""
-    sensor = build(spec(address=0x45), BuildContext())
+    sensor = build(spec(address=0x45), context_with_emulators())
     assert sensor.settings.calibration == 4096 and sensor.settings.config == 0x399F
     assert [(f.name, f.min, f.max) for f in sensor.info.fields] == [
         ("bus_voltage_v", 0.0, 32.0), ("shunt_voltage_v", -0.32, 0.32), ("current_a", -3.2, 3.2),
@@ -173,5 +174,5 @@ def test_build_defaults_and_fields() -> None:
 def test_build_rejects_bad_options(options: dict[str, object], key: str) -> None:
     """Impossible electrical setups are ConfigErrors naming the key."""
     with pytest.raises(ConfigError) as info:
-        build(spec(**options), BuildContext())
+        build(spec(**options), context_with_emulators())
     assert info.value.key == key

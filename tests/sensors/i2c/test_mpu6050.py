@@ -8,11 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sensors.base import BuildContext, SensorInfo, Values
+from sensors.base import SensorInfo, Values
 from sensors.errors import ConfigError, ImplausibleReading, SensorError
 from sensors.i2c import mpu6050_codec as codec
 from sensors.i2c import mpu6050_registers as R
 from sensors.i2c.mpu6050 import MPU6050Sensor, MPU6050Settings, build
+from sensors.sim.emulators import context_with_emulators
 from sensors.sim.i2c.mpu6050 import MPU6050Chip
 from sensors.sim.smbus import FakeSMBus
 from sensors.spec import DeviceSpec
@@ -199,7 +200,7 @@ def spec(interval_s: float = 0.05, **options: object) -> DeviceSpec:
 
 def test_build_and_validation() -> None:
     """FIFO mode defaults to 1 kHz; rates must divide the gyro rate; the poll interval must fit the FIFO."""
-    sensor = build(spec(fifo=True), BuildContext())
+    sensor = build(spec(fifo=True), context_with_emulators())
     assert sensor.settings.sample_rate_hz == 1000.0 and sensor.settings.divider == 0
     assert [f.name for f in sensor.info.fields][:3] == ["accel_x_ms2", "accel_y_ms2", "accel_z_ms2"]
     cases = [
@@ -212,7 +213,7 @@ def test_build_and_validation() -> None:
     ]
     for bad, key in cases:
         with pytest.raises(ConfigError) as info:
-            build(bad, BuildContext())
+            build(bad, context_with_emulators())
         assert info.value.key == key
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from gateway.cli import main as cli_main
+from gateway.cli.dispatch import main as cli_main
 from sensors.scan import (
     I2C_FUNC_SMBUS_READ_BYTE,
     Identification,
@@ -16,8 +16,8 @@ from sensors.scan import (
     identify,
     probe,
     scan,
-    simulated_bus,
 )
+from sensors.sim.emulators import simulated_bus
 from sensors.sim.i2c.bme280 import BME280Chip
 from sensors.sim.i2c.ina219 import INA219Chip
 from sensors.sim.smbus import FakeSMBus, RegisterChip

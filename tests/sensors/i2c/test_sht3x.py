@@ -9,11 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sensors.base import BuildContext, SensorInfo
+from sensors.base import SensorInfo
 from sensors.errors import ChecksumError, ConfigError, SensorError
 from sensors.i2c import sht3x_codec as codec
 from sensors.i2c import sht3x_registers as R
 from sensors.i2c.sht3x import FIELDS, SHT3xSensor, build
+from sensors.sim.emulators import context_with_emulators
 from sensors.sim.i2c.sht3x import SHT3xChip
 from sensors.sim.smbus import FakeSMBus
 from sensors.spec import DeviceSpec
@@ -138,7 +139,7 @@ def test_chip_disappears_and_returns() -> None:
 
 def test_build_options() -> None:
     """build() validates address and repeatability and attaches an emulator in simulate mode."""
-    ctx = BuildContext()
+    ctx = context_with_emulators()
     sensor = build(DeviceSpec("rh", "sht3x", "sensors[0]", 1.0, True, {"address": 0x45}), ctx)
     assert sensor.bus_id == "i2c-1" and 0x45 in ctx.resources["sim-i2c-1"].chips
     with pytest.raises(ConfigError, match="'high', 'medium', 'low'"):

@@ -11,6 +11,7 @@ from sensors.base import BuildContext
 from sensors.errors import ConfigError
 from sensors.registry import sensor_factory
 from sensors.serial import DEMO
+from sensors.sim.emulators import context_with_emulators
 from sensors.spec import DeviceSpec
 from tests.conftest import scaled
 
@@ -31,7 +32,7 @@ def spec_of(table: dict[str, Any], index: int = 0) -> DeviceSpec:
 def build(table: dict[str, Any], ctx: BuildContext | None = None) -> Any:
     factory = sensor_factory(table["driver"])
     assert factory is not None
-    return factory(spec_of(table), ctx or BuildContext())
+    return factory(spec_of(table), ctx or context_with_emulators())
 
 
 @pytest.mark.parametrize(
@@ -128,7 +129,7 @@ def test_hardware_build_uses_the_configured_url_without_opening_it() -> None:
 
 def test_demo_entries_stream_readings_from_their_emulators() -> None:
     """gps, air and mcu from DEMO build on emulated ptys and each delivers a reading within seconds."""
-    ctx = BuildContext(simulate=True)
+    ctx = context_with_emulators(simulate=True)
     sensors = [build(t, ctx) for t in DEMO]
     assert [s.info.id for s in sensors] == ["gps", "air", "mcu"]
     got: dict[str, dict[str, Any]] = {}

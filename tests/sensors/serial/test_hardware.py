@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from sensors.base import BuildContext
 from sensors.serial.gps import build as build_gps
 from sensors.serial.pms import build as build_pms
+from sensors.sim.emulators import context_with_emulators
 from sensors.spec import DeviceSpec
 from tests.conftest import scaled
 
@@ -32,7 +32,8 @@ def test_real_gps_streams_valid_sentences() -> None:
     url = _url("SENSORCAST_HW_GPS_URL")
     baud = int(os.environ.get("SENSORCAST_HW_GPS_BAUD", "9600"))
     sensor = build_gps(
-        DeviceSpec("gps", "nmea_gps", "hw", 0.0, False, {"url": url, "baudrate": baud}), BuildContext()
+        DeviceSpec("gps", "nmea_gps", "hw", 0.0, False, {"url": url, "baudrate": baud}),
+        context_with_emulators(),
     )
     sensor.open()
     try:
@@ -52,7 +53,7 @@ def test_real_gps_streams_valid_sentences() -> None:
 def test_real_pms_sends_frames_after_wake() -> None:
     """A real PMS5003/7003 is woken, put in active mode and sends a valid frame within 5 s."""
     url = _url("SENSORCAST_HW_PMS_URL")
-    sensor = build_pms(DeviceSpec("air", "pms5003", "hw", 0.0, False, {"url": url}), BuildContext())
+    sensor = build_pms(DeviceSpec("air", "pms5003", "hw", 0.0, False, {"url": url}), context_with_emulators())
     sensor.open()
     try:
         deadline = time.monotonic() + scaled(5.0)

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway.buses import BusWorker
+from gateway.catalogue import Catalogue
 from gateway.hub import Hub
-from gateway.poller import BusWorker, SensorRunner
+from gateway.metrics import Metrics
+from gateway.poller import SensorRunner
 from gateway.protocol.model import Reading
 from sensors.base import SensorInfo
 from sensors.errors import SensorError
@@ -81,15 +84,19 @@ async def test_poller_takes_sensor_offline_and_back_after_replug(tmp_path: Path)
     link = str(tmp_path / "ttyGPS")
     device = plug(link, noise=0.05)
     sensor = make_gps(link)
-    hub = Hub("test", "boot")
-    hub.register_sensor(sensor.info)
+    metrics = Metrics()
+    catalogue = Catalogue(metrics)
+    hub = Hub("test", "boot", metrics=metrics, catalogue=catalogue)
+    catalogue.register_sensor(sensor.info)
     states: list[str] = []
     published: list[Reading] = []
     hub.add_status_sink(lambda sensor_id, state, error: states.append(state))
     hub.add_sink(lambda batch: published.extend(Reading(*r) for r in batch))
     policy = HealthPolicy(retries=0, offline_after=2, backoff_initial_s=0.05, backoff_max_s=0.2, jitter=0.0)
     worker = BusWorker(sensor.bus_id)
-    runner = SensorRunner(sensor, worker, hub, policy, read_timeout_s=2.0)
+    runner = SensorRunner(
+        sensor, worker, hub, policy, read_timeout_s=2.0, catalogue=catalogue, metrics=metrics
+    )
     task = asyncio.create_task(runner.run())
 
     async def wait_for(cond: Callable[[], object], timeout_s: float) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sensors.base import BuildContext
 from sensors.errors import ConfigError, SensorError
+from sensors.sim.emulators import context_with_emulators
 from sensors.sim.sysfs import FakeSysfs
 from sensors.spec import DeviceSpec
 from sensors.sysfs.dht import DhtSensor, build
@@ -39,7 +39,7 @@ class Clock:
 
 def make(tree: FakeSysfs, clock: Clock | None = None, **options: object) -> DhtSensor:
     spec = DeviceSpec("climate", str(options.pop("driver", "dht22")), "sensors[1]", 3.0, False, dict(options))
-    sensor = build(spec, BuildContext(sysfs_root=tree.sysfs_root))
+    sensor = build(spec, context_with_emulators(sysfs_root=tree.sysfs_root))
     # Same device directory, but with the tree's fault-injecting reader and a test clock.
     c = clock or Clock()
     return DhtSensor(
@@ -139,7 +139,7 @@ def test_config_errors(tree: FakeSysfs, tmp_path: Path) -> None:
 
 def test_simulated_dht22_reads_through_its_flaky_emulated_driver() -> None:
     """simulate=true: the demo DHT22 answers despite its 10 % EIO rate (retries absorb it)."""
-    ctx = BuildContext(simulate=True)
+    ctx = context_with_emulators(simulate=True)
     sensor = build(DeviceSpec("climate", "dht22", "sensors[0]", 3.0, True, {}), ctx)
     try:
         sensor.open()

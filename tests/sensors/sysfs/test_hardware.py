@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from sensors.base import BuildContext
 from sensors.errors import SensorError
+from sensors.sim.emulators import context_with_emulators
 from sensors.spec import DeviceSpec
 from sensors.sysfs.dht import build as build_dht
 from sensors.sysfs.w1 import build as build_w1
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.hardware
 def test_real_onewire_probes_read_plausible_temperatures() -> None:
     """Every probe on the real bus answers with a value in the DS18B20's range."""
     try:
-        bus = build_w1(DeviceSpec("probe", "ds18b20", "hw", 5.0, False, {}), BuildContext())
+        bus = build_w1(DeviceSpec("probe", "ds18b20", "hw", 5.0, False, {}), context_with_emulators())
     except SensorError as exc:
         pytest.skip(f"no 1-Wire probe on this board: {exc}")
     bus.open()
@@ -30,7 +30,7 @@ def test_real_onewire_probes_read_plausible_temperatures() -> None:
 def test_real_dht_gives_a_reading_within_five_polls() -> None:
     """The kernel's DHT driver yields a value within five polls (transient errors allowed)."""
     try:
-        dht = build_dht(DeviceSpec("climate", "dht22", "hw", 3.0, False, {}), BuildContext())
+        dht = build_dht(DeviceSpec("climate", "dht22", "hw", 3.0, False, {}), context_with_emulators())
     except SensorError as exc:
         pytest.skip(f"no dht11 IIO device on this board: {exc}")
     dht.open()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sensors.base import BuildContext
 from sensors.errors import ChecksumError, ConfigError, ImplausibleReading, SensorError
+from sensors.sim.emulators import context_with_emulators
 from sensors.sim.sysfs import FakeSysfs, w1_slave_text
 from sensors.spec import DeviceSpec
 from sensors.sysfs.w1 import Ds18b20Bus, build, crc8_maxim, parse_w1_slave
@@ -56,7 +56,7 @@ def tree(tmp_path: Path) -> FakeSysfs:
 
 
 def make(tree: FakeSysfs, **options: object) -> Ds18b20Bus:
-    ctx = BuildContext(sysfs_root=tree.sysfs_root)
+    ctx = context_with_emulators(sysfs_root=tree.sysfs_root)
     return build(DeviceSpec("probe", "ds18b20", "sensors[3]", 5.0, False, dict(options)), ctx)
 
 
@@ -142,7 +142,7 @@ def test_no_probe_present_is_a_device_error_that_tells_how_to_fix(tmp_path: Path
 
 def test_simulated_bus_has_the_two_demo_probes() -> None:
     """simulate=true builds on the shared emulated tree with its two probes drifting around their means."""
-    ctx = BuildContext(simulate=True)
+    ctx = context_with_emulators(simulate=True)
     bus = build(DeviceSpec("probe", "ds18b20", "sensors[0]", 5.0, True, {}), ctx)
     try:
         bus.open()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sensors.base import BuildContext
 from sensors.errors import ConfigError, SensorError
+from sensors.sim.emulators import context_with_emulators
 from sensors.sim.sysfs import FakeSysfs
 from sensors.spec import DeviceSpec
 from sensors.system import DEMO
@@ -56,7 +56,7 @@ def proc(tree: FakeSysfs, *, t: float = 0.0, model: str | None = None) -> None:
 
 def make(tree: FakeSysfs, clock: list[float] | None = None, **options: object) -> SystemSensor:
     options.setdefault("vcgencmd", "")
-    ctx = BuildContext(sysfs_root=tree.sysfs_root, procfs_root=tree.procfs_root)
+    ctx = context_with_emulators(sysfs_root=tree.sysfs_root, procfs_root=tree.procfs_root)
     sensor = build(DeviceSpec("system", "system", "sensors[0]", 2.0, False, dict(options)), ctx)
     if clock is not None:
         sensor._clock = lambda: clock[0]
@@ -221,7 +221,7 @@ def test_config_errors(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("board", "first"), [("pi", "cpu_temp_c"), ("jetson", "cpu_temp_c")])
 def test_simulated_boards(board: str, first: str) -> None:
     """sim_board = pi / jetson builds on an emulated tree whose values the sensor reads."""
-    ctx = BuildContext(simulate=True)
+    ctx = context_with_emulators(simulate=True)
     sensor = build(DeviceSpec("system", "system", "sensors[0]", 2.0, True, {"sim_board": board}), ctx)
     try:
         values = sensor.read()
@@ -237,7 +237,8 @@ def test_demo_entry_reads_the_real_host() -> None:
     """The demo's 'system' reads this machine's /proc: not flagged simulated, uptime and load present."""
     (table,) = DEMO
     sensor = build(
-        DeviceSpec(table["id"], table["driver"], "sensors[0]", 2.0, True, {}), BuildContext(simulate=True)
+        DeviceSpec(table["id"], table["driver"], "sensors[0]", 2.0, True, {}),
+        context_with_emulators(simulate=True),
     )
     assert sensor.info.simulated is False
     values = sensor.read()

@@ -1,0 +1,184 @@
+"""``sensorcast run``: start the gateway (the demo on simulated sensors when no config is given)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import logging
+import signal
+import sys
+from typing import Any
+
+from gateway.cli.logs import setup_logging
+from gateway.config import (
+    Config,
+    ConfigErrors,
+    demo_config,
+    is_loopback,
+    load_config,
+    missing_token_file,
+)
+from sensors.errors import ConfigError
+
+HELP = "run the gateway (no --config: demo on simulated sensors at http://127.0.0.1:8765/)"
+log = logging.getLogger("sensorcast")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Declare ``run``'s options."""
+    p.add_argument("--config", "-c", metavar="FILE", help="TOML config (see deploy/config.example.toml)")
+    p.add_argument("--host", help="listen address (default from config, else localhost: 127.0.0.1 and ::1)")
+    p.add_argument("--port", type=int, help="listen port (default 8765; 0 picks a free one)")
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow listening on a non-loopback address without any token configured",
+    )
+    p.add_argument("--mqtt", metavar="URL", help="also publish to MQTT: mqtt[s]://[user:pass@]host[:port]")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def _print_errors(exc: ConfigErrors) -> None:
+    print("sensorcast: configuration error:", file=sys.stderr)
+    for e in exc.errors:
+        print(f"  {e}", file=sys.stderr)
+
+
+def listen_error(cfg: Config, insecure: bool) -> ConfigError | None:
+    """Why ``cfg`` must not be served as it stands (a non-loopback address and no token), or None."""
+    if is_loopback(cfg.gateway.host) or cfg.security.tokens or insecure:
+        return None
+    missing = missing_token_file(cfg)
+    why = (
+        f"security.token_file {missing} does not exist on this machine, so no token is configured"
+        if missing
+        else "no token configured"
+    )
+    return ConfigError(
+        "gateway.host",
+        f"refusing to listen on {cfg.gateway.host} with {why}: anyone on the network could read and command "
+        f"this gateway. Add tokens (`sensorcast token --role operator --file {missing or '...'}`"
+        f"{'' if missing else ' and security.token_file'}), try the config locally with --host 127.0.0.1, or "
+        "pass --insecure if that is really what you want",
+        cfg.source,
+    )
+
+
+def load_checked(path: str) -> Config:
+    """:func:`load_config`, reporting on failure what ``check-config`` reports: the file's mistakes and every
+    driver option a driver rejects, all at once.
+
+    Raises:
+        ConfigErrors: every mistake.
+    """
+    try:
+        return load_config(path)
+    except ConfigErrors as exc:
+        if exc.partial is None:
+            raise
+        from gateway.devices import driver_errors
+
+        raise ConfigErrors(exc.errors + driver_errors(exc.partial), exc.partial) from None
+
+
+def prepare(args: argparse.Namespace) -> Config:
+    """Load the config and apply the command-line overrides and safety checks.
+
+    Raises:
+        ConfigErrors: anything wrong, including an unsafe listen address.
+    """
+    overrides: dict[str, Any] = {}
+    if args.host is not None:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    cfg = load_checked(args.config).with_overrides(**overrides) if args.config else demo_config(**overrides)
+    if args.mqtt:
+        from bridges.mqtt.config import config_from_url
+
+        try:
+            cfg = Config(
+                cfg.gateway,
+                cfg.limits,
+                cfg.security,
+                cfg.sensors,
+                cfg.actuators,
+                config_from_url(args.mqtt, cfg.mqtt),
+                cfg.source,
+            )
+        except ConfigError as exc:
+            raise ConfigErrors([exc]) from None
+    refused = listen_error(cfg, args.insecure or cfg.security.insecure)
+    if refused is not None:
+        raise ConfigErrors([refused])
+    missing = missing_token_file(cfg)
+    if missing is not None and not cfg.security.tokens:
+        log.warning(
+            "security.token_file %s does not exist: serving %s without tokens", missing, cfg.gateway.host
+        )
+    return cfg
+
+
+def _notifier() -> Any:
+    try:
+        from gateway.sdnotify import Notifier
+    except ModuleNotFoundError:
+        return None
+    return Notifier.from_env()
+
+
+async def serve(cfg: Config) -> int:
+    """Run until SIGTERM/SIGINT; return the exit code."""
+    from gateway.app import GatewayApp
+
+    app = GatewayApp(cfg, notifier=_notifier())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, app.stop)
+    try:
+        async with app:
+            mode = "demo on simulated sensors" if cfg.source in (None, "(demo)") else cfg.source
+            print(
+                f"sensorcast {cfg.gateway.id}: {mode}, {len(app.runners)} sensors, "
+                f"{len(app.actuators)} outputs",
+                flush=True,
+            )
+            print(f"Dashboard: {app.http_url}", flush=True)
+            print(f"WebSocket: {app.url}", flush=True)
+            await app.wait_closed()
+            log.info("stopping")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    return 1 if app.failed else 0
+
+
+def main(args: argparse.Namespace) -> int:
+    """Entry point of ``sensorcast run``."""
+    setup_logging(args.log_level)
+    try:
+        cfg = prepare(args)
+    except ConfigErrors as exc:
+        _print_errors(exc)
+        return 2
+    try:
+        return asyncio.run(serve(cfg))
+    except ConfigErrors as exc:
+        _print_errors(exc)
+        return 2
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(
+                f"sensorcast: port {cfg.gateway.port} on {cfg.gateway.host} is already in use "
+                "(another sensorcast? use --port)",
+                file=sys.stderr,
+            )
+            return 1
+        if exc.errno == errno.EADDRNOTAVAIL:
+            print(
+                f"sensorcast: cannot listen on {cfg.gateway.host}: no such address on this machine",
+                file=sys.stderr,
+            )
+            return 1
+        raise

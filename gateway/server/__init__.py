@@ -1,0 +1,1 @@
+"""The network face: WebSocket connections, plain HTTP, listening sockets, and fan-out to every client."""

@@ -1,0 +1,679 @@
+"""The WebSocket + HTTP server: handshake checks, authentication, control messages, and the client lifecycle.
+
+The data path does not pass through here: the hub flushes into :class:`gateway.server.fanout.FanOut`, which writes
+to sockets directly. This module only pumps control messages in and replies out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import math
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from gateway import __version__
+from gateway.catalogue import Catalogue
+from gateway.commands import CommandRouter
+from gateway.config import Config
+from gateway.history.http import history_response
+from gateway.history.service import HistoryService
+from gateway.hub import Hub
+from gateway.metrics import Metrics
+from gateway.protocol import PROTOCOL_VERSION
+from gateway.protocol.admission import FailureThrottle, PreAuthPool, address_key
+from gateway.protocol.budget import RESUME_BURST_BYTES, RESUME_BYTES_PER_S, ResumeBudget
+from gateway.protocol.control import (
+    AckEvent,
+    Auth,
+    Command,
+    Ping,
+    Resume,
+    Subscribe,
+    Unsubscribe,
+    parse_control,
+)
+from gateway.protocol.errors import ProtocolError
+from gateway.protocol.hello import Hello
+from gateway.protocol.history import History, encode_history_pages
+from gateway.protocol.model import SENSOR
+from gateway.protocol.ratelimit import ControlGate, Verdict
+from gateway.protocol.subscription import FULL, MAX_SUBSCRIPTIONS, NONE, SubscriptionSet
+from gateway.protocol.wire import encode_ack, encode_data, encode_error, encode_gap, encode_hello, encode_pong
+from gateway.protocol.wire import encode_result as encode_cmd_result
+from gateway.server.fanout import Client, FanOut, close_within
+from gateway.server.http import OriginPolicy, StaticFiles, head_response, json_response, response
+from gateway.server.limits import (
+    CLOSE_INVALID,
+    CLOSE_POLICY,
+    CLOSE_TIMEOUT_S,
+    CLOSE_TRY_LATER,
+    INCOMING_QUEUE_FRAMES,
+)
+from gateway.server.listen import bind
+
+log = logging.getLogger("gateway.server")  # the name journal filters know from before the move
+
+SUBPROTOCOL = "sensorcast.v1"
+BEARER_PREFIX = "bearer."
+CAPABILITIES = [
+    "subscribe",
+    "policy.instant",
+    "policy.ideal",
+    "policy.fixed",
+    "agg",
+    "resume",
+    "command",
+    "ping",
+    "json",
+    "events",
+]
+AUTH_LOG_SUMMARY_S = 60.0
+"""Wrong tokens are logged once per address, then as one summary line per address every this many seconds."""
+SINGLE_HEADERS = ("Host", "Origin", "Upgrade", "If-None-Match", "Authorization")
+"""Headers read as one value: sent twice, the request is ambiguous and is answered 400."""
+METHODS = ("GET", "HEAD")
+
+
+class _Resumes:
+    """A connection's resume budget and the resume in flight (at most one)."""
+
+    __slots__ = ("budget", "task")
+
+    def __init__(self, budget: ResumeBudget) -> None:
+        self.budget = budget
+        self.task: asyncio.Task[None] | None = None
+
+
+class GatewayServer:
+    """Owns the listening socket; one :meth:`handler` call per WebSocket connection."""
+
+    resume_bytes_per_s: float = RESUME_BYTES_PER_S
+    """Each connection's resume budget (see :mod:`gateway.protocol.budget`)."""
+    resume_burst_bytes: int = RESUME_BURST_BYTES
+    history: HistoryService | None = None
+    """The history store's queries (set by the app when ``[history] enabled``; adds the ``history`` cap)."""
+
+    def __init__(
+        self,
+        config: Config,
+        hub: Hub,
+        fanout: FanOut,
+        commands: CommandRouter,
+        metrics: Metrics,
+        health: Callable[[], dict[str, Any]],
+        on_last_operator: Callable[[], Awaitable[None]] | None = None,
+        *,
+        catalogue: Catalogue,
+    ) -> None:
+        self.config = config
+        self.hub = hub
+        self.catalogue = catalogue
+        self.fanout = fanout
+        self.commands = commands
+        self.metrics = metrics
+        self.health = health
+        self.on_last_operator = on_last_operator
+        self.rules: Any = None
+        """The :class:`gateway.rules_runtime.RuleRunner` (set by the app): ``hello``'s events, ``ack_event``."""
+        self.static = StaticFiles()
+        sec = config.security
+        self.origins = OriginPolicy(sec.allowed_origins, sec.allowed_hosts)
+        self.tokens = {t.token.encode(): t.role for t in sec.tokens}
+        self.tls = sec.tls_cert is not None
+        self.server: Server | None = None
+        self.operators = 0
+        lim = config.limits
+        self.preauth: PreAuthPool[ServerConnection] = PreAuthPool(lim.preauth_max, lim.preauth_per_address)
+        self.throttle = FailureThrottle(lim.auth_failures_burst, lim.auth_failure_rate_per_s)
+        self._waiting: dict[ServerConnection, asyncio.Timeout] = {}
+        self._evicted: set[ServerConnection] = set()
+        self._summary: asyncio.TimerHandle | None = None
+        self._history_busy: set[Client] = set()
+        for name, kind, text in (
+            ("sensorcast_control_messages_total", "counter", "Control messages received"),
+            ("sensorcast_bad_messages_total", "counter", "Malformed control messages"),
+            ("sensorcast_auth_failures_total", "counter", "Rejected tokens"),
+            (
+                "sensorcast_auth_throttled_total",
+                "counter",
+                "Token attempts refused unchecked (too many wrong)",
+            ),
+            (
+                "sensorcast_preauth_evicted_total",
+                "counter",
+                "Unauthenticated connections closed to make room",
+            ),
+            ("sensorcast_preauth_connections", "gauge", "Connections waiting to authenticate"),
+        ):
+            metrics.describe(name, kind, text)
+        metrics.describe(
+            "sensorcast_handshakes_rejected_total",
+            "counter",
+            "HTTP/WebSocket requests refused by checks",
+            ("reason",),
+        )
+        metrics.add_callback(lambda: [("sensorcast_preauth_connections", (), float(len(self.preauth)))])
+
+    # -- tokens --------------------------------------------------------------------------------------------
+
+    def role_for(self, token: str) -> str | None:
+        """Return the role of ``token`` (constant-time compare against every configured token) or None."""
+        given = token.encode()
+        role = None
+        for known, r in self.tokens.items():
+            if hmac.compare_digest(given, known):
+                role = r
+        return role
+
+    # -- HTTP side -----------------------------------------------------------------------------------------
+
+    def process_request(
+        self, conn: ServerConnection, request: Request
+    ) -> Response | Awaitable[Response] | None:
+        """Header and method checks, Host/Origin checks, plain HTTP routes, and the client limit (None: go on
+        with the handshake)."""
+        for name in SINGLE_HEADERS:
+            if len(request.headers.get_all(name)) > 1:
+                self.metrics.inc("sensorcast_handshakes_rejected_total", reason="duplicate_header")
+                return response(HTTPStatus.BAD_REQUEST, f"more than one {name} header\n")
+        if request.method not in METHODS:
+            self.metrics.inc("sensorcast_handshakes_rejected_total", reason="method")
+            return response(
+                HTTPStatus.METHOD_NOT_ALLOWED, "only GET and HEAD\n", extra={"Allow": ", ".join(METHODS)}
+            )
+        resp = self._route(conn, request)
+        if request.method == "HEAD" and isinstance(resp, Response):
+            return head_response(resp)
+        return resp
+
+    def _route(self, conn: ServerConnection, request: Request) -> Response | Awaitable[Response] | None:
+        host = request.headers.get("Host")
+        if not self.origins.host_ok(host):
+            self.metrics.inc("sensorcast_handshakes_rejected_total", reason="host")
+            return response(HTTPStatus.FORBIDDEN, "host not allowed (add it to security.allowed_hosts)\n")
+        if not self.origins.origin_ok(request.headers.get("Origin"), host, self.tls):
+            self.metrics.inc("sensorcast_handshakes_rejected_total", reason="origin")
+            return response(HTTPStatus.FORBIDDEN, "origin not allowed (add it to security.allowed_origins)\n")
+        path = urlsplit(request.path).path
+        upgrade = request.method == "GET" and "websocket" in request.headers.get("Upgrade", "").lower()
+        if not upgrade:
+            if path == "/healthz":
+                body = self.health()
+                ok = body["status"] != "down"
+                return json_response(body, HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE)
+            if path == "/metrics":
+                if self.config.security.protect_metrics:
+                    refused = self._metrics_auth(conn, request)
+                    if refused is not None:
+                        return refused
+                return response(
+                    HTTPStatus.OK,
+                    self.metrics.render(),
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    {"Cache-Control": "no-store"},
+                )
+            if path == "/api/history":
+                return self._history_http(conn, request)
+            if path == "/" or path.startswith("/static/") or path == "/index.html":
+                return self.static.get(path, request)
+            return response(HTTPStatus.NOT_FOUND, "not found\n")
+        if path != "/":
+            return response(HTTPStatus.NOT_FOUND, "the WebSocket endpoint is /\n")
+        # Only authenticated clients count: connections still waiting for auth have their own budget
+        # (self.preauth), so silent peers cannot take the slots of token holders.
+        if len(self.fanout.clients) >= self.config.limits.max_clients:
+            self.metrics.inc("sensorcast_handshakes_rejected_total", reason="max_clients")
+            return response(HTTPStatus.SERVICE_UNAVAILABLE, "too many clients\n", extra={"Retry-After": "5"})
+        return None
+
+    def _history_http(self, conn: ServerConnection, request: Request) -> Response | Awaitable[Response]:
+        """``/api/history``: a token of any role when tokens are configured (header only, never the URL)."""
+        if self.tokens:
+            refused = self._metrics_auth(conn, request, "/api/history")
+            if refused is not None:
+                return refused
+        if self.history is None:
+            return response(HTTPStatus.NOT_FOUND, "history is off on this gateway ([history] enabled)\n")
+        return history_response(self.history, request)
+
+    def _metrics_auth(
+        self, conn: ServerConnection, request: Request, what: str = "/metrics"
+    ) -> Response | None:
+        """None when ``what`` carries ``Authorization: Bearer <token>`` of any role, else the refusal."""
+        address = _address(conn)
+        now = time.monotonic()
+        if not self.throttle.allow(address, now):
+            self.metrics.inc("sensorcast_auth_throttled_total")
+            self._schedule_summary()
+            wait = str(math.ceil(self.throttle.retry_after_s(address, now)))
+            return response(
+                HTTPStatus.TOO_MANY_REQUESTS, "too many wrong tokens\n", extra={"Retry-After": wait}
+            )
+        header = request.headers.get("Authorization")
+        scheme, _, token = (header or "").partition(" ")
+        if scheme.lower() == "bearer" and self.role_for(token.strip()) is not None:
+            return None
+        if header is not None:
+            self._count_failure(address, now)
+        return response(
+            HTTPStatus.UNAUTHORIZED,
+            f"this gateway needs Authorization: Bearer <token> on {what}\n",
+            extra={"WWW-Authenticate": 'Bearer realm="sensorcast"'},
+        )
+
+    @staticmethod
+    def select_subprotocol(conn: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+        """Accept ``sensorcast.v1`` when offered (a ``bearer.<token>`` offer rides along, never echoed)."""
+        return Subprotocol(SUBPROTOCOL) if SUBPROTOCOL in offered else None
+
+    # -- WebSocket side ------------------------------------------------------------------------------------
+
+    async def _authenticate(self, conn: ServerConnection) -> str | None:
+        """Return the client's role; None when it was refused (the connection is then closed)."""
+        if not self.tokens:
+            return "operator"  # no tokens: only allowed on loopback or with --insecure
+        address = _address(conn)
+        offered = conn.request.headers.get_all("Sec-WebSocket-Protocol") if conn.request else []
+        for item in (p.strip() for h in offered for p in h.split(",")):
+            if item.startswith(BEARER_PREFIX):
+                return await self._check_token(conn, address, item[len(BEARER_PREFIX) :], None, ack=False)
+        victim = self.preauth.admit(address, conn)
+        if victim is not None:
+            self._evict_preauth(victim)
+        try:
+            first = await self._first_message(conn)
+        finally:
+            self.preauth.release(conn)
+        if first is None:
+            if conn in self._evicted:
+                self._evicted.discard(conn)
+                await conn.send(encode_error(None, "busy", "too many connections waiting to authenticate"))
+                await close_within(conn, CLOSE_TRY_LATER, "too many unauthenticated connections")
+                return None
+            await conn.send(encode_error(None, "auth_required", 'send {"t": "auth", "token": ...} first'))
+            await close_within(conn, CLOSE_POLICY, "authentication required")
+            return None
+        try:
+            msg = parse_control(first)
+        except ProtocolError:
+            msg = None
+        if not isinstance(msg, Auth):
+            await conn.send(
+                encode_error(
+                    getattr(msg, "ref", None),
+                    "auth_required",
+                    'this gateway requires a token: send {"t": "auth", "token": ...} first',
+                )
+            )
+            await close_within(conn, CLOSE_POLICY, "authentication required")
+            return None
+        return await self._check_token(conn, address, msg.token, msg.ref, ack=True)
+
+    async def _first_message(self, conn: ServerConnection) -> str | bytes | None:
+        """The first message, or None when the auth timeout passed or the pre-auth pool evicted ``conn``."""
+        try:
+            async with asyncio.timeout(self.config.limits.auth_timeout_s) as deadline:
+                self._waiting[conn] = deadline
+                if conn in self._evicted:
+                    deadline.reschedule(asyncio.get_running_loop().time())
+                return await conn.recv()
+        except TimeoutError:
+            return None
+        finally:
+            self._waiting.pop(conn, None)
+
+    def _evict_preauth(self, victim: ServerConnection) -> None:
+        """End ``victim``'s wait for its first message now (its handler then closes it with 1013)."""
+        self.metrics.inc("sensorcast_preauth_evicted_total")
+        self._evicted.add(victim)
+        deadline = self._waiting.get(victim)
+        if deadline is not None:
+            deadline.reschedule(asyncio.get_running_loop().time())
+
+    async def _check_token(
+        self, conn: ServerConnection, address: str, token: str, ref: object, *, ack: bool
+    ) -> str | None:
+        now = time.monotonic()
+        if not self.throttle.allow(address, now):
+            self.metrics.inc("sensorcast_auth_throttled_total")
+            self._schedule_summary()
+            wait = math.ceil(self.throttle.retry_after_s(address, now))
+            await conn.send(encode_error(ref, "rate_limited", f"too many wrong tokens: retry in {wait} s"))
+            await close_within(conn, CLOSE_TRY_LATER, "too many wrong tokens")
+            return None
+        role = self.role_for(token)
+        if role is None:
+            await self._refuse(conn, address, now, ref)
+            return None
+        if ack:
+            await conn.send(encode_ack(ref, "auth"))
+        return role
+
+    async def _refuse(self, conn: ServerConnection, address: str, now: float, ref: object) -> None:
+        self._count_failure(address, now)
+        await conn.send(encode_error(ref, "auth_failed", "invalid token"))
+        await close_within(conn, CLOSE_POLICY, "invalid token")
+
+    def _count_failure(self, address: str, now: float) -> None:
+        self.metrics.inc("sensorcast_auth_failures_total")
+        if self.throttle.fail(address, now):
+            log.warning(
+                "rejected a token from %s (more from it are summarised every %d s)",
+                address,
+                AUTH_LOG_SUMMARY_S,
+            )
+        self._schedule_summary()
+
+    def _schedule_summary(self) -> None:
+        if self._summary is None:
+            self._summary = asyncio.get_running_loop().call_later(AUTH_LOG_SUMMARY_S, self._log_summary)
+
+    def _log_summary(self) -> None:
+        self._summary = None
+        for address, more, refused in self.throttle.summary():
+            log.warning(
+                "%d more wrong tokens from %s, and %d attempts refused unchecked, in the last %d s",
+                more,
+                address,
+                refused,
+                AUTH_LOG_SUMMARY_S,
+            )
+
+    def _hello(self, role: str | None) -> bytes:
+        cfg = self.config
+        return encode_hello(
+            Hello(
+                v=PROTOCOL_VERSION,
+                gw=self.hub.gateway_id,
+                boot=self.hub.boot_id,
+                seq=self.hub.flushed_seq,
+                ts=time.time_ns(),
+                clock_synced=self.hub.clock_synced(),
+                role=role,
+                server=f"sensorcast/{__version__}",
+                caps=CAPABILITIES + (["history"] if self.history is not None else []),
+                listing=self.catalogue.listing(),
+                rules=self.hub.rule_catalogue(),
+                events=self.rules.active() if self.rules is not None else [],
+                limits={
+                    "flush_ms": cfg.gateway.flush_interval_ms,
+                    "batch_size": cfg.gateway.batch_size,
+                    "ring": cfg.gateway.ring_size,
+                    "max_message_bytes": cfg.limits.max_message_bytes,
+                    "control_rate_per_s": cfg.limits.control_rate_per_s,
+                    "client_buffer_frames": cfg.limits.client_buffer_frames,
+                    "max_subscriptions": MAX_SUBSCRIPTIONS,
+                    "resume_bytes_per_s": self.resume_bytes_per_s,
+                    "resume_burst_bytes": self.resume_burst_bytes,
+                },
+            )
+        )
+
+    async def handler(self, conn: ServerConnection) -> None:
+        """Serve one WebSocket connection until it closes."""
+        try:
+            role = await self._authenticate(conn)
+        except ConnectionClosed:
+            role = None
+        finally:
+            self._evicted.discard(conn)
+        if role is None:
+            return
+        if (
+            len(self.fanout.clients) >= self.config.limits.max_clients
+        ):  # filled up while this one authenticated
+            self.metrics.inc("sensorcast_handshakes_rejected_total", reason="max_clients")
+            await close_within(conn, CLOSE_TRY_LATER, "too many clients")
+            return
+        client = Client(conn, self.config.limits, self.metrics, role)
+        query = parse_qs(urlsplit(conn.request.path).query) if conn.request else {}
+        start = NONE if query.get("subscribe", [""])[0] == "none" else FULL
+        client.send(self._hello(role))
+        self._set_subs(client, start)
+        self.fanout.add(client)
+        if role == "operator":
+            self.operators += 1
+        loop = asyncio.get_running_loop()
+        writer = loop.create_task(client.writer(), name=f"writer-{client.name}")
+        resumes = _Resumes(ResumeBudget(self.resume_bytes_per_s, self.resume_burst_bytes, now_s=loop.time()))
+        try:
+            await self._read_loop(client, resumes)
+        except ConnectionClosed:
+            pass
+        finally:
+            client.closing = True
+            self.fanout.remove(client)
+            writer.cancel()
+            if resumes.task is not None:
+                resumes.task.cancel()
+            if role == "operator":
+                self.operators -= 1
+                if self.operators == 0 and self.on_last_operator is not None:
+                    await self.on_last_operator()
+
+    def _set_subs(self, client: Client, subs: SubscriptionSet) -> None:
+        if client.subs.empty and not subs.empty:
+            client.live_from = self.hub.flushed_seq
+        self.fanout.resubscribe(client, subs)
+
+    async def _read_loop(self, client: Client, resumes: _Resumes) -> None:
+        limits = self.config.limits
+        gate = ControlGate(
+            limits.control_rate_per_s, limits.control_burst, limits.max_bad_messages, time.monotonic()
+        )
+        async for data in client.conn:
+            self.metrics.inc("sensorcast_control_messages_total")
+            verdict = gate.message(time.monotonic())
+            if verdict is Verdict.CLOSE:
+                await close_within(client.conn, CLOSE_POLICY, "control message rate exceeded")
+                return
+            if verdict is Verdict.WARN:
+                client.send(
+                    encode_error(None, "rate_limited", f"at most {limits.control_rate_per_s:g} messages/s")
+                )
+                continue
+            try:
+                msg = parse_control(data)
+            except ProtocolError as exc:
+                self.metrics.inc("sensorcast_bad_messages_total")
+                client.send(encode_error(exc.ref, exc.code, exc.msg))
+                if gate.malformed() is Verdict.CLOSE:
+                    await close_within(client.conn, CLOSE_INVALID, "too many malformed messages")
+                    return
+                continue
+            await self._handle(client, msg, resumes)
+
+    async def _handle(self, client: Client, msg: Any, resumes: _Resumes) -> None:
+        if isinstance(msg, Subscribe):
+            try:
+                subs = client.subs.add(msg.entries, replace=msg.replace)
+            except ProtocolError as exc:  # too many entries: the subscription stays as it was
+                client.send(encode_error(msg.ref, exc.code, exc.msg))
+                return
+            self._set_subs(client, subs)
+            client.send(encode_ack(msg.ref, "subscribe"))
+        elif isinstance(msg, Unsubscribe):
+            self._set_subs(client, client.subs.remove(msg.paths))
+            client.send(encode_ack(msg.ref, "unsubscribe"))
+        elif isinstance(msg, Resume):
+            self._start_resume(client, msg, resumes)
+        elif isinstance(msg, Command):
+            result = await self.commands.execute(
+                msg.target, msg.value, role=client.role or "viewer", origin=f"ws {client.name}"
+            )
+            client.send(
+                encode_cmd_result(
+                    msg.ref, result.target, result.ok, result.value, result.error, result.retry_after_s
+                )
+            )
+        elif isinstance(msg, Ping):
+            client.send(encode_pong(msg.ref, time.time_ns(), msg.ts))
+        elif isinstance(msg, Auth):
+            client.send(encode_ack(msg.ref, "auth"))  # already authorised (or no tokens configured)
+        elif isinstance(msg, AckEvent):
+            if client.role != "operator":
+                client.send(encode_error(msg.ref, "forbidden", "operator role required"))
+            elif self.rules is None or not self.rules.acknowledge(msg.rule, by=client.name):
+                client.send(
+                    encode_error(msg.ref, "not_active", "no unacknowledged active event for this rule")
+                )
+            else:
+                client.send(encode_ack(msg.ref, "ack_event"))
+        elif isinstance(msg, History):
+            self._start_history(client, msg)
+
+    def _start_history(self, client: Client, msg: History) -> None:
+        """Answer ``history`` from a task (the query runs in the history thread); one at a time per client."""
+        if self.history is None:
+            client.send(encode_error(msg.ref, "unsupported", "history is off on this gateway"))
+            return
+        if client in self._history_busy:
+            client.send(encode_error(msg.ref, "busy", "a history query is already in progress"))
+            return
+        self._history_busy.add(client)
+        task = asyncio.get_running_loop().create_task(self._history(client, msg, self.history))
+        task.add_done_callback(lambda _t: self._history_busy.discard(client))
+
+    async def _history(self, client: Client, msg: History, service: HistoryService) -> None:
+        period_ns = msg.period_ms * 1_000_000 if msg.period_ms is not None else None
+        try:
+            result = await service.query(
+                msg.sensor, msg.fields, msg.from_ns, msg.to_ns, points=msg.points, period_ns=period_ns
+            )
+        except TimeoutError:
+            client.send(encode_error(msg.ref, "timeout", "the history query took too long"))
+            return
+        except FileNotFoundError:
+            result = None
+        if result is None:
+            client.send(encode_error(msg.ref, "not_found", "no history for this sensor"))
+            return
+        header = {
+            "t": "history",
+            "ref": msg.ref,
+            "sensor": msg.sensor,
+            "tier": result.tier,
+            "bucket_ns": result.bucket_ns,
+            "fields": result.fields,
+        }
+        for frame in encode_history_pages(
+            header, result.rows, self.config.limits.max_message_bytes, result.next_ns
+        ):
+            client.send(frame)
+
+    def _start_resume(self, client: Client, msg: Resume, resumes: _Resumes) -> None:
+        """Answer ``resume`` at once when the connection's budget allows, else in a task after the wait (one at a
+        time: a second resume meanwhile gets ``error busy``)."""
+        if client.subs.empty:
+            client.send(
+                encode_error(
+                    msg.ref,
+                    "not_subscribed",
+                    "nothing resumed: a resume backfills the current subscription, which is empty; subscribe first",
+                )
+            )
+            return
+        budget = resumes.budget
+        if not budget.begin():
+            client.send(encode_error(msg.ref, "busy", "a resume is already in progress: wait for its ack"))
+            return
+        loop = asyncio.get_running_loop()
+        upto = client.live_from
+        nbytes = self.hub.ring.span_bytes(msg.seq if msg.boot == self.hub.boot_id else 0, upto)
+        wait_s = budget.delay_s(loop.time(), nbytes)
+        if wait_s <= 0:  # within budget: answered now, in order with the connection's other replies
+            self._backfill(client, msg, upto, nbytes, 0.0, budget)
+            return
+        resumes.task = loop.create_task(
+            self._deferred_resume(client, msg, upto, nbytes, wait_s, budget), name=f"resume-{client.name}"
+        )
+
+    async def _deferred_resume(
+        self, client: Client, msg: Resume, upto: int, nbytes: int, wait_s: float, budget: ResumeBudget
+    ) -> None:
+        try:
+            await asyncio.sleep(wait_s)
+        except asyncio.CancelledError:
+            budget.end()
+            raise
+        self._backfill(client, msg, upto, nbytes, wait_s, budget)
+
+    def _backfill(
+        self, client: Client, msg: Resume, upto: int, nbytes: int, wait_s: float, budget: ResumeBudget
+    ) -> None:
+        """Send what ``msg`` asks for (gaps, backfill, ack) and charge the ring bytes it reads to ``budget``."""
+        try:
+            budget.charge(asyncio.get_running_loop().time(), nbytes)
+            plan = self.hub.ring.plan_resume(self.hub.boot_id, msg.boot, msg.seq, upto)
+            for gap in plan.gaps:
+                client.send(encode_gap(msg.ref, gap.boot, gap.first, gap.last, gap.reason))
+            subs = client.subs
+            out = []
+            for r in plan.readings:
+                route = subs.route(r[SENSOR])
+                if route is not None:
+                    out.append(route.project(r))
+            size = self.config.gateway.batch_size
+            for i in range(0, len(out), size):
+                chunk = out[i : i + size]
+                client.send(encode_data(chunk, backfill=True), None)
+            extra = {"deferred_ms": round(wait_s * 1000)} if wait_s > 0 else {}
+            client.send(encode_ack(msg.ref, "resume", n=len(out), **extra))
+        finally:
+            budget.end()
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+
+    async def start(self) -> Server:
+        """Bind and start serving."""
+        cfg = self.config
+        ssl_ctx = None
+        if cfg.security.tls_cert and cfg.security.tls_key:
+            ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_ctx.load_cert_chain(cfg.security.tls_cert, cfg.security.tls_key)
+        lim = cfg.limits
+
+        def start(hosts: Sequence[str], port: int) -> Awaitable[Server]:
+            # websockets hands ``host`` to loop.create_server untouched, which takes a list of addresses.
+            host: Any = list(hosts)
+            return serve(
+                self.handler,
+                host,
+                port,
+                process_request=self.process_request,
+                select_subprotocol=self.select_subprotocol,
+                max_size=lim.max_message_bytes,
+                max_queue=INCOMING_QUEUE_FRAMES,
+                ping_interval=lim.ping_interval_s or None,
+                ping_timeout=lim.ping_timeout_s or None,
+                compression="deflate" if lim.compression else None,
+                ssl=ssl_ctx,
+                server_header=None,
+                close_timeout=CLOSE_TIMEOUT_S,
+            )
+
+        self.server = await bind(start, cfg.gateway.host, cfg.gateway.port)
+        return self.server
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (useful with port 0)."""
+        assert self.server is not None
+        return int(next(iter(self.server.sockets)).getsockname()[1])
+
+
+def _address(conn: ServerConnection | None) -> str:
+    """The budget key of the peer (see :func:`~gateway.protocol.admission.address_key`); "?" when unknown."""
+    peer = getattr(conn, "remote_address", None)
+    return address_key(str(peer[0])) if peer else "?"

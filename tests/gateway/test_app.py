@@ -1,0 +1,109 @@
+"""gateway.app: the lifecycle in process, on loopback port 0: what /healthz reports, the order of a clean stop,
+and a crashed task stopping the app through that same order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from gateway.app import GatewayApp
+from gateway.config import Config, parse_config
+from tests.conftest import scaled
+
+
+def config(**extra: Any) -> Config:
+    return parse_config(
+        {
+            "gateway": {"id": "t", "host": "127.0.0.1", "port": 0},
+            "sensors": [{"id": "wave", "driver": "synthetic", "interval_s": 0.02, "fields": ["a"]}],
+            "actuators": [
+                {"id": "relay1", "driver": "relay", "pin": 26, "simulate": True, "safe_value": False}
+            ],
+            **extra,
+        },
+        file="(test)",
+    )
+
+
+class RecordingBridge:
+    """A bridge (gateway.app.Bridge) that records when it is stopped."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+        self.dashboard_url: str | None = None
+
+    async def run(self) -> None:
+        await asyncio.Event().wait()
+
+    async def stop(self) -> None:
+        self.log.append("bridge commits and delivers")
+
+    def metrics(self) -> dict[str, float]:
+        return {}
+
+
+def recorded(log: list[str], what: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        log.append(what)
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+async def test_healthz_reports_each_sensor_state_and_the_counts() -> None:
+    """/healthz: the gateway id, every sensor's state from the catalogue, the flushed seq, the client count."""
+    async with GatewayApp(config()) as app:
+        ok = asyncio.Event()
+        app.catalogue.add_status_sink(lambda sid, state, err: ok.set() if state == "ok" else None)
+        if app.catalogue.states() != {"wave": "ok"}:
+            await asyncio.wait_for(ok.wait(), scaled(5.0))
+        health = app.health()
+        flushed = app.hub.flushed_seq
+    assert (health["gateway"], health["sensors"], health["clients"]) == ("t", {"wave": "ok"}, 0)
+    assert (health["seq"], health["status"]) == (flushed, "ok")
+
+
+async def test_a_clean_stop_runs_in_the_order_that_loses_nothing() -> None:
+    """Sensors stop -> outputs to their safe values -> the hub's last flush -> the bridge commits and delivers
+    -> (the other tasks stop) -> clients are closed (1001)."""
+    log: list[str] = []
+    async with GatewayApp(config()) as app:
+        app.bridge = RecordingBridge(log)
+        for runner in app.runners:
+            runner.close = recorded(log, "sensor closed", runner.close)  # type: ignore[method-assign]
+        app.commands.apply_safe = recorded(log, "safe values", app.commands.apply_safe)  # type: ignore[method-assign]
+        flush = app.hub.flush
+
+        def flush_when_stopping() -> (
+            None
+        ):  # the timer flushes all along; the stop's flush comes after safe values
+            if app.commands.stopping and "last flush" not in log:
+                log.append("last flush")
+            flush()
+
+        app.hub.flush = flush_when_stopping  # type: ignore[method-assign]
+        server = app.server.server
+        assert server is not None
+        server.close = recorded(log, "clients closed", server.close)  # type: ignore[method-assign]
+        await asyncio.sleep(0.05)
+    assert log == [
+        "sensor closed",
+        "safe values",
+        "last flush",
+        "bridge commits and delivers",
+        "clients closed",
+    ]
+    assert app.commands.stopping is True
+
+
+async def test_a_crashed_task_stops_the_app_and_is_kept_as_the_failure() -> None:
+    """A task that raises sets app.failed and ends wait_closed(); the sensor keeps no stale 'ok'."""
+    async with GatewayApp(config()) as app:
+
+        async def crash() -> None:
+            raise RuntimeError("bug in a task")
+
+        app._spawn(crash(), "crasher")
+        await asyncio.wait_for(app.wait_closed(), scaled(5.0))
+        assert isinstance(app.failed, RuntimeError)
