@@ -83,6 +83,7 @@ async def test_20000_readings_through_5_broker_restarts_none_lost_none_duplicate
             drained_s = time.monotonic() - last_restart
             await until(lambda: bridge.metrics()["sensorcast_mqtt_outbox_rows"] == 0, what="outbox empty")
             m = bridge.metrics()
+            dropped = sum(bridge.drops().values())
     finally:
         sub.stop()
         broker.stop()
@@ -92,7 +93,7 @@ async def test_20000_readings_through_5_broker_restarts_none_lost_none_duplicate
     assert sorted(by_seq) == list(range(1, total + 1))
     assert all(len(copies) == 1 for copies in by_seq.values()), "a duplicate differed from its original"
     assert drained_s < scaled(30)
-    assert m["sensorcast_mqtt_connects_total"] >= 6 and m["sensorcast_mqtt_dropped_total"] == 0
+    assert m["sensorcast_mqtt_connects_total"] >= 6 and dropped == 0
     print(
         f"\n20000 readings, 5 restarts: {len(sub.snapshot()) - total} duplicates, drained {drained_s:.1f} s "
         f"after the last restart, {m['sensorcast_mqtt_replayed_total']:.0f} replayed from disk"

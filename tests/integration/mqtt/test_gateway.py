@@ -67,7 +67,7 @@ async def test_unreachable_broker_at_start_does_not_stop_the_websocket_path(tmp_
             lambda: urllib.request.urlopen(app.http_url + "metrics", timeout=5).read()
         )
         lines = text.decode().splitlines()
-        assert "sensorcast_mqtt_connected 0" in lines
+        assert "sensorcast_mqtt_connected 0.0" in lines
         assert any(line.startswith("sensorcast_mqtt_outbox_rows ") for line in lines)
 
 

@@ -107,8 +107,8 @@ async def test_a_bme280_over_the_threshold_fires_and_clears_everywhere(
                 lambda: urllib.request.urlopen(app.http_url + "metrics", timeout=5).read()
             )
             lines = metrics.decode().splitlines()
-            assert 'sensorcast_rule_active{rule="hot"} 1' in lines
-            assert 'sensorcast_rule_fired_total{rule="hot"} 1' in lines
+            assert 'sensorcast_rule_active{rule="hot"} 1.0' in lines
+            assert 'sensorcast_rule_fired_total{rule="hot"} 1.0' in lines
 
             async with client(app.url) as late:
                 late_hello = await late.next()
