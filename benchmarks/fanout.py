@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/fanout.py            # full run, ~3 minutes on 2 cores
     .venv/bin/python benchmarks/fanout.py --quick    # shorter windows
     .venv/bin/python benchmarks/fanout.py --rules    # only the rows with 50 local rules configured (issue 15)
+    SENSORCAST_BENCH_HISTORY=off .venv/bin/python benchmarks/fanout.py    # without the history store
 
 Each server runs in its own process (so its CPU time is its own); clients run in another process and only count
 frames (throughput) or decode them (latency). Both servers get the same batching: ``batch`` readings per frame.
@@ -96,19 +97,25 @@ async def producer(publish: Any, flush: Any, rate: float, batch: int, duration_s
 async def serve_sensorcast(
     port: int, rate: float, batch: int, duration_s: float, flush_ms: int, rules_on_env: int = -1
 ) -> None:
+    import tempfile
+
     from gateway.app import GatewayApp
     from gateway.config import parse_config
 
-    # Throughput runs (rate 0) batch by size: batch_size readings per frame, the timer never due.
+    # Throughput runs (rate 0) batch by size: batch_size readings per frame, the timer never due. History is on
+    # (the default), in a throwaway directory.
     cfg = parse_config(
         {
             "gateway": {
                 "id": "bench",
+                "data_dir": tempfile.mkdtemp(prefix="sensorcast-bench-fanout-"),
                 "port": port,
                 "flush_interval_ms": flush_ms if rate else 10000,
                 "batch_size": batch if not rate else 10000,
                 "ring_size": 4096,
             },
+            # SENSORCAST_BENCH_HISTORY=off: the same run without the history store, to compare the live path.
+            "history": {"enabled": os.environ.get("SENSORCAST_BENCH_HISTORY", "on") != "off"},
             "limits": {
                 "max_clients": 500,
                 "client_buffer_frames": 100000,

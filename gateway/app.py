@@ -1,13 +1,13 @@
-"""The gateway's lifecycle: wires sensor -> poller -> hub -> fan-out -> socket (and hub -> bridge) from config,
-starts the tasks, and stops them in an order that loses nothing.
+"""The gateway's lifecycle: wires sensor -> poller -> hub -> fan-out -> socket (and hub -> bridge, hub -> history)
+from config, starts the tasks, and stops them in an order that loses nothing.
 
 Why no ``asyncio.TaskGroup`` (STYLE.md habit 4) and no ``AsyncExitStack``: the app is an async context manager
-whose tasks outlive ``__aenter__``, and its stop is an ordered sequence (sensors -> safe values -> last flush
--> bridge commit and bounded delivery -> other tasks -> clients 1001). A TaskGroup cancels every task at once
-when one fails and at its exit, which would cut the bridge's last commit short; an exit stack unwinds in one
-reverse order, with no room for "cancel these, flush, then cancel those". ``_spawn``/``_task_done`` keep the
-one thing a TaskGroup would give (a crash stops the app, through the same ordered stop) and add what it cannot
-(a sensor task that ends is shown as stopped and the rest keeps serving).
+whose tasks outlive ``__aenter__``, and its stop is an ordered sequence (sensors -> rules -> safe values -> last
+flush -> history commit, bridge commit and bounded delivery -> other tasks -> clients 1001). A TaskGroup cancels
+every task at once when one fails and at its exit, which would cut the bridge's last commit short; an exit stack
+unwinds in one reverse order, with no room for "cancel these, flush, then cancel those". ``_spawn``/``_task_done``
+keep the one thing a TaskGroup would give (a crash stops the app, through the same ordered stop) and add what it
+cannot (a sensor task that ends is shown as stopped and the rest keeps serving).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from gateway.clock import clock_synced
 from gateway.commands import CommandRouter
 from gateway.config import Config
 from gateway.devices import build_context, build_devices
+from gateway.history.service import HistoryService
 from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.poller import SensorRunner
@@ -131,6 +132,9 @@ class GatewayApp:
         )
         self.rules = RuleRunner(config.rules, self.hub, self.commands, self.metrics)
         self.server.rules = self.rules
+        hist = config.history
+        self.history = HistoryService(hist, gw.data_dir, self.metrics) if hist.enabled else None
+        self.server.history = self.history
         self.bridge: Bridge | None = None
         self.started_s = time.monotonic()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -275,6 +279,8 @@ class GatewayApp:
             self.catalogue.register_actuator(a.info)
             await self._worker(a.bus_id).call(a.open, timeout_s=self.config.gateway.read_timeout_s)
         self.hub.add_encoded_sink(self.fanout.on_batch)
+        if self.history is not None:
+            self.history.start(self.hub, self.catalogue)
         self.catalogue.add_status_sink(self._on_status)
         self.hub.add_event_sink(lambda event: self.fanout.broadcast_control(encode_event(event)))
         self.metrics.add_callback(self._gauges)
@@ -397,8 +403,9 @@ class GatewayApp:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         """Stop in an order that loses nothing (issue 20): sensors stop -> outputs to their safe values -> the
-        hub's last flush (to WebSocket clients and the bridge alike) -> the bridge commits all of it to its
-        outbox and delivers what it can in a bounded time -> the other tasks stop -> clients are closed (1001)."""
+        hub's last flush (to WebSocket clients, the history store and the bridge alike) -> the history store
+        commits it -> the bridge commits all of it to its outbox and delivers what it can in a bounded time ->
+        the other tasks stop -> clients are closed (1001)."""
         gc.unfreeze()
         if self.notifier is not None:
             self.notifier.stopping()
@@ -411,6 +418,11 @@ class GatewayApp:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.commands.apply_safe(), 1.0)
         self.hub.flush()
+        if self.history is not None:
+            try:
+                await self.history.close()  # commits the last flush, like the bridge below
+            except Exception:  # a bug here must not keep the gateway from stopping
+                log.exception("history: clean stop failed")
         if self.bridge is not None:
             try:
                 await self.bridge.stop()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from gateway.history.config import HistoryConfig, parse_history
 from gateway.protocol.actuation import MAX_MIN_INTERVAL_S
 from gateway.protocol.rules import Rule
 from gateway.rules_config import parse_rules
@@ -135,6 +136,8 @@ class Config:
     """The file this came from (None for the demo)."""
     rules: tuple[Rule, ...] = ()
     """``[[rules]]``: local alert rules (gateway/rules_config.py)."""
+    history: HistoryConfig = field(default_factory=HistoryConfig)
+    """``[history]`` and the per-sensor ``history`` policies (see :mod:`gateway.history.config`)."""
 
     def with_overrides(self, **gateway: Any) -> Config:
         """Return a copy with ``[gateway]`` keys replaced (CLI flags such as ``--port``)."""
@@ -523,7 +526,7 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
     """
     col = _Collector()
     base = base or Path.cwd()
-    known = {"gateway", "limits", "security", "sensors", "actuators", "mqtt", "rules"}
+    known = {"gateway", "limits", "security", "sensors", "actuators", "mqtt", "rules", "history"}
     for key in data:
         if key not in known:
             col.errors.append(
@@ -556,10 +559,22 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
         )
     mqtt = _mqtt(data.get("mqtt"), file, col)
     rules = parse_rules(data.get("rules"), [s.id for s in sensors], [a.id for a in actuators], col.errors)
-    cfg = Config(gw, limits, security, tuple(sensors), tuple(actuators), mqtt, file, rules)
+    history, history_errors = parse_history(data.get("history"), _device_tables(data), base)
+    col.errors += history_errors
+    cfg = Config(gw, limits, security, tuple(sensors), tuple(actuators), mqtt, file, rules, history)
     if col.errors:
         raise ConfigErrors([e if e.file else e.with_file(file) if file else e for e in col.errors], cfg)
     return cfg
+
+
+def _device_tables(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Config key path (``sensors[0]``) -> raw table, for the sections holding devices."""
+    out: dict[str, Any] = {}
+    for name in ("sensors", "actuators"):
+        raw = data.get(name)
+        if isinstance(raw, list):
+            out.update((f"{name}[{i}]", t) for i, t in enumerate(raw))
+    return out
 
 
 def load_config(path: str | Path) -> Config:

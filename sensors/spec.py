@@ -17,7 +17,7 @@ from sensors.errors import ConfigError, UnknownOptions
 T = TypeVar("T")
 _MISSING: Any = object()
 
-GENERIC_KEYS: tuple[str, ...] = ("id", "driver", "interval_s", "simulate")
+GENERIC_KEYS: tuple[str, ...] = ("id", "driver", "interval_s", "simulate", "history")
 """Keys every ``[[sensors]]``/``[[actuators]]`` table accepts, whatever its driver (parsed by the config)."""
 
 

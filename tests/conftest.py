@@ -8,10 +8,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
 TIMEOUT_SCALE = float(os.environ.get("SENSORCAST_TEST_TIMEOUT_SCALE", "1"))
+
+# Gateways started by tests (in process or as subprocesses, which inherit this) keep their state - the history
+# database, the MQTT outbox - in a throwaway directory, never in the home directory of whoever runs the tests.
+os.environ.setdefault("SENSORCAST_DATA_DIR", tempfile.mkdtemp(prefix="sensorcast-test-data-"))
 
 
 def scaled(seconds: float) -> float:

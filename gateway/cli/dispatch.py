@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "doctor": "gateway.cli.doctor",
     "bench": "gateway.cli.bench",
     "token": "gateway.cli.token",
+    "history": "gateway.cli.history",
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import msgpack
 
 from gateway.protocol.errors import ProtocolError
+from gateway.protocol.history import History, parse_history
 
 Policy = Literal["instant", "ideal", "fixed"]
 POLICIES: tuple[str, ...] = ("instant", "ideal", "fixed")
@@ -108,7 +109,7 @@ class AckEvent:
     ref: object = None
 
 
-ControlMessage = Auth | Subscribe | Unsubscribe | Resume | Command | Ping | AckEvent
+ControlMessage = Auth | Subscribe | Unsubscribe | Resume | Command | Ping | AckEvent | History
 
 
 SHOW_MAX = 40
@@ -312,7 +313,10 @@ def parse_control(data: bytes | str) -> ControlMessage:
         return Ping(msg.get("ts"), ref)
     if kind == "ack_event":
         return AckEvent(_str(msg, "rule", "ack_event", ref, max_len=64), ref)
+    if kind == "history":
+        return parse_history(msg, ref)
     raise _bad(
-        f"t: expected one of subscribe, unsubscribe, resume, auth, command, ping, ack_event; got {_show(kind)}",
+        "t: expected one of subscribe, unsubscribe, resume, auth, command, ping, ack_event, history; "
+        f"got {_show(kind)}",
         ref,
     )

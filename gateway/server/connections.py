@@ -26,6 +26,8 @@ from gateway import __version__
 from gateway.catalogue import Catalogue
 from gateway.commands import CommandRouter
 from gateway.config import Config
+from gateway.history.http import history_response
+from gateway.history.service import HistoryService
 from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.protocol import PROTOCOL_VERSION
@@ -43,6 +45,7 @@ from gateway.protocol.control import (
 )
 from gateway.protocol.errors import ProtocolError
 from gateway.protocol.hello import Hello
+from gateway.protocol.history import History, encode_history_pages
 from gateway.protocol.model import SENSOR
 from gateway.protocol.ratelimit import ControlGate, Verdict
 from gateway.protocol.subscription import FULL, MAX_SUBSCRIPTIONS, NONE, SubscriptionSet
@@ -98,6 +101,8 @@ class GatewayServer:
     resume_bytes_per_s: float = RESUME_BYTES_PER_S
     """Each connection's resume budget (see :mod:`gateway.protocol.budget`)."""
     resume_burst_bytes: int = RESUME_BURST_BYTES
+    history: HistoryService | None = None
+    """The history store's queries (set by the app when ``[history] enabled``; adds the ``history`` cap)."""
 
     def __init__(
         self,
@@ -134,6 +139,7 @@ class GatewayServer:
         self._waiting: dict[ServerConnection, asyncio.Timeout] = {}
         self._evicted: set[ServerConnection] = set()
         self._summary: asyncio.TimerHandle | None = None
+        self._history_busy: set[Client] = set()
         for name, kind, text in (
             ("sensorcast_control_messages_total", "counter", "Control messages received"),
             ("sensorcast_bad_messages_total", "counter", "Malformed control messages"),
@@ -172,7 +178,9 @@ class GatewayServer:
 
     # -- HTTP side -----------------------------------------------------------------------------------------
 
-    def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+    def process_request(
+        self, conn: ServerConnection, request: Request
+    ) -> Response | Awaitable[Response] | None:
         """Header and method checks, Host/Origin checks, plain HTTP routes, and the client limit (None: go on
         with the handshake)."""
         for name in SINGLE_HEADERS:
@@ -185,11 +193,11 @@ class GatewayServer:
                 HTTPStatus.METHOD_NOT_ALLOWED, "only GET and HEAD\n", extra={"Allow": ", ".join(METHODS)}
             )
         resp = self._route(conn, request)
-        if request.method == "HEAD" and resp is not None:
+        if request.method == "HEAD" and isinstance(resp, Response):
             return head_response(resp)
         return resp
 
-    def _route(self, conn: ServerConnection, request: Request) -> Response | None:
+    def _route(self, conn: ServerConnection, request: Request) -> Response | Awaitable[Response] | None:
         host = request.headers.get("Host")
         if not self.origins.host_ok(host):
             self.metrics.inc("sensorcast_handshakes_rejected_total", reason="host")
@@ -215,6 +223,8 @@ class GatewayServer:
                     "text/plain; version=0.0.4; charset=utf-8",
                     {"Cache-Control": "no-store"},
                 )
+            if path == "/api/history":
+                return self._history_http(conn, request)
             if path == "/" or path.startswith("/static/") or path == "/index.html":
                 return self.static.get(path, request)
             return response(HTTPStatus.NOT_FOUND, "not found\n")
@@ -227,8 +237,20 @@ class GatewayServer:
             return response(HTTPStatus.SERVICE_UNAVAILABLE, "too many clients\n", extra={"Retry-After": "5"})
         return None
 
-    def _metrics_auth(self, conn: ServerConnection, request: Request) -> Response | None:
-        """None when /metrics carries ``Authorization: Bearer <token>`` of any role, else the refusal."""
+    def _history_http(self, conn: ServerConnection, request: Request) -> Response | Awaitable[Response]:
+        """``/api/history``: a token of any role when tokens are configured (header only, never the URL)."""
+        if self.tokens:
+            refused = self._metrics_auth(conn, request, "/api/history")
+            if refused is not None:
+                return refused
+        if self.history is None:
+            return response(HTTPStatus.NOT_FOUND, "history is off on this gateway ([history] enabled)\n")
+        return history_response(self.history, request)
+
+    def _metrics_auth(
+        self, conn: ServerConnection, request: Request, what: str = "/metrics"
+    ) -> Response | None:
+        """None when ``what`` carries ``Authorization: Bearer <token>`` of any role, else the refusal."""
         address = _address(conn)
         now = time.monotonic()
         if not self.throttle.allow(address, now):
@@ -246,7 +268,7 @@ class GatewayServer:
             self._count_failure(address, now)
         return response(
             HTTPStatus.UNAUTHORIZED,
-            "this gateway needs Authorization: Bearer <token> on /metrics\n",
+            f"this gateway needs Authorization: Bearer <token> on {what}\n",
             extra={"WWW-Authenticate": 'Bearer realm="sensorcast"'},
         )
 
@@ -380,7 +402,7 @@ class GatewayServer:
                 clock_synced=self.hub.clock_synced(),
                 role=role,
                 server=f"sensorcast/{__version__}",
-                caps=CAPABILITIES,
+                caps=CAPABILITIES + (["history"] if self.history is not None else []),
                 listing=self.catalogue.listing(),
                 rules=self.hub.rule_catalogue(),
                 events=self.rules.active() if self.rules is not None else [],
@@ -508,6 +530,47 @@ class GatewayServer:
                 )
             else:
                 client.send(encode_ack(msg.ref, "ack_event"))
+        elif isinstance(msg, History):
+            self._start_history(client, msg)
+
+    def _start_history(self, client: Client, msg: History) -> None:
+        """Answer ``history`` from a task (the query runs in the history thread); one at a time per client."""
+        if self.history is None:
+            client.send(encode_error(msg.ref, "unsupported", "history is off on this gateway"))
+            return
+        if client in self._history_busy:
+            client.send(encode_error(msg.ref, "busy", "a history query is already in progress"))
+            return
+        self._history_busy.add(client)
+        task = asyncio.get_running_loop().create_task(self._history(client, msg, self.history))
+        task.add_done_callback(lambda _t: self._history_busy.discard(client))
+
+    async def _history(self, client: Client, msg: History, service: HistoryService) -> None:
+        period_ns = msg.period_ms * 1_000_000 if msg.period_ms is not None else None
+        try:
+            result = await service.query(
+                msg.sensor, msg.fields, msg.from_ns, msg.to_ns, points=msg.points, period_ns=period_ns
+            )
+        except TimeoutError:
+            client.send(encode_error(msg.ref, "timeout", "the history query took too long"))
+            return
+        except FileNotFoundError:
+            result = None
+        if result is None:
+            client.send(encode_error(msg.ref, "not_found", "no history for this sensor"))
+            return
+        header = {
+            "t": "history",
+            "ref": msg.ref,
+            "sensor": msg.sensor,
+            "tier": result.tier,
+            "bucket_ns": result.bucket_ns,
+            "fields": result.fields,
+        }
+        for frame in encode_history_pages(
+            header, result.rows, self.config.limits.max_message_bytes, result.next_ns
+        ):
+            client.send(frame)
 
     def _start_resume(self, client: Client, msg: Resume, resumes: _Resumes) -> None:
         """Answer ``resume`` at once when the connection's budget allows, else in a task after the wait (one at a

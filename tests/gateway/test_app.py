@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from gateway.app import GatewayApp
 from gateway.config import Config, parse_config
+from gateway.history.reader import HistoryReader
 from tests.conftest import scaled
 
 
@@ -65,13 +67,16 @@ async def test_healthz_reports_each_sensor_state_and_the_counts() -> None:
 
 
 async def test_a_clean_stop_runs_in_the_order_that_loses_nothing() -> None:
-    """Sensors stop -> outputs to their safe values -> the hub's last flush -> the bridge commits and delivers
-    -> (the other tasks stop) -> clients are closed (1001)."""
+    """Sensors stop -> rules close -> outputs to their safe values -> the hub's last flush -> the history store
+    commits -> the bridge commits and delivers -> (the other tasks stop) -> clients are closed (1001)."""
     log: list[str] = []
     async with GatewayApp(config()) as app:
         app.bridge = RecordingBridge(log)
         for runner in app.runners:
             runner.close = recorded(log, "sensor closed", runner.close)  # type: ignore[method-assign]
+        app.rules.close = recorded(log, "rules closed", app.rules.close)  # type: ignore[method-assign]
+        assert app.history is not None  # on by default
+        app.history.close = recorded(log, "history commits", app.history.close)  # type: ignore[method-assign]
         app.commands.apply_safe = recorded(log, "safe values", app.commands.apply_safe)  # type: ignore[method-assign]
         flush = app.hub.flush
 
@@ -89,12 +94,46 @@ async def test_a_clean_stop_runs_in_the_order_that_loses_nothing() -> None:
         await asyncio.sleep(0.05)
     assert log == [
         "sensor closed",
+        "rules closed",
         "safe values",
         "last flush",
+        "history commits",
         "bridge commits and delivers",
         "clients closed",
     ]
     assert app.commands.stopping is True
+
+
+async def test_a_clean_stop_stores_every_reading_the_hub_flushed(tmp_path: Path) -> None:
+    """Every reading of a raw-policy sensor that left the hub is in the history database once the app has
+    stopped, in order - here all of them leave in the stop's last flush (the flush timer is never due)."""
+    cfg = parse_config(
+        {
+            "gateway": {
+                "id": "t",
+                "host": "127.0.0.1",
+                "port": 0,
+                "data_dir": str(tmp_path),
+                "flush_interval_ms": 10000,
+                "batch_size": 10000,
+            },
+            "sensors": [
+                {"id": "wave", "driver": "synthetic", "interval_s": 0.02, "fields": ["a"], "history": "raw"}
+            ],
+        },
+        file="(test)",
+    )
+    flushed: list[int] = []
+    async with GatewayApp(cfg) as app:
+        app.hub.add_sink(lambda batch: flushed.extend(r[2] for r in batch if r[3] == "wave"))
+        await asyncio.sleep(0.3)
+        assert flushed == []  # still pending in the hub
+        assert app.history is not None
+        path = app.history.path
+    assert len(flushed) >= 5
+    result = HistoryReader(path).query("wave", ["a"], 0, 2**62, limit=100_000)
+    assert result is not None
+    assert [row[0] for row in result.rows] == flushed
 
 
 async def test_a_crashed_task_stops_the_app_and_is_kept_as_the_failure() -> None:

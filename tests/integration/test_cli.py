@@ -91,7 +91,7 @@ def test_bare_command_prints_help_and_exits_2_without_starting_anything() -> Non
     assert (res.returncode, res.stdout) == (2, "")
     assert res.stderr.startswith("usage: sensorcast ")
     listed = re.findall(r"^    (\S+)\s", res.stderr, re.M)
-    assert listed == ["run", "check-config", "scan", "doctor", "bench", "token"]
+    assert listed == ["run", "check-config", "scan", "doctor", "bench", "token", "history"]
 
 
 def test_non_loopback_without_tokens_is_refused_unless_insecure(tmp_path: Path) -> None:
@@ -196,7 +196,7 @@ adress = 0x76
 """,
     )
     known = (
-        "address, bus, driver, humidity_oversampling, id, iir_filter, interval_s, mode, "
+        "address, bus, driver, history, humidity_oversampling, id, iir_filter, interval_s, mode, "
         "pressure_oversampling, simulate, standby_ms, temperature_oversampling"
     )
     res = subprocess.run([*SENSORCAST, "check-config", str(cfg)], capture_output=True, text=True, timeout=30)

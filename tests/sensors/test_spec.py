@@ -261,7 +261,7 @@ def test_check_unknown_passes_when_every_option_is_known() -> None:
 
 def test_check_unknown_reports_every_unknown_option_with_a_suggestion_and_every_accepted_key() -> None:
     """All unknown options at once, in file order, each with the closest key; the list includes interval_s."""
-    known = "address, bus, driver, id, interval_s, mode, simulate"
+    known = "address, bus, driver, history, id, interval_s, mode, simulate"
     with pytest.raises(UnknownOptions) as info:
         spec(intervall_s=2, bus=1, adress=0x76, zzz=1).check_unknown(["bus", "address", "mode"])
     assert [(e.key, e.message) for e in info.value.errors] == [
@@ -284,7 +284,8 @@ def test_check_unknown_without_driver_options_still_lists_the_generic_keys() -> 
     with pytest.raises(UnknownOptions) as info:
         spec(simulated=True).check_unknown([])
     assert info.value.message == (
-        "unknown option for driver 'bme280' (did you mean 'simulate'?); known options: driver, id, interval_s, simulate"
+        "unknown option for driver 'bme280' (did you mean 'simulate'?); known options: driver, history, id, "
+        "interval_s, simulate"
     )
 
 

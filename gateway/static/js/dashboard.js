@@ -14,7 +14,9 @@ const TOKEN_KEY = "sensorcast.token";
 const THEME_KEY = "sensorcast.theme";
 const WINDOWS = [
   ["1 min", 60e3], ["10 min", 600e3], ["1 h", 3600e3], ["6 h", 6 * 3600e3], ["24 h", 24 * 3600e3],
+  ["7 d", 7 * 86400e3], ["30 d", 30 * 86400e3],
 ];
+const HISTORY_ON_LOAD_MS = 3600e3; // a page (re)load shows at least the last hour from the gateway's store
 const AGG = ["min", "max", "mean", "last"];
 const MAX_BUCKET_MS = 1000; // cards and the live edge stay fresh even on wide windows
 const $ = (sel) => document.querySelector(sel);
@@ -38,6 +40,10 @@ class Dashboard {
     this.delays = [];
     this.gapCount = 0;
     this.aggReadings = 0; // readings the gateway folded into agg buckets for this page
+    this.historyFrom = new Map(); // sensor -> oldest ms already asked of the gateway's history
+    this.historyPoints = 0;
+    this.resumed = false;
+    this.historyChain = Promise.resolve();
     this.lossCount = 0;
     this.prevStats = { t: performance.now(), messages: 0, readings: 0, agg: 0 };
     this.cards = new Cards($("#cards"), (id) => this.select(id), (id) => this.showChart(id));
@@ -70,6 +76,11 @@ class Dashboard {
     c.on("status", (st) => this.onStatus(st));
     c.on("event", (e) => this.alerts.onEvent(e));
     c.on("gap", (g) => this.onGap(g));
+    c.on("resumed", () => {
+      this.resumed = true;
+      this.queueHistory(() => this.loadHistory(this.selected, Math.max(this.windowMs, HISTORY_ON_LOAD_MS)));
+      this.queueHistory(() => this.fillHoles(this.selected));
+    });
     c.on("loss", ({ sensor, before, coalesced }) => {
       this.lossCount += 1;
       this.breakBefore.set(sensor, before); // drawn right before that reading, in onReadings
@@ -84,6 +95,9 @@ class Dashboard {
 
   onHello(h) {
     $("#auth").hidden = true;
+    $("#csv").hidden = !h.caps?.includes("history");
+    this.resumed = false; // until the ring backfill is in, history must wait (it goes before the oldest point)
+    this.historyFrom.clear();
     $("#gw").textContent = h.gw;
     $("#role").textContent = h.role ?? "read-only";
     $("#signout").hidden = !sessionStorage.getItem(TOKEN_KEY);
@@ -164,6 +178,123 @@ class Dashboard {
       : `readings ${span} are no longer in the gateway's memory (gap drawn)`);
   }
 
+  // -- stored history (gateways with the "history" capability) -----------------------------------------------
+
+  hasHistory() {
+    return !!this.client.hello?.caps?.includes("history");
+  }
+
+  /** Run `fn` after the history requests before it (the gateway answers one at a time per connection). */
+  queueHistory(fn) {
+    this.historyChain = this.historyChain.then(fn).catch((err) => console.warn("sensorcast: history", err));
+  }
+
+  /** `id`'s stored history between `fromMs` and `toMs` as ring points ({t, mean, lo, hi}), about one per pixel. */
+  async fetchHistory(id, fields, fromMs, toMs) {
+    const res = await this.client.history({
+      sensor: id, fields, fromMs, toMs, points: Math.min(4000, 2 * this.charts.pixelWidth()),
+    });
+    const bucketMs = res.bucketNs / 1e6;
+    const num = (x) => (typeof x === "number" ? x : typeof x === "boolean" ? +x : NaN);
+    const points = [];
+    for (const row of res.rows) {
+      const t = Number(row[0]) / 1e6 + bucketMs / 2;
+      if (bucketMs === 0) {
+        const mean = res.fields.map((_, k) => num(row[k + 1]));
+        points.push({ t, mean, lo: mean, hi: mean });
+      } else {
+        const cells = res.fields.map((_, k) => row[k + 1]);
+        points.push({
+          t,
+          mean: cells.map((c) => (c ? num(c[3] ?? c[4]) : NaN)),
+          lo: cells.map((c) => (c ? num(c[1] ?? c[3]) : NaN)),
+          hi: cells.map((c) => (c ? num(c[2] ?? c[3]) : NaN)),
+        });
+      }
+    }
+    return { points, bucketMs, tier: res.tier };
+  }
+
+  /** Fetch `spanMs` of `id`'s stored history older than its oldest point (min/max buckets, about one per pixel)
+   *  and put it in front of the ring: long windows and page reloads show the past at once. */
+  async loadHistory(id, spanMs) {
+    const ring = this.rings.get(id);
+    if (!id || !ring || !this.resumed || !this.hasHistory() || !ring.fields.length) return;
+    const nowMs = Date.now() + this.offsetMs;
+    const toMs = Number.isFinite(ring.oldestT) ? ring.oldestT : nowMs;
+    const fromMs = nowMs - spanMs;
+    if (toMs - fromMs < 1000 || (this.historyFrom.get(id) ?? Infinity) <= fromMs) return;
+    this.historyFrom.set(id, fromMs);
+    let got;
+    try {
+      got = await this.fetchHistory(id, ring.fields, fromMs, toMs);
+    } catch (err) {
+      this.historyFrom.delete(id);
+      this.note(`history of ${id} not available: ${err.message}`);
+      return;
+    }
+    const { points, bucketMs, tier } = got;
+    const older = (pt) => (bucketMs ? pt.t + bucketMs / 2 <= ring.oldestT : pt.t < ring.oldestT);
+    const n = ring.prependHistory(points.filter(older));
+    this.historyPoints += n;
+    if (n) {
+      this.viewDirty = true;
+      $("#history-note").textContent = `${n} points from the gateway's history (${tier}${
+        bucketMs ? `, ${bucketMs >= 1000 ? `${(bucketMs / 1000).toFixed(1)} s` : `${bucketMs.toFixed(0)} ms`} buckets, min/max band` : ""})`;
+    }
+  }
+
+  /** Fill the holes of `id`'s ring within the window (a gateway restart, readings the ring no longer had)
+   *  from the gateway's history, by time; what the gateway never recorded stays a break. */
+  async fillHoles(id) {
+    const ring = this.rings.get(id);
+    if (!id || !ring || !this.hasHistory() || !ring.fields.length) return;
+    const nowMs = Date.now() + this.offsetMs;
+    for (const [tBefore, tAfter] of ring.holes()) {
+      // A hole with nothing after it yet is left alone: its end (the new boot's first reading) is not known.
+      if (tAfter < nowMs - this.windowMs || !Number.isFinite(tAfter)) continue;
+      let got;
+      try {
+        got = await this.fetchHistory(id, ring.fields, tBefore + 0.001, Math.min(tAfter, nowMs));
+      } catch {
+        return;
+      }
+      const s = this.catalogue.get(id);
+      const stepMs = Math.max(got.bucketMs, (s?.interval_s ?? 0) * 1000);
+      const half = got.bucketMs / 2; // only whole buckets inside the hole (never one holding a ring reading)
+      const after = got.points.filter((pt) => pt.t - half > tBefore && pt.t + half <= tAfter);
+      const n = ring.fillHole(tBefore, tAfter, after, 1.5 * stepMs); // more than a reading missing: a break
+      if (n) {
+        this.viewDirty = true;
+        this.note(`${n} points of ${id} filled in from the gateway's history`);
+      }
+    }
+  }
+
+  /** Download the chart's sensor and window as CSV (the token goes in a header, never in the URL). */
+  async downloadCsv() {
+    const id = this.selected;
+    if (!id || !this.hasHistory()) return;
+    const [t0, t1] = this.paused && this.view ? this.view : [Date.now() + this.offsetMs - this.windowMs, Date.now() + this.offsetMs];
+    const spanS = (t1 - t0) / 1000;
+    const q = new URLSearchParams({ sensor: id, from: (t0 / 1000).toFixed(3), to: (t1 / 1000).toFixed(3), format: "csv" });
+    if (spanS > 3600) q.set("points", "2000");
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    const resp = await fetch(`/api/history?${q}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+    if (!resp.ok) {
+      this.note(`CSV download refused: ${resp.status} ${(await resp.text()).trim()}`);
+      return;
+    }
+    const url = URL.createObjectURL(await resp.blob());
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = `${id}-${new Date(t0).toISOString().slice(0, 19).replace(/:/g, "")}.csv`;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }
+
   // -- subscription: server-side aggregation for windows wider than the screen ------------------------------
 
   /** Bucket length for the selected sensor, or 0 when every reading fits on screen. */
@@ -201,6 +332,7 @@ class Dashboard {
     this.charts.show(this.catalogue.get(id), this.rings.get(id));
     this.viewDirty = true;
     this.updateSubscription();
+    this.queueHistory(() => this.loadHistory(id, Math.max(this.windowMs, HISTORY_ON_LOAD_MS)));
   }
 
   /** Chart `id` and bring its charts into view (a card's Chart button: one tap on a phone). */
@@ -222,6 +354,7 @@ class Dashboard {
 
   setWindow(ms) {
     this.windowMs = ms;
+    this.queueHistory(() => this.loadHistory(this.selected, ms));
     for (const b of document.querySelectorAll("#windows button")) {
       b.setAttribute("aria-pressed", String(Number(b.dataset.ms) === ms));
     }
@@ -320,7 +453,7 @@ class Dashboard {
     const heldMs = Date.now() - oldest;
     for (const b of document.querySelectorAll("#windows button")) {
       const i = WINDOWS.findIndex(([, ms]) => ms === Number(b.dataset.ms));
-      b.disabled = i > 2 && !(heldMs > WINDOWS[i - 1][1]);
+      b.disabled = !this.hasHistory() && i > 2 && !(heldMs > WINDOWS[i - 1][1]);
     }
   }
 
@@ -387,6 +520,7 @@ class Dashboard {
       if (this.paused) this.live();
       else this.setView(...(this.charts.range() ?? [Date.now() - this.windowMs, Date.now()]));
     });
+    $("#csv").addEventListener("click", () => this.downloadCsv());
     $("#pan-left").addEventListener("click", () => this.pan(-0.25));
     $("#pan-right").addEventListener("click", () => this.pan(0.25));
     $("#zoom-in").addEventListener("click", () => this.zoom(0.5));

@@ -84,7 +84,7 @@ export class SensorcastClient {
     this.url = options.url ?? defaultUrl();
     this.token = options.token ?? null;
     this.subscription = options.subscribe ?? [{ path: "*" }];
-    this.history = options.history ?? false;
+    this.backfillOnConnect = options.history ?? false; // the option keeps its name; history() is the query
     this.backoff = { ...DEFAULT_BACKOFF, ...(options.backoff ?? {}) };
     this.pingIntervalMs = options.pingIntervalMs ?? 2000;
     this.codec = options.codec ?? globalThis.MessagePack;
@@ -99,6 +99,7 @@ export class SensorcastClient {
     this._chain = new Map();
     this._listeners = new Map();
     this._pending = new Map();
+    this._historyRows = new Map();
     this._nextId = 1;
     this._ws = null;
     this._timer = null;
@@ -193,6 +194,34 @@ export class SensorcastClient {
     return this._request({ t: "ack_event", rule }, true);
   }
 
+  /**
+   * Ask for stored history (the gateway lists `history` in hello.caps). Resolves once every page arrived.
+   *
+   * @param {object} q
+   * @param {string} q.sensor sensor id.
+   * @param {string[]} [q.fields] fields (default: all).
+   * @param {number} q.fromMs start, ms since the epoch.
+   * @param {number} q.toMs end (exclusive), ms since the epoch.
+   * @param {number} [q.points] about this many min/max buckets (the gateway picks the tier), or
+   * @param {number} [q.periodMs] buckets of this length; neither: raw rows.
+   * @returns {Promise<{sensor: string, tier: string, bucketNs: number, fields: string[], rows: Array, next: ?number}>}
+   *   rows: raw `[t_ns, v1, v2...]`, or buckets `[t_ns, [n, min, max, mean, last] | null per field]`.
+   */
+  history({ sensor, fields = [], fromMs, toMs, points, periodMs }) {
+    // ns as float64 (exact to ~256 ns, which a history range does not need): the gateway accepts integral floats.
+    const msg = { t: "history", sensor, fields, from: Math.round(fromMs) * 1e6, to: Math.round(toMs) * 1e6 };
+    if (points !== undefined) msg.points = points;
+    if (periodMs !== undefined) msg.period = periodMs;
+    return this._request(msg).then((f) => ({
+      sensor: f.sensor,
+      tier: f.tier,
+      bucketNs: Number(f.bucket_ns),
+      fields: f.fields,
+      rows: f.rows,
+      next: f.next === null || f.next === undefined ? null : Number(f.next),
+    }));
+  }
+
   /** Measure the round trip; resolves with {rttMs, offsetMs}. */
   async ping() {
     const t0 = performance.now();
@@ -267,6 +296,7 @@ export class SensorcastClient {
       p.reject(new Error("connection closed"));
     }
     this._pending.clear();
+    this._historyRows.clear();
     this._resumeRef = null;
     this._held = [];
   }
@@ -279,6 +309,7 @@ export class SensorcastClient {
       p.reject(new Error("connection closed"));
     }
     this._pending.clear();
+    this._historyRows.clear();
     this._resumeRef = null;
     this._held = [];
     if (this.state === "unauthorized" || !this._wanted) return;
@@ -313,6 +344,17 @@ export class SensorcastClient {
         return;
       case "agg":
         return this._emit("agg", { period: msg.period, entries: msg.a });
+      case "history": {
+        // Pages of one reply share its ref; the request settles with all rows once the last page (done) came.
+        const rows = this._historyRows.get(msg.ref) ?? [];
+        for (const r of msg.rows) rows.push(r);
+        if (!msg.done) {
+          this._historyRows.set(msg.ref, rows);
+          return;
+        }
+        this._historyRows.delete(msg.ref);
+        return this._settle({ ...msg, rows }, false);
+      }
       case "status":
         if (msg.drop) {
           this.stats.dropped += msg.drop.n;
@@ -372,7 +414,7 @@ export class SensorcastClient {
     this._initialResume = null;
     if (oldBoot !== null) {
       this._resume(oldBoot, oldSeq);
-    } else if (this.history && hello.caps?.includes("resume")) {
+    } else if (this.backfillOnConnect && hello.caps?.includes("resume")) {
       this._initialResume = this._resume(hello.boot, 0);
     }
     if (this.pingIntervalMs > 0) {
@@ -394,6 +436,7 @@ export class SensorcastClient {
     const held = this._held;
     this._held = [];
     for (const r of held) this._deliver(r, false);
+    this._emit("resumed", {}); // the backfill is in: older points (stored history) may now go before it
   }
 
   _probe() {

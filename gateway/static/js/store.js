@@ -107,6 +107,82 @@ export class SeriesRing {
     return true;
   }
 
+  /** Every point as `{t, mean, lo, hi}` (one value per field; lo/hi null without a range), oldest first. */
+  _points() {
+    const out = [];
+    for (let i = 0; i < this.length; i++) {
+      const p = this._phys(i);
+      out.push({
+        t: this.t[p],
+        mean: this.v.map((c) => c[p]),
+        lo: this.lo ? this.lo.map((c) => c[p]) : null,
+        hi: this.hi ? this.hi.map((c) => c[p]) : null,
+      });
+    }
+    return out;
+  }
+
+  /** Replace the content by `points` (sorted); beyond the capacity the oldest ones do not fit. */
+  _rebuild(points) {
+    if (!this.lo) this._addRange();
+    this.head = 0;
+    this.length = 0;
+    for (const pt of points.slice(Math.max(0, points.length - this.capacity))) {
+      const p = this._slot(pt.t);
+      for (let k = 0; k < this.fields.length; k++) {
+        this.v[k][p] = pt.mean[k];
+        this.lo[k][p] = pt.lo ? pt.lo[k] : pt.mean[k];
+        this.hi[k][p] = pt.hi ? pt.hi[k] : pt.mean[k];
+      }
+    }
+  }
+
+  /**
+   * Put stored history before the oldest point: `points` are `{t, mean: [...], lo: [...], hi: [...]}` (one
+   * value per field, NaN where none), sorted by time, all older than `oldestT`. When the total exceeds the
+   * capacity, the oldest history points are the ones that do not fit.
+   */
+  prependHistory(points) {
+    if (!points.length) return 0;
+    const kept = Math.min(points.length, Math.max(0, this.capacity - this.length));
+    this._rebuild([...points.slice(points.length - kept), ...this._points()]);
+    return kept;
+  }
+
+  /** The holes: `[tBefore, tAfter]` around each gap marker (tAfter: the next point's time, or Infinity). */
+  holes() {
+    const out = [];
+    for (let i = 1; i < this.length; i++) {
+      if (this._isGap(i) && !this._isGap(i - 1)) {
+        out.push([this.t[this._phys(i - 1)], i + 1 < this.length ? this.t[this._phys(i + 1)] : Infinity]);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Fill the hole after `tBefore` (up to `tAfter`) with history `points` (sorted, same shape as for
+   * prependHistory): they replace the hole's gap marker, and a new marker follows them when more than
+   * `breakMs` is still missing before `tAfter` (the readings lost while the gateway was down stay a break).
+   */
+  fillHole(tBefore, tAfter, points, breakMs) {
+    const inside = points.filter((pt) => pt.t > tBefore && pt.t < tAfter);
+    if (!inside.length) return 0;
+    const nan = this.fields.map(() => NaN);
+    const out = [];
+    for (const pt of this._points()) {
+      if (pt.t > tBefore && pt.t < tAfter && pt.mean.every(Number.isNaN)) continue; // the old marker
+      out.push(pt);
+      if (pt.t === tBefore) {
+        out.push(...inside);
+        const last = inside[inside.length - 1].t;
+        if (tAfter - last > breakMs) out.push({ t: last + 0.001, mean: nan, lo: nan, hi: nan });
+      }
+    }
+    this._rebuild(out);
+    return inside.length;
+  }
+
   /** Append a gap marker (drawn as a break) unless the newest point already is one. */
   pushGap(tMs) {
     if (!this.length || this._isGap(this.length - 1)) return false;

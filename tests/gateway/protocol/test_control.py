@@ -193,7 +193,9 @@ def test_non_map_is_rejected(data: str | bytes) -> None:
 @ENCODINGS
 def test_unknown_or_missing_type_is_rejected_with_ref(encode: Encoder) -> None:
     """An unknown t names the accepted types and what was sent, and keeps the id as ref."""
-    expected = "t: expected one of subscribe, unsubscribe, resume, auth, command, ping, ack_event; got "
+    expected = (
+        "t: expected one of subscribe, unsubscribe, resume, auth, command, ping, ack_event, history; got "
+    )
     err = rejection(encode({"t": "subscribe_all", "id": 9}))
     assert (err.msg, err.ref) == (expected + "'subscribe_all'", 9)
     assert rejection(encode({"id": 9})).msg == expected + "None"
@@ -377,7 +379,7 @@ def test_error_text_truncates_the_peers_value() -> None:
     with pytest.raises(ProtocolError) as info:
         parse_control(json.dumps({"t": "x" * 1000}))
     assert info.value.msg == (
-        "t: expected one of subscribe, unsubscribe, resume, auth, command, ping, ack_event; got '"
+        "t: expected one of subscribe, unsubscribe, resume, auth, command, ping, ack_event, history; got '"
         + "x" * 36
         + "..."
     )

@@ -16,6 +16,7 @@ from gateway.protocol.wire import (
     encode_agg,
     encode_data,
     encode_error,
+    encode_event,
     encode_gap,
     encode_hello,
     encode_pong,
@@ -243,3 +244,20 @@ def test_a_refusal_for_changing_too_soon_carries_retry_after_ms_rounded_up() -> 
         {"t": "result", "ref": 7, "target": "relay1", "ok": False, "error": "too soon", "retry_after_ms": ms}
         for ms in (300, 1)
     ]
+
+
+def test_event_frame_is_the_rule_event_with_its_type() -> None:
+    """An ``event`` frame is ``t: event`` followed by the rule event's fields, in order, values untouched."""
+    event = {
+        "rule": "hot",
+        "sensor": "env",
+        "field": "temperature_c",
+        "state": "active",
+        "value": 31.2,
+        "threshold": 30.0,
+        "severity": "warning",
+        "ts": 1_700_000_000_000_000_000,
+        "acked_by": None,
+    }
+    frame = unpack(encode_event(event))
+    assert list(frame.items()) == [("t", "event"), *event.items()]

@@ -1,0 +1,391 @@
+"""History store benchmark (issue 14): ingest, queries, CSV export, and the bytes the demo writes per day.
+
+    .venv/bin/python benchmarks/history.py                       # everything; the demo runs 600 s
+    .venv/bin/python benchmarks/history.py --only demo --demo-s 600
+    .venv/bin/python benchmarks/history.py --only ingest,query,export
+
+Rows:
+
+* ingest: the store's writer path (rollups, chunk encoding, one transaction per commit) against the floor, a bare
+  ``executemany`` loop of one row per reading into a ``(sensor, ts_ns, values)`` table, committed as often, in the
+  same run; then the CPU the store costs at 10,000 readings/s paced like the hub (20 ms batches), as a share of one
+  core, against the same feeding loop with no store.
+* query: 24 h of one field at 1 Hz to ~1000 min/max points (through the tier choice, which reads the 1 m rollup,
+  and forced through the raw tier: 86,400 points folded); 30 days of 1 m rollups to ~1000 points.
+* export: ``sensorcast history export`` of 1 M raw rows as CSV, a subprocess to /dev/null: rows/s and peak RSS,
+  against 100 k rows (flat memory: the same peak).
+* demo: the real ``sensorcast run`` demo process with history on (defaults) and, in the same run, with history off
+  (baseline), for ``--demo-s`` seconds each, side by side: ``write_bytes`` from /proc/PID/io, extrapolated to a
+  day; database growth; write amplification = bytes written / database growth.
+
+Everything runs on 127.0.0.1 and in a temporary directory; every run is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gateway.history.policy import TierChoice  # noqa: E402
+from gateway.history.reader import HistoryReader  # noqa: E402
+from gateway.history.store import HistoryStore, connect  # noqa: E402
+
+S = 10**9
+T0 = 1_780_000_000 * S
+rows_out: list[tuple[str, str, str, str]] = []
+
+
+def row(name: str, value: str, baseline: str, verdict: str) -> None:
+    rows_out.append((name, value, baseline, verdict))
+    print(f"  {name}: {value} | {baseline} | {verdict}", flush=True)
+
+
+def readings(n: int, sensors: int = 10, start: int = T0, step_ns: int = 10**6) -> list[tuple[Any, ...]]:
+    rnd = random.Random(n)
+    return [
+        (
+            i + 1,
+            0,
+            start + i * step_ns,
+            f"s{i % sensors}",
+            {"a": rnd.random() * 100, "b": rnd.random(), "c": i},
+            0,
+        )
+        for i in range(n)
+    ]
+
+
+# -- ingest -----------------------------------------------------------------------------------------------------
+
+
+def ingest(tmp: Path) -> None:
+    n = 200_000
+    data = readings(n)
+    batches = [data[i : i + 200] for i in range(0, n, 200)]
+    commit_every = 50_000  # 5 s of 10,000 readings/s: one transaction each, as at the default commit interval
+
+    def fresh(name: str) -> Path:
+        for p in tmp.glob(f"{name}*"):
+            p.unlink()
+        return tmp / name
+
+    def floor_run() -> float:
+        path = fresh("floor.db")
+        conn = connect(path)
+        conn.execute("CREATE TABLE r (sensor TEXT NOT NULL, ts_ns INTEGER NOT NULL, v BLOB NOT NULL)")
+        conn.execute("CREATE INDEX r_by_time ON r (sensor, ts_ns)")
+        t = time.perf_counter()
+        for i in range(0, n, commit_every):
+            conn.execute("BEGIN")
+            conn.executemany(
+                "INSERT INTO r VALUES (?, ?, ?)",
+                [(r[3], r[2], msgpack.packb(r[4])) for r in data[i : i + commit_every]],
+            )
+            conn.execute("COMMIT")
+        took = time.perf_counter() - t
+        conn.close()
+        return took
+
+    def store_run() -> float:
+        path = fresh("store.db")
+        st = HistoryStore(path, commit_interval_s=3600)
+        st._open()
+        t = time.perf_counter()
+        for i, b in enumerate(batches):
+            st.on_batch(b)
+            if (i + 1) * 200 % commit_every == 0:
+                st.commit()
+        st.commit()
+        took = time.perf_counter() - t
+        assert st._conn is not None
+        st._conn.close()
+        return took
+
+    floor = min(floor_run() for _ in range(3))
+    store = min(store_run() for _ in range(3))
+    ratio = (n / store) / (n / floor)
+    row(
+        "ingest, readings/s (200 k, 3 fields, 10 sensors)",
+        f"{n / store:,.0f}",
+        f"bare executemany {n / floor:,.0f}",
+        f"{ratio:.2f}x of the floor (target >= 0.8x)",
+    )
+
+    # CPU at 10,000 readings/s, paced like the hub: 200 readings every 20 ms for 20 s.
+    def paced(sink: Any) -> float:
+        c0, t0 = time.process_time(), time.perf_counter()
+        nxt = time.perf_counter()
+        for b in batches[:1000]:
+            sink(b)
+            nxt += 0.02
+            delay = nxt - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        return (time.process_time() - c0) / (time.perf_counter() - t0)
+
+    idle = paced(lambda b: None)
+    st = HistoryStore(tmp / "paced.db")  # default commit interval (5 s), its own writer thread
+    st.start()
+    st.ready.wait()
+    busy = paced(st.on_batch)
+    st.close()
+    row(
+        "ingest CPU at 10,000 readings/s (default batching)",
+        f"{(busy - idle) * 100:.1f} % of a core",
+        f"feeding loop alone {idle * 100:.1f} %",
+        "target <= 15 %",
+    )
+
+
+# -- queries ----------------------------------------------------------------------------------------------------
+
+
+def build(path: Path, sensor: str, policy: str, count: int, step_ns: int, compact_every: int) -> None:
+    st = HistoryStore(path, policies={sensor: policy}, commit_interval_s=3600)
+    st._open()
+    rnd = random.Random(1)
+    batch = []
+    for i in range(count):
+        batch.append((i + 1, 0, T0 + i * step_ns, sensor, {"v": rnd.gauss(20, 3)}, 0))
+        if len(batch) == 1000:
+            st.on_batch(batch)
+            batch = []
+            st.commit()
+            if (i + 1) % compact_every == 0:
+                st.compact()
+    st.on_batch(batch)
+    st.commit(final=True)
+    st.compact()
+    assert st._conn is not None
+    st._conn.close()
+
+
+def timed(fn: Any, runs: int = 7) -> tuple[float, Any]:
+    best, out = float("inf"), None
+    for _ in range(runs):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def query(tmp: Path) -> None:
+    day = tmp / "day.db"
+    build(day, "env", "raw", 86_400, S, 600)  # compacted every 10 min of data, as the store does
+    r = HistoryReader(day)
+    took, res = timed(lambda: r.query("env", ["v"], T0, T0 + 86_400 * S, points=1000))
+    row(
+        "query 24 h of 1 Hz to ~1000 points (tier choice)",
+        f"{took * 1000:.1f} ms, {len(res.rows)} points from {res.tier}",
+        "-",
+        "target <= 150 ms",
+    )
+
+    def forced_raw() -> Any:
+        with r._conn() as conn:
+            return r._buckets(
+                conn, "env", ["v"], T0, T0 + 86_400 * S, TierChoice("raw", 86_400 * S // 1000), 10_000
+            )
+
+    took, res = timed(forced_raw)
+    row(
+        "query 24 h of 1 Hz to ~1000 points (raw tier, 86,400 folded)",
+        f"{took * 1000:.1f} ms, {len(res.rows)} points",
+        "-",
+        "target <= 150 ms",
+    )
+    month = tmp / "month.db"
+    build(month, "env", "1m", 43_200, 60 * S, 10_000)
+    r = HistoryReader(month)
+    took, res = timed(lambda: r.query("env", ["v"], T0, T0 + 43_200 * 60 * S, points=1000))
+    row(
+        "query 30 d of 1 m rollups to ~1000 points",
+        f"{took * 1000:.1f} ms, {len(res.rows)} points from {res.tier}",
+        "-",
+        "target <= 100 ms",
+    )
+
+
+# -- export -----------------------------------------------------------------------------------------------------
+
+
+def export(tmp: Path) -> None:
+    db = tmp / "export.db"
+    build(db, "env", "raw", 1_000_000, S // 10, 6000)
+
+    def run(seconds: float) -> tuple[float, int]:
+        to = T0 / S + seconds
+        cmd = [sys.executable, "-m", "gateway", "history", "--db", str(db), "export", "--sensor", "env"]
+        cmd += ["--from", str(T0 // S), "--to", f"{to:.1f}", "--format", "csv"]
+        t = time.perf_counter()
+        with open(os.devnull, "w") as devnull:
+            proc = subprocess.Popen(cmd, stdout=devnull, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            _, status, usage = os.wait4(proc.pid, 0)
+        assert status == 0
+        return time.perf_counter() - t, usage.ru_maxrss
+
+    small_s, small_rss = run(10_000)
+    big_s, big_rss = run(100_000)
+    row(
+        "CSV export of 1 M raw rows (sensorcast history export)",
+        f"{1_000_000 / big_s:,.0f} rows/s, peak RSS {big_rss / 1024:.0f} MiB",
+        f"100 k rows: peak RSS {small_rss / 1024:.0f} MiB",
+        "target >= 200k rows/s, flat memory",
+    )
+    del small_s
+
+
+# -- the demo's writes ------------------------------------------------------------------------------------------
+
+
+def write_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    raise RuntimeError("no write_bytes")
+
+
+def demo(tmp: Path, seconds: float, commit_s: float | None = None) -> None:
+    from sensors.registry import demo_tables
+
+    sensors, actuators = demo_tables()
+    procs = {}
+    for name, enabled in (("on", True), ("off", False)):
+        d = tmp / f"demo-{name}"
+        d.mkdir()
+        cfg = d / "gw.toml"
+        lines = [f'[gateway]\nid = "demo"\nhost = "127.0.0.1"\nport = 0\ndata_dir = "{d}"\n']
+        lines.append(f"[history]\nenabled = {'true' if enabled else 'false'}\n")
+        if commit_s is not None:
+            lines.append(f"commit_interval_s = {commit_s}\n")
+        for kind, tables in (("sensors", sensors), ("actuators", actuators)):
+            for t in tables:
+                lines.append(f"[[{kind}]]\n" + _toml_table(dict(t, simulate=True)))
+        cfg.write_text("\n".join(lines))
+        procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "run", "--config", str(cfg), "--log-level", "warning"],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.DEVNULL,
+        )
+    time.sleep(15)  # start-up (imports, first polls, first compaction of nothing) is not a day's steady state
+    start = {k: write_bytes(p.pid) for k, p in procs.items()}
+    db = tmp / "demo-on" / "history.db"
+    size0 = _db_size(db)
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    took = time.monotonic() - t0
+    end = {k: write_bytes(p.pid) for k, p in procs.items()}
+    size1 = _db_size(db)
+    for p in procs.values():
+        p.send_signal(signal.SIGTERM)
+    for p in procs.values():
+        p.wait(30)
+    per_day = {k: (end[k] - start[k]) * 86400 / took for k in procs}
+    growth_day = (size1 - size0) * 86400 / took
+    row(
+        f"demo bytes written per day, history on ({took:.0f} s run, commit every {commit_s or 5:g} s)",
+        f"{per_day['on'] / 1e6:.0f} MB/day",
+        f"history off {per_day['off'] / 1e6:.1f} MB/day",
+        "target <= 150 MB/day",
+    )
+    hist = per_day["on"] - per_day["off"]
+    row(
+        "demo database growth per day; write amplification",
+        f"{growth_day / 1e6:.1f} MB/day; {hist / growth_day:.1f}x"
+        if growth_day > 0
+        else "no growth measured",
+        "-",
+        "(bytes written by history / bytes the database grew)",
+    )
+    info = subprocess.run(
+        [sys.executable, "-m", "gateway", "history", "--db", str(db), "info"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    print(info.stdout, flush=True)
+
+
+def _db_size(path: Path) -> int:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        size = (
+            conn.execute("PRAGMA page_count").fetchone()[0]
+            - conn.execute("PRAGMA freelist_count").fetchone()[0]
+        )
+        return int(size * conn.execute("PRAGMA page_size").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def _toml_table(t: dict[str, Any]) -> str:
+    out = []
+    for k, v in t.items():
+        out.append(f"{k} = {_toml_value(v)}")
+    return "\n".join(out) + "\n"
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(type(v))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--only", default="ingest,query,export,demo")
+    p.add_argument("--demo-s", type=float, default=600.0, help="seconds the demo processes run (default 600)")
+    p.add_argument(
+        "--commit-s", type=float, help="the demo's history.commit_interval_s (default: the default)"
+    )
+    args = p.parse_args()
+    parts = args.only.split(",")
+    tmp = Path(tempfile.mkdtemp(prefix="sensorcast-bench-history-"))
+    try:
+        threads = []
+        if "demo" in parts:  # the long part runs alongside the others
+            threads.append(threading.Thread(target=demo, args=(tmp, args.demo_s, args.commit_s)))
+            threads[-1].start()
+        for name, fn in (("ingest", ingest), ("query", query), ("export", export)):
+            if name in parts:
+                fn(tmp)
+        for t in threads:
+            t.join()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("\n| what | sensorcast | baseline (same run) | target / note |\n|---|---|---|---|")
+    for r in rows_out:
+        print(f"| {' | '.join(r)} |")
+    print(
+        f"\nmachine: {os.cpu_count()} cores, python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

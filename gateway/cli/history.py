@@ -1,0 +1,162 @@
+"""``sensorcast history info|export``: look into the history database (read-only; works while the gateway runs).
+
+``export`` reads the file itself, chunk by chunk or page by page, so any range streams with constant memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from gateway.config import ConfigErrors, load_config, parse_config
+from gateway.history.export import (
+    ExportError,
+    csv_header,
+    csv_rows,
+    iso_utc,
+    parse_duration_ns,
+    parse_time_ns,
+)
+from gateway.history.reader import HistoryReader
+
+HELP = "show what the history database holds (info) or export a sensor's history as CSV/JSON (export)"
+DEFAULT_CONFIG = Path("/etc/sensorcast/sensorcast.toml")
+DAY_NS = 86400 * 10**9
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Declare ``history``'s arguments."""
+    p.add_argument(
+        "--config", type=Path, help=f"config (default {DEFAULT_CONFIG} when it exists, else the demo's)"
+    )
+    p.add_argument("--db", type=Path, help="the database file (default: from the config)")
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sub.add_parser("info", help="size, tiers, oldest/newest per sensor, write estimate")
+    ex = sub.add_parser("export", help="write one sensor's history to stdout")
+    ex.add_argument("--sensor", required=True)
+    ex.add_argument("--fields", default="", help="comma-separated (default: all)")
+    ex.add_argument(
+        "--from", dest="from_", required=True, help="ISO-8601 (UTC unless an offset) or epoch seconds"
+    )
+    ex.add_argument("--to", help="ISO-8601 or epoch seconds (default: now)")
+    ex.add_argument(
+        "--period", help="bucket length (60s, 5m, 1h...): min/max/mean/last per bucket; default raw"
+    )
+    ex.add_argument("--format", choices=("csv", "json"), default="csv")
+
+
+def _db_path(args: argparse.Namespace) -> Path:
+    if args.db is not None:
+        return Path(args.db)
+    cfg_path = args.config or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+    cfg = load_config(cfg_path) if cfg_path is not None else parse_config({})
+    return cfg.history.db_path(cfg.gateway.data_dir)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``history info`` or ``history export``."""
+    try:
+        path = _db_path(args)
+    except ConfigErrors as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    reader = HistoryReader(path)
+    try:
+        if args.action == "info":
+            return info(reader, sys.stdout)
+        return export(reader, args, sys.stdout)
+    except FileNotFoundError:
+        print(f"no history database at {path}", file=sys.stderr)
+        return 1
+    except ExportError as exc:
+        print(f"history export: {exc}", file=sys.stderr)
+        return 2
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
+def info(reader: HistoryReader, out: TextIO) -> int:
+    """Print the database's size and, per sensor and tier, rows and time span, plus a growth estimate."""
+    rows = reader.sensors()
+    size = _size(reader.path)
+    print(f"database: {reader.path} ({size / 2**20:.1f} MiB with its WAL)", file=out)
+    if not rows:
+        print("empty", file=out)
+        return 0
+    print(f"{'sensor':<16} {'tier':<4} {'rows':>10}  {'oldest (UTC)':<20} {'newest (UTC)':<20}", file=out)
+    for d in rows:
+        print(
+            f"{d['sensor']:<16} {d['tier']:<4} {d['rows']:>10}  {iso_utc(d['oldest_ns'])[:19]:<20}"
+            f" {iso_utc(d['newest_ns'])[:19]:<20}",
+            file=out,
+        )
+    span_ns = max(d["newest_ns"] for d in rows) - min(d["oldest_ns"] for d in rows if d["tier"] != "1h")
+    days = max(span_ns, 3600 * 10**9) / DAY_NS
+    per_day = sum(d["rows"] for d in rows if d["tier"] != "1h") / days
+    print(
+        f"growth: about {size / days / 2**20:.1f} MiB and {per_day:,.0f} rows a day (over {days:.2f} days);"
+        " bytes the card sees per day: benchmarks/history.py measures write_bytes",
+        file=out,
+    )
+    return 0
+
+
+def export(reader: HistoryReader, args: argparse.Namespace, out: TextIO) -> int:
+    """Stream one sensor's history: raw chunk by chunk, or buckets page by page (constant memory)."""
+    to_ns = parse_time_ns(args.to, "--to") if args.to else time.time_ns()
+    from_ns = parse_time_ns(args.from_, "--from")
+    fields = tuple(f for f in args.fields.split(",") if f)
+    units = reader.units(args.sensor)
+    period = parse_duration_ns(args.period, "--period") if args.period else None
+    writer = csv.writer(out, lineterminator="\r\n")
+    first = True
+    if args.format == "json":
+        out.write(f'{{"sensor":{json.dumps(args.sensor)},"rows":[')
+    if period is None:
+        choice = reader.choose(args.sensor, from_ns, to_ns)
+        if choice is None:
+            print(f"no history for sensor {args.sensor!r}", file=sys.stderr)
+            return 1
+        if choice.bucket_ns:  # stored as rollups only (a fast sensor): its finest buckets
+            period = choice.bucket_ns
+    if period is None:
+        header_done = False
+        for names, rows in reader.iter_raw(args.sensor, fields, from_ns, to_ns):
+            if args.format == "csv":
+                if not header_done:
+                    writer.writerow(csv_header(names, units, 0))
+                    header_done = True
+                writer.writerows(csv_rows(rows, 0))
+            else:
+                for row in rows:
+                    out.write(("" if first else ",") + json.dumps(row, separators=(",", ":")))
+                    first = False
+        if args.format == "csv" and not header_done:
+            writer.writerow(csv_header(list(fields), units, 0))
+    else:
+        cursor: int | None = from_ns
+        while cursor is not None:
+            result = reader.query(args.sensor, fields, cursor, to_ns, period_ns=period)
+            if result is None:
+                print(f"no history for sensor {args.sensor!r}", file=sys.stderr)
+                return 1
+            if args.format == "csv":
+                if first:
+                    writer.writerow(csv_header(result.fields, units, result.bucket_ns))
+                writer.writerows(csv_rows(result.rows, result.bucket_ns))
+                first = False
+            else:
+                for brow in result.rows:
+                    out.write(("" if first else ",") + json.dumps(brow, separators=(",", ":")))
+                    first = False
+            cursor = result.next_ns
+    if args.format == "json":
+        out.write("]}\n")
+    return 0

@@ -1,0 +1,192 @@
+"""``GET /api/history`` and ``sensorcast history export``: query parameters, CSV (RFC 4180) and JSON rendering.
+
+websockets' ``process_request`` answers with one whole :class:`~websockets.http11.Response` (no streaming
+body), so an HTTP export is bounded: at most :data:`MAX_HTTP_ROWS` rows per response; when more exist the
+response carries the cursor (``Link: <...>; rel="next"``, ``X-Sensorcast-Next``, ``next`` in JSON) and the
+client asks again from there. ``sensorcast history export`` reads the database file itself and streams any
+range with constant memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from gateway.history.reader import HistoryResult
+
+MAX_HTTP_ROWS = 50_000
+"""Rows in one HTTP response: about 3 MB of CSV, built in memory (websockets has no streaming body); the rest
+follows the ``next`` cursor."""
+FORMATS = ("csv", "json")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_NS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
+
+
+class ExportError(ValueError):
+    """A bad query parameter; the text names it and is safe to send back."""
+
+
+def parse_time_ns(text: str, key: str) -> int:
+    """ISO-8601 (``2026-12-01``, ``2026-12-01T10:00:00.5+01:00``; UTC when no offset) or epoch seconds
+    (fractions allowed) -> ns since the epoch."""
+    text = text.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        if not 0 <= seconds < 2**63 / 1e9:
+            raise ExportError(f"{key}: epoch seconds out of range")
+        whole, _, frac = text.partition(".")
+        if whole.isdigit() and (not frac or frac.isdigit()):  # exact, no float rounding
+            return int(whole) * 10**9 + int((frac + "0" * 9)[:9] or 0)
+        return int(seconds * 1e9)
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ExportError(f"{key}: expected ISO-8601 or epoch seconds") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp()) * 10**9 + dt.microsecond * 1000
+
+
+def parse_duration_ns(text: str, key: str) -> int:
+    """``60s``, ``5m``, ``1h``, ``1d``, ``500ms`` (a bare number is seconds) -> ns."""
+    m = _DURATION.fullmatch(text.strip()) or _DURATION.fullmatch(text.strip() + "s")
+    if m is None:
+        raise ExportError(f"{key}: expected a duration such as 60s, 5m, 1h, 1d")
+    ns = int(float(m.group(1)) * _UNIT_NS[m.group(2)])
+    if ns <= 0:
+        raise ExportError(f"{key}: expected a duration > 0")
+    return ns
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRequest:
+    """A validated export query."""
+
+    sensor: str
+    fields: tuple[str, ...]
+    from_ns: int
+    to_ns: int
+    period_ns: int | None
+    points: int | None
+    format: str
+
+
+def parse_export(params: Mapping[str, Sequence[str]], now_ns: int) -> ExportRequest:
+    """Validate ``/api/history`` parameters (``to`` defaults to now, ``from`` to an hour before ``to``)."""
+
+    def one(key: str) -> str | None:
+        values = params.get(key)
+        if not values:
+            return None
+        if len(values) > 1:
+            raise ExportError(f"{key}: given more than once")
+        return values[0]
+
+    sensor = one("sensor")
+    if not sensor or len(sensor) > 64:
+        raise ExportError("sensor: required (a sensor id)")
+    fields_text = one("fields") or ""
+    fields = tuple(dict.fromkeys(f for f in fields_text.split(",") if f))
+    if len(fields) > 64:
+        raise ExportError("fields: at most 64")
+    to_text, from_text = one("to"), one("from")
+    to_ns = parse_time_ns(to_text, "to") if to_text else now_ns
+    from_ns = parse_time_ns(from_text, "from") if from_text else to_ns - 3600 * 10**9
+    if to_ns <= from_ns:
+        raise ExportError("to: expected a time after 'from'")
+    period_text, points_text = one("period"), one("points")
+    if period_text and points_text:
+        raise ExportError("period: give period or points, not both")
+    period = parse_duration_ns(period_text, "period") if period_text else None
+    points = None
+    if points_text:
+        if not points_text.isdigit() or not 1 <= int(points_text) <= 10_000:
+            raise ExportError("points: expected an integer 1..10000")
+        points = int(points_text)
+    fmt = one("format") or "csv"
+    if fmt not in FORMATS:
+        raise ExportError("format: expected csv or json")
+    return ExportRequest(sensor, fields, from_ns, to_ns, period, points, fmt)
+
+
+def iso_utc(ts_ns: int) -> str:
+    """``2026-12-05T12:00:00.123456Z`` (microseconds; ``ts_ns`` keeps the full precision)."""
+    seconds, ns = divmod(ts_ns, 1_000_000_000)
+    return f"{_iso_second(seconds)}.{ns // 1000:06d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _iso_second(seconds: int) -> str:
+    """The date and time part of a whole second (cached: consecutive rows mostly share their second, and
+    formatting a datetime costs more than the rest of a CSV row)."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _label(field: str, unit: str, what: str = "") -> str:
+    name = f"{field} {what}".strip()
+    return f"{name} ({unit})" if unit else name
+
+
+def csv_header(fields: Sequence[str], units: Mapping[str, str], bucket_ns: int) -> list[str]:
+    """The header row: time columns, then per field its value (raw) or n/min/max/mean/last (buckets), with
+    units."""
+    head = ["time_utc", "ts_ns"]
+    for f in fields:
+        u = units.get(f, "")
+        if bucket_ns:
+            head += [f"{f} n", *(_label(f, u, what) for what in ("min", "max", "mean", "last"))]
+        else:
+            head.append(_label(f, u))
+    return head
+
+
+def csv_rows(rows: Iterable[Sequence[Any]], bucket_ns: int) -> Iterable[list[Any]]:
+    """CSV rows for query rows (raw ``[t, v...]`` or buckets ``[t, cell...]``)."""
+    if bucket_ns:
+        for row in rows:
+            t = row[0]
+            out: list[Any] = [iso_utc(t), t]
+            for cell in row[1:]:
+                out += cell if cell is not None else [0, "", "", "", ""]
+            yield out
+    else:
+        for row in rows:  # None is written as an empty field by the csv module
+            yield [iso_utc(row[0]), *row]
+
+
+def write_csv(out: TextIO, result: HistoryResult, units: Mapping[str, str], header: bool = True) -> None:
+    """Write one page as RFC 4180 CSV (CRLF line ends, quoting where needed)."""
+    writer = csv.writer(out, lineterminator="\r\n")
+    if header:
+        writer.writerow(csv_header(result.fields, units, result.bucket_ns))
+    writer.writerows(csv_rows(result.rows, result.bucket_ns))
+
+
+def render(req: ExportRequest, result: HistoryResult, units: Mapping[str, str]) -> str:
+    """The HTTP body of one page, CSV or JSON."""
+    if req.format == "json":
+        return json.dumps(
+            {
+                "sensor": req.sensor,
+                "tier": result.tier,
+                "bucket_ns": result.bucket_ns,
+                "fields": result.fields,
+                "units": {f: units.get(f, "") for f in result.fields},
+                "rows": result.rows,
+                "next": result.next_ns,
+            },
+            separators=(",", ":"),
+        )
+    buf = io.StringIO()
+    write_csv(buf, result, units)
+    return buf.getvalue()

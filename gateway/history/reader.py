@@ -1,0 +1,240 @@
+"""Reading history back: tier choice, downsampling, raw pages. Blocking; runs in a thread, never on the loop.
+
+Each call opens its own read-only connection (WAL readers never block the writer, and a database moved aside
+by the writer is simply not found by the next query).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.history.codec import decode_chunk
+from gateway.history.policy import TIER_PERIOD_NS, TIERS, TierChoice, choose_tier
+from gateway.history.rollup import Cell, downsample_cells, downsample_values
+from gateway.history.store import connect
+
+MAX_POINTS = 10_000
+"""Buckets (or raw rows) one query returns at most; the rest is reached with the ``next`` cursor."""
+
+
+@dataclass(slots=True)
+class HistoryResult:
+    """One page of a query.
+
+    Attributes:
+        tier: the tier read.
+        bucket_ns: bucket length of the rows (0: raw rows ``[t_ns, v1, v2...]``; else rows
+            ``[t_ns, cell_or_None per field]`` with cells ``[n, min, max, mean, last]``).
+        fields: the field names, in row order.
+        rows: the rows, in time order.
+        next_ns: where the next page starts (None: this was the last).
+    """
+
+    tier: str
+    bucket_ns: int
+    fields: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+    next_ns: int | None = None
+
+
+class HistoryReader:
+    """Queries over one database file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextlib.contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection, closed after use. FileNotFoundError: no database (yet)."""
+        if not self.path.exists():
+            raise FileNotFoundError(str(self.path))
+        try:
+            conn = connect(self.path, readonly=True)
+        except sqlite3.OperationalError as exc:
+            raise FileNotFoundError(str(self.path)) from exc
+        try:
+            if conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'journal'").fetchone()[0] == 0:
+                raise FileNotFoundError(str(self.path))  # being created by the writer right now
+            yield conn
+        finally:
+            conn.close()
+
+    def oldest(self, conn: sqlite3.Connection, sensor: str) -> dict[str, int | None]:
+        """Per tier, the oldest stored timestamp of ``sensor`` (journal included)."""
+        out: dict[str, int | None] = {}
+        for table in ("chunks", "journal"):
+            for tier, t0 in conn.execute(
+                f"SELECT tier, min(t0_ns) FROM {table} WHERE sensor = ? GROUP BY tier", (sensor,)
+            ):
+                prev = out.get(tier)
+                out[tier] = t0 if prev is None else min(prev, t0)
+        return out
+
+    def sensors(self) -> list[dict[str, Any]]:
+        """Per sensor and tier: rows, oldest and newest timestamps (``sensorcast history info``)."""
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT sensor, tier, sum(n), min(t0_ns), max(t1_ns) FROM ("
+                " SELECT sensor, tier, n, t0_ns, t1_ns FROM chunks UNION ALL"
+                " SELECT sensor, tier, n, t0_ns, t1_ns FROM journal) GROUP BY sensor, tier ORDER BY sensor"
+            ).fetchall()
+            units = conn.execute("SELECT sensor, field, unit FROM fields").fetchall()
+        unit_map: dict[str, dict[str, str]] = {}
+        for s, f, u in units:
+            unit_map.setdefault(s, {})[f] = u
+        out = []
+        for sensor, tier, n, lo, hi in rows:
+            out.append({"sensor": sensor, "tier": tier, "rows": n, "oldest_ns": lo, "newest_ns": hi})
+        out.sort(key=lambda d: (d["sensor"], TIERS.index(d["tier"]) if d["tier"] in TIERS else 99))
+        return out
+
+    def units(self, sensor: str) -> dict[str, str]:
+        """Field -> unit of ``sensor`` as recorded."""
+        with self._conn() as conn:
+            return dict(conn.execute("SELECT field, unit FROM fields WHERE sensor = ?", (sensor,)).fetchall())
+
+    def _blobs(
+        self, conn: sqlite3.Connection, sensor: str, tier: str, from_ns: int, to_ns: int
+    ) -> Iterator[tuple[list[int], dict[str, list[Any]]]]:
+        """Decoded chunks of ``sensor``/``tier`` overlapping [from_ns, to_ns), compacted ones first."""
+        for table in ("chunks", "journal"):
+            cur = conn.execute(
+                f"SELECT blob FROM {table} WHERE sensor = ? AND tier = ? AND t1_ns >= ? AND t0_ns < ?"
+                " ORDER BY t0_ns",
+                (sensor, tier, from_ns, to_ns),
+            )
+            for (blob,) in cur:
+                yield decode_chunk(blob)
+
+    def choose(
+        self,
+        sensor: str,
+        from_ns: int,
+        to_ns: int,
+        *,
+        points: int | None = None,
+        period_ns: int | None = None,
+        conn: sqlite3.Connection | None = None,
+    ) -> TierChoice | None:
+        """Which tier answers the query (raw when neither ``points`` nor ``period_ns`` is given)."""
+        if conn is None:
+            with self._conn() as own:
+                oldest = self.oldest(own, sensor)
+        else:
+            oldest = self.oldest(conn, sensor)
+        chain = tuple(t for t in TIERS if t in oldest)
+        if not chain:
+            return None
+        if points is None and period_ns is None:
+            return TierChoice(chain[0], TIER_PERIOD_NS[chain[0]])
+        if period_ns is not None:
+            return choose_tier(from_ns, to_ns, 1, oldest, chain, target_ns=max(1, period_ns))
+        return choose_tier(from_ns, to_ns, max(1, points or 1), oldest, chain)
+
+    def query(
+        self,
+        sensor: str,
+        fields: Sequence[str],
+        from_ns: int,
+        to_ns: int,
+        *,
+        points: int | None = None,
+        period_ns: int | None = None,
+        limit: int = MAX_POINTS,
+    ) -> HistoryResult | None:
+        """Readings of ``sensor`` in [from_ns, to_ns): raw rows, or buckets of ``period_ns`` (aligned on the epoch,
+        so the same data gives the same buckets whenever it is asked for), or about
+        ``points`` buckets on the tier :func:`~gateway.history.policy.choose_tier` picks. At most ``limit``
+        rows; ``next_ns`` says where to continue. Empty ``fields``: every field. None: no such sensor."""
+        with self._conn() as conn:
+            choice = self.choose(sensor, from_ns, to_ns, points=points, period_ns=period_ns, conn=conn)
+            if choice is None:
+                return None
+            if choice.bucket_ns == 0:
+                return self._raw(conn, sensor, list(fields), from_ns, to_ns, limit)
+            return self._buckets(conn, sensor, list(fields), from_ns, to_ns, choice, limit)
+
+    def iter_raw(
+        self, sensor: str, fields: Sequence[str], from_ns: int, to_ns: int, tier: str = "raw"
+    ) -> Iterator[tuple[list[str], Iterator[tuple[Any, ...]]]]:
+        """Stream raw rows ``(t_ns, v...)`` chunk by chunk (constant memory: one chunk at a time). Yields once
+        per chunk the field list (fixed after the first chunk when ``fields`` is empty) and its rows."""
+        names = list(fields)
+        with self._conn() as conn:
+            for ts, cols in self._blobs(conn, sensor, tier, from_ns, to_ns):
+                if not names:
+                    names = list(cols)
+                columns = [cols.get(n) or [None] * len(ts) for n in names]
+                rows = zip(ts, *columns, strict=True)
+                if ts and (ts[0] < from_ns or ts[-1] >= to_ns):  # an edge chunk: keep the range only
+                    rows = (r for r in rows if from_ns <= r[0] < to_ns)  # type: ignore[assignment]
+                yield names, rows
+
+    def _raw(
+        self, conn: sqlite3.Connection, sensor: str, fields: list[str], from_ns: int, to_ns: int, limit: int
+    ) -> HistoryResult:
+        out = HistoryResult("raw", 0, fields)
+        rows = out.rows
+        for ts, cols in self._blobs(conn, sensor, "raw", from_ns, to_ns):
+            if not out.fields:
+                out.fields = fields = list(cols)
+            columns = [cols.get(n) or [None] * len(ts) for n in fields]
+            for i, t in enumerate(ts):
+                if from_ns <= t < to_ns:
+                    if len(rows) >= limit:
+                        out.next_ns = t
+                        rows.sort(key=lambda r: r[0])
+                        return out
+                    rows.append([t, *(c[i] for c in columns)])
+        rows.sort(key=lambda r: r[0])
+        return out
+
+    def _buckets(
+        self,
+        conn: sqlite3.Connection,
+        sensor: str,
+        fields: list[str],
+        from_ns: int,
+        to_ns: int,
+        choice: TierChoice,
+        limit: int,
+    ) -> HistoryResult:
+        bucket = choice.bucket_ns
+        end = min(to_ns, from_ns + bucket * limit)
+        raw = choice.tier == "raw"
+        # A rollup row counts when its period overlaps the range; one that started earlier joins the first bucket.
+        start = from_ns - TIER_PERIOD_NS[choice.tier] + 1 if not raw else from_ns
+        per_field: dict[str, list[tuple[int, Any]]] = {}
+        for ts, cols in self._blobs(conn, sensor, choice.tier, start, end):
+            for name, col in cols.items():
+                if fields and name not in fields:
+                    continue
+                acc = per_field.setdefault(name, [])
+                acc.extend(
+                    (max(t, from_ns), v)
+                    for t, v in zip(ts, col, strict=True)
+                    if v is not None and start <= t < end
+                )
+        names = fields or list(per_field)
+        merged: dict[int, list[Any]] = {}
+        for j, name in enumerate(names):
+            points = per_field.get(name, [])
+            points.sort(key=lambda p: p[0])
+            grouped: list[tuple[int, Cell]] = (
+                downsample_values(points, 0, bucket) if raw else downsample_cells(points, 0, bucket)
+            )
+            for t, cell in grouped:
+                row = merged.get(t)
+                if row is None:
+                    row = merged[t] = [t, *([None] * len(names))]
+                nnum = cell[1]
+                row[j + 1] = [cell[0], cell[2], cell[3], cell[4] / nnum if nnum else None, cell[5]]
+        out = HistoryResult(choice.tier, bucket, names, [merged[t] for t in sorted(merged)])
+        if end < to_ns:
+            out.next_ns = end
+        return out

@@ -1,0 +1,583 @@
+"""The history store's writer: readings from the hub go to SQLite from one dedicated thread.
+
+SQLite choices, for an SD card (the same reasoning as the MQTT outbox, bridges/mqtt/outbox.py):
+
+* ``journal_mode=WAL``: a commit appends the pages it changed to the WAL; readers never block the writer.
+* ``synchronous=NORMAL``, chosen deliberately: in WAL mode a commit does not fsync, the WAL is synced at each
+  checkpoint. A killed process (SIGKILL, OOM, crash) loses nothing committed and never corrupts the file; a
+  power cut may roll back the commits since the last checkpoint. ``FULL`` would fsync every commit, the main
+  cause of SD-card wear and of latency spikes on slow cards, for history that is a convenience, not a ledger.
+* One transaction per ``commit_interval_s`` (default 5 s): at most that much history is lost when the process
+  dies. Each commit writes one row per sensor and tier (a compressed chunk, :mod:`gateway.history.codec`)
+  into the ``journal``; a row per reading would cost an index entry and most of a page per reading.
+* Every ``compact_interval_s`` (10 min) the journal's chunks are merged into one chunk per sensor and tier in
+  ``chunks`` (indexed by time), then age retention and the size cap prune the oldest chunks, raw first.
+* A database that cannot be read (not a database, malformed pages, a failed ``quick_check``) is renamed to
+  ``<name>.corrupt-<time>`` with one log line and a fresh one is started; live streaming never depends on it.
+
+The event loop only appends batches to a bounded list (:meth:`HistoryStore.on_batch`); everything else runs in
+the writer thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from gateway.history.codec import (
+    JOURNAL_ZLIB_LEVEL,
+    concat_chunks,
+    decode_chunk,
+    encode_chunk,
+    encode_columns,
+)
+from gateway.history.errors import HistoryError
+from gateway.history.policy import (
+    DEFAULT_RETENTION_S,
+    TIER_PERIOD_NS,
+    TierSpan,
+    age_cutoffs,
+    size_cutoff,
+    tier_chain,
+)
+from gateway.history.rollup import Cells, Rollup
+from gateway.metrics import Metrics
+from gateway.protocol.model import ReadingTuple
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal (
+    id INTEGER PRIMARY KEY, sensor TEXT NOT NULL, tier TEXT NOT NULL,
+    t0_ns INTEGER NOT NULL, t1_ns INTEGER NOT NULL, n INTEGER NOT NULL, blob BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY, sensor TEXT NOT NULL, tier TEXT NOT NULL,
+    t0_ns INTEGER NOT NULL, t1_ns INTEGER NOT NULL, n INTEGER NOT NULL, blob BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_by_time ON chunks (sensor, tier, t1_ns);
+CREATE TABLE IF NOT EXISTS fields (
+    sensor TEXT NOT NULL, field TEXT NOT NULL, unit TEXT NOT NULL, PRIMARY KEY (sensor, field)) WITHOUT ROWID;
+"""
+MAX_PENDING_READINGS = 500_000
+"""Readings waiting for the writer thread; beyond, new batches are dropped and counted (a stuck disk must not
+grow the gateway's memory): 50 s of 10,000 readings/s, 100 commit intervals of the demo."""
+DROP_REASONS: tuple[str, ...] = ("queue_full", "no_database", "write_error", "bug")
+"""``reason`` values of ``sensorcast_history_dropped_total``."""
+CHUNK_MAX_ROWS = 100_000
+"""Rows per compacted chunk: bounds the memory a query or a compaction needs for one chunk (a few MiB)."""
+WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024
+"""The WAL is truncated back to this after a checkpoint (SQLite's default autocheckpoint is ~4 MiB)."""
+PAGE_SIZE_BYTES = 4096
+"""SQLite page size of a new database (SQLite's default). Each commit appends every page it changed to the WAL
+(the journal's newest leaf, its root, the free-list page, the header page), ~20-28 KiB a commit whatever it holds.
+1 KiB pages shrank the frames but not the bytes the card sees over a 10-minute run (checkpoints then write
+scattered 1 KiB pages, each costing a 4 KiB block): measured 536 vs 484 MB/day (docs/benchmarks.md)."""
+CLOSE_TIMEOUT_S = 10.0
+"""How long shutdown waits for the last commit (an SD card under load can take seconds)."""
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open the database with the store's settings (read-only for queries and the CLI)."""
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA page_size={PAGE_SIZE_BYTES}")  # takes effect when the file is created
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+def used_bytes(conn: sqlite3.Connection) -> int:
+    """Bytes in use (pages not on the free list), what the size cap compares."""
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    return int((pages - free) * page_size)
+
+
+def tier_spans(conn: sqlite3.Connection) -> dict[str, TierSpan]:
+    """Oldest and newest chunk start per tier, over every sensor."""
+    rows = conn.execute("SELECT tier, min(t0_ns), max(t0_ns) FROM chunks GROUP BY tier").fetchall()
+    return {tier: TierSpan(lo, hi) for tier, lo, hi in rows}
+
+
+class _SensorState:
+    """One sensor's place in the writer: its tiers and their open buckets."""
+
+    __slots__ = ("base", "chain", "rollups")
+
+    def __init__(self, policy: str) -> None:
+        self.chain = tier_chain(policy)
+        self.base = self.chain[0] if self.chain else "off"
+        self.rollups = [(t, Rollup(TIER_PERIOD_NS[t])) for t in self.chain if TIER_PERIOD_NS[t]]
+
+
+class HistoryStore:
+    """Keeps readings in a SQLite file, per sensor policy; see the module docstring for the trade-offs.
+
+    Args:
+        path: the database file (its directory is created).
+        policies: sensor id -> policy (``raw``, ``1s``, ``10s``, ``1m``, ``off``); others are stored ``raw``.
+        units: sensor id -> {field: unit}, kept for exports.
+        commit_interval_s: seconds between commits.
+        compact_interval_s: seconds between compactions (and pruning passes).
+        max_bytes: size cap.
+        retention_s: per tier, the age beyond which chunks are deleted.
+        metrics: registry for the ``sensorcast_history_*`` series.
+        clock_ns: wall clock (tests pass a fake one).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        policies: Mapping[str, str] | None = None,
+        units: Mapping[str, Mapping[str, str]] | None = None,
+        commit_interval_s: float = 5.0,
+        compact_interval_s: float = 600.0,
+        max_bytes: int = 1 << 30,
+        retention_s: Mapping[str, float] | None = None,
+        metrics: Metrics | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.path = path
+        self.policies = dict(policies or {})
+        self.units = {s: dict(f) for s, f in (units or {}).items()}
+        self.commit_interval_s = commit_interval_s
+        self.compact_interval_s = compact_interval_s
+        self.max_bytes = max_bytes
+        self.retention_s = dict(retention_s or DEFAULT_RETENTION_S)
+        self.metrics = metrics or Metrics()
+        self.clock_ns = clock_ns
+        self._lock = threading.Lock()
+        self._pending: list[Sequence[ReadingTuple]] = []
+        self._pending_n = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._sensors: dict[str, _SensorState] = {}
+        self._units_dirty = bool(self.units)
+        self._carry: dict[tuple[str, str], list[Any]] = {}
+        """Rollup buckets closed while resuming at start, written with the first commit."""
+        self._last_compact = time.monotonic()
+        self._write_failing = False
+        self.used_bytes = 0
+        self.ready = threading.Event()
+        """Set once the database is open (or found unusable) in the writer thread."""
+        m = self.metrics
+        m.describe("sensorcast_history_readings_total", "counter", "Readings handed to the history writer")
+        m.describe("sensorcast_history_commits_total", "counter", "History transactions committed")
+        m.describe(
+            "sensorcast_history_dropped_total",
+            "counter",
+            "Readings not stored (queue full, no database, disk error)",
+            ("reason",),
+        )
+        for reason in DROP_REASONS:
+            m.inc("sensorcast_history_dropped_total", 0, reason=reason)  # a 0 from the first scrape on
+        m.describe(
+            "sensorcast_history_pruned_chunks_total",
+            "counter",
+            "History chunks deleted by retention",
+            ("tier", "reason"),
+        )
+        m.describe("sensorcast_history_recoveries_total", "counter", "Unreadable history files moved aside")
+        m.describe("sensorcast_history_bytes", "gauge", "Bytes used by the history database")
+        m.describe("sensorcast_history_pending_readings", "gauge", "Readings waiting for the history writer")
+        self.metrics.add_callback(
+            lambda: [
+                ("sensorcast_history_bytes", (), float(self.used_bytes)),
+                ("sensorcast_history_pending_readings", (), float(self._pending_n)),
+            ]
+        )
+
+    # -- event-loop side -----------------------------------------------------------------------------------
+
+    def on_batch(self, batch: Sequence[ReadingTuple]) -> None:
+        """Hub sink: queue ``batch`` for the writer (O(1); drops and counts it when the queue is full)."""
+        with self._lock:
+            if self._pending_n + len(batch) > MAX_PENDING_READINGS:
+                self.metrics.inc("sensorcast_history_dropped_total", len(batch), reason="queue_full")
+                return
+            self._pending.append(batch)
+            self._pending_n += len(batch)
+
+    def start(self) -> None:
+        """Start the writer thread (it opens the database)."""
+        self._thread = threading.Thread(target=self._run, name="history-writer", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+        """Commit what is pending (open buckets included), checkpoint and stop. Blocking: call it from a thread."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                log.error(
+                    "history: the writer did not finish within %.0f s; pending readings are lost", timeout_s
+                )
+
+    def describe(self, sensor_id: str, units: Mapping[str, str]) -> None:
+        """Record the units of a sensor's fields (for CSV headers); written with the next commit."""
+        with self._lock:
+            self.units[sensor_id] = dict(units)
+            self._units_dirty = True
+
+    # -- writer thread -------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        self._open()
+        if self._conn is not None:
+            try:
+                self._resume_rollups()
+            except (sqlite3.Error, HistoryError) as exc:
+                log.error("history: could not resume the open rollups (%s); they restart empty", exc)
+        self.ready.set()
+        while not self._stop.is_set():
+            self._wake.wait(self.commit_interval_s)
+            self._wake.clear()
+            self._guarded(self.commit)
+            if time.monotonic() - self._last_compact >= self.compact_interval_s:
+                self._last_compact = time.monotonic()
+                self._guarded(self.maintain)
+        self._guarded(lambda: self.commit(final=True))
+        if self._conn is not None:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self._conn.close()
+            except sqlite3.Error as exc:
+                log.warning("history: closing the database failed: %s", exc)
+            self._conn = None
+
+    def _guarded(self, step: Callable[[], object]) -> None:
+        """Run one writer step; a bug in it is logged and counted, and the writer thread lives on (history
+        that stops silently would be found out only when it is needed)."""
+        try:
+            step()
+        except Exception:
+            log.exception("history: a writer step failed; its readings are dropped")
+            self.metrics.inc("sensorcast_history_dropped_total", reason="bug")
+
+    def _open(self) -> None:
+        """Open (or create) the database; an unreadable file is moved aside and a fresh one started."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            log.error("history: cannot create %s (%s); history is off for this run", self.path.parent, exc)
+            return
+        for attempt in range(2):
+            try:
+                conn = connect(self.path)
+                check = conn.execute("PRAGMA quick_check").fetchone()[0]
+                if check != "ok":
+                    conn.close()
+                    raise sqlite3.DatabaseError(f"quick_check: {check}")
+                conn.executescript(SCHEMA)
+                self._conn = conn
+                self.used_bytes = used_bytes(conn)
+                return
+            except sqlite3.OperationalError as exc:
+                log.error("history: cannot open %s (%s); history is off for this run", self.path, exc)
+                return
+            except sqlite3.DatabaseError as exc:
+                if attempt:
+                    log.error(
+                        "history: a fresh %s failed too (%s); history is off for this run", self.path, exc
+                    )
+                    return
+                self._move_aside(str(exc))
+
+    def _move_aside(self, why: str) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(f"{self.path}{suffix}")
+            try:
+                if suffix == "-shm":
+                    src.unlink(missing_ok=True)
+                elif src.exists():
+                    src.rename(Path(f"{aside}{suffix}"))
+            except OSError as exc:
+                log.error("history: cannot move %s aside: %s", src, exc)
+        self.metrics.inc("sensorcast_history_recoveries_total")
+        log.error(
+            "history: %s is unreadable (%s); moved it aside to %s and started a fresh history database"
+            " (live streaming is not affected)",
+            self.path,
+            why,
+            aside,
+        )
+
+    def _resume_rollups(self) -> None:
+        """Refill the open 1 m / 1 h buckets from what is stored since the last closed one, so that a restart
+        (or a kill -9) costs the rollups no more than the raw data: at most one commit interval.
+
+        Reads at most one rollup period of the finer tier per sensor; buckets that close while replaying are
+        written with the next commit.
+        """
+        conn = self._conn
+        assert conn is not None
+        for sensor in list(self.policies):
+            st = self._state(sensor)
+            source = st.base
+            carry: list[tuple[int, Any]] = []
+            for tier, rollup in st.rollups:
+                if tier == st.base:
+                    continue
+                period = TIER_PERIOD_NS[tier]
+                last = self._newest_start(conn, sensor, tier)
+                newest_src = self._newest_start(conn, sensor, source)
+                if newest_src is None:
+                    break
+                since = last + period if last is not None else newest_src - newest_src % period
+                rows = self._stored_rows(conn, sensor, source, since) + [r for r in carry if r[0] >= since]
+                rows.sort(key=lambda r: r[0])
+                carry = []
+                for ts, payload in rows:
+                    closed = rollup.add(ts, payload) if source == "raw" else rollup.add_cells(ts, payload)
+                    if closed is not None:
+                        carry.append(closed)
+                        self._carry.setdefault((sensor, tier), []).append(closed)
+                source = tier
+
+    @staticmethod
+    def _newest_start(conn: sqlite3.Connection, sensor: str, tier: str) -> int | None:
+        row = conn.execute(
+            "SELECT max(t) FROM (SELECT max(t1_ns) AS t FROM journal WHERE sensor = ? AND tier = ?"
+            " UNION ALL SELECT max(t1_ns) FROM chunks WHERE sensor = ? AND tier = ?)",
+            (sensor, tier, sensor, tier),
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    @staticmethod
+    def _stored_rows(conn: sqlite3.Connection, sensor: str, tier: str, since: int) -> list[tuple[int, Any]]:
+        out: list[tuple[int, Any]] = []
+        for table in ("chunks", "journal"):
+            for (blob,) in conn.execute(
+                f"SELECT blob FROM {table} WHERE sensor = ? AND tier = ? AND t1_ns >= ?",
+                (sensor, tier, since),
+            ):
+                ts, cols = decode_chunk(blob)
+                for i, t in enumerate(ts):
+                    if t >= since:
+                        out.append((t, {k: c[i] for k, c in cols.items() if c[i] is not None}))
+        return out
+
+    def _state(self, sensor: str) -> _SensorState:
+        st = self._sensors.get(sensor)
+        if st is None:
+            st = self._sensors[sensor] = _SensorState(self.policies.get(sensor, "raw"))
+        return st
+
+    def _rows(self, batches: list[Sequence[ReadingTuple]], final: bool) -> dict[tuple[str, str], list[Any]]:
+        """Turn readings into per (sensor, tier) rows: raw readings and closed buckets (all open ones if final)."""
+        out: dict[tuple[str, str], list[Any]] = self._carry
+        self._carry = {}
+        # Hot loop (every reading): per sensor, its raw row list (None when not stored raw) and first rollup are
+        # looked up once per commit; a reading that closes no bucket costs one add.
+        local: dict[str, tuple[_SensorState, list[Any] | None, Rollup | None]] = {}
+        for batch in batches:
+            for r in batch:
+                sensor = r[3]
+                entry = local.get(sensor)
+                if entry is None:
+                    st = self._state(sensor)
+                    raw_rows = out.setdefault((sensor, "raw"), []) if st.base == "raw" else None
+                    entry = local[sensor] = (st, raw_rows, st.rollups[0][1] if st.rollups else None)
+                st, raw_rows, first = entry
+                if first is None:
+                    continue  # off
+                ts, values = r[2], r[4]
+                if raw_rows is not None:
+                    raw_rows.append((ts, values))
+                closed = first.add(ts, values)
+                if closed is not None:
+                    out.setdefault((sensor, st.rollups[0][0]), []).append(closed)
+                    self._cascade(sensor, st, 1, closed[0], None, closed[1], out)
+        for key in [k for k, v in out.items() if not v]:
+            del out[key]
+        if final:
+            for sensor, st in self._sensors.items():
+                for i, (tier, rollup) in enumerate(st.rollups):
+                    closed = rollup.drain()
+                    if closed is not None:
+                        out.setdefault((sensor, tier), []).append(closed)
+                        self._cascade(sensor, st, i + 1, closed[0], None, closed[1], out)
+        return out
+
+    def _cascade(
+        self,
+        sensor: str,
+        st: _SensorState,
+        level: int,
+        ts: int,
+        values: Mapping[str, Any] | None,
+        cells: Cells | None,
+        out: dict[tuple[str, str], list[Any]],
+    ) -> None:
+        """Fold a reading (or a closed finer bucket) into rollup ``level`` and on up the chain."""
+        while level < len(st.rollups):
+            tier, rollup = st.rollups[level]
+            closed = rollup.add(ts, values) if cells is None else rollup.add_cells(ts, cells)  # type: ignore[arg-type]
+            if closed is None:
+                return
+            out.setdefault((sensor, tier), []).append(closed)
+            ts, cells, values = closed[0], closed[1], None
+            level += 1
+
+    def commit(self, final: bool = False) -> int:
+        """Write what is pending in one transaction; returns the number of readings taken (writer thread)."""
+        with self._lock:
+            batches, self._pending, n = self._pending, [], self._pending_n
+            self._pending_n = 0
+            units = dict(self.units) if self._units_dirty else None
+            self._units_dirty = False
+        rows = self._rows(batches, final)
+        if n:
+            self.metrics.inc("sensorcast_history_readings_total", n)
+        conn = self._conn
+        if conn is None:
+            if n:
+                self.metrics.inc("sensorcast_history_dropped_total", n, reason="no_database")
+            return n
+        if not rows and units is None:
+            return n
+        records = []
+        for (sensor, tier), chunk in rows.items():
+            times = [t for t, _ in chunk]
+            records.append(
+                (sensor, tier, min(times), max(times), len(chunk), encode_chunk(chunk, JOURNAL_ZLIB_LEVEL))
+            )
+        try:
+            conn.execute("BEGIN")
+            conn.executemany(
+                "INSERT INTO journal (sensor, tier, t0_ns, t1_ns, n, blob) VALUES (?, ?, ?, ?, ?, ?)", records
+            )
+            if units is not None:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO fields (sensor, field, unit) VALUES (?, ?, ?)",
+                    [(s, f, u or "") for s, fu in units.items() for f, u in fu.items()],
+                )
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._write_failed(exc, n)
+            return n
+        if self._write_failing:
+            self._write_failing = False
+            log.warning("history: writing works again")
+        self.metrics.inc("sensorcast_history_commits_total")
+        return n
+
+    def _write_failed(self, exc: sqlite3.Error, n: int) -> None:
+        conn = self._conn
+        if conn is not None and conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        self.metrics.inc("sensorcast_history_dropped_total", n, reason="write_error")
+        if isinstance(exc, sqlite3.OperationalError):  # disk full, I/O error, locked: the file may be fine
+            if not self._write_failing:
+                self._write_failing = True
+                log.error("history: writing failed (%s); readings are dropped until it works again", exc)
+            return
+        self._move_aside(str(exc))
+        self._open()
+
+    def maintain(self) -> None:
+        """Compact the journal, then prune by age and size (writer thread)."""
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            self.compact()
+            self.prune()
+            self.used_bytes = used_bytes(conn)
+        except HistoryError as exc:
+            log.error("history: maintenance skipped a damaged chunk: %s", exc)
+        except sqlite3.Error as exc:
+            self._write_failed(exc, 0)
+
+    def compact(self) -> int:
+        """Merge the journal's chunks into one chunk per sensor and tier (one transaction); returns rows merged."""
+        conn = self._conn
+        assert conn is not None
+        groups = conn.execute("SELECT DISTINCT sensor, tier FROM journal").fetchall()
+        if not groups:
+            return 0
+        top = conn.execute("SELECT max(id) FROM journal").fetchone()[0]
+        merged = 0
+        conn.execute("BEGIN")
+        try:
+            for sensor, tier in groups:
+                blobs = conn.execute(
+                    "SELECT blob FROM journal WHERE sensor = ? AND tier = ? AND id <= ? ORDER BY id",
+                    (sensor, tier, top),
+                ).fetchall()
+                ts, cols = concat_chunks([decode_chunk(b) for (b,) in blobs])
+                order = sorted(range(len(ts)), key=ts.__getitem__)
+                if order != list(range(len(ts))):  # the clock stepped back: keep chunks in time order
+                    ts = [ts[i] for i in order]
+                    cols = {k: [c[i] for i in order] for k, c in cols.items()}
+                for i in range(0, len(ts), CHUNK_MAX_ROWS):
+                    part_ts = ts[i : i + CHUNK_MAX_ROWS]
+                    part = {k: c[i : i + CHUNK_MAX_ROWS] for k, c in cols.items()}
+                    conn.execute(
+                        "INSERT INTO chunks (sensor, tier, t0_ns, t1_ns, n, blob) VALUES (?, ?, ?, ?, ?, ?)",
+                        (sensor, tier, part_ts[0], part_ts[-1], len(part_ts), encode_columns(part_ts, part)),
+                    )
+                merged += len(ts)
+            conn.execute("DELETE FROM journal WHERE id <= ?", (top,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return merged
+
+    def prune(self) -> dict[str, int]:
+        """Delete chunks past their tier's age, then the oldest ones until under the size cap (raw first).
+
+        Returns chunks deleted per tier; logs one line when anything was deleted.
+        """
+        conn = self._conn
+        assert conn is not None
+        deleted: dict[str, int] = {}
+        reasons: set[str] = set()
+
+        def delete(tier: str, cutoff: int, reason: str) -> int:
+            cur = conn.execute("DELETE FROM chunks WHERE tier = ? AND t0_ns < ?", (tier, cutoff))
+            if cur.rowcount:
+                deleted[tier] = deleted.get(tier, 0) + cur.rowcount
+                reasons.add(reason)
+                self.metrics.inc(
+                    "sensorcast_history_pruned_chunks_total", cur.rowcount, tier=tier, reason=reason
+                )
+            return cur.rowcount
+
+        for tier, cutoff in age_cutoffs(tier_spans(conn), self.clock_ns(), self.retention_s):
+            delete(tier, cutoff, "age")
+        while True:
+            step = size_cutoff(tier_spans(conn), used_bytes(conn), self.max_bytes)
+            if step is None or not delete(*step, "size"):
+                break
+        if deleted:
+            log.info(
+                "history: pruned %s (%s); %.1f MiB in use of %.0f MiB",
+                ", ".join(f"{n} {t} chunks" for t, n in deleted.items()),
+                " and ".join(sorted(reasons)),
+                used_bytes(conn) / 2**20,
+                self.max_bytes / 2**20,
+            )
+        return deleted

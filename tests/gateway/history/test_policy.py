@@ -1,0 +1,125 @@
+"""Tiers, per-sensor defaults, tier choice and pruning order (pure)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.history.policy import (
+    DEFAULT_RETENTION_S,
+    NS_PER_S,
+    PRUNE_ORDER,
+    TIER_PERIOD_NS,
+    TIERS,
+    TierChoice,
+    TierSpan,
+    age_cutoffs,
+    choose_tier,
+    default_policy,
+    size_cutoff,
+    tier_chain,
+)
+
+H = 3600 * NS_PER_S
+DAY = 24 * H
+
+
+def test_default_policy_by_poll_rate() -> None:
+    """Sensors polled at <= 1 Hz are stored raw; faster ones and push sources as 1 s rollups."""
+    assert [default_policy(s) for s in (86400, 5, 1.0, 0.999, 0.2, 0.01, 0)] == [
+        "raw",
+        "raw",
+        "raw",
+        "1s",
+        "1s",
+        "1s",
+        "1s",
+    ]
+
+
+def test_tier_chains() -> None:
+    """Every stored sensor also gets the 1 m and 1 h rollups; off stores nothing."""
+    assert [tier_chain(p) for p in ("raw", "1s", "10s", "1m", "off")] == [
+        ("raw", "1m", "1h"),
+        ("1s", "1m", "1h"),
+        ("10s", "1m", "1h"),
+        ("1m", "1h"),
+        (),
+    ]
+
+
+def test_choose_tier_coarsest_fine_enough() -> None:
+    """About 1000 points over 24 h of a raw sensor: the 1 m rollup (1440 buckets >= 1000), re-bucketed."""
+    oldest = {"raw": 0, "1m": 0, "1h": 0}
+    assert choose_tier(0, DAY, 1000, oldest, ("raw", "1m", "1h")) == TierChoice("1m", 86_400_000_000)
+    assert choose_tier(0, H, 1000, oldest, ("raw", "1m", "1h")) == TierChoice("raw", 3_600_000_000)
+    assert choose_tier(0, 30 * DAY, 100, oldest, ("raw", "1m", "1h")) == TierChoice("1h", 30 * DAY // 100)
+    # A period query: the coarsest tier no coarser than the period, whatever the span.
+    period = 60 * NS_PER_S
+    assert choose_tier(0, 30 * NS_PER_S, 1, oldest, ("raw", "1m", "1h"), target_ns=period) == TierChoice(
+        "1m", period
+    )
+
+
+def test_choose_tier_falls_back_when_fine_tiers_were_pruned() -> None:
+    """When raw no longer reaches back to the start, the finest tier that does answers; else the oldest data."""
+    chain = ("raw", "1m", "1h")
+    assert choose_tier(0, H, 1000, {"raw": 10, "1m": 0, "1h": 0}, chain) == TierChoice("1m", 60 * NS_PER_S)
+    assert choose_tier(0, H, 1000, {"raw": 10, "1m": 5, "1h": 7}, chain) == TierChoice("1m", 60 * NS_PER_S)
+    assert choose_tier(0, H, 1000, {"raw": 10, "1m": None}, chain) == TierChoice("raw", 3_600_000_000)
+    assert choose_tier(0, H, 1000, {}, chain) is None
+
+
+@given(
+    span=st.integers(1, 400 * DAY),
+    points=st.integers(1, 100_000),
+    oldest=st.dictionaries(st.sampled_from(TIERS), st.one_of(st.none(), st.integers(-DAY, DAY))),
+)
+def test_choose_tier_properties(span: int, points: int, oldest: dict[str, int | None]) -> None:
+    """The choice is a stored tier, its bucket is never finer than the tier, and a covering tier that is fine
+    enough gives at least ``points`` buckets."""
+    choice = choose_tier(0, span, points, oldest, TIERS)
+    stored = [t for t in TIERS if oldest.get(t) is not None]
+    if not stored:
+        assert choice is None
+        return
+    assert choice is not None
+    assert choice.tier in stored
+    assert choice.bucket_ns >= TIER_PERIOD_NS[choice.tier]
+    covering_fine = [t for t in stored if (oldest[t] or 0) <= 0 and TIER_PERIOD_NS[t] <= -(-span // points)]
+    if covering_fine:
+        assert choice.tier == covering_fine[-1]
+        assert -(-span // choice.bucket_ns) <= points
+
+
+def test_age_cutoffs_in_prune_order() -> None:
+    """Each tier holding rows older than its retention gets a cutoff at now - retention, raw first."""
+    now = 4000 * DAY
+    spans = {"1h": TierSpan(0, now), "raw": TierSpan(now - 20 * DAY, now), "1m": TierSpan(now - DAY, now)}
+    assert age_cutoffs(spans, now, DEFAULT_RETENTION_S) == [
+        ("raw", now - 14 * DAY),
+        ("1h", now - 3650 * DAY),
+    ]
+
+
+def test_size_cutoff_order_and_step() -> None:
+    """Over the cap the oldest tenth of raw goes first, then the next tiers, the hourly rollup last."""
+    spans = {"1h": TierSpan(0, 100), "raw": TierSpan(50, 150), "1s": TierSpan(0, 5)}
+    assert size_cutoff(spans, 10, 10) is None
+    assert size_cutoff(spans, 11, 10) == ("raw", 60)
+    assert size_cutoff({"1s": TierSpan(0, 5), "1h": TierSpan(0, 100)}, 11, 10) == ("1s", 1)
+    assert size_cutoff({"1h": TierSpan(7, 7)}, 11, 10) == ("1h", 8)
+    assert size_cutoff({}, 11, 10) is None
+
+
+@given(st.dictionaries(st.sampled_from(TIERS), st.tuples(st.integers(0, 10**18), st.integers(0, 10**18))))
+def test_size_cutoff_always_removes_the_first_tier_oldest(raw: dict[str, tuple[int, int]]) -> None:
+    """The size step picks the first non-empty tier in PRUNE_ORDER and a cutoff past its oldest row."""
+    spans = {t: TierSpan(min(a, b), max(a, b)) for t, (a, b) in raw.items()}
+    step = size_cutoff(spans, 2, 1)
+    if not spans:
+        assert step is None
+        return
+    first = next(t for t in PRUNE_ORDER if t in spans)
+    assert step is not None and step[0] == first
+    assert spans[first].oldest_ns < step[1] <= max(spans[first].newest_ns, spans[first].oldest_ns + 1)

@@ -1,0 +1,226 @@
+"""The SQLite store on a real file: commits, rollups across restarts, compaction, pruning, damaged files."""
+
+from __future__ import annotations
+
+import logging
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gateway.history.reader import HistoryReader
+from gateway.history.store import HistoryStore, used_bytes
+from gateway.metrics import Metrics
+
+S = 10**9
+T0 = 1_800_000_000 * S
+
+
+def store(path: Path, **kw: object) -> HistoryStore:
+    st = HistoryStore(path, commit_interval_s=3600, **kw)  # type: ignore[arg-type]
+    st._open()  # the writer thread's first step, run here so the test drives every commit itself
+    return st
+
+
+def feed(
+    st: HistoryStore, sensor: str, seconds: range, per_s: int = 1, start: int = T0, noise: int = 0
+) -> None:
+    seq = 0
+    rnd = random.Random(seconds.start)
+    for s in seconds:
+        batch = []
+        for k in range(per_s):
+            seq += 1
+            values = {"v": s * 10 + k, "on": k % 2 == 0, **{f"n{i}": rnd.random() for i in range(noise)}}
+            batch.append((seq, 0, start + s * S + k * (S // per_s), sensor, values, 0))
+        st.on_batch(batch)
+
+
+def test_raw_rollups_and_queries_survive_a_restart(tmp_path: Path) -> None:
+    """Raw readings and their 1 m / 1 h rollups are queryable after the store is closed and reopened; min/max
+    over a rollup equal those of the raw readings."""
+    path = tmp_path / "h.db"
+    st = store(path, policies={"env": "raw"})
+    feed(st, "env", range(0, 150))
+    st.commit(final=True)
+    st._conn.close()  # type: ignore[union-attr]
+    st = store(path)
+    feed(st, "env", range(150, 200))
+    st.commit(final=True)
+    reader = HistoryReader(path)
+    raw = reader.query("env", ["v"], T0, T0 + 200 * S)
+    assert raw is not None and (raw.tier, len(raw.rows), raw.rows[0], raw.rows[-1]) == (
+        "raw",
+        200,
+        [T0, 0],
+        [T0 + 199 * S, 1990],
+    )
+    minute = reader.query("env", ["v"], T0, T0 + 200 * S, period_ns=60 * S)
+    assert minute is not None and minute.tier == "1m"
+    cells = [r[1] for r in minute.rows]
+    assert sum(c[0] for c in cells) == 200
+    assert (min(c[1] for c in cells), max(c[2] for c in cells)) == (0, 1990)
+    bools = reader.query("env", ["on"], T0, T0 + 200 * S, period_ns=3600 * S)
+    assert bools is not None and [r[1][:4] for r in bools.rows] == [[200, None, None, None]]
+
+
+def test_fast_sensor_is_stored_as_one_second_rollups(tmp_path: Path) -> None:
+    """A 1s-policy sensor writes one row per second, keeping every reading's extremes."""
+    st = store(tmp_path / "h.db", policies={"imu": "1s"})
+    feed(st, "imu", range(0, 5), per_s=100)
+    st.commit(final=True)
+    res = HistoryReader(tmp_path / "h.db").query("imu", ["v"], T0, T0 + 5 * S)
+    assert res is not None and (res.tier, res.bucket_ns) == ("1s", S)
+    assert [r[1][:3] for r in res.rows] == [[100, s * 10, s * 10 + 99] for s in range(5)]
+
+
+def test_off_sensor_is_not_stored(tmp_path: Path) -> None:
+    """history = "off" writes nothing for that sensor."""
+    st = store(tmp_path / "h.db", policies={"door": "off"})
+    feed(st, "door", range(0, 5))
+    st.commit(final=True)
+    assert HistoryReader(tmp_path / "h.db").query("door", [], T0, T0 + 5 * S) is None
+
+
+def test_compaction_merges_the_journal_and_keeps_every_row(tmp_path: Path) -> None:
+    """Many commits become one chunk per sensor and tier; the data reads back the same."""
+    path = tmp_path / "h.db"
+    st = store(path)
+    for i in range(10):
+        feed(st, "env", range(i * 10, i * 10 + 10))
+        st.commit()
+    before = HistoryReader(path).query("env", [], T0, T0 + 100 * S)
+    assert st.compact() == 100 + 1  # 100 raw rows, one closed 1 m bucket
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM journal").fetchone()[0] == 0
+    assert conn.execute("SELECT tier, count(*) FROM chunks GROUP BY tier ORDER BY tier").fetchall() == [
+        ("1m", 1),
+        ("raw", 1),
+    ]
+    after = HistoryReader(path).query("env", [], T0, T0 + 100 * S)
+    assert before is not None and after is not None and after.rows == before.rows
+
+
+def test_size_cap_prunes_raw_first_then_rollups(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Over the size cap the oldest raw chunks go first, the 1 h rollup stays; pruned counts reach /metrics and
+    one log line."""
+    path = tmp_path / "h.db"
+    metrics = Metrics()
+    st = store(path, max_bytes=1 << 20, metrics=metrics, compact_interval_s=1, clock_ns=lambda: T0)
+    for day in range(12):  # random values, which do not compress: ~150 kB of raw chunks per step
+        feed(st, "env", range(day * 4000, day * 4000 + 4000), start=T0 - 10**6 * S, noise=4)
+        st.commit()
+        st.compact()
+    assert used_bytes(st._conn) > 1 << 20  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO, logger="gateway.history.store"):
+        pruned = st.prune()
+    assert set(pruned) == {"raw"}
+    assert used_bytes(st._conn) <= 1 << 20  # type: ignore[arg-type]
+    tiers = {d["tier"] for d in HistoryReader(path).sensors()}
+    assert {"1m", "1h"} <= tiers
+    assert metrics.get("sensorcast_history_pruned_chunks_total", tier="raw", reason="size") == pruned["raw"]
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and lines[0].startswith(f"history: pruned {pruned['raw']} raw chunks (size)")
+
+
+def test_age_retention(tmp_path: Path) -> None:
+    """Chunks older than their tier's retention are deleted; younger ones stay."""
+    path = tmp_path / "h.db"
+    st = store(
+        path,
+        retention_s={"raw": 50, "1s": 1, "10s": 1, "1m": 10**6, "1h": 10**6},
+        clock_ns=lambda: T0 + 100 * S,
+    )
+    feed(st, "env", range(0, 10))
+    st.commit()
+    st.compact()
+    feed(st, "env", range(60, 70))
+    st.commit()
+    st.compact()
+    assert st.prune() == {"raw": 1}
+    res = HistoryReader(path).query("env", ["v"], T0, T0 + 100 * S)
+    assert res is not None and [r[0] for r in res.rows] == [T0 + s * S for s in range(60, 70)]
+
+
+def test_garbage_file_is_moved_aside_and_a_fresh_one_started(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file that is not a database is renamed *.corrupt-<time> with one error line; writing goes on."""
+    path = tmp_path / "h.db"
+    path.write_bytes(b"this is not a database" * 500)
+    metrics = Metrics()
+    with caplog.at_level(logging.ERROR, logger="gateway.history.store"):
+        st = store(path, metrics=metrics)
+    aside = list(tmp_path.glob("h.db.corrupt-*"))
+    assert [p.read_bytes()[:22] for p in aside] == [b"this is not a database"]
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == [f"history: {path} is unreadable"]
+    assert metrics.get("sensorcast_history_recoveries_total") == 1
+    feed(st, "env", range(3))
+    st.commit()
+    res = HistoryReader(path).query("env", ["v"], T0, T0 + 3 * S)
+    assert res is not None and [r[1] for r in res.rows] == [0, 10, 20]
+
+
+def test_damaged_pages_are_found_by_quick_check(tmp_path: Path) -> None:
+    """A database whose pages were overwritten fails quick_check at start and is replaced."""
+    path = tmp_path / "h.db"
+    st = store(path)
+    for i in range(50):
+        feed(st, "env", range(i * 50, i * 50 + 50))
+        st.commit()
+    st._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+    st._conn.close()  # type: ignore[union-attr]
+    data = bytearray(path.read_bytes())
+    for off in range(4096 * 2, len(data), 4096 * 3):
+        data[off : off + 200] = b"\xa5" * 200
+    path.write_bytes(bytes(data))
+    st = store(path)
+    assert len([p for p in tmp_path.glob("h.db.corrupt-*") if not p.name.endswith("-wal")]) == 1
+    assert HistoryReader(path).sensors() == []
+
+
+def test_queue_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MAX_PENDING_READINGS batches are dropped and counted, not queued."""
+    monkeypatch.setattr("gateway.history.store.MAX_PENDING_READINGS", 10)
+    metrics = Metrics()
+    st = store(tmp_path / "h.db", metrics=metrics)
+    feed(st, "env", range(12))
+    assert metrics.get("sensorcast_history_dropped_total", reason="queue_full") == 2
+    assert st.commit() == 10
+
+
+def test_huge_integer_counters_roll_up(tmp_path: Path) -> None:
+    """Integer counters whose sum passes 2**64 still roll up (the sum is a float); min/max stay exact ints."""
+    st = store(tmp_path / "h.db")
+    big = 2**63 - 1
+    st.on_batch([(i + 1, 0, T0 + i * S, "sys", {"bytes": big}, 0) for i in range(3)])
+    st.commit(final=True)
+    res = HistoryReader(tmp_path / "h.db").query("sys", [], T0, T0 + 3 * S, period_ns=60 * S)
+    assert res is not None and res.rows[0][1][:3] == [3, big, big]
+
+
+def test_a_failing_writer_step_is_logged_and_the_thread_lives_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unexpected exception in a commit is logged and counted; the next commit writes again."""
+    metrics = Metrics()
+    st = HistoryStore(tmp_path / "h.db", commit_interval_s=0.05, metrics=metrics)
+    calls = []
+    real = st.commit
+
+    def flaky(final: bool = False) -> int:
+        calls.append(final)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return real(final)
+
+    monkeypatch.setattr(st, "commit", flaky)
+    st.start()
+    st.ready.wait(5)
+    feed(st, "env", range(3))
+    st.close()
+    assert "history: a writer step failed" in caplog.text
+    assert metrics.get("sensorcast_history_dropped_total", reason="bug") == 1
+    res = HistoryReader(tmp_path / "h.db").query("env", ["v"], T0, T0 + 3 * S)
+    assert res is not None and [r[1] for r in res.rows] == [0, 10, 20]

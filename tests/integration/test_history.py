@@ -1,0 +1,257 @@
+"""History end to end: a real SQLite file, the ``history`` control message, ``GET /api/history`` CSV/JSON, auth."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+
+from gateway.history.reader import HistoryReader
+from tests.conftest import scaled
+from tests.integration.helpers import client, make_config, running, synthetic
+
+TOKEN = "viewer-token-0123456789"
+
+
+def config(tmp_path: Path, **extra: Any) -> Any:
+    return make_config(
+        gateway={"data_dir": str(tmp_path)},
+        history={"commit_interval_s": 0.2},
+        sensors=[synthetic("wave", 0.05, ("a", "b")), {**synthetic("slow", 1.0, ("t",)), "history": "off"}],
+        **extra,
+    )
+
+
+async def wait_stored(path: Path, sensor: str, n: int) -> None:
+    reader = HistoryReader(path)
+    deadline = time.monotonic() + scaled(10)
+    while time.monotonic() < deadline:
+        try:
+            rows = {(d["sensor"], d["tier"]): d["rows"] for d in await asyncio.to_thread(reader.sensors)}
+        except FileNotFoundError:
+            rows = {}
+        if rows.get((sensor, "1s"), 0) >= n:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{sensor}: fewer than {n} rows stored")
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=scaled(10)) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+async def test_history_query_over_the_wire_in_pages(tmp_path: Path) -> None:
+    """A viewer asks for history: frames under max_message_bytes, min <= mean <= max per bucket, done last; a
+    sensor with history off is not_found; hello announces the capability."""
+    cfg = config(tmp_path, limits={"max_message_bytes": 1024})
+    async with running(cfg) as app:
+        await wait_stored(tmp_path / "history.db", "wave", 2)
+        now = time.time_ns()
+        async with client(app.url + "?subscribe=none", max_size=2**20) as c:
+            hello = await c.next()
+            assert "history" in hello["caps"]
+            await c.send(
+                {
+                    "t": "history",
+                    "id": 5,
+                    "sensor": "wave",
+                    "fields": ["a"],
+                    "from": now - 60 * 10**9,
+                    "to": now,
+                    "period": 1000,
+                }
+            )
+            frames = []
+            while not frames or not frames[-1]["done"]:
+                raw = await asyncio.wait_for(c.ws.recv(), scaled(10))
+                assert isinstance(raw, bytes) and len(raw) <= 1024
+                frames.append(msgpack.unpackb(raw))
+            assert [f["part"] for f in frames] == list(range(len(frames)))
+            assert {(f["t"], f["ref"], f["sensor"], f["tier"], f["bucket_ns"]) for f in frames} == {
+                ("history", 5, "wave", "1s", 10**9)
+            }
+            rows = [r for f in frames for r in f["rows"]]
+            assert len(rows) >= 2
+            for _t, cell in rows:
+                n, lo, hi, mean, _last = cell
+                assert n >= 1 and lo <= mean <= hi
+            await c.send({"t": "history", "id": 6, "sensor": "slow", "from": 1, "to": now})
+            err = await c.until(lambda f: f.get("ref") == 6)
+            assert (err["t"], err["code"]) == ("error", "not_found")
+
+
+async def test_http_csv_and_json_export_with_auth(tmp_path: Path) -> None:
+    """/api/history needs a Bearer token when tokens exist (401 without, never from the URL); CSV parses back
+    with a header row carrying units; JSON carries the same rows; bad parameters get 400 naming the key."""
+    cfg = config(tmp_path, security={"tokens": [{"name": "v", "role": "viewer", "token": TOKEN}]})
+    async with running(cfg) as app:
+        await wait_stored(tmp_path / "history.db", "wave", 3)
+        now = time.time()
+        base = app.http_url + f"api/history?sensor=wave&fields=a,b&from={now - 60:.3f}&to={now - 1.5:.3f}"
+        status, headers, body = await asyncio.to_thread(get, base)
+        assert (status, headers.get("WWW-Authenticate")) == (401, 'Bearer realm="sensorcast"')
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        status, headers, body = await asyncio.to_thread(get, base + "&period=1s&format=csv", auth)
+        assert status == 200 and headers["Content-Type"].startswith("text/csv")
+        assert body.count(b"\r\n") == body.count(b"\n")
+        table = list(csv.reader(io.StringIO(body.decode())))
+        assert table[0] == [
+            "time_utc",
+            "ts_ns",
+            "a n",
+            "a min",
+            "a max",
+            "a mean",
+            "a last",
+            "b n",
+            "b min",
+            "b max",
+            "b mean",
+            "b last",
+        ]
+        assert len(table) >= 3
+        for row in table[1:]:
+            assert row[0].endswith("Z") and int(row[1]) > 0
+            assert float(row[3]) <= float(row[5]) <= float(row[4])
+        status, headers, body = await asyncio.to_thread(get, base + "&period=1s&format=json", auth)
+        doc = json.loads(body)
+        assert (status, doc["fields"], doc["tier"], doc["next"]) == (200, ["a", "b"], "1s", None)
+        assert [r[0] for r in doc["rows"]] == [int(r[1]) for r in table[1:]]
+        status, _, body = await asyncio.to_thread(get, base + "&period=fast", auth)
+        assert (status, body) == (400, b"period: expected a duration such as 60s, 5m, 1h, 1d\n")
+        status, _, body = await asyncio.to_thread(get, app.http_url + "api/history?sensor=nope", auth)
+        assert (status, body) == (404, b"no history for this sensor\n")
+
+
+@pytest.mark.parametrize("enabled", [False])
+async def test_history_off(tmp_path: Path, enabled: bool) -> None:
+    """With [history] enabled = false nothing is written, hello has no history cap, the endpoint says so."""
+    cfg = make_config(
+        gateway={"data_dir": str(tmp_path)}, history={"enabled": enabled}, sensors=[synthetic()]
+    )
+    async with running(cfg) as app:
+        async with client(app.url + "?subscribe=none") as c:
+            assert "history" not in (await c.next())["caps"]
+        status, _, body = await asyncio.to_thread(get, app.http_url + "api/history?sensor=wave")
+        assert (status, body) == (404, b"history is off on this gateway ([history] enabled)\n")
+    assert not (tmp_path / "history.db").exists()
+
+
+def test_cli_info_and_export(tmp_path: Path) -> None:
+    """`sensorcast history info` lists sensors and tiers; `export` writes RFC 4180 CSV raw and bucketed."""
+    import subprocess
+    import sys
+
+    from gateway.history.store import HistoryStore
+
+    db = tmp_path / "h.db"
+    st = HistoryStore(db, units={"env": {"t": "°C"}})
+    st._open()
+    t0 = 1_790_000_000 * 10**9
+    st.on_batch([(i + 1, 0, t0 + i * 10**9, "env", {"t": 20 + i % 5, "note": "a,b"}, 0) for i in range(180)])
+    st.commit(final=True)
+    base = [sys.executable, "-m", "gateway", "history", "--db", str(db)]
+    info = subprocess.run([*base, "info"], capture_output=True, text=True, timeout=scaled(30))
+    assert info.returncode == 0
+    assert [line.split()[:3] for line in info.stdout.splitlines()[2:5]] == [
+        ["env", "raw", "180"],
+        ["env", "1m", "4"],
+        ["env", "1h", "1"],
+    ]
+    out = subprocess.run(
+        [*base, "export", "--sensor", "env", "--from", str(t0 // 10**9), "--to", "1790000003.5"],
+        capture_output=True,
+        timeout=scaled(30),
+    )
+    assert out.returncode == 0
+    assert out.stdout.decode().split("\r\n") == [
+        "time_utc,ts_ns,t (°C),note",
+        f'2026-09-21T14:13:20.000000Z,{t0},20,"a,b"',
+        f'2026-09-21T14:13:21.000000Z,{t0 + 10**9},21,"a,b"',
+        f'2026-09-21T14:13:22.000000Z,{t0 + 2 * 10**9},22,"a,b"',
+        f'2026-09-21T14:13:23.000000Z,{t0 + 3 * 10**9},23,"a,b"',
+        "",
+    ]
+    out = subprocess.run(
+        [
+            *base,
+            "export",
+            "--sensor",
+            "env",
+            "--fields",
+            "t",
+            "--from",
+            "2026-09-21T14:13:20Z",
+            "--to",
+            "2026-09-21T14:16:20Z",
+            "--period",
+            "1m",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
+    table = list(csv.reader(io.StringIO(out.stdout)))
+    assert table[0] == ["time_utc", "ts_ns", "t n", "t min (°C)", "t max (°C)", "t mean (°C)", "t last (°C)"]
+    assert [(r[2], r[3], r[4]) for r in table[1:]] == [
+        ("40", "20", "24"),
+        ("60", "20", "24"),
+        ("60", "20", "24"),
+        ("20", "20", "24"),
+    ]
+    missing = subprocess.run(
+        [*base, "export", "--sensor", "nope", "--from", "0"],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
+    assert (missing.returncode, missing.stderr) == (1, "no history for sensor 'nope'\n")
+
+
+async def test_http_export_pages_with_a_next_cursor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the per-response row bound the answer names the next request (Link rel=next, X-Sensorcast-Next);
+    following it continues exactly after the last row, and the last page has no cursor."""
+    monkeypatch.setattr("gateway.history.http.MAX_HTTP_ROWS", 5)
+    db = tmp_path / "history.db"
+    from gateway.history.store import HistoryStore
+
+    st = HistoryStore(db, policies={"wave": "raw"})
+    st._open()
+    t0 = (time.time_ns() // 10**9 - 100) * 10**9
+    st.on_batch([(i + 1, 0, t0 + i * 10**9, "wave", {"a": i}, 0) for i in range(12)])
+    st.commit(final=True)
+    assert st._conn is not None
+    st._conn.close()
+    cfg = make_config(gateway={"data_dir": str(tmp_path)}, sensors=[synthetic("other", 1.0, ("x",))])
+    async with running(cfg) as app:
+        url = app.http_url + f"api/history?sensor=wave&from={t0 // 10**9}&to={t0 // 10**9 + 50}&format=json"
+        seen: list[int] = []
+        pages = 0
+        while url:
+            status, headers, body = await asyncio.to_thread(get, url)
+            assert status == 200
+            doc = json.loads(body)
+            seen += [r[1] for r in doc["rows"]]
+            pages += 1
+            link = headers.get("Link")
+            if doc["next"] is None:
+                assert link is None and "X-Sensorcast-Next" not in headers
+                break
+            assert headers["X-Sensorcast-Next"] == f"{doc['next'] // 10**9}.{doc['next'] % 10**9:09d}"
+            assert link is not None and link.endswith('>; rel="next"')
+            url = app.http_url.rstrip("/") + link[1 : link.index(">")]
+        assert (seen, pages) == (list(range(12)), 3)
