@@ -135,6 +135,8 @@ class Config:
     """The file this came from (None for the demo)."""
     rules: tuple[Rule, ...] = ()
     """``[[rules]]``: local alert rules (gateway/rules_config.py)."""
+    origins: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """Key path -> (drop-in file, key in it) for every key a ``conf.d`` drop-in set (see :func:`locate_error`)."""
 
     def with_overrides(self, **gateway: Any) -> Config:
         """Return a copy with ``[gateway]`` keys replaced (CLI flags such as ``--port``)."""
@@ -562,14 +564,12 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
     return cfg
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a TOML config file (relative paths inside resolve against its directory).
+CONF_D = "conf.d"
+"""Drop-in directory beside the main config: its ``*.toml`` files are merged in name order (gateway/config_files.py)."""
 
-    Raises:
-        ConfigErrors: the file is missing, unreadable, not UTF-8, not TOML, or has mistakes (all of them are
-            listed).
-    """
-    p = Path(path)
+
+def _read_toml(p: Path) -> dict[str, Any]:
+    """Read and decode one TOML file; raises ConfigErrors naming ``p`` (missing, unreadable, not UTF-8, not TOML)."""
     try:
         raw = p.read_bytes()
     except FileNotFoundError:
@@ -581,14 +581,68 @@ def load_config(path: str | Path) -> Config:
             [ConfigError("(file)", "cannot read: the path contains a NUL byte", str(p))]
         ) from None
     try:
-        data = tomllib.loads(_toml_text(raw))
+        return tomllib.loads(_toml_text(raw))
     except UnicodeDecodeError as exc:
         raise ConfigErrors(
             [ConfigError("(syntax)", f"not valid TOML: {_utf8_error(raw, exc)}", str(p))]
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigErrors([ConfigError("(syntax)", f"not valid TOML: {exc}", str(p))]) from None
-    return parse_config(data, file=str(p), base=p.parent.resolve())
+
+
+def config_files(path: str | Path) -> list[Path]:
+    """The main file and its drop-ins (``conf.d/*.toml`` beside it, in name order): what :func:`load_config` reads."""
+    p = Path(path)
+    try:
+        drop_ins = sorted((p.parent / CONF_D).glob("*.toml"))
+    except OSError:  # an unreadable conf.d: load_config reports it
+        drop_ins = []
+    return [p, *drop_ins]
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a TOML config file and its ``conf.d/*.toml`` drop-ins (relative paths inside resolve
+    against the main file's directory); ``${VAR}`` in string values comes from ``env`` (default: os.environ).
+
+    Raises:
+        ConfigErrors: a file is missing, unreadable, not UTF-8, not TOML, or has mistakes (all of them are
+            listed, each naming the file - main or drop-in - it is in).
+    """
+    from gateway.config_files import Merged, expand_env
+
+    env = os.environ if env is None else env
+    p = Path(path)
+    main, errors = expand_env(_read_toml(p), env)
+    errors = [e.with_file(str(p)) for e in errors]
+    merged = Merged(main)
+    conf_d = p.parent / CONF_D
+    if conf_d.exists() and not conf_d.is_dir():
+        errors.append(ConfigError("(file)", "expected a directory of *.toml drop-ins", str(conf_d)))
+    for drop_in in config_files(p)[1:]:
+        try:
+            doc, errs = expand_env(_read_toml(drop_in), env)
+        except ConfigErrors as exc:
+            errors += exc.errors
+            continue
+        errors += [e.with_file(str(drop_in)) for e in errs]
+        merged.add(doc, str(drop_in))
+    try:
+        cfg = parse_config(merged.data, file=str(p), base=p.parent.resolve())
+    except ConfigErrors as exc:
+        located = [merged.locate(e, str(p)) for e in exc.errors]
+        partial = None if exc.partial is None else replace(exc.partial, origins=merged.origins)
+        raise ConfigErrors(errors + located, partial) from None
+    cfg = replace(cfg, origins=merged.origins)
+    if errors:
+        raise ConfigErrors(errors, cfg)
+    return cfg
+
+
+def locate_error(cfg: Config, error: ConfigError) -> ConfigError:
+    """Return ``error`` (found after loading, e.g. by a driver) naming the drop-in its key came from."""
+    from gateway.config_files import Merged
+
+    return Merged(origins=dict(cfg.origins)).locate(error, cfg.source)
 
 
 def demo_config(**gateway: Any) -> Config:

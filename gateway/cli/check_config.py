@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gateway.config import ConfigErrors, load_config, missing_token_file
+from gateway.config import ConfigErrors, load_config, locate_error, missing_token_file
 from gateway.devices import driver_errors
 from sensors.errors import ConfigError
 
@@ -20,7 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _report(file: str, errors: list[ConfigError]) -> int:
     print(f"{file}: {len(errors)} error(s)", file=sys.stderr)
     for e in errors:
-        print(f"  {e.key}: {e.message}", file=sys.stderr)
+        where = f"{e.file}: " if e.file and e.file != file else ""  # a drop-in, a token file
+        print(f"  {where}{e.key}: {e.message}", file=sys.stderr)
     return 2
 
 
@@ -35,7 +36,7 @@ def main(args: argparse.Namespace) -> int:
         if exc.partial is None:
             return _report(args.file, exc.errors)
         errors, cfg = exc.errors, exc.partial
-    errors += driver_errors(cfg)
+    errors += [locate_error(cfg, e) for e in driver_errors(cfg)]
     missing = missing_token_file(cfg)
     refused = None if missing else listen_error(cfg, cfg.security.insecure)
     if refused is not None:
