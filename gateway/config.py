@@ -29,6 +29,35 @@ if TYPE_CHECKING:  # the bridge's settings type only: parsing imports it when an
 ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 """Gateway and device ids; always used with ``fullmatch`` (``$`` would also accept a trailing newline)."""
 ROLES = ("viewer", "operator")
+SECTIONS = frozenset({"gateway", "limits", "security", "sensors", "actuators", "mqtt", "rules"})
+SECURITY_KEYS = frozenset(
+    {
+        "insecure",
+        "tokens",
+        "token_file",
+        "allowed_origins",
+        "allowed_hosts",
+        "tls_cert",
+        "tls_key",
+        "protect_metrics",
+    }
+)
+MAX_INTERVAL_S = 86400.0
+"""Longest ``interval_s`` of a device: a day."""
+GATEWAY_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "port": (0, 65535),
+    "batch_size": (1, 10000),
+    "ring_size": (16, 1_000_000),
+    "flush_interval_ms": (0, 10000),
+}
+"""Inclusive ranges of ``[gateway]`` numbers beyond ">= 0" (also published in docs/config.schema.json)."""
+LIMITS_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "max_message_bytes": (256, None),
+    "preauth_max": (1, None),
+    "preauth_per_address": (1, None),
+    "auth_failures_burst": (1, None),
+}
+"""Lower bounds of ``[limits]`` numbers beyond ">= 0" (``auth_failure_rate_per_s`` must also be > 0)."""
 T = TypeVar("T")
 
 
@@ -238,16 +267,11 @@ def _gateway(table: Any, col: _Collector) -> GatewaySection:
     gw = _section(GatewaySection, table, "gateway", col)
     if not ID_RE.fullmatch(gw.id):
         col.errors.append(ConfigError("gateway.id", f"expected [a-z0-9_-], 1..64 characters, got {gw.id!r}"))
-    if gw.port > 65535:
-        col.errors.append(ConfigError("gateway.port", f"expected a port 0..65535, got {gw.port}"))
-    if not 1 <= gw.batch_size <= 10000:
-        col.errors.append(ConfigError("gateway.batch_size", f"expected 1..10000, got {gw.batch_size}"))
-    if not 16 <= gw.ring_size <= 1_000_000:
-        col.errors.append(ConfigError("gateway.ring_size", f"expected 16..1000000, got {gw.ring_size}"))
-    if gw.flush_interval_ms > 10000:
-        col.errors.append(
-            ConfigError("gateway.flush_interval_ms", f"expected 0..10000, got {gw.flush_interval_ms}")
-        )
+    for key, (lo, hi) in GATEWAY_BOUNDS.items():
+        value = getattr(gw, key)
+        if not lo <= value <= hi:
+            what = "a port " if key == "port" else ""
+            col.errors.append(ConfigError(f"gateway.{key}", f"expected {what}{lo}..{hi}, got {value}"))
     if gw.read_timeout_s <= 0:
         col.errors.append(ConfigError("gateway.read_timeout_s", "expected a number > 0"))
     return gw
@@ -302,16 +326,7 @@ def _security(table: Any, col: _Collector, base: Path) -> Security:
     if not isinstance(table, Mapping):
         col.errors.append(ConfigError("security", "expected a table"))
         return Security()
-    known = {
-        "insecure",
-        "tokens",
-        "token_file",
-        "allowed_origins",
-        "allowed_hosts",
-        "tls_cert",
-        "tls_key",
-        "protect_metrics",
-    }
+    known = SECURITY_KEYS
     for key in table:
         if key not in known:
             col.errors.append(
@@ -446,9 +461,13 @@ def _devices(raw: Any, name: str, col: _Collector) -> list[DeviceSpec]:
             col.errors.append(ConfigError(f"{key}.driver", "expected a driver name (see docs/sensors.md)"))
             continue
         interval = t.get("interval_s", 1.0)
-        if isinstance(interval, bool) or not isinstance(interval, int | float) or not 0 <= interval <= 86400:
+        if (
+            isinstance(interval, bool)
+            or not isinstance(interval, int | float)
+            or not 0 <= interval <= MAX_INTERVAL_S
+        ):
             col.errors.append(
-                ConfigError(f"{key}.interval_s", f"expected seconds 0..86400, got {interval!r}")
+                ConfigError(f"{key}.interval_s", f"expected seconds 0..{MAX_INTERVAL_S:g}, got {interval!r}")
             )
             continue
         simulate = t.get("simulate", False)
@@ -525,7 +544,7 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
     """
     col = _Collector()
     base = base or Path.cwd()
-    known = {"gateway", "limits", "security", "sensors", "actuators", "mqtt", "rules"}
+    known = SECTIONS
     for key in data:
         if key not in known:
             col.errors.append(
@@ -537,11 +556,9 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
     if not gw.data_dir.is_absolute():
         gw = replace(gw, data_dir=(base / gw.data_dir))
     limits = _section(Limits, data.get("limits"), "limits", col)
-    if limits.max_message_bytes < 256:
-        col.errors.append(ConfigError("limits.max_message_bytes", "expected at least 256"))
-    for key in ("preauth_max", "preauth_per_address", "auth_failures_burst"):
-        if getattr(limits, key) < 1:
-            col.errors.append(ConfigError(f"limits.{key}", "expected an integer >= 1"))
+    for key, (lo, _) in LIMITS_BOUNDS.items():
+        if lo is not None and getattr(limits, key) < lo:
+            col.errors.append(ConfigError(f"limits.{key}", f"expected an integer >= {lo}"))
     if limits.auth_failure_rate_per_s <= 0:
         col.errors.append(ConfigError("limits.auth_failure_rate_per_s", "expected a number > 0"))
     security = _security(data.get("security"), col, base)

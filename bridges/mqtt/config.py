@@ -277,3 +277,36 @@ def config_from_url(url: str, base: MqttConfig | None = None) -> MqttConfig:
         ConfigError: key ``--mqtt`` with what was expected.
     """
     return _check(_apply_url(url, base or MqttConfig(), "--mqtt"))
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of an ``[mqtt]`` table, from the same key set, ranges and choices that
+    :func:`parse_mqtt_config` enforces (published in docs/config.schema.json)."""
+    defaults = MqttConfig()
+    props: dict[str, Any] = {
+        "enabled": {"type": "boolean", "default": True},
+        "url": {"type": "string", "description": "mqtt[s]://[user[:password]@]host[:port]"},
+        "password_file": {"type": "string", "minLength": 1},
+    }
+    for f in fields(MqttConfig):
+        default = getattr(defaults, f.name)
+        prop: dict[str, Any]
+        if f.name in _INT_RANGES:
+            lo, hi = _INT_RANGES[f.name]
+            prop = {"type": "integer", "minimum": lo, "maximum": hi}
+        elif f.name in _FLOAT_RANGES:
+            flo, fhi = _FLOAT_RANGES[f.name]
+            prop = {"type": "number", "minimum": flo, "maximum": fhi}
+        elif isinstance(default, bool):
+            prop = {"type": "boolean"}
+        elif f.name in _CHOICES:
+            prop = {"enum": list(_CHOICES[f.name])}
+        else:
+            prop = {"type": "string", "minLength": 1 if f.name in (*_OPTIONAL_STR, *_PATHS, "host") else 0}
+        if f.name == "protocol":
+            prop = {"enum": [*PROTOCOLS, 5]}
+        if default is not None:
+            prop["default"] = default
+        props[f.name] = prop
+    assert set(props) == _KNOWN  # every key parse_mqtt_config accepts, and no other
+    return {"type": "object", "properties": props, "additionalProperties": False}

@@ -14,7 +14,12 @@ HELP = "validate a config file and print every mistake with its key (exit 2 when
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Declare ``check-config``'s arguments."""
-    p.add_argument("file", help="TOML config file")
+    p.add_argument("file", nargs="?", help="TOML config file (its conf.d/*.toml drop-ins are merged)")
+    p.add_argument(
+        "--schema",
+        action="store_true",
+        help="print the config's JSON Schema (published as docs/config.schema.json) and exit",
+    )
 
 
 def _report(file: str, errors: list[ConfigError]) -> int:
@@ -29,6 +34,14 @@ def main(args: argparse.Namespace) -> int:
     """Load the file, then build every driver on emulators so driver options are checked too."""
     from gateway.cli.run import listen_error
 
+    if args.schema:
+        from gateway.config_schema import schema_text
+
+        sys.stdout.write(schema_text())
+        return 0
+    if args.file is None:
+        print("check-config: a FILE (or --schema) is required", file=sys.stderr)
+        return 2
     errors: list[ConfigError] = []
     try:
         cfg = load_config(args.file)
