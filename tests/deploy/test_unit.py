@@ -17,7 +17,11 @@ UNITS = {
     "sensorcast.service": DEPLOY / "sensorcast.service",
     "sensorcast-import.service": DEPLOY / "firstboot" / "sensorcast-import.service",
 }
-EXECUTABLES = ("/opt/sensorcast/venv/bin/sensorcast", "/opt/sensorcast/libexec/sensorcast-import-boot-config")
+EXECUTABLES = (
+    "/opt/sensorcast/venv/bin/sensorcast",
+    "/opt/sensorcast/libexec/sensorcast-import-boot-config",
+    "/bin/kill",  # ExecReload
+)
 
 
 def unit_root(tmp_path: Path, units: dict[str, str]) -> Path:
