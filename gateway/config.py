@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.protocol.actuation import MAX_MIN_INTERVAL_S
+from gateway.protocol.credentials import credential_path, is_credential
 from gateway.protocol.rules import Rule
 from gateway.rules_config import parse_rules
 from sensors.errors import ConfigError
@@ -340,7 +341,7 @@ def _security(table: Any, col: _Collector, base: Path) -> Security:
     token_file = None
     if "token_file" in table:
         token_file = col.guard(
-            lambda: base / _typecheck("security.token_file", table["token_file"], Path()), None
+            lambda: _file_or_credential("security.token_file", table["token_file"], base), None
         )
         if token_file is not None:
             tokens += _load_token_file(token_file, col)
@@ -383,6 +384,17 @@ def _security(table: Any, col: _Collector, base: Path) -> Security:
         tls["tls_key"],
         bool(protect),
     )
+
+
+def _file_or_credential(key: str, value: Any, base: Path) -> Path:
+    """A path relative to ``base``, or ``cred:NAME``: systemd's ``$CREDENTIALS_DIRECTORY/NAME``."""
+    if isinstance(value, str) and is_credential(value):
+        try:
+            return credential_path(value, os.environ)
+        except ValueError as exc:
+            raise ConfigError(key, str(exc)) from None
+    path: Path = base / _typecheck(key, value, Path())
+    return path
 
 
 def _not_a_file(path: Path) -> str | None:

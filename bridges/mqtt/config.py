@@ -6,6 +6,7 @@ expected. Defaults are chosen for a Raspberry Pi on an SD card; each one says wh
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from gateway.protocol.credentials import credential_path, is_credential
 from sensors.errors import ConfigError
 
 TOPIC_PART_RE = re.compile(r"^[^#+\x00-\x1f/][^#+\x00-\x1f]*\Z")
@@ -239,8 +241,14 @@ def _parse(table: Mapping[str, Any], file: str | None) -> MqttConfig | None:
 def _read_password(raw: Any, base_dir: Path) -> str:
     if not isinstance(raw, str) or not raw:
         raise ConfigError("mqtt.password_file", f"expected a path (string), got {raw!r}")
-    path = Path(raw).expanduser()
-    path = path if path.is_absolute() else base_dir / path
+    if is_credential(raw):  # systemd LoadCredential= (gateway/protocol/credentials.py)
+        try:
+            path = credential_path(raw, os.environ)
+        except ValueError as exc:
+            raise ConfigError("mqtt.password_file", str(exc)) from None
+    else:
+        path = Path(raw).expanduser()
+        path = path if path.is_absolute() else base_dir / path
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
