@@ -586,6 +586,15 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
             )
         )
     mqtt = _mqtt(data.get("mqtt"), file, col)
+    sensor_ids = {s.id for s in sensors}
+    for sensor_id, _ in mqtt.publish_period_s if mqtt is not None else ():
+        if sensor_id not in sensor_ids:
+            col.errors.append(
+                ConfigError(
+                    f"mqtt.publish_period_s.{sensor_id}",
+                    f"no such sensor{did_you_mean(sensor_id, sensor_ids)}; sensors: {', '.join(sorted(sensor_ids))}",
+                )
+            )
     rules = parse_rules(data.get("rules"), [s.id for s in sensors], [a.id for a in actuators], col.errors)
     cfg = Config(gw, limits, security, tuple(sensors), tuple(actuators), mqtt, file, rules)
     if col.errors:

@@ -59,6 +59,10 @@ class MqttConfig:
         discovery_prefix: Home Assistant's discovery prefix.
         commands: subscribe to ``<prefix>/<gw>/<output>/set`` and route commands to the gateway.
         retain_meta: publish per-sensor metadata as retained messages.
+        max_rate_hz: most data messages per second per sensor (0: every reading); readings in between are
+            aggregated (bridges/mqtt/throttle.py). 1 Hz: what Home Assistant's recorder and an SD card take from
+            every entity all day, while a 1 s sensor still publishes every reading.
+        publish_period_s: per-sensor period overriding ``max_rate_hz`` (``{imu = 0.2}``; 0: every reading).
     """
 
     host: str = "localhost"
@@ -90,6 +94,8 @@ class MqttConfig:
     discovery_prefix: str = "homeassistant"
     commands: bool = True
     retain_meta: bool = True
+    max_rate_hz: float = 1.0
+    publish_period_s: tuple[tuple[str, float], ...] = ()
 
     @property
     def broker_port(self) -> int:
@@ -118,7 +124,10 @@ _FLOAT_RANGES: dict[str, tuple[float, float]] = {
     "reconnect_min_s": (0.05, 3600.0),
     "reconnect_max_s": (0.05, 86400.0),
     "outbox_max_age_s": (0.0, 10 * 365 * 86400.0),
+    "max_rate_hz": (0.0, 1000.0),
 }
+MAX_PUBLISH_PERIOD_S = 86400.0
+"""Longest ``publish_period_s``: a day (one aggregate a day is already a summary, not telemetry)."""
 _CHOICES: dict[str, tuple[str, ...]] = {
     "payload": PAYLOADS,
     "protocol": PROTOCOLS,
@@ -221,6 +230,9 @@ def _parse(table: Mapping[str, Any], file: str | None) -> MqttConfig | None:
     for key, raw in table.items():
         if key in ("enabled", "url", "password_file"):
             continue
+        if key == "publish_period_s":
+            values[key] = _periods(raw)
+            continue
         default = getattr(defaults, key)
         if key in _OPTIONAL_STR and isinstance(raw, str) and not raw:
             raise ConfigError(f"mqtt.{key}", "expected a non-empty string")
@@ -236,6 +248,26 @@ def _parse(table: Mapping[str, Any], file: str | None) -> MqttConfig | None:
         if path is not None and not path.is_file():
             raise ConfigError(f"mqtt.{key}", f"file not found: {path}")
     return _check(cfg)
+
+
+def _periods(raw: Any) -> tuple[tuple[str, float], ...]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(
+            "mqtt.publish_period_s", "expected a table of sensor id = seconds, e.g. { imu = 0.5 }"
+        )
+    out = []
+    for sensor, period in raw.items():
+        if (
+            isinstance(period, bool)
+            or not isinstance(period, int | float)
+            or not 0 <= period <= MAX_PUBLISH_PERIOD_S
+        ):
+            raise ConfigError(
+                f"mqtt.publish_period_s.{sensor}",
+                f"expected seconds 0..{MAX_PUBLISH_PERIOD_S:g} (0: every reading), got {period!r}",
+            )
+        out.append((str(sensor), float(period)))
+    return tuple(out)
 
 
 def _read_password(raw: Any, base_dir: Path) -> str:
@@ -313,6 +345,10 @@ def json_schema() -> dict[str, Any]:
             prop = {"type": "string", "minLength": 1 if f.name in (*_OPTIONAL_STR, *_PATHS, "host") else 0}
         if f.name == "protocol":
             prop = {"enum": [*PROTOCOLS, 5]}
+        if f.name == "publish_period_s":
+            period = {"type": "number", "minimum": 0, "maximum": MAX_PUBLISH_PERIOD_S}
+            prop = {"type": "object", "additionalProperties": period}
+            default = None
         if default is not None:
             prop["default"] = default
         props[f.name] = prop

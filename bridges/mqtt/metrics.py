@@ -30,5 +30,9 @@ METRICS: dict[str, tuple[str, str]] = {
     "sensorcast_mqtt_connect_failures_total": ("counter", "Failed MQTT connection attempts"),
     "sensorcast_mqtt_commands_total": ("counter", "Commands received on MQTT command topics"),
     "sensorcast_mqtt_command_errors_total": ("counter", "MQTT commands refused or failed"),
+    "sensorcast_mqtt_coalesced_total": (
+        "counter",
+        "Readings folded into a rate-limited aggregate instead of published (mqtt.max_rate_hz)",
+    ),
 }
 """Kind and help text of every sample :meth:`MqttBridge.metrics` returns (for ``Metrics.describe``)."""
