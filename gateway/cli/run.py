@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from gateway.cli.logs import setup_logging
@@ -100,15 +101,7 @@ def prepare(args: argparse.Namespace) -> Config:
         from bridges.mqtt.config import config_from_url
 
         try:
-            cfg = Config(
-                cfg.gateway,
-                cfg.limits,
-                cfg.security,
-                cfg.sensors,
-                cfg.actuators,
-                config_from_url(args.mqtt, cfg.mqtt),
-                cfg.source,
-            )
+            cfg = replace(cfg, mqtt=config_from_url(args.mqtt, cfg.mqtt))  # keeps rules and drop-in origins
         except ConfigError as exc:
             raise ConfigErrors([exc]) from None
     refused = listen_error(cfg, args.insecure or cfg.security.insecure)

@@ -274,3 +274,20 @@ def test_a_publish_period_for_an_unknown_sensor_is_a_mistake() -> None:
     assert [(e.key, e.message.split(";")[0]) for e in exc.value.errors] == [
         ("mqtt.publish_period_s.iMu", "no such sensor (did you mean 'imu'?)")
     ]
+
+
+def test_run_mqtt_flag_keeps_the_rules_of_the_config_file(tmp_path: Path) -> None:
+    """`sensorcast run --config F --mqtt URL` keeps F's [[rules]] (they were dropped when the flag was given)."""
+    import argparse
+
+    from gateway.cli import run as cmd_run
+
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[[sensors]]\nid = "s"\ndriver = "synthetic"\n'
+        '[[rules]]\nid = "hot"\nsensor = "s"\nfield = "a"\nwhen = "above"\nthreshold = 1\n'
+    )
+    parser = argparse.ArgumentParser()
+    cmd_run.add_arguments(parser)
+    cfg = cmd_run.prepare(parser.parse_args(["--config", str(path), "--mqtt", "mqtt://127.0.0.1:1999"]))
+    assert ([r.id for r in cfg.rules], cfg.mqtt is not None) == (["hot"], True)
