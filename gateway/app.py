@@ -66,6 +66,8 @@ class Bridge(Protocol):
 
     def metrics(self) -> dict[str, float]: ...
 
+    def republish(self) -> None: ...
+
 
 class GatewayApp:
     """The running gateway. ``async with GatewayApp(cfg) as app: await app.wait_closed()``.
@@ -329,6 +331,8 @@ class GatewayApp:
             self._spawn(runner.run(), f"sensor-{runner.id}", sensor_id=runner.id)
         if plan.tokens_changed:
             self.server.tokens = {t.token.encode(): t.role for t in new.security.tokens}
+        if self.bridge is not None and (plan.added or plan.removed or plan.changed):
+            self.bridge.republish()  # discovery and meta of the new catalogue; removed sensors' entities cleared
         self.config = replace(
             self.config,
             sensors=new.sensors,

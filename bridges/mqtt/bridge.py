@@ -164,6 +164,13 @@ class MqttBridge:
         else:
             log.info("MQTT: stopping with readings in the outbox; they are sent after the next start")
 
+    def republish(self) -> None:
+        """Publish metadata, health and discovery again (the gateway's sensors changed: a reload); retained
+        topics of sensors that are gone are cleared. Done by the connection loop, now or at the next connect."""
+        self._republish.set()
+        if self.forwarder is not None:
+            self.forwarder.wake.set()
+
     def metrics(self) -> dict[str, float]:
         """Prometheus samples (names prefixed ``sensorcast_mqtt_``)."""
         fw = self.forwarder
