@@ -19,6 +19,7 @@ import logging
 import secrets
 import socket
 import time
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -34,6 +35,7 @@ from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.poller import SensorRunner
 from gateway.protocol.wire import encode_event, encode_status
+from gateway.reload_plan import ReloadPlan, plan_reload
 from gateway.rules_runtime import RuleRunner
 from gateway.server.connections import GatewayServer
 from gateway.server.fanout import FanOut
@@ -70,6 +72,8 @@ class Bridge(Protocol):
     def metrics(self) -> dict[str, float]: ...
 
     def drops(self) -> dict[str, float]: ...
+
+    def republish(self) -> None: ...
 
 
 class GatewayApp:
@@ -140,6 +144,8 @@ class GatewayApp:
         self._tasks: list[asyncio.Task[Any]] = []
         self._sensor_tasks: list[asyncio.Task[Any]] = []
         self._task_sensors: dict[asyncio.Task[Any], str] = {}
+        self._retired: set[asyncio.Task[Any]] = set()
+        """Sensor tasks a reload cancels: their end is no error."""
         self._closing = False
         self._stop = asyncio.Event()
         self.failed: BaseException | None = None
@@ -223,6 +229,9 @@ class GatewayApp:
         self._tasks.append(task)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if task in self._retired:  # a reload stopped this sensor on purpose
+            self._retired.discard(task)
+            return
         sensor_id = self._task_sensors.pop(task, None)
         if task.cancelled():
             if not self._closing:
@@ -260,20 +269,8 @@ class GatewayApp:
         sensors, actuators = build_devices(self.config, self.ctx)
         self._status("starting sensors")
         loop = asyncio.get_running_loop()
-        policy = self.health_policy
         for s in sensors:
-            self.catalogue.register_sensor(s.info)
-            runner = SensorRunner(
-                s,
-                self._worker(s.bus_id),
-                self.hub,
-                policy,
-                self.config.gateway.read_timeout_s,
-                catalogue=self.catalogue,
-                metrics=self.metrics,
-            )
-            runner.attach(loop)
-            self.runners.append(runner)
+            self._start_sensor(s, loop)
         for a in actuators:
             self.actuators[a.info.id] = a
             self.catalogue.register_actuator(a.info)
@@ -309,6 +306,66 @@ class GatewayApp:
         self._status(f"serving {self.http_url} ({len(self.runners)} sensors)")
         self._freeze_startup_heap()
         return self
+
+    def _start_sensor(self, sensor: Any, loop: asyncio.AbstractEventLoop) -> SensorRunner:
+        self.catalogue.register_sensor(sensor.info)
+        runner = SensorRunner(
+            sensor,
+            self._worker(sensor.bus_id),
+            self.hub,
+            self.health_policy,
+            self.config.gateway.read_timeout_s,
+            catalogue=self.catalogue,
+            metrics=self.metrics,
+        )
+        runner.attach(loop)
+        self.runners.append(runner)
+        return runner
+
+    async def _stop_sensor(self, sensor_id: str) -> None:
+        """Stop one sensor's polling and close its driver (a reload removed or changed it)."""
+        for task, sid in list(self._task_sensors.items()):
+            if sid == sensor_id:
+                self._task_sensors.pop(task)
+                self._sensor_tasks.remove(task)
+                self._tasks.remove(task)
+                self._retired.add(task)  # so _task_done does not report it as an unexpected stop
+                await self._cancel([task])
+        for runner in [r for r in self.runners if r.id == sensor_id]:
+            self.runners.remove(runner)
+            await runner.close()
+        self.catalogue.unregister_sensor(sensor_id)
+
+    async def reload(self, new: Config) -> ReloadPlan:
+        """Apply what can change without a restart (see gateway/reload_plan.py): rotate tokens, stop removed
+        sensors, rebuild changed ones and start added ones; every other sensor and every client keeps going.
+
+        Raises:
+            ConfigErrors: a new or changed sensor's driver refused its options. Nothing was applied then: the
+                new drivers are built before anything running is touched.
+        """
+        plan = plan_reload(self.config, new)
+        fresh = replace(new, sensors=plan.added + plan.changed, actuators=())
+        sensors, _ = build_devices(fresh, self.ctx)  # raises before anything changes
+        loop = asyncio.get_running_loop()
+        for sensor_id in (*plan.removed, *(s.id for s in plan.changed)):
+            await self._stop_sensor(sensor_id)
+        for sensor in sensors:
+            runner = self._start_sensor(sensor, loop)
+            self._spawn(runner.run(), f"sensor-{runner.id}", sensor_id=runner.id)
+        if plan.tokens_changed:
+            self.server.tokens = {t.token.encode(): t.role for t in new.security.tokens}
+        if self.bridge is not None and (plan.added or plan.removed or plan.changed):
+            self.bridge.republish()  # discovery and meta of the new catalogue; removed sensors' entities cleared
+        self.config = replace(
+            self.config,
+            sensors=new.sensors,
+            security=replace(
+                self.config.security, tokens=new.security.tokens, token_file=new.security.token_file
+            ),
+            origins=new.origins,
+        )
+        return plan
 
     def _freeze_startup_heap(self) -> None:
         """Move everything alive after start-up (modules, config, drivers, emulators) out of the garbage

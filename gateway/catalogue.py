@@ -48,6 +48,11 @@ class Catalogue:
         self._states[info.id] = {"state": "starting", "error": None, "since": time.time_ns()}
         self._info_changed(info.id)
 
+    def unregister_sensor(self, sensor_id: str) -> None:
+        """Forget a sensor removed by a reload: it leaves the listing, /healthz and the next hello."""
+        self._sensors.pop(sensor_id, None)
+        self._states.pop(sensor_id, None)
+
     def update_info(self, info: SensorInfo) -> None:
         """Replace a registered sensor's catalogue entry (a deferred driver was built at last), keeping its
         state and readings chain."""

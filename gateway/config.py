@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.history.config import HistoryConfig, parse_history
 from gateway.protocol.actuation import MAX_MIN_INTERVAL_S
+from gateway.protocol.credentials import credential_path, is_credential
 from gateway.protocol.rules import Rule
 from gateway.rules_config import parse_rules
 from sensors.errors import ConfigError
@@ -30,6 +31,35 @@ if TYPE_CHECKING:  # the bridge's settings type only: parsing imports it when an
 ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 """Gateway and device ids; always used with ``fullmatch`` (``$`` would also accept a trailing newline)."""
 ROLES = ("viewer", "operator")
+SECTIONS = frozenset({"gateway", "limits", "security", "sensors", "actuators", "mqtt", "rules", "history"})
+SECURITY_KEYS = frozenset(
+    {
+        "insecure",
+        "tokens",
+        "token_file",
+        "allowed_origins",
+        "allowed_hosts",
+        "tls_cert",
+        "tls_key",
+        "protect_metrics",
+    }
+)
+MAX_INTERVAL_S = 86400.0
+"""Longest ``interval_s`` of a device: a day."""
+GATEWAY_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "port": (0, 65535),
+    "batch_size": (1, 10000),
+    "ring_size": (16, 1_000_000),
+    "flush_interval_ms": (0, 10000),
+}
+"""Inclusive ranges of ``[gateway]`` numbers beyond ">= 0" (also published in docs/config.schema.json)."""
+LIMITS_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "max_message_bytes": (256, None),
+    "preauth_max": (1, None),
+    "preauth_per_address": (1, None),
+    "auth_failures_burst": (1, None),
+}
+"""Lower bounds of ``[limits]`` numbers beyond ">= 0" (``auth_failure_rate_per_s`` must also be > 0)."""
 T = TypeVar("T")
 
 
@@ -138,6 +168,8 @@ class Config:
     """``[[rules]]``: local alert rules (gateway/rules_config.py)."""
     history: HistoryConfig = field(default_factory=HistoryConfig)
     """``[history]`` and the per-sensor ``history`` policies (see :mod:`gateway.history.config`)."""
+    origins: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """Key path -> (drop-in file, key in it) for every key a ``conf.d`` drop-in set (see :func:`locate_error`)."""
 
     def with_overrides(self, **gateway: Any) -> Config:
         """Return a copy with ``[gateway]`` keys replaced (CLI flags such as ``--port``)."""
@@ -239,16 +271,11 @@ def _gateway(table: Any, col: _Collector) -> GatewaySection:
     gw = _section(GatewaySection, table, "gateway", col)
     if not ID_RE.fullmatch(gw.id):
         col.errors.append(ConfigError("gateway.id", f"expected [a-z0-9_-], 1..64 characters, got {gw.id!r}"))
-    if gw.port > 65535:
-        col.errors.append(ConfigError("gateway.port", f"expected a port 0..65535, got {gw.port}"))
-    if not 1 <= gw.batch_size <= 10000:
-        col.errors.append(ConfigError("gateway.batch_size", f"expected 1..10000, got {gw.batch_size}"))
-    if not 16 <= gw.ring_size <= 1_000_000:
-        col.errors.append(ConfigError("gateway.ring_size", f"expected 16..1000000, got {gw.ring_size}"))
-    if gw.flush_interval_ms > 10000:
-        col.errors.append(
-            ConfigError("gateway.flush_interval_ms", f"expected 0..10000, got {gw.flush_interval_ms}")
-        )
+    for key, (lo, hi) in GATEWAY_BOUNDS.items():
+        value = getattr(gw, key)
+        if not lo <= value <= hi:
+            what = "a port " if key == "port" else ""
+            col.errors.append(ConfigError(f"gateway.{key}", f"expected {what}{lo}..{hi}, got {value}"))
     if gw.read_timeout_s <= 0:
         col.errors.append(ConfigError("gateway.read_timeout_s", "expected a number > 0"))
     return gw
@@ -303,16 +330,7 @@ def _security(table: Any, col: _Collector, base: Path) -> Security:
     if not isinstance(table, Mapping):
         col.errors.append(ConfigError("security", "expected a table"))
         return Security()
-    known = {
-        "insecure",
-        "tokens",
-        "token_file",
-        "allowed_origins",
-        "allowed_hosts",
-        "tls_cert",
-        "tls_key",
-        "protect_metrics",
-    }
+    known = SECURITY_KEYS
     for key in table:
         if key not in known:
             col.errors.append(
@@ -326,7 +344,7 @@ def _security(table: Any, col: _Collector, base: Path) -> Security:
     token_file = None
     if "token_file" in table:
         token_file = col.guard(
-            lambda: base / _typecheck("security.token_file", table["token_file"], Path()), None
+            lambda: _file_or_credential("security.token_file", table["token_file"], base), None
         )
         if token_file is not None:
             tokens += _load_token_file(token_file, col)
@@ -369,6 +387,17 @@ def _security(table: Any, col: _Collector, base: Path) -> Security:
         tls["tls_key"],
         bool(protect),
     )
+
+
+def _file_or_credential(key: str, value: Any, base: Path) -> Path:
+    """A path relative to ``base``, or ``cred:NAME``: systemd's ``$CREDENTIALS_DIRECTORY/NAME``."""
+    if isinstance(value, str) and is_credential(value):
+        try:
+            return credential_path(value, os.environ)
+        except ValueError as exc:
+            raise ConfigError(key, str(exc)) from None
+    path: Path = base / _typecheck(key, value, Path())
+    return path
 
 
 def _not_a_file(path: Path) -> str | None:
@@ -447,9 +476,13 @@ def _devices(raw: Any, name: str, col: _Collector) -> list[DeviceSpec]:
             col.errors.append(ConfigError(f"{key}.driver", "expected a driver name (see docs/sensors.md)"))
             continue
         interval = t.get("interval_s", 1.0)
-        if isinstance(interval, bool) or not isinstance(interval, int | float) or not 0 <= interval <= 86400:
+        if (
+            isinstance(interval, bool)
+            or not isinstance(interval, int | float)
+            or not 0 <= interval <= MAX_INTERVAL_S
+        ):
             col.errors.append(
-                ConfigError(f"{key}.interval_s", f"expected seconds 0..86400, got {interval!r}")
+                ConfigError(f"{key}.interval_s", f"expected seconds 0..{MAX_INTERVAL_S:g}, got {interval!r}")
             )
             continue
         simulate = t.get("simulate", False)
@@ -526,7 +559,7 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
     """
     col = _Collector()
     base = base or Path.cwd()
-    known = {"gateway", "limits", "security", "sensors", "actuators", "mqtt", "rules", "history"}
+    known = SECTIONS
     for key in data:
         if key not in known:
             col.errors.append(
@@ -538,11 +571,9 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
     if not gw.data_dir.is_absolute():
         gw = replace(gw, data_dir=(base / gw.data_dir))
     limits = _section(Limits, data.get("limits"), "limits", col)
-    if limits.max_message_bytes < 256:
-        col.errors.append(ConfigError("limits.max_message_bytes", "expected at least 256"))
-    for key in ("preauth_max", "preauth_per_address", "auth_failures_burst"):
-        if getattr(limits, key) < 1:
-            col.errors.append(ConfigError(f"limits.{key}", "expected an integer >= 1"))
+    for key, (lo, _) in LIMITS_BOUNDS.items():
+        if lo is not None and getattr(limits, key) < lo:
+            col.errors.append(ConfigError(f"limits.{key}", f"expected an integer >= {lo}"))
     if limits.auth_failure_rate_per_s <= 0:
         col.errors.append(ConfigError("limits.auth_failure_rate_per_s", "expected a number > 0"))
     security = _security(data.get("security"), col, base)
@@ -558,6 +589,15 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
             )
         )
     mqtt = _mqtt(data.get("mqtt"), file, col)
+    sensor_ids = {s.id for s in sensors}
+    for sensor_id, _ in mqtt.publish_period_s if mqtt is not None else ():
+        if sensor_id not in sensor_ids:
+            col.errors.append(
+                ConfigError(
+                    f"mqtt.publish_period_s.{sensor_id}",
+                    f"no such sensor{did_you_mean(sensor_id, sensor_ids)}; sensors: {', '.join(sorted(sensor_ids))}",
+                )
+            )
     rules = parse_rules(data.get("rules"), [s.id for s in sensors], [a.id for a in actuators], col.errors)
     history, history_errors = parse_history(data.get("history"), _device_tables(data), base)
     col.errors += history_errors
@@ -577,14 +617,12 @@ def _device_tables(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a TOML config file (relative paths inside resolve against its directory).
+CONF_D = "conf.d"
+"""Drop-in directory beside the main config: its ``*.toml`` files are merged in name order (gateway/config_files.py)."""
 
-    Raises:
-        ConfigErrors: the file is missing, unreadable, not UTF-8, not TOML, or has mistakes (all of them are
-            listed).
-    """
-    p = Path(path)
+
+def _read_toml(p: Path) -> dict[str, Any]:
+    """Read and decode one TOML file; raises ConfigErrors naming ``p`` (missing, unreadable, not UTF-8, not TOML)."""
     try:
         raw = p.read_bytes()
     except FileNotFoundError:
@@ -596,14 +634,68 @@ def load_config(path: str | Path) -> Config:
             [ConfigError("(file)", "cannot read: the path contains a NUL byte", str(p))]
         ) from None
     try:
-        data = tomllib.loads(_toml_text(raw))
+        return tomllib.loads(_toml_text(raw))
     except UnicodeDecodeError as exc:
         raise ConfigErrors(
             [ConfigError("(syntax)", f"not valid TOML: {_utf8_error(raw, exc)}", str(p))]
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigErrors([ConfigError("(syntax)", f"not valid TOML: {exc}", str(p))]) from None
-    return parse_config(data, file=str(p), base=p.parent.resolve())
+
+
+def config_files(path: str | Path) -> list[Path]:
+    """The main file and its drop-ins (``conf.d/*.toml`` beside it, in name order): what :func:`load_config` reads."""
+    p = Path(path)
+    try:
+        drop_ins = sorted((p.parent / CONF_D).glob("*.toml"))
+    except OSError:  # an unreadable conf.d: load_config reports it
+        drop_ins = []
+    return [p, *drop_ins]
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a TOML config file and its ``conf.d/*.toml`` drop-ins (relative paths inside resolve
+    against the main file's directory); ``${VAR}`` in string values comes from ``env`` (default: os.environ).
+
+    Raises:
+        ConfigErrors: a file is missing, unreadable, not UTF-8, not TOML, or has mistakes (all of them are
+            listed, each naming the file - main or drop-in - it is in).
+    """
+    from gateway.config_files import Merged, expand_env
+
+    env = os.environ if env is None else env
+    p = Path(path)
+    main, errors = expand_env(_read_toml(p), env)
+    errors = [e.with_file(str(p)) for e in errors]
+    merged = Merged(main)
+    conf_d = p.parent / CONF_D
+    if conf_d.exists() and not conf_d.is_dir():
+        errors.append(ConfigError("(file)", "expected a directory of *.toml drop-ins", str(conf_d)))
+    for drop_in in config_files(p)[1:]:
+        try:
+            doc, errs = expand_env(_read_toml(drop_in), env)
+        except ConfigErrors as exc:
+            errors += exc.errors
+            continue
+        errors += [e.with_file(str(drop_in)) for e in errs]
+        merged.add(doc, str(drop_in))
+    try:
+        cfg = parse_config(merged.data, file=str(p), base=p.parent.resolve())
+    except ConfigErrors as exc:
+        located = [merged.locate(e, str(p)) for e in exc.errors]
+        partial = None if exc.partial is None else replace(exc.partial, origins=merged.origins)
+        raise ConfigErrors(errors + located, partial) from None
+    cfg = replace(cfg, origins=merged.origins)
+    if errors:
+        raise ConfigErrors(errors, cfg)
+    return cfg
+
+
+def locate_error(cfg: Config, error: ConfigError) -> ConfigError:
+    """Return ``error`` (found after loading, e.g. by a driver) naming the drop-in its key came from."""
+    from gateway.config_files import Merged
+
+    return Merged(origins=dict(cfg.origins)).locate(error, cfg.source)
 
 
 def demo_config(**gateway: Any) -> Config:

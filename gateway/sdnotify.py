@@ -97,6 +97,11 @@ class Notifier:
         line = " ".join(text.split())[:MAX_STATUS_CHARS]
         return self.notify(f"STATUS={line}")
 
+    def reloading(self, monotonic_ns: int) -> bool:
+        """Tell systemd a configuration reload has begun (``ready`` ends it); ``monotonic_ns`` is
+        ``time.monotonic_ns()`` now, which systemd >= 253 requires alongside RELOADING=1."""
+        return self.notify("RELOADING=1", f"MONOTONIC_USEC={monotonic_ns // 1000}")
+
     def stopping(self) -> bool:
         """Tell systemd a clean shutdown has begun."""
         return self.notify("STOPPING=1")

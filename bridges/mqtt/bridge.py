@@ -28,7 +28,8 @@ from bridges.mqtt.metrics import DROP_REASONS
 from bridges.mqtt.metrics import METRICS as METRICS
 from bridges.mqtt.outbox import Outbox, OutRow
 from bridges.mqtt.overflow import DropEpisodes
-from bridges.mqtt.payloads import encode_result, encoder, parse_command
+from bridges.mqtt.payloads import encode_json, encode_result, encoder, parse_command
+from bridges.mqtt.throttle import Outgoing, PublishThrottle
 from bridges.mqtt.topics import Topics
 from gateway.protocol.model import FLAG_CLOCK_SYNCED, FLAGS, SENSOR, SEQ, TS_NS, ReadingTuple
 from gateway.protocol.seam import CommandHandler, CommandResult, ReadingSource
@@ -89,6 +90,14 @@ class MqttBridge:
             synchronous=cfg.synchronous,
         )
         self.forwarder: Forwarder | None = Forwarder(cfg, self.outbox, self._io) if cfg.qos == 1 else None
+        periods = dict(cfg.publish_period_s)
+        default_period_s = 1 / cfg.max_rate_hz if cfg.max_rate_hz else 0.0
+        self.throttle: PublishThrottle | None = (
+            PublishThrottle(default_period_s, periods)
+            if default_period_s or any(periods.values())
+            else None  # every reading goes out as it comes: no per-reading bookkeeping at all
+        )
+        self._throttle_wake = asyncio.Event()
         self.conn: PahoConnection | None = None
         self._clock_synced = False
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -122,6 +131,8 @@ class MqttBridge:
                 if self.forwarder is not None:
                     tg.create_task(self._commit_loop(), name="mqtt-commit")
                 tg.create_task(self._connection_loop(), name="mqtt-connection")
+                if self.throttle is not None:
+                    tg.create_task(self._throttle_loop(), name="mqtt-throttle")
         finally:
             for remove in self._remove_sinks:
                 remove()
@@ -135,6 +146,8 @@ class MqttBridge:
         out after the next start; cancelling :meth:`run` then makes the final commit (deletes of the last
         acknowledged rows).
         """
+        if self.throttle is not None and not self._closed:
+            self._publish([(o.reading, o.agg) for o in self.throttle.flush()])  # no period waits at a stop
         fw = self.forwarder
         if fw is None or self._closed:
             return
@@ -151,6 +164,13 @@ class MqttBridge:
             log.info("MQTT: everything delivered before stopping")
         else:
             log.info("MQTT: stopping with readings in the outbox; they are sent after the next start")
+
+    def republish(self) -> None:
+        """Publish metadata, health and discovery again (the gateway's sensors changed: a reload); retained
+        topics of sensors that are gone are cleared. Done by the connection loop, now or at the next connect."""
+        self._republish.set()
+        if self.forwarder is not None:
+            self.forwarder.wake.set()
 
     def metrics(self) -> dict[str, float]:
         """Prometheus samples (names prefixed ``sensorcast_mqtt_``)."""
@@ -170,6 +190,7 @@ class MqttBridge:
             "sensorcast_mqtt_connect_failures_total": float(c["connect_failures"]),
             "sensorcast_mqtt_commands_total": float(c["commands"]),
             "sensorcast_mqtt_command_errors_total": float(c["command_errors"] + c["commands_refused"]),
+            "sensorcast_mqtt_coalesced_total": float(self.throttle.coalesced_total if self.throttle else 0),
         }
         return out
 
@@ -188,22 +209,63 @@ class MqttBridge:
         if not batch:
             return
         self._clock_synced = bool(batch[-1][FLAGS] & FLAG_CLOCK_SYNCED)
-        topics, enc, boot = self.topics, self._encode, self.boot_id
+        throttle = self.throttle
+        if throttle is None:
+            self._publish([(r, None) for r in batch])
+            return
+        now_s = time.monotonic()
+        out: list[Outgoing] = []
+        for r in batch:
+            out += throttle.offer(r, now_s)
+        if out:
+            self._publish([(o.reading, o.agg) for o in out])
+        if throttle.next_due_s() is not None:
+            self._throttle_wake.set()
+
+    async def _throttle_loop(self) -> None:
+        """Publish each rate-limited sensor's aggregate when its period ends, even if no reading follows."""
+        throttle = self.throttle
+        assert throttle is not None
+        while True:
+            due_s = throttle.next_due_s()
+            self._throttle_wake.clear()
+            if due_s is None:
+                await self._throttle_wake.wait()
+                continue
+            delay_s = due_s - time.monotonic()
+            if delay_s > 0:
+                with contextlib.suppress(TimeoutError):  # woken early: an earlier bucket may be pending now
+                    await asyncio.wait_for(self._throttle_wake.wait(), delay_s)
+                continue
+            out = throttle.due(time.monotonic())
+            if out:
+                self._publish([(o.reading, o.agg) for o in out])
+
+    def _publish(self, items: Sequence[tuple[ReadingTuple, list[Any] | None]]) -> None:
+        """Hand readings to the outbox (QoS 1) or the broker (QoS 0); ``agg`` only travels in JSON."""
+        topics, boot = self.topics, self.boot_id
+        json_payload = self.cfg.payload == "json"
+        gw = self.source.gateway_id
+
+        def enc(r: ReadingTuple, agg: list[Any] | None) -> bytes:
+            return encode_json(r, gw, boot, agg) if agg is not None and json_payload else self._encode(r)
+
         if self.forwarder is not None:
             self.forwarder.add(
                 [
                     OutRow(
                         topics.data(r[SENSOR]),
-                        enc(r),
+                        enc(r, agg),
                         boot,
                         r[SEQ],
                         r[TS_NS],
                         bool(r[FLAGS] & FLAG_CLOCK_SYNCED),
                     )
-                    for r in batch
+                    for r, agg in items
                 ]
             )
             return
+        batch = items
         conn = self.conn
         if conn is None or not conn.connected:
             msg = self.disconnected_drops.dropped(len(batch))
@@ -212,8 +274,8 @@ class MqttBridge:
             return
         sent = 0
         try:
-            for r in batch:
-                conn.publish(topics.data(r[SENSOR]), enc(r), 0, boot=boot)
+            for r, agg in batch:
+                conn.publish(topics.data(r[SENSOR]), enc(r, agg), 0, boot=boot)
                 sent += 1
         except MqttClientError:
             self.disconnected_drops.dropped(len(batch) - sent)

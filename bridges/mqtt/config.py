@@ -6,6 +6,7 @@ expected. Defaults are chosen for a Raspberry Pi on an SD card; each one says wh
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from gateway.protocol.credentials import credential_path, is_credential
 from sensors.errors import ConfigError
 
 TOPIC_PART_RE = re.compile(r"^[^#+\x00-\x1f/][^#+\x00-\x1f]*\Z")
@@ -57,6 +59,10 @@ class MqttConfig:
         discovery_prefix: Home Assistant's discovery prefix.
         commands: subscribe to ``<prefix>/<gw>/<output>/set`` and route commands to the gateway.
         retain_meta: publish per-sensor metadata as retained messages.
+        max_rate_hz: most data messages per second per sensor (0: every reading); readings in between are
+            aggregated (bridges/mqtt/throttle.py). 1 Hz: what Home Assistant's recorder and an SD card take from
+            every entity all day, while a 1 s sensor still publishes every reading.
+        publish_period_s: per-sensor period overriding ``max_rate_hz`` (``{imu = 0.2}``; 0: every reading).
     """
 
     host: str = "localhost"
@@ -88,6 +94,8 @@ class MqttConfig:
     discovery_prefix: str = "homeassistant"
     commands: bool = True
     retain_meta: bool = True
+    max_rate_hz: float = 1.0
+    publish_period_s: tuple[tuple[str, float], ...] = ()
 
     @property
     def broker_port(self) -> int:
@@ -116,7 +124,10 @@ _FLOAT_RANGES: dict[str, tuple[float, float]] = {
     "reconnect_min_s": (0.05, 3600.0),
     "reconnect_max_s": (0.05, 86400.0),
     "outbox_max_age_s": (0.0, 10 * 365 * 86400.0),
+    "max_rate_hz": (0.0, 1000.0),
 }
+MAX_PUBLISH_PERIOD_S = 86400.0
+"""Longest ``publish_period_s``: a day (one aggregate a day is already a summary, not telemetry)."""
 _CHOICES: dict[str, tuple[str, ...]] = {
     "payload": PAYLOADS,
     "protocol": PROTOCOLS,
@@ -219,6 +230,9 @@ def _parse(table: Mapping[str, Any], file: str | None) -> MqttConfig | None:
     for key, raw in table.items():
         if key in ("enabled", "url", "password_file"):
             continue
+        if key == "publish_period_s":
+            values[key] = _periods(raw)
+            continue
         default = getattr(defaults, key)
         if key in _OPTIONAL_STR and isinstance(raw, str) and not raw:
             raise ConfigError(f"mqtt.{key}", "expected a non-empty string")
@@ -236,11 +250,37 @@ def _parse(table: Mapping[str, Any], file: str | None) -> MqttConfig | None:
     return _check(cfg)
 
 
+def _periods(raw: Any) -> tuple[tuple[str, float], ...]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(
+            "mqtt.publish_period_s", "expected a table of sensor id = seconds, e.g. { imu = 0.5 }"
+        )
+    out = []
+    for sensor, period in raw.items():
+        if (
+            isinstance(period, bool)
+            or not isinstance(period, int | float)
+            or not 0 <= period <= MAX_PUBLISH_PERIOD_S
+        ):
+            raise ConfigError(
+                f"mqtt.publish_period_s.{sensor}",
+                f"expected seconds 0..{MAX_PUBLISH_PERIOD_S:g} (0: every reading), got {period!r}",
+            )
+        out.append((str(sensor), float(period)))
+    return tuple(out)
+
+
 def _read_password(raw: Any, base_dir: Path) -> str:
     if not isinstance(raw, str) or not raw:
         raise ConfigError("mqtt.password_file", f"expected a path (string), got {raw!r}")
-    path = Path(raw).expanduser()
-    path = path if path.is_absolute() else base_dir / path
+    if is_credential(raw):  # systemd LoadCredential= (gateway/protocol/credentials.py)
+        try:
+            path = credential_path(raw, os.environ)
+        except ValueError as exc:
+            raise ConfigError("mqtt.password_file", str(exc)) from None
+    else:
+        path = Path(raw).expanduser()
+        path = path if path.is_absolute() else base_dir / path
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
@@ -277,3 +317,40 @@ def config_from_url(url: str, base: MqttConfig | None = None) -> MqttConfig:
         ConfigError: key ``--mqtt`` with what was expected.
     """
     return _check(_apply_url(url, base or MqttConfig(), "--mqtt"))
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of an ``[mqtt]`` table, from the same key set, ranges and choices that
+    :func:`parse_mqtt_config` enforces (published in docs/config.schema.json)."""
+    defaults = MqttConfig()
+    props: dict[str, Any] = {
+        "enabled": {"type": "boolean", "default": True},
+        "url": {"type": "string", "description": "mqtt[s]://[user[:password]@]host[:port]"},
+        "password_file": {"type": "string", "minLength": 1},
+    }
+    for f in fields(MqttConfig):
+        default = getattr(defaults, f.name)
+        prop: dict[str, Any]
+        if f.name in _INT_RANGES:
+            lo, hi = _INT_RANGES[f.name]
+            prop = {"type": "integer", "minimum": lo, "maximum": hi}
+        elif f.name in _FLOAT_RANGES:
+            flo, fhi = _FLOAT_RANGES[f.name]
+            prop = {"type": "number", "minimum": flo, "maximum": fhi}
+        elif isinstance(default, bool):
+            prop = {"type": "boolean"}
+        elif f.name in _CHOICES:
+            prop = {"enum": list(_CHOICES[f.name])}
+        else:
+            prop = {"type": "string", "minLength": 1 if f.name in (*_OPTIONAL_STR, *_PATHS, "host") else 0}
+        if f.name == "protocol":
+            prop = {"enum": [*PROTOCOLS, 5]}
+        if f.name == "publish_period_s":
+            period = {"type": "number", "minimum": 0, "maximum": MAX_PUBLISH_PERIOD_S}
+            prop = {"type": "object", "additionalProperties": period}
+            default = None
+        if default is not None:
+            prop["default"] = default
+        props[f.name] = prop
+    assert set(props) == _KNOWN  # every key parse_mqtt_config accepts, and no other
+    return {"type": "object", "properties": props, "additionalProperties": False}

@@ -33,6 +33,11 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "sensorcast_mqtt_connect_failures_total": ("counter", "Failed MQTT connection attempts", ()),
     "sensorcast_mqtt_commands_total": ("counter", "Commands received on MQTT command topics", ()),
     "sensorcast_mqtt_command_errors_total": ("counter", "MQTT commands refused or failed", ()),
+    "sensorcast_mqtt_coalesced_total": (
+        "counter",
+        "Readings folded into a rate-limited aggregate instead of published (mqtt.max_rate_hz)",
+        (),
+    ),
 }
 """Kind, help text and label names of every metric the bridge exports (for ``Metrics.describe``): the
 unlabelled ones are :meth:`MqttBridge.metrics`, ``sensorcast_mqtt_dropped_total`` is :meth:`MqttBridge.drops`."""

@@ -30,9 +30,17 @@ def _finite(values: Mapping[str, Any]) -> Mapping[str, Any]:
     return values
 
 
-def encode_json(reading: ReadingTuple, gateway_id: str, boot_id: str) -> bytes:
-    """Encode one reading as compact JSON carrying its identity ``(gw, boot, seq)``."""
-    doc = {
+def _finite_value(v: Any) -> Any:
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def encode_json(reading: ReadingTuple, gateway_id: str, boot_id: str, agg: list[Any] | None = None) -> bytes:
+    """Encode one reading as compact JSON carrying its identity ``(gw, boot, seq)``.
+
+    ``agg`` (a rate-limited reading, bridges/mqtt/throttle.py) adds ``"agg": {"t0_ns", "n", "fields": {field:
+    [min, max, mean, last]}}``: the readings it stands for, from the first one's timestamp to ``ts_ns``.
+    """
+    doc: dict[str, Any] = {
         "gw": gateway_id,
         "boot": boot_id,
         "seq": reading[SEQ],
@@ -41,6 +49,9 @@ def encode_json(reading: ReadingTuple, gateway_id: str, boot_id: str) -> bytes:
         "flags": reading[FLAGS],
         "values": _finite(reading[VALUES]),
     }
+    if agg is not None:
+        fields = {name: [_finite_value(v) for v in stats] for name, stats in agg[4].items()}
+        doc["agg"] = {"t0_ns": agg[1], "n": agg[3], "fields": fields}
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 

@@ -89,6 +89,7 @@ def _gateway_toml(args: argparse.Namespace, data_dir: Path, mode: str, mqtt_url:
             f"qos = {1 if mode == 'mqtt-qos1' else 0}",
             f'payload = "{args.payload}"',
             "discovery = false",
+            "max_rate_hz = 0",  # the pipeline's throughput, not the Home Assistant rate limit
             "",
         ]
     return "\n".join(lines)

@@ -8,6 +8,9 @@ import errno
 import logging
 import signal
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from gateway.cli.logs import setup_logging
@@ -98,15 +101,7 @@ def prepare(args: argparse.Namespace) -> Config:
         from bridges.mqtt.config import config_from_url
 
         try:
-            cfg = Config(
-                cfg.gateway,
-                cfg.limits,
-                cfg.security,
-                cfg.sensors,
-                cfg.actuators,
-                config_from_url(args.mqtt, cfg.mqtt),
-                cfg.source,
-            )
+            cfg = replace(cfg, mqtt=config_from_url(args.mqtt, cfg.mqtt))  # keeps rules and drop-in origins
         except ConfigError as exc:
             raise ConfigErrors([exc]) from None
     refused = listen_error(cfg, args.insecure or cfg.security.insecure)
@@ -128,14 +123,60 @@ def _notifier() -> Any:
     return Notifier.from_env()
 
 
-async def serve(cfg: Config) -> int:
-    """Run until SIGTERM/SIGINT; return the exit code."""
+async def reload_app(app: Any, load: Callable[[], Config]) -> str:
+    """Load the config again and apply it to the running ``app`` (SIGHUP); return the status line.
+
+    An invalid new config is refused as a whole, with every mistake in the log, and the previous one keeps
+    running; so does a failure to apply it (nothing is touched before the new drivers are built).
+    """
+    notifier = app.notifier
+    if notifier is not None:
+        notifier.reloading(time.monotonic_ns())
+    try:
+        new = load()
+        plan = await app.reload(new)
+    except ConfigErrors as exc:
+        log.error("reload refused, still serving the previous config: %d mistake(s)", len(exc.errors))
+        for e in exc.errors:
+            log.error("  %s", e)
+        outcome = f"reload refused ({len(exc.errors)} mistake(s), see the journal)"
+    except Exception:
+        log.exception("reload failed, still serving the previous config")
+        outcome = "reload failed (see the journal)"
+    else:
+        (log.warning if plan.restart_needed else log.info)("reload: %s", plan.summary())
+        outcome = f"reloaded: {plan.summary()}"
+    status = f"serving {app.http_url} ({len(app.runners)} sensors); {outcome}"
+    if notifier is not None:
+        notifier.ready()
+        notifier.status(status)
+    return status
+
+
+async def serve(cfg: Config, load: Callable[[], Config] | None = None) -> int:
+    """Run until SIGTERM/SIGINT; SIGHUP reloads the config with ``load`` (when given). Return the exit code."""
     from gateway.app import GatewayApp
 
     app = GatewayApp(cfg, notifier=_notifier())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, app.stop)
+    reloads: list[asyncio.Task[str]] = []
+    lock = asyncio.Lock()
+
+    async def reload_once() -> str:
+        assert load is not None
+        async with lock:  # one reload at a time; a SIGHUP during one is applied after it
+            return await reload_app(app, load)
+
+    def on_hup() -> None:
+        if load is None:
+            log.warning("SIGHUP ignored: the demo has no config file to reload")
+            return
+        reloads[:] = [t for t in reloads if not t.done()]
+        reloads.append(loop.create_task(reload_once(), name="reload"))
+
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
     try:
         async with app:
             mode = "demo on simulated sensors" if cfg.source in (None, "(demo)") else cfg.source
@@ -149,8 +190,10 @@ async def serve(cfg: Config) -> int:
             await app.wait_closed()
             log.info("stopping")
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+        for task in reloads:
+            task.cancel()
     return 1 if app.failed else 0
 
 
@@ -163,7 +206,7 @@ def main(args: argparse.Namespace) -> int:
         _print_errors(exc)
         return 2
     try:
-        return asyncio.run(serve(cfg))
+        return asyncio.run(serve(cfg, (lambda: prepare(args)) if args.config else None))
     except ConfigErrors as exc:
         _print_errors(exc)
         return 2

@@ -48,6 +48,10 @@ class HistoryConfig:
 
 
 KNOWN = ("enabled", "path", "commit_interval_s", "compact_interval_s", "max_bytes", "retention_days")
+BOUNDS = {"commit_interval_s": (0.1, 3600.0), "compact_interval_s": (10.0, 86400.0)}
+"""Seconds: a commit at most every 0.1 s (SD wear) and at least hourly; compaction from 10 s to daily."""
+MIN_MAX_BYTES = 1 << 20
+RETENTION_DAYS = (0.01, 36500.0)
 
 
 def _number(key: str, value: Any, lo: float, hi: float) -> float:
@@ -85,13 +89,13 @@ def parse_history(
                 if not isinstance(value, str) or not value or "\0" in value:
                     raise ConfigError(k, f"expected a file path (string), got {value!r}")
                 values[key] = base / Path(value).expanduser()
-            elif key == "commit_interval_s":
-                values[key] = _number(k, value, 0.1, 3600)
-            elif key == "compact_interval_s":
-                values[key] = _number(k, value, 10, 86400)
+            elif key in BOUNDS:
+                values[key] = _number(k, value, *BOUNDS[key])
             elif key == "max_bytes":
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1 << 20:
-                    raise ConfigError(k, f"expected an integer number of bytes >= 1048576, got {value!r}")
+                if isinstance(value, bool) or not isinstance(value, int) or value < MIN_MAX_BYTES:
+                    raise ConfigError(
+                        k, f"expected an integer number of bytes >= {MIN_MAX_BYTES}, got {value!r}"
+                    )
                 values[key] = value
             elif key == "retention_days":
                 values["retention_s"] = _retention(k, value, errors)
@@ -125,7 +129,28 @@ def _retention(key: str, value: Any, errors: list[ConfigError]) -> dict[str, flo
             errors.append(ConfigError(f"{key}.{tier}", f"unknown tier; known: {', '.join(TIERS)}"))
             continue
         try:
-            out[tier] = _number(f"{key}.{tier}", days, 0.01, 36500) * 86400
+            out[tier] = _number(f"{key}.{tier}", days, *RETENTION_DAYS) * 86400
         except ConfigError as exc:
             errors.append(exc)
     return out
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the ``[history]`` table (gateway/config_schema.py), from the bounds above."""
+    days = {"type": "number", "minimum": RETENTION_DAYS[0], "maximum": RETENTION_DAYS[1]}
+    props: dict[str, Any] = {
+        "enabled": {"type": "boolean", "default": True},
+        "path": {"type": "string", "minLength": 1},
+        **{
+            k: {"type": "number", "minimum": lo, "maximum": hi, "default": getattr(HistoryConfig(), k)}
+            for k, (lo, hi) in BOUNDS.items()
+        },
+        "max_bytes": {"type": "integer", "minimum": MIN_MAX_BYTES, "default": MAX_BYTES},
+        "retention_days": {
+            "type": "object",
+            "properties": {tier: days for tier in TIERS},
+            "additionalProperties": False,
+        },
+    }
+    assert set(props) == set(KNOWN)
+    return {"type": "object", "properties": props, "additionalProperties": False}

@@ -44,6 +44,9 @@ class RecordingBridge:
     def metrics(self) -> dict[str, float]:
         return {}
 
+    def republish(self) -> None:
+        self.log.append("republish")
+
 
 def recorded(log: list[str], what: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -192,7 +192,7 @@ def test_token_value_is_not_in_the_repr() -> None:
         ("limits", "compression", 1, "expected true or false, got 1"),
         ("limits", "compression", "yes", "expected true or false, got 'yes'"),
         ("limits", "ping_interval_s", [1], "expected a number, got [1]"),
-        ("limits", "max_message_bytes", 255, "expected at least 256"),
+        ("limits", "max_message_bytes", 255, "expected an integer >= 256"),
     ],
 )
 def test_each_bad_value_names_its_key_and_what_was_expected(

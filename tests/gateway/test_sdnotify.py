@@ -207,3 +207,11 @@ def test_cli_run_notifies_systemd(systemd: FakeSystemd, tmp_path: Path) -> None:
         "READY=1",
         "STOPPING=1",
     ]
+
+
+def test_reloading_sends_the_monotonic_time_systemd_needs(systemd: FakeSystemd) -> None:
+    """reloading() is one datagram: RELOADING=1 and MONOTONIC_USEC in microseconds (then ready() ends it)."""
+    n = Notifier.from_env({"NOTIFY_SOCKET": systemd.env_value})
+    assert n.reloading(12_345_678_999) and n.ready()
+    systemd.wait_for("READY=1", 5)
+    assert [m for _, m in systemd.messages] == ["RELOADING=1\nMONOTONIC_USEC=12345678", "READY=1"]

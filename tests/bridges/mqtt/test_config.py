@@ -235,3 +235,59 @@ def test_run_mqtt_flag_builds_the_bridge_config() -> None:
     with pytest.raises(ConfigErrors) as info:
         cmd_run.prepare(parser.parse_args(["--mqtt", "http://x"]))
     assert info.value.errors[0].key == "--mqtt"
+
+
+def test_publish_rate_limit_defaults_and_per_sensor_periods() -> None:
+    """max_rate_hz defaults to 1 Hz; publish_period_s sets a sensor's own period; both are range-checked."""
+    assert (MqttConfig().max_rate_hz, MqttConfig().publish_period_s) == (1.0, ())
+    cfg = parse_mqtt_config({"max_rate_hz": 0, "publish_period_s": {"imu": 0.2, "door": 0}})
+    assert cfg is not None and (cfg.max_rate_hz, cfg.publish_period_s) == (0.0, (("imu", 0.2), ("door", 0.0)))
+    errors = []
+    for table in (
+        {"max_rate_hz": -1},
+        {"max_rate_hz": 1001},
+        {"publish_period_s": 5},
+        {"publish_period_s": {"imu": -1}},
+    ):
+        with pytest.raises(ConfigError) as exc:
+            parse_mqtt_config(table)
+        errors.append(exc.value.key)
+    assert errors == [
+        "mqtt.max_rate_hz",
+        "mqtt.max_rate_hz",
+        "mqtt.publish_period_s",
+        "mqtt.publish_period_s.imu",
+    ]
+
+
+def test_a_publish_period_for_an_unknown_sensor_is_a_mistake() -> None:
+    """publish_period_s keys must be sensor ids of the config (a typo would silently leave the default)."""
+    from gateway.config import ConfigErrors, parse_config
+
+    with pytest.raises(ConfigErrors) as exc:
+        parse_config(
+            {
+                "sensors": [{"id": "imu", "driver": "synthetic"}],
+                "mqtt": {"publish_period_s": {"imu": 1, "iMu": 2}},
+            }
+        )
+    assert [(e.key, e.message.split(";")[0]) for e in exc.value.errors] == [
+        ("mqtt.publish_period_s.iMu", "no such sensor (did you mean 'imu'?)")
+    ]
+
+
+def test_run_mqtt_flag_keeps_the_rules_of_the_config_file(tmp_path: Path) -> None:
+    """`sensorcast run --config F --mqtt URL` keeps F's [[rules]] (they were dropped when the flag was given)."""
+    import argparse
+
+    from gateway.cli import run as cmd_run
+
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[[sensors]]\nid = "s"\ndriver = "synthetic"\n'
+        '[[rules]]\nid = "hot"\nsensor = "s"\nfield = "a"\nwhen = "above"\nthreshold = 1\n'
+    )
+    parser = argparse.ArgumentParser()
+    cmd_run.add_arguments(parser)
+    cfg = cmd_run.prepare(parser.parse_args(["--config", str(path), "--mqtt", "mqtt://127.0.0.1:1999"]))
+    assert ([r.id for r in cfg.rules], cfg.mqtt is not None) == (["hot"], True)

@@ -76,6 +76,16 @@ def test_json_turns_non_finite_floats_into_null() -> None:
     assert json.loads(encode_json(r, "g", "b"))["values"] == {"a": None, "b": None, "c": 1.0}
 
 
+def test_json_carries_the_aggregate_of_a_rate_limited_reading() -> None:
+    """A rate-limited reading's JSON adds agg: first timestamp, count and [min, max, mean, last] per field."""
+    agg = ["env", 5, 9, 3, {"t": [1.0, float("nan"), 2.0, 3.0], "s": [None, None, None, "x"]}]
+    assert json.loads(encode_json(R, "g", "b", agg))["agg"] == {
+        "t0_ns": 5,
+        "n": 3,
+        "fields": {"t": [1.0, None, 2.0, 3.0], "s": [None, None, None, "x"]},
+    }
+
+
 @given(readings)
 def test_msgpack_roundtrip(r: Reading) -> None:
     """Any reading survives msgpack encoding unchanged."""

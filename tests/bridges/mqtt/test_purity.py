@@ -14,6 +14,7 @@ PURE = [
     "bridges.mqtt.overflow",
     "bridges.mqtt.metrics",
     "bridges.mqtt.window",
+    "bridges.mqtt.throttle",
 ]
 
 

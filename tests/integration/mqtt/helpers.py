@@ -27,9 +27,11 @@ async def until(pred: Callable[[], bool], timeout_s: float = 5.0, what: str = "c
 
 
 def mqtt_config(url: str, **table: Any) -> MqttConfig:
-    """Bridge settings for a test broker: fast reconnects, everything else from ``table``."""
+    """Bridge settings for a test broker: fast reconnects, every reading published (delivery tests count each
+    one; the rate limit has its own tests in test_rate_limit.py), everything else from ``table``."""
     base = parse_mqtt_config(
         {
+            "max_rate_hz": 0,
             "reconnect_min_s": 0.1,
             "reconnect_max_s": 0.5,
             "commit_interval_ms": 50,

@@ -58,6 +58,7 @@ url = "mqtt://127.0.0.1:{mqtt_port}"
 reconnect_min_s = 0.1
 reconnect_max_s = 0.3
 discovery = false
+max_rate_hz = 0
 """)
     return cfg
 

@@ -164,6 +164,7 @@ commit_interval_ms = 50
 reconnect_min_s = 0.1
 reconnect_max_s = 0.3
 discovery = false
+max_rate_hz = 0
 """)
     return cfg
 

@@ -49,6 +49,7 @@ async def test_unreachable_broker_at_start_does_not_stop_the_websocket_path(tmp_
         "reconnect_min_s": 0.1,
         "reconnect_max_s": 0.3,
         "commit_interval_ms": 50,
+        "max_rate_hz": 0,  # every reading goes to the outbox
     }
     cfg = make_config(sensors=[synthetic("wave", 0.01)], mqtt=mqtt, gateway={"data_dir": str(tmp_path)})
     async with running(cfg) as app, client(app.url) as c:
@@ -74,7 +75,7 @@ async def test_unreachable_broker_at_start_does_not_stop_the_websocket_path(tmp_
 async def test_gateway_readings_reach_mqtt_with_the_websocket_seqs(broker: Mosquitto, tmp_path: Path) -> None:
     """The same readings (same seq, prev, values) go to WebSocket clients and to MQTT subscribers."""
     sub = Subscriber(broker.port, ["sensorcast/test/wave/data"]).start()
-    mqtt = {"url": broker.url, "commit_interval_ms": 20}
+    mqtt = {"url": broker.url, "commit_interval_ms": 20, "max_rate_hz": 0}  # every reading, no rate limit
     cfg = make_config(sensors=[synthetic("wave", 0.01)], mqtt=mqtt, gateway={"data_dir": str(tmp_path)})
     try:
         async with running(cfg) as app, client(app.url) as c:
