@@ -17,6 +17,11 @@ TIMEOUT_SCALE = float(os.environ.get("SENSORCAST_TEST_TIMEOUT_SCALE", "1"))
 # Gateways started by tests (in process or as subprocesses, which inherit this) keep their state - the history
 # database, the MQTT outbox - in a throwaway directory, never in the home directory of whoever runs the tests.
 os.environ.setdefault("SENSORCAST_DATA_DIR", tempfile.mkdtemp(prefix="sensorcast-test-data-"))
+# The suite may itself run under a service manager (CI in a systemd unit, the fresh-Debian check in nspawn): the
+# gateways it starts must not talk to that manager's notify socket or claim its journal stream. Tests that want
+# them set their own (tests/gateway/test_sdnotify.py, tests/gateway/cli/test_logs.py).
+for _var in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM", "INVOCATION_ID"):
+    os.environ.pop(_var, None)
 
 
 def scaled(seconds: float) -> float:
