@@ -164,6 +164,12 @@ def test_install_upgrade_uninstall_purge(chroot: Chroot) -> None:
     shutil.copytree(
         "/usr/lib/systemd/system", chroot.file("/usr/lib/systemd/system"), symlinks=True, dirs_exist_ok=True
     )
+    # ExecReload runs /bin/kill (procps, priority "important": on every Debian and Raspberry Pi OS install, but
+    # not in a debootstrap minbase root). Merged /usr: /bin/kill is /usr/bin/kill.
+    kill = chroot.file("/usr/bin/kill")
+    if not kill.exists():
+        kill.write_text("#!/bin/sh\n")
+        kill.chmod(0o755)
     verify = subprocess.run(
         [
             "systemd-analyze",
