@@ -81,6 +81,12 @@ class Sensor(abc.ABC):
     #: ``"serial:/dev/ttyUSB0"``, ``"sysfs"``, ``"gpio"``).
     bus_id: str = "default"
 
+    #: True for a driver whose ``open``/``read``/``close`` never wait on a device, a file or a lock (pure
+    #: computation, e.g. the synthetic source): the poller then calls it on the event loop, not on a bus
+    #: thread, so a reading costs no thread handoff (issue 13). A driver that touches a bus, even an
+    #: emulated one (which can be told to hang), leaves it False.
+    never_blocks: bool = False
+
     def __init__(self, info: SensorInfo) -> None:
         self.info = info
 
