@@ -33,7 +33,7 @@ import psutil
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fanout  # noqa: E402 - the client process and helpers are shared with the fan-out benchmark
+import fanout
 
 ROOT = fanout.ROOT
 SENSORS = 10
@@ -49,7 +49,8 @@ def product_config(path: Path, rate: float, i2c: bool) -> None:
     interval = SENSORS / rate
     for i in range(SENSORS):
         lines.append(
-            f'[[sensors]]\nid = "s{i}"\ndriver = "synthetic"\ninterval_s = {interval!r}\nfields = {json.dumps(FIELDS)}\n'
+            f'[[sensors]]\nid = "s{i}"\ndriver = "synthetic"\ninterval_s = {interval!r}\n'
+            f"fields = {json.dumps(FIELDS)}\n"
         )
     if i2c:
         for i, addr in enumerate((0x76, 0x77)):
@@ -148,11 +149,15 @@ def measure(kind: str, rate: float, clients: int, seconds: float, i2c: bool = Fa
         else:
             argv = [sys.executable, __file__, "--serve-raw", "--port", str(port), "--rate", str(rate)]
             argv += ["--i2c"] if i2c else []
-        server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         client = None
         try:
             wait_listening(port)
-            client = fanout.spawn("--clients", str(clients), "--port", str(port), "--seconds", str(seconds), "--decode")
+            client = fanout.spawn(
+                "--clients", str(clients), "--port", str(port), "--seconds", str(seconds), "--decode"
+            )
             fanout.expect(client, "CONNECTED")
             time.sleep(1.0)  # warm-up
             ps = psutil.Process(server.pid)
@@ -188,7 +193,9 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--no-saturation", action="store_true")
     ap.add_argument("--idle-rate", type=float, default=100.0, help="the low-rate latency row (0: skip)")
-    ap.add_argument("--i2c", action="store_true", help="also a row with 2 emulated BME280s at 50 Hz on one bus")
+    ap.add_argument(
+        "--i2c", action="store_true", help="also a row with 2 emulated BME280s at 50 Hz on one bus"
+    )
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--serve-raw", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -207,7 +214,9 @@ def main() -> int:
     if not args.no_saturation:
         rows.append(("saturation (ask 40k r/s)", SATURATION_RATE, False))
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    header = f"{'row':28} {'server':10} {'r/s/client':>10} {'CPU %':>7} {'ctx/s':>8} {'p50 ms':>7} {'p99 ms':>7}"
+    header = (
+        f"{'row':28} {'server':10} {'r/s/client':>10} {'CPU %':>7} {'ctx/s':>8} {'p50 ms':>7} {'p99 ms':>7}"
+    )
     print(f"# {args.clients} clients, median of {args.runs} alternated runs, {args.seconds:g} s windows")
     print(header)
     for name, rate, i2c in rows:
