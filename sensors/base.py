@@ -72,6 +72,9 @@ class SensorInfo:
     description: str = ""
     model: str = ""
     """Chip or device model, e.g. ``BME280``; may be refined by :meth:`Sensor.open` (chip-id detection)."""
+    readings_per_poll: int = 1
+    """Readings a poll delivers (a FIFO burst: every sample of the burst is a reading); the catalogue states the
+    reading rate a client sees, ``readings_per_poll / interval_s``."""
 
 
 class Sensor(abc.ABC):
