@@ -174,6 +174,49 @@ async def run_clients(port: int, n: int, seconds: float) -> dict[str, Any]:
     return out
 
 
+async def count_per_sensor(port: int, seconds: float) -> dict[str, tuple[float | None, float]]:
+    """One client on the demo: each sensor's advertised ``rate_hz`` and the readings/s it delivered."""
+    counts: dict[str, int] = {}
+    async with connect(f"ws://127.0.0.1:{port}/", max_size=2**24, compression=None) as ws:
+        hello = msgpack.unpackb(await ws.recv())
+        advertised = {s["id"]: s["rate_hz"] for s in hello["sensors"]}
+        await asyncio.sleep(2.0)  # the sensors start up (open, first conversions)
+        deadline = asyncio.get_running_loop().time() + seconds
+        async with asyncio.timeout(seconds + 5):
+            while asyncio.get_running_loop().time() < deadline:
+                msg = await ws.recv()
+                if isinstance(msg, bytes) and msg.startswith(fanout.DATA_PREFIX):
+                    for r in msgpack.unpackb(msg)["r"]:
+                        counts[r[3]] = counts.get(r[3], 0) + 1
+    return {sid: (rate, counts.get(sid, 0) / seconds) for sid, rate in advertised.items()}
+
+
+def demo_rates(seconds: float) -> None:
+    """Start the real demo (``sensorcast run`` without a config) and print each sensor's rates."""
+    port = fanout.free_port()
+    argv = [sys.executable, "-m", "gateway", "run", "--port", str(port), "--log-level", "warning"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port)
+        ps = psutil.Process(server.pid)
+        cpu0, cs0, t0 = ps.cpu_times(), ctx_switches(server.pid), time.perf_counter()
+        rates = asyncio.run(count_per_sensor(port, seconds))
+        cpu1, cs1, wall = ps.cpu_times(), ctx_switches(server.pid), time.perf_counter() - t0
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    cpu = 100 * ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) / wall
+    print(f"# the demo, one client, {seconds:g} s: CPU {cpu:.1f} %, {(cs1 - cs0) / wall:.0f} ctx switches/s")
+    print(f"{'sensor':12} {'rate_hz (hello)':>16} {'delivered r/s':>14}")
+    for sid, (rate, got) in sorted(rates.items()):
+        print(f"{sid:12} {'-' if rate is None else f'{rate:.2f}':>16} {got:14.2f}")
+
+
 def ctx_switches(pid: int) -> int:
     """Voluntary context switches of every live thread of ``pid``."""
     total = 0
@@ -260,6 +303,9 @@ def main() -> int:
     ap.add_argument(
         "--i2c", action="store_true", help="also a row with 2 emulated BME280s at 50 Hz on one bus"
     )
+    ap.add_argument(
+        "--demo-rates", action="store_true", help="only: each demo sensor's advertised and real rate"
+    )
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--serve-raw", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -267,6 +313,9 @@ def main() -> int:
     args = ap.parse_args()
     if args.serve_raw:
         asyncio.run(serve_raw(args.port, args.rate, 20, args.i2c))
+        return 0
+    if args.demo_rates:
+        demo_rates(max(args.seconds, 10.0))
         return 0
     if args.client_process:
         print(json.dumps(asyncio.run(run_clients(args.port, args.clients, args.seconds))), flush=True)
