@@ -180,14 +180,16 @@ async def count_per_sensor(port: int, seconds: float) -> dict[str, tuple[float |
     async with connect(f"ws://127.0.0.1:{port}/", max_size=2**24, compression=None) as ws:
         hello = msgpack.unpackb(await ws.recv())
         advertised = {s["id"]: s["rate_hz"] for s in hello["sensors"]}
-        await asyncio.sleep(2.0)  # the sensors start up (open, first conversions)
-        deadline = asyncio.get_running_loop().time() + seconds
-        async with asyncio.timeout(seconds + 5):
-            while asyncio.get_running_loop().time() < deadline:
+        # Count the readings stamped within a window that starts once the sensors are up (open, conversions).
+        t0_ns = time.time_ns() + 2_000_000_000
+        t1_ns = t0_ns + int(seconds * 1e9)
+        async with asyncio.timeout(seconds + 8):
+            while time.time_ns() < t1_ns + 500_000_000:  # readings stamped before t1 may still be in flight
                 msg = await ws.recv()
                 if isinstance(msg, bytes) and msg.startswith(fanout.DATA_PREFIX):
                     for r in msgpack.unpackb(msg)["r"]:
-                        counts[r[3]] = counts.get(r[3], 0) + 1
+                        if t0_ns <= r[2] < t1_ns:
+                            counts[r[3]] = counts.get(r[3], 0) + 1
     return {sid: (rate, counts.get(sid, 0) / seconds) for sid, rate in advertised.items()}
 
 
