@@ -2,14 +2,15 @@
 through the poller, next to a raw baseline that produces the same readings from tasks in its own event loop
 (same batching: a 20 ms flush window, ``websockets.broadcast()``), measured in one run.
 
-    .venv/bin/python benchmarks/gateway.py              # rates 1000 and 5000 r/s, saturation, idle latency
-    .venv/bin/python benchmarks/gateway.py --rates 500,1000,2000,5000,10000 --runs 3
+    .venv/bin/python benchmarks/product.py              # rates 1000 and 5000 r/s, saturation, idle latency
+    .venv/bin/python benchmarks/product.py --rates 500,1000,2000,5000,10000 --runs 3
 
 ``benchmarks/fanout.py`` measures the hub and the fan-out fed directly (the second, inner table); this one
-measures what a user starts. Each row alternates product and raw runs and shows the median of ``--runs``.
-CPU is user + system time of the server process over the window; context switches are the sum of
-``voluntary_ctxt_switches`` over the process's threads (``/proc/PID/task/*/status``). Loopback only; every
-run is bounded in time.
+measures what a user starts. (Not named ``gateway.py``: a script in benchmarks/ of that name would shadow the
+``gateway`` package for the other benchmarks, which run with benchmarks/ first on ``sys.path``.) Each row
+alternates product and raw runs and shows the median of ``--runs``. CPU is user + system time of the server
+process over the window; context switches are the sum of ``voluntary_ctxt_switches`` over the process's threads
+(``/proc/PID/task/*/status``). Loopback only; every run is bounded in time.
 """
 
 from __future__ import annotations
