@@ -142,6 +142,7 @@ class Catalogue:
                     state,
                     error,
                     fields,
+                    info.readings_per_poll,
                 )
             )
         actuators = tuple(

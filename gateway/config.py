@@ -88,7 +88,8 @@ class GatewaySection:
     data_dir: Path = field(default_factory=lambda: default_data_dir(os.environ, Path.home()))
     """Durable state (the MQTT outbox); default: see :func:`default_data_dir`."""
     flush_interval_ms: int = 20
-    """Readings are batched for this long before one frame goes out (0: every reading at once)."""
+    """Upper bound on how long a reading waits before its frame goes out (0: every reading at once). A reading
+    after a quiet window goes out at once; only a busy gateway batches (at most one frame per window)."""
     batch_size: int = 500
     """A batch is flushed early when it reaches this many readings (bounds frame size and latency)."""
     ring_size: int = 4096

@@ -85,6 +85,9 @@ class Hub:
         self._limit = batch_size if flush_interval_ms else 1  # flush_interval_ms = 0: flush every reading
         window = flush_interval_ms / 1000
         self._timer_delay_s = window - min(TIMER_SLACK_S, window / 4)
+        self._last_flush_at = float("-inf")
+        """Loop time of the last flush by the timer or by size: the flush window runs from there, so a reading on
+        an idle link (nothing sent for a window) goes out at once and only a busy link batches."""
         self._check_at = [1]
         """The seq at which a publisher calls :meth:`_on_pending`: the reading that fills the batch while the
         flush timer is armed, the next reading while it is not (it arms the timer). One comparison of the seq
@@ -242,9 +245,14 @@ class Hub:
         pending = self._pending
         limit = self._limit
         if len(pending) >= limit:
+            self._last_flush_at = asyncio.get_running_loop().time()
             self.flush()
         elif self._flush_handle is None:
-            self._flush_handle = asyncio.get_running_loop().call_later(self._timer_delay_s, self._on_timer)
+            # Due one window after the last flush: at once (this loop iteration's readings still join it) when
+            # the link was idle for a window, else batched; never later than a window after this reading.
+            loop = asyncio.get_running_loop()
+            due = max(loop.time(), self._last_flush_at + self._timer_delay_s)
+            self._flush_handle = loop.call_at(due, self._on_timer)
         if self._flush_handle is None and limit > 1:
             self._check_at[0] = self.seq + 1  # no timer (flushed by hand meanwhile): the next reading arms it
         else:
@@ -252,14 +260,16 @@ class Hub:
 
     def _on_timer(self) -> None:
         self._flush_handle = None
+        self._last_flush_at = asyncio.get_running_loop().time()
         self._check_at[0] = self.seq + 1  # pending is about to be empty: the next reading arms the timer
         self.flush()
 
     def flush(self) -> None:
         """Hand the pending batch to the ring and every sink (called by the timer, or early when full).
 
-        The timer is armed by the first pending reading and due one flush interval later, less the loop's timer
-        slack (:data:`TIMER_SLACK_S`). A flush for a full batch leaves it armed: when it fires it flushes whatever
+        The timer is armed by the first pending reading and due one flush interval after the last flush (at once
+        when that is past: an idle link sends a reading without waiting), less the loop's timer slack
+        (:data:`TIMER_SLACK_S`). A flush for a full batch leaves it armed: when it fires it flushes whatever
         came since, so no reading waits longer than the interval.
         """
         pending = self._pending

@@ -72,6 +72,9 @@ class SensorInfo:
     description: str = ""
     model: str = ""
     """Chip or device model, e.g. ``BME280``; may be refined by :meth:`Sensor.open` (chip-id detection)."""
+    readings_per_poll: int = 1
+    """Readings a poll delivers (a FIFO burst: every sample of the burst is a reading); the catalogue states the
+    reading rate a client sees, ``readings_per_poll / interval_s``."""
 
 
 class Sensor(abc.ABC):
@@ -80,6 +83,12 @@ class Sensor(abc.ABC):
     #: Serialisation domain: sensors with the same bus_id are never read concurrently (``"i2c-1"``,
     #: ``"serial:/dev/ttyUSB0"``, ``"sysfs"``, ``"gpio"``).
     bus_id: str = "default"
+
+    #: True for a driver whose ``open``/``read``/``close`` never wait on a device, a file or a lock (pure
+    #: computation, e.g. the synthetic source): the poller then calls it on the event loop, not on a bus
+    #: thread, so a reading costs no thread handoff (issue 13). A driver that touches a bus, even an
+    #: emulated one (which can be told to hang), leaves it False.
+    never_blocks: bool = False
 
     def __init__(self, info: SensorInfo) -> None:
         self.info = info

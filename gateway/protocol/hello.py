@@ -48,16 +48,19 @@ class SensorEntry:
     state: str
     error: str | None
     fields: tuple[FieldEntry, ...]
+    readings_per_poll: int = 1
+    """Readings one poll delivers (a FIFO burst delivers many): ``rate_hz`` is the reading rate a client sees."""
 
     def to_wire(self) -> dict[str, Any]:
-        """The sensor as the ``hello`` frame carries it (``rate_hz`` derived from ``interval_s``; 0: pushed)."""
+        """The sensor as the ``hello`` frame carries it (``rate_hz``: readings per second a client sees,
+        ``readings_per_poll / interval_s``; None for a pushed source)."""
         return {
             "id": self.id,
             "driver": self.driver,
             "model": self.model,
             "description": self.description,
             "interval_s": self.interval_s,
-            "rate_hz": (1 / self.interval_s) if self.interval_s else None,
+            "rate_hz": (self.readings_per_poll / self.interval_s) if self.interval_s else None,
             "sim": self.sim,
             "state": self.state,
             "error": self.error,

@@ -207,8 +207,10 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> MPU6050Sensor:
     settings = settings_from_spec(spec)
 
     smbus = open_bus(spec, ctx, bus, address, "mpu6050")
+    # In FIFO mode every sample of a burst is a reading: the catalogue states the sample rate, not the poll rate.
+    per_poll = max(1, round(spec.interval_s * settings.sample_rate_hz)) if settings.fifo else 1
     info = SensorInfo(
         spec.id, spec.driver, settings.fields(), spec.interval_s, simulated=spec.simulate or ctx.simulate,
-        model="MPU-6050", description="InvenSense 6-axis IMU",
+        model="MPU-6050", description="InvenSense 6-axis IMU", readings_per_poll=per_poll,
     )  # fmt: skip
     return MPU6050Sensor(info, smbus, address, f"i2c-{bus}", settings)

@@ -25,6 +25,7 @@ class SyntheticSensor(Sensor):
     """
 
     bus_id = "synthetic"
+    never_blocks = True  # pure computation: read on the event loop, no thread handoff per reading
 
     def __init__(
         self,

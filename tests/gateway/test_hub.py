@@ -150,21 +150,53 @@ async def test_flush_interval_zero_sends_each_reading_alone() -> None:
     assert [len(b) for b in sinks.batches] == [1, 1]
 
 
+async def busy(hub: Hub, sinks: Sinks) -> float:
+    """Publish one reading on the idle hub, wait for it to go out; return the loop time of that flush."""
+    loop = asyncio.get_running_loop()
+    times: list[float] = []
+    hub.add_sink(lambda batch: times.append(loop.time()))
+    hub.publish("a", {"v": 0})
+    await sinks.wait_batches(len(sinks.batches) + 1)
+    return times[0]
+
+
 async def test_timer_flushes_a_partial_batch_within_one_interval() -> None:
-    """Readings below batch_size go out when the flush timer fires."""
+    """On a busy link, readings below batch_size go out when the flush timer fires, one window after the last
+    flush."""
+    hub, sinks = make_hub(flush_interval_ms=20, batch_size=100)
+    flushed_at = await busy(hub, sinks)
+    hub.publish("a", {"v": 1})
+    hub.publish("a", {"v": 2})
+    assert len(sinks.batches) == 1
+    due = hub.flush_due()
+    # Due one interval after the last flush, less the loop's timer slack (timers fire up to ~2 ms late).
+    assert due is not None
+    # (the flush's own clock reading comes just before its sinks run: within a millisecond of ``flushed_at``)
+    assert flushed_at + 0.02 - TIMER_SLACK_S - 0.001 <= due <= flushed_at + 0.02 - TIMER_SLACK_S + 1e-9
+    await sinks.wait_batches(2)
+    assert [len(b) for b in sinks.batches] == [1, 2]
+
+
+async def test_a_reading_on_an_idle_link_goes_out_at_once_with_its_loop_iteration() -> None:
+    """Nothing sent for a window: the next readings are flushed at once (those of the same loop iteration
+    together), then the link batches again; after a quiet window, at once again."""
     hub, sinks = make_hub(flush_interval_ms=20, batch_size=100)
     loop = asyncio.get_running_loop()
-    before = loop.time()
     hub.publish("a", {"v": 1})
-    after = loop.time()
     hub.publish("a", {"v": 2})
-    assert sinks.batches == []
     due = hub.flush_due()
-    # Due one interval after the first reading, less the loop's timer slack (timers fire up to ~2 ms late).
-    assert due is not None
-    assert before + 0.02 - TIMER_SLACK_S - 1e-9 <= due <= after + 0.02 - TIMER_SLACK_S + 1e-9
+    assert due is not None and due <= loop.time()
     await sinks.wait_batches(1)
-    assert [len(b) for b in sinks.batches] == [2]
+    hub.publish("a", {"v": 3})  # within the window of that flush: batched
+    due = hub.flush_due()
+    assert due is not None and due > loop.time() + 0.01
+    await sinks.wait_batches(2)
+    await asyncio.sleep(0.03)  # a quiet window
+    hub.publish("a", {"v": 4})
+    due = hub.flush_due()
+    assert due is not None and due <= loop.time()
+    await sinks.wait_batches(3)
+    assert [[r[SEQ] for r in b] for b in sinks.batches] == [[1, 2], [3], [4]]
 
 
 @pytest.mark.parametrize(
@@ -174,14 +206,13 @@ async def test_the_timer_is_armed_early_by_the_slack_at_most_a_quarter_of_the_wi
     interval_ms: int, delay_s: float
 ) -> None:
     """The timer is due TIMER_SLACK_S before the window ends, or a quarter of the window early when that is less."""
-    hub, _ = make_hub(flush_interval_ms=interval_ms, batch_size=100)
-    loop = asyncio.get_running_loop()
-    before = loop.time()
+    hub, sinks = make_hub(flush_interval_ms=interval_ms, batch_size=100)
+    flushed_at = await busy(hub, sinks)
     hub.publish("a", {"v": 1})
-    after = loop.time()
     due = hub.flush_due()
     assert due is not None
-    assert before + delay_s - 1e-9 <= due <= after + delay_s + 1e-9  # float rounding
+    now = asyncio.get_running_loop().time()
+    assert max(flushed_at + delay_s - 0.001, now) - 1e-9 <= due <= max(flushed_at + delay_s, now) + 1e-9
     hub.flush()
     await asyncio.sleep(delay_s * 2)  # the armed timer fires with nothing pending
     assert hub.flush_due() is None

@@ -666,3 +666,61 @@ def test_a_sensor_failing_for_more_than_1024_polls_stays_at_the_capped_backoff()
     assert set(gaps[6:fails]) == {60.0}
     assert gaps[fails] == 1.0, "back on its grid once it answers"
     assert runner.health.errors_total == fails
+
+
+# -- drivers that never block: read on the loop (issue 13) ---------------------------------------------------
+
+
+class InlineSensor(ScriptedSensor):
+    """A scripted sensor that declares it never blocks."""
+
+    never_blocks = True
+
+
+async def test_a_driver_that_never_blocks_is_opened_read_and_closed_on_the_loop_thread(shutdown: Any) -> None:
+    """open/read/close of a never-blocking driver run on the event loop's thread, with health kept as usual."""
+    sensor = InlineSensor(lambda n: {"x": float(n)} if n != 1 else {})
+    runner, _hub, published, states = make_runner(sensor)
+    shutdown[0].append(runner.worker)
+    assert [await runner.poll_once() for _ in range(3)] == [{"x": 0.0}, {}, {"x": 2.0}]
+    sensor.fail = SensorError(errno.EREMOTEIO, "nack")
+    assert await runner.poll_once() is None
+    sensor.fail = None
+    assert await runner.poll_once() == {"x": 5.0}  # re-opened; the failed poll read twice (retries=1)
+    await runner.close()
+    assert [(r[SENSOR], dict(r[VALUES])) for r in published] == [("s1", {"x": 0.0}), ("s1", {"x": 2.0}),
+                                                                  ("s1", {"x": 5.0})]  # fmt: skip
+    assert states == [("s1", "ok", None), ("s1", "failing", NACK), ("s1", "recovering", NACK)]
+    assert (sensor.opens, sensor.closes) == (2, 2)
+    assert sensor.threads == {threading.get_ident()}, "no bus thread was used"
+
+
+class InlineTimedSensor(TimedSensor):
+    """A timed sensor that declares it never blocks."""
+
+    never_blocks = True
+
+
+def test_a_never_blocking_driver_keeps_the_fixed_poll_grid() -> None:
+    """Read on the loop, a 1 s sensor still polls at 0, 1, 2, ... s whatever each read costs."""
+
+    async def main(loop: VirtualClockLoop) -> list[float]:
+        sensor = InlineTimedSensor(loop, 1.0, polls=6, cost=lambda n: 0.4 if n % 2 else 0.9)
+        await run_until_done(sensor, FAST)
+        return relative(sensor.starts, 6)
+
+    assert run_virtual(main) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_a_failing_never_blocking_driver_backs_off_like_any_other() -> None:
+    """Failures of an inline driver back off with jitter, then return to the grid (same schedule as a bus one)."""
+
+    def schedule(cls: type[TimedSensor]) -> list[float]:
+        async def main(loop: VirtualClockLoop) -> list[float]:
+            sensor = cls(loop, 1.0, polls=10, failing=lambda n: 2 <= n < 8)
+            await run_until_done(sensor, FAST)
+            return relative(sensor.starts, 10)
+
+        return run_virtual(main)
+
+    assert schedule(InlineTimedSensor) == schedule(TimedSensor)

@@ -8,6 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway.catalogue import Catalogue
+from gateway.metrics import Metrics
 from sensors.base import SensorInfo, Values
 from sensors.errors import ConfigError, ImplausibleReading, SensorError
 from sensors.i2c import mpu6050_codec as codec
@@ -225,3 +227,19 @@ def test_direct_read_before_first_sample_is_implausible() -> None:
         sensor.read()
     clock.t_s += 0.02
     assert sensor.read() == EXPECTED
+
+
+def test_the_catalogue_states_the_reading_rate_of_a_fifo_burst() -> None:
+    """In FIFO mode a 5 Hz poll of a 100 Hz FIFO delivers 20 readings a poll: the hello says 100 Hz, not 5;
+    without the FIFO one reading a poll (issue 13)."""
+    ctx = context_with_emulators()
+    burst = build(spec(0.2, fifo=True, sample_rate_hz=100.0), ctx)
+    direct = build(DeviceSpec("imu2", "mpu6050", "sensors[1]", 0.2, True, {"address": 0x69}), ctx)
+    assert (burst.info.readings_per_poll, direct.info.readings_per_poll) == (20, 1)
+    catalogue = Catalogue(Metrics())
+    catalogue.register_sensor(burst.info)
+    catalogue.register_sensor(direct.info)
+    assert [(s["id"], s["interval_s"], s["rate_hz"]) for s in catalogue.entries()["sensors"]] == [
+        ("imu", 0.2, 100.0),
+        ("imu2", 0.2, 5.0),
+    ]

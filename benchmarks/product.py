@@ -1,0 +1,368 @@
+"""Product benchmark: the real ``sensorcast run`` process (``python -m gateway run``) with sensors polled
+through the poller, next to a raw baseline that produces the same readings from tasks in its own event loop
+(same batching: a 20 ms flush window, ``websockets.broadcast()``), measured in one run.
+
+    .venv/bin/python benchmarks/product.py              # rates 1000 and 5000 r/s, saturation, idle latency
+    .venv/bin/python benchmarks/product.py --rates 500,1000,2000,5000,10000 --runs 3
+
+``benchmarks/fanout.py`` measures the hub and the fan-out fed directly (the second, inner table); this one
+measures what a user starts. (Not named ``gateway.py``: a script in benchmarks/ of that name would shadow the
+``gateway`` package for the other benchmarks, which run with benchmarks/ first on ``sys.path``.) Each row
+alternates product and raw runs and shows the median of ``--runs``. CPU is user + system time of the server
+process over the window; context switches are the sum of ``voluntary_ctxt_switches`` over the process's threads
+(``/proc/PID/task/*/status``). Loopback only; every run is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import psutil
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, broadcast, serve
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fanout
+
+ROOT = fanout.ROOT
+SENSORS = 10
+"""Synthetic sensors sharing the rate (each polls at rate / SENSORS Hz): 10, as in issue 13's measurements."""
+FIELDS = ["temperature_c", "pressure_pa", "humidity_pct"]
+SATURATION_RATE = 40000.0
+"""Asked-for rate of the saturation row (readings/s): well above what either server delivers here."""
+SATURATION_SENSORS = 100
+"""Sensors of the saturation row (400 Hz each): a poll grid of 2.5 ms, above the event loop's timer resolution
+(epoll waits in whole milliseconds), so what limits the rate is CPU, not the timers."""
+
+
+def sensor_count(rate: float) -> int:
+    return SATURATION_SENSORS if rate >= SATURATION_RATE else SENSORS
+
+
+def product_config(path: Path, rate: float, i2c: bool) -> None:
+    """A TOML config: synthetic sensors sharing ``rate``; with ``i2c``, emulated BME280s on one bus."""
+    lines = ['[gateway]\nid = "bench"\n', "[limits]\nmax_clients = 500\n"]
+    n = sensor_count(rate)
+    interval = n / rate
+    for i in range(n):
+        lines.append(
+            f'[[sensors]]\nid = "s{i}"\ndriver = "synthetic"\ninterval_s = {interval!r}\n'
+            f"fields = {json.dumps(FIELDS)}\n"
+        )
+    if i2c:
+        for i, addr in enumerate((0x76, 0x77)):
+            lines.append(
+                f'[[sensors]]\nid = "env{i}"\ndriver = "bme280"\ninterval_s = 0.02\nbus = 1\naddress = {addr}\n'
+                "simulate = true\n"
+            )
+    path.write_text("\n".join(lines))
+
+
+async def serve_raw(port: int, rate: float, flush_ms: int, i2c: bool) -> None:
+    """The baseline: ``SENSORS`` tasks on a fixed poll grid, one reading each per tick, batched per flush window."""
+    clients: set[ServerConnection] = set()
+    loop = asyncio.get_running_loop()
+    pending: list[list[Any]] = []
+    seq = [0]
+    timer: list[asyncio.TimerHandle | None] = [None]
+
+    async def handler(ws: ServerConnection) -> None:
+        clients.add(ws)
+        try:
+            await ws.wait_closed()
+        finally:
+            clients.discard(ws)
+
+    def flush() -> None:
+        timer[0] = None
+        if pending:
+            frame = msgpack.packb({"t": "data", "r": pending})
+            pending.clear()
+            broadcast(clients, frame)
+
+    async def sensor(sid: str, interval: float) -> None:
+        n = 0
+        due = loop.time()
+        while True:
+            n += 1
+            t = time.monotonic()
+            values = {f: round(math.sin(2 * math.pi * t / (10.0 * (i + 1))), 6) for i, f in enumerate(FIELDS)}
+            values["n"] = n
+            seq[0] += 1
+            pending.append([seq[0], seq[0] - 1, time.time_ns(), sid, values, 0])
+            if timer[0] is None:
+                timer[0] = loop.call_later(flush_ms / 1000, flush)
+            due += interval
+            now = loop.time()
+            due = max(due, now)
+            await asyncio.sleep(due - now)
+
+    async with serve(handler, "127.0.0.1", port, compression=None, max_size=2**20):
+        n = sensor_count(rate)
+        specs = [(f"s{i}", n / rate) for i in range(n)]
+        if i2c:
+            specs += [("env0", 0.02), ("env1", 0.02)]
+        tasks = [asyncio.create_task(sensor(s, iv)) for s, iv in specs]
+        print("READY", flush=True)
+        await asyncio.Event().wait()
+        for t in tasks:  # pragma: no cover - SIGTERM ends the process
+            t.cancel()
+
+
+def count_readings(frame: bytes) -> int:
+    """Readings in a ``data`` frame, from its msgpack array header alone (no decode: the clients stay cheap)."""
+    i = len(fanout.DATA_PREFIX) + 2  # then "r" (0xa1 0x72) and the array header
+    head = frame[i]
+    if head & 0xF0 == 0x90:
+        return head & 0x0F
+    if head == 0xDC:
+        return int.from_bytes(frame[i + 1 : i + 3], "big")
+    return int.from_bytes(frame[i + 1 : i + 5], "big")  # 0xdd
+
+
+async def run_clients(port: int, n: int, seconds: float) -> dict[str, Any]:
+    """``n`` clients counting readings; client 0 also decodes every frame for one-way latencies."""
+    counts = [0] * n
+    lat: list[float] = []
+    ready = asyncio.Event()
+    connected = [0]
+
+    async def one(i: int) -> None:
+        async with connect(f"ws://127.0.0.1:{port}/", max_size=2**24, compression=None, max_queue=None) as ws:
+            connected[0] += 1
+            if connected[0] == n:
+                ready.set()
+            async for msg in ws:
+                if not isinstance(msg, bytes) or not msg.startswith(fanout.DATA_PREFIX):
+                    continue
+                if i == 0:
+                    now = time.time_ns()
+                    readings = msgpack.unpackb(msg)["r"]
+                    counts[0] += len(readings)
+                    lat.extend((now - r[2]) / 1e6 for r in readings)
+                else:
+                    counts[i] += count_readings(msg)
+
+    tasks = [asyncio.create_task(one(i)) for i in range(n)]
+    await asyncio.wait_for(ready.wait(), 30)
+    print("CONNECTED", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # GO
+    start, lat_start = sum(counts), len(lat)
+    t0 = time.perf_counter()
+    await asyncio.sleep(seconds)
+    delivered, elapsed = sum(counts) - start, time.perf_counter() - t0
+    window = sorted(lat[lat_start:])
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    out: dict[str, Any] = {"readings_per_s": delivered / elapsed}
+    if window:
+        out["p50_ms"] = window[len(window) // 2]
+        out["p99_ms"] = window[min(len(window) - 1, int(len(window) * 0.99))]
+    return out
+
+
+async def count_per_sensor(port: int, seconds: float) -> dict[str, tuple[float | None, float]]:
+    """One client on the demo: each sensor's advertised ``rate_hz`` and the readings/s it delivered."""
+    counts: dict[str, int] = {}
+    async with connect(f"ws://127.0.0.1:{port}/", max_size=2**24, compression=None) as ws:
+        hello = msgpack.unpackb(await ws.recv())
+        advertised = {s["id"]: s["rate_hz"] for s in hello["sensors"]}
+        # Count the readings stamped within a window that starts once the sensors are up (open, conversions).
+        t0_ns = time.time_ns() + 2_000_000_000
+        t1_ns = t0_ns + int(seconds * 1e9)
+        async with asyncio.timeout(seconds + 8):
+            while time.time_ns() < t1_ns + 500_000_000:  # readings stamped before t1 may still be in flight
+                msg = await ws.recv()
+                if isinstance(msg, bytes) and msg.startswith(fanout.DATA_PREFIX):
+                    for r in msgpack.unpackb(msg)["r"]:
+                        if t0_ns <= r[2] < t1_ns:
+                            counts[r[3]] = counts.get(r[3], 0) + 1
+    return {sid: (rate, counts.get(sid, 0) / seconds) for sid, rate in advertised.items()}
+
+
+def demo_rates(seconds: float) -> None:
+    """Start the real demo (``sensorcast run`` without a config) and print each sensor's rates."""
+    port = fanout.free_port()
+    argv = [sys.executable, "-m", "gateway", "run", "--port", str(port), "--log-level", "warning"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port)
+        ps = psutil.Process(server.pid)
+        cpu0, cs0, t0 = ps.cpu_times(), ctx_switches(server.pid), time.perf_counter()
+        rates = asyncio.run(count_per_sensor(port, seconds))
+        cpu1, cs1, wall = ps.cpu_times(), ctx_switches(server.pid), time.perf_counter() - t0
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    cpu = 100 * ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) / wall
+    print(f"# the demo, one client, {seconds:g} s: CPU {cpu:.1f} %, {(cs1 - cs0) / wall:.0f} ctx switches/s")
+    print(f"{'sensor':12} {'rate_hz (hello)':>16} {'delivered r/s':>14}")
+    for sid, (rate, got) in sorted(rates.items()):
+        print(f"{sid:12} {'-' if rate is None else f'{rate:.2f}':>16} {got:14.2f}")
+
+
+def ctx_switches(pid: int) -> int:
+    """Voluntary context switches of every live thread of ``pid``."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass  # the thread ended meanwhile
+    return total
+
+
+def wait_listening(port: int, timeout_s: float = 30.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port} after {timeout_s} s")
+
+
+def measure(kind: str, rate: float, clients: int, seconds: float, i2c: bool = False) -> dict[str, Any]:
+    """One run of ``kind`` (``sensorcast`` or ``raw``): CPU %, ctx switches/s, delivered rate, latency."""
+    port = fanout.free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        if kind == "sensorcast":
+            cfg = Path(tmp) / "bench.toml"
+            product_config(cfg, rate, i2c)
+            argv = [sys.executable, "-m", "gateway", "run", "--config", str(cfg), "--port", str(port)]
+            argv += ["--log-level", "warning"]
+        else:
+            argv = [sys.executable, __file__, "--serve-raw", "--port", str(port), "--rate", str(rate)]
+            argv += ["--i2c"] if i2c else []
+        server = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        client = None
+        try:
+            wait_listening(port)
+            client = fanout.spawn(
+                "--clients", str(clients), "--port", str(port), "--seconds", str(seconds), "--decode"
+            )
+            fanout.expect(client, "CONNECTED")
+            time.sleep(1.0)  # warm-up
+            ps = psutil.Process(server.pid)
+            cpu0, cs0, t0 = ps.cpu_times(), ctx_switches(server.pid), time.perf_counter()
+            fanout.go(client)
+            assert client.stdout is not None
+            result: dict[str, Any] = json.loads(client.stdout.readline())
+            cpu1, cs1, wall = ps.cpu_times(), ctx_switches(server.pid), time.perf_counter() - t0
+            result["cpu_pct"] = 100 * ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) / wall
+            result["ctx_per_s"] = (cs1 - cs0) / wall
+            result["readings_per_s"] /= clients  # per client
+            return result
+        finally:
+            for p in (client, server):
+                if p is not None and p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+                    try:
+                        p.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        p.kill()
+                        p.wait()
+
+
+def median_of(kind_runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(r.get(key, float("nan")) for r in kind_runs)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rates", default="1000,5000", help="comma-separated readings/s rows (10 clients)")
+    ap.add_argument("--clients", type=int, default=10)
+    ap.add_argument("--client-process", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--runs", type=int, default=3, help="alternated runs per row and server (median shown)")
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--no-saturation", action="store_true")
+    ap.add_argument("--idle-rate", type=float, default=100.0, help="the low-rate latency row (0: skip)")
+    ap.add_argument(
+        "--i2c", action="store_true", help="also a row with 2 emulated BME280s at 50 Hz on one bus"
+    )
+    ap.add_argument(
+        "--demo-rates", action="store_true", help="only: each demo sensor's advertised and real rate"
+    )
+    ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--serve-raw", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--rate", type=float, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve_raw:
+        asyncio.run(serve_raw(args.port, args.rate, 20, args.i2c))
+        return 0
+    if args.demo_rates:
+        demo_rates(max(args.seconds, 10.0))
+        return 0
+    if args.client_process:
+        print(json.dumps(asyncio.run(run_clients(args.port, args.clients, args.seconds))), flush=True)
+        return 0
+
+    rows: list[tuple[str, float, bool]] = []
+    if args.idle_rate:
+        rows.append((f"{args.idle_rate:g} r/s", args.idle_rate, False))
+    rows += [(f"{r} r/s", float(r), False) for r in args.rates.split(",")]
+    if args.i2c:
+        rows.append(("1000 r/s + 2 I2C @50 Hz", 1000.0, True))
+    if not args.no_saturation:
+        rows.append(("saturation (100 x 400 Hz)", SATURATION_RATE, False))
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    header = (
+        f"{'row':28} {'server':10} {'r/s/client':>10} {'CPU %':>7} {'ctx/s':>8} {'p50 ms':>7} {'p99 ms':>7}"
+    )
+    print(f"# {args.clients} clients, median of {args.runs} alternated runs, {args.seconds:g} s windows")
+    print(header)
+    for name, rate, i2c in rows:
+        runs: dict[str, list[dict[str, Any]]] = {"sensorcast": [], "raw": []}
+        for _ in range(args.runs):
+            for kind in ("sensorcast", "raw"):
+                runs[kind].append(measure(kind, rate, args.clients, args.seconds, i2c))
+        results[name] = runs
+        for kind in ("sensorcast", "raw"):
+            r = runs[kind]
+            cpus = sorted(x["cpu_pct"] for x in r)
+            print(
+                f"{name:28} {kind:10} {median_of(r, 'readings_per_s'):10.0f} {median_of(r, 'cpu_pct'):7.1f}"
+                f" {median_of(r, 'ctx_per_s'):8.0f} {median_of(r, 'p50_ms'):7.2f} {median_of(r, 'p99_ms'):7.2f}"
+                f"   (CPU runs {', '.join(f'{c:.1f}' for c in cpus)})"
+            )
+        s, b = runs["sensorcast"], runs["raw"]
+        print(
+            f"{name:28} {'ratio':10} {median_of(s, 'readings_per_s') / median_of(b, 'readings_per_s'):10.2f}x"
+            f"{median_of(s, 'cpu_pct') / median_of(b, 'cpu_pct'):6.2f}x"
+            f" {median_of(s, 'ctx_per_s') / max(1.0, median_of(b, 'ctx_per_s')):7.2f}x",
+            flush=True,
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
