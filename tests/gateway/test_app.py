@@ -109,7 +109,8 @@ async def test_a_clean_stop_runs_in_the_order_that_loses_nothing() -> None:
 
 async def test_a_clean_stop_stores_every_reading_the_hub_flushed(tmp_path: Path) -> None:
     """Every reading of a raw-policy sensor that left the hub is in the history database once the app has
-    stopped, in order - here all of them leave in the stop's last flush (the flush timer is never due)."""
+    stopped, in order - here nearly all of them leave in the stop's last flush (after the first, which an idle
+    link sends at once, the 10 s flush window is never over)."""
     cfg = parse_config(
         {
             "gateway": {
@@ -130,13 +131,16 @@ async def test_a_clean_stop_stores_every_reading_the_hub_flushed(tmp_path: Path)
     async with GatewayApp(cfg) as app:
         app.hub.add_sink(lambda batch: flushed.extend(r[2] for r in batch if r[3] == "wave"))
         await asyncio.sleep(0.3)
-        assert flushed == []  # still pending in the hub
+        assert len(flushed) <= 1  # the rest is still pending in the hub
         assert app.history is not None
         path = app.history.path
     assert len(flushed) >= 5
     result = HistoryReader(path).query("wave", ["a"], 0, 2**62, limit=100_000)
     assert result is not None
-    assert [row[0] for row in result.rows] == flushed
+    stored = [row[0] for row in result.rows]
+    assert (
+        stored[len(stored) - len(flushed) :] == flushed
+    )  # (the reading sent before the sink was added precedes)
 
 
 async def test_a_crashed_task_stops_the_app_and_is_kept_as_the_failure() -> None:
