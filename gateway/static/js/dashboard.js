@@ -275,7 +275,8 @@ class Dashboard {
   async downloadCsv() {
     const id = this.selected;
     if (!id || !this.hasHistory()) return;
-    const [t0, t1] = this.paused && this.view ? this.view : [Date.now() + this.offsetMs - this.windowMs, Date.now() + this.offsetMs];
+    const now = Date.now() + this.offsetMs; // read once: two reads a millisecond apart made a 1 h window "wider"
+    const [t0, t1] = this.paused && this.view ? this.view : [now - this.windowMs, now];
     const spanS = (t1 - t0) / 1000;
     const q = new URLSearchParams({ sensor: id, from: (t0 / 1000).toFixed(3), to: (t1 / 1000).toFixed(3), format: "csv" });
     if (spanS > 3600) q.set("points", "2000");
@@ -370,14 +371,20 @@ class Dashboard {
     this.updateSubscription();
   }
 
+  /** The live window [now - window, now], with now read once. */
+  liveWindow() {
+    const now = Date.now();
+    return [now - this.windowMs, now];
+  }
+
   pan(f) {
-    const [t0, t1] = this.view ?? this.charts.range() ?? [Date.now() - this.windowMs, Date.now()];
+    const [t0, t1] = this.view ?? this.charts.range() ?? this.liveWindow();
     const d = (t1 - t0) * f;
     this.setView(t0 + d, t1 + d);
   }
 
   zoom(f) {
-    const [t0, t1] = this.view ?? this.charts.range() ?? [Date.now() - this.windowMs, Date.now()];
+    const [t0, t1] = this.view ?? this.charts.range() ?? this.liveWindow();
     const mid = (t0 + t1) / 2;
     const half = ((t1 - t0) * f) / 2;
     this.setView(mid - half, mid + half);
@@ -518,7 +525,7 @@ class Dashboard {
     }
     $("#pause").addEventListener("click", () => {
       if (this.paused) this.live();
-      else this.setView(...(this.charts.range() ?? [Date.now() - this.windowMs, Date.now()]));
+      else this.setView(...(this.charts.range() ?? this.liveWindow()));
     });
     $("#csv").addEventListener("click", () => this.downloadCsv());
     $("#pan-left").addEventListener("click", () => this.pan(-0.25));
