@@ -41,7 +41,7 @@ TimeoutStopSec=5
 RestartSec=1
 ExecStartPost=/opt/sensorcast/venv/bin/python /usr/local/bin/sandbox-probe.py
 """
-SANDBOX_PROBE = """import errno, grp, os, pwd
+SANDBOX_PROBE = """import ctypes, errno, grp, mmap, os, pwd
 from gateway.clock import clock_synced
 
 def attempt(label, fn):
@@ -57,6 +57,9 @@ attempt("write-data", lambda: open("/var/lib/sensorcast/probe", "w").close())
 attempt("list-home", lambda: os.listdir("/home"))
 groups = ",".join(sorted(grp.getgrgid(g).gr_name for g in os.getgroups()))
 print("SANDBOX user", pwd.getpwuid(os.getuid()).pw_name, groups)
+attempt("read-i2c-group-file", lambda: open("/srv/i2c-only").read())
+attempt("wx-mmap", lambda: mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC))
+print("SANDBOX ctypes-callback", ctypes.CFUNCTYPE(ctypes.c_int)(lambda: 7)())
 """
 PROBE = """#!/bin/bash
 exec > /var/log/probe.txt 2>&1
@@ -126,6 +129,10 @@ def booted_root(tmp_path: Path) -> Iterator[Chroot]:
         dropin.parent.mkdir()
         dropin.write_text(DROP_IN)
         root.file("/usr/local/bin/sandbox-probe.py").write_text(SANDBOX_PROBE)
+        # stands in for /dev/i2c-1 (root:i2c 0660): only the supplementary group grants access
+        root.file("/srv/i2c-only").write_text("i2c\n")
+        root.run("chown", "root:i2c", "/srv/i2c-only")
+        root.run("chmod", "0660", "/srv/i2c-only")
         probe = root.file("/usr/local/bin/probe.sh")
         probe.write_text(PROBE)
         probe.chmod(0o755)
@@ -195,7 +202,10 @@ def test_boot_import_notify_sandbox_and_watchdog_restart(booted_root: Chroot) ->
     assert sandbox[0] in ("clock_synced True", "clock_synced False")  # adjtimex allowed: never None
     assert sandbox[1:4] == ["write-etc EROFS", "write-data ok", "list-home EACCES"]
     user, groups = sandbox[4].split()[1:]
-    assert (user, set(groups.split(","))) == ("sensorcast", {"sensorcast", "gpio", "i2c", "spi", "dialout"})
+    # PrivateUsers=: the device groups are outside the namespace's map, so getgroups() shows them as nogroup -
+    # yet the kernel still grants their permissions (the group-only file opens)
+    assert (user, set(groups.split(","))) == ("sensorcast", {"sensorcast", "nogroup"})
+    assert sandbox[5:8] == ["read-i2c-group-file ok", "wx-mmap EPERM", "ctypes-callback 7"]
 
     # the frozen process: watchdog timeout, SIGABRT with the faulthandler's stack, restart with a new pid
     assert "sensorcast.service: Watchdog timeout (limit 4s)!" in journal
