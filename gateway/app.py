@@ -353,8 +353,14 @@ class GatewayApp:
         for sensor in sensors:
             runner = self._start_sensor(sensor, loop)
             self._spawn(runner.run(), f"sensor-{runner.id}", sensor_id=runner.id)
-        if plan.tokens_changed:
-            self.server.tokens = {t.token.encode(): t.role for t in new.security.tokens}
+        if plan.tokens_changed:  # open sessions too: a removed token's sessions close, a changed role applies
+            closed, changed = self.server.apply_tokens(
+                {t.token.encode(): t.role for t in new.security.tokens}
+            )
+            if closed or changed:
+                log.warning(
+                    "reload: closed %d session(s) whose token was revoked; %d changed role", closed, changed
+                )
         if self.bridge is not None and (plan.added or plan.removed or plan.changed):
             self.bridge.republish()  # discovery and meta of the new catalogue; removed sensors' entities cleared
         self.config = replace(

@@ -52,8 +52,10 @@ def encode_status(
     sensors: Mapping[str, Any] | None = None,
     actuators: Mapping[str, Any] | None = None,
     drop: Mapping[str, Any] | None = None,
+    role: str | None = None,
 ) -> bytes:
-    """Encode a ``status`` frame with whichever of its parts are given."""
+    """Encode a ``status`` frame with whichever of its parts are given (``role``: a reload changed this
+    connection's role)."""
     msg: dict[str, Any] = {"t": "status"}
     if sensors:
         msg["sensors"] = sensors
@@ -61,6 +63,8 @@ def encode_status(
         msg["actuators"] = actuators
     if drop:
         msg["drop"] = drop
+    if role:
+        msg["role"] = role
     return _pack(msg)
 
 

@@ -48,14 +48,24 @@ from gateway.protocol.hello import Hello
 from gateway.protocol.history import History, encode_history_pages
 from gateway.protocol.model import SENSOR
 from gateway.protocol.ratelimit import ControlGate, Verdict
+from gateway.protocol.sessions import review_sessions
 from gateway.protocol.subscription import FULL, MAX_SUBSCRIPTIONS, NONE, SubscriptionSet
-from gateway.protocol.wire import encode_ack, encode_data, encode_error, encode_gap, encode_hello, encode_pong
+from gateway.protocol.wire import (
+    encode_ack,
+    encode_data,
+    encode_error,
+    encode_gap,
+    encode_hello,
+    encode_pong,
+    encode_status,
+)
 from gateway.protocol.wire import encode_result as encode_cmd_result
 from gateway.server.fanout import Client, FanOut, close_within
 from gateway.server.http import OriginPolicy, StaticFiles, head_response, json_response, response
 from gateway.server.limits import (
     CLOSE_INVALID,
     CLOSE_POLICY,
+    CLOSE_REVOKED,
     CLOSE_TIMEOUT_S,
     CLOSE_TRY_LATER,
     INCOMING_QUEUE_FRAMES,
@@ -140,6 +150,9 @@ class GatewayServer:
         self._evicted: set[ServerConnection] = set()
         self._summary: asyncio.TimerHandle | None = None
         self._history_busy: set[Client] = set()
+        self._sessions: dict[Client, bytes | None] = {}
+        """Authorised clients and the token each showed (None: the gateway had no tokens then)."""
+        self._closers: set[asyncio.Task[None]] = set()
         for name, kind, text in (
             ("sensorcast_control_messages_total", "counter", "Control messages received"),
             ("sensorcast_bad_messages_total", "counter", "Malformed control messages"),
@@ -175,6 +188,51 @@ class GatewayServer:
             if hmac.compare_digest(given, known):
                 role = r
         return role
+
+    def apply_tokens(self, tokens: dict[bytes, str]) -> tuple[int, int]:
+        """Use ``tokens`` (token -> role) from now on, for open sessions too (a reload rotated them).
+
+        Sessions whose token is gone get ``error auth_revoked`` and close 4401 at once; sessions whose token now
+        has another role keep going with it (told by a ``status`` frame with ``role``). Returns (closed,
+        changed)."""
+        self.tokens = tokens
+        review = review_sessions(((c, t, c.role or "") for c, t in self._sessions.items()), tokens)
+        for client, role in review.roles:
+            self._change_role(client, role)
+        for client in review.revoked:
+            self._revoke(client)
+        return len(review.revoked), len(review.roles)
+
+    def _change_role(self, client: Client, role: str) -> None:
+        was_operator = client.role == "operator"
+        client.role = role
+        client.send(encode_status(role=role))
+        if was_operator != (role == "operator"):
+            self._count_operator(client, +1 if role == "operator" else -1)
+
+    def _count_operator(self, client: Client, delta: int) -> None:
+        self.operators += delta
+        if delta < 0 and self.operators == 0 and self.on_last_operator is not None:
+            self._background(self.on_last_operator(), f"last-operator-{client.name}")
+
+    def _revoke(self, client: Client) -> None:
+        """End a session whose token a reload removed: no further reading or command reaches or comes from it."""
+        self._sessions.pop(client, None)
+        if client.role == "operator":
+            self._count_operator(client, -1)
+        client.role = None
+        client.send(encode_error(None, "auth_revoked", "token revoked"))
+        self.fanout.remove(client)
+        client.closing = True
+        self._background(close_within(client.conn, CLOSE_REVOKED, "token revoked"), f"revoke-{client.name}")
+
+    def _background(self, work: Awaitable[None], name: str) -> None:
+        async def run() -> None:
+            await work
+
+        task = asyncio.get_running_loop().create_task(run(), name=name)
+        self._closers.add(task)
+        task.add_done_callback(self._closers.discard)
 
     # -- HTTP side -----------------------------------------------------------------------------------------
 
@@ -279,10 +337,11 @@ class GatewayServer:
 
     # -- WebSocket side ------------------------------------------------------------------------------------
 
-    async def _authenticate(self, conn: ServerConnection) -> str | None:
-        """Return the client's role; None when it was refused (the connection is then closed)."""
+    async def _authenticate(self, conn: ServerConnection) -> tuple[str, bytes | None] | None:
+        """Return the client's role and the token it showed; None when it was refused (the connection is then
+        closed)."""
         if not self.tokens:
-            return "operator"  # no tokens: only allowed on loopback or with --insecure
+            return "operator", None  # no tokens: only allowed on loopback or with --insecure
         address = _address(conn)
         offered = conn.request.headers.get_all("Sec-WebSocket-Protocol") if conn.request else []
         for item in (p.strip() for h in offered for p in h.split(",")):
@@ -343,7 +402,7 @@ class GatewayServer:
 
     async def _check_token(
         self, conn: ServerConnection, address: str, token: str, ref: object, *, ack: bool
-    ) -> str | None:
+    ) -> tuple[str, bytes] | None:
         now = time.monotonic()
         if not self.throttle.allow(address, now):
             self.metrics.inc("sensorcast_auth_throttled_total")
@@ -358,7 +417,7 @@ class GatewayServer:
             return None
         if ack:
             await conn.send(encode_ack(ref, "auth"))
-        return role
+        return role, token.encode()
 
     async def _refuse(self, conn: ServerConnection, address: str, now: float, ref: object) -> None:
         self._count_failure(address, now)
@@ -423,13 +482,14 @@ class GatewayServer:
     async def handler(self, conn: ServerConnection) -> None:
         """Serve one WebSocket connection until it closes."""
         try:
-            role = await self._authenticate(conn)
+            auth = await self._authenticate(conn)
         except ConnectionClosed:
-            role = None
+            auth = None
         finally:
             self._evicted.discard(conn)
-        if role is None:
+        if auth is None:
             return
+        role, token = auth
         if (
             len(self.fanout.clients) >= self.config.limits.max_clients
         ):  # filled up while this one authenticated
@@ -442,6 +502,7 @@ class GatewayServer:
         client.send(self._hello(role))
         self._set_subs(client, start)
         self.fanout.add(client)
+        self._sessions[client] = token
         if role == "operator":
             self.operators += 1
         loop = asyncio.get_running_loop()
@@ -457,7 +518,8 @@ class GatewayServer:
             writer.cancel()
             if resumes.task is not None:
                 resumes.task.cancel()
-            if role == "operator":
+            self._sessions.pop(client, None)
+            if client.role == "operator":  # (a revoked session has no role left: counted out already)
                 self.operators -= 1
                 if self.operators == 0 and self.on_last_operator is not None:
                     await self.on_last_operator()
@@ -495,6 +557,8 @@ class GatewayServer:
             await self._handle(client, msg, resumes)
 
     async def _handle(self, client: Client, msg: Any, resumes: _Resumes) -> None:
+        if client not in self._sessions:
+            return  # revoked by a reload: closing, nothing it sends counts any more
         if isinstance(msg, Subscribe):
             try:
                 subs = client.subs.add(msg.entries, replace=msg.replace)

@@ -10,6 +10,8 @@ CLOSE_INVALID = 1007
 """RFC 6455 invalid payload: a control message that does not parse."""
 CLOSE_TRY_LATER = 1013
 """RFC 6455 try again later: the server is full."""
+CLOSE_REVOKED = 4401
+"""Application code (4000-4999; 4401 as in HTTP 401 and graphql-ws): a reload removed the session's token."""
 
 CLOSE_TIMEOUT_S = 1.0
 """Seconds a close may take (close frame drained, peer's answer, TCP teardown) before the socket is aborted."""

@@ -17,13 +17,19 @@ from tests.conftest import scaled
 
 TOKEN_OLD = "old-token-" + "a" * 10
 TOKEN_NEW = "new-token-" + "b" * 10
+TOKEN_KEEP = "keep-token-" + "c" * 10
 
 
 def config(*sensors: tuple[str, float], token: str = TOKEN_OLD, **extra: Any) -> Config:
     return parse_config(
         {
             "gateway": {"id": "t", "host": "127.0.0.1", "port": 0},
-            "security": {"tokens": [{"name": "op", "role": "operator", "token": token}]},
+            "security": {
+                "tokens": [
+                    {"name": "op", "role": "operator", "token": token},
+                    {"name": "keep", "role": "operator", "token": TOKEN_KEEP},
+                ]
+            },
             "sensors": [
                 {"id": sid, "driver": "synthetic", "interval_s": iv, "fields": ["a"], **extra}
                 for sid, iv in sensors
@@ -35,12 +41,21 @@ def config(*sensors: tuple[str, float], token: str = TOKEN_OLD, **extra: Any) ->
 
 async def test_reload_changes_sensors_and_tokens_without_dropping_the_client() -> None:
     """A connected client keeps its connection through a reload; the added sensor polls, the removed one
-    leaves /healthz, the rebuilt one polls at its new interval, and only the new token opens a connection."""
+    leaves /healthz, the rebuilt one polls at its new interval, only the new token opens a connection, and the
+    session of the removed token is closed with 4401."""
     async with GatewayApp(config(("keep", 0.02), ("gone", 0.02), ("tune", 0.02))) as app:
         url = f"ws://127.0.0.1:{app.port}/"
-        async with connect(url, subprotocols=[f"bearer.{TOKEN_OLD}"]) as ws:  # type: ignore[list-item]
+        async with (
+            connect(url, subprotocols=[f"bearer.{TOKEN_KEEP}"]) as ws,  # type: ignore[list-item]
+            connect(url, subprotocols=[f"bearer.{TOKEN_OLD}"]) as revoked,  # type: ignore[list-item]
+        ):
             assert msgpack.unpackb(await ws.recv())["t"] == "hello"
+            assert msgpack.unpackb(await revoked.recv())["t"] == "hello"
             plan = await app.reload(config(("keep", 0.02), ("tune", 0.5), ("new", 0.02), token=TOKEN_NEW))
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    assert msgpack.unpackb(await asyncio.wait_for(revoked.recv(), scaled(5)))["t"] != "hello"
+            assert (revoked.close_code, revoked.close_reason) == (4401, "token revoked")
             assert plan.summary() == "added new; removed gone; rebuilt tune; tokens rotated"
             assert sorted(app.health()["sensors"]) == ["keep", "new", "tune"]
             assert sorted(r.id for r in app.runners) == ["keep", "new", "tune"]
