@@ -91,6 +91,7 @@ class Dashboard {
       this.offsetMs = offsetMs;
     });
     c.on("autherror", ({ code }) => this.askToken(code));
+    c.on("role", () => this.onRole(c.hello));
   }
 
   onHello(h) {
@@ -121,6 +122,14 @@ class Dashboard {
     }
     if (!this.selected || !this.catalogue.has(this.selected)) this.select(h.sensors[0]?.id ?? null);
     else this.updateSubscription(true);
+  }
+
+  /** A gateway reload changed this token's role: the controls and the badge follow, the rest stays. */
+  onRole(h) {
+    $("#role").textContent = h.role ?? "read-only";
+    this.controls.build(h);
+    this.alerts.build(h);
+    for (const a of h.actuators ?? []) this.controls.update(a.id, a.value);
   }
 
   onReadings(readings, backfill) {
@@ -491,7 +500,9 @@ class Dashboard {
     $("#auth").hidden = false;
     $("#auth-msg").textContent = code === "auth_failed"
       ? "The gateway refused this token (invalid token). Check it and try again."
-      : "This gateway requires an access token.";
+      : code === "auth_revoked"
+        ? "This token was revoked on the gateway. Enter a current one."
+        : "This gateway requires an access token.";
     $("#auth-msg").dataset.code = code;
     $("#token").value = "";
     $("#token").focus();

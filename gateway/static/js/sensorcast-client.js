@@ -20,7 +20,12 @@
  *   </script>
  *
  * What it does for you:
- * - Authentication: the token (if any) is sent as the first message, never in the URL.
+ * - Authentication: the token (if any) rides in the WebSocket handshake as the subprotocol `bearer.<token>`
+ *   (next to `sensorcast.v1`; the gateway never echoes it), never in the URL. It is checked before the
+ *   connection waits anywhere, so peers flooding the gateway's pre-auth budget from the same address cannot
+ *   crowd a token holder out. A token that is not a valid subprotocol name goes as the first message instead.
+ * - A reload on the gateway may revoke the token (`error auth_revoked`, close 4401: reconnecting stops, like a
+ *   refused token) or change its role (`status.role`: `hello.role` is updated and a `role` event fires).
  * - Reconnects with exponential backoff and jitter, then re-subscribes and sends `resume` with the last
  *   (boot, seq) it delivered. Live frames that arrive while the backfill is in flight are held back, so
  *   `readings` events always come in seq order without duplicates. A hole that cannot be filled comes as a
@@ -41,7 +46,8 @@
  *   gap      {boot, from, to, reason, initial}   (initial: hole before the first connection's history)
  *   loss     {sensor, after, before, coalesced}  (readings of `sensor` between seqs `after` and `before` missed)
  *   latency  {rttMs, offsetMs}
- *   autherror {code, msg}                          (wrong or missing token; reconnecting stops until connect())
+ *   autherror {code, msg}                          (wrong, missing or revoked token; reconnecting stops until connect())
+ *   role     {role}                                (a gateway reload changed this token's role; hello.role follows)
  *   error    any error frame
  */
 
@@ -52,6 +58,11 @@ export const FLAG_COALESCED = 4;
 export const FLAG_RESENT = 8;
 
 const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 15000, factor: 2, jitter: 0.3 };
+/** RFC 7230 token characters: what a WebSocket subprotocol name (and so `bearer.<token>`) may contain. */
+const SUBPROTOCOL_SAFE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const AUTH_CODES = new Set(["auth_failed", "auth_required", "auth_revoked"]);
+/** Close code of a session whose token a gateway reload revoked (after `error auth_revoked`). */
+export const CLOSE_REVOKED = 4401;
 const REQUEST_TIMEOUT_MS = 10000;
 
 /** The WebSocket URL of the gateway that served this page (same host and port, `wss:` under https). */
@@ -72,7 +83,7 @@ export class SensorcastClient {
   /**
    * @param {object} [options]
    * @param {string} [options.url] WebSocket URL (default: the page's own host, path `/`).
-   * @param {string|null} [options.token] access token (sent in the first message).
+   * @param {string|null} [options.token] access token (sent as the `bearer.<token>` subprotocol).
    * @param {Array<object>} [options.subscribe] subscription entries (default everything at full rate).
    * @param {boolean} [options.history] on the first connection, backfill what the gateway's ring holds.
    * @param {object} [options.backoff] {initialMs, maxMs, factor, jitter}.
@@ -254,9 +265,11 @@ export class SensorcastClient {
     this._teardown(1000, "reconnecting");
     this._setState(this.stats.connects === 0 && this.attempt === 0 ? "connecting" : "reconnecting");
     const sep = this.url.includes("?") ? "&" : "?";
+    const bearer = !!this.token && SUBPROTOCOL_SAFE.test(this.token);
+    const protocols = bearer ? ["sensorcast.v1", `bearer.${this.token}`] : ["sensorcast.v1"];
     let ws;
     try {
-      ws = new this.WebSocket(`${this.url}${sep}subscribe=none`, ["sensorcast.v1"]);
+      ws = new this.WebSocket(`${this.url}${sep}subscribe=none`, protocols);
     } catch (err) {
       this._scheduleReconnect(0, String(err));
       return;
@@ -265,7 +278,9 @@ export class SensorcastClient {
     this._ws = ws;
     ws.onopen = () => {
       this._lastRx = performance.now();
-      // First message: the token, or a ping (which a gateway that needs a token answers with auth_required).
+      // Token in the handshake: the gateway answers with hello (or auth_failed) unasked. Otherwise the first
+      // message: the token, or a ping (which a gateway that needs a token answers with auth_required).
+      if (bearer) return;
       if (this.token) this._send({ t: "auth", id: 0, token: this.token });
       else this._send({ t: "ping", id: 0, ts: Date.now() });
     };
@@ -312,8 +327,15 @@ export class SensorcastClient {
     this._historyRows.clear();
     this._resumeRef = null;
     this._held = [];
+    if (code === CLOSE_REVOKED && this.state !== "unauthorized") this._unauthorized("auth_revoked", reason);
     if (this.state === "unauthorized" || !this._wanted) return;
     this._scheduleReconnect(code, reason);
+  }
+
+  _unauthorized(code, msg) {
+    this._wanted = false;
+    this._setState("unauthorized", { code, reason: msg });
+    this._emit("autherror", { code, msg });
   }
 
   _scheduleReconnect(code, reason) {
@@ -356,6 +378,15 @@ export class SensorcastClient {
         return this._settle({ ...msg, rows }, false);
       }
       case "status":
+        if (msg.actuators && this.hello?.actuators) {
+          // hello stays the latest known state (a role change rebuilds controls from it)
+          const acts = this.hello.actuators.map((a) => (a.id in msg.actuators ? { ...a, value: msg.actuators[a.id].value } : a));
+          this.hello = { ...this.hello, actuators: acts };
+        }
+        if (msg.role && this.hello) {
+          this.hello = { ...this.hello, role: msg.role };
+          this._emit("role", { role: msg.role });
+        }
         if (msg.drop) {
           this.stats.dropped += msg.drop.n;
           this._emit("drop", msg.drop);
@@ -367,11 +398,7 @@ export class SensorcastClient {
         if (msg.reason === "boot") this._chain.clear();
         return this._emit("gap", { ...msg, initial: this._initialResume === msg.ref });
       case "error":
-        if (msg.code === "auth_failed" || msg.code === "auth_required") {
-          this._wanted = false;
-          this._setState("unauthorized", { code: msg.code, reason: msg.msg });
-          this._emit("autherror", { code: msg.code, msg: msg.msg });
-        }
+        if (AUTH_CODES.has(msg.code)) this._unauthorized(msg.code, msg.msg);
         this._emit("error", msg);
         return this._settle(msg, true);
       default:

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import subprocess
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import msgpack
 from playwright.sync_api import Page
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from tests.conftest import scaled
 from tests.integration.browser.gateway_proc import (
     SENSORCAST,
+    VIEWER_TOKEN,
     GatewayProcess,
     synthetic,
     toml_value,
     write_config,
 )
+from tests.integration.test_hostile_peers import silent_attackers
 
 OPEN_SOCKET = """async ([url, protocols]) => {
   let ws;
@@ -69,3 +78,70 @@ def test_browser_authenticates_with_a_generated_token_as_subprotocol(
     assert page.evaluate(OPEN_SOCKET, [ws_url, ["sensorcast.v1", "bearer.abc/def=="]]) == {
         "thrown": "SyntaxError"
     }
+
+
+CONN_STATES = """
+window.__conn = [];
+new MutationObserver((ms) => {
+  for (const m of ms) if (m.target === document.body) window.__conn.push(document.body.dataset.conn);
+}).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-conn"] });
+"""
+"""Init script: every connection state the dashboard shows (body[data-conn]), in order, from the first one."""
+
+
+async def _first_message_auth(url: str) -> bool:
+    """One first-message authentication (what the dashboard did before): True when hello arrives."""
+    try:
+        async with connect(url, open_timeout=5) as ws:
+            await ws.send(msgpack.packb({"t": "auth", "id": 1, "token": VIEWER_TOKEN}))
+            frames = [msgpack.unpackb(await asyncio.wait_for(ws.recv(), scaled(5))) for _ in range(2)]
+            return [f["t"] for f in frames] == ["ack", "hello"]
+    except (OSError, InvalidStatus, ConnectionClosed, TimeoutError):
+        return False
+
+
+@contextlib.contextmanager
+def same_address_flood(ws_url: str, n: int, probes: list[bool]) -> Iterator[None]:
+    """``n`` reconnecting sockets from 127.0.0.1 that never authenticate, in a thread, for the block's duration;
+    once they are all open, ten first-message authentications are tried under them (into ``probes``)."""
+    ready, stop = threading.Event(), threading.Event()
+
+    async def main() -> None:
+        async with silent_attackers(ws_url, n) as opened:
+            await asyncio.wait_for(opened.wait(), scaled(10))
+            for _ in range(10):
+                probes.append(await _first_message_auth(ws_url))
+            ready.set()
+            await asyncio.to_thread(stop.wait, scaled(120))
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(scaled(60)), "the flood never got going"
+        yield
+    finally:
+        stop.set()
+        thread.join(scaled(15))
+
+
+def test_dashboard_with_a_token_connects_at_once_under_a_same_address_flood(
+    new_page: Callable[..., Page], gateways: Callable[..., GatewayProcess], tmp_path: Path
+) -> None:
+    """24 silent sockets from the browser's own address (pre-auth budget 2 per address) keep evicting
+    first-message auth (some of 10 tries fail), yet the dashboard with a token connects on its first attempt
+    at each of 5 page loads: its token rides in the handshake as bearer.<token> and never waits in that budget."""
+    config = write_config(tmp_path / "gw.toml", tokens=True, sensors=[synthetic("wave", 0.1, ["a"])])
+    with config.open("a", encoding="utf-8") as f:
+        f.write("[limits]\npreauth_per_address = 2\n")  # a small budget: the flood evicts at once
+    url = gateways(config).start()
+    page = new_page()
+    page.add_init_script(f"sessionStorage.setItem('sensorcast.token', {VIEWER_TOKEN!r});" + CONN_STATES)
+    probes: list[bool] = []
+    loads = []
+    with same_address_flood(url.replace("http://", "ws://"), 24, probes):
+        for _ in range(5):
+            page.goto(url)
+            page.wait_for_function("() => document.body.dataset.conn === 'open'", timeout=scaled(10) * 1000)
+            loads.append((page.evaluate("() => window.__conn"), page.text_content("#role")))
+    assert len(probes) == 10 and not all(probes), probes  # the flood really shuts first-message auth out
+    assert loads == [(["connecting", "open"], "viewer")] * 5
