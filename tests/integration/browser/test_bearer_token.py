@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import scaled
 from tests.integration.browser.gateway_proc import (
+    OPERATOR_TOKEN,
     SENSORCAST,
     VIEWER_TOKEN,
     GatewayProcess,
@@ -145,3 +147,45 @@ def test_dashboard_with_a_token_connects_at_once_under_a_same_address_flood(
             loads.append((page.evaluate("() => window.__conn"), page.text_content("#role")))
     assert len(probes) == 10 and not all(probes), probes  # the flood really shuts first-message auth out
     assert loads == [(["connecting", "open"], "viewer")] * 5
+
+
+def _token_table(path: Path, tokens: list[dict[str, str]]) -> None:
+    """(Re)write ``path``: a wave sensor, a simulated relay and ``tokens``."""
+    write_config(
+        path,
+        sensors=[synthetic("wave", 0.1, ["a"])],
+        actuators=[{"id": "relay1", "driver": "relay", "simulate": True, "pin": 26}],
+    )
+    with path.open("a", encoding="utf-8") as f:
+        f.write("[security]\ntokens = " + toml_value(tokens) + "\n")
+
+
+def test_dashboard_follows_a_reload_that_demotes_then_revokes_its_token(
+    new_page: Callable[..., Page], gateways: Callable[..., GatewayProcess], tmp_path: Path
+) -> None:
+    """An operator's page loses its output controls without reconnecting when a reload makes its token a
+    viewer's, and asks for a new token (no reconnect loop) when the next reload removes it (close 4401)."""
+    path = tmp_path / "gw.toml"
+    viewer = {"name": "v", "role": "viewer", "token": VIEWER_TOKEN}
+    _token_table(path, [{"name": "op", "role": "operator", "token": OPERATOR_TOKEN}, viewer])
+    gw = gateways(path)
+    url = gw.start()
+    assert gw.proc is not None
+    page = new_page()
+    page.add_init_script(f"sessionStorage.setItem('sensorcast.token', {OPERATOR_TOKEN!r});" + CONN_STATES)
+    page.goto(url)
+    page.wait_for_selector("#controls .control", timeout=scaled(10) * 1000)
+    steps = [(page.text_content("#role"), page.locator("#controls .control").count())]
+    _token_table(path, [{"name": "op", "role": "viewer", "token": OPERATOR_TOKEN}, viewer])
+    gw.proc.send_signal(signal.SIGHUP)
+    page.wait_for_function(
+        "() => document.querySelector('#role').textContent === 'viewer'", timeout=scaled(10) * 1000
+    )
+    steps.append((page.text_content("#role"), page.locator("#controls .control").count()))
+    _token_table(path, [viewer])
+    gw.proc.send_signal(signal.SIGHUP)
+    page.wait_for_selector("#auth:not([hidden])", timeout=scaled(10) * 1000)
+    page.wait_for_timeout(1500)  # a reconnect loop would show up here
+    assert steps == [("operator", 1), ("viewer", 0)]
+    assert page.text_content("#auth-msg") == "This token was revoked on the gateway. Enter a current one."
+    assert page.evaluate("() => window.__conn") == ["connecting", "open", "unauthorized"]
