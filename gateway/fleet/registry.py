@@ -51,8 +51,9 @@ class Gateway:
 
     def tick(self, now_s: float) -> None:
         """Close the rate window when it is over (also called with no reading, so a silent gateway drops to 0)."""
-        if self._window_start_s is None:
+        if self._window_start_s is None:  # the first window starts here; what opened it is not in it
             self._window_start_s = now_s
+            self._window_count = 0
             return
         elapsed = now_s - self._window_start_s
         if elapsed >= RATE_WINDOW_S:
