@@ -297,3 +297,69 @@ async def test_bridged_brokers_gateway_on_one_fleet_on_the_other(tmp_path: Path)
         stop(gw)
         b.stop()
         a.stop()
+
+
+ACL = Path(__file__).resolve().parents[3] / "deploy" / "mosquitto" / "sensorcast.acl"
+
+
+async def test_the_documented_acl_keeps_each_gateway_under_its_own_prefix(tmp_path: Path) -> None:
+    """Mosquitto with deploy/mosquitto/sensorcast.acl and passwords: gateway g1 (user g1) reaches the fleet (user
+    fleet), which can command it; a client logged in as g2 cannot publish readings or meta under g1's prefix nor
+    command g1's relay, while its own topics get through."""
+    pw = tmp_path / "passwd"
+    for i, user in enumerate(("g1", "g2", "fleet")):
+        subprocess.run(  # noqa: ASYNC221 - setup, before anything runs on the loop
+            ["mosquitto_passwd", "-b", *([] if i else ["-c"]), str(pw), user, f"pw-{user}"],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+    b = Mosquitto(
+        tmp_path / "acl",
+        extra=f"allow_anonymous false\npassword_file {pw}\nacl_file {ACL}\n",
+    )
+    b.start()
+    gw = start_gateway(gateway_config(tmp_path, "g1", b.port, extra='username = "g1"\npassword = "pw-g1"'))
+    rogue = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id="rogue", protocol=mqtt.MQTTv311
+    )  # 3.1.1: a denied
+    # publish is dropped silently and the connection stays (MQTT 5 Mosquitto closes it), so all four are tried
+    rogue.username_pw_set("g2", "pw-g2")
+    rogue.connect("127.0.0.1", b.port)
+    rogue.loop_start()
+    try:
+        await until(rogue.is_connected, what="the rogue client logged in as g2")
+        async with fleet(f"mqtt://fleet:pw-fleet@127.0.0.1:{b.port}") as app, client(app.url) as c:
+            await fleet_frame(c, lambda g: "g1" in g and g["g1"]["online"] and g["g1"]["outputs"])
+            await until(
+                lambda: "g1/relay1" in app.catalogue.actuator_values(), timeout_s=10, what="relay meta"
+            )
+            fake = _reading("g1", "fake", 10**9, 0, 999.0)
+            for topic, payload in (
+                ("sensorcast/g1/wave/data", fake),
+                (
+                    "sensorcast/g1/meta",
+                    b'{"gw": "g1", "boot": "x", "payload": "json", "sensors": [], "outputs": []}',
+                ),
+                ("sensorcast/g1/relay1/set", b"true"),
+                ("sensorcast/g2/status", b"online"),
+            ):
+                info = rogue.publish(topic, payload, 1)
+                await asyncio.to_thread(info.wait_for_publish, 5)
+            await fleet_frame(c, lambda g: "g2" in g and g["g2"]["online"])  # its own prefix: allowed
+            rs = await readings_of(c, "g1/wave", 20)
+            assert all(r[4]["a"] != 999.0 for r in rs)
+            g1 = app.source.registry.gateways["g1"]
+            assert g1.boot != "x" and g1.sensors == ("wave",)
+            assert app.catalogue.actuator_value("g1/relay1") in (
+                None,
+                False,
+            )  # the rogue's command never arrived
+            await c.send({"t": "command", "id": 1, "target": "g1/relay1", "value": True})
+            res = await c.until(lambda f: f["t"] == "result", timeout=scaled(10))
+            assert (res["ok"], res["value"]) == (True, True)
+    finally:
+        rogue.loop_stop()
+        rogue.disconnect()
+        stop(gw)
+        b.stop()
