@@ -198,6 +198,12 @@ class Hub:
         cell = self._cells.get(sensor_id)
         return cell[0] if cell is not None else 0
 
+    def break_chain(self, sensor_id: str) -> None:
+        """Make the next reading of ``sensor_id`` chain to a seq no client ever gets: readings were lost
+        upstream of this hub (the fleet: a gateway's hole), and clients must see it through ``prev`` exactly as
+        they see a loss here. The burnt seq is simply never sent (like an unencodable reading's)."""
+        self._cell(sensor_id)[0] = self._next_seq()
+
     def _cell(self, sensor_id: str) -> list[int]:
         cell = self._cells.get(sensor_id)
         if cell is None:

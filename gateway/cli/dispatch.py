@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "bench": "gateway.cli.bench",
     "token": "gateway.cli.token",
     "history": "gateway.cli.history",
+    "fleet": "gateway.cli.fleet",
 }
 
 

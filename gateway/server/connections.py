@@ -24,7 +24,6 @@ from websockets.typing import Subprotocol
 
 from gateway import __version__
 from gateway.catalogue import Catalogue
-from gateway.commands import CommandRouter
 from gateway.config import Config
 from gateway.history.http import history_response
 from gateway.history.service import HistoryService
@@ -48,6 +47,7 @@ from gateway.protocol.hello import Hello
 from gateway.protocol.history import History, encode_history_pages
 from gateway.protocol.model import SENSOR
 from gateway.protocol.ratelimit import ControlGate, Verdict
+from gateway.protocol.seam import CommandHandler
 from gateway.protocol.sessions import review_sessions
 from gateway.protocol.subscription import FULL, MAX_SUBSCRIPTIONS, NONE, SubscriptionSet
 from gateway.protocol.wire import (
@@ -113,13 +113,15 @@ class GatewayServer:
     resume_burst_bytes: int = RESUME_BURST_BYTES
     history: HistoryService | None = None
     """The history store's queries (set by the app when ``[history] enabled``; adds the ``history`` cap)."""
+    after_hello: Callable[[], bytes | None] | None = None
+    """A frame sent right after ``hello`` (the fleet's gateway list, gateway/fleet/app.py), or None."""
 
     def __init__(
         self,
         config: Config,
         hub: Hub,
         fanout: FanOut,
-        commands: CommandRouter,
+        commands: CommandHandler,
         metrics: Metrics,
         health: Callable[[], dict[str, Any]],
         on_last_operator: Callable[[], Awaitable[None]] | None = None,
@@ -500,6 +502,9 @@ class GatewayServer:
         query = parse_qs(urlsplit(conn.request.path).query) if conn.request else {}
         start = NONE if query.get("subscribe", [""])[0] == "none" else FULL
         client.send(self._hello(role))
+        extra = self.after_hello() if self.after_hello is not None else None
+        if extra is not None:
+            client.send(extra)
         self._set_subs(client, start)
         self.fanout.add(client)
         self._sessions[client] = token

@@ -75,6 +75,7 @@ class Dashboard {
     c.on("agg", ({ entries }) => this.onAgg(entries));
     c.on("status", (st) => this.onStatus(st));
     c.on("event", (e) => this.alerts.onEvent(e));
+    c.on("fleet", (f) => this.onFleet(f));
     c.on("gap", (g) => this.onGap(g));
     c.on("resumed", () => {
       this.resumed = true;
@@ -130,6 +131,33 @@ class Dashboard {
     this.controls.build(h);
     this.alerts.build(h);
     for (const a of h.actuators ?? []) this.controls.update(a.id, a.value);
+  }
+
+  /** The gateway list of a fleet (docs/fleet.md); a changed catalogue re-renders like a new hello. */
+  onFleet(f) {
+    $("#fleet").hidden = false;
+    const now = Date.now();
+    const cell = (text) => Object.assign(document.createElement("td"), { textContent: text });
+    $("#fleet-rows").replaceChildren(
+      ...f.gateways.map((g) => {
+        const tr = document.createElement("tr");
+        tr.dataset.gateway = g.id;
+        tr.dataset.online = String(g.online);
+        const ago = g.last_seen ? `${Math.max(0, Math.round((now - Number(g.last_seen) / 1e6) / 1000))} s ago` : "–";
+        const clock = g.clock_synced === null ? "–" : g.clock_synced ? "synced" : "not synced";
+        tr.append(
+          cell(g.id),
+          cell(g.online ? "online" : "offline"),
+          cell(ago),
+          cell(g.boot.slice(0, 8)),
+          cell(`${g.rate_hz.toFixed(1)}/s`),
+          cell(clock),
+          cell(`${g.gaps} (${g.gaps_open})`),
+        );
+        return tr;
+      }),
+    );
+    if (f.sensors && this.client.hello) this.onHello({ ...this.client.hello, sensors: f.sensors, actuators: f.actuators });
   }
 
   onReadings(readings, backfill) {

@@ -42,6 +42,7 @@
  *   agg      {period, entries: [[sensor, t0_ns, t1_ns, n, {field: [min, max, mean, last]}], ...]}
  *   status   the status frame (sensor states, actuator values, drop)
  *   event    a local rule fired, cleared or was acknowledged (the `event` frame)
+ *   fleet    the gateway list of a `sensorcast fleet` (the `fleet` frame; never sent by a gateway)
  *   drop     {n, from, to, reason}
  *   gap      {boot, from, to, reason, initial}   (initial: hole before the first connection's history)
  *   loss     {sensor, after, before, coalesced}  (readings of `sensor` between seqs `after` and `before` missed)
@@ -394,6 +395,8 @@ export class SensorcastClient {
         return this._emit("status", msg);
       case "event":
         return this._emit("event", msg);
+      case "fleet":
+        return this._emit("fleet", msg);
       case "gap":
         if (msg.reason === "boot") this._chain.clear();
         return this._emit("gap", { ...msg, initial: this._initialResume === msg.ref });

@@ -1,0 +1,104 @@
+"""``sensorcast fleet``: one dashboard for every gateway publishing to an MQTT broker (docs/fleet.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import logging
+import signal
+import sys
+
+from gateway.cli.logs import setup_logging
+from gateway.config import Config, ConfigErrors, parse_config
+from sensors.errors import ConfigError
+
+HELP = "serve one dashboard for many gateways, read from an MQTT broker (--mqtt mqtt://broker[:port])"
+log = logging.getLogger("sensorcast")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Declare ``fleet``'s options."""
+    p.add_argument(
+        "--mqtt", metavar="URL", required=True, help="the broker: mqtt[s]://[user:pass@]host[:port]"
+    )
+    p.add_argument(
+        "--config", "-c", metavar="FILE", help="TOML config: [gateway] id/host/port, [security], [mqtt]"
+    )
+    p.add_argument("--host", help="listen address (default from config, else localhost)")
+    p.add_argument("--port", type=int, help="listen port (default 8765; 0 picks a free one)")
+    p.add_argument("--insecure", action="store_true", help="allow a non-loopback address without any token")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def prepare(args: argparse.Namespace) -> tuple[Config, object]:
+    """The fleet's config and broker settings.
+
+    Raises:
+        ConfigErrors: anything wrong, including an unsafe listen address.
+    """
+    from bridges.mqtt.config import config_from_url
+    from gateway.cli.run import listen_error, load_checked
+
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    base = (
+        load_checked(args.config)
+        if args.config
+        else parse_config({"gateway": {"id": "fleet"}}, file="(fleet)")
+    )
+    cfg = base.with_overrides(**overrides)
+    try:
+        mqtt = config_from_url(args.mqtt, cfg.mqtt)
+    except ConfigError as exc:
+        raise ConfigErrors([exc]) from None
+    refused = listen_error(cfg, args.insecure or cfg.security.insecure)
+    if refused is not None:
+        raise ConfigErrors([refused])
+    if cfg.sensors or cfg.actuators:
+        log.warning("%s: the fleet serves the gateways' sensors; its own [[sensors]] are not run", cfg.source)
+    return cfg, mqtt
+
+
+async def serve(cfg: Config, mqtt: object) -> int:
+    """Run until SIGTERM/SIGINT."""
+    from bridges.mqtt.config import MqttConfig
+    from gateway.fleet.app import FleetApp
+
+    assert isinstance(mqtt, MqttConfig)
+    app = FleetApp(cfg, mqtt)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, app.stop)
+    try:
+        async with app:
+            print(
+                f"sensorcast fleet {cfg.gateway.id}: gateways under {mqtt.topic_prefix}/ on {mqtt.host}",
+                flush=True,
+            )
+            print(f"Dashboard: http://127.0.0.1:{app.port}/", flush=True)
+            print(f"WebSocket: {app.url}", flush=True)
+            await app.wait_closed()
+            log.info("stopping")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    """Entry point of ``sensorcast fleet``."""
+    setup_logging(args.log_level)
+    try:
+        cfg, mqtt = prepare(args)
+    except ConfigErrors as exc:
+        print("sensorcast: configuration error:", file=sys.stderr)
+        for e in exc.errors:
+            print(f"  {e}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(serve(cfg, mqtt))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(f"sensorcast: port {cfg.gateway.port} is already in use (use --port)", file=sys.stderr)
+            return 1
+        raise

@@ -1,0 +1,159 @@
+"""The fleet process (composition root of ``sensorcast fleet``): the MQTT source, a hub, a catalogue, the fan-out
+and the WebSocket/HTTP server, exactly the pieces a gateway serves its own sensors with.
+
+Readings of every gateway enter the fleet's hub as ``<gateway>/<sensor>``; the hub stamps them with the fleet's
+own seq (so subscriptions, policies, aggregation, resume and the ring work unchanged for clients), and the
+fleet breaks a sensor's ``prev`` chain where the gateway's own chain had a hole, so clients see an upstream
+loss exactly as they see one of a single gateway. The gateway list goes out as the ``fleet`` frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from types import TracebackType
+from typing import Any
+
+from bridges.mqtt.config import MqttConfig
+from gateway.catalogue import Catalogue
+from gateway.config import Config
+from gateway.fleet.registry import encode_fleet
+from gateway.fleet.source import FleetSource
+from gateway.hub import Hub
+from gateway.metrics import Metrics
+from gateway.protocol.wire import encode_status
+from gateway.server.connections import GatewayServer
+from gateway.server.fanout import FanOut
+
+log = logging.getLogger(__name__)
+
+FLEET_FRAME_PERIOD_S = 1.0
+"""How often the gateway list is re-sent when it changed (seconds): last seen and rates move every second;
+online/offline changes go out at the next period too, so a flapping gateway costs one frame a second at most."""
+
+
+class FleetApp:
+    """``async with FleetApp(cfg, mqtt) as app: await app.wait_closed()``.
+
+    Args:
+        config: the fleet's own settings (``[gateway]`` id/host/port/ring, ``[security]`` tokens, ``[limits]``);
+            its sensors, if any, are not run.
+        mqtt: the broker to read the gateways from.
+    """
+
+    def __init__(self, config: Config, mqtt: MqttConfig) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.boot_id = secrets.token_hex(8)
+        gw = config.gateway
+        self.catalogue = Catalogue(self.metrics)
+        self.hub = Hub(
+            gw.id,
+            self.boot_id,
+            flush_interval_ms=gw.flush_interval_ms,
+            batch_size=gw.batch_size,
+            ring_size=gw.ring_size,
+            metrics=self.metrics,
+            catalogue=self.catalogue,
+            clock_synced=False,  # each reading keeps its gateway's clock flag (the hub only ORs it in)
+        )
+        self.fanout = FanOut(self.metrics)
+        self.source = FleetSource(mqtt, self.hub, self.catalogue, self.metrics, self._changed)
+        self.server = GatewayServer(
+            config, self.hub, self.fanout, self.source, self.metrics, self.health, catalogue=self.catalogue
+        )
+        self.server.after_hello = lambda: encode_fleet(self.source.registry.listing())
+        self.started_s = time.monotonic()
+        self._catalogue_changed = False
+        self._list_changed = False
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stop = asyncio.Event()
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return self.server.port
+
+    @property
+    def url(self) -> str:
+        """The WebSocket URL."""
+        return f"ws://127.0.0.1:{self.port}/"
+
+    def health(self) -> dict[str, Any]:
+        """The /healthz document: ok while the broker connection is up."""
+        conn = self.source.conn
+        gws = self.source.registry.gateways.values()
+        return {
+            "status": "ok" if conn is not None and conn.connected else "down",
+            "uptime_s": round(time.monotonic() - self.started_s, 3),
+            "gateway": self.hub.gateway_id,
+            "boot": self.boot_id,
+            "clients": len(self.fanout.clients),
+            "gateways": {g.id: "online" if g.online else "offline" for g in gws},
+            "sensors": self.catalogue.states(),
+            "seq": self.hub.flushed_seq,
+        }
+
+    def _changed(self, catalogue: bool) -> None:
+        self._list_changed = True
+        self._catalogue_changed |= catalogue
+
+    def _on_status(self, sensor_id: str, state: str, error: str | None) -> None:
+        self.fanout.broadcast_control(
+            encode_status(sensors={sensor_id: {"state": state, "error": error, "since": time.time_ns()}})
+        )
+
+    async def _fleet_frames(self) -> None:
+        last: list[dict[str, Any]] = []
+        while True:
+            await asyncio.sleep(FLEET_FRAME_PERIOD_S)
+            self.source.registry.tick(time.monotonic())
+            listing = self.source.registry.listing()
+            if listing == last and not self._catalogue_changed:
+                continue
+            last = listing
+            cat = self.catalogue.entries() if self._catalogue_changed else None
+            self._catalogue_changed = self._list_changed = False
+            self.fanout.broadcast_control(encode_fleet(listing, cat))
+
+    async def __aenter__(self) -> FleetApp:
+        """Start serving and connect to the broker (in the background: an unreachable broker is retried)."""
+        self.hub.add_encoded_sink(self.fanout.on_batch)
+        self.catalogue.add_status_sink(self._on_status)
+        loop = asyncio.get_running_loop()
+        for coro, name in (
+            (self.fanout.run_ticks(), "fanout-ticks"),
+            (self.source.run(), "fleet-mqtt"),
+            (self._fleet_frames(), "fleet-frames"),
+        ):
+            self._tasks.append(loop.create_task(coro, name=name))
+        try:
+            await self.server.start()
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Ask the fleet to stop (signal handlers call this)."""
+        self._stop.set()
+
+    async def wait_closed(self) -> None:
+        """Wait until :meth:`stop` is called."""
+        await self._stop.wait()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Flush what the hub holds, stop the tasks, close the clients (1001)."""
+        self.hub.flush()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.server.server is not None:
+            self.server.server.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.server.server.wait_closed(), 1.5)

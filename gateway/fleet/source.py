@@ -1,0 +1,302 @@
+"""The fleet's MQTT side (I/O shell): subscribe to every gateway under the prefix, feed the hub and the
+catalogue, and carry operators' commands to the gateways' command topics.
+
+The decisions are pure: topic and payload decoding (:mod:`gateway.fleet.messages`), de-duplication and holes
+(:mod:`gateway.fleet.ledger`), the gateway list (:mod:`gateway.fleet.registry`). This module only pumps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bridges.mqtt.client import MqttClientError, PahoConnection
+from bridges.mqtt.config import MqttConfig
+from bridges.mqtt.topics import Topics
+from gateway.catalogue import Catalogue
+from gateway.fleet.ledger import GAP
+from gateway.fleet.messages import (
+    FleetInputError,
+    Result,
+    Topic,
+    decode_data,
+    encode_command,
+    parse_gateway_meta,
+    parse_health,
+    parse_item_meta,
+    parse_result,
+    parse_status,
+    parse_topic,
+    valid_id,
+)
+from gateway.fleet.registry import Gateway, Registry
+from gateway.hub import Hub
+from gateway.metrics import Metrics
+from gateway.protocol.seam import CommandResult
+from sensors.base import ActuatorInfo, FieldSpec, SensorInfo
+
+log = logging.getLogger(__name__)
+
+COMMAND_TIMEOUT_S = 5.0
+"""How long an operator's command waits for the gateway's result (seconds): a gateway applies a command in
+well under a second; past this the gateway is unreachable or does not accept commands."""
+MAX_COMMANDS_IN_PROGRESS = 64
+"""Commands awaiting a result at once (one per output at a time); more are refused ``busy``."""
+BAD_INPUT_LOG_EVERY = 100
+"""Malformed messages are logged once, then every this many (the count is in /metrics)."""
+
+
+class FleetSource:
+    """Readings of every gateway under ``cfg.topic_prefix`` into ``hub`` as ``<gateway>/<sensor>``.
+
+    Args:
+        cfg: broker settings (``--mqtt`` URL on top of the config's ``[mqtt]`` table).
+        hub: the fleet's hub (its own id and boot; it stamps the fleet's seq).
+        catalogue: the fleet's catalogue (entries rebuilt from the gateways' retained meta).
+        metrics: registry for the fleet's counters.
+        on_change: called when the gateway list or the catalogue changed (the app tells the clients).
+    """
+
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        hub: Hub,
+        catalogue: Catalogue,
+        metrics: Metrics,
+        on_change: Callable[[bool], None],
+    ) -> None:
+        self.cfg = cfg
+        self.prefix = cfg.topic_prefix
+        self.hub = hub
+        self.catalogue = catalogue
+        self.metrics = metrics
+        self.on_change = on_change
+        """``on_change(catalogue_changed)``."""
+        self.registry = Registry()
+        self.conn: PahoConnection | None = None
+        self.client_id = cfg.client_id or f"sensorcast-fleet-{hub.boot_id}"[:64]
+        self._health: dict[str, tuple[str, str | None]] = {}
+        self._waiting: dict[str, asyncio.Future[Result]] = {}
+        self.bad_input = 0
+        metrics.describe("sensorcast_fleet_bad_messages_total", "counter", "Malformed MQTT messages skipped")
+        metrics.describe("sensorcast_fleet_duplicates_total", "counter", "QoS 1 re-deliveries dropped")
+        metrics.describe("sensorcast_fleet_gateways_online", "gauge", "Gateways online (Last Will)")
+        metrics.add_callback(self._gauges)
+
+    def _gauges(self) -> list[tuple[str, tuple[tuple[str, str], ...], float]]:
+        gws = self.registry.gateways.values()
+        return [
+            ("sensorcast_fleet_bad_messages_total", (), float(self.bad_input)),
+            ("sensorcast_fleet_duplicates_total", (), float(sum(g.ledger.counters.duplicates for g in gws))),
+            ("sensorcast_fleet_gateways_online", (), float(sum(g.online for g in gws))),
+        ]
+
+    # -- connection ----------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until cancelled; broker trouble is logged and retried with jittered backoff, never raised."""
+        delay_s = self.cfg.reconnect_min_s
+        while True:
+            conn = PahoConnection(self.cfg, self.client_id)
+            conn.client.on_message = self._on_paho_message  # needs the MQTT 5 user properties (the boot)
+            try:
+                await conn.connect()
+            except MqttClientError as exc:
+                log.warning("fleet: %s; retrying", exc)
+                await asyncio.sleep(delay_s * random.uniform(0.8, 1.2))
+                delay_s = min(delay_s * 2, self.cfg.reconnect_max_s)
+                continue
+            delay_s = self.cfg.reconnect_min_s
+            log.info("fleet: connected to %s:%d", self.cfg.host, self.cfg.broker_port)
+            self.conn = conn
+            try:
+                for level in ("+/status", "+/meta", "+/+/meta", "+/+/health", "+/+/data", "+/+/result"):
+                    conn.subscribe(f"{self.prefix}/{level}", 1)
+                await conn.closed.wait()
+            finally:
+                self.conn = None
+                conn.close()
+                for fut in self._waiting.values():
+                    if not fut.done():
+                        fut.set_exception(MqttClientError("connection lost"))
+            log.warning("fleet: connection lost (%s); reconnecting", conn.disconnect_reason or "closed")
+            await asyncio.sleep(delay_s * random.uniform(0.5, 1.0))
+
+    def _on_paho_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        boot = None
+        props = getattr(msg, "properties", None)
+        for key, value in getattr(props, "UserProperty", None) or ():
+            if key == "boot" and isinstance(value, str):
+                boot = value[:64]
+        try:
+            self.on_message(msg.topic, bytes(msg.payload), boot, time.monotonic(), time.time_ns())
+        except FleetInputError as exc:
+            self.bad_input += 1
+            if self.bad_input % BAD_INPUT_LOG_EVERY == 1:
+                log.warning("fleet: message on a gateway topic skipped: %s (%d so far)", exc, self.bad_input)
+
+    # -- the data path -------------------------------------------------------------------------------------
+
+    def on_message(self, topic: str, payload: bytes, boot: str | None, now_s: float, wall_ns: int) -> None:
+        """Route one message (called on the loop).
+
+        Raises:
+            FleetInputError: the message is malformed (it is skipped and counted by the caller).
+        """
+        t = parse_topic(topic, self.prefix)
+        if t is None:
+            return
+        gw = self.registry.get(t.gateway)
+        if gw is None:
+            return
+        gw.seen(wall_ns)
+        if t.kind == "data":
+            self._data(gw, t, payload, boot, now_s)
+        elif t.kind == "status":
+            self._status(gw, payload)
+        elif t.kind == "gateway_meta":
+            self._gateway_meta(gw, payload)
+        elif t.kind == "meta":
+            self._item_meta(gw, t, payload)
+        elif t.kind == "health":
+            self._item_health(gw, t, payload)
+        else:
+            self._result(gw, t, payload)
+
+    def _data(self, gw: Gateway, t: Topic, payload: bytes, boot: str | None, now_s: float) -> None:
+        if not payload:
+            return  # an empty retained message clears a topic; a reading is never empty
+        up = decode_data(payload, gw.payload, gw.id, boot)
+        verdict = gw.ledger.offer(up.boot or gw.boot or "?", t.item, up.seq, up.prev)
+        if not verdict.deliver:
+            return
+        name = f"{gw.id}/{t.item}"
+        if name in self.catalogue.actuator_values():
+            self.catalogue.set_actuator_value(
+                name, up.values.get("value", next(iter(up.values.values()), None))
+            )
+        elif self.catalogue.sensor(name) is None:
+            # A reading before its retained meta: list it with what the reading shows until the meta comes.
+            fields = tuple(FieldSpec(k, kind=_kind(v)) for k, v in up.values.items())
+            self.catalogue.register_sensor(SensorInfo(name, "remote", fields, 0.0))
+            self.catalogue.set_state(name, "ok")
+            self.on_change(True)
+        if verdict.kind == GAP:
+            self.hub.break_chain(name)
+        self.hub.publish(name, up.values, up.ts_ns or None, up.flags)
+        gw.reading(now_s, up.flags)
+
+    def _status(self, gw: Gateway, payload: bytes) -> None:
+        if not payload:
+            return
+        online = parse_status(payload)
+        if online == gw.online:
+            return
+        gw.online = online
+        for sid in gw.sensors:
+            name = f"{gw.id}/{sid}"
+            if self.catalogue.sensor(name) is not None:
+                state, error = (
+                    self._health.get(name, ("ok", None)) if online else ("offline", "gateway offline")
+                )
+                self.catalogue.set_state(name, state, error)
+        self.on_change(False)
+
+    def _gateway_meta(self, gw: Gateway, payload: bytes) -> None:
+        if not payload:
+            return
+        meta = parse_gateway_meta(payload, gw.id)
+        gone = set(gw.sensors) - set(meta.sensors)
+        gw.boot, gw.payload, gw.sensors, gw.outputs = meta.boot, meta.payload, meta.sensors, meta.outputs
+        for sid in gone:
+            self.catalogue.unregister_sensor(f"{gw.id}/{sid}")
+        self.on_change(bool(gone))
+
+    def _item_meta(self, gw: Gateway, t: Topic, payload: bytes) -> None:
+        if not payload:
+            return
+        info = parse_item_meta(payload, gw.id, t.item)
+        if isinstance(info, ActuatorInfo):
+            if info.id not in self.catalogue.actuator_values():
+                self.catalogue.register_actuator(info)
+                self.on_change(True)
+            return
+        if self.catalogue.sensor(info.id) is None:
+            self.catalogue.register_sensor(info)
+            state, error = (
+                self._health.get(info.id, ("ok", None)) if gw.online else ("offline", "gateway offline")
+            )
+            self.catalogue.set_state(info.id, state, error)
+        else:
+            self.catalogue.update_info(info)
+        self.on_change(True)
+
+    def _item_health(self, gw: Gateway, t: Topic, payload: bytes) -> None:
+        if not payload:
+            return
+        name = f"{gw.id}/{t.item}"
+        state, error = parse_health(payload)
+        if name not in self._health and len(self._health) >= 64 * 1024:
+            return  # bounded like every table here; a real fleet has far fewer sensors
+        self._health[name] = (state, error)
+        if gw.online and self.catalogue.sensor(name) is not None:
+            self.catalogue.set_state(name, state, error)
+
+    def _result(self, gw: Gateway, t: Topic, payload: bytes) -> None:
+        fut = self._waiting.get(f"{gw.id}/{t.item}")
+        if fut is None or fut.done():
+            return  # nobody asked (another fleet's or Home Assistant's command): not ours to report
+        fut.set_result(parse_result(payload, t.item))
+
+    # -- commands (gateway.protocol.seam.CommandHandler) -----------------------------------------------------
+
+    async def execute(self, target: str, value: Any, *, role: str, origin: str) -> CommandResult:
+        """Publish an operator's command on the gateway's ``<output>/set`` topic and wait for its result.
+
+        The fleet checks only the role; the gateway's own allowlist and range checks decide (its result is
+        passed back as it is). One command per output at a time: results carry no id, so a second command
+        before the first one's result could not be told apart.
+        """
+        if role != "operator":
+            return CommandResult(False, target, error="operator role required")
+        gw_id, _, out = target.partition("/")
+        gw = self.registry.gateways.get(gw_id)
+        if gw is None or not valid_id(out) or target not in self.catalogue.actuator_values():
+            return CommandResult(False, target, error="unknown target")
+        conn = self.conn
+        if not gw.online or conn is None or not conn.connected:
+            return CommandResult(False, target, error="gateway offline")
+        if target in self._waiting or len(self._waiting) >= MAX_COMMANDS_IN_PROGRESS:
+            return CommandResult(False, target, error="busy")
+        try:
+            payload = encode_command(value)
+        except (TypeError, ValueError):
+            return CommandResult(False, target, error="bad value")
+        fut: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._waiting[target] = fut
+        try:
+            conn.publish(Topics(self.prefix, gw_id).command(out), payload, 1)
+            log.info("fleet: command for %s from %s", target, origin)
+            result = await asyncio.wait_for(fut, COMMAND_TIMEOUT_S)
+        except TimeoutError:
+            return CommandResult(False, target, error="no answer from the gateway")
+        except MqttClientError:
+            return CommandResult(False, target, error="gateway offline")
+        finally:
+            self._waiting.pop(target, None)
+        return CommandResult(result.ok, target, value=result.value, error=result.error)
+
+
+def _kind(v: object) -> Any:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    return "str" if isinstance(v, str) else "float"
+
+
+__all__ = ["FleetSource"]
