@@ -52,6 +52,10 @@ class PahoConnection:
         on_message: called on the loop with ``(topic, payload)`` of every received message.
         on_ack: called on the loop with ``(mid, ok)`` when a QoS 1 publish is acknowledged (PUBACK), or a
             QoS 0 publish was written; ``ok`` is False when an MQTT 5 broker answered with an error code.
+        session_expiry_s: 0 (the default) starts a clean session; above 0 the broker keeps this client id's
+            session (its subscriptions and the QoS 1 messages it missed) while it is away: MQTT 5 session
+            expiry interval in seconds, ``clean_session=False`` for MQTT 3.1.1 (kept until the broker's own
+            ``persistent_client_expiration``). Only a subscriber (the fleet) asks for one.
     """
 
     def __init__(
@@ -62,8 +66,10 @@ class PahoConnection:
         will: tuple[str, bytes] | None = None,
         on_message: OnMessage | None = None,
         on_ack: OnAck | None = None,
+        session_expiry_s: int = 0,
     ) -> None:
         self.cfg = cfg
+        self._session_expiry_s = session_expiry_s
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._v5 = cfg.protocol == "5"
@@ -88,7 +94,7 @@ class PahoConnection:
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311,
-            clean_session=None if self._v5 else True,
+            clean_session=None if self._v5 else session_expiry_s == 0,
         )
         c.connect_timeout = cfg.connect_timeout_s
         c.max_inflight_messages_set(0)  # the bridge bounds its own window; paho must not queue behind it
@@ -127,7 +133,13 @@ class PahoConnection:
             MqttClientError: unreachable, TLS failure, refused (bad credentials...), or no CONNACK in time.
         """
         self._connack = self._loop.create_future()
-        kwargs: dict[str, Any] = {"clean_start": True} if self._v5 else {}
+        kwargs: dict[str, Any] = {}
+        if self._v5:
+            kwargs["clean_start"] = self._session_expiry_s == 0
+            if self._session_expiry_s:
+                props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+                props.SessionExpiryInterval = self._session_expiry_s
+                kwargs["properties"] = props
         try:
             await self._loop.run_in_executor(
                 None,

@@ -46,6 +46,10 @@ COMMAND_TIMEOUT_S = 5.0
 well under a second; past this the gateway is unreachable or does not accept commands."""
 MAX_COMMANDS_IN_PROGRESS = 64
 """Commands awaiting a result at once (one per output at a time); more are refused ``busy``."""
+SESSION_EXPIRY_S = 86400
+"""How long the broker keeps the fleet's session while the fleet is down (seconds): its subscriptions and the
+QoS 1 readings published meanwhile are queued (bounded by the broker's own ``max_queued_messages``), so a fleet
+restart or upgrade of up to a day loses nothing; a fleet gone for longer starts afresh."""
 BAD_INPUT_LOG_EVERY = 100
 """Malformed messages are logged once, then every this many (the count is in /metrics)."""
 
@@ -59,6 +63,9 @@ class FleetSource:
         catalogue: the fleet's catalogue (entries rebuilt from the gateways' retained meta).
         metrics: registry for the fleet's counters.
         on_change: called when the gateway list or the catalogue changed (the app tells the clients).
+        session_expiry_s: how long the broker keeps the fleet's session while it is away (0: a clean session
+            each time). The session belongs to the client id, which is stable: ``cfg.client_id``, else
+            ``sensorcast-fleet-<fleet id>``; two fleets on one broker need different ids.
     """
 
     def __init__(
@@ -68,6 +75,7 @@ class FleetSource:
         catalogue: Catalogue,
         metrics: Metrics,
         on_change: Callable[[bool], None],
+        session_expiry_s: int = SESSION_EXPIRY_S,
     ) -> None:
         self.cfg = cfg
         self.prefix = cfg.topic_prefix
@@ -78,7 +86,8 @@ class FleetSource:
         """``on_change(catalogue_changed)``."""
         self.registry = Registry()
         self.conn: PahoConnection | None = None
-        self.client_id = cfg.client_id or f"sensorcast-fleet-{hub.boot_id}"[:64]
+        self.client_id = cfg.client_id or f"sensorcast-fleet-{hub.gateway_id}"[:64]
+        self.session_expiry_s = session_expiry_s
         self._health: dict[str, tuple[str, str | None]] = {}
         self._waiting: dict[str, asyncio.Future[Result]] = {}
         self.bad_input = 0
@@ -101,7 +110,7 @@ class FleetSource:
         """Run until cancelled; broker trouble is logged and retried with jittered backoff, never raised."""
         delay_s = self.cfg.reconnect_min_s
         while True:
-            conn = PahoConnection(self.cfg, self.client_id)
+            conn = PahoConnection(self.cfg, self.client_id, session_expiry_s=self.session_expiry_s)
             conn.client.on_message = self._on_paho_message  # needs the MQTT 5 user properties (the boot)
             try:
                 await conn.connect()
@@ -170,7 +179,10 @@ class FleetSource:
     def _data(self, gw: Gateway, t: Topic, payload: bytes, boot: str | None, now_s: float) -> None:
         if not payload:
             return  # an empty retained message clears a topic; a reading is never empty
-        up = decode_data(payload, gw.payload, gw.id, boot)
+        # Readings the broker queued for the fleet's session arrive before the retained meta (which comes with
+        # the subscriptions): until the meta is known, the format is told by the first byte.
+        fmt = gw.payload if gw.boot else ("msgpack" if payload[:1] == b"\x96" else "json")
+        up = decode_data(payload, fmt, gw.id, boot)
         verdict = gw.ledger.offer(up.boot or gw.boot or "?", t.item, up.seq, up.prev)
         if not verdict.deliver:
             return
