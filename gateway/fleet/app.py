@@ -14,19 +14,23 @@ import contextlib
 import logging
 import secrets
 import time
+import weakref
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
 from bridges.mqtt.config import MqttConfig
 from gateway.catalogue import Catalogue
 from gateway.config import Config
+from gateway.fleet.origin import encode_origin, wants_origin
 from gateway.fleet.registry import encode_fleet
 from gateway.fleet.source import FleetSource
 from gateway.hub import Hub
 from gateway.metrics import Metrics
+from gateway.protocol.model import ReadingTuple
 from gateway.protocol.wire import encode_status
 from gateway.server.connections import GatewayServer
-from gateway.server.fanout import FanOut
+from gateway.server.fanout import Client, FanOut
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,7 @@ class FleetApp:
         self._list_changed = False
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
+        self._origin_opt_in: weakref.WeakKeyDictionary[Client, bool] = weakref.WeakKeyDictionary()
 
     @property
     def port(self) -> int:
@@ -106,6 +111,24 @@ class FleetApp:
             encode_status(sensors={sensor_id: {"state": state, "error": error, "since": time.time_ns()}})
         )
 
+    def _wants_origin(self, client: Client) -> bool:
+        wants = self._origin_opt_in.get(client)
+        if wants is None:
+            request = client.conn.request
+            wants = self._origin_opt_in[client] = request is not None and wants_origin(request.path)
+        return wants
+
+    def _send_origins(self, batch: Sequence[ReadingTuple]) -> None:
+        """Hub sink: each client that connected with ``?origin=1`` gets the gateway identity of the readings of
+        this flush its subscription routes (one frame of at most ``batch_size`` rows; nothing for the others)."""
+        for client in list(self.fanout.clients):
+            if not self._wants_origin(client):
+                continue
+            route = client.subs.route
+            rows = self.source.origins.rows(r[0] for r in batch if route(r[3]) is not None)
+            if rows:
+                client.send(encode_origin(rows))
+
     async def _fleet_frames(self) -> None:
         last: list[dict[str, Any]] = []
         while True:
@@ -122,6 +145,7 @@ class FleetApp:
     async def __aenter__(self) -> FleetApp:
         """Start serving and connect to the broker (in the background: an unreachable broker is retried)."""
         self.hub.add_encoded_sink(self.fanout.on_batch)
+        self.hub.add_sink(self._send_origins)
         self.catalogue.add_status_sink(self._on_status)
         loop = asyncio.get_running_loop()
         for coro, name in (

@@ -33,6 +33,7 @@ from gateway.fleet.messages import (
     parse_topic,
     valid_id,
 )
+from gateway.fleet.origin import OriginTable
 from gateway.fleet.registry import Gateway, Registry
 from gateway.hub import Hub
 from gateway.metrics import Metrics
@@ -85,6 +86,8 @@ class FleetSource:
         self.on_change = on_change
         """``on_change(catalogue_changed)``."""
         self.registry = Registry()
+        self.origins = OriginTable(hub.ring.capacity)
+        """Fleet seq -> the gateway's ``(boot, seq)`` of each reading (as many as the ring keeps)."""
         self.conn: PahoConnection | None = None
         self.client_id = cfg.client_id or f"sensorcast-fleet-{hub.gateway_id}"[:64]
         self.session_expiry_s = session_expiry_s
@@ -183,7 +186,8 @@ class FleetSource:
         # the subscriptions): until the meta is known, the format is told by the first byte.
         fmt = gw.payload if gw.boot else ("msgpack" if payload[:1] == b"\x96" else "json")
         up = decode_data(payload, fmt, gw.id, boot)
-        verdict = gw.ledger.offer(up.boot or gw.boot or "?", t.item, up.seq, up.prev)
+        origin_boot = up.boot or gw.boot or "?"
+        verdict = gw.ledger.offer(origin_boot, t.item, up.seq, up.prev)
         if not verdict.deliver:
             return
         name = f"{gw.id}/{t.item}"
@@ -199,7 +203,8 @@ class FleetSource:
             self.on_change(True)
         if verdict.kind == GAP:
             self.hub.break_chain(name)
-        self.hub.publish(name, up.values, up.ts_ns or None, up.flags)
+        reading = self.hub.publish(name, up.values, up.ts_ns or None, up.flags)
+        self.origins.add(reading[0], origin_boot, up.seq)
         gw.reading(now_s, up.flags)
 
     def _status(self, gw: Gateway, payload: bytes) -> None:

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-PURE = ("gateway.fleet.ledger", "gateway.fleet.messages", "gateway.fleet.registry")
+PURE = ("gateway.fleet.ledger", "gateway.fleet.messages", "gateway.fleet.registry", "gateway.fleet.origin")
 _PROBE = """
 import json, sys, time
 def _no_clock(*a, **k):

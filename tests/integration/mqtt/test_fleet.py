@@ -368,3 +368,52 @@ async def test_the_documented_acl_keeps_each_gateway_under_its_own_prefix(tmp_pa
     finally:
         stop(gw)
         b.stop()
+
+
+async def _frames_until(c: Frames, pred: Any, timeout: float = 20.0) -> list[dict[str, Any]]:
+    """Every frame ``c`` gets until ``pred(frames so far)`` holds."""
+    frames: list[dict[str, Any]] = []
+    deadline = time.monotonic() + scaled(timeout)
+    while not pred(frames):
+        left = deadline - time.monotonic()
+        assert left > 0, f"{len(frames)} frames and still waiting"
+        frames.append(await c.next(timeout=left))
+    return frames
+
+
+async def test_origin_opt_in_carries_each_readings_gateway_boot_and_seq(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """A client connected with `?origin=1` gets `origin` frames giving, for every g1/wave reading it gets, the
+    (boot, seq) the gateway itself published (as a plain MQTT subscriber saw it, matched by ts_ns); a client
+    without the opt-in gets the same readings and no `origin` frame."""
+    sub = Subscriber(broker.port, ["sensorcast/g1/wave/data"], client_id="plain-origin").start()
+    gw = start_gateway(gateway_config(tmp_path, "g1", broker.port))
+    try:
+        async with fleet(broker.url) as app, client(app.url + "?origin=1") as a, client(app.url) as b:
+
+            def readings(fs: list[dict[str, Any]]) -> list[list[Any]]:
+                return [r for f in fs if f["t"] == "data" for r in f["r"] if r[3] == "g1/wave"]
+
+            def origins(fs: list[dict[str, Any]]) -> set[int]:
+                return {row[0] for f in fs if f["t"] == "origin" for row in f["o"]}
+
+            # An origin frame may come before or after the data frame of its readings: match by seq.
+            fa = await _frames_until(
+                a, lambda fs: len(readings(fs)) >= 30 and {r[0] for r in readings(fs)} <= origins(fs)
+            )
+            fb = await _frames_until(b, lambda fs: len(readings(fs)) >= 30)
+        await asyncio.sleep(0.3)
+    finally:
+        stop(gw)
+        sub.stop()
+    assert [f["t"] for f in fb if f["t"] == "origin"] == []
+    origin = {row[0]: (row[1], row[2]) for f in fa if f["t"] == "origin" for row in f["o"]}
+    published = {}
+    for m in sub.snapshot():
+        doc = json.loads(m.payload)
+        published[doc["ts_ns"]] = (doc["boot"], doc["seq"])
+    ra = readings(fa)
+    assert [origin.get(r[0]) for r in ra] == [published[r[2]] for r in ra]
+    boots = {o[0] for o in origin.values()}
+    assert len(boots) == 1 and len(next(iter(boots))) == 16
