@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import secrets
 import time
@@ -25,6 +26,7 @@ from gateway.config import Config
 from gateway.fleet.origin import encode_origin, wants_origin
 from gateway.fleet.registry import encode_fleet
 from gateway.fleet.source import FleetSource
+from gateway.history.service import HistoryService
 from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.protocol.model import ReadingTuple
@@ -37,6 +39,10 @@ log = logging.getLogger(__name__)
 FLEET_FRAME_PERIOD_S = 1.0
 """How often the gateway list is re-sent when it changed (seconds): last seen and rates move every second;
 online/offline changes go out at the next period too, so a flapping gateway costs one frame a second at most."""
+
+
+MAX_DESCRIBED = 64 * 1024
+"""Sensors whose history policy the fleet remembers having set (sensors): bounded like its other tables."""
 
 
 class FleetApp:
@@ -70,6 +76,14 @@ class FleetApp:
             config, self.hub, self.fanout, self.source, self.metrics, self.health, catalogue=self.catalogue
         )
         self.server.after_hello = lambda: encode_fleet(self.source.registry.listing())
+        hist = config.history
+        if hist.enabled and hist.path is None:
+            # Never the history.db of a gateway sharing the data directory (a fleet on a Pi that is a gateway too).
+            hist = dataclasses.replace(hist, path=gw.data_dir / f"fleet-{gw.id}" / "history.db")
+        self.history = HistoryService(hist, gw.data_dir, self.metrics) if hist.enabled else None
+        """The fleet's own history store of every ``<gateway>/<sensor>`` (``[history]``; None when disabled)."""
+        self.server.history = self.history
+        self._described: set[str] = set()
         self.started_s = time.monotonic()
         self._catalogue_changed = False
         self._list_changed = False
@@ -105,6 +119,24 @@ class FleetApp:
     def _changed(self, catalogue: bool) -> None:
         self._list_changed = True
         self._catalogue_changed |= catalogue
+        if catalogue and self.history is not None:
+            self._describe_history(self.history)
+
+    def _describe_history(self, history: HistoryService) -> None:
+        """Give each sensor that appeared its history policy and units, as a gateway does at start-up (a sensor
+        is stored ``raw`` until its retained meta, with its poll interval, has come in)."""
+        listing = self.catalogue.listing()
+        for info in listing.sensors:
+            key = f"{info.id}@{info.interval_s}"
+            if key in self._described:
+                continue
+            if len(self._described) >= MAX_DESCRIBED:
+                self._described.clear()  # bounded; re-describing a sensor only repeats what the store has
+            self._described.add(key)
+            history.store.policies[info.id] = history.config.policy_for(info.id, info.interval_s)
+            history.store.describe(info.id, {f.name: f.unit or "" for f in info.fields})
+        for actuator in listing.actuators:
+            history.store.policies.setdefault(actuator.id, history.config.policies.get(actuator.id, "raw"))
 
     def _on_status(self, sensor_id: str, state: str, error: str | None) -> None:
         self.fanout.broadcast_control(
@@ -146,6 +178,8 @@ class FleetApp:
         """Start serving and connect to the broker (in the background: an unreachable broker is retried)."""
         self.hub.add_encoded_sink(self.fanout.on_batch)
         self.hub.add_sink(self._send_origins)
+        if self.history is not None:
+            self.history.start(self.hub, self.catalogue)
         self.catalogue.add_status_sink(self._on_status)
         loop = asyncio.get_running_loop()
         for coro, name in (
@@ -177,6 +211,11 @@ class FleetApp:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.history is not None:
+            try:
+                await self.history.close()  # commits the last flush
+            except Exception:
+                log.exception("history: clean stop failed")
         if self.server.server is not None:
             self.server.server.close()
             with contextlib.suppress(TimeoutError):
