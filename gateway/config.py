@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from gateway.fleet.config import FleetConfig, parse_fleet
 from gateway.history.config import HistoryConfig, parse_history
 from gateway.protocol.actuation import MAX_MIN_INTERVAL_S
 from gateway.protocol.credentials import credential_path, is_credential
@@ -31,7 +32,9 @@ if TYPE_CHECKING:  # the bridge's settings type only: parsing imports it when an
 ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 """Gateway and device ids; always used with ``fullmatch`` (``$`` would also accept a trailing newline)."""
 ROLES = ("viewer", "operator")
-SECTIONS = frozenset({"gateway", "limits", "security", "sensors", "actuators", "mqtt", "rules", "history"})
+SECTIONS = frozenset(
+    {"gateway", "limits", "security", "sensors", "actuators", "mqtt", "rules", "history", "fleet"}
+)
 SECURITY_KEYS = frozenset(
     {
         "insecure",
@@ -169,6 +172,8 @@ class Config:
     """``[[rules]]``: local alert rules (gateway/rules_config.py)."""
     history: HistoryConfig = field(default_factory=HistoryConfig)
     """``[history]`` and the per-sensor ``history`` policies (see :mod:`gateway.history.config`)."""
+    fleet: FleetConfig = field(default_factory=FleetConfig)
+    """``[fleet]``: what ``sensorcast fleet`` reads (gateway/fleet/config.py); a gateway ignores it."""
     origins: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     """Key path -> (drop-in file, key in it) for every key a ``conf.d`` drop-in set (see :func:`locate_error`)."""
 
@@ -602,7 +607,11 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
     rules = parse_rules(data.get("rules"), [s.id for s in sensors], [a.id for a in actuators], col.errors)
     history, history_errors = parse_history(data.get("history"), _device_tables(data), base)
     col.errors += history_errors
-    cfg = Config(gw, limits, security, tuple(sensors), tuple(actuators), mqtt, file, rules, history)
+    fleet, fleet_errors = parse_fleet(data.get("fleet"))
+    col.errors += fleet_errors
+    cfg = Config(
+        gw, limits, security, tuple(sensors), tuple(actuators), mqtt, file, rules, history, fleet=fleet
+    )
     if col.errors:
         raise ConfigErrors([e if e.file else e.with_file(file) if file else e for e in col.errors], cfg)
     return cfg

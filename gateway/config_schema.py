@@ -142,6 +142,7 @@ def _rules() -> dict[str, Any]:
 def config_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a sensorcast config file."""
     from bridges.mqtt.config import json_schema as mqtt_schema
+    from gateway.fleet.config import json_schema as fleet_schema
     from gateway.history.config import json_schema as history_schema
     from sensors.registry import actuator_drivers, sensor_drivers
 
@@ -154,6 +155,7 @@ def config_schema() -> dict[str, Any]:
         "mqtt": mqtt_schema(),
         "rules": _rules(),
         "history": history_schema(),
+        "fleet": fleet_schema(),
     }
     assert set(props) == c.SECTIONS
     props["gateway"]["properties"]["id"]["pattern"] = _pattern(c.ID_RE.pattern)

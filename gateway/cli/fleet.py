@@ -20,10 +20,13 @@ log = logging.getLogger("sensorcast")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Declare ``fleet``'s options."""
     p.add_argument(
-        "--mqtt", metavar="URL", required=True, help="the broker: mqtt[s]://[user:pass@]host[:port]"
+        "--mqtt", metavar="URL", help="the broker: mqtt[s]://[user:pass@]host[:port] (default: [fleet] url)"
     )
     p.add_argument(
-        "--config", "-c", metavar="FILE", help="TOML config: [gateway] id/host/port, [security], [mqtt]"
+        "--config",
+        "-c",
+        metavar="FILE",
+        help="TOML config: [fleet] url/client_id/topic_prefix, [gateway] id/host/port/data_dir, [security], [mqtt]",
     )
     p.add_argument("--host", help="listen address (default from config, else localhost)")
     p.add_argument("--port", type=int, help="listen port (default 8765; 0 picks a free one)")
@@ -37,7 +40,6 @@ def prepare(args: argparse.Namespace) -> tuple[Config, object]:
     Raises:
         ConfigErrors: anything wrong, including an unsafe listen address.
     """
-    from bridges.mqtt.config import config_from_url
     from gateway.cli.run import listen_error, load_checked
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
@@ -48,15 +50,36 @@ def prepare(args: argparse.Namespace) -> tuple[Config, object]:
     )
     cfg = base.with_overrides(**overrides)
     try:
-        mqtt = config_from_url(args.mqtt, cfg.mqtt)
+        mqtt = fleet_mqtt(cfg, args.mqtt)
     except ConfigError as exc:
-        raise ConfigErrors([exc]) from None
+        raise ConfigErrors(
+            [exc.with_file(cfg.source) if cfg.source and exc.key.startswith("fleet") else exc]
+        ) from None
     refused = listen_error(cfg, args.insecure or cfg.security.insecure)
     if refused is not None:
         raise ConfigErrors([refused])
     if cfg.sensors or cfg.actuators:
         log.warning("%s: the fleet serves the gateways' sensors; its own [[sensors]] are not run", cfg.source)
     return cfg, mqtt
+
+
+def fleet_mqtt(cfg: Config, url: str | None) -> object:
+    """The fleet's broker settings: ``url`` (``--mqtt``) or ``[fleet] url`` on top of ``[mqtt]`` (credentials,
+    TLS files, protocol), with ``[fleet]``'s client id and topic prefix.
+
+    Raises:
+        ConfigError: no broker given, or a bad URL.
+    """
+    from dataclasses import replace
+
+    from bridges.mqtt.config import config_from_url
+
+    fleet = cfg.fleet
+    if not url and not fleet.url:
+        raise ConfigError("fleet.url", "expected the broker: --mqtt mqtt://host[:port] or [fleet] url")
+    mqtt = config_from_url(url or fleet.url, cfg.mqtt)
+    changes = {k: getattr(fleet, k) for k in ("client_id", "topic_prefix") if getattr(fleet, k)}
+    return replace(mqtt, **changes) if changes else mqtt
 
 
 async def serve(cfg: Config, mqtt: object) -> int:

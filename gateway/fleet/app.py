@@ -49,9 +49,9 @@ class FleetApp:
     """``async with FleetApp(cfg, mqtt) as app: await app.wait_closed()``.
 
     Args:
-        config: the fleet's own settings (``[gateway]`` id/host/port/ring, ``[security]`` tokens, ``[limits]``);
-            its sensors, if any, are not run.
-        mqtt: the broker to read the gateways from.
+        config: the fleet's own settings (``[gateway]`` id/host/port/ring/data_dir, ``[security]`` tokens,
+            ``[limits]``, ``[history]``, ``[fleet]`` session and command limits); its sensors, if any, are not run.
+        mqtt: the broker to read the gateways from (:func:`gateway.cli.fleet.fleet_mqtt` builds it).
     """
 
     def __init__(self, config: Config, mqtt: MqttConfig) -> None:
@@ -71,7 +71,15 @@ class FleetApp:
             clock_synced=False,  # each reading keeps its gateway's clock flag (the hub only ORs it in)
         )
         self.fanout = FanOut(self.metrics)
-        self.source = FleetSource(mqtt, self.hub, self.catalogue, self.metrics, self._changed)
+        self.source = FleetSource(
+            mqtt,
+            self.hub,
+            self.catalogue,
+            self.metrics,
+            self._changed,
+            session_expiry_s=config.fleet.session_expiry_s,
+            command_timeout_s=config.fleet.command_timeout_s,
+        )
         self.server = GatewayServer(
             config, self.hub, self.fanout, self.source, self.metrics, self.health, catalogue=self.catalogue
         )

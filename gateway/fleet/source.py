@@ -18,6 +18,7 @@ from bridges.mqtt.client import MqttClientError, PahoConnection
 from bridges.mqtt.config import MqttConfig
 from bridges.mqtt.topics import Topics
 from gateway.catalogue import Catalogue
+from gateway.fleet.config import COMMAND_TIMEOUT_S, SESSION_EXPIRY_S
 from gateway.fleet.ledger import GAP
 from gateway.fleet.messages import (
     FleetInputError,
@@ -42,15 +43,8 @@ from sensors.base import ActuatorInfo, FieldSpec, SensorInfo
 
 log = logging.getLogger(__name__)
 
-COMMAND_TIMEOUT_S = 5.0
-"""How long an operator's command waits for the gateway's result (seconds): a gateway applies a command in
-well under a second; past this the gateway is unreachable or does not accept commands."""
 MAX_COMMANDS_IN_PROGRESS = 64
 """Commands awaiting a result at once (one per output at a time); more are refused ``busy``."""
-SESSION_EXPIRY_S = 86400
-"""How long the broker keeps the fleet's session while the fleet is down (seconds): its subscriptions and the
-QoS 1 readings published meanwhile are queued (bounded by the broker's own ``max_queued_messages``), so a fleet
-restart or upgrade of up to a day loses nothing; a fleet gone for longer starts afresh."""
 BAD_INPUT_LOG_EVERY = 100
 """Malformed messages are logged once, then every this many (the count is in /metrics)."""
 
@@ -67,6 +61,7 @@ class FleetSource:
         session_expiry_s: how long the broker keeps the fleet's session while it is away (0: a clean session
             each time). The session belongs to the client id, which is stable: ``cfg.client_id``, else
             ``sensorcast-fleet-<fleet id>``; two fleets on one broker need different ids.
+        command_timeout_s: how long an operator's command waits for the gateway's result.
     """
 
     def __init__(
@@ -77,6 +72,7 @@ class FleetSource:
         metrics: Metrics,
         on_change: Callable[[bool], None],
         session_expiry_s: int = SESSION_EXPIRY_S,
+        command_timeout_s: float = COMMAND_TIMEOUT_S,
     ) -> None:
         self.cfg = cfg
         self.prefix = cfg.topic_prefix
@@ -91,6 +87,7 @@ class FleetSource:
         self.conn: PahoConnection | None = None
         self.client_id = cfg.client_id or f"sensorcast-fleet-{hub.gateway_id}"[:64]
         self.session_expiry_s = session_expiry_s
+        self.command_timeout_s = command_timeout_s
         self._health: dict[str, tuple[str, str | None]] = {}
         self._waiting: dict[str, asyncio.Future[Result]] = {}
         self.bad_input = 0
@@ -298,7 +295,7 @@ class FleetSource:
         try:
             conn.publish(Topics(self.prefix, gw_id).command(out), payload, 1)
             log.info("fleet: command for %s from %s", target, origin)
-            result = await asyncio.wait_for(fut, COMMAND_TIMEOUT_S)
+            result = await asyncio.wait_for(fut, self.command_timeout_s)
         except TimeoutError:
             return CommandResult(False, target, error="no answer from the gateway")
         except MqttClientError:

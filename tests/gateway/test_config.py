@@ -256,7 +256,7 @@ def test_unknown_keys_suggest_the_closest_and_list_the_known_ones(section: str, 
 def test_unknown_top_level_section() -> None:
     assert only_error({"sensor": []}) == (
         "sensor",
-        "unknown section (did you mean 'sensors'?); known: actuators, gateway, history, limits, mqtt, rules, "
+        "unknown section (did you mean 'sensors'?); known: actuators, fleet, gateway, history, limits, mqtt, rules, "
         "security, sensors",
     )
 

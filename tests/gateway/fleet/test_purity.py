@@ -6,7 +6,13 @@ import json
 import subprocess
 import sys
 
-PURE = ("gateway.fleet.ledger", "gateway.fleet.messages", "gateway.fleet.registry", "gateway.fleet.origin")
+PURE = (
+    "gateway.fleet.ledger",
+    "gateway.fleet.messages",
+    "gateway.fleet.registry",
+    "gateway.fleet.origin",
+    "gateway.fleet.config",
+)
 _PROBE = """
 import json, sys, time
 def _no_clock(*a, **k):
