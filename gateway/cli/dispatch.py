@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "bench": "gateway.cli.bench",
     "token": "gateway.cli.token",
     "history": "gateway.cli.history",
+    "record": "gateway.cli.record",
+    "replay": "gateway.cli.replay",
 }
 
 
