@@ -45,14 +45,18 @@ def config_with_usb_gps(link: str) -> Config:
     demo = demo_config(port=0)
     tables: list[dict[str, Any]] = []
     for s in select(demo, None)[0]:
-        tables.append({"id": s.id, "driver": s.driver, "interval_s": s.interval_s, "simulate": True, **s.options})
+        tables.append(
+            {"id": s.id, "driver": s.driver, "interval_s": s.interval_s, "simulate": True, **s.options}
+        )
     tables.append({"id": "usb_gps", "driver": "nmea_gps", "interval_s": 0, "url": link, "stale_after_s": 1.0})
     return parse_config({"gateway": {"id": "t", "port": 0}, "sensors": tables}, file="(test)")
 
 
 def record(path: Path, cfg: Config, link: str, compress: bool) -> tuple[Driven, dict[str, int]]:
     """Drive ``cfg``'s sensors on recorded buses for RECORD_S, injecting every fault kind once."""
-    writer = CaptureWriter(str(path), capture_header(cfg, __version__, "test", list(cfg.sensors)), compress=compress)
+    writer = CaptureWriter(
+        str(path), capture_header(cfg, __version__, "test", list(cfg.sensors)), compress=compress
+    )
     ctx = build_context(tap=RecordingTap(writer))
     sensors, _ = build_devices(recording_config(cfg, list(cfg.sensors)), ctx)
     stop = threading.Event()

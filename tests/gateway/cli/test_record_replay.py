@@ -1,0 +1,153 @@
+"""``sensorcast record`` and ``sensorcast replay`` as a user runs them: secrets stay out, dumps check, and
+truncated, corrupted, foreign or mismatching captures get a clear message instead of a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.capture.codec import Call, CaptureEncoder, Stream
+
+TOKEN = "tok-3f9a1c7e5b2d4a6f8e0c"
+MQTT_PASSWORD = "hunter2-mqtt-pass"
+ROOT = Path(__file__).resolve().parents[3]
+
+CONFIG = f"""
+[gateway]
+id = "bench-pi"
+host = "127.0.0.1"
+
+[security]
+tokens = [{{ name = "laptop", role = "operator", token = "{TOKEN}" }}]
+
+[mqtt]
+url = "mqtt://sensorcast:{MQTT_PASSWORD}@127.0.0.1:1"
+
+[[sensors]]
+id = "env"
+driver = "bme280"
+simulate = true
+interval_s = 0.2
+
+[[sensors]]
+id = "probe"
+driver = "ds18b20"
+simulate = true
+interval_s = 0.5
+"""
+
+
+def sensorcast(*args: str, timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args], capture_output=True, text=True, env=env, timeout=timeout_s
+    )
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("rec")
+    (tmp / "sensorcast.toml").write_text(CONFIG)
+    out = tmp / "cap.scap"
+    done = sensorcast(
+        "record",
+        "--config",
+        str(tmp / "sensorcast.toml"),
+        "--out",
+        str(out),
+        "--duration",
+        "3s",
+        "--port",
+        "0",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Recorded" in done.stdout
+    return out
+
+
+def test_the_capture_holds_no_token_and_no_mqtt_password(capture: Path) -> None:
+    """Tokens and MQTT passwords of the config never reach the capture file."""
+    data = capture.read_bytes()
+    assert data.startswith(b"SCAP\x00\x01\x00")
+    assert TOKEN.encode() not in data and MQTT_PASSWORD.encode() not in data
+    assert b"bench-pi" in data and b"bme280" in data  # the config is there, minus its secrets
+
+
+def test_dump_then_check_passes_and_a_changed_value_fails(capture: Path, tmp_path: Path) -> None:
+    """--dump writes the readings; --check against it passes; one changed value is named."""
+    dump = tmp_path / "readings.jsonl"
+    done = sensorcast("replay", str(capture), "--speed", "max", "--dump", str(dump))
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in dump.read_text().splitlines()]
+    assert {line["sensor"] for line in lines} == {"env", "probe"}
+    assert all(set(line) >= {"sensor", "n", "t_s"} for line in lines)
+    assert sensorcast("replay", str(capture), "--speed", "max", "--check", str(dump)).returncode == 0
+    first = next(i for i, line in enumerate(lines) if line["sensor"] == "env" and "values" in line)
+    lines[first]["values"]["temperature_c"] += 0.01
+    dump.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    done = sensorcast("replay", str(capture), "--speed", "max", "--check", str(dump))
+    assert done.returncode == 1
+    assert f"sensor env reading {lines[first]['n']}" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_truncated_capture_replays_to_the_cut_with_a_note(capture: Path, tmp_path: Path) -> None:
+    """A capture cut mid-write (power cut) replays what it holds and says it was cut short."""
+    data = capture.read_bytes()
+    cut = tmp_path / "cut.scap"
+    cut.write_bytes(data[: len(data) * 2 // 3 + 3])
+    dump = tmp_path / "cut.jsonl"
+    done = sensorcast("replay", str(cut), "--speed", "max", "--dump", str(dump))
+    assert done.returncode == 0, done.stderr
+    assert "was cut short" in done.stderr
+    assert dump.read_text().count("\n") > 0
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"%PDF-1.7 not a capture", "not a sensorcast capture"),
+        (b"SCAP\x00\x09\x00", "format version 9"),
+        (b"", "too short"),
+    ],
+)
+def test_foreign_or_corrupted_files_exit_2_without_a_traceback(
+    tmp_path: Path, content: bytes, expected: str
+) -> None:
+    """A file that is not a capture gets one line saying why, and exit status 2."""
+    path = tmp_path / "x.scap"
+    path.write_bytes(content)
+    done = sensorcast("replay", str(path), "--dump", str(tmp_path / "d.jsonl"))
+    assert done.returncode == 2
+    assert expected in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_corrupted_byte_in_the_middle_is_a_clear_error(capture: Path, tmp_path: Path) -> None:
+    """A flipped byte inside a frame fails its checksum: exit 2, the offset named."""
+    data = bytearray(capture.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path = tmp_path / "flipped.scap"
+    path.write_bytes(bytes(data))
+    done = sensorcast("replay", str(path), "--dump", str(tmp_path / "d.jsonl"))
+    assert done.returncode == 2
+    assert "byte " in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_transaction_the_capture_lacks_names_the_first_mismatch(tmp_path: Path) -> None:
+    """A driver asking for another register than the capture holds stops the replay with that transaction."""
+    enc = CaptureEncoder()
+    header = {
+        "config": {"gateway": {"id": "t"}, "sensors": [{"id": "env", "driver": "bme280", "simulate": True}]}
+    }
+    data = enc.start(header) + enc.record(Stream(0, "sim:i2c-1@0x76"))
+    data += enc.record(Call(0, 1000, "read_byte_data", (0x42,), 0x60)) + enc.end(2000)
+    path = tmp_path / "other.scap"
+    path.write_bytes(data)
+    done = sensorcast("replay", str(path), "--speed", "max", "--dump", str(tmp_path / "d.jsonl"))
+    assert done.returncode == 1
+    assert "sim:i2c-1@0x76, transaction 1: the capture has read_byte_data[66]" in done.stderr
+    assert "the driver asked for read_byte_data[208]" in done.stderr and "Traceback" not in done.stderr
