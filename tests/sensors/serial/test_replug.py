@@ -32,7 +32,9 @@ def plug(link_path: str, period_s: float = 0.2, noise: float = 0.0) -> SerialEmu
 
 def make_gps(url: str) -> NmeaGps:
     info = SensorInfo("gps", "nmea_gps", FIELDS, 0.0)
-    return NmeaGps(info, url, BuildContext().serial_port("gps", url, 9600, 0.05), timeout_s=0.3, stale_after_s=2.0)
+    return NmeaGps(
+        info, url, BuildContext().serial_port("gps", url, 9600, 0.05), timeout_s=0.3, stale_after_s=2.0
+    )
 
 
 def read_until(sensor: NmeaGps, key: str, timeout_s: float) -> dict[str, object]:
