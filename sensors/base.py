@@ -284,9 +284,11 @@ class BuildContext:
             if simulate:
                 emulated = self.emulated()
                 tree = emulated.host_board(self, board) if board else emulated.sysfs(self)
-                return FileTree(tree.sysfs_root, tree.procfs_root, tree.read_text, tree.write_text)
+                # the disk is this machine's even on an emulated board (the data directory is real)
+                usage = self.hardware.disk_usage
+                return FileTree(tree.sysfs_root, tree.procfs_root, tree.read_text, tree.write_text, usage)
             hw = self.hardware
-            return FileTree(self.sysfs_root, self.procfs_root, hw.read_text, hw.write_text)
+            return FileTree(self.sysfs_root, self.procfs_root, hw.read_text, hw.write_text, hw.disk_usage)
 
         tap = self.tap
         tree: FileTree = self.shared(f"bus:{key}", make if tap is None else lambda: tap.files(key, make))

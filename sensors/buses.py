@@ -8,7 +8,6 @@ capture is the composition root's choice (:class:`BusTap`); the driver cannot te
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -87,12 +86,6 @@ DiskUsage = Callable[[str], tuple[int, int]]
 """``disk_usage(path) -> (total_bytes, free_bytes)`` of the file system holding ``path``."""
 
 
-def disk_usage_of(path: str) -> tuple[int, int]:
-    """The real :data:`DiskUsage` (``statvfs``; free means available to an unprivileged user)."""
-    st = os.statvfs(path)
-    return st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
-
-
 @dataclass(frozen=True, slots=True)
 class FileTree:
     """Where a driver finds /sys and /proc, and how it reads and writes their files."""
@@ -101,7 +94,7 @@ class FileTree:
     procfs_root: str
     read_text: TextReader
     write_text: TextWriter
-    disk_usage: DiskUsage = disk_usage_of
+    disk_usage: DiskUsage
 
 
 class Hardware(Protocol):
@@ -121,6 +114,10 @@ class Hardware(Protocol):
 
     def write_text(self, path: str, text: str) -> None:
         """Write a sysfs file."""
+        ...
+
+    def disk_usage(self, path: str) -> tuple[int, int]:
+        """``(total_bytes, free_bytes)`` of the file system holding ``path``."""
         ...
 
     def pin_factory(self) -> Any:

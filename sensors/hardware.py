@@ -7,6 +7,7 @@ This is the only place in ``sensors`` that opens hardware; drivers get these bus
 from __future__ import annotations
 
 import errno
+import os
 from typing import Any
 
 from sensors.buses import SerialPort, SMBusLike
@@ -56,6 +57,11 @@ class RealHardware:
         """Write a sysfs attribute."""
         with open(path, "w", encoding="ascii") as f:
             f.write(text)
+
+    def disk_usage(self, path: str) -> tuple[int, int]:
+        """``statvfs`` of ``path``: total bytes, and bytes available to an unprivileged user."""
+        st = os.statvfs(path)
+        return st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
 
     def pin_factory(self) -> Any:
         """The first gpiozero pin factory that works here (lgpio, RPi.GPIO, native)."""

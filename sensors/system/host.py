@@ -17,8 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sensors.base import BuildContext, FieldSpec, Sensor, SensorInfo, Value, Values
-from sensors.buses import DiskUsage, disk_usage_of
+from sensors.buses import DiskUsage
 from sensors.errors import SensorError
+from sensors.hardware import REAL_HARDWARE
 from sensors.spec import DeviceSpec
 from sensors.sysfs.files import TextReader, read_text
 from sensors.system import probes
@@ -184,7 +185,7 @@ class SystemSensor(Sensor):
         reader: TextReader = read_text,
         clock: Callable[[], float] = time.monotonic,
         run: Callable[[list[str]], str] | None = None,
-        disk_usage: DiskUsage = disk_usage_of,
+        disk_usage: DiskUsage = REAL_HARDWARE.disk_usage,
     ) -> None:
         super().__init__(info)
         self._disk_usage = disk_usage
