@@ -3,20 +3,22 @@
 No I/O, no clock reads: bytes in, records out, and the reverse. A file is::
 
     magic "SCAP\\x00"  version u8  compression u8      (7 bytes, never compressed)
-    body: frames, through one zlib stream when compression is 1 (sync-flushed at every flush)
-    frame: length u32 BE  crc32 u32 BE  msgpack payload
+    body: frames, through one zlib stream when compression is 1 (sync-flushed after every frame)
+    frame: length u32 BE  crc32 u32 BE  payload
 
-The first frame is the header (a map: sensorcast version, config, board model). Every later frame is a record,
-a msgpack array whose first element is its kind: a stream declaration (``[0, sid, key]``), a bus transaction
-(``[1, sid, t_ns, op, args, result, errno]``) or the clean end (``[2, t_ns]``). A file cut anywhere (a power
-cut mid-write) decodes up to its last complete frame and is reported as truncated; anything else that does not
-fit is a :class:`CaptureFormatError` naming the byte offset.
+The first frame's payload is the header (one msgpack map: sensorcast version, config, board model). Every later
+frame holds the records written since the previous one (one frame per writer flush, so the checksum and the
+framing cost nothing per record), each a msgpack array whose first element is its kind: a stream declaration
+(``[0, sid, key]``), a bus transaction (``[1, sid, t_ns, op, args, result, errno]``) or the clean end
+(``[2, t_ns]``). A file cut anywhere (a power cut mid-write) decodes up to its last complete frame and is
+reported as truncated; anything else that does not fit is a :class:`CaptureFormatError` naming the byte offset.
 """
 
 from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -32,8 +34,12 @@ PREFIX_BYTES = len(MAGIC) + 2
 HEADER_FORMAT = "sensorcast-capture"
 
 MAX_FRAME_BYTES = 1 << 20
-"""Largest payload of one frame, bytes: a header with a large config, or an 8 KiB I2C burst, fits many times;
+"""Largest payload of one frame, bytes: a header with a large config, or a flush of many 8 KiB I2C bursts;
 a corrupted length field is caught before it makes the reader buffer gigabytes."""
+
+FLUSH_AT_BYTES = 256 * 1024
+"""Records pending past this size are framed at once (:attr:`CaptureEncoder.pending_bytes`), far below the
+frame limit whatever one record adds."""
 
 MAX_ARGS = 64
 """Most arguments (or result items) a transaction may carry: an i2c_rdwr of many messages fits."""
@@ -155,45 +161,72 @@ def decode_record(item: Any, offset: int) -> Record:
     raise CaptureFormatError(offset, f"unknown record kind {kind}" if kind != KIND_END else "malformed end")
 
 
-def encode_frame(payload: Any) -> bytes:
-    """One frame (length, CRC-32, msgpack) carrying ``payload``.
+def encode_frame(data: bytes) -> bytes:
+    """One frame (length, CRC-32) carrying ``data``.
 
     Raises:
-        ValueError: the payload is larger than :data:`MAX_FRAME_BYTES`.
+        ValueError: ``data`` is larger than :data:`MAX_FRAME_BYTES`.
     """
-    data: bytes = msgpack.packb(payload, use_bin_type=True)
     if len(data) > MAX_FRAME_BYTES:
         raise ValueError(f"a capture frame of {len(data)} bytes exceeds {MAX_FRAME_BYTES}")
     return _FRAME.pack(len(data), zlib.crc32(data)) + data
 
 
+def pack(value: Any) -> bytes:
+    """``value`` as msgpack (bytes as bin, text as str)."""
+    data: bytes = msgpack.packb(value, use_bin_type=True)
+    return data
+
+
 class CaptureEncoder:
     """Turns a header and records into the bytes of a capture file, to be appended as they come.
 
+    Records are packed as they come (:meth:`record`, :meth:`call`) and framed by :meth:`flush`; the bytes
+    :meth:`flush` returns make everything given so far decodable. Not thread-safe: the writer serialises.
+
     Args:
-        compress: run the body through zlib (stdlib); :meth:`flush` makes what was written so far decodable.
+        compress: run the body through zlib (stdlib).
     """
 
     def __init__(self, compress: bool = False) -> None:
         self.compress = compress
         self._z = zlib.compressobj(6) if compress else None
+        self._pending = bytearray()
+        self._packer = msgpack.Packer(use_bin_type=True)
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of records packed and not framed yet (flush at :data:`FLUSH_AT_BYTES`)."""
+        return len(self._pending)
 
     def start(self, header: dict[str, Any]) -> bytes:
         """The file's first bytes: the prefix and the header frame."""
         prefix = MAGIC + bytes([FORMAT_VERSION, COMPRESSION_ZLIB if self.compress else COMPRESSION_NONE])
-        return prefix + self._body(encode_frame({"format": HEADER_FORMAT, **header}))
+        body = self._body(encode_frame(pack({"format": HEADER_FORMAT, **header})))
+        return prefix + body + (self._z.flush(zlib.Z_SYNC_FLUSH) if self._z is not None else b"")
 
-    def record(self, record: Record) -> bytes:
-        """The bytes that append ``record`` (possibly none yet when compressing: see :meth:`flush`)."""
-        return self._body(encode_frame(encode_record(record)))
+    def record(self, record: Record) -> None:
+        """Pack ``record`` for the next frame."""
+        self._pending += self._packer.pack(encode_record(record))
+
+    def call(self, sid: int, t_ns: int, op: str, args: Sequence[Any], result: Any, err: int | None) -> None:
+        """Pack a transaction for the next frame (what :meth:`record` does for a :class:`Call`, without
+        building one: this is the recording's hot path)."""
+        self._pending += self._packer.pack([KIND_CALL, sid, t_ns, op, args, result, err])
 
     def flush(self) -> bytes:
-        """The bytes that make everything given so far decodable (a zlib sync flush; nothing uncompressed)."""
-        return self._z.flush(zlib.Z_SYNC_FLUSH) if self._z is not None else b""
+        """The bytes that append the pending records as one frame (none if nothing is pending)."""
+        if not self._pending:
+            return b""
+        data = encode_frame(bytes(self._pending))
+        self._pending.clear()
+        body = self._body(data)
+        return body + self._z.flush(zlib.Z_SYNC_FLUSH) if self._z is not None else body
 
     def end(self, t_ns: int) -> bytes:
-        """The clean end record and the end of the compressed stream."""
-        data = self.record(End(t_ns))
+        """The pending records, the clean end record and the end of the compressed stream."""
+        self.record(End(t_ns))
+        data = self.flush()
         return data + (self._z.flush(zlib.Z_FINISH) if self._z is not None else b"")
 
     def _body(self, frame: bytes) -> bytes:
@@ -201,6 +234,23 @@ class CaptureEncoder:
 
 
 Ending = Literal["complete", "truncated"]
+
+
+def _unpack_all(payload: bytes, offset: int) -> list[Any]:
+    """Every msgpack object of a frame's payload, which must end exactly after the last one.
+
+    Raises:
+        CaptureFormatError: undecodable bytes, or a payload that ends inside an object.
+    """
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=MAX_FRAME_BYTES)
+    unpacker.feed(payload)
+    try:
+        items = list(unpacker)
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise CaptureFormatError(offset, f"undecodable frame ({type(exc).__name__})") from None
+    if unpacker.tell() != len(payload):
+        raise CaptureFormatError(offset, "undecodable frame (ends inside a record)")
+    return items
 
 
 class CaptureDecoder:
@@ -280,19 +330,23 @@ class CaptureDecoder:
                 raise CaptureFormatError(offset, "frame checksum mismatch (corrupted)")
             if self._ended:
                 raise CaptureFormatError(offset, "data after the end of the capture")
-            try:
-                item = msgpack.unpackb(payload, raw=False, strict_map_key=True, max_bin_len=MAX_FRAME_BYTES)
-            except (ValueError, msgpack.UnpackException) as exc:
-                raise CaptureFormatError(offset, f"undecodable frame ({type(exc).__name__})") from None
+            items = _unpack_all(payload, offset)
             pos += _FRAME.size + length
             if self.header is None:
-                if not isinstance(item, dict) or item.get("format") != HEADER_FORMAT:
+                if (
+                    len(items) != 1
+                    or not isinstance(items[0], dict)
+                    or items[0].get("format") != HEADER_FORMAT
+                ):
                     raise CaptureFormatError(offset, "the first frame is not a capture header")
-                self.header = item
+                self.header = items[0]
                 continue
-            record = decode_record(item, offset)
-            self._ended = isinstance(record, End)
-            records.append(record)
+            for item in items:
+                if self._ended:
+                    raise CaptureFormatError(offset, "data after the end of the capture")
+                record = decode_record(item, offset)
+                self._ended = isinstance(record, End)
+                records.append(record)
         del self._buf[:pos]
         self._offset += pos
         return records

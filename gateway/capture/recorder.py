@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from gateway.capture.codec import Call, CaptureEncoder, Stream
+from gateway.capture.codec import FLUSH_AT_BYTES, CaptureEncoder, Stream
 from gateway.capture.taps import error_number, file_key, msg_args
 from sensors.buses import Clock, FileTree, PortFactory, SerialPort, Sleep, SMBusLike
 
@@ -63,6 +63,7 @@ class CaptureWriter:
         self._on_full = on_full
         self._closed = False
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="capture-writer", daemon=True)
         self._thread.start()
 
@@ -72,7 +73,7 @@ class CaptureWriter:
             sid = self._streams.get(key)
             if sid is None:
                 sid = self._streams[key] = len(self._streams)
-                self._pending.append(self._encoder.record(Stream(sid, key)))
+                self._encoder.record(Stream(sid, key))
             return sid
 
     def call(
@@ -82,9 +83,12 @@ class CaptureWriter:
         if self.full:
             return
         t_ns = self._clock_ns() - self._start_ns
-        with self._lock:  # the zlib stream is one object: encode and queue in order
-            self._pending.append(self._encoder.record(Call(sid, t_ns, op, tuple(args), result, err)))
+        with self._lock:  # one encoder: pack in order
+            self._encoder.call(sid, t_ns, op, args, result, err)
             self.records += 1
+            big = self._encoder.pending_bytes >= FLUSH_AT_BYTES
+        if big:
+            self._wake.set()
 
     def flush(self) -> None:
         """Write what is queued and make it durable."""
@@ -94,6 +98,8 @@ class CaptureWriter:
             chunks, self._pending = self._pending, []
             chunks.append(self._encoder.flush())
             data = b"".join(chunks)
+            if not data:
+                return
             self._file.write(data)
             self._file.flush()
             os.fsync(self._file.fileno())
@@ -109,6 +115,7 @@ class CaptureWriter:
     def close(self) -> None:
         """Write the end record and close the file; safe to call twice."""
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=5.0)
         self.flush()
@@ -122,7 +129,9 @@ class CaptureWriter:
             self.bytes_written += len(data)
 
     def _run(self) -> None:
-        while not self._stop.wait(FLUSH_INTERVAL_S):
+        while not self._stop.is_set():
+            self._wake.wait(FLUSH_INTERVAL_S)
+            self._wake.clear()
             try:
                 self.flush()
             except OSError:
@@ -288,8 +297,15 @@ class RecordingTap:
         return FileTree(tree.sysfs_root, tree.procfs_root, read_text, write_text, disk_usage)
 
     def pin_factory(self, key: str, make: Callable[[], Any]) -> Any:
-        """The pin factory, not recorded (GPIO edges are not in captures yet: docs/record-replay.md)."""
+        """The pin factory, as it is: GPIO is recorded one level up, at the backend (:meth:`gpio`); drivers that
+        drive pins through gpiozero alone (HC-SR04, MCP3xxx) are not recorded (docs/record-replay.md)."""
         return make()
+
+    def gpio(self, key: str, make: Callable[[], Any]) -> Any:
+        """The GPIO backend ``key`` with its input lines and edges recorded."""
+        from gateway.capture.gpio import RecordingBackend
+
+        return RecordingBackend(make(), self.writer, key)
 
     def clock(self, key: str, clock: Clock) -> Clock:
         """The clock ``key``; every value it returns is recorded."""

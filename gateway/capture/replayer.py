@@ -98,11 +98,15 @@ class Pacer:
         self._sleep = sleep
         self._start = clock()
 
+    def delay_until(self, t_ns: int) -> float:
+        """Seconds until recorded time ``t_ns`` is due (0 or less: now)."""
+        if self.speed is None:
+            return 0.0
+        return self._start + t_ns / 1e9 / self.speed - self._clock()
+
     def wait_until(self, t_ns: int) -> None:
         """Return once recorded time ``t_ns`` is due."""
-        if self.speed is None:
-            return
-        delay = self._start + t_ns / 1e9 / self.speed - self._clock()
+        delay = self.delay_until(t_ns)
         if delay > 0:
             self._sleep(delay)
 
@@ -240,6 +244,8 @@ class ReplayTap:
         self._streams: dict[str, ReplayStream] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
+        self.edge_positions: dict[str, int] = {}
+        """Per edge stream, how many edges were delivered (a re-claimed line goes on from there)."""
 
     def hit_end(self) -> bool:
         """True once, on the calling thread, after one of its calls ran past the end of a stream (the read it
@@ -308,12 +314,14 @@ class ReplayTap:
         return FileTree(tree.sysfs_root, tree.procfs_root, read_text, write_text, disk_usage)
 
     def pin_factory(self, key: str, make: Callable[[], Any]) -> Any:
-        """GPIO is not in captures yet.
+        """No pin factory: GPIO replays at the backend level (:meth:`gpio`)."""
+        return None
 
-        Raises:
-            SensorError: always (the replay command leaves GPIO devices out before building).
-        """
-        raise SensorError(errno.ENOTSUP, "GPIO devices cannot be replayed (captures hold no GPIO edges yet)")
+    def gpio(self, key: str, make: Callable[[], Any]) -> Any:
+        """A backend whose input lines and edges come from the capture."""
+        from gateway.capture.gpio import ReplayBackend
+
+        return ReplayBackend(self, key)
 
     def clock(self, key: str, clock: Clock) -> Clock:
         """The recorded values of the clock ``key``."""

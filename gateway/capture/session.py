@@ -64,9 +64,19 @@ def capture_header(cfg: Config, version: str, board: str, sensors: list[DeviceSp
     }
 
 
+NOT_RECORDED = ("sensors.gpio.analog:",)
+"""Drivers that time pins through gpiozero alone (HC-SR04 echo timing, MCP3xxx bit-banged SPI): below the GPIO
+backend, so not in captures."""
+
+
 def is_gpio(spec: DeviceSpec) -> bool:
-    """True for a driver of the GPIO family (its edges are not in captures yet)."""
-    return registry.sensor_drivers().get(spec.driver, "").startswith("sensors.gpio")
+    """True for a driver whose pins captures cannot hold (see :data:`NOT_RECORDED`)."""
+    return registry.sensor_drivers().get(spec.driver, "").startswith(NOT_RECORDED)
+
+
+def is_push(spec: DeviceSpec) -> bool:
+    """True for a GPIO input driver: its readings follow replayed edges in time, not a bus exchange."""
+    return registry.sensor_drivers().get(spec.driver, "").startswith("sensors.gpio.")
 
 
 def select(cfg: Config, names: list[str] | None) -> tuple[list[DeviceSpec], list[str]]:
@@ -82,7 +92,11 @@ def select(cfg: Config, names: list[str] | None) -> tuple[list[DeviceSpec], list
             f"--sensors: no sensor {', '.join(unknown)} in the config (known: {', '.join(sorted(ids))})"
         )
     chosen = [s for s in cfg.sensors if names is None or s.id in names]
-    notes = [f"{s.id}: GPIO devices are not recorded yet, left out" for s in chosen if is_gpio(s)]
+    notes = [
+        f"{s.id}: {s.driver} times its pins below the GPIO backend: not recorded"
+        for s in chosen
+        if is_gpio(s)
+    ]
     return [s for s in chosen if not is_gpio(s)], notes
 
 
@@ -129,6 +143,22 @@ class ReplayEmulators:
     def serial_port(self, ctx: BuildContext, key: str, *args: Any, **kwargs: Any) -> str:
         """No device: the replayed port needs only a name."""
         return f"replay:{key}"
+
+    def gpio(self, ctx: BuildContext) -> Any:
+        """No emulated board: the pins' edges come from the capture."""
+        return _NoBoard()
+
+
+class _NoBoard:
+    """The emulated GPIO board's interface, driving nothing (a replay's pins are the capture's)."""
+
+    factory = None
+
+    def drive_input(self, *args: Any) -> None:
+        """Nothing to drive."""
+
+    def adc(self, *args: Any) -> None:
+        """Nothing to attach."""
 
 
 @dataclass

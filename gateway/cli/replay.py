@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 from gateway.cli.logs import setup_logging
@@ -54,10 +55,17 @@ def build(capture: Any, speed: float | None, on_end: Any = None, **gateway: Any)
 def dump_lines(capture: Any, speed: float | None) -> tuple[list[dict[str, Any]], str | None]:
     """Replay without serving: every sensor read until its capture ends; the readings as JSON-ready dicts
     (ordered by sensor, then read) and the first mismatch."""
-    from gateway.capture.session import drive
+    from gateway.capture.session import drive, is_push
     from gateway.devices import build_devices
 
     tap, ctx, cfg = build(capture, speed)
+    push = [s.id for s in cfg.sensors if is_push(s)]
+    if push:
+        print(
+            f"replay: note: {', '.join(push)} follow GPIO edges in time: serve them (--port), not --dump",
+            file=sys.stderr,
+        )
+        cfg = replace(cfg, sensors=tuple(s for s in cfg.sensors if not is_push(s)))
     sensors, _ = build_devices(cfg, ctx)
     start = time.monotonic()
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from typing import Any
@@ -24,6 +25,7 @@ from gateway.capture.codec import (
     decode_record,
     encode_frame,
     encode_record,
+    pack,
 )
 
 HEADER = {"sensorcast": "1.0", "board": "Raspberry Pi 4", "config": {"sensors": []}}
@@ -54,7 +56,10 @@ def encode_file(recs: list[Record], compress: bool, end: int | None = 5, flush_e
     enc = CaptureEncoder(compress)
     out = [enc.start(HEADER)]
     for i, r in enumerate(recs):
-        out.append(enc.record(r))
+        if isinstance(r, Call):
+            enc.call(r.sid, r.t_ns, r.op, list(r.args), r.result, r.errno)
+        else:
+            enc.record(r)
         if i % flush_every == 0:
             out.append(enc.flush())
     out.append(enc.flush() if end is None else enc.end(end))
@@ -123,8 +128,12 @@ def test_too_short_for_a_header_is_an_error_at_finish() -> None:
         (b"SCAP\x00\x01\x07", "unknown compression 7"),
         (MAGIC + b"\x01\x00" + struct.pack(">II", MAX_FRAME_BYTES + 1, 0), "exceeds"),
         (MAGIC + b"\x01\x00" + struct.pack(">II", 1, 0) + b"\x00", "checksum"),
-        (MAGIC + b"\x01\x00" + encode_frame([1, 2]), "not a capture header"),
-        (MAGIC + b"\x01\x00" + encode_frame({"format": "other"}), "not a capture header"),
+        (MAGIC + b"\x01\x00" + encode_frame(pack([1, 2])), "not a capture header"),
+        (MAGIC + b"\x01\x00" + encode_frame(pack({"format": "other"})), "not a capture header"),
+        (
+            MAGIC + b"\x01\x00" + encode_frame(pack({"format": "sensorcast-capture"}) * 2),
+            "not a capture header",
+        ),
         (MAGIC + b"\x01\x01" + b"not zlib at all", "corrupted compression"),
     ],
 )
@@ -139,18 +148,26 @@ def test_foreign_and_corrupted_files_are_named_errors(data: bytes, message: str 
 
 
 def test_an_undecodable_payload_with_a_right_crc_is_an_error() -> None:
-    """A frame whose bytes are not one msgpack object is reported with its offset."""
+    """A frame whose bytes are not msgpack objects, or end inside one, is reported with its offset."""
     bad = b"\xc1"  # never used in msgpack
     frame = struct.pack(">II", 1, zlib.crc32(bad)) + bad
     with pytest.raises(CaptureFormatError, match="byte 7: undecodable"):
         CaptureDecoder().feed(MAGIC + b"\x01\x00" + frame)
+    header = encode_file([], False, end=None)
+    cut_record = pack(encode_record(Stream(1, "i2c-1@0x76")))[:-2]
+    with pytest.raises(CaptureFormatError, match="ends inside a record"):
+        decode_all(header + encode_frame(cut_record))
 
 
 def test_data_after_the_end_is_an_error() -> None:
-    """Nothing may follow the end record, compressed or not."""
-    plain = encode_file([], False) + encode_frame(encode_record(End(9)))
+    """Nothing may follow the end record, compressed or not, in its frame or in another."""
+    plain = encode_file([], False) + encode_frame(pack(encode_record(End(9))))
     with pytest.raises(CaptureFormatError, match="after the end"):
         decode_all(plain)
+    header = encode_file([], False, end=None)
+    same_frame = header + encode_frame(pack(encode_record(End(9))) + pack(encode_record(End(10))))
+    with pytest.raises(CaptureFormatError, match="after the end"):
+        decode_all(same_frame)
     packed = encode_file([], True)
     with pytest.raises(CaptureFormatError, match="after the end"):
         decode_all(packed + b"junk")
@@ -200,6 +217,16 @@ def test_frames_larger_than_the_limit_are_refused_when_written() -> None:
         encode_frame(b"\x00" * (MAX_FRAME_BYTES + 1))
 
 
+def test_pending_records_are_counted_and_an_empty_flush_writes_nothing() -> None:
+    """The writer sees how much is pending (to frame early) and an idle flush adds no bytes."""
+    enc = CaptureEncoder()
+    enc.start(HEADER)
+    assert (enc.pending_bytes, enc.flush()) == (0, b"")
+    enc.record(Stream(0, "clock:gps"))
+    assert enc.pending_bytes == len(pack([0, 0, "clock:gps"]))
+    assert enc.flush()[8:] == pack([0, 0, "clock:gps"]) and enc.pending_bytes == 0
+
+
 def test_the_wire_layout_is_the_documented_one() -> None:
     """Prefix, then length/CRC/msgpack frames: the layout docs/record-replay.md describes."""
     data = encode_file([Stream(0, "clock:gps")], False, end=7)
@@ -211,9 +238,9 @@ def test_the_wire_layout_is_the_documented_one() -> None:
     frames = []
     while rest:
         n, _ = struct.unpack_from(">II", rest)
-        frames.append(msgpack.unpackb(rest[8 : 8 + n]))
+        frames.append(list(msgpack.Unpacker(io.BytesIO(rest[8 : 8 + n]))))
         rest = rest[8 + n :]
-    assert frames == [[0, 0, "clock:gps"], [2, 7]]
+    assert frames == [[[0, 0, "clock:gps"]], [[2, 7]]]
 
 
 def test_the_codec_is_pure() -> None:
@@ -228,3 +255,13 @@ def test_the_codec_is_pure() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@settings(max_examples=50, deadline=None)
+@given(calls)
+def test_the_hot_path_packs_a_transaction_as_the_record_does(call: Call) -> None:
+    """``call(...)`` (the recording's fast path) and ``record(Call(...))`` write the same bytes."""
+    fast, slow = CaptureEncoder(), CaptureEncoder()
+    fast.call(call.sid, call.t_ns, call.op, list(call.args), call.result, call.errno)
+    slow.record(call)
+    assert fast.flush() == slow.flush()

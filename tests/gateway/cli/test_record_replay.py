@@ -143,8 +143,10 @@ def test_a_transaction_the_capture_lacks_names_the_first_mismatch(tmp_path: Path
     header = {
         "config": {"gateway": {"id": "t"}, "sensors": [{"id": "env", "driver": "bme280", "simulate": True}]}
     }
-    data = enc.start(header) + enc.record(Stream(0, "sim:i2c-1@0x76"))
-    data += enc.record(Call(0, 1000, "read_byte_data", (0x42,), 0x60)) + enc.end(2000)
+    data = enc.start(header)
+    enc.record(Stream(0, "sim:i2c-1@0x76"))
+    enc.record(Call(0, 1000, "read_byte_data", (0x42,), 0x60))
+    data += enc.end(2000)
     path = tmp_path / "other.scap"
     path.write_bytes(data)
     done = sensorcast("replay", str(path), "--speed", "max", "--dump", str(tmp_path / "d.jsonl"))
