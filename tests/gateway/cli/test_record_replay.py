@@ -153,3 +153,53 @@ def test_a_transaction_the_capture_lacks_names_the_first_mismatch(tmp_path: Path
     assert done.returncode == 1
     assert "sim:i2c-1@0x76, transaction 1: the capture has read_byte_data[66]" in done.stderr
     assert "the driver asked for read_byte_data[208]" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_replay_serves_like_run_and_exits_0_when_the_capture_ends(capture: Path) -> None:
+    """`replay --port 0` serves the recorded sensors over WebSocket (hello, then data) and stops at the end."""
+    import asyncio
+    import re
+    import time
+
+    import msgpack
+    from websockets.asyncio.client import connect
+
+    from tests.conftest import scaled
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "replay", str(capture), "--port", "0", "--speed", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        port = None
+        deadline = time.monotonic() + scaled(20)
+        while port is None and time.monotonic() < deadline:
+            m = re.match(r"Dashboard: http://127\.0\.0\.1:(\d+)/", proc.stdout.readline())
+            port = int(m.group(1)) if m else None
+        assert port is not None
+
+        async def first_data() -> list[str]:
+            async with connect(f"ws://127.0.0.1:{port}/") as ws:
+                hello = msgpack.unpackb(await ws.recv())
+                while (frame := msgpack.unpackb(await asyncio.wait_for(ws.recv(), scaled(10))))[
+                    "t"
+                ] != "data":
+                    pass
+                return [s["id"] for s in hello["sensors"]], {
+                    r[0] if isinstance(r, list) else str(r) for r in frame.get("r", [])
+                }
+
+        ids = asyncio.run(first_data())
+        assert sorted(ids) == ["env", "probe"]
+        out, err = proc.communicate(timeout=scaled(30))
+        assert proc.returncode == 0, err[-2000:]
+        assert "the capture ended" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
