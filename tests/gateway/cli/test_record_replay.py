@@ -200,3 +200,24 @@ def test_replay_serves_like_run_and_exits_0_when_the_capture_ends(capture: Path)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_record_names_an_unknown_sensor_and_a_bad_duration(tmp_path: Path) -> None:
+    """--sensors with a name the config lacks, or a duration it cannot read, is a usage error (exit 2)."""
+    done = sensorcast("record", "--out", str(tmp_path / "x.scap"), "--sensors", "env,nope", "--port", "0")
+    assert done.returncode == 2
+    assert "--sensors: no sensor nope in the config" in done.stderr and "Traceback" not in done.stderr
+    done = sensorcast("record", "--out", str(tmp_path / "x.scap"), "--duration", "ten minutes")
+    assert done.returncode == 2 and "expected a duration like 30s, 10m or 2h" in done.stderr
+
+
+def test_record_sensors_keeps_only_those_in_the_capture(tmp_path: Path) -> None:
+    """`--sensors env` on the demo records the BME280's bus traffic and nothing else."""
+    from gateway.capture.replayer import Capture
+
+    out = tmp_path / "env.scap"
+    done = sensorcast("record", "--out", str(out), "--sensors", "env", "--duration", "1500ms", "--port", "0")
+    assert done.returncode == 0, done.stderr[-2000:]
+    capture = Capture.load(str(out))
+    assert [s["id"] for s in capture.header["config"]["sensors"]] == ["env"]
+    assert set(capture.streams) == {"sim:i2c-1@0x76"} and capture.ending == "complete"
