@@ -12,6 +12,9 @@ Rows, all on the real processes a user starts (``python -m gateway ...``), demo 
   in a last record round). Target: <= 50 MB/h.
 * replay: ``sensorcast replay CAPTURE --speed max --dump FILE`` of the first record round's capture, whole process
   wall time (start-up included) against the capture's length. Target: >= 50x real time.
+
+A second table (an inner component, not the product): the cost of one recorded I2C block read on the emulated
+bus, through the recording tap into a capture file, against the same read on the bare emulated bus.
 """
 
 from __future__ import annotations
@@ -75,11 +78,43 @@ def spread(xs: list[float]) -> str:
     return f"{min(xs):.2f}..{max(xs):.2f}" if len(xs) > 1 else f"{xs[0]:.2f}"
 
 
+def inner(calls: int = 50_000) -> None:
+    """Microseconds per I2C block read: bare emulated bus vs the same through the recording tap (in process)."""
+    sys.path.insert(0, str(ROOT))
+    from gateway.capture.recorder import CaptureWriter, RecordingTap
+    from sensors.sim.emulators import simulated_bus
+
+    bus = simulated_bus(1)
+    tmp = Path(tempfile.mkdtemp(prefix="sensorcast-bench-inner-"))
+    writer = CaptureWriter(str(tmp / "inner.scap"), {"sensorcast": "bench", "board": "", "config": {}})
+    recorded = RecordingTap(writer).i2c("i2c-1", lambda: bus)
+    bare_us: list[float] = []
+    rec_us: list[float] = []
+    for _ in range(3):  # alternate, three times each
+        for target, out in ((bus, bare_us), (recorded, rec_us)):
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                target.read_i2c_block_data(0x76, 0xF7, 8)
+            out.append((time.perf_counter() - t0) / calls * 1e6)
+    writer.close()
+    b, r = statistics.median(bare_us), statistics.median(rec_us)
+    print("\nInner component (not the product): one I2C block read on the emulated bus, in process")
+    print("| row | recorded | bare emulated bus | difference |")
+    print("|---|---|---|---|")
+    print(
+        f"| µs per read (median of 3, spread) | {r:.1f} ({spread(rec_us)}) | {b:.1f} ({spread(bare_us)}) | +{r - b:.1f} µs |"
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=60.0, help="measured window per run (60)")
     ap.add_argument("--rounds", type=int, default=2, help="run/record pairs (2)")
+    ap.add_argument("--inner-only", action="store_true", help="only the in-process table")
     args = ap.parse_args()
+    if args.inner_only:
+        inner()
+        return 0
     tmp = Path(tempfile.mkdtemp(prefix="sensorcast-bench-record-"))
     base: list[float] = []
     rec: list[float] = []
@@ -135,6 +170,7 @@ def main() -> int:
         f"({readings} readings) | real time | {factor:.0f}x ({'>=' if factor >= 50 else '<'} 50x) |"
     )
     print(f"\n{args.rounds} rounds of {args.seconds:g} s; machine shared with other work (spread above).")
+    inner()
     return 0
 
 
