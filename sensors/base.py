@@ -309,6 +309,12 @@ class BuildContext:
         shared_key = "gpio-factory" if key == "gpio" else f"bus:{key}"  # tests inject a MockFactory there
         return self.shared(shared_key, make if tap is None else lambda: tap.pin_factory(key, make))
 
+    def gpio_backend(self, key: str, make: Callable[[], Any]) -> Any:
+        """The shared GPIO backend ``key`` (``gpiozero``, ``jetson``, ``sim``) that ``make`` builds on the pin
+        factory or module this context handed out: input lines and their edges go through :attr:`tap` too."""
+        tap = self.tap
+        return self.shared(f"gpio-backend:{key}", make if tap is None else lambda: tap.gpio(key, make))
+
     def jetson_gpio(self) -> Any:
         """The shared ``Jetson.GPIO`` module."""
         return self.shared("jetson-gpio", self.hardware.jetson_gpio)

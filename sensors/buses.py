@@ -154,6 +154,10 @@ class BusTap(Protocol):
         """The gpiozero pin factory drivers use for ``key``."""
         ...
 
+    def gpio(self, key: str, make: Callable[[], Any]) -> Any:
+        """The GPIO backend (``sensors.gpio.backend.GpioBackend``: input lines and their edges) for ``key``."""
+        ...
+
     def clock(self, key: str, clock: Clock) -> Clock:
         """The monotonic clock the driver ``key`` reads (its reads are part of what it exchanged)."""
         ...

@@ -60,7 +60,7 @@ def choose_backend(spec: DeviceSpec, ctx: BuildContext) -> GpioBackend:
 
     if spec.simulate:
         sim_factory = ctx.pin_factory(simulate=True)
-        return ctx.shared("gpio-backend:sim", lambda: ZeroBackend(sim_factory))  # type: ignore[no-any-return]
+        return ctx.gpio_backend("sim", lambda: ZeroBackend(sim_factory))  # type: ignore[no-any-return]
     if name == "auto":
         tree = ctx.files(simulate=False)
         name = (
@@ -72,9 +72,9 @@ def choose_backend(spec: DeviceSpec, ctx: BuildContext) -> GpioBackend:
         from sensors.gpio.jetson import JetsonBackend
 
         module = ctx.jetson_gpio()
-        return ctx.shared("gpio-backend:jetson", lambda: JetsonBackend(module))  # type: ignore[no-any-return]
+        return ctx.gpio_backend("jetson", lambda: JetsonBackend(module))  # type: ignore[no-any-return]
     factory = ctx.pin_factory(simulate=False)
-    return ctx.shared("gpio-backend:gpiozero", lambda: ZeroBackend(factory))  # type: ignore[no-any-return]
+    return ctx.gpio_backend("gpiozero", lambda: ZeroBackend(factory))  # type: ignore[no-any-return]
 
 
 def zero_factory(spec: DeviceSpec, ctx: BuildContext) -> Any:
