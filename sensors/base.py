@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from sensors.buses import BusTap, Clock, FileTree, Hardware, PortFactory, Sleep, SMBusLike
 from sensors.errors import SensorError
+from sensors.hardware import REAL_HARDWARE
 
 Value = float | int | bool | str | None
 """A field value as it travels on the wire (msgpack scalar)."""
@@ -204,16 +207,24 @@ class Emulators(Protocol):
 
 @dataclass(slots=True)
 class BuildContext:
-    """What a driver factory may use to construct itself.
+    """What a driver factory may use to construct itself, and the one place that hands out buses.
+
+    A driver asks the context for every bus it talks to (:meth:`i2c_bus`, :meth:`serial_port`, :meth:`files`,
+    :meth:`pin_factory`, :meth:`clock`, :attr:`sleep`): the context opens the real one (:attr:`hardware`) or
+    takes the emulated one (:attr:`emulators`, for devices built with ``simulate``), and passes it through
+    :attr:`tap` when the composition root set one (recording, replaying). Drivers never open hardware
+    themselves and never learn which kind of bus they got.
 
     Attributes:
         simulate: build every device on emulated hardware (:attr:`emulators`) instead of real hardware.
         resources: shared objects keyed by name, so sensors on one bus share one bus object
-            (e.g. ``"i2c-1"`` -> an ``smbus2.SMBus`` or the emulated bus). Factories use :meth:`shared`.
+            (e.g. ``"bus:i2c-1"`` -> an ``smbus2.SMBus`` or the emulated bus). Factories use :meth:`shared`.
         sysfs_root: root of /sys (tests point it at a fake tree).
         procfs_root: root of /proc.
         devfs_root: root of /dev.
         data_dir: the gateway's data directory (e.g. for a disk-usage field), when known.
+        hardware: opens this machine's real buses.
+        tap: wraps (records) or replaces (replays) every bus handed out; None hands them out as they are.
     """
 
     simulate: bool = False
@@ -224,6 +235,8 @@ class BuildContext:
     data_dir: str | None = None
     emulators: Emulators | None = None
     """The emulated hardware for devices built with ``simulate`` (wired in by the composition root)."""
+    hardware: Hardware = REAL_HARDWARE
+    tap: BusTap | None = None
 
     def emulated(self) -> Emulators:
         """The emulators for a device built with ``simulate``.
@@ -234,6 +247,86 @@ class BuildContext:
         if self.emulators is None:
             raise SensorError("simulate needs emulated hardware, and this build context was given none")
         return self.emulators
+
+    def i2c_bus(self, bus: int, simulate: bool) -> SMBusLike:
+        """The shared I2C bus ``bus``: ``/dev/i2c-<bus>``, or the emulated bus when ``simulate``.
+
+        Raises:
+            SensorError: the real bus cannot be opened (an OSError: the gateway retries the build later).
+        """
+        key = f"sim:i2c-{bus}" if simulate else f"i2c-{bus}"
+
+        def make() -> SMBusLike:
+            if simulate:
+                fake: SMBusLike = self.emulated().i2c_bus(self, bus)
+                return fake
+            return self.hardware.i2c_bus(bus)
+
+        tap = self.tap
+        smbus: SMBusLike = self.shared(f"bus:{key}", make if tap is None else lambda: tap.i2c(key, make))
+        return smbus
+
+    def serial_port(self, name: str, url: str, baudrate: int, timeout_s: float) -> PortFactory:
+        """A factory opening the serial port ``url`` (a path or a ``serial_for_url`` URL) at ``baudrate``, 8N1,
+        ``timeout_s`` per read; ``name`` is the device's stable name (its sensor id) for recordings."""
+
+        def make() -> Any:
+            return self.hardware.serial_port(url, baudrate, timeout_s)
+
+        return make if self.tap is None else self.tap.serial(f"serial:{name}", make)
+
+    def files(self, simulate: bool, board: str | None = None) -> FileTree:
+        """The /sys and /proc tree: this machine's, or when ``simulate`` the emulated sysfs tree (``board``:
+        the emulated /sys and /proc of a ``pi`` or ``jetson``)."""
+        key = "files" if not simulate else f"sim:files:{board}" if board else "sim:files"
+
+        def make() -> FileTree:
+            if simulate:
+                emulated = self.emulated()
+                tree = emulated.host_board(self, board) if board else emulated.sysfs(self)
+                # the disk is this machine's even on an emulated board (the data directory is real)
+                usage = self.hardware.disk_usage
+                return FileTree(tree.sysfs_root, tree.procfs_root, tree.read_text, tree.write_text, usage)
+            hw = self.hardware
+            return FileTree(self.sysfs_root, self.procfs_root, hw.read_text, hw.write_text, hw.disk_usage)
+
+        tap = self.tap
+        tree: FileTree = self.shared(f"bus:{key}", make if tap is None else lambda: tap.files(key, make))
+        return tree
+
+    def pin_factory(self, simulate: bool) -> Any:
+        """The shared gpiozero pin factory: the emulated board's when ``simulate``, else the first that works.
+
+        Raises:
+            SensorError: no gpiozero pin factory works on this machine.
+        """
+        key = "sim:gpio" if simulate else "gpio"
+
+        def make() -> Any:
+            return self.emulated().gpio(self).factory if simulate else self.hardware.pin_factory()
+
+        tap = self.tap
+        shared_key = "gpio-factory" if key == "gpio" else f"bus:{key}"  # tests inject a MockFactory there
+        return self.shared(shared_key, make if tap is None else lambda: tap.pin_factory(key, make))
+
+    def gpio_backend(self, key: str, make: Callable[[], Any]) -> Any:
+        """The shared GPIO backend ``key`` (``gpiozero``, ``jetson``, ``sim``) that ``make`` builds on the pin
+        factory or module this context handed out: input lines and their edges go through :attr:`tap` too."""
+        tap = self.tap
+        return self.shared(f"gpio-backend:{key}", make if tap is None else lambda: tap.gpio(key, make))
+
+    def jetson_gpio(self) -> Any:
+        """The shared ``Jetson.GPIO`` module."""
+        return self.shared("jetson-gpio", self.hardware.jetson_gpio)
+
+    def clock(self, name: str) -> Clock:
+        """The monotonic clock (seconds) of the driver ``name``: what it reads is part of its exchange."""
+        return time.monotonic if self.tap is None else self.tap.clock(f"clock:{name}", time.monotonic)
+
+    @property
+    def sleep(self) -> Sleep:
+        """The sleep drivers wait with (conversion times)."""
+        return time.sleep if self.tap is None else self.tap.sleep(time.sleep)
 
     def close(self) -> None:
         """Close every shared resource that has a ``close()`` (buses, ports, emulator threads), once."""

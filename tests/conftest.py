@@ -1,6 +1,7 @@
 """Shared pytest configuration.
 
 * ``--run-hardware`` enables tests/hardware (real boards); they are skipped otherwise, by design.
+  ``--record FILE`` records their bus traffic; ``--replay FILE`` runs them against such a capture, no board.
 * ``SENSORCAST_TEST_TIMEOUT_SCALE`` (default 1) multiplies behavioural timeouts for slow boards; use
   :func:`scaled` for every wait in a test.
 """
@@ -36,10 +37,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="run tests/hardware against a real board (I2C bus, GPIO, serial)",
     )
+    parser.addoption(
+        "--record",
+        metavar="FILE",
+        help="with --run-hardware: record every bus transaction of tests/hardware to FILE (a .scap capture)",
+    )
+    parser.addoption(
+        "--replay",
+        metavar="FILE",
+        help="run tests/hardware against a capture made with --record instead of a board (CI)",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--run-hardware"):
+    if config.getoption("--run-hardware") or config.getoption("--replay"):
         return
     skip = pytest.mark.skip(
         reason="real hardware: pass --run-hardware on a board (see tests/hardware/README.md)"

@@ -141,3 +141,29 @@ def test_no_import_cycles_between_modules() -> None:
         if module not in state:
             visit(module)
     assert cycles == []
+
+
+OPENERS = {"open", "SMBus", "serial_for_url", "Serial", "statvfs", "make_real_factory", "import_jetson_gpio"}
+"""Calls that open a bus, a port, a file or a GPIO library: only sensors/hardware.py makes them."""
+
+
+def test_drivers_open_no_hardware_themselves() -> None:
+    """Outside sensors/hardware.py (and the emulators), no module of sensors/ opens a file, an I2C bus, a serial
+    port or a pin factory: the BuildContext hands every bus out, so a recording or replaying one can stand in."""
+    offenders = []
+    for name, path in modules().items():
+        if not name.startswith("sensors.") or name.startswith("sensors.sim") or name == "sensors.hardware":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call):
+                func = node.func
+                called = (
+                    func.id
+                    if isinstance(func, ast.Name)
+                    else func.attr
+                    if isinstance(func, ast.Attribute)
+                    else ""
+                )
+                if called in OPENERS:
+                    offenders.append(f"{name}:{node.lineno} {called}()")
+    assert offenders == []

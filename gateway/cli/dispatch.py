@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "token": "gateway.cli.token",
     "history": "gateway.cli.history",
     "fleet": "gateway.cli.fleet",
+    "record": "gateway.cli.record",
+    "replay": "gateway.cli.replay",
 }
 
 

@@ -14,17 +14,17 @@ from sensors.base import BuildContext
 from sensors.errors import ConfigError, SensorError
 from sensors.gpio.backend import BACKENDS, GpioBackend, Pull
 from sensors.spec import DeviceSpec
+from sensors.sysfs.files import TextReader, read_text
 
 
-def read_model(procfs_root: str = "/proc", sysfs_root: str = "/sys") -> str:
+def read_model(procfs_root: str = "/proc", sysfs_root: str = "/sys", reader: TextReader = read_text) -> str:
     """Return the board model from the device tree, or ``""`` (not a device-tree board, e.g. a PC)."""
     for path in (
         os.path.join(procfs_root, "device-tree", "model"),
         os.path.join(sysfs_root, "firmware", "devicetree", "base", "model"),
     ):
         try:
-            with open(path, "rb") as f:
-                return f.read().rstrip(b"\0\n").decode("utf-8", "replace")
+            return reader(path).rstrip("\0\n")
         except OSError:
             continue
     return ""
@@ -59,19 +59,22 @@ def choose_backend(spec: DeviceSpec, ctx: BuildContext) -> GpioBackend:
     from sensors.gpio.zero import ZeroBackend
 
     if spec.simulate:
-        sim = ctx.emulated().gpio(ctx)
-        return ctx.shared("gpio-backend:sim", lambda: ZeroBackend(sim.factory))  # type: ignore[no-any-return]
+        sim_factory = ctx.pin_factory(simulate=True)
+        return ctx.gpio_backend("sim", lambda: ZeroBackend(sim_factory))  # type: ignore[no-any-return]
     if name == "auto":
-        name = "jetson" if is_jetson(read_model(ctx.procfs_root, ctx.sysfs_root)) else "gpiozero"
+        tree = ctx.files(simulate=False)
+        name = (
+            "jetson"
+            if is_jetson(read_model(tree.procfs_root, tree.sysfs_root, tree.read_text))
+            else "gpiozero"
+        )
     if name == "jetson":
-        from sensors.gpio.jetson import JetsonBackend, import_jetson_gpio
+        from sensors.gpio.jetson import JetsonBackend
 
-        module = ctx.shared("jetson-gpio", import_jetson_gpio)
-        return ctx.shared("gpio-backend:jetson", lambda: JetsonBackend(module))  # type: ignore[no-any-return]
-    from sensors.gpio.zero import make_real_factory
-
-    factory = ctx.shared("gpio-factory", make_real_factory)
-    return ctx.shared("gpio-backend:gpiozero", lambda: ZeroBackend(factory))  # type: ignore[no-any-return]
+        module = ctx.jetson_gpio()
+        return ctx.gpio_backend("jetson", lambda: JetsonBackend(module))  # type: ignore[no-any-return]
+    factory = ctx.pin_factory(simulate=False)
+    return ctx.gpio_backend("gpiozero", lambda: ZeroBackend(factory))  # type: ignore[no-any-return]
 
 
 def zero_factory(spec: DeviceSpec, ctx: BuildContext) -> Any:

@@ -176,4 +176,4 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> ADS1x15Sensor:
         spec.id, spec.driver, tuple(c.field_spec() for c in channels), spec.interval_s,
         simulated=spec.simulate or ctx.simulate, model=spec.driver.upper(), description="TI ADC",
     )  # fmt: skip
-    return ADS1x15Sensor(info, smbus, address, f"i2c-{bus}", channels, bits, rate)
+    return ADS1x15Sensor(info, smbus, address, f"i2c-{bus}", channels, bits, rate, sleep=ctx.sleep)

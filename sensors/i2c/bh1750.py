@@ -95,4 +95,4 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> BH1750Sensor:
         spec.id, spec.driver, FIELDS, spec.interval_s, simulated=spec.simulate or ctx.simulate,
         model="BH1750", description="ROHM ambient light sensor",
     )  # fmt: skip
-    return BH1750Sensor(info, smbus, address, f"i2c-{bus}", resolution, mtreg, continuous)
+    return BH1750Sensor(info, smbus, address, f"i2c-{bus}", resolution, mtreg, continuous, sleep=ctx.sleep)

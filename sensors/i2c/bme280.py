@@ -209,4 +209,4 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> BME280Sensor:
         simulated=spec.simulate or ctx.simulate, model="BME280" if is_bme else "BMP280",
         description="Bosch barometric pressure / temperature / humidity sensor",
     )  # fmt: skip
-    return BME280Sensor(info, smbus, address, f"i2c-{bus}", settings)
+    return BME280Sensor(info, smbus, address, f"i2c-{bus}", settings, sleep=ctx.sleep)

@@ -9,40 +9,15 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from sensors.base import BuildContext, FieldSpec
+from sensors.buses import SMBusLike as SMBusLike
 from sensors.errors import ImplausibleReading, SensorError
 from sensors.spec import DeviceSpec
 
 I2C_M_RD = 0x0001
 T = TypeVar("T")
-
-
-class SMBusLike(Protocol):
-    """The subset of ``smbus2.SMBus`` that sensorcast drivers use."""
-
-    def write_quick(self, i2c_addr: int, force: bool | None = None) -> None: ...
-
-    def read_byte(self, i2c_addr: int, force: bool | None = None) -> int: ...
-
-    def write_byte(self, i2c_addr: int, value: int, force: bool | None = None) -> None: ...
-
-    def read_byte_data(self, i2c_addr: int, register: int, force: bool | None = None) -> int: ...
-
-    def write_byte_data(
-        self, i2c_addr: int, register: int, value: int, force: bool | None = None
-    ) -> None: ...
-
-    def read_i2c_block_data(
-        self, i2c_addr: int, register: int, length: int, force: bool | None = None
-    ) -> list[int]: ...
-
-    def write_i2c_block_data(
-        self, i2c_addr: int, register: int, data: Sequence[int], force: bool | None = None
-    ) -> None: ...
-
-    def i2c_rdwr(self, *i2c_msgs: Any) -> None: ...
 
 
 class I2CDevice:
@@ -178,22 +153,6 @@ def check_plausible(fields: Iterable[FieldSpec], values: Mapping[str, Any], wher
             )
 
 
-def _open_smbus(bus: int) -> SMBusLike:
-    import smbus2  # lazily: demo mode and tests never need the real bus
-
-    path = f"/dev/i2c-{bus}"
-    try:
-        return smbus2.SMBus(bus)
-    except FileNotFoundError as exc:
-        raise SensorError(
-            errno.ENOENT, f"{path} not found: enable I2C (raspi-config / dtparam=i2c_arm=on)"
-        ) from exc
-    except PermissionError as exc:
-        raise SensorError(
-            errno.EACCES, f"{path}: permission denied: add the user to the 'i2c' group"
-        ) from exc
-
-
 def bus_options(spec: DeviceSpec, default_address: int, addresses: Sequence[int]) -> tuple[int, int]:
     """Return the validated ``(bus, address)`` options of ``spec``.
 
@@ -213,18 +172,16 @@ def bus_options(spec: DeviceSpec, default_address: int, addresses: Sequence[int]
 def open_bus(
     spec: DeviceSpec, ctx: BuildContext, bus: int, address: int, chip: str, **params: Any
 ) -> SMBusLike:
-    """Return the bus for ``spec``: the shared real ``smbus2.SMBus`` or, when simulated, the context's emulated
-    bus with an emulated ``chip`` (built with ``params``) attached at ``address``.
+    """Return the bus for ``spec`` from the build context: the shared real bus or, when simulated, the context's
+    emulated bus with an emulated ``chip`` (built with ``params``) attached at ``address``.
     """
-    if not (spec.simulate or ctx.simulate):
-        bus_obj: SMBusLike = ctx.shared(f"i2c-{bus}", lambda: _open_smbus(bus))
-        return bus_obj
-    emulated = ctx.emulated()
-    fake: Any = emulated.i2c_bus(ctx, bus)
-    if address in fake.chips:
-        raise spec.error(
-            "address", f"{address:#04x} on simulated bus {bus} is already used by another sensor"
-        )
-    fake.attach(address, emulated.i2c_chip(chip, **params))
-    bus_fake: SMBusLike = fake
-    return bus_fake
+    simulate = spec.simulate or ctx.simulate
+    if simulate:
+        emulated = ctx.emulated()
+        fake: Any = emulated.i2c_bus(ctx, bus)
+        if address in fake.chips:
+            raise spec.error(
+                "address", f"{address:#04x} on simulated bus {bus} is already used by another sensor"
+            )
+        fake.attach(address, emulated.i2c_chip(chip, **params))
+    return ctx.i2c_bus(bus, simulate)

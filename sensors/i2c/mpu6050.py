@@ -213,4 +213,4 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> MPU6050Sensor:
         spec.id, spec.driver, settings.fields(), spec.interval_s, simulated=spec.simulate or ctx.simulate,
         model="MPU-6050", description="InvenSense 6-axis IMU", readings_per_poll=per_poll,
     )  # fmt: skip
-    return MPU6050Sensor(info, smbus, address, f"i2c-{bus}", settings)
+    return MPU6050Sensor(info, smbus, address, f"i2c-{bus}", settings, sleep=ctx.sleep)

@@ -105,4 +105,4 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> SHT3xSensor:
         spec.id, spec.driver, FIELDS, spec.interval_s, simulated=spec.simulate or ctx.simulate, model="SHT3x",
         description="Sensirion temperature / humidity sensor",
     )  # fmt: skip
-    return SHT3xSensor(info, smbus, address, f"i2c-{bus}", repeatability)
+    return SHT3xSensor(info, smbus, address, f"i2c-{bus}", repeatability, sleep=ctx.sleep)

@@ -15,7 +15,7 @@ from sensors.base import BuildContext, FieldSpec, SensorInfo, Value, Values
 from sensors.serial.framing import LineFramer
 from sensors.serial.nmea import NmeaDecoder
 from sensors.serial.options import COMMON_OPTIONS, port_options
-from sensors.serial.port import PortFactory, StreamingSerialSensor, url_port_factory
+from sensors.serial.port import PortFactory, StreamingSerialSensor
 from sensors.spec import DeviceSpec
 
 FIELDS = (
@@ -123,9 +123,10 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> NmeaGps:
     return NmeaGps(
         info,
         opts.url,
-        url_port_factory(opts.url, opts.baudrate, min(0.1, opts.timeout_s)),
+        ctx.serial_port(spec.id, opts.url, opts.baudrate, min(0.1, opts.timeout_s)),
         decoder=decoder,
         max_line_bytes=spec.opt_int("max_line_bytes", 128, min=82, max=4096),
         timeout_s=opts.timeout_s,
         stale_after_s=opts.stale_after_s,
+        clock=ctx.clock(spec.id),
     )

@@ -17,7 +17,7 @@ from sensors.base import BuildContext, FieldKind, FieldSpec, SensorInfo, Value, 
 from sensors.serial.framing import LineFramer
 from sensors.serial.lines_codec import FORMATS, LineError, LineField, LineFormat, LineParser
 from sensors.serial.options import COMMON_OPTIONS, port_options
-from sensors.serial.port import PortFactory, StreamingSerialSensor, url_port_factory
+from sensors.serial.port import PortFactory, StreamingSerialSensor
 from sensors.spec import DeviceSpec
 
 MAX_PENDING_LINES = 64
@@ -184,9 +184,10 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> LineSensor:
     return LineSensor(
         info,
         opts.url,
-        url_port_factory(opts.url, opts.baudrate, min(0.1, opts.timeout_s)),
+        ctx.serial_port(spec.id, opts.url, opts.baudrate, min(0.1, opts.timeout_s)),
         parser,
         max_line_bytes=spec.opt_int("max_line_bytes", 512, min=16, max=65536),
         timeout_s=opts.timeout_s,
         stale_after_s=opts.stale_after_s,
+        clock=ctx.clock(spec.id),
     )

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from sensors.base import BuildContext, FieldSpec, SensorInfo, Values
 from sensors.serial.options import COMMON_OPTIONS, port_options
 from sensors.serial.pms_codec import CMD_MODE, CMD_SLEEP, PmsDecoder, PmsFrame, encode_pms_command
-from sensors.serial.port import PortFactory, SerialPort, StreamingSerialSensor, url_port_factory
+from sensors.serial.port import PortFactory, SerialPort, StreamingSerialSensor
 from sensors.spec import DeviceSpec
 
 _UG = "µg/m³"
@@ -138,8 +138,9 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> PmsSensor:
     return PmsSensor(
         info,
         opts.url,
-        url_port_factory(opts.url, opts.baudrate, min(0.1, opts.timeout_s)),
+        ctx.serial_port(spec.id, opts.url, opts.baudrate, min(0.1, opts.timeout_s)),
         wake_on_open=spec.opt_bool("wake_on_open", True),
         timeout_s=opts.timeout_s,
         stale_after_s=opts.stale_after_s,
+        clock=ctx.clock(spec.id),
     )

@@ -1,10 +1,10 @@
 """The I/O shell shared by streaming serial drivers: open by URL, bounded reads, unplug detection.
 
 A driver built on :class:`StreamingSerialSensor` only decodes bytes. This class owns the port: it opens it
-with :func:`serial.serial_for_url` by its *configured* path (so ``/dev/serial/by-id/...`` follows a USB
-adapter that re-enumerated as another ``ttyUSBn``), turns every port fault into
-:class:`~sensors.errors.SensorError` so the gateway's poller closes, backs off and calls :meth:`open` again,
-and notices a port that stays silent.
+through the factory its build context handed out (``ctx.serial_port``) by its *configured* path (so
+``/dev/serial/by-id/...`` follows a USB adapter that re-enumerated as another ``ttyUSBn``), turns every port
+fault into :class:`~sensors.errors.SensorError` so the gateway's poller closes, backs off and calls
+:meth:`open` again, and notices a port that stays silent.
 """
 
 from __future__ import annotations
@@ -14,59 +14,16 @@ import contextlib
 import errno
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
 
 import serial
 
 from sensors.base import Sensor, SensorInfo, Values
+from sensors.buses import PortFactory as PortFactory
+from sensors.buses import SerialPort as SerialPort
 from sensors.errors import SensorError
 
 READ_CHUNK_BYTES = 4096
 """Largest single read: a few frames at most; keeps one read() call short."""
-
-
-class SerialPort(Protocol):
-    """The part of ``serial.Serial`` the drivers use (``loop://`` and ``socket://`` ports have it too)."""
-
-    def read(self, size: int = 1) -> bytes:
-        """Return up to ``size`` bytes, waiting at most the port timeout for the first."""
-        ...
-
-    def write(self, data: bytes) -> int | None:
-        """Send ``data``."""
-        ...
-
-    @property
-    def in_waiting(self) -> int:
-        """Bytes received and not read yet."""
-        ...
-
-    def reset_input_buffer(self) -> None:
-        """Discard received bytes not read yet."""
-        ...
-
-    def close(self) -> None:
-        """Release the port."""
-        ...
-
-
-PortFactory = Callable[[], SerialPort]
-
-
-def url_port_factory(url: str, baudrate: int, slice_s: float) -> PortFactory:
-    """Return a factory opening ``url`` (anything ``serial_for_url`` accepts) at ``baudrate``, 8N1.
-
-    ``slice_s`` is the port timeout: the longest one ``read`` waits for a first byte.
-    """
-
-    def open_port() -> SerialPort:
-        kwargs: dict[str, Any] = {"baudrate": baudrate, "timeout": slice_s}
-        if "://" not in url:
-            kwargs["exclusive"] = True  # a second reader (ModemManager, a stray script) would steal bytes
-        port: SerialPort = serial.serial_for_url(url, **kwargs)
-        return port
-
-    return open_port
 
 
 class StreamingSerialSensor(Sensor):

@@ -137,12 +137,10 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> DhtSensor:
     caches a reading for 2 s; the sensor itself needs 1 s (DHT11) or 2 s (DHT22) between conversions).
     """
     spec.check_unknown(["device", "retries", "retry_delay_s", "max_transient_polls"])
-    reader: TextReader = read_text
-    sysfs_root = ctx.sysfs_root
     if spec.simulate:
-        tree = ctx.emulated().sysfs(ctx)
-        tree.ensure_dht_demo()
-        sysfs_root, reader = tree.sysfs_root, tree.read_text
+        ctx.emulated().sysfs(ctx).ensure_dht_demo()
+    tree = ctx.files(spec.simulate)
+    sysfs_root, reader = tree.sysfs_root, tree.read_text
     iio_dir = os.path.join(sysfs_root, "bus", "iio", "devices")
     device = spec.opt_str("device", "")
     if device:
@@ -180,4 +178,6 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> DhtSensor:
         retries=spec.opt_int("retries", 2, min=0, max=10),
         retry_delay_s=spec.opt_float("retry_delay_s", 0.1, min=0.0, max=1.0),
         max_transient_polls=spec.opt_int("max_transient_polls", 5, min=1, max=1000),
+        sleep=ctx.sleep,
+        clock=ctx.clock(spec.id),
     )

@@ -195,13 +195,10 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> Ds18b20Bus:
     spec.check_unknown(["roms", "names", "source", "min_c", "max_c"])
     source = spec.opt_str("source", "w1_slave", choices=("w1_slave", "temperature"))
     lo, hi = spec.opt_float("min_c", -55.0), spec.opt_float("max_c", 125.0)
-    reader: TextReader = read_text
-    writer: TextWriter = write_text
-    sysfs_root = ctx.sysfs_root
     if spec.simulate:
-        tree = ctx.emulated().sysfs(ctx)
-        tree.ensure_ds18b20_demo()
-        sysfs_root, reader, writer = tree.sysfs_root, tree.read_text, tree.write_text
+        ctx.emulated().sysfs(ctx).ensure_ds18b20_demo()
+    tree = ctx.files(spec.simulate)
+    sysfs_root, reader, writer = tree.sysfs_root, tree.read_text, tree.write_text
     devices_dir = os.path.join(sysfs_root, "bus", "w1", "devices")
     roms = [str(r).lower() for r in spec.opt_list("roms", [])]
     for i, rom in enumerate(roms):

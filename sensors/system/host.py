@@ -17,7 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sensors.base import BuildContext, FieldSpec, Sensor, SensorInfo, Value, Values
+from sensors.buses import DiskUsage
 from sensors.errors import SensorError
+from sensors.hardware import REAL_HARDWARE
 from sensors.spec import DeviceSpec
 from sensors.sysfs.files import TextReader, read_text
 from sensors.system import probes
@@ -183,8 +185,10 @@ class SystemSensor(Sensor):
         reader: TextReader = read_text,
         clock: Callable[[], float] = time.monotonic,
         run: Callable[[list[str]], str] | None = None,
+        disk_usage: DiskUsage = REAL_HARDWARE.disk_usage,
     ) -> None:
         super().__init__(info)
+        self._disk_usage = disk_usage
         self.sources = sources
         self.procfs_root = procfs_root
         self._read = reader
@@ -235,8 +239,7 @@ class SystemSensor(Sensor):
 
     def _disk(self, out: dict[str, Value]) -> None:
         if self.sources.disk_path:
-            st = os.statvfs(self.sources.disk_path)
-            total, free = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+            total, free = self._disk_usage(self.sources.disk_path)
             out["disk_free_bytes"] = free
             out["disk_used_pct"] = round(100.0 * (total - free) / total, 2) if total else 0.0
 
@@ -308,11 +311,9 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> SystemSensor:
     if interfaces is not None and not all(isinstance(i, str) and i for i in interfaces):
         raise spec.error("interfaces", 'expected a list of interface names such as ["eth0", "wlan0"]')
     board = spec.opt_str("sim_board", "host", choices=("host", "pi", "jetson"))
-    sysfs_root, procfs_root, reader = ctx.sysfs_root, ctx.procfs_root, read_text
-    simulated = False
-    if spec.simulate and board != "host":
-        tree = ctx.emulated().host_board(ctx, board)
-        sysfs_root, procfs_root, reader, simulated = tree.sysfs_root, tree.procfs_root, tree.read_text, True
+    simulated = spec.simulate and board != "host"
+    tree = ctx.files(simulated, board if simulated else None)
+    sysfs_root, procfs_root, reader = tree.sysfs_root, tree.procfs_root, tree.read_text
     sources = discover(
         sysfs_root,
         procfs_root,
@@ -330,4 +331,6 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> SystemSensor:
         description="host health",
         model=sources.model or "Linux host",
     )
-    return SystemSensor(info, sources, procfs_root, reader=reader)
+    return SystemSensor(
+        info, sources, procfs_root, reader=reader, clock=ctx.clock(spec.id), disk_usage=tree.disk_usage
+    )

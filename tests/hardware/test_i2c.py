@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sensors.base import Values
+from sensors.base import BuildContext, Values
 from sensors.errors import SensorError
 from sensors.i2c.ads1x15 import build as build_ads
 from sensors.i2c.bh1750 import build as build_bh1750
@@ -35,13 +35,9 @@ REQUIRED = {c.strip() for c in os.environ.get("SENSORCAST_HW_I2C", "").split(","
 
 
 @pytest.fixture(scope="module")
-def smbus() -> Iterator[Any]:
-    """The real /dev/i2c-N."""
-    import smbus2
-
-    bus = smbus2.SMBus(BUS)
-    yield bus
-    bus.close()
+def smbus(hw_ctx: BuildContext) -> Iterator[Any]:
+    """/dev/i2c-N from the build context: real, recorded (--record) or replayed (--replay)."""
+    yield hw_ctx.i2c_bus(BUS, simulate=False)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +58,8 @@ def address_of(found: dict[str, int], driver: str) -> int:
 def build(
     factory: Any, driver: str, address: int, smbus: Any, interval_s: float = 1.0, **options: Any
 ) -> Any:
-    ctx = context_with_emulators(resources={f"i2c-{BUS}": smbus})
+    # The shared bus is the fixture's, already recorded or replayed when asked: the driver uses it as given.
+    ctx = context_with_emulators(resources={f"bus:i2c-{BUS}": smbus})
     options = {"bus": BUS, "address": address, **options}
     spec = DeviceSpec(f"hw-{driver}", driver, "sensors[0]", interval_s, False, options)
     return factory(spec, ctx)

@@ -91,7 +91,17 @@ def test_bare_command_prints_help_and_exits_2_without_starting_anything() -> Non
     assert (res.returncode, res.stdout) == (2, "")
     assert res.stderr.startswith("usage: sensorcast ")
     listed = re.findall(r"^    (\S+)\s", res.stderr, re.M)
-    assert listed == ["run", "check-config", "scan", "doctor", "bench", "token", "history"]
+    assert listed == [
+        "run",
+        "check-config",
+        "scan",
+        "doctor",
+        "bench",
+        "token",
+        "history",
+        "record",
+        "replay",
+    ]
 
 
 def test_non_loopback_without_tokens_is_refused_unless_insecure(tmp_path: Path) -> None:

@@ -16,11 +16,10 @@ from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.poller import SensorRunner
 from gateway.protocol.model import Reading
-from sensors.base import SensorInfo
+from sensors.base import BuildContext, SensorInfo
 from sensors.errors import SensorError
 from sensors.health import HealthPolicy
 from sensors.serial.gps import FIELDS, NmeaGps
-from sensors.serial.port import url_port_factory
 from sensors.sim.nmea import NmeaEmulator
 from sensors.sim.serial import Noise, PtyLink, SerialEmulator
 from tests.conftest import scaled
@@ -33,7 +32,9 @@ def plug(link_path: str, period_s: float = 0.2, noise: float = 0.0) -> SerialEmu
 
 def make_gps(url: str) -> NmeaGps:
     info = SensorInfo("gps", "nmea_gps", FIELDS, 0.0)
-    return NmeaGps(info, url, url_port_factory(url, 9600, 0.05), timeout_s=0.3, stale_after_s=2.0)
+    return NmeaGps(
+        info, url, BuildContext().serial_port("gps", url, 9600, 0.05), timeout_s=0.3, stale_after_s=2.0
+    )
 
 
 def read_until(sensor: NmeaGps, key: str, timeout_s: float) -> dict[str, object]:

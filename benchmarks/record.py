@@ -1,0 +1,177 @@
+"""Record/replay benchmark (issue 16): what recording costs the live gateway, capture size, replay speed.
+
+    .venv/bin/python benchmarks/record.py                    # 60 s windows, 2 rounds
+    .venv/bin/python benchmarks/record.py --seconds 20 --rounds 1
+
+Rows, all on the real processes a user starts (``python -m gateway ...``), demo config, 127.0.0.1:
+
+* cpu: CPU time (user + system) of ``sensorcast record`` over a window, as a share of one core, against
+  ``sensorcast run`` (the baseline) measured in the same run; rounds alternate run / record. Target: record
+  costs <= 10 % more.
+* size: the capture's growth over the window, extrapolated to MB per hour (uncompressed; and with --compress
+  in a last record round). Target: <= 50 MB/h.
+* replay: ``sensorcast replay CAPTURE --speed max --dump FILE`` of the first record round's capture, whole process
+  wall time (start-up included) against the capture's length. Target: >= 50x real time.
+
+A second table (an inner component, not the product): the cost of one recorded I2C block read on the emulated
+bus, through the recording tap into a capture file, against the same read on the bare emulated bus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+WARMUP_S = 4.0
+"""Start-up excluded from the CPU window (imports, emulators, first opens)."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_listening(port: int, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port} after {timeout_s} s")
+
+
+def window(argv: list[str], seconds: float, capture: Path | None) -> dict[str, float]:
+    """Run ``sensorcast argv`` and measure CPU share (and capture growth) over ``seconds`` after warm-up."""
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "gateway", *argv, "--port", str(port), "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port)
+        time.sleep(WARMUP_S)
+        ps = psutil.Process(proc.pid)
+        c0, t0 = ps.cpu_times(), time.monotonic()
+        b0 = capture.stat().st_size if capture else 0
+        time.sleep(seconds)
+        c1, t1 = ps.cpu_times(), time.monotonic()
+        b1 = capture.stat().st_size if capture else 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    cpu = (c1.user + c1.system - c0.user - c0.system) / (t1 - t0)
+    return {"cpu_pct": 100 * cpu, "bytes_per_h": (b1 - b0) / (t1 - t0) * 3600}
+
+
+def spread(xs: list[float]) -> str:
+    return f"{min(xs):.2f}..{max(xs):.2f}" if len(xs) > 1 else f"{xs[0]:.2f}"
+
+
+def inner(calls: int = 50_000) -> None:
+    """Microseconds per I2C block read: bare emulated bus vs the same through the recording tap (in process)."""
+    sys.path.insert(0, str(ROOT))
+    from gateway.capture.recorder import CaptureWriter, RecordingTap
+    from sensors.sim.emulators import simulated_bus
+
+    bus = simulated_bus(1)
+    tmp = Path(tempfile.mkdtemp(prefix="sensorcast-bench-inner-"))
+    writer = CaptureWriter(str(tmp / "inner.scap"), {"sensorcast": "bench", "board": "", "config": {}})
+    recorded = RecordingTap(writer).i2c("i2c-1", lambda: bus)
+    bare_us: list[float] = []
+    rec_us: list[float] = []
+    for _ in range(3):  # alternate, three times each
+        for target, out in ((bus, bare_us), (recorded, rec_us)):
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                target.read_i2c_block_data(0x76, 0xF7, 8)
+            out.append((time.perf_counter() - t0) / calls * 1e6)
+    writer.close()
+    b, r = statistics.median(bare_us), statistics.median(rec_us)
+    print("\nInner component (not the product): one I2C block read on the emulated bus, in process")
+    print("| row | recorded | bare emulated bus | difference |")
+    print("|---|---|---|---|")
+    row = f"| µs per read (median of 3, spread) | {r:.1f} ({spread(rec_us)}) | {b:.1f} ({spread(bare_us)})"
+    print(f"{row} | +{r - b:.1f} µs |")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=60.0, help="measured window per run (60)")
+    ap.add_argument("--rounds", type=int, default=2, help="run/record pairs (2)")
+    ap.add_argument("--inner-only", action="store_true", help="only the in-process table")
+    args = ap.parse_args()
+    if args.inner_only:
+        inner()
+        return 0
+    tmp = Path(tempfile.mkdtemp(prefix="sensorcast-bench-record-"))
+    base: list[float] = []
+    rec: list[float] = []
+    size: list[float] = []
+    first: Path | None = None
+    for r in range(args.rounds):
+        base.append(window(["run"], args.seconds, None)["cpu_pct"])
+        cap = tmp / f"r{r}.scap"
+        m = window(["record", "--out", str(cap)], args.seconds, cap)
+        rec.append(m["cpu_pct"])
+        size.append(m["bytes_per_h"] / 1e6)
+        first = first or cap
+        print(
+            f"round {r + 1}: run {base[-1]:.2f} % CPU, record {rec[-1]:.2f} % CPU, {size[-1]:.1f} MB/h",
+            flush=True,
+        )
+    zcap = tmp / "z.scap"
+    zsize = window(["record", "--compress", "--out", str(zcap)], args.seconds, zcap)["bytes_per_h"] / 1e6
+    assert first is not None
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "replay", str(first), "--speed", "max", "--dump", str(tmp / "d.jsonl")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    replay_s = time.monotonic() - started
+    if done.returncode != 0:
+        print(done.stderr, file=sys.stderr)
+        return 1
+    sys.path.insert(0, str(ROOT))
+    from gateway.capture.replayer import Capture
+
+    length_s = Capture.load(str(first)).duration_ns / 1e9
+    readings = (tmp / "d.jsonl").read_text(encoding="utf-8").count("\n")
+    overhead = statistics.median(rec) / statistics.median(base) - 1
+    print()
+    print("| row | sensorcast record | baseline | verdict |")
+    print("|---|---|---|---|")
+    print(
+        f"| CPU, % of one core (median, spread) | {statistics.median(rec):.2f} ({spread(rec)}) | "
+        f"run: {statistics.median(base):.2f} ({spread(base)}) | {100 * overhead:+.1f} % "
+        f"({'<=' if overhead <= 0.10 else '>'} 10 %) |"
+    )
+    print(
+        f"| capture size, MB/h (uncompressed) | {statistics.median(size):.1f} ({spread(size)}) | target 50 | "
+        f"{'ok' if statistics.median(size) <= 50 else 'over'} |"
+    )
+    print(f"| capture size, MB/h (--compress) | {zsize:.1f} | uncompressed {statistics.median(size):.1f} | "
+          f"{statistics.median(size) / zsize:.1f}x smaller |")  # fmt: skip
+    factor = length_s / replay_s
+    print(
+        f"| replay --speed max, whole process | {length_s:.1f} s of capture in {replay_s:.2f} s "
+        f"({readings} readings) | real time | {factor:.0f}x ({'>=' if factor >= 50 else '<'} 50x) |"
+    )
+    print(f"\n{args.rounds} rounds of {args.seconds:g} s; machine shared with other work (spread above).")
+    inner()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,345 @@
+"""Replaying: a :class:`~sensors.buses.BusTap` that serves a capture's transactions to the same drivers.
+
+Each stream (one I2C device, one serial port, one file, one driver's clock) is replayed in its own order: the
+driver's next call must be the next recorded one on that stream, or the replay stops with
+:class:`ReplayMismatch` naming it. Pacing: at ``speed`` x real time, a transaction is served no earlier than its
+recorded time divided by ``speed`` (``speed=None``: as fast as the drivers decode).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from gateway.capture.codec import Call, CaptureDecoder, CaptureFormatError, Ending, Record, Stream
+from gateway.capture.taps import file_key, msg_args, os_error
+from sensors.buses import Clock, FileTree, PortFactory, SerialPort, Sleep, SMBusLike
+from sensors.errors import SensorcastError, SensorError
+
+READ_CHUNK_BYTES = 1 << 16
+"""Bytes read from the capture file per step while loading."""
+
+MAX_REPLAY_RECORDS = 20_000_000
+"""Most transactions a replay loads (they are held in memory): about 40 hours of the demo."""
+
+_SHOWN_CHARS = 120
+"""Longest rendering of a recorded or requested argument list in a mismatch message."""
+
+
+class ReplayMismatch(SensorcastError, RuntimeError):
+    """A driver asked for a transaction the capture does not have at that point of its stream."""
+
+
+class ReplayEnd(SensorError):
+    """A stream of the capture is exhausted: the recording ends here (a SensorError, so the poller stops it)."""
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+
+
+class Capture:
+    """A decoded capture: header, transactions per stream key, how it ended."""
+
+    def __init__(self, header: dict[str, Any], streams: dict[str, list[Call]], ending: Ending) -> None:
+        self.header = header
+        self.streams = streams
+        self.ending = ending
+        self.duration_ns = max((c[-1].t_ns for c in streams.values() if c), default=0)
+
+    @classmethod
+    def load(cls, path: str) -> Capture:
+        """Read and validate ``path``.
+
+        Raises:
+            CaptureFormatError: not a capture, corrupted, or more than :data:`MAX_REPLAY_RECORDS`.
+            OSError: the file cannot be read.
+        """
+        decoder = CaptureDecoder()
+        keys: dict[int, str] = {}
+        streams: dict[str, list[Call]] = {}
+        count = 0
+        with open(path, "rb") as f:
+            while chunk := f.read(READ_CHUNK_BYTES):
+                for record in decoder.feed(chunk):
+                    count += cls._take(record, keys, streams, count)
+        ending = decoder.finish()
+        assert decoder.header is not None  # finish() raised otherwise
+        return cls(decoder.header, streams, ending)
+
+    @staticmethod
+    def _take(record: Record, keys: dict[int, str], streams: dict[str, list[Call]], count: int) -> int:
+        if isinstance(record, Stream):
+            keys[record.sid] = record.key
+            streams.setdefault(record.key, [])
+            return 0
+        if isinstance(record, Call):
+            key = keys.get(record.sid)
+            if key is None:
+                raise CaptureFormatError(0, f"transaction on undeclared stream {record.sid}")
+            if count >= MAX_REPLAY_RECORDS:
+                raise CaptureFormatError(0, f"more than {MAX_REPLAY_RECORDS} transactions")
+            streams[key].append(record)
+            return 1
+        return 0
+
+
+class Pacer:
+    """Serves recorded time at ``speed`` x real time (None: no waiting)."""
+
+    def __init__(self, speed: float | None, clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> None:
+        self.speed = speed
+        self._clock = clock
+        self._sleep = sleep
+        self._start = clock()
+
+    def delay_until(self, t_ns: int) -> float:
+        """Seconds until recorded time ``t_ns`` is due (0 or less: now)."""
+        if self.speed is None:
+            return 0.0
+        return self._start + t_ns / 1e9 / self.speed - self._clock()
+
+    def wait_until(self, t_ns: int) -> None:
+        """Return once recorded time ``t_ns`` is due."""
+        delay = self.delay_until(t_ns)
+        if delay > 0:
+            self._sleep(delay)
+
+
+class ReplayStream:
+    """One stream's transactions, served in order; thread-safe."""
+
+    def __init__(self, key: str, calls: Sequence[Call], tap: ReplayTap) -> None:
+        self.key = key
+        self._calls = calls
+        self._next = 0
+        self._tap = tap
+        self._lock = threading.Lock()
+
+    def take(self, op: str, args: Sequence[Any]) -> Any:
+        """The recorded result of the driver's call ``op(args)``; raises what was recorded instead.
+
+        Raises:
+            ReplayMismatch: the next recorded transaction is another one.
+            ReplayEnd: the stream is exhausted.
+            OSError: the recorded call raised this errno.
+        """
+        with self._lock:
+            index = self._next
+            if index >= len(self._calls):
+                self._tap.ended(self.key)
+                raise ReplayEnd(errno.ENODATA, f"capture ends: {self.key} has no transaction {index + 1}")
+            call = self._calls[index]
+            if call.op != op or list(call.args) != list(args):
+                self._tap.mismatch(
+                    f"{self.key}, transaction {index + 1}: the capture has {call.op}{_shown(list(call.args))}, "
+                    f"the driver asked for {op}{_shown(list(args))}"
+                )
+            self._next += 1
+        self._tap.pacer.wait_until(call.t_ns)
+        self._tap.served += 1
+        if call.errno is not None:
+            raise os_error(call.errno, f"{self.key} {op}")
+        return call.result
+
+
+class _ReplaySMBus:
+    """The SMBus methods, answered from the capture (one stream per address)."""
+
+    def __init__(self, tap: ReplayTap, key: str) -> None:
+        self._tap = tap
+        self._key = key
+
+    def _take(self, op: str, addr: int, args: list[Any]) -> Any:
+        return self._tap.stream(f"{self._key}@{addr:#04x}").take(op, args)
+
+    def write_quick(self, i2c_addr: int, force: bool | None = None) -> None:
+        self._take("write_quick", i2c_addr, [])
+
+    def read_byte(self, i2c_addr: int, force: bool | None = None) -> int:
+        return int(self._take("read_byte", i2c_addr, []))
+
+    def write_byte(self, i2c_addr: int, value: int, force: bool | None = None) -> None:
+        self._take("write_byte", i2c_addr, [value])
+
+    def read_byte_data(self, i2c_addr: int, register: int, force: bool | None = None) -> int:
+        return int(self._take("read_byte_data", i2c_addr, [register]))
+
+    def write_byte_data(self, i2c_addr: int, register: int, value: int, force: bool | None = None) -> None:
+        self._take("write_byte_data", i2c_addr, [register, value])
+
+    def read_i2c_block_data(
+        self, i2c_addr: int, register: int, length: int, force: bool | None = None
+    ) -> list[int]:
+        return list(self._take("read_i2c_block_data", i2c_addr, [register, length]))
+
+    def write_i2c_block_data(
+        self, i2c_addr: int, register: int, data: Sequence[int], force: bool | None = None
+    ) -> None:
+        self._take("write_i2c_block_data", i2c_addr, [register, bytes(data)])
+
+    def i2c_rdwr(self, *i2c_msgs: Any) -> None:
+        from sensors.i2c.device import I2C_M_RD
+
+        addr = int(i2c_msgs[0].addr) if i2c_msgs else 0
+        reads = iter(self._take("i2c_rdwr", addr, msg_args(i2c_msgs)))
+        for m in i2c_msgs:
+            if m.flags & I2C_M_RD:
+                data = bytes(next(reads))
+                ctypes.memmove(m.buf, data, min(len(data), int(m.len)))
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class _ReplayPort:
+    """A serial port answered from the capture."""
+
+    def __init__(self, stream: ReplayStream) -> None:
+        self._s = stream
+
+    def read(self, size: int = 1) -> bytes:
+        return bytes(self._s.take("read", [size]))
+
+    def write(self, data: bytes) -> int | None:
+        result: int | None = self._s.take("write", [bytes(data)])
+        return result
+
+    @property
+    def in_waiting(self) -> int:
+        return int(self._s.take("in_waiting", []))
+
+    def reset_input_buffer(self) -> None:
+        self._s.take("reset_input_buffer", [])
+
+    def close(self) -> None:
+        self._s.take("close", [])
+
+
+class ReplayTap:
+    """The :class:`~sensors.buses.BusTap` of ``sensorcast replay``: no real or emulated bus is opened (except
+    an emulated file tree's directories, for drivers that list them); every transaction comes from ``capture``.
+
+    Args:
+        capture: the loaded capture.
+        speed: replay speed (1 = as recorded); None = as fast as possible.
+        on_end: called once, from a bus thread, when the first stream runs out.
+    """
+
+    def __init__(
+        self, capture: Capture, speed: float | None, on_end: Callable[[str], None] | None = None
+    ) -> None:
+        self.capture = capture
+        self.pacer = Pacer(speed)
+        self.speed = speed
+        self.served = 0
+        self.first_mismatch: str | None = None
+        self.end_key: str | None = None
+        self._on_end = on_end
+        self._streams: dict[str, ReplayStream] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self.edge_positions: dict[str, int] = {}
+        """Per edge stream, how many edges were delivered (a re-claimed line goes on from there)."""
+
+    def hit_end(self) -> bool:
+        """True once, on the calling thread, after one of its calls ran past the end of a stream (the read it
+        was part of is not a recorded one: drivers may turn the error into something else, or swallow it)."""
+        hit = bool(getattr(self._local, "ended", False))
+        self._local.ended = False
+        return hit
+
+    def stream(self, key: str) -> ReplayStream:
+        """The replay of stream ``key`` (an empty one if the capture has none: the first call mismatches)."""
+        with self._lock:
+            found = self._streams.get(key)
+            if found is None:
+                found = self._streams[key] = ReplayStream(key, self.capture.streams.get(key, []), self)
+            return found
+
+    def mismatch(self, message: str) -> None:
+        """Record the first mismatch and raise it."""
+        with self._lock:
+            if self.first_mismatch is None:
+                self.first_mismatch = message
+        raise ReplayMismatch(message)
+
+    def ended(self, key: str) -> None:
+        """A stream ran out."""
+        self._local.ended = True
+        with self._lock:
+            first = self.end_key is None
+            if first:
+                self.end_key = key
+        if first and self._on_end is not None:
+            self._on_end(key)
+
+    def i2c(self, key: str, make: Callable[[], SMBusLike]) -> SMBusLike:
+        """The replayed bus ``key``."""
+        bus: SMBusLike = _ReplaySMBus(self, key)
+        return bus
+
+    def serial(self, key: str, make: PortFactory) -> PortFactory:
+        """A factory 'opening' the replayed port ``key`` (a recorded failure to open is raised again)."""
+
+        def open_port() -> SerialPort:
+            stream = self.stream(key)
+            stream.take("open", [])
+            return _ReplayPort(stream)
+
+        return open_port
+
+    def files(self, key: str, make: Callable[[], FileTree]) -> FileTree:
+        """The tree's roots (from ``make``), its file contents from the capture."""
+        tree = make()
+
+        def take(op: str, path: str, args: list[Any]) -> Any:
+            return self.stream(file_key(path, tree.sysfs_root, tree.procfs_root)).take(op, args)
+
+        def read_text(path: str) -> str:
+            return str(take("read_text", path, []))
+
+        def write_text(path: str, text: str) -> None:
+            take("write_text", path, [text])
+
+        def disk_usage(path: str) -> tuple[int, int]:
+            total, free = take("disk_usage", path, [])
+            return int(total), int(free)
+
+        return FileTree(tree.sysfs_root, tree.procfs_root, read_text, write_text, disk_usage)
+
+    def pin_factory(self, key: str, make: Callable[[], Any]) -> Any:
+        """No pin factory: GPIO replays at the backend level (:meth:`gpio`)."""
+        return None
+
+    def gpio(self, key: str, make: Callable[[], Any]) -> Any:
+        """A backend whose input lines and edges come from the capture."""
+        from gateway.capture.gpio import ReplayBackend
+
+        return ReplayBackend(self, key)
+
+    def clock(self, key: str, clock: Clock) -> Clock:
+        """The recorded values of the clock ``key``."""
+        stream = self.stream(key)
+        return lambda: float(stream.take("now", []))
+
+    def sleep(self, sleep: Sleep) -> Sleep:
+        """Sleeps scaled by the speed; none at full speed."""
+        speed = self.speed
+        if speed is None:
+            return lambda _s: None
+        return lambda s: sleep(s / speed)
+
+
+def streams_of(records: Iterable[Record]) -> dict[str, list[Call]]:
+    """Group decoded records by stream key (for tests and tools)."""
+    keys: dict[int, str] = {}
+    out: dict[str, list[Call]] = {}
+    for record in records:
+        Capture._take(record, keys, out, 0)
+    return out

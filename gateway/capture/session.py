@@ -1,0 +1,275 @@
+"""What ``record`` and ``replay`` share: the capture header (config without secrets), the config a replay
+rebuilds, the build contexts, and the driving loop of ``replay --dump`` (each sensor read until its capture ends).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from gateway.capture.replayer import ReplayEnd, ReplayMismatch, ReplayTap
+from gateway.config import Config, parse_config
+from sensors import registry
+from sensors.base import BuildContext, Sensor, Value
+from sensors.buses import BusTap
+from sensors.spec import DeviceSpec
+
+SECRET_KEY = re.compile(r"(token|password|passwd|secret|credential|private|api_?key)", re.IGNORECASE)
+"""Option names whose values never go into a capture (replaced by ``"(removed)"``)."""
+
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]*@", re.IGNORECASE)
+
+
+def scrub(value: Any, depth: int = 0) -> Any:
+    """``value`` with secrets removed: keys that name one, ``user:pass@`` in URLs; TOML dates as text."""
+    if depth > 16:
+        return "(removed: too deep)"
+    if isinstance(value, Mapping):
+        return {
+            str(k): "(removed)" if SECRET_KEY.search(str(k)) else scrub(v, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [scrub(v, depth + 1) for v in value]
+    if isinstance(value, str):
+        return _URL_USERINFO.sub(r"\g<scheme>(removed)@", value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return str(value)
+
+
+def device_table(spec: DeviceSpec) -> dict[str, Any]:
+    """The config table of a sensor, as it was written (generic keys and the driver's options)."""
+    table: dict[str, Any] = {"id": spec.id, "driver": spec.driver, "interval_s": spec.interval_s}
+    if spec.simulate:
+        table["simulate"] = True
+    table.update(spec.options)
+    return table
+
+
+def capture_header(cfg: Config, version: str, board: str, sensors: list[DeviceSpec]) -> dict[str, Any]:
+    """The header of a capture of ``sensors`` under ``cfg``: only the gateway id and the sensor tables of the
+    config go in (no security, MQTT, history or rules sections), with secrets scrubbed from them too."""
+    return {
+        "sensorcast": version,
+        "board": board,
+        "config": {
+            "source": "(demo)" if cfg.source in (None, "(demo)") else str(cfg.source),
+            "gateway": {"id": cfg.gateway.id},
+            "sensors": [scrub(device_table(s)) for s in sensors],
+        },
+    }
+
+
+NOT_RECORDED = ("sensors.gpio.analog:",)
+"""Drivers that time pins through gpiozero alone (HC-SR04 echo timing, MCP3xxx bit-banged SPI): below the GPIO
+backend, so not in captures."""
+
+
+def is_gpio(spec: DeviceSpec) -> bool:
+    """True for a driver whose pins captures cannot hold (see :data:`NOT_RECORDED`)."""
+    return registry.sensor_drivers().get(spec.driver, "").startswith(NOT_RECORDED)
+
+
+def is_push(spec: DeviceSpec) -> bool:
+    """True for a GPIO input driver: its readings follow replayed edges in time, not a bus exchange."""
+    return registry.sensor_drivers().get(spec.driver, "").startswith("sensors.gpio.")
+
+
+def select(cfg: Config, names: list[str] | None) -> tuple[list[DeviceSpec], list[str]]:
+    """The sensors of ``cfg`` a capture covers (``names``: only those), and notes on the ones left out.
+
+    Raises:
+        ValueError: a name in ``names`` is not a sensor of the config.
+    """
+    ids = {s.id for s in cfg.sensors}
+    unknown = [n for n in names or [] if n not in ids]
+    if unknown:
+        raise ValueError(
+            f"--sensors: no sensor {', '.join(unknown)} in the config (known: {', '.join(sorted(ids))})"
+        )
+    chosen = [s for s in cfg.sensors if names is None or s.id in names]
+    notes = [
+        f"{s.id}: {s.driver} times its pins below the GPIO backend: not recorded"
+        for s in chosen
+        if is_gpio(s)
+    ]
+    return [s for s in chosen if not is_gpio(s)], notes
+
+
+def recording_config(cfg: Config, sensors: list[DeviceSpec]) -> Config:
+    """``cfg`` with only ``sensors`` (and no outputs or rules: a capture is about what sensors read)."""
+    return replace(cfg, sensors=tuple(sensors), actuators=(), rules=())
+
+
+def replay_config(header: Mapping[str, Any], **gateway: Any) -> Config:
+    """The config a replay builds from a capture's header (``gateway``: listen overrides such as ``port``).
+
+    Raises:
+        ConfigErrors: the header's config does not validate.
+        ValueError: the header has no config.
+    """
+    config = header.get("config")
+    if not isinstance(config, Mapping) or not isinstance(config.get("sensors"), list):
+        raise ValueError("the capture header holds no config")
+    gid = (
+        config.get("gateway", {}).get("id", "replay")
+        if isinstance(config.get("gateway"), Mapping)
+        else "replay"
+    )
+    data = {"gateway": {"id": str(gid), **gateway}, "sensors": list(config["sensors"])}
+    return parse_config(data, file="(capture)")
+
+
+def replay_context(tap: BusTap, emulators: Any) -> BuildContext:
+    """A build context whose every bus is ``tap``'s (``emulators`` still give simulated devices their shape:
+    an emulated tree's directories; no emulated device is started for serial ports)."""
+    return BuildContext(emulators=ReplayEmulators(emulators), tap=tap)
+
+
+class ReplayEmulators:
+    """The emulators, minus what would produce data of its own: a serial device is not started (its port
+    is the capture's), so replay does not spend a pty and a thread per serial device."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def serial_port(self, ctx: BuildContext, key: str, *args: Any, **kwargs: Any) -> str:
+        """No device: the replayed port needs only a name."""
+        return f"replay:{key}"
+
+    def gpio(self, ctx: BuildContext) -> Any:
+        """No emulated board: the pins' edges come from the capture."""
+        return _NoBoard()
+
+
+class _NoBoard:
+    """The emulated GPIO board's interface, driving nothing (a replay's pins are the capture's)."""
+
+    factory = None
+
+    def drive_input(self, *args: Any) -> None:
+        """Nothing to drive."""
+
+    def adc(self, *args: Any) -> None:
+        """Nothing to attach."""
+
+
+@dataclass
+class Outcome:
+    """One read of one sensor: its values, or the error it raised."""
+
+    sensor: str
+    index: int
+    t_s: float
+    values: dict[str, Value] | None = None
+    error: str | None = None
+    errno: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``--dump`` line."""
+        out: dict[str, Any] = {"sensor": self.sensor, "n": self.index, "t_s": round(self.t_s, 6)}
+        if self.error is None:
+            out["values"] = self.values
+        else:
+            out["error"], out["errno"] = self.error, self.errno
+        return out
+
+
+@dataclass
+class Driven:
+    """What :func:`drive` saw: outcomes per sensor, the first mismatch, errors that are not sensor faults."""
+
+    outcomes: dict[str, list[Outcome]] = field(default_factory=dict)
+    mismatch: str | None = None
+
+
+MAX_OPEN_FAILURES_IN_A_ROW = 10_000
+"""A sensor whose open keeps failing is driven this many times before drive() gives up on it."""
+
+
+def drive(
+    sensors: list[Sensor],
+    stop: threading.Event,
+    *,
+    pause: Callable[[Sensor], None] = lambda _s: None,
+    now_s: Callable[[], float] = lambda: 0.0,
+    hit_end: Callable[[], bool] = lambda: False,
+) -> Driven:
+    """Open and read every sensor the way the poller does (close and open again after a failure), each on its
+    own thread, until ``stop`` is set or its replayed capture ends (``hit_end``: the calling thread's last call
+    ran past a stream's end); ``pause`` waits between two reads."""
+    driven = Driven()
+    lock = threading.Lock()
+
+    def run(sensor: Sensor) -> None:
+        out: list[Outcome] = []
+        is_open = False
+        failures = 0
+        try:
+            while not stop.is_set() and failures < MAX_OPEN_FAILURES_IN_A_ROW:
+                try:
+                    if not is_open:
+                        sensor.open()
+                        is_open = True
+                    values = dict(sensor.read())
+                    if hit_end():
+                        break
+                    out.append(Outcome(sensor.info.id, len(out), now_s(), values=values))
+                    failures = 0
+                except Exception as exc:  # what the poller handles: record it, close, open again
+                    replay = _replay_cause(exc)
+                    if replay is not None:  # drivers wrap bus errors: the capture's end is under theirs
+                        raise replay from exc
+                    if hit_end():
+                        break
+                    code = getattr(exc, "errno", None)
+                    name = type(exc).__name__
+                    out.append(Outcome(sensor.info.id, len(out), now_s(), error=name, errno=code))
+                    failures += 1
+                    sensor.close()
+                    is_open = False
+                    continue
+                pause(sensor)
+        except ReplayEnd:
+            pass
+        except ReplayMismatch as exc:
+            with lock:
+                driven.mismatch = driven.mismatch or str(exc)
+            stop.set()
+        finally:
+            sensor.close()
+            with lock:
+                driven.outcomes[sensor.info.id] = out
+
+    threads = [
+        threading.Thread(target=run, args=(s,), name=f"drive-{s.info.id}", daemon=True) for s in sensors
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return driven
+
+
+def _replay_cause(exc: BaseException) -> BaseException | None:
+    """The :class:`ReplayEnd` or :class:`ReplayMismatch` ``exc`` is or wraps (a few causes deep), or None."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, ReplayEnd | ReplayMismatch):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def replay_error(tap: ReplayTap) -> str | None:
+    """The first mismatch the replay met, if any."""
+    return tap.first_mismatch

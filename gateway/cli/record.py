@@ -1,0 +1,147 @@
+"""``sensorcast record``: run the gateway as ``run`` does while every bus transaction goes into a capture file."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import signal
+import sys
+from typing import Any
+
+from gateway import __version__
+from gateway.cli.logs import setup_logging
+from gateway.cli.run import add_arguments as add_run_arguments
+from gateway.cli.run import prepare
+from gateway.config import Config, ConfigErrors
+
+HELP = "run the gateway and record every bus transaction to a capture file (docs/record-replay.md)"
+log = logging.getLogger("sensorcast")
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+MAX_DURATION_S = 7 * 24 * 3600.0
+"""Longest --duration: a week (a capture is meant for a bug report or a test, not an archive)."""
+
+
+def parse_duration(text: str) -> float:
+    """``30s``, ``10m``, ``2h``, ``500ms`` or plain seconds -> seconds.
+
+    Raises:
+        argparse.ArgumentTypeError: anything else, or longer than :data:`MAX_DURATION_S`.
+    """
+    m = _DURATION.match(text.strip())
+    if m is None:
+        raise argparse.ArgumentTypeError(f"expected a duration like 30s, 10m or 2h, got {text!r}")
+    seconds = float(m.group(1)) * _UNIT_S[m.group(2) or "s"]
+    if not 0 < seconds <= MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(f"expected a duration above 0 and at most 7 days, got {text!r}")
+    return seconds
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Declare ``record``'s options (``run``'s and the capture's)."""
+    add_run_arguments(p)
+    p.add_argument("--out", "-o", required=True, metavar="FILE", help="capture file to write (.scap)")
+    p.add_argument("--duration", type=parse_duration, metavar="T", help="stop after T (30s, 10m, 2h)")
+    p.add_argument("--sensors", metavar="A,B", help="record (and run) only these sensors")
+    p.add_argument("--compress", action="store_true", help="zlib-compress the capture")
+    p.add_argument(
+        "--max-mb", type=float, default=512.0, metavar="MB", help="stop when the capture reaches MB (512)"
+    )
+
+
+def board_model() -> str:
+    """The board model from the device tree, ``""`` on a PC."""
+    try:
+        with open("/proc/device-tree/model", "rb") as f:
+            return f.read().rstrip(b"\0\n").decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+async def record(
+    cfg: Config,
+    out: str,
+    *,
+    names: list[str] | None,
+    duration_s: float | None,
+    compress: bool,
+    max_bytes: int,
+) -> int:
+    """Serve ``cfg`` with a recording tap on every bus until a signal, ``duration_s`` or the size cap."""
+    from gateway.app import GatewayApp
+    from gateway.capture.recorder import CaptureWriter, RecordingTap
+    from gateway.capture.session import capture_header, recording_config, select
+    from gateway.devices import build_context
+
+    recorded, notes = select(cfg, names)
+    for note in notes:
+        log.warning("%s", note)
+    run_cfg = recording_config(cfg, [s for s in cfg.sensors if s.id in names]) if names else cfg
+    loop = asyncio.get_running_loop()
+    app_ref: list[Any] = []
+
+    def full() -> None:
+        if app_ref:
+            loop.call_soon_threadsafe(app_ref[0].stop)
+
+    writer = CaptureWriter(
+        out,
+        capture_header(cfg, __version__, board_model(), recorded),
+        compress=compress,
+        max_bytes=max_bytes,
+        on_full=full,
+    )
+    ctx = build_context(data_dir=str(cfg.gateway.data_dir), tap=RecordingTap(writer))
+    app = GatewayApp(run_cfg, ctx=ctx)
+    app_ref.append(app)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, app.stop)
+    timer = loop.call_later(duration_s, app.stop) if duration_s else None
+    try:
+        async with app:
+            print(f"Recording {len(recorded)} sensors to {out}", flush=True)
+            print(f"Dashboard: {app.http_url}", flush=True)
+            print(f"WebSocket: {app.url}", flush=True)
+            await app.wait_closed()
+    finally:
+        if timer is not None:
+            timer.cancel()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        writer.close()
+    print(f"Recorded {writer.records} transactions, {writer.bytes_written} bytes, to {out}", flush=True)
+    return 1 if app.failed else 0
+
+
+def main(args: argparse.Namespace) -> int:
+    """Entry point of ``sensorcast record``."""
+    setup_logging(args.log_level)
+    try:
+        cfg = prepare(args)
+    except ConfigErrors as exc:
+        print("sensorcast: configuration error:", file=sys.stderr)
+        for e in exc.errors:
+            print(f"  {e}", file=sys.stderr)
+        return 2
+    names = [n.strip() for n in args.sensors.split(",") if n.strip()] if args.sensors else None
+    try:
+        return asyncio.run(
+            record(
+                cfg,
+                args.out,
+                names=names,
+                duration_s=args.duration,
+                compress=args.compress,
+                max_bytes=int(args.max_mb * 1024 * 1024),
+            )
+        )
+    except ValueError as exc:
+        print(f"sensorcast: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"sensorcast: {exc}", file=sys.stderr)
+        return 1
