@@ -99,6 +99,7 @@ def test_bare_command_prints_help_and_exits_2_without_starting_anything() -> Non
         "bench",
         "token",
         "history",
+        "fleet",
         "record",
         "replay",
     ]
