@@ -15,6 +15,7 @@ PURE = [
     "bridges.mqtt.metrics",
     "bridges.mqtt.window",
     "bridges.mqtt.throttle",
+    "bridges.mqtt.spill",
 ]
 
 
@@ -45,7 +46,7 @@ def test_every_metric_is_described(tmp_path: Path) -> None:
             assert sorted(bridge.metrics()) == unlabelled
             assert bridge.drops() == dict.fromkeys(DROP_REASONS, 0.0)
         finally:
-            bridge._shutdown()
+            bridge.close()
     assert METRICS["sensorcast_mqtt_dropped_total"][2] == ("reason",)
     assert all((kind == "counter") == name.endswith("_total") for name, (kind, _, _) in METRICS.items())
     assert all(help_text for _, help_text, _ in METRICS.values())
