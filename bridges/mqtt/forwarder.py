@@ -179,8 +179,9 @@ class Forwarder:
             self._acked |= acked
             self._failed("MQTT outbox write failed (%s: %s); keeping readings in memory (bounded)", exc)
             return
-        except asyncio.CancelledError:
-            # The write may or may not have landed: writing these ids again is harmless (idempotent).
+        except BaseException:
+            # Cancelled, or a bug: the write may or may not have landed; writing these ids again is harmless
+            # (idempotent), and the ledger must not stay in its writing state (no later commit could run).
             self._mem.write_failed()
             self._acked |= acked
             raise

@@ -7,6 +7,7 @@ reaches the disk, what is not is written and deleted after its PUBACK, and a rec
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -163,6 +164,38 @@ async def test_a_clean_stop_writes_everything_held_and_close_writes_the_rest(tmp
     ob.open()
     assert [(r.id, r.seq) for r in ob.fetch(0, 100, 100)] == [(2, 2), (3, 3)]
     ob.close()
+
+
+async def test_a_failed_write_keeps_the_readings_in_memory_and_the_next_commit_writes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk error, then an unexpected error, during the write: the readings stay held (nothing lost, the
+    ledger is not left mid-write) and the next good commit writes them."""
+    io = ThreadPoolExecutor(1)
+    fw = Forwarder(MqttConfig(ack_window_ms=0), Outbox(tmp_path / "o.db"), io)
+    try:
+        fw.start(RecordingConnection())  # type: ignore[arg-type]
+        await fw.commit(clock_synced=False)
+        fw.add(rows(1, 2))
+        good = fw.outbox.write
+        for exc in (sqlite3.OperationalError("disk I/O error"), ValueError("bug")):
+
+            def failing(*_: object, exc: Exception = exc) -> None:
+                raise exc
+
+            monkeypatch.setattr(fw.outbox, "write", failing)
+            if isinstance(exc, sqlite3.Error):
+                await fw.commit(clock_synced=False)
+            else:
+                with pytest.raises(ValueError):
+                    await fw.commit(clock_synced=False)
+            assert (fw.held, on_disk(fw), fw.errors_total) == (2, [], 1)
+        monkeypatch.setattr(fw.outbox, "write", good)
+        await fw.commit(clock_synced=False)
+        assert (fw.held, on_disk(fw)) == (0, [1, 2])
+    finally:
+        io.shutdown(wait=True)
+        fw.close()
 
 
 async def test_a_rejected_publish_is_counted_and_not_sent_again(forwarder: Forwarder) -> None:
