@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/mqtt_qos1.py                      # 500 readings/s, 2 subscribers, 10 s, 3 rounds
     .venv/bin/python benchmarks/mqtt_qos1.py --rate 1000 --duration 5 --rounds 2
+    .venv/bin/python benchmarks/mqtt_qos1.py --settings qos0,qos1 --duration 300 --rounds 1   # disk over 5 min
 
 Per round and setting, a fresh ``python -m gateway run`` (synthetic sensors at ``--rate``, history off so the
 only writer is the MQTT bridge), ``--clients`` MQTT 5 subscribers in their own processes (``sensorcast
@@ -101,7 +102,9 @@ async def main_async(args: argparse.Namespace) -> int:
         broker, port = bench._start_mosquitto(args.mosquitto, workdir)
         try:
             for rnd in range(1, args.rounds + 1):
-                order = list(SETTINGS) if rnd % 2 else list(reversed(SETTINGS))  # alternate who goes first
+                order = (
+                    args.settings if rnd % 2 else list(reversed(args.settings))
+                )  # alternate who goes first
                 for label in order:
                     print(f"round {rnd}: {label}", file=sys.stderr, flush=True)
                     row, mb_h, written_h = await run_setting(label, args, workdir, port, broker.pid)
@@ -118,7 +121,7 @@ async def main_async(args: argparse.Namespace) -> int:
         )
     print()
     print(f"{'setting':<14}{'p50 ms median (min-max)':>26}{'disk MB/h median (min-max)':>30}")
-    for label in SETTINGS:
+    for label in args.settings:
         p50 = [r.p50_ms for _, r, _, _ in rows if r.mode == label]
         mb = [m for _, r, m, _ in rows if r.mode == label]
         print(
@@ -140,7 +143,14 @@ def main() -> int:
     parser.add_argument("--payload", choices=["msgpack", "json"], default="msgpack")
     parser.add_argument("--mosquitto", default="/usr/sbin/mosquitto")
     parser.add_argument("--workdir", help="where the data directories go (a real disk, not tmpfs)")
-    return asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument(
+        "--settings", default=",".join(SETTINGS), help=f"comma-separated subset of: {', '.join(SETTINGS)}"
+    )
+    args = parser.parse_args()
+    args.settings = [x.strip() for x in args.settings.split(",") if x.strip()]
+    if not args.settings or any(x not in SETTINGS for x in args.settings):
+        parser.error(f"--settings: expected a subset of {', '.join(SETTINGS)}, got {args.settings}")
+    return asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":
