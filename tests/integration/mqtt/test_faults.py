@@ -154,6 +154,19 @@ async def test_broker_sigkilled_5_times_no_row_deleted_without_puback(tmp_path: 
     )
 
 
+def crash_loss_ms(readings: dict[int, Any], kill_ns: int, bound_ms: float) -> float:
+    """Check the readings of a killed boot (by seq; JSON docs): the last one, and every reading after which the
+    prev chain has a hole, are stamped at most ``bound_ms`` (+ 0.5 s scaled slack for a starved CPU) before
+    ``kill_ns``. Returns how long before the kill the last one was stamped (ms)."""
+    cutoff_ns = kill_ns - int(bound_ms * 1e6 + scaled(0.5) * 1e9)
+    last = max(readings.values(), key=lambda d: d["seq"])
+    holes = sorted(d["prev"] for d in readings.values() if d["prev"] and d["prev"] not in readings)
+    first_hole_ts = min((d["ts_ns"] for d in readings.values() if d["prev"] in holes), default=None)
+    assert last["ts_ns"] >= cutoff_ns, f"lost {(kill_ns - last['ts_ns']) / 1e9:.2f} s before the kill"
+    assert first_hole_ts is None or first_hole_ts >= cutoff_ns, f"holes {holes[:5]}"
+    return float(kill_ns - last["ts_ns"]) / 1e6
+
+
 def _outbox_rows(path: Path) -> list[tuple[str, int]]:
     if not path.exists():
         return []
@@ -257,16 +270,11 @@ async def test_gateway_sigkilled_while_its_broker_acknowledges_nothing_loses_at_
         gw.wait(5)
         sub.stop()
         broker.stop()
-    cutoff_ns = kill_ns - int((window_ms + commit_ms) * 1e6 + scaled(0.5) * 1e9)
-    last = max(left.values(), key=lambda d: d["seq"])
-    holes = sorted(d["prev"] for d in left.values() if d["prev"] and d["prev"] not in left)
-    first_hole_ts = min((d["ts_ns"] for d in left.values() if d["prev"] in holes), default=None)
-    assert last["ts_ns"] >= cutoff_ns, f"lost {(kill_ns - last['ts_ns']) / 1e9:.2f} s before the kill"
-    assert first_hole_ts is None or first_hole_ts >= cutoff_ns, f"holes {holes[:5]}"
+    lost_ms = crash_loss_ms(left, kill_ns, window_ms + commit_ms)
     assert proxy.acked == set() and len(left) > 500  # nothing was acknowledged, and it ran long enough
     print(
         f"\nbroker acknowledging nothing, gateway SIGKILLed: {len(left)} readings on disk, all delivered after the "
-        f"restart, the last stamped {(kill_ns - last['ts_ns']) / 1e6:.0f} ms before the kill"
+        f"restart, the last stamped {lost_ms:.0f} ms before the kill"
     )
 
 
@@ -308,14 +316,9 @@ async def test_gateway_sigkilled_with_a_healthy_broker_loses_only_what_was_in_fl
         sub.stop()
         broker.stop()
     old = received(old_boot)
-    cutoff_ns = kill_ns - int((window_ms + commit_ms) * 1e6 + scaled(0.5) * 1e9)
-    last = max(old.values(), key=lambda d: d["seq"])
-    holes = sorted(d["prev"] for d in old.values() if d["prev"] and d["prev"] not in old)
-    first_hole_ts = min((d["ts_ns"] for d in old.values() if d["prev"] in holes), default=None)
-    assert last["ts_ns"] >= cutoff_ns, f"lost {(kill_ns - last['ts_ns']) / 1e9:.2f} s before the kill"
-    assert first_hole_ts is None or first_hole_ts >= cutoff_ns, f"holes {holes[:5]}"
+    lost_ms = crash_loss_ms(old, kill_ns, window_ms + commit_ms)
     assert len(left) < len(old) // 10, f"{len(left)} of {len(old)} readings were on disk"
     print(
         f"\nhealthy broker, gateway SIGKILLed: {len(old)} readings of the killed boot at the broker, {len(left)} "
-        f"were on disk, the last stamped {(kill_ns - last['ts_ns']) / 1e6:.0f} ms before the kill"
+        f"were on disk, the last stamped {lost_ms:.0f} ms before the kill"
     )
