@@ -134,14 +134,12 @@ class MqttBridge:
                 if self.throttle is not None:
                     tg.create_task(self._throttle_loop(), name="mqtt-throttle")
         finally:
-            for remove in self._remove_sinks:
-                remove()
-            self._shutdown()
+            self.close()
 
     async def stop(self, deliver_s: float = STOP_DELIVERY_S) -> None:
         """The first half of a clean stop, called after the hub's last flush and before :meth:`run` is cancelled.
 
-        Commits every reading the bridge holds to the outbox, then, while connected, keeps publishing until the
+        Writes every reading the bridge holds in memory to the outbox, then, while connected, keeps publishing until the
         broker acknowledged all of them or ``deliver_s`` passed. Whatever is left stays in the outbox and goes
         out after the next start; cancelling :meth:`run` then makes the final commit (deletes of the last
         acknowledged rows).
@@ -153,7 +151,7 @@ class MqttBridge:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + deliver_s
-        await fw.commit(self._clock_synced)
+        await fw.commit(self._clock_synced, everything=True)  # a kill during the delivery below loses nothing
         while loop.time() < deadline and not fw.delivered:
             conn = self.conn
             if conn is None or not conn.connected or not fw.opened:
@@ -179,12 +177,13 @@ class MqttBridge:
         out = {
             "sensorcast_mqtt_connected": 1.0 if self.conn is not None and self.conn.connected else 0.0,
             "sensorcast_mqtt_outbox_rows": float(fw.rows if fw else 0),
-            "sensorcast_mqtt_outbox_pending": float(len(fw.pending) if fw else 0),
+            "sensorcast_mqtt_outbox_pending": float(fw.held if fw else 0),
             "sensorcast_mqtt_inflight": float(fw.inflight if fw else 0),
             "sensorcast_mqtt_published_total": float((fw.published_total if fw else 0) + c["published_qos0"]),
             "sensorcast_mqtt_replayed_total": float(fw.replayed_total if fw else 0),
             "sensorcast_mqtt_rejected_total": float(fw.rejected_total if fw else 0),
             "sensorcast_mqtt_outbox_commits_total": float(fw.commits_total if fw else 0),
+            "sensorcast_mqtt_outbox_written_total": float(fw.written_total if fw else 0),
             "sensorcast_mqtt_outbox_errors_total": float(fw.errors_total if fw else 0),
             "sensorcast_mqtt_connects_total": float(c["connects"]),
             "sensorcast_mqtt_connect_failures_total": float(c["connect_failures"]),
@@ -493,8 +492,15 @@ class MqttBridge:
 
     # -- shutdown ----------------------------------------------------------------------------------------
 
-    def _shutdown(self) -> None:
-        """Synchronous: runs in ``finally`` even when cancelled. Announce offline, commit what is pending."""
+    def close(self) -> None:
+        """Release everything, synchronously: detach from the source, announce offline, write what memory holds
+        to the outbox and close it. :meth:`run` calls it when it ends (also when cancelled); call it yourself for a
+        bridge that never ran. Idempotent."""
+        if self._closed:
+            return
+        for remove in self._remove_sinks:
+            remove()
+        self._remove_sinks = []
         self._closed = True
         for task in self._tasks:
             task.cancel()

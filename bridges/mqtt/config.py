@@ -48,13 +48,19 @@ class MqttConfig:
         payload: ``"json"`` (what Home Assistant and most tools read) or ``"msgpack"`` (the WebSocket bytes).
         qos: 1 = lossless through the durable outbox; 0 = freshest data, no disk writes, drops counted.
         max_inflight: QoS 1 messages awaiting PUBACK at once (bounds memory and the replay burst).
-        commit_interval_ms: outbox commit period: fewer commits = less SD wear, more MQTT latency.
+        commit_interval_ms: outbox commit period (new rows and deletes share one transaction).
+        ack_window_ms: how long a published QoS 1 reading may wait in memory for its PUBACK before it is
+            written to the outbox (bridges/mqtt/spill.py). A reading acknowledged within it never touches the
+            disk; a gateway crash can lose the unacknowledged readings of the last ``ack_window_ms`` +
+            ``commit_interval_ms`` (broker faults lose nothing). 0: every unacknowledged reading is written at
+            the next commit (the crash window of the write-ahead design: one commit period).
         outbox_max_rows: outbox size cap (about 200 bytes per row on disk).
         outbox_max_age_s: rows older than this (by their synchronised timestamp) are dropped; 0 = no age cap.
         overflow: what happens at the cap: ``drop_oldest`` (keep the newest data), ``downsample`` (halve
             the resolution of the oldest data, keeping its time span) or ``drop_newest``.
         synchronous: SQLite ``synchronous`` in WAL mode: ``normal`` (no fsync per commit) or ``full``.
-        max_pending_rows: readings waiting for the next commit; beyond it they are dropped and counted.
+        max_pending_rows: readings held in memory only (neither acknowledged nor written yet); beyond it new
+            readings are dropped and counted (it only fills up when the disk stalls).
         discovery: publish Home Assistant discovery configs.
         discovery_prefix: Home Assistant's discovery prefix.
         commands: subscribe to ``<prefix>/<gw>/<output>/set`` and route commands to the gateway.
@@ -85,6 +91,7 @@ class MqttConfig:
     qos: int = 1
     max_inflight: int = 100
     commit_interval_ms: int = 200
+    ack_window_ms: int = 200
     outbox_max_rows: int = 500_000
     outbox_max_age_s: float = 7 * 86400.0
     overflow: str = "drop_oldest"
@@ -116,6 +123,7 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "qos": (0, 1),
     "max_inflight": (1, 65535),
     "commit_interval_ms": (1, 60_000),
+    "ack_window_ms": (0, 60_000),
     "outbox_max_rows": (100, 100_000_000),
     "max_pending_rows": (100, 10_000_000),
 }

@@ -1,19 +1,23 @@
-"""Store-and-forward for QoS 1: readings -> (batched commit) outbox -> bounded in-flight window -> PUBACK ->
-delete.
+"""Publish first, write late, for QoS 1: readings -> live queue -> bounded in-flight window -> PUBACK; what the
+broker has not acknowledged within ``ack_window_ms`` (or what a lost connection leaves) -> outbox -> replayed ->
+PUBACK -> delete.
 
 Everything here runs on the event loop except the :class:`~bridges.mqtt.outbox.Outbox` calls, which run on one
 dedicated I/O thread (SQLite commits and checkpoints may fsync; they must not stall the loop).
 
 Order and flow:
 
-* New readings wait in ``pending`` (bounded, ``max_pending_rows``) for the next commit; only committed rows
-  are ever published, so a reading the broker acknowledged is always one that was on disk first.
-* Committed rows go to the *live* queue. On every (re)connection, every row already on disk is *backlog*:
-  it is read back in id order and published with most of the window, while live rows keep flowing with at
-  least a quarter of it. Consumers see each sensor's readings in ``seq`` order within each stream, and every
-  duplicate (a row re-sent because its PUBACK was lost with the connection) carries the same
-  ``(gateway, boot, seq)``.
-* A row is deleted only in a commit after its PUBACK arrived.
+* A new reading gets the id its row would have on disk (the outbox's ids continue from the highest one ever
+  used), is held in memory (:class:`~bridges.mqtt.spill.SpillLedger`, bounded by ``max_pending_rows``) and goes
+  to the *live* queue, published as soon as the window has room: QoS 1 costs no commit wait.
+* Its PUBACK within ``ack_window_ms`` forgets it: on a healthy broker nothing is written. Still unacknowledged
+  after that, or when its connection is gone, it is written by the next commit (every ``commit_interval_ms``),
+  and from then on its row is deleted only in a commit after its PUBACK. A reading leaves memory unwritten only
+  with its PUBACK (the ledger's rule); a crash can lose what memory holds (docs/mqtt.md).
+* On every (re)connection, everything up to the last id handed out is *backlog*: once it is all on disk it is
+  read back in id order and published with most of the window, while live rows keep flowing with at least a
+  quarter of it. Consumers see each sensor's readings in ``seq`` order within each stream, and every duplicate
+  (a row re-sent because its PUBACK was lost with the connection) carries the same ``(gateway, boot, seq)``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from bridges.mqtt.client import MqttClientError, PahoConnection
 from bridges.mqtt.config import MqttConfig
 from bridges.mqtt.outbox import Outbox, OutRow, StoredRow, WriteResult
 from bridges.mqtt.overflow import DropEpisodes
+from bridges.mqtt.spill import AckOutcome, SpillLedger
 from bridges.mqtt.window import InflightWindow, live_cap, window_size
 
 log = logging.getLogger(__name__)
@@ -58,13 +63,17 @@ class Forwarder:
         self.opened = False
         self._next_open_s = 0.0
         self.pending: list[OutRow] = []
+        """Readings that arrived before the outbox was open (no id yet: ids continue the outbox's)."""
+        self._mem: SpillLedger[OutRow] = SpillLedger(cfg.ack_window_ms / 1000)
+        """Readings in memory only: published or queued, neither acknowledged nor written."""
+        self._next_id = 0
+        """The id the next reading gets (set when the outbox opens)."""
         self._acked: set[int] = set()
         self._deleting: set[int] = set()
         self._live: deque[StoredRow] = deque()
         self._backlog: deque[StoredRow] = deque()
         self._cursor = 0
         self._backlog_end = 0
-        self._last_id = 0
         self._inflight = InflightWindow()
         """This connection's unacknowledged publishes."""
         self._conn: PahoConnection | None = None
@@ -75,6 +84,8 @@ class Forwarder:
         self.replayed_total = 0
         self.rejected_total = 0
         self.commits_total = 0
+        self.written_total = 0
+        """Readings written to the outbox (not acknowledged within the window, or while disconnected)."""
         self.errors_total = 0
         self.drops = {
             "outbox_full": DropEpisodes("outbox_full"),
@@ -89,56 +100,95 @@ class Forwarder:
     # -- intake and commits ------------------------------------------------------------------------------
 
     def add(self, rows: Sequence[OutRow]) -> None:
-        """Queue encoded readings for the next commit (never blocks; past ``max_pending_rows``: dropped)."""
-        room = self.cfg.max_pending_rows - len(self.pending)
+        """Take encoded readings: held in memory and queued for publishing at once (never blocks; past
+        ``max_pending_rows`` readings in memory only, new ones are dropped and counted)."""
+        room = self.cfg.max_pending_rows - len(self.pending) - len(self._mem)
         if len(rows) > room:
             self._dropped("pending_full", len(rows) - max(room, 0))
             rows = rows[: max(room, 0)]
-        self.pending.extend(rows)
+        if not self.opened:
+            self.pending.extend(rows)
+            return
+        self._admit(rows)
+
+    def _admit(self, rows: Sequence[OutRow]) -> None:
+        now_s = time.monotonic()
+        live = self._conn is not None  # without a connection they reach the disk first, then the backlog
+        for r in rows:
+            row_id = self._next_id
+            self._next_id += 1
+            self._mem.add(row_id, r, now_s)
+            if live:
+                self._live.append(StoredRow(row_id, r.topic, r.payload, r.boot, r.seq))
+        if rows:
+            self.wake.set()
 
     def _dropped(self, reason: str, n: int) -> None:
         msg = self.drops[reason].dropped(n)
         if msg:
             log.warning("MQTT: %s", msg)
 
-    async def commit(self, clock_synced: bool) -> None:
-        """Write pending rows and delete acknowledged ones in one transaction on the I/O thread."""
+    async def commit(self, clock_synced: bool, everything: bool = False) -> None:
+        """Write the readings that are due (unacknowledged for ``ack_window_ms``, or left by a lost connection;
+        ``everything``: all held in memory, at a clean stop) and delete acknowledged rows, in one transaction on
+        the I/O thread. Nothing due and nothing to delete: the disk is not touched."""
         async with self._commit_lock:
-            await self._commit(clock_synced)
+            await self._commit(clock_synced, everything)
 
-    async def _commit(self, clock_synced: bool) -> None:
+    async def _open(self) -> bool:
         loop = asyncio.get_running_loop()
-        if not self.opened:
-            if time.monotonic() < self._next_open_s:
-                return
-            self._next_open_s = time.monotonic() + REOPEN_INTERVAL_S
-            try:
-                await loop.run_in_executor(self.io, self.outbox.open)
-                self._last_id = await loop.run_in_executor(self.io, self.outbox.last_id)
-            except (sqlite3.Error, OSError) as exc:
-                self._failed("cannot open the MQTT outbox %s: %s; retrying every %.0f s", exc)
-                return
-            self.opened = True
-            self.rows = self.outbox.rows
-            if self.rows:
-                log.info("MQTT outbox %s holds %d readings to send", self.outbox.path, self.rows)
-            self.wake.set()
-        if not self.pending and not self._acked:
+        if time.monotonic() < self._next_open_s:
+            return False
+        self._next_open_s = time.monotonic() + REOPEN_INTERVAL_S
+        try:
+            await loop.run_in_executor(self.io, self.outbox.open)
+            last_id = await loop.run_in_executor(self.io, self.outbox.last_id)
+        except (sqlite3.Error, OSError) as exc:
+            self._failed("cannot open the MQTT outbox %s: %s; retrying every %.0f s", exc)
+            return False
+        self.opened = True
+        self.rows = self.outbox.rows
+        self._next_id = last_id + 1
+        if self._conn is not None:
+            self._backlog_end = last_id  # a connection that came first replays the previous run's rows too
+        if self.rows:
+            log.info("MQTT outbox %s holds %d readings to send", self.outbox.path, self.rows)
+        pending, self.pending = self.pending, []
+        self._admit(pending)
+        self.wake.set()
+        return True
+
+    async def _commit(self, clock_synced: bool, everything: bool) -> None:
+        loop = asyncio.get_running_loop()
+        if not self.opened and not await self._open():
             return
-        rows, self.pending = self.pending, []
+        # Without a connection every reading is due: the next one replays from disk.
+        horizon = self._backlog_end if self._conn is not None and not everything else self._next_id - 1
+        due = self._mem.take_due(time.monotonic(), horizon)
+        if not due and not self._acked:
+            return
         acked, self._acked = self._acked, set()
         self._deleting = acked
         now_ns = time.time_ns() if clock_synced else None
+        rows = [r for _, r in due]
+        ids = [i for i, _ in due]
         try:
-            res = await loop.run_in_executor(self.io, self.outbox.write, rows, acked, now_ns)
+            res = await loop.run_in_executor(self.io, self.outbox.write, rows, acked, now_ns, ids)
         except (sqlite3.Error, OSError) as exc:
-            self.pending[:0] = rows
+            self._mem.write_failed()
             self._acked |= acked
             self._failed("MQTT outbox write failed (%s: %s); keeping readings in memory (bounded)", exc)
-            self.add([])  # re-apply the pending bound, counting what no longer fits
             return
+        except BaseException:
+            # Cancelled, or a bug: the write may or may not have landed; writing these ids again is harmless
+            # (idempotent), and the ledger must not stay in its writing state (no later commit could run).
+            self._mem.write_failed()
+            self._acked |= acked
+            raise
         finally:
             self._deleting = set()
+        self._acked.update(self._mem.written())
+        self.written_total += len(res.stored)
         self._committed(res)
 
     def _failed(self, fmt: str, exc: BaseException) -> None:
@@ -160,23 +210,25 @@ class Forwarder:
             msg = ep.settle(self.rows, self.cfg.outbox_max_rows)
             if msg:
                 log.warning("MQTT: %s", msg)
-        if res.stored:
-            self._last_id = res.stored[-1].id
-            if self._conn is not None:
-                self._live.extend(res.stored)
-                limit = 4 * self.cfg.max_inflight
-                while len(self._live) > limit:  # the rest is read back from disk, as backlog
-                    self._backlog_end = self._live.popleft().id
+        # A live queue longer than the window needs (a slow broker) gives its written head back to the disk: it is
+        # read back as backlog. A head still held only in memory stays (it is written once it is due).
+        limit = 4 * self.cfg.max_inflight
+        low = self._mem.lowest_id()
+        while len(self._live) > limit and (low is None or self._live[0].id < low):
+            self._backlog_end = self._live.popleft().id
         self.wake.set()
 
     def close(self) -> None:
         """Final synchronous commit at shutdown (call after the I/O thread was shut down), then close."""
-        if self.opened and (self.pending or self._acked):
+        held = self._mem.take_all()
+        if self.opened and (held or self._acked):
             try:
-                self._committed(self.outbox.write(self.pending, self._acked, None))
-                self.pending = []
+                res = self.outbox.write([r for _, r in held], self._acked, None, [i for i, _ in held])
+                self.written_total += len(res.stored)
+                self._acked = set()
+                self._committed(res)
             except (sqlite3.Error, OSError) as exc:
-                log.error("MQTT: final outbox write failed (%s); %d readings lost", exc, len(self.pending))
+                log.error("MQTT: final outbox write failed (%s); %d readings lost", exc, len(held))
         elif self.pending:
             log.error("MQTT: outbox unavailable at shutdown; %d readings lost", len(self.pending))
         self.outbox.close()
@@ -190,7 +242,7 @@ class Forwarder:
         self._live.clear()
         self._backlog.clear()
         self._cursor = 0
-        self._backlog_end = self._last_id
+        self._backlog_end = self._next_id - 1 if self.opened else 0
         self.wake.set()
 
     def stop(self) -> None:
@@ -202,13 +254,18 @@ class Forwarder:
         self._backlog.clear()
 
     @property
+    def held(self) -> int:
+        """Readings in memory only: neither acknowledged nor written (what a crash now would lose)."""
+        return len(self.pending) + len(self._mem)
+
+    @property
     def inflight(self) -> int:
         """Unacknowledged publishes on the current connection."""
         return len(self._inflight)
 
     @property
     def delivered(self) -> bool:
-        """Every committed row was published and acknowledged (their deletion may wait for the next commit)."""
+        """Every reading was published and acknowledged (deletions of written rows may wait for the next commit)."""
         return not (
             self.pending or self._live or self._backlog or self._inflight or self._cursor < self._backlog_end
         )
@@ -216,14 +273,23 @@ class Forwarder:
     @property
     def drained(self) -> bool:
         """Nothing waits to be committed, sent or acknowledged."""
-        return not (self.pending or self._acked or self._live or self._backlog or self._inflight or self.rows)
+        return not (
+            self.pending
+            or self._mem
+            or self._acked
+            or self._live
+            or self._backlog
+            or self._inflight
+            or self.rows
+        )
 
     def on_ack(self, mid: int, ok: bool) -> None:
         """PUBACK for ``mid`` (ignored when it is not a reading, e.g. a retained meta message)."""
         row_id = self._inflight.acked(mid)
         if row_id is None:
             return
-        self._acked.add(row_id)
+        if self._mem.acked(row_id) is AckOutcome.ON_DISK:
+            self._acked.add(row_id)  # deleted by the next commit (AFTER_WRITE: by the one after the write)
         self.published_total += 1
         if not ok:
             # The broker answered (MQTT 5 reason >= 0x80, e.g. not authorised): re-sending cannot succeed.
@@ -269,7 +335,13 @@ class Forwarder:
             and not self._backlog
             and self._cursor < self._backlog_end
             and self._inflight.has_room(self._window(conn))
+            and self._backlog_on_disk()
         )
+
+    def _backlog_on_disk(self) -> bool:
+        """Every reading up to the backlog's end is written (the commit after a reconnect sees to it)."""
+        low = self._mem.lowest_id()
+        return low is None or low > self._backlog_end
 
     async def fetch_backlog(self) -> None:
         """Read the next backlog rows (skipping those in flight or acknowledged but not yet deleted)."""
@@ -283,6 +355,6 @@ class Forwarder:
             return
         if gen != self._gen:
             return
-        skip = self._inflight.rows | self._acked | self._deleting
+        skip = self._inflight.rows | self._acked | self._deleting | self._mem.acked_writing
         self._cursor = rows[-1].id if rows else end
         self._backlog.extend(r for r in rows if r.id not in skip)

@@ -13,7 +13,11 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "Readings in the MQTT outbox not yet acknowledged by the broker",
         (),
     ),
-    "sensorcast_mqtt_outbox_pending": ("gauge", "Readings waiting for the next outbox commit", ()),
+    "sensorcast_mqtt_outbox_pending": (
+        "gauge",
+        "QoS 1 readings held in memory only: neither acknowledged by the broker nor written to the outbox",
+        (),
+    ),
     "sensorcast_mqtt_inflight": ("gauge", "MQTT publishes awaiting PUBACK", ()),
     "sensorcast_mqtt_published_total": (
         "counter",
@@ -23,6 +27,11 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "sensorcast_mqtt_replayed_total": ("counter", "Readings sent from the on-disk backlog", ()),
     "sensorcast_mqtt_rejected_total": ("counter", "Readings refused by the broker (MQTT 5 reason code)", ()),
     "sensorcast_mqtt_outbox_commits_total": ("counter", "Outbox transactions", ()),
+    "sensorcast_mqtt_outbox_written_total": (
+        "counter",
+        "Readings written to the outbox: not acknowledged within mqtt.ack_window_ms, or sent while disconnected",
+        (),
+    ),
     "sensorcast_mqtt_outbox_errors_total": ("counter", "Outbox open/write/read failures", ()),
     "sensorcast_mqtt_dropped_total": (
         "counter",

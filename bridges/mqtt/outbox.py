@@ -1,5 +1,6 @@
-"""The durable outbox: every QoS 1 reading is committed here before it is published, and its row is deleted
-only after the broker's PUBACK.
+"""The durable outbox: every QoS 1 reading the broker has not acknowledged within ``ack_window_ms`` (or while
+disconnected) is committed here (bridges/mqtt/spill.py decides which), and its row is deleted only after the
+broker's PUBACK.
 
 SQLite choices, for a Raspberry Pi on an SD card:
 
@@ -12,7 +13,8 @@ SQLite choices, for a Raspberry Pi on an SD card:
   commit interval, the main cause of SD-card wear and of latency spikes on slow cards. Choose ``full`` in the
   config when power cuts are common and a few seconds of data matter more than the card.
 * Batched commits (``commit_interval_ms``, 200 ms): inserts of new readings and deletes of PUBACKed rows share
-  one transaction.
+  one transaction. With a healthy broker there is nothing to commit: readings are acknowledged before they are
+  due, and the file is not written at all.
 * ``AUTOINCREMENT`` ids: order is insertion order, and ids are never reused, even after the table emptied.
 
 Not thread-safe: one thread (the bridge's outbox executor) owns an :class:`Outbox`.
@@ -169,7 +171,11 @@ class Outbox:
             self._db = None
 
     def write(
-        self, rows: Sequence[OutRow], acked: Collection[int] = (), now_ns: int | None = None
+        self,
+        rows: Sequence[OutRow],
+        acked: Collection[int] = (),
+        now_ns: int | None = None,
+        ids: Sequence[int] | None = None,
     ) -> WriteResult:
         """In one transaction: delete ``acked`` rows, apply the caps, insert ``rows``.
 
@@ -178,7 +184,13 @@ class Outbox:
             acked: ids whose PUBACK arrived.
             now_ns: current synchronised wall-clock time for the age cap, or None when the clock is not
                 synchronised (the age cap is then skipped: a clock jump must not drop the whole backlog).
+            ids: the id of each row, assigned by the caller (the bridge publishes a reading before it is
+                written, under the id it will have on disk; ids must exceed :meth:`last_id` and increase). A row
+                whose id is already stored is left as it is (a write repeated after an interrupted one).
+                None: SQLite assigns them.
         """
+        if ids is not None and len(ids) != len(rows):
+            raise ValueError(f"{len(ids)} ids for {len(rows)} rows")
         db = self.db
         res = WriteResult()
         db.execute("BEGIN IMMEDIATE")
@@ -197,21 +209,25 @@ class Outbox:
                         (plan.drop_stored - res.dropped_stored,),
                     ).rowcount
                 self.rows -= res.dropped_stored
-            keep = rows
+            keep: Sequence[tuple[int | None, OutRow]] = list(
+                zip(ids, rows, strict=True) if ids is not None else ((None, r) for r in rows)
+            )
             if plan.drop_incoming:
                 res.dropped_incoming = plan.drop_incoming
                 keep = (
-                    rows[: -plan.drop_incoming]
+                    keep[: -plan.drop_incoming]
                     if self.overflow == "drop_newest"
-                    else rows[plan.drop_incoming :]
+                    else keep[plan.drop_incoming :]
                 )
-            for r in keep:
+            for row_id, r in keep:
                 cur = db.execute(
-                    "INSERT INTO outbox (topic, payload, boot, seq, ts_ns, synced) VALUES (?,?,?,?,?,?)",
-                    (r.topic, r.payload, r.boot, r.seq, r.ts_ns, int(r.synced)),
+                    "INSERT INTO outbox (id, topic, payload, boot, seq, ts_ns, synced) "
+                    "VALUES (?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING",
+                    (row_id, r.topic, r.payload, r.boot, r.seq, r.ts_ns, int(r.synced)),
                 )
-                assert cur.lastrowid is not None
-                res.stored.append(StoredRow(cur.lastrowid, r.topic, r.payload, r.boot, r.seq))
+                if cur.rowcount == 1:
+                    assert cur.lastrowid is not None
+                    res.stored.append(StoredRow(cur.lastrowid, r.topic, r.payload, r.boot, r.seq))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -55,6 +55,20 @@ def test_ids_never_reused_after_the_table_empties(tmp_path: Path) -> None:
     assert [r.id for r in ob.write(rows(4, 2)).stored] == [4, 5]
 
 
+def test_caller_assigned_ids_with_gaps_are_kept_and_a_repeated_write_is_idempotent(tmp_path: Path) -> None:
+    """Rows written under the ids the bridge published them with keep them (gaps where readings were acked
+    in memory); writing an id again stores nothing; later SQLite-assigned ids continue after the highest."""
+    ob = opened(tmp_path / "o.db")
+    res = ob.write(rows(1, 3), ids=[2, 5, 9])
+    assert ([r.id for r in res.stored], ob.rows, ob.last_id()) == ([2, 5, 9], 3, 9)
+    res = ob.write(rows(3, 2), ids=[9, 10])
+    assert ([(r.id, r.seq) for r in res.stored], ob.rows) == ([(10, 4)], 4)
+    assert [(r.id, r.seq) for r in ob.fetch(0, 100, 100)] == [(2, 1), (5, 2), (9, 3), (10, 4)]
+    assert [r.id for r in ob.write(rows(5, 1)).stored] == [11]
+    with pytest.raises(ValueError, match="1 ids for 2 rows"):
+        ob.write(rows(6, 2), ids=[12])
+
+
 def test_survives_reopen(tmp_path: Path) -> None:
     """Committed rows are there after close and reopen, and the row count is restored."""
     ob = opened(tmp_path / "o.db")

@@ -15,6 +15,7 @@ PURE = [
     "bridges.mqtt.metrics",
     "bridges.mqtt.window",
     "bridges.mqtt.throttle",
+    "bridges.mqtt.spill",
 ]
 
 
@@ -45,7 +46,27 @@ def test_every_metric_is_described(tmp_path: Path) -> None:
             assert sorted(bridge.metrics()) == unlabelled
             assert bridge.drops() == dict.fromkeys(DROP_REASONS, 0.0)
         finally:
-            bridge._shutdown()
+            bridge.close()
     assert METRICS["sensorcast_mqtt_dropped_total"][2] == ("reason",)
     assert all((kind == "counter") == name.endswith("_total") for name, (kind, _, _) in METRICS.items())
     assert all(help_text for _, help_text, _ in METRICS.values())
+
+
+def test_close_detaches_the_bridge_and_is_idempotent(tmp_path: Path) -> None:
+    """close() on a bridge that never ran removes its sinks from the source and closes the outbox; a second
+    close() changes nothing, and readings emitted afterwards no longer reach the bridge."""
+    from bridges.mqtt.bridge import MqttBridge
+    from bridges.mqtt.config import MqttConfig
+    from tests.integration.mqtt.seam_impl import TestCommands, TestSource
+
+    src = TestSource()
+    bridge = MqttBridge(MqttConfig(), src, TestCommands(src), tmp_path)
+    assert (len(src.sinks), len(src.status_sinks)) == (1, 1)
+    bridge.close()
+    bridge.close()
+    src.emit(3)
+    assert (len(src.sinks), len(src.status_sinks), bridge.metrics()["sensorcast_mqtt_outbox_pending"]) == (
+        0,
+        0,
+        0,
+    )

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,17 @@ from bridges.mqtt.bridge import OUTBOX_FILE, MqttBridge
 from bridges.mqtt.config import MqttConfig, config_from_url, parse_mqtt_config
 from gateway.protocol.seam import CommandHandler, ReadingSource
 from tests.conftest import scaled
+
+ROOT = Path(__file__).resolve().parents[3]
+RELAY_TOML = """
+[[actuators]]
+id = "relay1"
+driver = "relay"
+simulate = true
+pin = 26
+safe_value = false
+"""
+"""An emulated relay (safe value off), for a gateway whose shutdown must publish a safe value."""
 
 
 async def until(pred: Callable[[], bool], timeout_s: float = 5.0, what: str = "condition") -> None:
@@ -72,3 +86,39 @@ def outbox_seqs(data_dir: Path) -> list[tuple[str, int]]:
 def json_seqs(messages: list[Any], suffix: str = "/data") -> list[int]:
     """seq of every JSON data message, in arrival order."""
     return [json.loads(m.payload)["seq"] for m in messages if m.topic.endswith(suffix) and m.payload]
+
+
+def gateway_toml(tmp_path: Path, gw_id: str, mqtt_port: int, *, extra: str = "", **mqtt: Any) -> Path:
+    """Write ``tmp_path/gw.toml`` for ``python -m gateway run``: one synthetic sensor ``wave`` at 500 readings/s,
+    data in ``tmp_path/data``, the bridge to 127.0.0.1:``mqtt_port`` with fast reconnects, no discovery and no
+    rate limit; ``mqtt`` adds or overrides [mqtt] keys (integers, strings), ``extra`` is appended TOML."""
+    keys = {"reconnect_min_s": 0.1, "reconnect_max_s": 0.3, "discovery": False, "max_rate_hz": 0, **mqtt}
+    lines = "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
+    cfg = tmp_path / "gw.toml"
+    cfg.write_text(f"""
+[gateway]
+id = "{gw_id}"
+port = 0
+data_dir = "{tmp_path / "data"}"
+
+[[sensors]]
+id = "wave"
+driver = "synthetic"
+interval_s = 0.002
+fields = ["a"]
+{extra}
+[mqtt]
+url = "mqtt://127.0.0.1:{mqtt_port}"
+{lines}""")
+    return cfg
+
+
+def spawn_gateway(cfg: Path, *args: str, stdout: int = subprocess.DEVNULL) -> subprocess.Popen[str]:
+    """Start ``python -m gateway run --config cfg`` with this checkout's packages first on the path."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway", "run", "--config", str(cfg), *args],
+        stdout=stdout,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )

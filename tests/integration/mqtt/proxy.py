@@ -39,8 +39,11 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
 class AckRecorder:
     """Listens on 127.0.0.1:``port`` and forwards to the broker at ``broker_port`` (MQTT 5 framing)."""
 
-    def __init__(self, broker_port: int) -> None:
+    def __init__(self, broker_port: int, *, black_hole: bool = False) -> None:
         self.broker_port = broker_port
+        self.black_hole = black_hole
+        """Swallow QoS 1 data messages: the bridge's connection stays up, but no reading reaches the broker and
+        none is acknowledged (a hung broker, a half-dead link)."""
         self.acked: set[int] = set()
         """seq of every data message the broker PUBACKed."""
         self.published = 0
@@ -93,8 +96,10 @@ class AckRecorder:
                     pid = body[2 + tlen : 4 + tlen]
                     plen, pos = _varint(body, 4 + tlen)
                     if topic.endswith("/data"):
-                        pending[pid] = json.loads(body[pos + plen :])["seq"]
                         self.published += 1
+                        if self.black_hole:
+                            continue
+                        pending[pid] = json.loads(body[pos + plen :])["seq"]
                 elif not upstream and kind == PUBACK:
                     seq = pending.pop(body[0:2], None)
                     if seq is not None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,61 +19,28 @@ from websockets.exceptions import ConnectionClosed
 from bridges.mqtt.bridge import STOP_DELIVERY_S
 from tests.conftest import scaled
 from tests.integration.mqtt.broker import Mosquitto
-from tests.integration.mqtt.helpers import bridge_running, json_seqs, mqtt_config, outbox_seqs, until
+from tests.integration.mqtt.helpers import (
+    RELAY_TOML,
+    bridge_running,
+    gateway_toml,
+    json_seqs,
+    mqtt_config,
+    outbox_seqs,
+    spawn_gateway,
+    until,
+)
 from tests.integration.mqtt.seam_impl import TestCommands, TestSource
 from tests.integration.mqtt.subscriber import Subscriber
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[3]
 STOPS = 5
 """Clean stops per run (the bug lost readings in 1-2 of 8-9 stops; each stop here runs at 500 readings/s)."""
 
 
-def _config(tmp_path: Path, mqtt_port: int) -> Path:
-    cfg = tmp_path / "gw.toml"
-    cfg.write_text(f"""
-[gateway]
-id = "clean"
-port = 0
-data_dir = "{tmp_path / "data"}"
-
-[[sensors]]
-id = "wave"
-driver = "synthetic"
-interval_s = 0.002
-fields = ["a"]
-
-[[actuators]]
-id = "relay1"
-driver = "relay"
-simulate = true
-pin = 26
-safe_value = false
-
-[mqtt]
-url = "mqtt://127.0.0.1:{mqtt_port}"
-reconnect_min_s = 0.1
-reconnect_max_s = 0.3
-discovery = false
-max_rate_hz = 0
-""")
-    return cfg
-
-
-def _spawn(cfg: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "gateway", "run", "--config", str(cfg), "--log-level", "warning"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-    )
-
-
 async def _start(cfg: Path) -> tuple[subprocess.Popen[str], str]:
     """Start ``python -m gateway run``; return it and its WebSocket URL (read from its banner)."""
-    proc = _spawn(cfg)
+    proc = spawn_gateway(cfg, "--log-level", "warning", stdout=subprocess.PIPE)
     assert proc.stdout is not None
     deadline = time.monotonic() + scaled(20)
     while time.monotonic() < deadline:
@@ -130,7 +95,7 @@ async def test_clean_stops_lose_no_reading_the_websocket_client_received(tmp_pat
     broker = Mosquitto(tmp_path / "broker")
     broker.start()
     sub = Subscriber(broker.port, ["sensorcast/clean/+/data"], "clean-sub").start()
-    cfg = _config(tmp_path, broker.port)
+    cfg = gateway_toml(tmp_path, "clean", broker.port, extra=RELAY_TOML)
     seen: set[tuple[str, int]] = set()
     try:
         stops = [await _run_and_stop(cfg, seen) for _ in range(STOPS)]

@@ -8,11 +8,10 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +19,7 @@ from bridges.mqtt.bridge import OUTBOX_FILE, MqttBridge
 from bridges.mqtt.outbox import Outbox
 from tests.conftest import scaled
 from tests.integration.mqtt.broker import Mosquitto, free_port
-from tests.integration.mqtt.helpers import bridge_running, mqtt_config, until
+from tests.integration.mqtt.helpers import bridge_running, gateway_toml, mqtt_config, spawn_gateway, until
 from tests.integration.mqtt.proxy import AckRecorder
 from tests.integration.mqtt.seam_impl import TestCommands, TestSource
 from tests.integration.mqtt.subscriber import Subscriber
@@ -102,14 +101,17 @@ async def test_20000_readings_through_5_broker_restarts_none_lost_none_duplicate
 
 async def test_broker_sigkilled_5_times_no_row_deleted_without_puback(tmp_path: Path) -> None:
     """With the broker SIGKILLed 5 times mid-stream, every outbox row deleted had been PUBACKed (observed on
-    the wire by a proxy), and in the end every reading was acknowledged and deleted."""
+    the wire by a proxy), every reading never written to the outbox had been PUBACKed, every written row was
+    deleted in the end, and every reading was acknowledged."""
     data_dir = tmp_path / "data"
     ob = Outbox(data_dir / OUTBOX_FILE)
     ob.open()
     ob.db.executescript(
-        "CREATE TABLE deleted_log (seq INTEGER);"
+        "CREATE TABLE deleted_log (seq INTEGER); CREATE TABLE inserted_log (seq INTEGER);"
         "CREATE TRIGGER log_delete AFTER DELETE ON outbox BEGIN "
         "INSERT INTO deleted_log VALUES (old.seq); END;"
+        "CREATE TRIGGER log_insert AFTER INSERT ON outbox BEGIN "
+        "INSERT INTO inserted_log VALUES (new.seq); END;"
     )
     ob.close()
     broker = Mosquitto(tmp_path / "broker", persistence=False)
@@ -139,42 +141,30 @@ async def test_broker_sigkilled_5_times_no_row_deleted_without_puback(tmp_path: 
         broker.stop()
     with contextlib.closing(sqlite3.connect(data_dir / OUTBOX_FILE)) as db:
         deleted = [s for (s,) in db.execute("SELECT seq FROM deleted_log")]
+        inserted = [s for (s,) in db.execute("SELECT seq FROM inserted_log")]
+    everything = set(range(1, total + 1))
     assert set(deleted) <= proxy.acked, f"deleted without PUBACK: {sorted(set(deleted) - proxy.acked)[:10]}"
-    assert sorted(deleted) == list(range(1, total + 1))
-    assert proxy.published >= total
-
-
-def _gateway_config(tmp_path: Path, mqtt_port: int) -> Path:
-    cfg = tmp_path / "gw.toml"
-    cfg.write_text(f"""
-[gateway]
-id = "killme"
-port = 0
-data_dir = "{tmp_path / "data"}"
-
-[[sensors]]
-id = "wave"
-driver = "synthetic"
-interval_s = 0.002
-fields = ["a"]
-
-[mqtt]
-url = "mqtt://127.0.0.1:{mqtt_port}"
-commit_interval_ms = 50
-reconnect_min_s = 0.1
-reconnect_max_s = 0.3
-discovery = false
-max_rate_hz = 0
-""")
-    return cfg
-
-
-def _start_gateway(cfg: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "gateway", "run", "--config", str(cfg)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    never_written = everything - set(inserted)
+    assert never_written <= proxy.acked, f"left memory unwritten without PUBACK: {sorted(never_written)[:10]}"
+    assert sorted(deleted) == sorted(inserted) and len(set(inserted)) == len(inserted)
+    assert proxy.acked >= everything and proxy.published >= total
+    assert 0 < len(inserted) < total  # the outages were written, the healthy stretches were not
+    print(
+        f"\n{total} readings, 5 broker SIGKILLs: {len(inserted)} written to the outbox, all deleted after PUBACK"
     )
+
+
+def crash_loss_ms(readings: dict[int, Any], kill_ns: int, bound_ms: float) -> float:
+    """Check the readings of a killed boot (by seq; JSON docs): the last one, and every reading after which the
+    prev chain has a hole, are stamped at most ``bound_ms`` (+ 0.5 s scaled slack for a starved CPU) before
+    ``kill_ns``. Returns how long before the kill the last one was stamped (ms)."""
+    cutoff_ns = kill_ns - int(bound_ms * 1e6 + scaled(0.5) * 1e9)
+    last = max(readings.values(), key=lambda d: d["seq"])
+    holes = sorted(d["prev"] for d in readings.values() if d["prev"] and d["prev"] not in readings)
+    first_hole_ts = min((d["ts_ns"] for d in readings.values() if d["prev"] in holes), default=None)
+    assert last["ts_ns"] >= cutoff_ns, f"lost {(kill_ns - last['ts_ns']) / 1e9:.2f} s before the kill"
+    assert first_hole_ts is None or first_hole_ts >= cutoff_ns, f"holes {holes[:5]}"
+    return float(kill_ns - last["ts_ns"]) / 1e6
 
 
 def _outbox_rows(path: Path) -> list[tuple[str, int]]:
@@ -191,9 +181,9 @@ async def test_gateway_sigkilled_mid_stream_outbox_intact_and_drains_after_resta
     """A gateway killed with SIGKILL while committing leaves a sound outbox (integrity_check ok); restarted,
     it sends every row of the killed boot; killing it again makes the broker publish its Last Will."""
     port = free_port()
-    cfg = _gateway_config(tmp_path, port)
+    cfg = gateway_toml(tmp_path, "killme", port, commit_interval_ms=50)
     outbox = tmp_path / "data" / OUTBOX_FILE
-    gw = _start_gateway(cfg)
+    gw = spawn_gateway(cfg)
     try:
         await until(lambda: len(_outbox_rows(outbox)) >= 1000, timeout_s=20, what="1000 rows on disk")
     finally:
@@ -206,7 +196,7 @@ async def test_gateway_sigkilled_mid_stream_outbox_intact_and_drains_after_resta
     broker = Mosquitto(tmp_path / "broker", port)
     broker.start()
     sub = Subscriber(port, ["sensorcast/killme/#"], "kill-sub").start()
-    gw = _start_gateway(cfg)
+    gw = spawn_gateway(cfg)
     try:
 
         def old_seqs() -> set[int]:
@@ -233,3 +223,102 @@ async def test_gateway_sigkilled_mid_stream_outbox_intact_and_drains_after_resta
         sub.stop()
         broker.stop()
     assert sorted(s for _, s in left) == [s for _, s in left]  # FIFO on disk
+
+
+async def test_gateway_sigkilled_while_its_broker_acknowledges_nothing_loses_at_most_the_ack_window(
+    tmp_path: Path,
+) -> None:
+    """Connected through a proxy that swallows every reading (no PUBACK ever), a gateway is SIGKILLed after 3 s:
+    its outbox holds every reading stamped more than ack_window_ms + commit_interval_ms before the kill, with no
+    hole in the prev chain before that, and restarted against the broker it delivers all of them. The slack
+    (0.5 s, scaled) is for a starved CPU on a shared machine; keeping everything in memory (no spill while
+    connected) would lose all 3 s."""
+    window_ms, commit_ms = 200, 50
+    broker = Mosquitto(tmp_path / "broker")
+    broker.start()
+    proxy = AckRecorder(broker.port, black_hole=True)
+    await proxy.start()
+    cfg = gateway_toml(tmp_path, "hung", proxy.port, ack_window_ms=window_ms, commit_interval_ms=commit_ms)
+    gw = spawn_gateway(cfg)
+    try:
+        await until(lambda: proxy.published >= 100, timeout_s=20, what="readings sent into the black hole")
+        await asyncio.sleep(3.0)
+        kill_ns = time.time_ns()
+        os.kill(gw.pid, signal.SIGKILL)
+        gw.wait(5)
+    finally:
+        if gw.poll() is None:
+            os.kill(gw.pid, signal.SIGKILL)
+            gw.wait(5)
+        await proxy.close()
+    outbox = tmp_path / "data" / OUTBOX_FILE
+    with contextlib.closing(sqlite3.connect(outbox)) as db:
+        left = {d["seq"]: d for d in (json.loads(p) for (p,) in db.execute("SELECT payload FROM outbox"))}
+    old_boot = next(iter(left.values()))["boot"]
+    sub = Subscriber(broker.port, ["sensorcast/hung/+/data"], "hung-sub").start()
+    gw = spawn_gateway(gateway_toml(tmp_path, "hung", broker.port, commit_interval_ms=commit_ms))
+    try:
+
+        def delivered() -> set[int]:
+            return {
+                d["seq"] for d in (json.loads(m.payload) for m in sub.snapshot()) if d["boot"] == old_boot
+            }
+
+        await until(lambda: delivered() >= set(left), timeout_s=30, what="the killed boot's rows delivered")
+    finally:
+        os.kill(gw.pid, signal.SIGKILL)
+        gw.wait(5)
+        sub.stop()
+        broker.stop()
+    lost_ms = crash_loss_ms(left, kill_ns, window_ms + commit_ms)
+    assert proxy.acked == set() and len(left) > 500  # nothing was acknowledged, and it ran long enough
+    print(
+        f"\nbroker acknowledging nothing, gateway SIGKILLed: {len(left)} readings on disk, all delivered after the "
+        f"restart, the last stamped {lost_ms:.0f} ms before the kill"
+    )
+
+
+async def test_gateway_sigkilled_with_a_healthy_broker_loses_only_what_was_in_flight(tmp_path: Path) -> None:
+    """A gateway publishing to a healthy broker is SIGKILLed; after its restart the broker has had every reading
+    of the killed boot up to one stamped within ack_window_ms + commit_interval_ms (+ 0.5 s slack) of the kill,
+    without a hole in the prev chain, and its outbox was (nearly) empty: almost nothing went to disk."""
+    window_ms, commit_ms = 200, 50
+    broker = Mosquitto(tmp_path / "broker")
+    broker.start()
+    sub = Subscriber(broker.port, ["sensorcast/healthy/+/data"], "healthy-sub").start()
+    cfg = gateway_toml(
+        tmp_path, "healthy", broker.port, ack_window_ms=window_ms, commit_interval_ms=commit_ms
+    )
+    outbox = tmp_path / "data" / OUTBOX_FILE
+
+    def received(boot: str | None = None) -> dict[int, Any]:
+        """The readings at the broker by seq (of one boot, or of every boot)."""
+        docs = (json.loads(m.payload) for m in sub.snapshot())
+        return {d["seq"]: d for d in docs if boot is None or d["boot"] == boot}
+
+    gw = spawn_gateway(cfg)
+    try:
+        await until(lambda: len(received()) >= 100, timeout_s=20, what="readings at the broker")
+        await asyncio.sleep(2.0)
+        kill_ns = time.time_ns()
+        os.kill(gw.pid, signal.SIGKILL)
+        gw.wait(5)
+        left = _outbox_rows(outbox)
+        (old_boot,) = {d["boot"] for d in received().values()}
+        gw = spawn_gateway(cfg)
+        await until(
+            lambda: {s for _, s in left} <= set(received(old_boot)), timeout_s=30, what="the outbox replayed"
+        )
+        await asyncio.sleep(0.5)  # the broker's last deliveries of the killed boot
+    finally:
+        os.kill(gw.pid, signal.SIGKILL)
+        gw.wait(5)
+        sub.stop()
+        broker.stop()
+    old = received(old_boot)
+    lost_ms = crash_loss_ms(old, kill_ns, window_ms + commit_ms)
+    assert len(left) < len(old) // 10, f"{len(left)} of {len(old)} readings were on disk"
+    print(
+        f"\nhealthy broker, gateway SIGKILLed: {len(old)} readings of the killed boot at the broker, {len(left)} "
+        f"were on disk, the last stamped {lost_ms:.0f} ms before the kill"
+    )
