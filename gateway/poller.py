@@ -19,6 +19,7 @@ from gateway.buses import BusWorker
 from gateway.catalogue import Catalogue
 from gateway.hub import Hub
 from gateway.metrics import Metrics
+from gateway.pollgrid import NS_PER_S, first_due_ns, next_due_ns, to_ns
 from sensors.base import Sensor, Values
 from sensors.errors import ImplausibleReading
 from sensors.health import HealthPolicy, SensorHealth, read_with_retry
@@ -161,21 +162,21 @@ class SensorRunner:
 
     async def run(self) -> None:
         """Poll until cancelled: on a fixed grid of ``interval_s`` while healthy (a 20 ms sensor really polls at
-        50 Hz, whatever each read costs), with jittered backoff while failing."""
+        50 Hz, whatever each read costs), with jittered backoff while failing. The grid is shared by every sensor
+        (:mod:`gateway.pollgrid`): the sensors of one bus due at the same tick cross to its thread together."""
         loop = asyncio.get_running_loop()
-        due = loop.time()
+        due_ns = first_due_ns(to_ns(loop.time()), to_ns(self.sensor.info.interval_s))
         try:
             while True:
                 await self.poll_once()
                 interval = self.sensor.info.interval_s
                 now = loop.time()
+                now_ns = to_ns(now)
                 if self.health.consecutive_failures or interval <= 0:
-                    due = now + self.health.next_delay_s(interval, self._rand())
+                    due_ns = now_ns + to_ns(self.health.next_delay_s(interval, self._rand()))
                 else:
-                    due += interval
-                    if due < now:  # a read took longer than the interval: skip, don't burst to catch up
-                        due = now
-                await asyncio.sleep(max(0.0, due - now))
+                    due_ns = next_due_ns(due_ns, now_ns, to_ns(interval))
+                await asyncio.sleep(max(0.0, due_ns / NS_PER_S - now))
         finally:
             self.health.stop(time.monotonic())
 
