@@ -727,3 +727,44 @@ def test_a_failing_never_blocking_driver_backs_off_like_any_other() -> None:
         return run_virtual(main)
 
     assert schedule(InlineTimedSensor) == schedule(TimedSensor)
+
+
+# -- one round trip per bus per tick (issue 13) --------------------------------------------------------------
+
+
+def test_the_sensors_of_a_bus_due_at_one_tick_are_read_in_one_round_trip() -> None:
+    """Three sensors on one bus (10 ms, 20 ms, and 20 ms started 3 ms later): every tick of the shared grid
+    crosses to the bus thread once, reading every sensor due then; each sensor keeps its own grid."""
+
+    async def main(loop: VirtualClockLoop) -> tuple[list[list[float]], int]:
+        hub = Hub("gw", "boot", flush_interval_ms=0)
+        catalogue = Catalogue(hub.metrics)
+        worker = BusWorker("virtual")
+        fast = TimedSensor(loop, 0.01, polls=21)
+        slow = [TimedSensor(loop, 0.02, polls=1000) for _ in range(2)]
+        tasks = []
+        for i, sensor in enumerate((fast, *slow)):
+            sensor.info = SensorInfo(f"s{i}", "test", (FieldSpec("x"),), sensor.info.interval_s)
+            catalogue.register_sensor(sensor.info)
+            runner = SensorRunner(sensor, worker, hub, FAST, 1e6, catalogue=catalogue, metrics=hub.metrics)
+            if i == 2:
+                await asyncio.sleep(0.003)
+            tasks.append(loop.create_task(runner.run()))
+        try:
+            async with asyncio.timeout(10):
+                await fast.done.wait()
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            worker.shutdown()
+        return [[round(t - 1000.0, 9) for t in s.starts] for s in (fast, *slow)], worker.batches
+
+    starts, batches = run_virtual(main)
+    assert starts == [
+        [round(0.01 * i, 9) for i in range(21)],
+        [round(0.02 * i, 9) for i in range(11)],
+        [0.003] + [round(0.02 * i, 9) for i in range(1, 11)],
+    ]
+    # Tick 0: the opens of two sensors, then their reads; 3 ms: the late one's open and read; then one per tick.
+    assert batches == 2 + 2 + 20
