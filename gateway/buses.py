@@ -11,6 +11,7 @@ import contextlib
 import errno
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
@@ -87,7 +88,17 @@ class _Call:
     ``skip``, ``started_at`` and ``outcome`` are shared with the bus thread, under the batch's lock.
     """
 
-    __slots__ = ("args", "fn", "future", "outcome", "queued_at", "skip", "started_at", "timeout_s")
+    __slots__ = (
+        "args",
+        "ended_ns",
+        "fn",
+        "future",
+        "outcome",
+        "queued_at",
+        "skip",
+        "started_at",
+        "timeout_s",
+    )
 
     def __init__(
         self,
@@ -105,6 +116,8 @@ class _Call:
         self.started_at: float | None = None
         self.outcome: tuple[bool, Any] | None = None
         """(True, result) or (False, exception), once it returned."""
+        self.ended_ns = 0
+        """Wall-clock time (``time.time_ns()``) when it returned: the time stamp of what it read."""
         self.skip = False
         """Cancelled, or failed by the watchdog, before it started: the bus thread passes it by."""
 
@@ -151,6 +164,7 @@ class _Batch:
                 outcome: tuple[bool, Any] = (True, call.fn(*call.args))
             except BaseException as exc:  # handed to the caller, like a ThreadPoolExecutor
                 outcome = (False, exc)
+            call.ended_ns = time.time_ns()
             with self.lock:
                 call.outcome = outcome
                 self.current = None
@@ -194,6 +208,14 @@ class BusWorker:
         by a call without a timeout (a call with one frees the bus when it expires; this call then runs on the
         fresh thread). A timeout raised by ``fn`` itself is passed through unchanged and abandons nothing.
         """
+        result, _ = await self.call_timed(fn, *args, timeout_s=timeout_s)
+        return result
+
+    async def call_timed(
+        self, fn: Callable[..., T], *args: Any, timeout_s: float | None = None
+    ) -> tuple[T, int]:
+        """:meth:`call`, and the wall-clock time (ns) at which ``fn`` returned on the bus thread: a reading's
+        time stamp (its result reaches the loop only once the rest of its batch has run)."""
         if self._closed:
             raise RuntimeError("cannot schedule new calls after shutdown")
         loop = asyncio.get_running_loop()
@@ -211,7 +233,7 @@ class BusWorker:
         except BaseException:
             self._forget(me)
             raise
-        return result
+        return result, me.ended_ns
 
     def _forget(self, me: _Call) -> None:
         """The caller of ``me`` stopped waiting: a call not started yet never runs."""

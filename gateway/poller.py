@@ -134,9 +134,12 @@ class SensorRunner:
                 self._opened = True
                 if self.catalogue.sensor(self.id) is not self.sensor.info:
                     self.catalogue.update_info(self.sensor.info)  # a deferred driver was built at last
-            values = await self._call(
-                read_with_retry, self.sensor, self.policy.retries, timeout_s=self.read_timeout_s
-            )
+            if self._inline:
+                values, ts_ns = read_with_retry(self.sensor, self.policy.retries), None
+            else:  # stamped when the read returned, not when its batch came back
+                values, ts_ns = await self.worker.call_timed(
+                    read_with_retry, self.sensor, self.policy.retries, timeout_s=self.read_timeout_s
+                )
         except asyncio.CancelledError as exc:
             task = asyncio.current_task()
             if task is None or task.cancelling():
@@ -157,7 +160,7 @@ class SensorRunner:
             return None
         self._report(self.health.on_success(now))
         if values:
-            self._publish(values)
+            self._publish(values, ts_ns)
         return values
 
     async def run(self) -> None:

@@ -8,6 +8,7 @@ import errno
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -768,3 +769,42 @@ def test_the_sensors_of_a_bus_due_at_one_tick_are_read_in_one_round_trip() -> No
     ]
     # Tick 0: the opens of two sensors, then their reads; 3 ms: the late one's open and read; then one per tick.
     assert batches == 2 + 2 + 20
+
+
+async def test_a_bus_reading_is_stamped_when_its_read_returned_not_when_its_batch_came_back(
+    shutdown: Any,
+) -> None:
+    """Two sensors of one bus read in one round trip: the first reading's time stamp is when its own read
+    returned, before the second (slow) read ended, not when the batch came back to the loop."""
+    ends: dict[str, int] = {}
+
+    class Stamped(ScriptedSensor):
+        def read(self) -> Values:
+            if self.info.id == "slow":
+                time.sleep(0.05)
+            values = super().read()
+            ends[self.info.id] = time.time_ns()
+            return values
+
+    metrics = Metrics()
+    catalogue = Catalogue(metrics)
+    hub = Hub("gw", "boot", flush_interval_ms=0, metrics=metrics, catalogue=catalogue)
+    published: list[Any] = []
+    hub.add_sink(published.extend)
+    worker = BusWorker("test-bus")
+    shutdown[0].append(worker)
+    runners = []
+    for sid in ("fast", "slow"):
+        sensor = Stamped(sensor_id=sid)
+        catalogue.register_sensor(sensor.info)
+        runners.append(SensorRunner(sensor, worker, hub, FAST, WAIT, catalogue=catalogue, metrics=metrics))
+    for r in runners:
+        r._opened = True  # reads only: both polls cross in one batch
+    await asyncio.gather(*(r.poll_once() for r in runners))
+    assert worker.batches == 1
+    stamps = {r[SENSOR]: r[TS] for r in published}
+    assert sorted(stamps) == ["fast", "slow"]
+    # Each stamp is taken on the bus thread right after its read returned (the recorded end, a few us before).
+    lag_ns = {sid: stamps[sid] - ends[sid] for sid in stamps}
+    assert all(0 <= lag < scaled(0.005) * 1e9 for lag in lag_ns.values()), lag_ns
+    assert stamps["fast"] < ends["slow"] - 40_000_000, "not stamped when the batch came back"
