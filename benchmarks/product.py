@@ -4,6 +4,7 @@ through the poller, next to a raw baseline that produces the same readings from 
 
     .venv/bin/python benchmarks/product.py              # rates 1000 and 5000 r/s, saturation, idle latency
     .venv/bin/python benchmarks/product.py --rates 500,1000,2000,5000,10000 --runs 3
+    .venv/bin/python benchmarks/product.py --rates "" --client-rows 1,100,200 --idle-rate 0 --no-saturation
 
 ``benchmarks/fanout.py`` measures the hub and the fan-out fed directly (the second, inner table); this one
 measures what a user starts. (Not named ``gateway.py``: a script in benchmarks/ of that name would shadow the
@@ -20,7 +21,6 @@ import asyncio
 import json
 import math
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,9 +35,8 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fanout
+from _clients import DATA_PREFIX, ROOT, expect, free_port, go, result, spawn_clients, stop
 
-ROOT = fanout.ROOT
 SENSORS = 10
 """Synthetic sensors sharing the rate (each polls at rate / SENSORS Hz): 10, as in issue 13's measurements."""
 FIELDS = ["temperature_c", "pressure_pa", "humidity_pct"]
@@ -122,59 +121,6 @@ async def serve_raw(port: int, rate: float, flush_ms: int, i2c: bool) -> None:
             t.cancel()
 
 
-def count_readings(frame: bytes) -> int:
-    """Readings in a ``data`` frame, from its msgpack array header alone (no decode: the clients stay cheap)."""
-    i = len(fanout.DATA_PREFIX) + 2  # then "r" (0xa1 0x72) and the array header
-    head = frame[i]
-    if head & 0xF0 == 0x90:
-        return head & 0x0F
-    if head == 0xDC:
-        return int.from_bytes(frame[i + 1 : i + 3], "big")
-    return int.from_bytes(frame[i + 1 : i + 5], "big")  # 0xdd
-
-
-async def run_clients(port: int, n: int, seconds: float) -> dict[str, Any]:
-    """``n`` clients counting readings; client 0 also decodes every frame for one-way latencies."""
-    counts = [0] * n
-    lat: list[float] = []
-    ready = asyncio.Event()
-    connected = [0]
-
-    async def one(i: int) -> None:
-        async with connect(f"ws://127.0.0.1:{port}/", max_size=2**24, compression=None, max_queue=None) as ws:
-            connected[0] += 1
-            if connected[0] == n:
-                ready.set()
-            async for msg in ws:
-                if not isinstance(msg, bytes) or not msg.startswith(fanout.DATA_PREFIX):
-                    continue
-                if i == 0:
-                    now = time.time_ns()
-                    readings = msgpack.unpackb(msg)["r"]
-                    counts[0] += len(readings)
-                    lat.extend((now - r[2]) / 1e6 for r in readings)
-                else:
-                    counts[i] += count_readings(msg)
-
-    tasks = [asyncio.create_task(one(i)) for i in range(n)]
-    await asyncio.wait_for(ready.wait(), 30)
-    print("CONNECTED", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # GO
-    start, lat_start = sum(counts), len(lat)
-    t0 = time.perf_counter()
-    await asyncio.sleep(seconds)
-    delivered, elapsed = sum(counts) - start, time.perf_counter() - t0
-    window = sorted(lat[lat_start:])
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    out: dict[str, Any] = {"readings_per_s": delivered / elapsed}
-    if window:
-        out["p50_ms"] = window[len(window) // 2]
-        out["p99_ms"] = window[min(len(window) - 1, int(len(window) * 0.99))]
-    return out
-
-
 async def count_per_sensor(port: int, seconds: float) -> dict[str, tuple[float | None, float]]:
     """One client on the demo: each sensor's advertised ``rate_hz`` and the readings/s it delivered."""
     counts: dict[str, int] = {}
@@ -187,7 +133,7 @@ async def count_per_sensor(port: int, seconds: float) -> dict[str, tuple[float |
         async with asyncio.timeout(seconds + 8):
             while time.time_ns() < t1_ns + 500_000_000:  # readings stamped before t1 may still be in flight
                 msg = await ws.recv()
-                if isinstance(msg, bytes) and msg.startswith(fanout.DATA_PREFIX):
+                if isinstance(msg, bytes) and msg.startswith(DATA_PREFIX):
                     for r in msgpack.unpackb(msg)["r"]:
                         if t0_ns <= r[2] < t1_ns:
                             counts[r[3]] = counts.get(r[3], 0) + 1
@@ -196,7 +142,7 @@ async def count_per_sensor(port: int, seconds: float) -> dict[str, tuple[float |
 
 def demo_rates(seconds: float) -> None:
     """Start the real demo (``sensorcast run`` without a config) and print each sensor's rates."""
-    port = fanout.free_port()
+    port = free_port()
     argv = [sys.executable, "-m", "gateway", "run", "--port", str(port), "--log-level", "warning"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -207,12 +153,7 @@ def demo_rates(seconds: float) -> None:
         rates = asyncio.run(count_per_sensor(port, seconds))
         cpu1, cs1, wall = ps.cpu_times(), ctx_switches(server.pid), time.perf_counter() - t0
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
     cpu = 100 * ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) / wall
     print(f"# the demo, one client, {seconds:g} s: CPU {cpu:.1f} %, {(cs1 - cs0) / wall:.0f} ctx switches/s")
     print(f"{'sensor':12} {'rate_hz (hello)':>16} {'delivered r/s':>14}")
@@ -247,7 +188,7 @@ def wait_listening(port: int, timeout_s: float = 30.0) -> None:
 
 def measure(kind: str, rate: float, clients: int, seconds: float, i2c: bool = False) -> dict[str, Any]:
     """One run of ``kind`` (``sensorcast`` or ``raw``): CPU %, ctx switches/s, delivered rate, latency."""
-    port = fanout.free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         if kind == "sensorcast":
@@ -264,30 +205,20 @@ def measure(kind: str, rate: float, clients: int, seconds: float, i2c: bool = Fa
         client = None
         try:
             wait_listening(port)
-            client = fanout.spawn(
-                "--clients", str(clients), "--port", str(port), "--seconds", str(seconds), "--decode"
-            )
-            fanout.expect(client, "CONNECTED")
+            client = spawn_clients(port, clients, seconds)
+            expect(client, "CONNECTED")
             time.sleep(1.0)  # warm-up
             ps = psutil.Process(server.pid)
             cpu0, cs0, t0 = ps.cpu_times(), ctx_switches(server.pid), time.perf_counter()
-            fanout.go(client)
-            assert client.stdout is not None
-            result: dict[str, Any] = json.loads(client.stdout.readline())
+            go(client)
+            out = result(client)
             cpu1, cs1, wall = ps.cpu_times(), ctx_switches(server.pid), time.perf_counter() - t0
-            result["cpu_pct"] = 100 * ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) / wall
-            result["ctx_per_s"] = (cs1 - cs0) / wall
-            result["readings_per_s"] /= clients  # per client
-            return result
+            out["cpu_pct"] = 100 * ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) / wall
+            out["ctx_per_s"] = (cs1 - cs0) / wall
+            out["readings_per_s"] /= clients  # per client
+            return out
         finally:
-            for p in (client, server):
-                if p is not None and p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-                    try:
-                        p.wait(timeout=10)
-                    except subprocess.TimeoutExpired:
-                        p.kill()
-                        p.wait()
+            stop(client, server)
 
 
 def median_of(kind_runs: list[dict[str, Any]], key: str) -> float:
@@ -297,8 +228,10 @@ def median_of(kind_runs: list[dict[str, Any]], key: str) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rates", default="1000,5000", help="comma-separated readings/s rows (10 clients)")
-    ap.add_argument("--clients", type=int, default=10)
-    ap.add_argument("--client-process", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--clients", type=int, default=10, help="clients of the rate rows")
+    ap.add_argument(
+        "--client-rows", default="", help="comma-separated client counts: rows at 1000 r/s (e.g. 1,100,200)"
+    )
     ap.add_argument("--runs", type=int, default=3, help="alternated runs per row and server (median shown)")
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--no-saturation", action="store_true")
@@ -320,37 +253,37 @@ def main() -> int:
     if args.demo_rates:
         demo_rates(max(args.seconds, 10.0))
         return 0
-    if args.client_process:
-        print(json.dumps(asyncio.run(run_clients(args.port, args.clients, args.seconds))), flush=True)
-        return 0
 
-    rows: list[tuple[str, float, bool]] = []
+    n = args.clients
+    rows: list[tuple[str, float, int, bool]] = []
     if args.idle_rate:
-        rows.append((f"{args.idle_rate:g} r/s", args.idle_rate, False))
-    rows += [(f"{r} r/s", float(r), False) for r in args.rates.split(",")]
+        rows.append((f"{args.idle_rate:g} r/s", args.idle_rate, n, False))
+    rows += [(f"{r} r/s", float(r), n, False) for r in args.rates.split(",") if r]
+    rows += [(f"1000 r/s x {c} clients", 1000.0, int(c), False) for c in args.client_rows.split(",") if c]
     if args.i2c:
-        rows.append(("1000 r/s + 2 I2C @50 Hz", 1000.0, True))
+        rows.append(("1000 r/s + 2 I2C @50 Hz", 1000.0, n, True))
     if not args.no_saturation:
-        rows.append(("saturation (100 x 400 Hz)", SATURATION_RATE, False))
+        rows.append(("saturation (100 x 400 Hz)", SATURATION_RATE, n, False))
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     header = (
         f"{'row':28} {'server':10} {'r/s/client':>10} {'CPU %':>7} {'ctx/s':>8} {'p50 ms':>7} {'p99 ms':>7}"
     )
-    print(f"# {args.clients} clients, median of {args.runs} alternated runs, {args.seconds:g} s windows")
+    print(f"# {n} clients unless said, median of {args.runs} alternated runs, {args.seconds:g} s windows")
     print(header)
-    for name, rate, i2c in rows:
+    for name, rate, clients, i2c in rows:
         runs: dict[str, list[dict[str, Any]]] = {"sensorcast": [], "raw": []}
         for _ in range(args.runs):
             for kind in ("sensorcast", "raw"):
-                runs[kind].append(measure(kind, rate, args.clients, args.seconds, i2c))
+                runs[kind].append(measure(kind, rate, clients, args.seconds, i2c))
         results[name] = runs
         for kind in ("sensorcast", "raw"):
             r = runs[kind]
             cpus = sorted(x["cpu_pct"] for x in r)
+            ctxs = sorted(x["ctx_per_s"] for x in r)
             print(
                 f"{name:28} {kind:10} {median_of(r, 'readings_per_s'):10.0f} {median_of(r, 'cpu_pct'):7.1f}"
                 f" {median_of(r, 'ctx_per_s'):8.0f} {median_of(r, 'p50_ms'):7.2f} {median_of(r, 'p99_ms'):7.2f}"
-                f"   (CPU runs {', '.join(f'{c:.1f}' for c in cpus)})"
+                f"   (CPU runs {', '.join(f'{c:.1f}' for c in cpus)}; ctx/s {', '.join(f'{c:.0f}' for c in ctxs)})"
             )
         s, b = runs["sensorcast"], runs["raw"]
         print(
