@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ def sensor_count(rate: float) -> int:
     return SATURATION_SENSORS if rate >= SATURATION_RATE else SENSORS
 
 
-def product_config(path: Path, rate: float, i2c: bool) -> None:
+def product_config(path: Path, rate: float, i2c: str) -> None:
     """A TOML config: synthetic sensors sharing ``rate``; with ``i2c``, emulated BME280s on one bus."""
     lines = ['[gateway]\nid = "bench"\n', "[limits]\nmax_clients = 500\n"]
     n = sensor_count(rate)
@@ -70,8 +71,10 @@ def product_config(path: Path, rate: float, i2c: bool) -> None:
     path.write_text("\n".join(lines))
 
 
-async def serve_raw(port: int, rate: float, flush_ms: int, i2c: bool) -> None:
-    """The baseline: ``SENSORS`` tasks on a fixed poll grid, one reading each per tick, batched per flush window."""
+async def serve_raw(port: int, rate: float, flush_ms: int, i2c: str) -> None:
+    """The baseline: ``SENSORS`` tasks on a fixed poll grid, one reading each per tick, batched per flush window.
+    ``i2c`` "tasks": two more tasks at 50 Hz in the loop; "chips": the same two emulated BME280s as the product,
+    read by a thread of its own on a 20 ms grid that hands each tick's readings to the loop at once."""
     clients: set[ServerConnection] = set()
     loop = asyncio.get_running_loop()
     pending: list[list[Any]] = []
@@ -109,11 +112,43 @@ async def serve_raw(port: int, rate: float, flush_ms: int, i2c: bool) -> None:
             due = max(due, now)
             await asyncio.sleep(due - now)
 
+    def publish_tick(readings: list[tuple[str, dict[str, Any], int]]) -> None:
+        for sid, values, ts_ns in readings:
+            seq[0] += 1
+            pending.append([seq[0], seq[0] - 1, ts_ns, sid, values, 0])
+        if timer[0] is None:
+            timer[0] = loop.call_later(flush_ms / 1000, flush)
+
+    def read_chips() -> None:
+        from sensors.registry import sensor_factory
+        from sensors.sim.emulators import context_with_emulators
+        from sensors.spec import DeviceSpec
+
+        ctx = context_with_emulators(simulate=True)
+        factory = sensor_factory("bme280")
+        assert factory is not None
+        chips = [
+            (sid, factory(DeviceSpec(sid, "bme280", f"sensors[{i}]", 0.02, True, {"address": addr}), ctx))
+            for i, (sid, addr) in enumerate((("env0", 0x76), ("env1", 0x77)))
+        ]
+        for _, chip in chips:
+            chip.open()
+        due = time.monotonic()
+        while True:
+            tick = [(sid, dict(chip.read()), time.time_ns()) for sid, chip in chips]
+            loop.call_soon_threadsafe(publish_tick, tick)
+            due += 0.02
+            now = time.monotonic()
+            due = max(due, now)
+            time.sleep(due - now)
+
     async with serve(handler, "127.0.0.1", port, compression=None, max_size=2**20):
         n = sensor_count(rate)
         specs = [(f"s{i}", n / rate) for i in range(n)]
-        if i2c:
+        if i2c == "tasks":
             specs += [("env0", 0.02), ("env1", 0.02)]
+        elif i2c == "chips":
+            threading.Thread(target=read_chips, name="raw-bus", daemon=True).start()
         tasks = [asyncio.create_task(sensor(s, iv)) for s, iv in specs]
         print("READY", flush=True)
         await asyncio.Event().wait()
@@ -186,7 +221,7 @@ def wait_listening(port: int, timeout_s: float = 30.0) -> None:
     raise RuntimeError(f"nothing listens on {port} after {timeout_s} s")
 
 
-def measure(kind: str, rate: float, clients: int, seconds: float, i2c: bool = False) -> dict[str, Any]:
+def measure(kind: str, rate: float, clients: int, seconds: float, i2c: str = "") -> dict[str, Any]:
     """One run of ``kind`` (``sensorcast`` or ``raw``): CPU %, ctx switches/s, delivered rate, latency."""
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
@@ -198,7 +233,7 @@ def measure(kind: str, rate: float, clients: int, seconds: float, i2c: bool = Fa
             argv += ["--log-level", "warning"]
         else:
             argv = [sys.executable, __file__, "--serve-raw", "--port", str(port), "--rate", str(rate)]
-            argv += ["--i2c"] if i2c else []
+            argv += ["--i2c", i2c] if i2c else []
         server = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -237,7 +272,12 @@ def main() -> int:
     ap.add_argument("--no-saturation", action="store_true")
     ap.add_argument("--idle-rate", type=float, default=100.0, help="the low-rate latency row (0: skip)")
     ap.add_argument(
-        "--i2c", action="store_true", help="also a row with 2 emulated BME280s at 50 Hz on one bus"
+        "--i2c",
+        nargs="?",
+        const="both",
+        default="",
+        help="also rows with 2 emulated BME280s at 50 Hz on one bus; the raw server runs 2 more tasks (tasks),"
+        " or reads the same emulated chips in a thread (chips), or both rows (the default)",
     )
     ap.add_argument(
         "--demo-rates", action="store_true", help="only: each demo sensor's advertised and real rate"
@@ -255,15 +295,17 @@ def main() -> int:
         return 0
 
     n = args.clients
-    rows: list[tuple[str, float, int, bool]] = []
+    rows: list[tuple[str, float, int, str]] = []
     if args.idle_rate:
-        rows.append((f"{args.idle_rate:g} r/s", args.idle_rate, n, False))
-    rows += [(f"{r} r/s", float(r), n, False) for r in args.rates.split(",") if r]
-    rows += [(f"1000 r/s x {c} clients", 1000.0, int(c), False) for c in args.client_rows.split(",") if c]
-    if args.i2c:
-        rows.append(("1000 r/s + 2 I2C @50 Hz", 1000.0, n, True))
+        rows.append((f"{args.idle_rate:g} r/s", args.idle_rate, n, ""))
+    rows += [(f"{r} r/s", float(r), n, "") for r in args.rates.split(",") if r]
+    rows += [(f"1000 r/s x {c} clients", 1000.0, int(c), "") for c in args.client_rows.split(",") if c]
+    if args.i2c in ("tasks", "both"):
+        rows.append(("1000 r/s + 2 I2C @50 Hz", 1000.0, n, "tasks"))
+    if args.i2c in ("chips", "both"):
+        rows.append(("same, raw reads the chips", 1000.0, n, "chips"))
     if not args.no_saturation:
-        rows.append(("saturation (100 x 400 Hz)", SATURATION_RATE, n, False))
+        rows.append(("saturation (100 x 400 Hz)", SATURATION_RATE, n, ""))
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     header = (
         f"{'row':28} {'server':10} {'r/s/client':>10} {'CPU %':>7} {'ctx/s':>8} {'p50 ms':>7} {'p99 ms':>7}"
