@@ -46,6 +46,23 @@ def describe_error(exc: BaseException) -> str:
     return "driver error"
 
 
+async def _sleep_until(loop: asyncio.AbstractEventLoop, when: float) -> None:
+    """Sleep until loop time ``when``: an absolute timer, so sensors due at the same grid point get the very
+    same timer time and wake in the same loop iteration (``asyncio.sleep(when - now)`` adds the few us between
+    reading ``now`` and arming the timer, different for each sensor)."""
+    fut: asyncio.Future[None] = loop.create_future()
+    handle = loop.call_at(when, _wake, fut)
+    try:
+        await fut
+    finally:
+        handle.cancel()
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 class SensorRunner:
     """Polls one sensor forever (until cancelled), reporting health to the hub.
 
@@ -179,7 +196,7 @@ class SensorRunner:
                     due_ns = now_ns + to_ns(self.health.next_delay_s(interval, self._rand()))
                 else:
                     due_ns = next_due_ns(due_ns, now_ns, to_ns(interval))
-                await asyncio.sleep(max(0.0, due_ns / NS_PER_S - now))
+                await _sleep_until(loop, due_ns / NS_PER_S)
         finally:
             self.health.stop(time.monotonic())
 
