@@ -344,7 +344,12 @@ async def test_a_waiting_call_gives_up_only_behind_a_call_without_timeout(
     assert worker.batches == (1 if together and running_timeout is not None else 2)
 
 
-async def test_a_cancelled_waiting_call_never_runs_and_the_queue_moves_on(shutdown: Any) -> None:
+@pytest.mark.parametrize("together", [False, True], ids=["queued-later", "same-batch"])
+async def test_a_cancelled_waiting_call_never_runs_and_the_queue_moves_on(
+    shutdown: Any, together: bool
+) -> None:
+    """A call cancelled before its turn never runs and the call after it does, whether it waited in the queue
+    while another call ran or was handed over in the same batch as the running call."""
     worker = BusWorker("b")
     gate = threading.Event()
     started = threading.Event()
@@ -359,16 +364,17 @@ async def test_a_cancelled_waiting_call_never_runs_and_the_queue_moves_on(shutdo
 
     loop = asyncio.get_running_loop()
     running = loop.create_task(worker.call(first, timeout_s=WAIT))
-    assert await asyncio.to_thread(started.wait, WAIT)
+    if not together:
+        assert await asyncio.to_thread(started.wait, WAIT)
     cancelled = loop.create_task(worker.call(ran.append, "cancelled", timeout_s=WAIT))
     last = loop.create_task(worker.call(ran.append, "last", timeout_s=WAIT))
-    await asyncio.sleep(0)
+    assert await asyncio.to_thread(started.wait, WAIT)
     cancelled.cancel()
+    await asyncio.wait([cancelled], timeout=WAIT)
     gate.set()
     await asyncio.wait_for(asyncio.gather(running, last), WAIT)
     assert cancelled.cancelled()
-    assert ran == ["first", "last"]
-    assert worker.abandoned_threads == 0
+    assert (ran, worker.batches, worker.abandoned_threads) == (["first", "last"], 1 if together else 2, 0)
 
 
 async def test_a_cancelled_running_call_frees_the_bus_and_a_stuck_one_is_abandoned_later(
@@ -452,35 +458,6 @@ async def test_a_call_past_its_timeout_inside_a_batch_fails_alone_and_the_rest_r
     assert threads[0] == threads[1] != threads[2] == threads[3]
     assert (worker.abandoned_threads, worker.batches) == (1, 2)
     assert not gate.is_set(), "the calls after the stuck one did not wait for it to return"
-
-
-async def test_a_call_cancelled_before_its_turn_in_a_batch_never_runs(shutdown: Any) -> None:
-    """A call handed over in a batch but cancelled while an earlier call of that batch runs is passed by."""
-    worker = BusWorker("b")
-    gate = threading.Event()
-    started = threading.Event()
-    shutdown[0].append(worker)
-    shutdown[1].append(gate)
-    ran: list[str] = []
-
-    def first() -> None:
-        started.set()
-        gate.wait()
-        ran.append("first")
-
-    loop = asyncio.get_running_loop()
-    tasks = [
-        loop.create_task(worker.call(first, timeout_s=WAIT)),
-        loop.create_task(worker.call(ran.append, "cancelled", timeout_s=WAIT)),
-        loop.create_task(worker.call(ran.append, "last", timeout_s=WAIT)),
-    ]
-    assert await asyncio.to_thread(started.wait, WAIT)
-    tasks[1].cancel()
-    await asyncio.wait([tasks[1]], timeout=WAIT)
-    gate.set()
-    await asyncio.wait_for(asyncio.gather(tasks[0], tasks[2]), WAIT)
-    assert tasks[1].cancelled()
-    assert (ran, worker.batches, worker.abandoned_threads) == (["first", "last"], 1, 0)
 
 
 async def test_shutdown_fails_the_calls_still_queued(shutdown: Any) -> None:
