@@ -182,15 +182,14 @@ class SensorRunner:
 
     async def run(self) -> None:
         """Poll until cancelled: on a fixed grid of ``interval_s`` while healthy (a 20 ms sensor really polls at
-        50 Hz, whatever each read costs), with jittered backoff while failing. The grid of a bus sensor is shared
-        by every bus sensor (:mod:`gateway.pollgrid`): the sensors of one bus due at the same tick cross to its
-        thread together."""
+        50 Hz, whatever each read costs), with jittered backoff while failing. The grid is shared by every sensor
+        (:mod:`gateway.pollgrid`): the sensors of one bus due at the same tick cross to its thread together."""
         loop = asyncio.get_running_loop()
-        start_ns = to_ns(loop.time())
-        # A sensor read on the loop keeps its own phase (aligning it gains nothing and bunches readings into
-        # bursts); bus sensors share phase 0, so that those of one bus cross to its thread together.
-        phase_ns = start_ns if self._inline else 0
-        due_ns = first_due_ns(start_ns, to_ns(self.sensor.info.interval_s), phase_ns)
+        # Every sensor, on a bus or on the loop, shares the grid: readings due together then fall in one loop
+        # iteration, so an idle link sends them in one frame at once. With each sensor on its own phase (us
+        # apart), a wake-up between two of them split the burst and its tail waited a whole flush window
+        # (measured: p99 ~20 ms instead of 1.6-2.6 ms at 100 r/s over 10 sensors).
+        due_ns = first_due_ns(to_ns(loop.time()), to_ns(self.sensor.info.interval_s))
         try:
             while True:
                 await self.poll_once()
@@ -200,7 +199,7 @@ class SensorRunner:
                 if self.health.consecutive_failures or interval <= 0:
                     due_ns = now_ns + to_ns(self.health.next_delay_s(interval, self._rand()))
                 else:
-                    due_ns = next_due_ns(due_ns, now_ns, to_ns(interval), phase_ns)
+                    due_ns = next_due_ns(due_ns, now_ns, to_ns(interval))
                 await _sleep_until(loop, due_ns / NS_PER_S)
         finally:
             self.health.stop(time.monotonic())

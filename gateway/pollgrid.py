@@ -23,23 +23,21 @@ def to_ns(t_s: float) -> int:
     return round(t_s * NS_PER_S)
 
 
-def first_due_ns(start_ns: int, interval_ns: int, phase_ns: int = 0) -> int:
-    """The due time of a sensor's first poll, started at ``start_ns``: the grid point (``phase_ns`` plus whole
-    intervals) at or before the start (that poll runs at once; the next one is the following grid point).
-    Phase 0 is the grid shared by every sensor; a sensor that needs no company (read on the loop) may pass its
-    start as its own phase. A streaming sensor (``interval_ns <= 0``) has no grid: its first poll is due at the
-    start."""
+def first_due_ns(start_ns: int, interval_ns: int) -> int:
+    """The due time of a sensor's first poll, started at ``start_ns``: the grid point at or before the start
+    (that poll runs at once; the next one is the following grid point, shared with every other sensor).
+    A streaming sensor (``interval_ns <= 0``) has no grid: its first poll is due at the start."""
     if interval_ns <= 0:
         return start_ns
-    return start_ns - (start_ns - phase_ns) % interval_ns
+    return start_ns - start_ns % interval_ns
 
 
-def next_due_ns(due_ns: int, now_ns: int, interval_ns: int, phase_ns: int = 0) -> int:
+def next_due_ns(due_ns: int, now_ns: int, interval_ns: int) -> int:
     """The due time of a healthy sensor's next poll, after the one due at ``due_ns`` ended at ``now_ns``: the
     first grid point after ``due_ns``. If that has passed already (a read longer than the interval), ``now_ns``:
     poll at once, never a burst to catch up with the points missed; the poll after that rejoins the grid (so
     does the first success after a backoff, whose due time was off the grid). ``interval_ns`` must be > 0."""
-    return max(due_ns - (due_ns - phase_ns) % interval_ns + interval_ns, now_ns)
+    return max(due_ns - due_ns % interval_ns + interval_ns, now_ns)
 
 
 class Waiter(NamedTuple):

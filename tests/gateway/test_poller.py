@@ -808,23 +808,3 @@ async def test_a_bus_reading_is_stamped_when_its_read_returned_not_when_its_batc
     lag_ns = {sid: stamps[sid] - ends[sid] for sid in stamps}
     assert all(0 <= lag < scaled(0.005) * 1e9 for lag in lag_ns.values()), lag_ns
     assert stamps["fast"] < ends["slow"] - 40_000_000, "not stamped when the batch came back"
-
-
-@pytest.mark.parametrize(
-    ("cls", "expected"),
-    [(TimedSensor, [0.3, 1.0, 2.0, 3.0]), (InlineTimedSensor, [0.3, 1.3, 2.3, 3.3])],
-    ids=["bus-sensor-shared-grid", "loop-sensor-own-phase"],
-)
-def test_a_bus_sensor_joins_the_shared_grid_and_a_loop_sensor_keeps_its_own_phase(
-    cls: type[TimedSensor], expected: list[float]
-) -> None:
-    """Started 0.3 s past a grid point: a bus sensor polls at once, then on the grid shared by every bus sensor;
-    a sensor read on the loop keeps the phase of its start (no bunching of all loop sensors into one tick)."""
-
-    async def main(loop: VirtualClockLoop) -> list[float]:
-        await asyncio.sleep(0.3)
-        sensor = cls(loop, 1.0, polls=4)
-        await run_until_done(sensor, FAST)
-        return [round(t - 1000.0, 9) for t in sensor.starts]
-
-    assert run_virtual(main) == expected

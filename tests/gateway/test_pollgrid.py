@@ -80,26 +80,22 @@ def test_next_due_follows_the_grid_polls_at_once_when_late_then_rejoins() -> Non
     ] == [iv, 2500 * MS, 3000 * MS, 8000 * MS, iv]
 
 
-@given(times_ns, intervals_ns, times_ns)
-def test_first_due_is_a_grid_point_within_one_interval_before_the_start(
-    start: int, iv: int, phase: int
-) -> None:
-    """first_due_ns: the phase plus whole intervals, at or before the start, less than one interval before it."""
-    due = first_due_ns(start, iv, phase)
-    assert (due - phase) % iv == 0 and start - iv < due <= start
-    assert first_due_ns(start, iv, start) == start, "a sensor's own phase: its start is a grid point"
+@given(times_ns, intervals_ns)
+def test_first_due_is_a_grid_point_within_one_interval_before_the_start(start: int, iv: int) -> None:
+    """first_due_ns: a multiple of the interval, at or before the start, less than one interval before it."""
+    due = first_due_ns(start, iv)
+    assert due % iv == 0 and start - iv < due <= start
 
 
-@given(times_ns, st.integers(min_value=0, max_value=10**12), intervals_ns, times_ns)
+@given(times_ns, st.integers(min_value=0, max_value=10**12), intervals_ns)
 def test_next_due_is_never_in_the_past_and_never_skips_a_point_it_could_keep(
-    due: int, cost: int, iv: int, phase: int
+    due: int, cost: int, iv: int
 ) -> None:
     """The next due time is at or after now and after the last one; unless late it is the first grid point
-    (phase plus whole intervals) after the last due time (never a missed point polled twice, never a reachable
-    point skipped)."""
+    after the last due time (never a missed point polled twice, never a reachable point skipped)."""
     now = due + cost
-    nxt = next_due_ns(due, now, iv, phase)
-    point = phase + ((due - phase) // iv + 1) * iv
+    nxt = next_due_ns(due, now, iv)
+    point = (due // iv + 1) * iv
     assert nxt >= now and nxt > due
     assert nxt == (point if point >= now else now)
 
