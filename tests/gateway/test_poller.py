@@ -808,3 +808,19 @@ async def test_a_bus_reading_is_stamped_when_its_read_returned_not_when_its_batc
     lag_ns = {sid: stamps[sid] - ends[sid] for sid in stamps}
     assert all(0 <= lag < scaled(0.005) * 1e9 for lag in lag_ns.values()), lag_ns
     assert stamps["fast"] < ends["slow"] - 40_000_000, "not stamped when the batch came back"
+
+
+def test_sensors_read_on_the_loop_share_the_grid_so_a_burst_is_one_loop_iteration() -> None:
+    """Two never-blocking sensors started 0.3 ms apart poll at the very same times from their second poll on
+    (one loop iteration, so an idle link sends their readings in one frame at once)."""
+
+    async def main(loop: VirtualClockLoop) -> list[list[float]]:
+        a = InlineTimedSensor(loop, 1.0, polls=4)
+        task = loop.create_task(run_until_done(a, FAST))
+        await asyncio.sleep(0.0003)
+        b = InlineTimedSensor(loop, 1.0, polls=4)
+        await run_until_done(b, FAST)
+        await task
+        return [[round(t - 1000.0, 9) for t in s.starts] for s in (a, b)]
+
+    assert run_virtual(main) == [[0.0, 1.0, 2.0, 3.0], [0.0003, 1.0, 2.0, 3.0]]
