@@ -5,8 +5,10 @@
     .venv/bin/python benchmarks/fanout.py --rules    # only the rows with 50 local rules configured (issue 15)
     SENSORCAST_BENCH_HISTORY=off .venv/bin/python benchmarks/fanout.py    # without the history store
 
-Each server runs in its own process (so its CPU time is its own); clients run in another process and only count
-frames (throughput) or decode them (latency). Both servers get the same batching: ``batch`` readings per frame.
+Each server runs in its own process (so its CPU time is its own); clients run in another process
+(``benchmarks/_clients.py``, shared with ``benchmarks/product.py``) and count readings from each frame's header;
+for the latency rows client 0 decodes every frame. Both servers get the same batching: ``batch`` readings per
+frame.
 
 Prints one table with the ratio sensorcast / raw per row and the targets from issue 2. Results for this machine
 are recorded in docs/benchmarks.md. Traffic goes to 127.0.0.1 only; every run is bounded in time.
@@ -19,7 +21,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,10 +33,9 @@ import psutil
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA_PREFIX = (
-    b"\x82\xa1t\xa4data"  # msgpack {"t": "data", ...} with 2 keys: how both servers start a data frame
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _clients import DATA_PREFIX, ROOT, expect, free_port, go, result, spawn_clients, stop
+
 VALUES = {"temperature_c": 21.53, "pressure_pa": 100653.27, "humidity_pct": 45.2}
 RUNS = 3
 """Throughput runs per row and server; the table shows their median (one run moves by a few %: 2 cores)."""
@@ -64,12 +64,6 @@ def rules_config(on_env: int) -> dict[str, Any]:
         rules.append({"id": f"r{i}", "sensor": sensor, "field": fields[i % len(fields)], "when": kind,
                       "hysteresis": 0.5, "for_s": 5, **level})  # fmt: skip
     return {"sensors": sensors, "rules": rules}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- servers (run in a child process) ------------------------------------------------------------------------
@@ -182,54 +176,6 @@ async def wait_for_go() -> None:
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
 
 
-# -- clients (run in a child process) ------------------------------------------------------------------------
-
-
-async def run_clients(port: int, n: int, batch: int, seconds: float, decode: bool) -> dict[str, Any]:
-    """Connect ``n`` clients; count data readings (and one-way latencies when ``decode``)."""
-    counts = [0] * n
-    lat: list[float] = []
-    ready = asyncio.Event()
-    connected = 0
-
-    async def one(i: int) -> None:
-        nonlocal connected
-        async with connect(f"ws://127.0.0.1:{port}/", max_size=2**24, compression=None, max_queue=None) as ws:
-            connected += 1
-            if connected == n:
-                ready.set()
-            async for msg in ws:
-                if not isinstance(msg, bytes) or not msg.startswith(DATA_PREFIX):
-                    continue
-                if decode:
-                    now = time.time_ns()
-                    readings = msgpack.unpackb(msg)["r"]
-                    counts[i] += len(readings)
-                    if i == 0:
-                        lat.extend((now - r[2]) / 1e6 for r in readings)
-                else:
-                    counts[i] += batch
-
-    tasks = [asyncio.create_task(one(i)) for i in range(n)]
-    await asyncio.wait_for(ready.wait(), 30)
-    print("CONNECTED", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # GO
-    start = [sum(counts)]
-    t0 = time.perf_counter()
-    await asyncio.sleep(seconds)
-    delivered = sum(counts) - start[0]
-    elapsed = time.perf_counter() - t0
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    lat.sort()
-    out: dict[str, Any] = {"readings_per_s": delivered / elapsed}
-    if lat:
-        out["p50_ms"] = lat[len(lat) // 2]
-        out["p99_ms"] = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-    return out
-
-
 # -- orchestration -------------------------------------------------------------------------------------------
 
 
@@ -242,19 +188,6 @@ def spawn(*args: str) -> subprocess.Popen[str]:
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-
-
-def expect(proc: subprocess.Popen[str], word: str) -> None:
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    if line != word:
-        raise RuntimeError(f"expected {word}, got {line!r}")
-
-
-def go(proc: subprocess.Popen[str]) -> None:
-    assert proc.stdin is not None
-    proc.stdin.write("go\n")
-    proc.stdin.flush()
 
 
 def measure(
@@ -287,17 +220,7 @@ def measure(
         str(rules_on_env),
     )
     expect(server, "READY")
-    client = spawn(
-        "--clients",
-        str(clients),
-        "--port",
-        str(port),
-        "--batch",
-        str(batch),
-        "--seconds",
-        str(seconds),
-        *(["--decode"] if decode else []),
-    )
+    client = spawn_clients(port, clients, seconds, latency=decode)
     try:
         expect(client, "CONNECTED")
         ps = psutil.Process(server.pid)
@@ -306,20 +229,13 @@ def measure(
         cpu0 = ps.cpu_times()
         t0 = time.perf_counter()
         go(client)
-        assert client.stdout is not None
-        result: dict[str, Any] = json.loads(client.stdout.readline())
+        out = result(client)
         cpu1 = ps.cpu_times()
         wall = time.perf_counter() - t0
-        result["cpu_pct"] = 100 * ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) / wall
-        return result
+        out["cpu_pct"] = 100 * ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) / wall
+        return out
     finally:
-        for p in (client, server):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(client, server)
 
 
 def demo_footprint(clients: int) -> dict[str, float]:
@@ -374,14 +290,11 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="shorter measurement windows")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("--serve", choices=["sensorcast", "raw"], help=argparse.SUPPRESS)
-    ap.add_argument("--clients", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--rate", type=float, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=50, help=argparse.SUPPRESS)
     ap.add_argument("--duration", type=float, default=10, help=argparse.SUPPRESS)
-    ap.add_argument("--seconds", type=float, default=5, help=argparse.SUPPRESS)
     ap.add_argument("--flush-ms", type=int, default=0, help=argparse.SUPPRESS)
-    ap.add_argument("--decode", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--rules", action="store_true", help=f"only the rows with {RULES} local rules configured")
     ap.add_argument("--rules-on-env", type=int, default=-1, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -395,11 +308,6 @@ def main() -> int:
     if args.serve:
         asyncio.run(serve_raw(args.port, args.rate, args.batch, args.duration, args.flush_ms))
         return 0
-    if args.clients:
-        res = asyncio.run(run_clients(args.port, args.clients, args.batch, args.seconds, args.decode))
-        print(json.dumps(res), flush=True)
-        return 0
-
     secs = 3.0 if args.quick else 6.0
     rows: list[tuple[str, str, str, str, str]] = []
     results: dict[str, Any] = {}

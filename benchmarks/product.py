@@ -4,6 +4,7 @@ through the poller, next to a raw baseline that produces the same readings from 
 
     .venv/bin/python benchmarks/product.py              # rates 1000 and 5000 r/s, saturation, idle latency
     .venv/bin/python benchmarks/product.py --rates 500,1000,2000,5000,10000 --runs 3
+    .venv/bin/python benchmarks/product.py --rates "" --client-rows 1,100,200 --idle-rate 0 --no-saturation
 
 ``benchmarks/fanout.py`` measures the hub and the fan-out fed directly (the second, inner table); this one
 measures what a user starts. (Not named ``gateway.py``: a script in benchmarks/ of that name would shadow the
@@ -20,11 +21,11 @@ import asyncio
 import json
 import math
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,8 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fanout
+from _clients import DATA_PREFIX, ROOT, expect, free_port, go, result, spawn_clients, stop
 
-ROOT = fanout.ROOT
 SENSORS = 10
 """Synthetic sensors sharing the rate (each polls at rate / SENSORS Hz): 10, as in issue 13's measurements."""
 FIELDS = ["temperature_c", "pressure_pa", "humidity_pct"]
@@ -52,7 +52,7 @@ def sensor_count(rate: float) -> int:
     return SATURATION_SENSORS if rate >= SATURATION_RATE else SENSORS
 
 
-def product_config(path: Path, rate: float, i2c: bool) -> None:
+def product_config(path: Path, rate: float, i2c: str) -> None:
     """A TOML config: synthetic sensors sharing ``rate``; with ``i2c``, emulated BME280s on one bus."""
     lines = ['[gateway]\nid = "bench"\n', "[limits]\nmax_clients = 500\n"]
     n = sensor_count(rate)
@@ -71,8 +71,10 @@ def product_config(path: Path, rate: float, i2c: bool) -> None:
     path.write_text("\n".join(lines))
 
 
-async def serve_raw(port: int, rate: float, flush_ms: int, i2c: bool) -> None:
-    """The baseline: ``SENSORS`` tasks on a fixed poll grid, one reading each per tick, batched per flush window."""
+async def serve_raw(port: int, rate: float, flush_ms: int, i2c: str) -> None:
+    """The baseline: ``SENSORS`` tasks on a fixed poll grid, one reading each per tick, batched per flush window.
+    ``i2c`` "tasks": two more tasks at 50 Hz in the loop; "chips": the same two emulated BME280s as the product,
+    read by a thread of its own on a 20 ms grid that hands each tick's readings to the loop at once."""
     clients: set[ServerConnection] = set()
     loop = asyncio.get_running_loop()
     pending: list[list[Any]] = []
@@ -110,69 +112,48 @@ async def serve_raw(port: int, rate: float, flush_ms: int, i2c: bool) -> None:
             due = max(due, now)
             await asyncio.sleep(due - now)
 
+    def publish_tick(readings: list[tuple[str, dict[str, Any], int]]) -> None:
+        for sid, values, ts_ns in readings:
+            seq[0] += 1
+            pending.append([seq[0], seq[0] - 1, ts_ns, sid, values, 0])
+        if timer[0] is None:
+            timer[0] = loop.call_later(flush_ms / 1000, flush)
+
+    def read_chips() -> None:
+        from sensors.registry import sensor_factory
+        from sensors.sim.emulators import context_with_emulators
+        from sensors.spec import DeviceSpec
+
+        ctx = context_with_emulators(simulate=True)
+        factory = sensor_factory("bme280")
+        assert factory is not None
+        chips = [
+            (sid, factory(DeviceSpec(sid, "bme280", f"sensors[{i}]", 0.02, True, {"address": addr}), ctx))
+            for i, (sid, addr) in enumerate((("env0", 0x76), ("env1", 0x77)))
+        ]
+        for _, chip in chips:
+            chip.open()
+        due = time.monotonic()
+        while True:
+            tick = [(sid, dict(chip.read()), time.time_ns()) for sid, chip in chips]
+            loop.call_soon_threadsafe(publish_tick, tick)
+            due += 0.02
+            now = time.monotonic()
+            due = max(due, now)
+            time.sleep(due - now)
+
     async with serve(handler, "127.0.0.1", port, compression=None, max_size=2**20):
         n = sensor_count(rate)
         specs = [(f"s{i}", n / rate) for i in range(n)]
-        if i2c:
+        if i2c == "tasks":
             specs += [("env0", 0.02), ("env1", 0.02)]
+        elif i2c == "chips":
+            threading.Thread(target=read_chips, name="raw-bus", daemon=True).start()
         tasks = [asyncio.create_task(sensor(s, iv)) for s, iv in specs]
         print("READY", flush=True)
         await asyncio.Event().wait()
         for t in tasks:  # pragma: no cover - SIGTERM ends the process
             t.cancel()
-
-
-def count_readings(frame: bytes) -> int:
-    """Readings in a ``data`` frame, from its msgpack array header alone (no decode: the clients stay cheap)."""
-    i = len(fanout.DATA_PREFIX) + 2  # then "r" (0xa1 0x72) and the array header
-    head = frame[i]
-    if head & 0xF0 == 0x90:
-        return head & 0x0F
-    if head == 0xDC:
-        return int.from_bytes(frame[i + 1 : i + 3], "big")
-    return int.from_bytes(frame[i + 1 : i + 5], "big")  # 0xdd
-
-
-async def run_clients(port: int, n: int, seconds: float) -> dict[str, Any]:
-    """``n`` clients counting readings; client 0 also decodes every frame for one-way latencies."""
-    counts = [0] * n
-    lat: list[float] = []
-    ready = asyncio.Event()
-    connected = [0]
-
-    async def one(i: int) -> None:
-        async with connect(f"ws://127.0.0.1:{port}/", max_size=2**24, compression=None, max_queue=None) as ws:
-            connected[0] += 1
-            if connected[0] == n:
-                ready.set()
-            async for msg in ws:
-                if not isinstance(msg, bytes) or not msg.startswith(fanout.DATA_PREFIX):
-                    continue
-                if i == 0:
-                    now = time.time_ns()
-                    readings = msgpack.unpackb(msg)["r"]
-                    counts[0] += len(readings)
-                    lat.extend((now - r[2]) / 1e6 for r in readings)
-                else:
-                    counts[i] += count_readings(msg)
-
-    tasks = [asyncio.create_task(one(i)) for i in range(n)]
-    await asyncio.wait_for(ready.wait(), 30)
-    print("CONNECTED", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # GO
-    start, lat_start = sum(counts), len(lat)
-    t0 = time.perf_counter()
-    await asyncio.sleep(seconds)
-    delivered, elapsed = sum(counts) - start, time.perf_counter() - t0
-    window = sorted(lat[lat_start:])
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    out: dict[str, Any] = {"readings_per_s": delivered / elapsed}
-    if window:
-        out["p50_ms"] = window[len(window) // 2]
-        out["p99_ms"] = window[min(len(window) - 1, int(len(window) * 0.99))]
-    return out
 
 
 async def count_per_sensor(port: int, seconds: float) -> dict[str, tuple[float | None, float]]:
@@ -187,7 +168,7 @@ async def count_per_sensor(port: int, seconds: float) -> dict[str, tuple[float |
         async with asyncio.timeout(seconds + 8):
             while time.time_ns() < t1_ns + 500_000_000:  # readings stamped before t1 may still be in flight
                 msg = await ws.recv()
-                if isinstance(msg, bytes) and msg.startswith(fanout.DATA_PREFIX):
+                if isinstance(msg, bytes) and msg.startswith(DATA_PREFIX):
                     for r in msgpack.unpackb(msg)["r"]:
                         if t0_ns <= r[2] < t1_ns:
                             counts[r[3]] = counts.get(r[3], 0) + 1
@@ -196,7 +177,7 @@ async def count_per_sensor(port: int, seconds: float) -> dict[str, tuple[float |
 
 def demo_rates(seconds: float) -> None:
     """Start the real demo (``sensorcast run`` without a config) and print each sensor's rates."""
-    port = fanout.free_port()
+    port = free_port()
     argv = [sys.executable, "-m", "gateway", "run", "--port", str(port), "--log-level", "warning"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -207,12 +188,7 @@ def demo_rates(seconds: float) -> None:
         rates = asyncio.run(count_per_sensor(port, seconds))
         cpu1, cs1, wall = ps.cpu_times(), ctx_switches(server.pid), time.perf_counter() - t0
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
     cpu = 100 * ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) / wall
     print(f"# the demo, one client, {seconds:g} s: CPU {cpu:.1f} %, {(cs1 - cs0) / wall:.0f} ctx switches/s")
     print(f"{'sensor':12} {'rate_hz (hello)':>16} {'delivered r/s':>14}")
@@ -245,9 +221,9 @@ def wait_listening(port: int, timeout_s: float = 30.0) -> None:
     raise RuntimeError(f"nothing listens on {port} after {timeout_s} s")
 
 
-def measure(kind: str, rate: float, clients: int, seconds: float, i2c: bool = False) -> dict[str, Any]:
+def measure(kind: str, rate: float, clients: int, seconds: float, i2c: str = "") -> dict[str, Any]:
     """One run of ``kind`` (``sensorcast`` or ``raw``): CPU %, ctx switches/s, delivered rate, latency."""
-    port = fanout.free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         if kind == "sensorcast":
@@ -257,37 +233,27 @@ def measure(kind: str, rate: float, clients: int, seconds: float, i2c: bool = Fa
             argv += ["--log-level", "warning"]
         else:
             argv = [sys.executable, __file__, "--serve-raw", "--port", str(port), "--rate", str(rate)]
-            argv += ["--i2c"] if i2c else []
+            argv += ["--i2c", i2c] if i2c else []
         server = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         client = None
         try:
             wait_listening(port)
-            client = fanout.spawn(
-                "--clients", str(clients), "--port", str(port), "--seconds", str(seconds), "--decode"
-            )
-            fanout.expect(client, "CONNECTED")
+            client = spawn_clients(port, clients, seconds)
+            expect(client, "CONNECTED")
             time.sleep(1.0)  # warm-up
             ps = psutil.Process(server.pid)
             cpu0, cs0, t0 = ps.cpu_times(), ctx_switches(server.pid), time.perf_counter()
-            fanout.go(client)
-            assert client.stdout is not None
-            result: dict[str, Any] = json.loads(client.stdout.readline())
+            go(client)
+            out = result(client)
             cpu1, cs1, wall = ps.cpu_times(), ctx_switches(server.pid), time.perf_counter() - t0
-            result["cpu_pct"] = 100 * ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) / wall
-            result["ctx_per_s"] = (cs1 - cs0) / wall
-            result["readings_per_s"] /= clients  # per client
-            return result
+            out["cpu_pct"] = 100 * ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) / wall
+            out["ctx_per_s"] = (cs1 - cs0) / wall
+            out["readings_per_s"] /= clients  # per client
+            return out
         finally:
-            for p in (client, server):
-                if p is not None and p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-                    try:
-                        p.wait(timeout=10)
-                    except subprocess.TimeoutExpired:
-                        p.kill()
-                        p.wait()
+            stop(client, server)
 
 
 def median_of(kind_runs: list[dict[str, Any]], key: str) -> float:
@@ -297,14 +263,21 @@ def median_of(kind_runs: list[dict[str, Any]], key: str) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rates", default="1000,5000", help="comma-separated readings/s rows (10 clients)")
-    ap.add_argument("--clients", type=int, default=10)
-    ap.add_argument("--client-process", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--clients", type=int, default=10, help="clients of the rate rows")
+    ap.add_argument(
+        "--client-rows", default="", help="comma-separated client counts: rows at 1000 r/s (e.g. 1,100,200)"
+    )
     ap.add_argument("--runs", type=int, default=3, help="alternated runs per row and server (median shown)")
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--no-saturation", action="store_true")
     ap.add_argument("--idle-rate", type=float, default=100.0, help="the low-rate latency row (0: skip)")
     ap.add_argument(
-        "--i2c", action="store_true", help="also a row with 2 emulated BME280s at 50 Hz on one bus"
+        "--i2c",
+        nargs="?",
+        const="both",
+        default="",
+        help="also rows with 2 emulated BME280s at 50 Hz on one bus; the raw server runs 2 more tasks (tasks),"
+        " or reads the same emulated chips in a thread (chips), or both rows (the default)",
     )
     ap.add_argument(
         "--demo-rates", action="store_true", help="only: each demo sensor's advertised and real rate"
@@ -320,37 +293,39 @@ def main() -> int:
     if args.demo_rates:
         demo_rates(max(args.seconds, 10.0))
         return 0
-    if args.client_process:
-        print(json.dumps(asyncio.run(run_clients(args.port, args.clients, args.seconds))), flush=True)
-        return 0
 
-    rows: list[tuple[str, float, bool]] = []
+    n = args.clients
+    rows: list[tuple[str, float, int, str]] = []
     if args.idle_rate:
-        rows.append((f"{args.idle_rate:g} r/s", args.idle_rate, False))
-    rows += [(f"{r} r/s", float(r), False) for r in args.rates.split(",")]
-    if args.i2c:
-        rows.append(("1000 r/s + 2 I2C @50 Hz", 1000.0, True))
+        rows.append((f"{args.idle_rate:g} r/s", args.idle_rate, n, ""))
+    rows += [(f"{r} r/s", float(r), n, "") for r in args.rates.split(",") if r]
+    rows += [(f"1000 r/s x {c} clients", 1000.0, int(c), "") for c in args.client_rows.split(",") if c]
+    if args.i2c in ("tasks", "both"):
+        rows.append(("1000 r/s + 2 I2C @50 Hz", 1000.0, n, "tasks"))
+    if args.i2c in ("chips", "both"):
+        rows.append(("same, raw reads the chips", 1000.0, n, "chips"))
     if not args.no_saturation:
-        rows.append(("saturation (100 x 400 Hz)", SATURATION_RATE, False))
+        rows.append(("saturation (100 x 400 Hz)", SATURATION_RATE, n, ""))
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     header = (
         f"{'row':28} {'server':10} {'r/s/client':>10} {'CPU %':>7} {'ctx/s':>8} {'p50 ms':>7} {'p99 ms':>7}"
     )
-    print(f"# {args.clients} clients, median of {args.runs} alternated runs, {args.seconds:g} s windows")
+    print(f"# {n} clients unless said, median of {args.runs} alternated runs, {args.seconds:g} s windows")
     print(header)
-    for name, rate, i2c in rows:
+    for name, rate, clients, i2c in rows:
         runs: dict[str, list[dict[str, Any]]] = {"sensorcast": [], "raw": []}
         for _ in range(args.runs):
             for kind in ("sensorcast", "raw"):
-                runs[kind].append(measure(kind, rate, args.clients, args.seconds, i2c))
+                runs[kind].append(measure(kind, rate, clients, args.seconds, i2c))
         results[name] = runs
         for kind in ("sensorcast", "raw"):
             r = runs[kind]
             cpus = sorted(x["cpu_pct"] for x in r)
+            ctxs = sorted(x["ctx_per_s"] for x in r)
             print(
                 f"{name:28} {kind:10} {median_of(r, 'readings_per_s'):10.0f} {median_of(r, 'cpu_pct'):7.1f}"
                 f" {median_of(r, 'ctx_per_s'):8.0f} {median_of(r, 'p50_ms'):7.2f} {median_of(r, 'p99_ms'):7.2f}"
-                f"   (CPU runs {', '.join(f'{c:.1f}' for c in cpus)})"
+                f"   (CPU runs {', '.join(f'{c:.1f}' for c in cpus)}; ctx/s {', '.join(f'{c:.0f}' for c in ctxs)})"
             )
         s, b = runs["sensorcast"], runs["raw"]
         print(

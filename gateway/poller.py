@@ -19,6 +19,7 @@ from gateway.buses import BusWorker
 from gateway.catalogue import Catalogue
 from gateway.hub import Hub
 from gateway.metrics import Metrics
+from gateway.pollgrid import NS_PER_S, first_due_ns, next_due_ns, to_ns
 from sensors.base import Sensor, Values
 from sensors.errors import ImplausibleReading
 from sensors.health import HealthPolicy, SensorHealth, read_with_retry
@@ -43,6 +44,23 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, asyncio.CancelledError):
         return "bus call cancelled"
     return "driver error"
+
+
+async def _sleep_until(loop: asyncio.AbstractEventLoop, when: float) -> None:
+    """Sleep until loop time ``when``: an absolute timer, so sensors due at the same grid point get the very
+    same timer time and wake in the same loop iteration (``asyncio.sleep(when - now)`` adds the few us between
+    reading ``now`` and arming the timer, different for each sensor)."""
+    fut: asyncio.Future[None] = loop.create_future()
+    handle = loop.call_at(when, _wake, fut)
+    try:
+        await fut
+    finally:
+        handle.cancel()
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 class SensorRunner:
@@ -133,9 +151,12 @@ class SensorRunner:
                 self._opened = True
                 if self.catalogue.sensor(self.id) is not self.sensor.info:
                     self.catalogue.update_info(self.sensor.info)  # a deferred driver was built at last
-            values = await self._call(
-                read_with_retry, self.sensor, self.policy.retries, timeout_s=self.read_timeout_s
-            )
+            if self._inline:
+                values, ts_ns = read_with_retry(self.sensor, self.policy.retries), None
+            else:  # stamped when the read returned, not when its batch came back
+                values, ts_ns = await self.worker.call_timed(
+                    read_with_retry, self.sensor, self.policy.retries, timeout_s=self.read_timeout_s
+                )
         except asyncio.CancelledError as exc:
             task = asyncio.current_task()
             if task is None or task.cancelling():
@@ -156,26 +177,30 @@ class SensorRunner:
             return None
         self._report(self.health.on_success(now))
         if values:
-            self._publish(values)
+            self._publish(values, ts_ns)
         return values
 
     async def run(self) -> None:
         """Poll until cancelled: on a fixed grid of ``interval_s`` while healthy (a 20 ms sensor really polls at
-        50 Hz, whatever each read costs), with jittered backoff while failing."""
+        50 Hz, whatever each read costs), with jittered backoff while failing. The grid is shared by every sensor
+        (:mod:`gateway.pollgrid`): the sensors of one bus due at the same tick cross to its thread together."""
         loop = asyncio.get_running_loop()
-        due = loop.time()
+        # Every sensor, on a bus or on the loop, shares the grid: readings due together then fall in one loop
+        # iteration, so an idle link sends them in one frame at once. With each sensor on its own phase (us
+        # apart), a wake-up between two of them split the burst and its tail waited a whole flush window
+        # (measured: p99 ~20 ms instead of 1.6-2.6 ms at 100 r/s over 10 sensors).
+        due_ns = first_due_ns(to_ns(loop.time()), to_ns(self.sensor.info.interval_s))
         try:
             while True:
                 await self.poll_once()
                 interval = self.sensor.info.interval_s
                 now = loop.time()
+                now_ns = to_ns(now)
                 if self.health.consecutive_failures or interval <= 0:
-                    due = now + self.health.next_delay_s(interval, self._rand())
+                    due_ns = now_ns + to_ns(self.health.next_delay_s(interval, self._rand()))
                 else:
-                    due += interval
-                    if due < now:  # a read took longer than the interval: skip, don't burst to catch up
-                        due = now
-                await asyncio.sleep(max(0.0, due - now))
+                    due_ns = next_due_ns(due_ns, now_ns, to_ns(interval))
+                await _sleep_until(loop, due_ns / NS_PER_S)
         finally:
             self.health.stop(time.monotonic())
 

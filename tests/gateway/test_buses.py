@@ -299,9 +299,17 @@ def test_an_abandoned_call_returning_after_its_loop_closed_is_harmless(
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-async def test_a_call_waiting_behind_a_call_without_timeout_times_out_and_frees_the_bus(
-    shutdown: Any,
+@pytest.mark.parametrize("together", [False, True], ids=["queued-later", "same-batch"])
+@pytest.mark.parametrize(
+    "running_timeout", [None, WAIT], ids=["running-without-timeout", "running-with-timeout"]
+)
+async def test_a_waiting_call_gives_up_only_behind_a_call_without_timeout(
+    shutdown: Any, running_timeout: float | None, together: bool
 ) -> None:
+    """A call waits behind a running call that has its own timeout, however long that takes; behind one without
+    a timeout (nothing else would ever free the bus) it times out after its own timeout and abandons the thread,
+    the next call runs on a fresh thread at once, and the held call's caller still gets its late result. The
+    same whether the waiting call was queued while the other ran or handed over in the same batch."""
     worker = BusWorker("gpio")
     gate = threading.Event()
     started = threading.Event()
@@ -314,45 +322,34 @@ async def test_a_call_waiting_behind_a_call_without_timeout_times_out_and_frees_
         return "late"
 
     loop = asyncio.get_running_loop()
-    held = loop.create_task(worker.call(blocker))  # no timeout: nothing else would ever free the bus
-    assert await asyncio.to_thread(started.wait, WAIT)
-    with pytest.raises(SensorTimeout) as info:
-        await worker.call(lambda: "never", timeout_s=0.05)
-    assert info.value.errno == errno.ETIMEDOUT
-    assert worker.abandoned_threads == 1
-    assert await worker.call(lambda: "next", timeout_s=WAIT) == "next"  # on the fresh thread, at once
-    assert not held.done()
-    gate.set()
-    assert await asyncio.wait_for(held, WAIT) == "late", "a caller still waiting gets its own late result"
-    assert worker.abandoned_threads == 1
-
-
-async def test_a_waiting_call_does_not_time_out_while_the_running_call_is_within_its_timeout(
-    shutdown: Any,
-) -> None:
-    worker = BusWorker("b")
-    gate = threading.Event()
-    started = threading.Event()
-    shutdown[0].append(worker)
-    shutdown[1].append(gate)
-
-    def slow() -> str:
-        started.set()
-        gate.wait()
-        return "slow"
-
-    loop = asyncio.get_running_loop()
-    running = loop.create_task(worker.call(slow, timeout_s=WAIT))
-    assert await asyncio.to_thread(started.wait, WAIT)
+    held = loop.create_task(worker.call(blocker, timeout_s=running_timeout))
+    if not together:
+        assert await asyncio.to_thread(started.wait, WAIT)
     waiting = loop.create_task(worker.call(lambda: "quick", timeout_s=0.02))
-    await asyncio.sleep(0.2)  # ten times the waiting call's own timeout
-    assert not waiting.done(), "it waits for the running call, whose own timeout has not expired"
-    gate.set()
-    assert await asyncio.wait_for(asyncio.gather(running, waiting), WAIT) == ["slow", "quick"]
-    assert worker.abandoned_threads == 0
+    await asyncio.wait([waiting], timeout=0.2)  # ten times the waiting call's own timeout
+    if running_timeout is None:
+        with pytest.raises(SensorTimeout) as info:
+            await waiting
+        assert info.value.errno == errno.ETIMEDOUT
+        assert worker.abandoned_threads == 1
+        assert await worker.call(lambda: "next", timeout_s=WAIT) == "next"  # on the fresh thread, at once
+        assert not held.done()
+        gate.set()
+        assert await asyncio.wait_for(held, WAIT) == "late", "a caller still waiting gets its own late result"
+    else:
+        assert not waiting.done(), "it waits for the running call, whose own timeout has not expired"
+        gate.set()
+        assert await asyncio.wait_for(asyncio.gather(held, waiting), WAIT) == ["late", "quick"]
+    assert worker.abandoned_threads == (1 if running_timeout is None else 0)
+    assert worker.batches == (1 if together and running_timeout is not None else 2)
 
 
-async def test_a_cancelled_waiting_call_never_runs_and_the_queue_moves_on(shutdown: Any) -> None:
+@pytest.mark.parametrize("together", [False, True], ids=["queued-later", "same-batch"])
+async def test_a_cancelled_waiting_call_never_runs_and_the_queue_moves_on(
+    shutdown: Any, together: bool
+) -> None:
+    """A call cancelled before its turn never runs and the call after it does, whether it waited in the queue
+    while another call ran or was handed over in the same batch as the running call."""
     worker = BusWorker("b")
     gate = threading.Event()
     started = threading.Event()
@@ -367,16 +364,17 @@ async def test_a_cancelled_waiting_call_never_runs_and_the_queue_moves_on(shutdo
 
     loop = asyncio.get_running_loop()
     running = loop.create_task(worker.call(first, timeout_s=WAIT))
-    assert await asyncio.to_thread(started.wait, WAIT)
+    if not together:
+        assert await asyncio.to_thread(started.wait, WAIT)
     cancelled = loop.create_task(worker.call(ran.append, "cancelled", timeout_s=WAIT))
     last = loop.create_task(worker.call(ran.append, "last", timeout_s=WAIT))
-    await asyncio.sleep(0)
+    assert await asyncio.to_thread(started.wait, WAIT)
     cancelled.cancel()
+    await asyncio.wait([cancelled], timeout=WAIT)
     gate.set()
     await asyncio.wait_for(asyncio.gather(running, last), WAIT)
     assert cancelled.cancelled()
-    assert ran == ["first", "last"]
-    assert worker.abandoned_threads == 0
+    assert (ran, worker.batches, worker.abandoned_threads) == (["first", "last"], 1 if together else 2, 0)
 
 
 async def test_a_cancelled_running_call_frees_the_bus_and_a_stuck_one_is_abandoned_later(
@@ -403,3 +401,84 @@ async def test_a_cancelled_running_call_frees_the_bus_and_a_stuck_one_is_abandon
         await worker.call(lambda: "behind the orphan", timeout_s=0.05)
     assert worker.abandoned_threads == 1
     assert await worker.call(lambda: "fresh", timeout_s=WAIT) == "fresh"
+
+
+# -- one round trip per batch (issue 13) ---------------------------------------------------------------------
+
+
+async def test_calls_queued_in_one_loop_iteration_cross_to_the_thread_in_one_round_trip(
+    shutdown: Any,
+) -> None:
+    """Calls queued in the same loop iteration (the sensors of a bus due at one tick) run in order on the bus
+    thread in one batch; a call queued while that batch runs goes in the next one."""
+    worker = BusWorker("i2c-1")
+    shutdown[0].append(worker)
+    ran: list[tuple[str, int]] = []
+
+    def job(name: str) -> str:
+        ran.append((name, threading.get_ident()))
+        return name.upper()
+
+    results = await asyncio.gather(*(worker.call(job, n, timeout_s=WAIT) for n in "abcde"))
+    assert (results, worker.batches) == (list("ABCDE"), 1)
+    assert [n for n, _ in ran] == list("abcde") and len({t for _, t in ran}) == 1
+    assert await worker.call(job, "f", timeout_s=WAIT) == "F"
+    assert worker.batches == 2
+
+
+async def test_a_call_past_its_timeout_inside_a_batch_fails_alone_and_the_rest_run_on_a_fresh_thread(
+    shutdown: Any,
+) -> None:
+    """In one batch, the call before a stuck one keeps its result, the stuck one alone times out (timed from its
+    own start), and the calls after it run in order on a fresh thread, each with its full timeout."""
+    worker = BusWorker("i2c-1")
+    gate = threading.Event()
+    shutdown[0].append(worker)
+    shutdown[1].append(gate)
+    ran: list[tuple[str, int]] = []
+
+    def job(name: str) -> str:
+        ran.append((name, threading.get_ident()))
+        if name == "stuck":
+            gate.wait()
+        return name
+
+    names = ["before", "stuck", "after1", "after2"]
+    outcomes = await asyncio.gather(
+        *(worker.call(job, n, timeout_s=0.1 if n == "stuck" else WAIT) for n in names), return_exceptions=True
+    )
+    assert [o if isinstance(o, str) else type(o) for o in outcomes] == [
+        "before",
+        SensorTimeout,
+        "after1",
+        "after2",
+    ]
+    assert [n for n, _ in ran] == names
+    threads = [t for _, t in ran]
+    assert threads[0] == threads[1] != threads[2] == threads[3]
+    assert (worker.abandoned_threads, worker.batches) == (1, 2)
+    assert not gate.is_set(), "the calls after the stuck one did not wait for it to return"
+
+
+async def test_shutdown_fails_the_calls_still_queued(shutdown: Any) -> None:
+    """Calls queued behind a running one when the worker shuts down fail at once (no wait without an end)."""
+    worker = BusWorker("b")
+    gate = threading.Event()
+    started = threading.Event()
+    shutdown[1].append(gate)
+
+    def first() -> str:
+        started.set()
+        gate.wait()
+        return "first"
+
+    loop = asyncio.get_running_loop()
+    running = loop.create_task(worker.call(first, timeout_s=WAIT))
+    assert await asyncio.to_thread(started.wait, WAIT)
+    queued = loop.create_task(worker.call(lambda: "never", timeout_s=WAIT))
+    await asyncio.sleep(0)
+    worker.shutdown()
+    with pytest.raises(RuntimeError):
+        await asyncio.wait_for(queued, WAIT)
+    gate.set()
+    assert await asyncio.wait_for(running, WAIT) == "first"

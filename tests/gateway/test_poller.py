@@ -8,6 +8,7 @@ import errno
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -486,12 +487,15 @@ def test_healthy_sensor_polls_on_a_fixed_grid_whatever_each_read_costs() -> None
 
 
 def test_a_read_longer_than_the_interval_skips_instead_of_bursting() -> None:
+    """A read that overran two grid points is followed by one poll at once (no burst for the points missed),
+    and the poll after that is back on the shared grid (whole seconds here)."""
+
     async def main(loop: VirtualClockLoop) -> list[float]:
         sensor = TimedSensor(loop, 1.0, polls=5, cost=lambda n: 2.5 if n == 0 else 0.0)
         await run_until_done(sensor, FAST)
         return relative(sensor.starts, 5)
 
-    assert run_virtual(main) == [0.0, 2.5, 3.5, 4.5, 5.5]
+    assert run_virtual(main) == [0.0, 2.5, 3.0, 4.0, 5.0]
 
 
 def test_streaming_sensor_with_interval_zero_is_polled_back_to_back() -> None:
@@ -724,3 +728,99 @@ def test_a_failing_never_blocking_driver_backs_off_like_any_other() -> None:
         return run_virtual(main)
 
     assert schedule(InlineTimedSensor) == schedule(TimedSensor)
+
+
+# -- one round trip per bus per tick (issue 13) --------------------------------------------------------------
+
+
+def test_the_sensors_of_a_bus_due_at_one_tick_are_read_in_one_round_trip() -> None:
+    """Three sensors on one bus (10 ms, 20 ms, and 20 ms started 3 ms later): every tick of the shared grid
+    crosses to the bus thread once, reading every sensor due then; each sensor keeps its own grid."""
+
+    async def main(loop: VirtualClockLoop) -> tuple[list[list[float]], int]:
+        hub = Hub("gw", "boot", flush_interval_ms=0)
+        catalogue = Catalogue(hub.metrics)
+        worker = BusWorker("virtual")
+        fast = TimedSensor(loop, 0.01, polls=21)
+        slow = [TimedSensor(loop, 0.02, polls=1000) for _ in range(2)]
+        tasks = []
+        for i, sensor in enumerate((fast, *slow)):
+            sensor.info = SensorInfo(f"s{i}", "test", (FieldSpec("x"),), sensor.info.interval_s)
+            catalogue.register_sensor(sensor.info)
+            runner = SensorRunner(sensor, worker, hub, FAST, 1e6, catalogue=catalogue, metrics=hub.metrics)
+            if i == 2:
+                await asyncio.sleep(0.003)
+            tasks.append(loop.create_task(runner.run()))
+        try:
+            async with asyncio.timeout(10):
+                await fast.done.wait()
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            worker.shutdown()
+        return [[round(t - 1000.0, 9) for t in s.starts] for s in (fast, *slow)], worker.batches
+
+    starts, batches = run_virtual(main)
+    assert starts == [
+        [round(0.01 * i, 9) for i in range(21)],
+        [round(0.02 * i, 9) for i in range(11)],
+        [0.003] + [round(0.02 * i, 9) for i in range(1, 11)],
+    ]
+    # Tick 0: the opens of two sensors, then their reads; 3 ms: the late one's open and read; then one per tick.
+    assert batches == 2 + 2 + 20
+
+
+async def test_a_bus_reading_is_stamped_when_its_read_returned_not_when_its_batch_came_back(
+    shutdown: Any,
+) -> None:
+    """Two sensors of one bus read in one round trip: the first reading's time stamp is when its own read
+    returned, before the second (slow) read ended, not when the batch came back to the loop."""
+    ends: dict[str, int] = {}
+
+    class Stamped(ScriptedSensor):
+        def read(self) -> Values:
+            if self.info.id == "slow":
+                time.sleep(0.05)
+            values = super().read()
+            ends[self.info.id] = time.time_ns()
+            return values
+
+    metrics = Metrics()
+    catalogue = Catalogue(metrics)
+    hub = Hub("gw", "boot", flush_interval_ms=0, metrics=metrics, catalogue=catalogue)
+    published: list[Any] = []
+    hub.add_sink(published.extend)
+    worker = BusWorker("test-bus")
+    shutdown[0].append(worker)
+    runners = []
+    for sid in ("fast", "slow"):
+        sensor = Stamped(sensor_id=sid)
+        catalogue.register_sensor(sensor.info)
+        runners.append(SensorRunner(sensor, worker, hub, FAST, WAIT, catalogue=catalogue, metrics=metrics))
+    for r in runners:
+        r._opened = True  # reads only: both polls cross in one batch
+    await asyncio.gather(*(r.poll_once() for r in runners))
+    assert worker.batches == 1
+    stamps = {r[SENSOR]: r[TS] for r in published}
+    assert sorted(stamps) == ["fast", "slow"]
+    # Each stamp is taken on the bus thread right after its read returned (the recorded end, a few us before).
+    lag_ns = {sid: stamps[sid] - ends[sid] for sid in stamps}
+    assert all(0 <= lag < scaled(0.005) * 1e9 for lag in lag_ns.values()), lag_ns
+    assert stamps["fast"] < ends["slow"] - 40_000_000, "not stamped when the batch came back"
+
+
+def test_sensors_read_on_the_loop_share_the_grid_so_a_burst_is_one_loop_iteration() -> None:
+    """Two never-blocking sensors started 0.3 ms apart poll at the very same times from their second poll on
+    (one loop iteration, so an idle link sends their readings in one frame at once)."""
+
+    async def main(loop: VirtualClockLoop) -> list[list[float]]:
+        a = InlineTimedSensor(loop, 1.0, polls=4)
+        task = loop.create_task(run_until_done(a, FAST))
+        await asyncio.sleep(0.0003)
+        b = InlineTimedSensor(loop, 1.0, polls=4)
+        await run_until_done(b, FAST)
+        await task
+        return [[round(t - 1000.0, 9) for t in s.starts] for s in (a, b)]
+
+    assert run_virtual(main) == [[0.0, 1.0, 2.0, 3.0], [0.0003, 1.0, 2.0, 3.0]]

@@ -1,0 +1,159 @@
+"""The WebSocket clients of the benchmarks (benchmarks/fanout.py, benchmarks/product.py), in a process of their own.
+
+    python benchmarks/_clients.py --port P --clients N --seconds S [--no-latency]
+
+Connects ``N`` clients to 127.0.0.1:P, prints ``CONNECTED``, waits for a line on stdin (``GO``), counts the data
+readings delivered for ``S`` seconds and prints one JSON line: ``readings_per_s`` (all clients together) and,
+unless ``--no-latency``, ``p50_ms`` / ``p99_ms`` (one-way: reading stamp to receive, from client 0, which decodes
+every frame). The other clients count readings from the frame's msgpack array header alone (no decode: they
+stay cheap, so the client process limits the rate as little as it can).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import msgpack
+from websockets.asyncio.client import connect
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_PREFIX = b"\x82\xa1t\xa4data"
+"""msgpack ``{"t": "data", ...}`` with 2 keys: how every server of the benchmarks starts a data frame."""
+CONNECT_TIMEOUT_S = 30.0
+"""How long all clients may take to connect (200 clients on a loaded 2-core machine: a few seconds)."""
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def count_readings(frame: bytes) -> int:
+    """Readings in a ``data`` frame, from its msgpack array header alone (no decode)."""
+    i = len(DATA_PREFIX) + 2  # then "r" (0xa1 0x72) and the array header
+    head = frame[i]
+    if head & 0xF0 == 0x90:
+        return head & 0x0F
+    if head == 0xDC:
+        return int.from_bytes(frame[i + 1 : i + 3], "big")
+    return int.from_bytes(frame[i + 1 : i + 5], "big")  # 0xdd
+
+
+async def run_clients(port: int, n: int, seconds: float, latency: bool = True) -> dict[str, Any]:
+    """``n`` clients counting readings; with ``latency``, client 0 decodes every frame for one-way latencies."""
+    counts = [0] * n
+    lat: list[float] = []
+    ready = asyncio.Event()
+    connected = [0]
+
+    async def one(i: int) -> None:
+        async with connect(f"ws://127.0.0.1:{port}/", max_size=2**24, compression=None, max_queue=None) as ws:
+            connected[0] += 1
+            if connected[0] == n:
+                ready.set()
+            decode = latency and i == 0
+            async for msg in ws:
+                if not isinstance(msg, bytes) or not msg.startswith(DATA_PREFIX):
+                    continue
+                if decode:
+                    now = time.time_ns()
+                    readings = msgpack.unpackb(msg)["r"]
+                    counts[0] += len(readings)
+                    lat.extend((now - r[2]) / 1e6 for r in readings)
+                else:
+                    counts[i] += count_readings(msg)
+
+    tasks = [asyncio.create_task(one(i)) for i in range(n)]
+    await asyncio.wait_for(ready.wait(), CONNECT_TIMEOUT_S)
+    print("CONNECTED", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # GO
+    start, lat_start = sum(counts), len(lat)
+    t0 = time.perf_counter()
+    await asyncio.sleep(seconds)
+    delivered, elapsed = sum(counts) - start, time.perf_counter() - t0
+    window = sorted(lat[lat_start:])
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    out: dict[str, Any] = {"readings_per_s": delivered / elapsed}
+    if window:
+        out["p50_ms"] = window[len(window) // 2]
+        out["p99_ms"] = window[min(len(window) - 1, int(len(window) * 0.99))]
+    return out
+
+
+def spawn_clients(port: int, n: int, seconds: float, latency: bool = True) -> subprocess.Popen[str]:
+    """Start the client process; it prints ``CONNECTED`` once every client is connected (see :func:`expect`)."""
+    argv = [sys.executable, __file__, "--port", str(port), "--clients", str(n), "--seconds", str(seconds)]
+    return subprocess.Popen(
+        [*argv, *([] if latency else ["--no-latency"])],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def expect(proc: subprocess.Popen[str], word: str) -> None:
+    """Read one line of ``proc``; it must be ``word``."""
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if line != word:
+        raise RuntimeError(f"expected {word}, got {line!r}")
+
+
+def go(proc: subprocess.Popen[str]) -> None:
+    """Tell ``proc`` to start (a line on its stdin)."""
+    assert proc.stdin is not None
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+
+
+def result(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    """The JSON line the client process prints at the end of its window."""
+    assert proc.stdout is not None
+    out: dict[str, Any] = json.loads(proc.stdout.readline())
+    return out
+
+
+def stop(*procs: subprocess.Popen[Any] | None) -> None:
+    """SIGTERM each process still running, then wait for it (SIGKILL after 10 s)."""
+    for p in procs:
+        if p is None or p.poll() is not None:
+            continue
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--clients", type=int, required=True)
+    ap.add_argument("--seconds", type=float, required=True)
+    ap.add_argument("--no-latency", action="store_true")
+    args = ap.parse_args()
+    res = asyncio.run(run_clients(args.port, args.clients, args.seconds, not args.no_latency))
+    print(json.dumps(res), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
