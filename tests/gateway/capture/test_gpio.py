@@ -65,9 +65,17 @@ def test_replayed_edges_give_the_recorded_events(tmp_path: Path) -> None:
     assert [c.op for c in capture.streams["gpio:sim:17"]] == ["input", "level", "close"]
     assert len(capture.streams["gpio-edges:sim:17"]) >= TOGGLES
     tap = ReplayTap(capture, 1.0)
-    replayed = events_of(
-        replay_context(tap, EMULATORS), lambda: time.sleep(capture.duration_ns / 1e9 + scaled(0.5))
-    )
+    edges = len(capture.streams["gpio-edges:sim:17"])
+
+    def until_every_edge_is_delivered() -> None:
+        # Not a fixed sleep: on a loaded machine the replay thread runs late, and a test that stopped after the
+        # capture's duration plus a margin closed the line before the last edges (seen in a merged-suite run).
+        deadline = time.monotonic() + capture.duration_ns / 1e9 + scaled(20)
+        while tap.edge_positions.get("gpio-edges:sim:17", 0) < edges and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(scaled(0.3))  # the driver's debounce settles on the last edge
+
+    replayed = events_of(replay_context(tap, EMULATORS), until_every_edge_is_delivered)
     assert tap.first_mismatch is None
     assert replayed == recorded
     assert recorded[-1]["activations"] >= TOGGLES // 2
