@@ -295,7 +295,7 @@ class ReplayTap:
         return open_port
 
     def files(self, key: str, make: Callable[[], FileTree]) -> FileTree:
-        """The tree's roots (from ``make``), its file contents from the capture."""
+        """The tree's roots (from ``make``); its file contents, listings and existence tests from the capture."""
         tree = make()
 
         def take(op: str, path: str, args: list[Any]) -> Any:
@@ -311,7 +311,18 @@ class ReplayTap:
             total, free = take("disk_usage", path, [])
             return int(total), int(free)
 
-        return FileTree(tree.sysfs_root, tree.procfs_root, read_text, write_text, disk_usage)
+        def list_dir(path: str) -> list[str]:
+            return [str(n) for n in take("list_dir", path, [])]
+
+        def exists(path: str) -> bool:
+            return bool(take("exists", path, []))
+
+        def is_dir(path: str) -> bool:
+            return bool(take("is_dir", path, []))
+
+        return FileTree(
+            tree.sysfs_root, tree.procfs_root, read_text, write_text, disk_usage, list_dir, exists, is_dir
+        )
 
     def pin_factory(self, key: str, make: Callable[[], Any]) -> Any:
         """No pin factory: GPIO replays at the backend level (:meth:`gpio`)."""
