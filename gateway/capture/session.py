@@ -94,7 +94,9 @@ def select(cfg: Config, names: list[str] | None) -> tuple[list[DeviceSpec], list
         )
     chosen = [s for s in cfg.sensors if names is None or s.id in names]
     notes = [
-        f"{s.id}: {s.driver} times its pins below the GPIO backend: not recorded"
+        f"{s.id} ({s.driver}) is not recorded: it times its pins through gpiozero, below the GPIO backend "
+        "captures hold; it runs live as usual, but the capture has none of its readings and a replay leaves "
+        "it out (docs/record-replay.md)"
         for s in chosen
         if is_gpio(s)
     ]
@@ -255,7 +257,12 @@ def drive(
                     change = health.on_failure(now_s(), type(exc).__name__)
                     out.append(
                         Outcome(
-                            sensor.info.id, len(out), now_s(), error=type(exc).__name__, errno=code, health=change
+                            sensor.info.id,
+                            len(out),
+                            now_s(),
+                            error=type(exc).__name__,
+                            errno=code,
+                            health=change,
                         )
                     )
                 pause(sensor)
