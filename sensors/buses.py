@@ -8,6 +8,7 @@ capture is the composition root's choice (:class:`BusTap`); the driver cannot te
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -85,6 +86,17 @@ PortFactory = Callable[[], SerialPort]
 DiskUsage = Callable[[str], tuple[int, int]]
 """``disk_usage(path) -> (total_bytes, free_bytes)`` of the file system holding ``path``."""
 
+ListDir = Callable[[str], list[str]]
+"""``list_dir(path) -> names`` of a directory's entries, sorted; raises ``OSError`` (ENOENT, ENOTDIR)."""
+
+PathTest = Callable[[str], bool]
+"""``exists(path)`` / ``is_dir(path)``: never raises."""
+
+
+def list_dir(path: str) -> list[str]:
+    """The sorted entry names of the directory ``path``."""
+    return sorted(os.listdir(path))
+
 
 @dataclass(frozen=True, slots=True)
 class FileTree:
@@ -95,6 +107,10 @@ class FileTree:
     read_text: TextReader
     write_text: TextWriter
     disk_usage: DiskUsage
+    list_dir: ListDir = list_dir
+    """Directory listings (device discovery: 1-Wire probes, IIO devices): part of what a capture holds."""
+    exists: PathTest = os.path.exists
+    is_dir: PathTest = os.path.isdir
 
 
 class Hardware(Protocol):

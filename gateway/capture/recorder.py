@@ -271,7 +271,8 @@ class RecordingTap:
         return open_port
 
     def files(self, key: str, make: Callable[[], FileTree]) -> FileTree:
-        """The tree ``key`` with its reads, writes and disk-usage queries recorded (one stream per file)."""
+        """The tree ``key`` with its reads, writes, listings, existence tests and disk-usage queries recorded
+        (one stream per path), so that a replay discovers the same devices on any machine."""
         tree, writer = make(), self.writer
 
         def recorded(op: str, path: str, args: list[Any], fn: Callable[[], Any]) -> Any:
@@ -294,7 +295,18 @@ class RecordingTap:
             total, free = recorded("disk_usage", path, [], lambda: tree.disk_usage(path))
             return int(total), int(free)
 
-        return FileTree(tree.sysfs_root, tree.procfs_root, read_text, write_text, disk_usage)
+        def list_dir(path: str) -> list[str]:
+            return [str(n) for n in recorded("list_dir", path, [], lambda: list(tree.list_dir(path)))]
+
+        def exists(path: str) -> bool:
+            return bool(recorded("exists", path, [], lambda: bool(tree.exists(path))))
+
+        def is_dir(path: str) -> bool:
+            return bool(recorded("is_dir", path, [], lambda: bool(tree.is_dir(path))))
+
+        return FileTree(
+            tree.sysfs_root, tree.procfs_root, read_text, write_text, disk_usage, list_dir, exists, is_dir
+        )
 
     def pin_factory(self, key: str, make: Callable[[], Any]) -> Any:
         """The pin factory, as it is: GPIO is recorded one level up, at the backend (:meth:`gpio`); drivers that

@@ -24,7 +24,8 @@ READ_CHUNK_BYTES = 1 << 16
 """Bytes read from the capture file per step while loading."""
 
 MAX_REPLAY_RECORDS = 20_000_000
-"""Most transactions a replay loads (they are held in memory): about 40 hours of the demo."""
+"""Most transactions a replay loads (they are held in memory, about 255 B each): the demo makes 0.86 M an hour,
+so this is about 23 hours of it and 5 GB of RAM (docs/record-replay.md)."""
 
 _SHOWN_CHARS = 120
 """Longest rendering of a recorded or requested argument list in a mismatch message."""
@@ -295,7 +296,7 @@ class ReplayTap:
         return open_port
 
     def files(self, key: str, make: Callable[[], FileTree]) -> FileTree:
-        """The tree's roots (from ``make``), its file contents from the capture."""
+        """The tree's roots (from ``make``); its file contents, listings and existence tests from the capture."""
         tree = make()
 
         def take(op: str, path: str, args: list[Any]) -> Any:
@@ -311,7 +312,18 @@ class ReplayTap:
             total, free = take("disk_usage", path, [])
             return int(total), int(free)
 
-        return FileTree(tree.sysfs_root, tree.procfs_root, read_text, write_text, disk_usage)
+        def list_dir(path: str) -> list[str]:
+            return [str(n) for n in take("list_dir", path, [])]
+
+        def exists(path: str) -> bool:
+            return bool(take("exists", path, []))
+
+        def is_dir(path: str) -> bool:
+            return bool(take("is_dir", path, []))
+
+        return FileTree(
+            tree.sysfs_root, tree.procfs_root, read_text, write_text, disk_usage, list_dir, exists, is_dir
+        )
 
     def pin_factory(self, key: str, make: Callable[[], Any]) -> Any:
         """No pin factory: GPIO replays at the backend level (:meth:`gpio`)."""

@@ -15,6 +15,7 @@ from gateway.config import Config, parse_config
 from sensors import registry
 from sensors.base import BuildContext, Sensor, Value
 from sensors.buses import BusTap
+from sensors.health import HealthPolicy, SensorHealth, read_with_retry
 from sensors.spec import DeviceSpec
 
 SECRET_KEY = re.compile(r"(token|password|passwd|secret|credential|private|api_?key)", re.IGNORECASE)
@@ -93,7 +94,9 @@ def select(cfg: Config, names: list[str] | None) -> tuple[list[DeviceSpec], list
         )
     chosen = [s for s in cfg.sensors if names is None or s.id in names]
     notes = [
-        f"{s.id}: {s.driver} times its pins below the GPIO backend: not recorded"
+        f"{s.id} ({s.driver}) is not recorded: it times its pins through gpiozero, below the GPIO backend "
+        "captures hold; it runs live as usual, but the capture has none of its readings and a replay leaves "
+        "it out (docs/record-replay.md)"
         for s in chosen
         if is_gpio(s)
     ]
@@ -171,6 +174,8 @@ class Outcome:
     values: dict[str, Value] | None = None
     error: str | None = None
     errno: int | None = None
+    health: str | None = None
+    """The sensor's new health state after this poll, when it changed (``ok``, ``failing``, ...)."""
 
     def as_json(self) -> dict[str, Any]:
         """The ``--dump`` line."""
@@ -179,6 +184,8 @@ class Outcome:
             out["values"] = self.values
         else:
             out["error"], out["errno"] = self.error, self.errno
+        if self.health is not None:
+            out["health"] = self.health
         return out
 
 
@@ -191,7 +198,7 @@ class Driven:
 
 
 MAX_OPEN_FAILURES_IN_A_ROW = 10_000
-"""A sensor whose open keeps failing is driven this many times before drive() gives up on it."""
+"""A sensor whose polls keep failing is driven this many times in a row before drive() gives up on it."""
 
 
 def drive(
@@ -201,41 +208,63 @@ def drive(
     pause: Callable[[Sensor], None] = lambda _s: None,
     now_s: Callable[[], float] = lambda: 0.0,
     hit_end: Callable[[], bool] = lambda: False,
+    policy: HealthPolicy | None = None,
 ) -> Driven:
-    """Open and read every sensor the way the poller does (close and open again after a failure), each on its
-    own thread, until ``stop`` is set or its replayed capture ends (``hit_end``: the calling thread's last call
-    ran past a stream's end); ``pause`` waits between two reads."""
+    """Poll every sensor the way the poller does, each on its own thread, until ``stop`` is set or its replayed
+    capture ends (``hit_end``: the calling thread's last call ran past a stream's end); ``pause`` waits between
+    two polls.
+
+    One poll is the poller's (gateway/poller.py): (re)open when not open or while the health state asks for a
+    re-initialisation (closing first), then ``read_with_retry`` with ``policy.retries``; its outcome moves the
+    same :class:`~sensors.health.SensorHealth` state machine, whose changes are kept with the outcome. So the
+    bus transactions of a replayed poll are the ones the gateway made while recording.
+    """
     driven = Driven()
     lock = threading.Lock()
+    policy = policy or HealthPolicy()
 
     def run(sensor: Sensor) -> None:
         out: list[Outcome] = []
+        health = SensorHealth(policy)
         is_open = False
-        failures = 0
+
+        def emit(values: Mapping[str, Value], ts_ns: int | None = None) -> None:
+            if values:  # as the poller: a burst's older samples come before the poll's newest one
+                out.append(Outcome(sensor.info.id, len(out), now_s(), values=dict(values)))
+
+        sensor.attach(emit)
         try:
-            while not stop.is_set() and failures < MAX_OPEN_FAILURES_IN_A_ROW:
+            while not stop.is_set() and health.consecutive_failures < MAX_OPEN_FAILURES_IN_A_ROW:
                 try:
-                    if not is_open:
+                    if not is_open or health.needs_reinit:
+                        if is_open:
+                            is_open = False
+                            sensor.close()
                         sensor.open()
                         is_open = True
-                    values = dict(sensor.read())
+                    values = dict(read_with_retry(sensor, policy.retries))
                     if hit_end():
                         break
-                    out.append(Outcome(sensor.info.id, len(out), now_s(), values=values))
-                    failures = 0
-                except Exception as exc:  # what the poller handles: record it, close, open again
+                    change = health.on_success(now_s())
+                    out.append(Outcome(sensor.info.id, len(out), now_s(), values=values, health=change))
+                except Exception as exc:  # what the poller handles: a failed poll
                     replay = _replay_cause(exc)
                     if replay is not None:  # drivers wrap bus errors: the capture's end is under theirs
                         raise replay from exc
                     if hit_end():
                         break
                     code = getattr(exc, "errno", None)
-                    name = type(exc).__name__
-                    out.append(Outcome(sensor.info.id, len(out), now_s(), error=name, errno=code))
-                    failures += 1
-                    sensor.close()
-                    is_open = False
-                    continue
+                    change = health.on_failure(now_s(), type(exc).__name__)
+                    out.append(
+                        Outcome(
+                            sensor.info.id,
+                            len(out),
+                            now_s(),
+                            error=type(exc).__name__,
+                            errno=code,
+                            health=change,
+                        )
+                    )
                 pause(sensor)
         except ReplayEnd:
             pass

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sensors.base import BuildContext, Emulators
+from sensors.sim.control import start_control
 from sensors.sim.gpio import SimGpio, shared_sim
 from sensors.sim.gpio import attach_echo as _attach_echo
 from sensors.sim.i2c.ads1x15 import ADS1x15Chip
@@ -50,6 +51,7 @@ class SimEmulators:
 
     def i2c_bus(self, ctx: BuildContext, bus: int) -> FakeSMBus:
         """The context's emulated I2C bus ``bus``."""
+        start_control(ctx)  # test-only: faults from another process (sensors/sim/control.py)
         fake: FakeSMBus = ctx.shared(f"sim-i2c-{bus}", lambda: FakeSMBus(bus))
         return fake
 
@@ -88,6 +90,7 @@ class SimEmulators:
 
     def sysfs(self, ctx: BuildContext) -> FakeSysfs:
         """The context's emulated sysfs tree."""
+        start_control(ctx)
         return shared_tree(ctx)
 
     def host_board(self, ctx: BuildContext, board: str) -> FakeSysfs:

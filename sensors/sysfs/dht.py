@@ -12,12 +12,13 @@ within the poll and, if they persist, the poll yields no reading rather than an 
 from __future__ import annotations
 
 import errno
-import glob
 import os
 import time
 from collections.abc import Callable
 
+from sensors import buses
 from sensors.base import BuildContext, FieldSpec, Sensor, SensorInfo, Values
+from sensors.buses import ListDir, PathTest
 from sensors.errors import SensorError
 from sensors.spec import DeviceSpec
 from sensors.sysfs.files import TextReader, read_text
@@ -26,9 +27,15 @@ TRANSIENT_ERRNOS = frozenset({errno.EIO, errno.ETIMEDOUT, errno.EAGAIN})
 RANGES = {"dht11": ((0.0, 50.0), (20.0, 90.0)), "dht22": ((-40.0, 80.0), (0.0, 100.0))}
 
 
-def find_device(iio_dir: str, reader: TextReader = read_text) -> str | None:
+def find_device(
+    iio_dir: str, reader: TextReader = read_text, list_dir: ListDir = buses.list_dir
+) -> str | None:
     """Return the first IIO device directory named ``dht11`` (the kernel driver's name for both models)."""
-    for path in sorted(glob.glob(os.path.join(iio_dir, "iio:device*"))):
+    try:
+        names = list_dir(iio_dir)
+    except OSError:
+        return None
+    for path in (os.path.join(iio_dir, n) for n in sorted(names) if n.startswith("iio:device")):
         try:
             if reader(os.path.join(path, "name")).strip() == "dht11":
                 return path
@@ -51,6 +58,7 @@ class DhtSensor(Sensor):
             and the poll must finish within the gateway's read timeout, 2 s by default).
         sleep: sleep function (injected for tests).
         clock: monotonic seconds (injected for tests).
+        is_dir: directory test (the build context's tree: recorded and replayed with the reads).
     """
 
     def __init__(
@@ -65,6 +73,7 @@ class DhtSensor(Sensor):
         retry_budget_s: float = 0.9,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        is_dir: PathTest = os.path.isdir,
     ) -> None:
         super().__init__(info)
         self.device_dir = device_dir
@@ -75,6 +84,7 @@ class DhtSensor(Sensor):
         self._read = reader
         self._sleep = sleep
         self._clock = clock
+        self._is_dir = is_dir
         self.retry_budget_s = retry_budget_s
         self.transient_errors = 0
         self.transient_streak = 0
@@ -86,7 +96,7 @@ class DhtSensor(Sensor):
         Raises:
             SensorError: the overlay is not loaded or the device directory vanished.
         """
-        if not os.path.isdir(self.device_dir):
+        if not self._is_dir(self.device_dir):
             raise SensorError(errno.ENODEV, f"{self.device_dir} not found (is dtoverlay=dht11 loaded?)")
 
     def _attempt(self) -> tuple[float, float]:
@@ -148,7 +158,7 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> DhtSensor:
             raise spec.error("device", f"expected an IIO device name like 'iio:device0', got {device!r}")
         device_dir = os.path.join(iio_dir, device)
     else:
-        found = find_device(iio_dir, reader)
+        found = find_device(iio_dir, reader, tree.list_dir)
         if found is None:
             # The overlay may not be loaded yet: an OSError lets the gateway retry the build with backoff.
             raise SensorError(
@@ -180,4 +190,5 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> DhtSensor:
         max_transient_polls=spec.opt_int("max_transient_polls", 5, min=1, max=1000),
         sleep=ctx.sleep,
         clock=ctx.clock(spec.id),
+        is_dir=tree.is_dir,
     )

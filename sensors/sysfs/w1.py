@@ -15,12 +15,13 @@ bus).
 from __future__ import annotations
 
 import errno
-import glob
 import os
 import re
 from collections.abc import Sequence
 
+from sensors import buses
 from sensors.base import BuildContext, FieldSpec, Sensor, SensorInfo, Value, Values
+from sensors.buses import ListDir, PathTest
 from sensors.errors import ChecksumError, ImplausibleReading, SensorError
 from sensors.spec import DeviceSpec
 from sensors.sysfs.files import TextReader, TextWriter, read_text, write_text
@@ -77,11 +78,14 @@ def field_name(rom: str) -> str:
     return f"temp_{rom.replace('-', '_')}_c"
 
 
-def discover(devices_dir: str) -> list[str]:
-    """Return the ROM ids of temperature probes under ``devices_dir``, sorted."""
+def discover(devices_dir: str, list_dir: ListDir = buses.list_dir) -> list[str]:
+    """Return the ROM ids of temperature probes under ``devices_dir``, sorted (none if it cannot be listed)."""
     found = []
-    for path in glob.glob(os.path.join(devices_dir, "*-*")):
-        rom = os.path.basename(path)
+    try:
+        names = list_dir(devices_dir)
+    except OSError:
+        return []
+    for rom in names:
         if _ROM_RE.match(rom) and rom[:2] in THERM_FAMILIES:
             found.append(rom)
     return sorted(found)
@@ -98,6 +102,7 @@ class Ds18b20Bus(Sensor):
         source: ``w1_slave`` (CRC checked here) or ``temperature`` (kernel >= 5.10, value only).
         reader: sysfs reader.
         writer: sysfs writer (bulk-conversion trigger).
+        list_dir: directory listing (probe discovery), exists: path test (the build context's tree).
     """
 
     bus_id = "w1"
@@ -112,6 +117,8 @@ class Ds18b20Bus(Sensor):
         source: str = "w1_slave",
         reader: TextReader = read_text,
         writer: TextWriter = write_text,
+        list_dir: ListDir = buses.list_dir,
+        exists: PathTest = os.path.exists,
     ) -> None:
         super().__init__(info)
         self.devices_dir = devices_dir
@@ -120,13 +127,19 @@ class Ds18b20Bus(Sensor):
         self.source = source
         self._read = reader
         self._write = writer
+        self._list_dir = list_dir
+        self._exists = exists
         self.probe_errors: dict[str, int] = dict.fromkeys(self.roms, 0)
 
     def _bulk_trigger(self) -> bool:
         # One conversion for all probes (750 ms at 12 bit) instead of one per probe (kernel >= 5.10).
-        for master in sorted(glob.glob(os.path.join(self.devices_dir, "w1_bus_master*"))):
-            path = os.path.join(master, "therm_bulk_read")
-            if os.path.exists(path):
+        try:
+            names = self._list_dir(self.devices_dir)
+        except OSError:
+            return False
+        for master in (n for n in names if n.startswith("w1_bus_master")):
+            path = os.path.join(self.devices_dir, master, "therm_bulk_read")
+            if self._exists(path):
                 try:
                     self._write(path, "trigger\n")
                 except OSError:
@@ -140,7 +153,7 @@ class Ds18b20Bus(Sensor):
         Raises:
             SensorError: the bus master is gone (module unloaded) or no configured probe is present.
         """
-        present = set(discover(self.devices_dir))
+        present = set(discover(self.devices_dir, self._list_dir))
         if not present & set(self.roms):
             raise SensorError(errno.ENODEV, f"no configured 1-Wire probe under {self.devices_dir}")
 
@@ -205,7 +218,7 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> Ds18b20Bus:
         if not _ROM_RE.match(rom) or rom[:2] not in THERM_FAMILIES:
             raise spec.error(f"roms[{i}]", f"expected a probe id like 28-0316a2799f3c, got {rom!r}")
     if not roms:
-        roms = discover(devices_dir)
+        roms = discover(devices_dir, tree.list_dir)
         if not roms:
             # Not a config mistake: the overlay may load after the gateway starts; an OSError makes it
             # retry the build with backoff until the probes appear.
@@ -237,4 +250,14 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> Ds18b20Bus:
         description=f"{len(roms)} 1-Wire temperature probe(s)",
         model="DS18B20",
     )
-    return Ds18b20Bus(info, devices_dir, roms, names, source=source, reader=reader, writer=writer)
+    return Ds18b20Bus(
+        info,
+        devices_dir,
+        roms,
+        names,
+        source=source,
+        reader=reader,
+        writer=writer,
+        list_dir=tree.list_dir,
+        exists=tree.exists,
+    )

@@ -70,7 +70,7 @@ def record(path: Path, cfg: Config, link: str, compress: bool) -> tuple[Driven, 
         bus = ctx.resources["sim-i2c-1"]
         tree = ctx.resources["sim:sysfs"]
         stop.wait(1.0)
-        bus.inject("nack", 0x76, count=4)  # two failed reads of the BME280 (each retried once)
+        bus.inject("nack", 0x76, count=6)  # two failed polls of the BME280 (3 attempts each)
         injected["nack"] = 1
         stop.wait(0.8)
         bus.stick()  # SDA held low: every call on bus 1 waits
