@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Page
 
 from tests.conftest import scaled
-from tests.integration.mqtt.broker import Mosquitto
+from tests.integration.mqtt.broker import Mosquitto, running_broker
 from tests.integration.mqtt.fleet_helpers import gateway_config, stop
 from tests.integration.mqtt.helpers import spawn_gateway
 
@@ -31,12 +31,8 @@ def ms(seconds: float) -> float:
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Mosquitto]:
     """A real Mosquitto on a free loopback port, stopped by PID afterwards."""
-    b = Mosquitto(tmp_path / "broker")
-    b.start()
-    try:
+    with running_broker(tmp_path / "broker") as b:
         yield b
-    finally:
-        b.stop()
 
 
 def start_fleet(url: str) -> tuple[subprocess.Popen[str], str]:
