@@ -21,22 +21,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from bridges.mqtt.config import config_from_url
 from gateway.fleet.app import FleetApp
 from tests.conftest import scaled
-from tests.integration.helpers import Frames, client, make_config
+from tests.integration.helpers import OPERATOR, TOKENS, VIEWER, Frames, client, make_config
 from tests.integration.mqtt.broker import Mosquitto
 from tests.integration.mqtt.fleet_helpers import Link, gateway_config, stop
 from tests.integration.mqtt.helpers import spawn_gateway, until
 from tests.integration.mqtt.subscriber import Subscriber
 
 pytestmark = pytest.mark.mqtt
-
-OPERATOR = "op-token-0123456789abcdef"
-VIEWER = "viewer-token-0123456789abc"
-TOKENS = {
-    "tokens": [
-        {"name": "op", "role": "operator", "token": OPERATOR},
-        {"name": "v", "role": "viewer", "token": VIEWER},
-    ]
-}
 
 
 @contextlib.asynccontextmanager
