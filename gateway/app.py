@@ -31,7 +31,7 @@ from gateway.commands import CommandRouter
 from gateway.config import Config
 from gateway.devices import build_context, build_devices
 from gateway.history.service import HistoryService
-from gateway.hub import Hub
+from gateway.lifecycle import Stoppable, build_hub
 from gateway.metrics import Metrics
 from gateway.poller import SensorRunner
 from gateway.protocol.wire import encode_event, encode_status
@@ -76,7 +76,7 @@ class Bridge(Protocol):
     def republish(self) -> None: ...
 
 
-class GatewayApp:
+class GatewayApp(Stoppable):
     """The running gateway. ``async with GatewayApp(cfg) as app: await app.wait_closed()``.
 
     Attributes:
@@ -92,6 +92,7 @@ class GatewayApp:
         notifier: ServiceManager | None = None,
         health_policy: HealthPolicy | None = None,
     ) -> None:
+        super().__init__()
         self.config = config
         self.health_policy = health_policy or HealthPolicy()
         self.ctx = ctx or build_context(data_dir=str(config.gateway.data_dir))
@@ -102,16 +103,7 @@ class GatewayApp:
         self._synced = bool(clock_synced())
         gw = config.gateway
         self.catalogue = Catalogue(self.metrics)
-        self.hub = Hub(
-            gw.id,
-            self.boot_id,
-            flush_interval_ms=gw.flush_interval_ms,
-            batch_size=gw.batch_size,
-            ring_size=gw.ring_size,
-            metrics=self.metrics,
-            catalogue=self.catalogue,
-            clock_synced=self._synced,
-        )
+        self.hub = build_hub(gw, self.boot_id, self.metrics, self.catalogue, clock_synced=self._synced)
         self.fanout = FanOut(self.metrics)
         self.workers: dict[str, BusWorker] = {}
         self.runners: list[SensorRunner] = []
@@ -147,7 +139,6 @@ class GatewayApp:
         self._retired: set[asyncio.Task[Any]] = set()
         """Sensor tasks a reload cancels: their end is no error."""
         self._closing = False
-        self._stop = asyncio.Event()
         self.failed: BaseException | None = None
         self._lag_s = 0.0
 
@@ -448,20 +439,6 @@ class GatewayApp:
                 self._synced = bool(await loop.run_in_executor(None, clock_synced))
                 self.hub.set_clock_synced(self._synced)
 
-    @staticmethod
-    async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    def stop(self) -> None:
-        """Ask the app to stop (signal handlers call this)."""
-        self._stop.set()
-
-    async def wait_closed(self) -> None:
-        """Wait until :meth:`stop` is called or a task crashes."""
-        await self._stop.wait()
-
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
@@ -492,10 +469,7 @@ class GatewayApp:
             except Exception:  # a bug here must not keep the gateway from stopping; run()'s end still commits
                 log.exception("MQTT bridge: clean stop failed")
         await self._cancel(self._tasks)
-        if self.server.server is not None:
-            self.server.server.close()  # closes every client with 1001 (going away)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.server.server.wait_closed(), 1.5)
+        await self.server.close()  # closes every client with 1001 (going away)
         for a in self.actuators.values():
             with contextlib.suppress(Exception):
                 await self._worker(a.bus_id).call(a.close, timeout_s=0.5)

@@ -6,10 +6,9 @@ import argparse
 import asyncio
 import errno
 import logging
-import signal
 import sys
 
-from gateway.cli.logs import setup_logging
+from gateway.cli.serving import configure, stop_on_signals, until_stopped
 from gateway.config import Config, ConfigErrors, parse_config
 from sensors.errors import ConfigError
 
@@ -89,35 +88,22 @@ async def serve(cfg: Config, mqtt: object) -> int:
 
     assert isinstance(mqtt, MqttConfig)
     app = FleetApp(cfg, mqtt)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, app.stop)
-    try:
+    with stop_on_signals(app.stop):
         async with app:
             print(
                 f"sensorcast fleet {cfg.gateway.id}: gateways under {mqtt.topic_prefix}/ on {mqtt.host}",
                 flush=True,
             )
-            print(f"Dashboard: http://127.0.0.1:{app.port}/", flush=True)
-            print(f"WebSocket: {app.url}", flush=True)
-            await app.wait_closed()
-            log.info("stopping")
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+            await until_stopped(app, f"http://127.0.0.1:{app.port}/")
     return 0
 
 
 def main(args: argparse.Namespace) -> int:
     """Entry point of ``sensorcast fleet``."""
-    setup_logging(args.log_level)
-    try:
-        cfg, mqtt = prepare(args)
-    except ConfigErrors as exc:
-        print("sensorcast: configuration error:", file=sys.stderr)
-        for e in exc.errors:
-            print(f"  {e}", file=sys.stderr)
+    prepared = configure(args, prepare)
+    if prepared is None:
         return 2
+    cfg, mqtt = prepared
     try:
         return asyncio.run(serve(cfg, mqtt))
     except OSError as exc:

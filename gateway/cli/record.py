@@ -11,10 +11,10 @@ import sys
 from typing import Any
 
 from gateway import __version__
-from gateway.cli.logs import setup_logging
 from gateway.cli.run import add_arguments as add_run_arguments
 from gateway.cli.run import prepare
-from gateway.config import Config, ConfigErrors
+from gateway.cli.serving import configure
+from gateway.config import Config
 
 HELP = "run the gateway and record every bus transaction to a capture file (docs/record-replay.md)"
 log = logging.getLogger("sensorcast")
@@ -119,13 +119,8 @@ async def record(
 
 def main(args: argparse.Namespace) -> int:
     """Entry point of ``sensorcast record``."""
-    setup_logging(args.log_level)
-    try:
-        cfg = prepare(args)
-    except ConfigErrors as exc:
-        print("sensorcast: configuration error:", file=sys.stderr)
-        for e in exc.errors:
-            print(f"  {e}", file=sys.stderr)
+    cfg = configure(args, prepare)
+    if cfg is None:
         return 2
     names = [n.strip() for n in args.sensors.split(",") if n.strip()] if args.sensors else None
     try:

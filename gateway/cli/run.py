@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from gateway.cli.logs import setup_logging
+from gateway.cli.serving import configure, print_config_errors, stop_on_signals, until_stopped
 from gateway.config import (
     Config,
     ConfigErrors,
@@ -40,12 +40,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--mqtt", metavar="URL", help="also publish to MQTT: mqtt[s]://[user:pass@]host[:port]")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-
-
-def _print_errors(exc: ConfigErrors) -> None:
-    print("sensorcast: configuration error:", file=sys.stderr)
-    for e in exc.errors:
-        print(f"  {e}", file=sys.stderr)
 
 
 def listen_error(cfg: Config, insecure: bool) -> ConfigError | None:
@@ -159,8 +153,6 @@ async def serve(cfg: Config, load: Callable[[], Config] | None = None) -> int:
 
     app = GatewayApp(cfg, notifier=_notifier())
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, app.stop)
     reloads: list[asyncio.Task[str]] = []
     lock = asyncio.Lock()
 
@@ -176,39 +168,33 @@ async def serve(cfg: Config, load: Callable[[], Config] | None = None) -> int:
         reloads[:] = [t for t in reloads if not t.done()]
         reloads.append(loop.create_task(reload_once(), name="reload"))
 
-    loop.add_signal_handler(signal.SIGHUP, on_hup)
-    try:
-        async with app:
-            mode = "demo on simulated sensors" if cfg.source in (None, "(demo)") else cfg.source
-            print(
-                f"sensorcast {cfg.gateway.id}: {mode}, {len(app.runners)} sensors, "
-                f"{len(app.actuators)} outputs",
-                flush=True,
-            )
-            print(f"Dashboard: {app.http_url}", flush=True)
-            print(f"WebSocket: {app.url}", flush=True)
-            await app.wait_closed()
-            log.info("stopping")
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
-        for task in reloads:
-            task.cancel()
+    with stop_on_signals(app.stop):
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
+        try:
+            async with app:
+                mode = "demo on simulated sensors" if cfg.source in (None, "(demo)") else cfg.source
+                print(
+                    f"sensorcast {cfg.gateway.id}: {mode}, {len(app.runners)} sensors, "
+                    f"{len(app.actuators)} outputs",
+                    flush=True,
+                )
+                await until_stopped(app, app.http_url)
+        finally:
+            loop.remove_signal_handler(signal.SIGHUP)
+            for task in reloads:
+                task.cancel()
     return 1 if app.failed else 0
 
 
 def main(args: argparse.Namespace) -> int:
     """Entry point of ``sensorcast run``."""
-    setup_logging(args.log_level)
-    try:
-        cfg = prepare(args)
-    except ConfigErrors as exc:
-        _print_errors(exc)
+    cfg = configure(args, prepare)
+    if cfg is None:
         return 2
     try:
         return asyncio.run(serve(cfg, (lambda: prepare(args)) if args.config else None))
     except ConfigErrors as exc:
-        _print_errors(exc)
+        print_config_errors(exc)
         return 2
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:

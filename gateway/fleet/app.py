@@ -10,7 +10,6 @@ loss exactly as they see one of a single gateway. The gateway list goes out as t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import secrets
@@ -27,7 +26,7 @@ from gateway.fleet.origin import encode_origin, wants_origin
 from gateway.fleet.registry import encode_fleet
 from gateway.fleet.source import FleetSource
 from gateway.history.service import HistoryService
-from gateway.hub import Hub
+from gateway.lifecycle import Stoppable, build_hub
 from gateway.metrics import Metrics
 from gateway.protocol.model import ReadingTuple
 from gateway.protocol.wire import encode_status
@@ -45,7 +44,7 @@ MAX_DESCRIBED = 64 * 1024
 """Sensors whose history policy the fleet remembers having set (sensors): bounded like its other tables."""
 
 
-class FleetApp:
+class FleetApp(Stoppable):
     """``async with FleetApp(cfg, mqtt) as app: await app.wait_closed()``.
 
     Args:
@@ -55,21 +54,14 @@ class FleetApp:
     """
 
     def __init__(self, config: Config, mqtt: MqttConfig) -> None:
+        super().__init__()
         self.config = config
         self.metrics = Metrics()
         self.boot_id = secrets.token_hex(8)
         gw = config.gateway
         self.catalogue = Catalogue(self.metrics)
-        self.hub = Hub(
-            gw.id,
-            self.boot_id,
-            flush_interval_ms=gw.flush_interval_ms,
-            batch_size=gw.batch_size,
-            ring_size=gw.ring_size,
-            metrics=self.metrics,
-            catalogue=self.catalogue,
-            clock_synced=False,  # each reading keeps its gateway's clock flag (the hub only ORs it in)
-        )
+        # clock_synced=False: each reading keeps its gateway's clock flag (the hub only ORs it in)
+        self.hub = build_hub(gw, self.boot_id, self.metrics, self.catalogue, clock_synced=False)
         self.fanout = FanOut(self.metrics)
         self.source = FleetSource(
             mqtt,
@@ -96,7 +88,6 @@ class FleetApp:
         self._catalogue_changed = False
         self._list_changed = False
         self._tasks: list[asyncio.Task[Any]] = []
-        self._stop = asyncio.Event()
         self._origin_opt_in: weakref.WeakKeyDictionary[Client, bool] = weakref.WeakKeyDictionary()
 
     @property
@@ -203,28 +194,15 @@ class FleetApp:
             raise
         return self
 
-    def stop(self) -> None:
-        """Ask the fleet to stop (signal handlers call this)."""
-        self._stop.set()
-
-    async def wait_closed(self) -> None:
-        """Wait until :meth:`stop` is called."""
-        await self._stop.wait()
-
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         """Flush what the hub holds, stop the tasks, close the clients (1001)."""
         self.hub.flush()
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._cancel(self._tasks)
         if self.history is not None:
             try:
                 await self.history.close()  # commits the last flush
             except Exception:
                 log.exception("history: clean stop failed")
-        if self.server.server is not None:
-            self.server.server.close()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.server.server.wait_closed(), 1.5)
+        await self.server.close()

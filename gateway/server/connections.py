@@ -7,6 +7,7 @@ to sockets directly. This module only pumps control messages in and replies out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import math
@@ -93,6 +94,9 @@ AUTH_LOG_SUMMARY_S = 60.0
 SINGLE_HEADERS = ("Host", "Origin", "Upgrade", "If-None-Match", "Authorization")
 """Headers read as one value: sent twice, the request is ambiguous and is answered 400."""
 METHODS = ("GET", "HEAD")
+CLOSE_WAIT_S = 1.5
+"""How long a stop waits for every client's close (seconds): each is aborted after ``CLOSE_TIMEOUT_S`` anyway, so
+this only bounds the stop if the server itself hangs."""
 
 
 class _Resumes:
@@ -740,6 +744,14 @@ class GatewayServer:
         """The bound TCP port (useful with port 0)."""
         assert self.server is not None
         return int(next(iter(self.server.sockets)).getsockname()[1])
+
+    async def close(self, timeout_s: float = CLOSE_WAIT_S) -> None:
+        """Stop listening and close every client with 1001 (going away), waiting at most ``timeout_s`` for them;
+        nothing to do when not started."""
+        if self.server is not None:
+            self.server.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.server.wait_closed(), timeout_s)
 
 
 def _address(conn: ServerConnection | None) -> str:

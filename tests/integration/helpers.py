@@ -16,6 +16,16 @@ from sensors.base import BuildContext
 from sensors.health import HealthPolicy
 from tests.conftest import scaled
 
+OPERATOR = "op-token-0123456789abcdef"
+VIEWER = "viewer-token-0123456789abc"
+TOKENS = {
+    "tokens": [
+        {"name": "op", "role": "operator", "token": OPERATOR},
+        {"name": "v", "role": "viewer", "token": VIEWER},
+    ]
+}
+"""A ``[security]`` section with one operator and one viewer token."""
+
 
 def make_config(**sections: Any) -> Config:
     """Build a config from section dicts; the gateway listens on 127.0.0.1 with a free port."""

@@ -19,16 +19,7 @@ from gateway.buses import BusWorker
 from gateway.server.http import STATIC_ROOT
 from sensors.base import Actuator, ActuatorInfo, Value
 from sensors.sim.emulators import context_with_emulators
-from tests.integration.helpers import client, make_config, running, synthetic
-
-OPERATOR = "op-token-0123456789abcdef"
-VIEWER = "viewer-token-0123456789abc"
-TOKENS = {
-    "tokens": [
-        {"name": "op", "role": "operator", "token": OPERATOR},
-        {"name": "v", "role": "viewer", "token": VIEWER},
-    ]
-}
+from tests.integration.helpers import OPERATOR, TOKENS, VIEWER, client, make_config, running, synthetic
 
 
 def http_get(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,16 +14,37 @@ def kinds(led: GatewayLedger, offers: list[tuple[str, str, int, int]]) -> list[s
     return [led.offer(*o).kind for o in offers]
 
 
-def test_a_continuous_chain_is_new_and_a_redelivery_is_a_duplicate() -> None:
-    """seq after seq with matching prev: new; the same (boot, seq) again: duplicate, counted."""
+@pytest.mark.parametrize(
+    ("offers", "expected", "counters"),
+    [
+        pytest.param(
+            [(1, 0), (3, 1), (3, 1), (1, 0)],
+            ["new", "new", "duplicate", "duplicate"],
+            {"received": 2, "duplicates": 2, "gaps": 0},
+            id="seq-after-seq-is-new-the-same-boot-seq-again-a-counted-duplicate",
+        ),
+        pytest.param(
+            [(9, 5), (5, 2), (2, 0), (2, 0)],
+            ["new", "fill", "fill", "duplicate"],
+            {"gaps": 0, "late": 0},
+            id="older-readings-the-first-one-chains-to-a-backlog-fill-silently",
+        ),
+        pytest.param(
+            [(10, 0), (12, 3)],
+            ["new", "new"],
+            {"gaps": 0},
+            id="a-prev-below-the-last-seq-a-restarted-chain-is-new-not-a-gap",
+        ),
+    ],
+)
+def test_a_chain_without_holes(
+    offers: list[tuple[int, int]], expected: list[str], counters: dict[str, int]
+) -> None:
+    """A chain without holes: each (seq, prev) offer gets its verdict, the counters match, no hole is open."""
     led = GatewayLedger()
-    assert kinds(led, [("b", "s", 1, 0), ("b", "s", 3, 1), ("b", "s", 3, 1), ("b", "s", 1, 0)]) == [
-        "new",
-        "new",
-        "duplicate",
-        "duplicate",
-    ]
-    assert (led.counters.received, led.counters.duplicates, led.counters.gaps) == (2, 2, 0)
+    assert kinds(led, [("b", "s", seq, prev) for seq, prev in offers]) == expected
+    assert {k: getattr(led.counters, k) for k in counters} == counters
+    assert led.open_gaps() == 0
 
 
 def test_a_hole_is_reported_then_filled_by_late_readings_from_both_ends() -> None:
@@ -43,18 +65,6 @@ def test_a_hole_is_reported_then_filled_by_late_readings_from_both_ends() -> Non
     assert (led.counters.gaps, led.counters.late, led.counters.lost) == (1, 3, 0)
 
 
-def test_history_before_the_first_reading_is_accepted_but_never_a_gap() -> None:
-    """The first reading seen may chain to older ones (a backlog still replaying): those fill silently."""
-    led = GatewayLedger()
-    assert kinds(led, [("b", "s", 9, 5), ("b", "s", 5, 2), ("b", "s", 2, 0), ("b", "s", 2, 0)]) == [
-        "new",
-        "fill",
-        "fill",
-        "duplicate",
-    ]
-    assert (led.counters.gaps, led.counters.late, led.open_gaps()) == (0, 0, 0)
-
-
 def test_malformed_identities_are_invalid() -> None:
     """seq 0, prev >= seq, negative prev and a seq beyond 2**63-1 are refused and counted."""
     led = GatewayLedger()
@@ -63,13 +73,6 @@ def test_malformed_identities_are_invalid() -> None:
         == ["invalid"] * 4
     )
     assert led.counters.invalid == 4 and not L.Verdict("invalid").deliver
-
-
-def test_an_inconsistent_prev_below_the_last_seq_is_new_not_a_gap() -> None:
-    """prev older than the last delivered seq (a chain the gateway restarted): delivered, no hole."""
-    led = GatewayLedger()
-    assert kinds(led, [("b", "s", 10, 0), ("b", "s", 12, 3)]) == ["new", "new"]
-    assert led.open_gaps() == 0
 
 
 def test_boots_and_sensors_are_separate_chains_and_bounded() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -160,22 +161,35 @@ def test_the_bridge_meta_rebuilds_the_catalogue_under_gw_slash_id() -> None:
     assert isinstance(bare, SensorInfo) and (bare.driver, bare.readings_per_poll) == ("remote", 1)
 
 
+def _gateway_meta(payload: bytes) -> object:
+    return M.parse_gateway_meta(payload, "g1")
+
+
+def _item_meta(payload: bytes) -> object:
+    return M.parse_item_meta(payload, "g1", "s")
+
+
 @pytest.mark.parametrize(
-    "payload",
+    ("parse", "payload"),
     [
-        b"x" * (M.MAX_META_BYTES + 1),
-        b"nope",
-        b"[]",
-        b'{"gw": "g2", "boot": "b", "payload": "json", "sensors": [], "outputs": []}',
-        b'{"gw": "g1", "boot": 1, "payload": "json", "sensors": [], "outputs": []}',
-        b'{"gw": "g1", "boot": "b", "payload": "xml", "sensors": [], "outputs": []}',
-        b'{"gw": "g1", "boot": "b", "payload": "json", "sensors": {}, "outputs": []}',
+        (_gateway_meta, b"x" * (M.MAX_META_BYTES + 1)),
+        (_gateway_meta, b"nope"),
+        (_gateway_meta, b"[]"),
+        (_gateway_meta, b'{"gw": "g2", "boot": "b", "payload": "json", "sensors": [], "outputs": []}'),
+        (_gateway_meta, b'{"gw": "g1", "boot": 1, "payload": "json", "sensors": [], "outputs": []}'),
+        (_gateway_meta, b'{"gw": "g1", "boot": "b", "payload": "xml", "sensors": [], "outputs": []}'),
+        (_gateway_meta, b'{"gw": "g1", "boot": "b", "payload": "json", "sensors": {}, "outputs": []}'),
+        (_item_meta, b'{"id": "other", "fields": []}'),
+        (_item_meta, b'{"id": "s", "fields": {}}'),
+        (_item_meta, b'{"id": "s", "fields": [{"unit": "V"}]}'),
+        (_item_meta, b'{"id": "s", "fields": [5]}'),
     ],
 )
-def test_malformed_gateway_meta_is_refused(payload: bytes) -> None:
-    """A gateway meta that is too big, not JSON, names another gateway or has bad fields is refused."""
+def test_malformed_meta_is_refused(parse: Callable[[bytes], object], payload: bytes) -> None:
+    """Gateway meta too big, not JSON, of another gateway or with bad fields is refused; so is item meta for
+    another id or with bad fields."""
     with pytest.raises(FleetInputError):
-        M.parse_gateway_meta(payload, "g1")
+        parse(payload)
 
 
 def test_gateway_meta_drops_ids_that_are_not_plain_levels() -> None:
@@ -184,21 +198,6 @@ def test_gateway_meta_drops_ids_that_are_not_plain_levels() -> None:
         b'{"gw": "g1", "boot": "b", "payload": "json", "sensors": ["ok", "../x", 5], "outputs": []}', "g1"
     )
     assert gm.sensors == ("ok",)
-
-
-@pytest.mark.parametrize(
-    "payload",
-    [
-        b'{"id": "other", "fields": []}',
-        b'{"id": "s", "fields": {}}',
-        b'{"id": "s", "fields": [{"unit": "V"}]}',
-        b'{"id": "s", "fields": [5]}',
-    ],
-)
-def test_malformed_item_meta_is_refused(payload: bytes) -> None:
-    """Item meta for another id, or with bad fields, is refused."""
-    with pytest.raises(FleetInputError):
-        M.parse_item_meta(payload, "g1", "s")
 
 
 def test_health_status_and_results() -> None:

@@ -14,8 +14,9 @@ import pytest
 from playwright.sync_api import Page
 
 from tests.conftest import scaled
-from tests.integration.mqtt.broker import Mosquitto
-from tests.integration.mqtt.fleet_helpers import gateway_config, start_gateway, stop
+from tests.integration.mqtt.broker import Mosquitto, running_broker
+from tests.integration.mqtt.fleet_helpers import gateway_config, stop
+from tests.integration.mqtt.helpers import spawn_gateway
 
 pytestmark = [pytest.mark.browser, pytest.mark.mqtt]
 
@@ -30,12 +31,8 @@ def ms(seconds: float) -> float:
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Mosquitto]:
     """A real Mosquitto on a free loopback port, stopped by PID afterwards."""
-    b = Mosquitto(tmp_path / "broker")
-    b.start()
-    try:
+    with running_broker(tmp_path / "broker") as b:
         yield b
-    finally:
-        b.stop()
 
 
 def start_fleet(url: str) -> tuple[subprocess.Popen[str], str]:
@@ -52,7 +49,7 @@ def start_fleet(url: str) -> tuple[subprocess.Popen[str], str]:
         m = re.fullmatch(r"Dashboard: (http://127\.0\.0\.1:\d+/)\s*", line)
         if m:
             return proc, m.group(1)
-    stop(proc)  # type: ignore[arg-type]
+    stop(proc)
     raise AssertionError("the fleet printed no Dashboard line")
 
 
@@ -69,7 +66,7 @@ def test_the_gateways_table_follows_the_last_will_and_cards_are_gw_slash_sensor(
     """The fleet's dashboard shows the Gateways table (g1 and g2 online) and one card per `<gw>/<sensor>`; when g2
     is killed (SIGKILL: its Last Will) its row turns offline and g1 stays online; restarted, g2 is online again."""
     cfgs = {g: gateway_config(tmp_path, g, broker.port, interval_s=0.2) for g in ("g1", "g2")}
-    gws = {g: start_gateway(c) for g, c in cfgs.items()}
+    gws = {g: spawn_gateway(c) for g, c in cfgs.items()}
     fleet, url = start_fleet(broker.url)
     try:
         page = new_page()
@@ -98,7 +95,7 @@ def test_the_gateways_table_follows_the_last_will_and_cards_are_gw_slash_sensor(
         page.wait_for_selector('#fleet-rows tr[data-gateway="g2"][data-online="false"]', timeout=ms(20))
         assert rows(page) == [["g1", "online"], ["g2", "offline"]]
 
-        gws["g2"] = start_gateway(cfgs["g2"])
+        gws["g2"] = spawn_gateway(cfgs["g2"])
         page.wait_for_selector('#fleet-rows tr[data-gateway="g2"][data-online="true"]', timeout=ms(20))
         assert rows(page) == [["g1", "online"], ["g2", "online"]]
     finally:

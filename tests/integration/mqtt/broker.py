@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 MOSQUITTO = os.environ.get("SENSORCAST_MOSQUITTO", "/usr/sbin/mosquitto")
@@ -121,3 +122,14 @@ class Mosquitto:
             proc.wait(5)
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+@contextlib.contextmanager
+def running_broker(workdir: Path) -> Iterator[Mosquitto]:
+    """A broker started in ``workdir`` for the duration of the block, stopped by PID afterwards."""
+    b = Mosquitto(workdir)
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()

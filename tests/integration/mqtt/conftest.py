@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.mqtt.broker import MOSQUITTO, Mosquitto
+from tests.integration.mqtt.broker import MOSQUITTO, Mosquitto, running_broker
 
 
 @pytest.fixture
@@ -16,9 +16,5 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
     """A running broker on a free 127.0.0.1 port with a temporary config; stopped by PID afterwards."""
     if not os.access(MOSQUITTO, os.X_OK):
         pytest.fail(f"{MOSQUITTO} not found: install the 'mosquitto' Debian package (scripts/test.sh does)")
-    b = Mosquitto(tmp_path / "broker")
-    b.start()
-    try:
+    with running_broker(tmp_path / "broker") as b:
         yield b
-    finally:
-        b.stop()

@@ -5,59 +5,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
-import sys
 from pathlib import Path
+from typing import Any
+
+from tests.integration.mqtt.helpers import RELAY_TOML, gateway_toml
 
 
-def gateway_config(
-    tmp_path: Path, gw_id: str, mqtt_port: int, interval_s: float = 0.05, extra: str = ""
-) -> Path:
-    """A gateway config: one synthetic sensor, one simulated relay, every reading to MQTT (no rate limit)."""
-    data = tmp_path / gw_id
-    data.mkdir(parents=True, exist_ok=True)
-    cfg = data / "gateway.toml"
-    cfg.write_text(f"""
-[gateway]
-id = "{gw_id}"
-port = 0
-data_dir = "{data / "data"}"
-
-[[sensors]]
-id = "wave"
-driver = "synthetic"
-interval_s = {interval_s}
-fields = ["a"]
-
-[[actuators]]
-id = "relay1"
-driver = "relay"
-simulate = true
-pin = 26
-safe_value = false
-
-[mqtt]
-url = "mqtt://127.0.0.1:{mqtt_port}"
-commit_interval_ms = 20
-reconnect_min_s = 0.1
-reconnect_max_s = 0.3
-keepalive_s = 5
-discovery = false
-max_rate_hz = 0
-{extra}
-""")
-    return cfg
-
-
-def start_gateway(cfg: Path) -> subprocess.Popen[bytes]:
-    """`python -m gateway run --config cfg` (stop it by PID)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "gateway", "run", "--config", str(cfg)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+def gateway_config(tmp_path: Path, gw_id: str, mqtt_port: int, interval_s: float = 0.05, **mqtt: Any) -> Path:
+    """A fleet test's gateway in ``tmp_path/gw_id``: one synthetic sensor ``wave`` every ``interval_s``, one
+    simulated relay, every reading to MQTT (no rate limit); ``mqtt`` adds or overrides [mqtt] keys."""
+    return gateway_toml(
+        tmp_path / gw_id,
+        gw_id,
+        mqtt_port,
+        interval_s=interval_s,
+        extra=RELAY_TOML,
+        commit_interval_ms=20,
+        keepalive_s=5,
+        **mqtt,
     )
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
+def stop(proc: subprocess.Popen[Any]) -> None:
     """Terminate ``proc`` (by its PID) and reap it."""
     if proc.poll() is None:
         proc.terminate()

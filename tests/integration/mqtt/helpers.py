@@ -88,12 +88,16 @@ def json_seqs(messages: list[Any], suffix: str = "/data") -> list[int]:
     return [json.loads(m.payload)["seq"] for m in messages if m.topic.endswith(suffix) and m.payload]
 
 
-def gateway_toml(tmp_path: Path, gw_id: str, mqtt_port: int, *, extra: str = "", **mqtt: Any) -> Path:
-    """Write ``tmp_path/gw.toml`` for ``python -m gateway run``: one synthetic sensor ``wave`` at 500 readings/s,
-    data in ``tmp_path/data``, the bridge to 127.0.0.1:``mqtt_port`` with fast reconnects, no discovery and no
-    rate limit; ``mqtt`` adds or overrides [mqtt] keys (integers, strings), ``extra`` is appended TOML."""
+def gateway_toml(
+    tmp_path: Path, gw_id: str, mqtt_port: int, *, interval_s: float = 0.002, extra: str = "", **mqtt: Any
+) -> Path:
+    """Write ``tmp_path/gw.toml`` for ``python -m gateway run`` (``tmp_path`` is created if need be): one synthetic
+    sensor ``wave`` every ``interval_s`` (default 500 readings/s), data in ``tmp_path/data``, the bridge to
+    127.0.0.1:``mqtt_port`` with fast reconnects, no discovery and no rate limit; ``mqtt`` adds or overrides
+    [mqtt] keys (integers, strings), ``extra`` is appended TOML."""
     keys = {"reconnect_min_s": 0.1, "reconnect_max_s": 0.3, "discovery": False, "max_rate_hz": 0, **mqtt}
     lines = "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
+    tmp_path.mkdir(parents=True, exist_ok=True)
     cfg = tmp_path / "gw.toml"
     cfg.write_text(f"""
 [gateway]
@@ -104,7 +108,7 @@ data_dir = "{tmp_path / "data"}"
 [[sensors]]
 id = "wave"
 driver = "synthetic"
-interval_s = 0.002
+interval_s = {interval_s}
 fields = ["a"]
 {extra}
 [mqtt]

@@ -21,22 +21,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from bridges.mqtt.config import config_from_url
 from gateway.fleet.app import FleetApp
 from tests.conftest import scaled
-from tests.integration.helpers import Frames, client, make_config
+from tests.integration.helpers import OPERATOR, TOKENS, VIEWER, Frames, client, make_config
 from tests.integration.mqtt.broker import Mosquitto
-from tests.integration.mqtt.fleet_helpers import Link, gateway_config, start_gateway, stop
-from tests.integration.mqtt.helpers import until
+from tests.integration.mqtt.fleet_helpers import Link, gateway_config, stop
+from tests.integration.mqtt.helpers import spawn_gateway, until
 from tests.integration.mqtt.subscriber import Subscriber
 
 pytestmark = pytest.mark.mqtt
-
-OPERATOR = "op-token-0123456789abcdef"
-VIEWER = "viewer-token-0123456789abc"
-TOKENS = {
-    "tokens": [
-        {"name": "op", "role": "operator", "token": OPERATOR},
-        {"name": "v", "role": "viewer", "token": VIEWER},
-    ]
-}
 
 
 @contextlib.asynccontextmanager
@@ -76,7 +67,7 @@ async def test_cli_fleet_serves_two_gateways_as_gw_slash_sensor(broker: Mosquitt
     """`sensorcast fleet --mqtt` with two `sensorcast run` gateways: hello lists g1/wave and g2/wave (and the
     relays), a `fleet` frame lists both gateways online with their boot, and both sensors' readings arrive with
     unbroken prev chains."""
-    gws = [start_gateway(gateway_config(tmp_path, g, broker.port)) for g in ("g1", "g2")]
+    gws = [spawn_gateway(gateway_config(tmp_path, g, broker.port)) for g in ("g1", "g2")]
     proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before the loop has work
         [sys.executable, "-m", "gateway", "fleet", "--mqtt", broker.url, "--port", "0"],
         stdout=subprocess.PIPE,
@@ -128,7 +119,7 @@ async def test_offline_from_last_will_then_hole_filled_from_the_outbox(
     timestamps a plain subscriber saw, de-duplicated by identity), and the fleet reports the hole as filled."""
     link = await Link(broker.port).start()
     sub = Subscriber(broker.port, ["sensorcast/g1/wave/data"]).start()
-    gw = start_gateway(gateway_config(tmp_path, "g1", link.port))
+    gw = spawn_gateway(gateway_config(tmp_path, "g1", link.port))
     try:
         async with fleet(broker.url) as app, client(app.url) as c:
             await fleet_frame(c, lambda g: "g1" in g and g["g1"]["online"])
@@ -246,7 +237,7 @@ async def test_duplicates_dropped_gaps_break_the_chain_late_readings_fill(broker
 async def test_operator_commands_a_gateway_output_viewer_cannot(broker: Mosquitto, tmp_path: Path) -> None:
     """An operator's command to g1/relay1 goes through the gateway's command topic and its result comes back;
     the gateway's allowlist decides (a value it refuses is refused); a viewer is refused by the fleet."""
-    gw = start_gateway(gateway_config(tmp_path, "g1", broker.port))
+    gw = spawn_gateway(gateway_config(tmp_path, "g1", broker.port))
     try:
         async with fleet(broker.url, security=TOKENS) as app:
             async with client(app.url, subprotocols=[f"bearer.{OPERATOR}"]) as op:
@@ -281,7 +272,7 @@ async def test_bridged_brokers_gateway_on_one_fleet_on_the_other(tmp_path: Path)
         tmp_path / "b", extra=f"connection to-a\naddress 127.0.0.1:{a.port}\ntopic sensorcast/# both 1\n"
     )
     b.start()
-    gw = start_gateway(gateway_config(tmp_path, "g1", a.port))
+    gw = spawn_gateway(gateway_config(tmp_path, "g1", a.port))
     try:
         async with fleet(b.url) as app, client(app.url) as c:
             await fleet_frame(c, lambda g: "g1" in g and g["g1"]["online"], timeout=20)
@@ -335,7 +326,7 @@ async def test_the_documented_acl_keeps_each_gateway_under_its_own_prefix(tmp_pa
         extra=f"allow_anonymous false\npassword_file {pw}\nacl_file {ACL}\n",
     )
     b.start()
-    gw = start_gateway(gateway_config(tmp_path, "g1", b.port, extra='username = "g1"\npassword = "pw-g1"'))
+    gw = spawn_gateway(gateway_config(tmp_path, "g1", b.port, username="g1", password="pw-g1"))
     try:
         async with fleet(f"mqtt://fleet:pw-fleet@127.0.0.1:{b.port}") as app, client(app.url) as c:
             await fleet_frame(c, lambda g: "g1" in g and g["g1"]["online"] and g["g1"]["outputs"])
@@ -388,7 +379,7 @@ async def test_origin_opt_in_carries_each_readings_gateway_boot_and_seq(
     (boot, seq) the gateway itself published (as a plain MQTT subscriber saw it, matched by ts_ns); a client
     without the opt-in gets the same readings and no `origin` frame."""
     sub = Subscriber(broker.port, ["sensorcast/g1/wave/data"], client_id="plain-origin").start()
-    gw = start_gateway(gateway_config(tmp_path, "g1", broker.port))
+    gw = spawn_gateway(gateway_config(tmp_path, "g1", broker.port))
     try:
         async with fleet(broker.url) as app, client(app.url + "?origin=1") as a, client(app.url) as b:
 

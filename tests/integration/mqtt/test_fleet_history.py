@@ -16,7 +16,8 @@ from gateway.fleet.app import FleetApp
 from tests.conftest import scaled
 from tests.integration.helpers import client, make_config
 from tests.integration.mqtt.broker import Mosquitto
-from tests.integration.mqtt.fleet_helpers import gateway_config, start_gateway, stop
+from tests.integration.mqtt.fleet_helpers import gateway_config, stop
+from tests.integration.mqtt.helpers import spawn_gateway
 
 pytestmark = pytest.mark.mqtt
 
@@ -33,7 +34,7 @@ async def test_the_fleet_stores_each_gateway_sensor_and_answers_history_queries(
     retained meta, like on the gateway) is in <data_dir>/fleet-fleet/history.db; a `history` query and GET
     /api/history count, bucket by bucket, exactly the live readings a client got; the gateway's own history.db
     is a different file."""
-    gw = start_gateway(gateway_config(tmp_path, "g1", broker.port))
+    gw = spawn_gateway(gateway_config(tmp_path, "g1", broker.port))
     data_dir = tmp_path / "fleet-data"
     cfg = make_config(gateway={"id": "fleet", "data_dir": str(data_dir)}, history={"commit_interval_s": 0.2})
     try:

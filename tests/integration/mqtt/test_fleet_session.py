@@ -19,7 +19,8 @@ from gateway.protocol.model import ReadingTuple
 from tests.conftest import scaled
 from tests.integration.helpers import make_config
 from tests.integration.mqtt.broker import Mosquitto
-from tests.integration.mqtt.fleet_helpers import gateway_config, start_gateway, stop
+from tests.integration.mqtt.fleet_helpers import gateway_config, stop
+from tests.integration.mqtt.helpers import spawn_gateway
 from tests.integration.mqtt.subscriber import Message, Subscriber
 
 pytestmark = pytest.mark.mqtt
@@ -48,8 +49,8 @@ async def test_readings_published_while_the_fleet_is_down_arrive_once(
     readings a plain subscriber saw from the fleet's first reading on (none lost while it was down, none twice)."""
     sub = Subscriber(broker.port, ["sensorcast/+/+/data"], client_id="plain").start()
     gws = [
-        start_gateway(gateway_config(tmp_path, "g1", broker.port)),
-        start_gateway(gateway_config(tmp_path, "g2", broker.port, extra='payload = "msgpack"')),
+        spawn_gateway(gateway_config(tmp_path, "g1", broker.port)),
+        spawn_gateway(gateway_config(tmp_path, "g2", broker.port, payload="msgpack")),
     ]
     got: list[tuple[str, int]] = []
 
