@@ -33,7 +33,7 @@ from gateway.devices import build_context, build_devices
 from gateway.history.service import HistoryService
 from gateway.lifecycle import Stoppable, build_hub
 from gateway.metrics import Metrics
-from gateway.poller import SensorRunner
+from gateway.poller import PollLog, SensorRunner
 from gateway.protocol.wire import encode_event, encode_status
 from gateway.reload_plan import ReloadPlan, plan_reload
 from gateway.rules_runtime import RuleRunner
@@ -308,6 +308,9 @@ class GatewayApp(Stoppable):
             self.config.gateway.read_timeout_s,
             catalogue=self.catalogue,
             metrics=self.metrics,
+            poll_log=self.ctx.tap
+            if isinstance(self.ctx.tap, PollLog)
+            else None,  # a recording keeps verdicts
         )
         runner.attach(loop)
         self.runners.append(runner)

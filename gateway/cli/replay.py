@@ -70,7 +70,11 @@ def dump_lines(capture: Any, speed: float | None) -> tuple[list[dict[str, Any]],
     start = time.monotonic()
     try:
         driven = drive(
-            sensors, threading.Event(), now_s=lambda: time.monotonic() - start, hit_end=tap.hit_end
+            sensors,
+            threading.Event(),
+            now_s=lambda: time.monotonic() - start,
+            hit_end=tap.hit_end,
+            abandoned=tap.abandoned,
         )
     finally:
         ctx.close()
