@@ -18,7 +18,7 @@ from gateway.buses import BusWorker
 from gateway.catalogue import Catalogue
 from gateway.hub import Hub
 from gateway.metrics import Metrics
-from gateway.poller import PollLog, SensorRunner, describe_error
+from gateway.poller import PollLog, PollVerdicts, SensorRunner, describe_error
 from sensors.base import FieldSpec, Sensor, SensorInfo, Values
 from sensors.errors import ChecksumError, ImplausibleReading, SensorError, SensorTimeout
 from sensors.health import HealthPolicy
@@ -92,6 +92,7 @@ def make_runner(
     policy: HealthPolicy = FAST,
     read_timeout_s: float = 5.0,
     poll_log: PollLog | None = None,
+    verdicts: PollVerdicts | None = None,
     **hub_kw: Any,
 ) -> tuple[SensorRunner, Hub, list[Any], list[tuple[str, str, str | None]]]:
     metrics = hub_kw.pop("metrics", None) or Metrics()
@@ -112,6 +113,7 @@ def make_runner(
         catalogue=catalogue,
         metrics=hub.metrics,
         poll_log=poll_log,
+        verdicts=verdicts,
     )
     return runner, hub, published, states
 
@@ -315,11 +317,44 @@ async def test_the_poll_log_is_told_which_poll_and_call_the_worker_abandoned_and
     results = [await runner.poll_once() for _ in range(4)]
     slow_open = threading.Event()
     shutdown[1].append(slow_open)
-    sensor.open = lambda: None if slow_open.wait() else None  # type: ignore[method-assign]
+
+    def stuck_open() -> None:
+        slow_open.wait()
+
+    sensor.open = stuck_open  # type: ignore[method-assign]
     results.append(await runner.poll_once())  # poll 4 re-opens the failing sensor: its open is stuck
     assert results == [{"x": 0.0}, None, None, None, None]
     assert log.told == [("s1", 1, "read", True), ("s1", 4, "open", True)]
     assert runner.polls == 5
+
+
+class Recorded:
+    """The :class:`PollVerdicts` of a capture: which polls the recording abandoned."""
+
+    def __init__(self, verdicts: dict[int, tuple[str, bool]]) -> None:
+        self.verdicts = verdicts
+
+    def abandoned(self, sensor_id: str, poll: int) -> tuple[str, bool] | None:
+        return self.verdicts.get(poll) if sensor_id == "s1" else None
+
+
+async def test_a_replayed_poll_the_recording_abandoned_fails_with_the_timeout_after_making_its_call(
+    shutdown: Any,
+) -> None:
+    """Serving a replay, a poll whose read the recording abandoned after it started still makes that read (its
+    late exchange is in the capture) but publishes nothing and fails with a timeout; an abandoned open that never
+    started is not made at all."""
+    verdicts = Recorded({1: ("read", True), 2: ("open", False)})
+    assert isinstance(verdicts, PollVerdicts)
+    sensor = ScriptedSensor()
+    runner, _, published, states = make_runner(sensor, verdicts=verdicts)
+    shutdown[0].append(runner.worker)
+    results = [await runner.poll_once() for _ in range(4)]
+    assert results == [{"x": 0.0}, None, None, {"x": 2.0}]
+    assert [r[VALUES] for r in published] == [{"x": 0.0}, {"x": 2.0}]
+    assert (sensor.reads, sensor.opens) == (3, 2)
+    assert states == [("s1", "ok", None), ("s1", "failing", "timeout"), ("s1", "recovering", "timeout")]
+    assert runner.worker.abandoned_threads == 0
 
 
 async def test_a_bus_call_cancelled_under_a_poll_is_a_failed_poll_not_the_end_of_polling(

@@ -45,6 +45,27 @@ async def record_live(path: Path) -> tuple[list[Any], list[str]]:
     writer = CaptureWriter(str(path), capture_header(cfg, __version__, "test", list(cfg.sensors)))
     tap = RecordingTap(writer)
     ctx = build_context(tap=tap)
+    try:
+        return await poll(cfg, ctx, stuck=True, poll_log=tap)
+    finally:
+        ctx.close()
+        writer.close()
+
+
+async def serve_replay(path: Path) -> tuple[list[Any], list[str]]:
+    """Poll the replayed BME280 with the gateway's poller, as `sensorcast replay --port` does."""
+    capture = Capture.load(str(path))
+    tap = ReplayTap(capture, None)
+    ctx = replay_context(tap, EMULATORS)
+    try:
+        return await poll(replay_config(capture.header), ctx, stuck=False, verdicts=tap)
+    finally:
+        ctx.close()
+
+
+async def poll(cfg: Any, ctx: Any, *, stuck: bool, **runner_kw: Any) -> tuple[list[Any], list[str]]:
+    """POLLS polls of the config's one sensor by the gateway's poller (``stuck``: its emulated bus stuck across
+    one poll); the values published and the health states reported."""
     metrics = Metrics()
     catalogue = Catalogue(metrics)
     hub = Hub("t", "boot", flush_interval_ms=0, metrics=metrics, catalogue=catalogue)
@@ -56,25 +77,25 @@ async def record_live(path: Path) -> tuple[list[Any], list[str]]:
     catalogue.register_sensor(sensor.info)
     worker = BusWorker(sensor.bus_id)
     runner = SensorRunner(
-        sensor, worker, hub, POLICY, READ_TIMEOUT_S, catalogue=catalogue, metrics=metrics, poll_log=tap
+        sensor, worker, hub, POLICY, READ_TIMEOUT_S, catalogue=catalogue, metrics=metrics, **runner_kw
     )
-    bus = ctx.resources["sim-i2c-1"]
+    bus = ctx.resources["sim-i2c-1"] if stuck else None
     loop = asyncio.get_running_loop()
     try:
-        for poll in range(POLLS):
-            if poll == STUCK_AT_POLL:
+        for n in range(POLLS):
+            if n == STUCK_AT_POLL and bus is not None:
                 bus.stick()
                 loop.call_later(STUCK_S, bus.release)
             await runner.poll_once()
             # past the release (and the abandoned thread's late exchange) before the next poll, as the
             # poller's backoff (1 s) is after a timeout
-            await asyncio.sleep(STUCK_S if poll == STUCK_AT_POLL else 0.01)
-        assert worker.abandoned_threads == 1
+            if bus is not None:
+                await asyncio.sleep(STUCK_S if n == STUCK_AT_POLL else 0.01)
+        assert worker.abandoned_threads == (1 if bus is not None else 0)
     finally:
-        bus.release()
+        if bus is not None:
+            bus.release()
         worker.shutdown()
-        ctx.close()
-        writer.close()
     return [r[4] for r in published], states
 
 
@@ -120,3 +141,12 @@ def test_a_poll_abandoned_on_a_stuck_bus_replays_as_a_timeout_not_as_the_late_re
     unaware, unaware_health, _, mismatch = replay(path, honour_verdicts=False)
     assert unaware == [*live_values[:STUCK_AT_POLL], unaware[STUCK_AT_POLL]] and unaware_health == ["ok"]
     assert mismatch is not None and "the capture has read_byte_data[208]" in mismatch  # the re-open: chip id
+
+
+def test_a_served_replay_fails_the_abandoned_poll_too(tmp_path: Path) -> None:
+    """The gateway's poller on a replayed bus (`sensorcast replay --port`, here as fast as it can) follows the
+    recorded verdict: the same readings published and the same health changes as live, no thread abandoned."""
+    path = tmp_path / "stuck.scap"
+    live = asyncio.run(record_live(path))
+    assert live[1] == ["ok", "failing", "recovering", "ok"]
+    assert asyncio.run(serve_replay(path)) == live
