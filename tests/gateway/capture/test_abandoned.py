@@ -150,3 +150,37 @@ def test_a_served_replay_fails_the_abandoned_poll_too(tmp_path: Path) -> None:
     live = asyncio.run(record_live(path))
     assert live[1] == ["ok", "failing", "recovering", "ok"]
     assert asyncio.run(serve_replay(path)) == live
+
+
+def test_the_gateway_gives_its_pollers_the_recording_or_replaying_tap(tmp_path: Path) -> None:
+    """`sensorcast record`'s gateway tells its pollers' verdicts to the recording tap, `sensorcast replay`'s
+    follows the replaying tap's; a plain run has neither."""
+    from gateway.app import GatewayApp
+
+    path = tmp_path / "stuck.scap"
+    asyncio.run(record_live(path))
+    capture = Capture.load(str(path))
+    cfg = replay_config(capture.header, port=0)
+    replaying = ReplayTap(capture, None)
+    writer = CaptureWriter(str(tmp_path / "again.scap"), capture.header)
+    recording = RecordingTap(writer)
+
+    async def runner_of(ctx: Any) -> SensorRunner:
+        app = GatewayApp(cfg, ctx=ctx)
+        (sensor,), _ = build_devices(cfg, ctx)
+        try:
+            return app._start_sensor(sensor, asyncio.get_running_loop())
+        finally:
+            for worker in app.workers.values():
+                worker.shutdown()
+            ctx.close()
+
+    try:
+        replayed = asyncio.run(runner_of(replay_context(replaying, EMULATORS)))
+        recorded = asyncio.run(runner_of(build_context(tap=recording)))
+        plain = asyncio.run(runner_of(build_context()))
+    finally:
+        writer.close()
+    assert (replayed._verdicts, replayed._poll_log) == (replaying, None)
+    assert (recorded._verdicts, recorded._poll_log) == (None, recording)
+    assert (plain._verdicts, plain._poll_log) == (None, None)

@@ -40,7 +40,10 @@ FAULTS: list[tuple[float, str]] = [
     (STUCK_UNTIL_S, "release 1"),  # ... longer than read_timeout_s: the first poll stuck is abandoned
     (22.0, "unplug"),  # the USB GPS is pulled ...
     (27.0, "replug"),  # ... and plugged back in (same stable name, another tty)
-    (32.0, f"crc {next(iter(DEMO_PROBES))} 6"),  # a DS18B20 CRC error over more than one 5 s probe poll
+    (
+        32.0,
+        f"crc {next(iter(DEMO_PROBES))} 11",
+    ),  # a DS18B20 CRC error over two 5 s probe polls (one may miss it)
 ]
 """Seconds after the client connected, and what happens then."""
 
