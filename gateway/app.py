@@ -33,7 +33,7 @@ from gateway.devices import build_context, build_devices
 from gateway.history.service import HistoryService
 from gateway.lifecycle import Stoppable, build_hub
 from gateway.metrics import Metrics
-from gateway.poller import SensorRunner
+from gateway.poller import PollLog, PollVerdicts, SensorRunner
 from gateway.protocol.wire import encode_event, encode_status
 from gateway.reload_plan import ReloadPlan, plan_reload
 from gateway.rules_runtime import RuleRunner
@@ -300,6 +300,7 @@ class GatewayApp(Stoppable):
 
     def _start_sensor(self, sensor: Any, loop: asyncio.AbstractEventLoop) -> SensorRunner:
         self.catalogue.register_sensor(sensor.info)
+        tap = self.ctx.tap
         runner = SensorRunner(
             sensor,
             self._worker(sensor.bus_id),
@@ -308,6 +309,8 @@ class GatewayApp(Stoppable):
             self.config.gateway.read_timeout_s,
             catalogue=self.catalogue,
             metrics=self.metrics,
+            poll_log=tap if isinstance(tap, PollLog) else None,  # a recording keeps the poller's verdicts
+            verdicts=tap if isinstance(tap, PollVerdicts) else None,  # a replay follows them
         )
         runner.attach(loop)
         self.runners.append(runner)

@@ -26,6 +26,13 @@ from sensors.errors import SensorTimeout
 T = TypeVar("T")
 
 
+class CallAbandoned(SensorTimeout):
+    """The bus worker gave up on a call past its timeout. ``ran``: the call had started, so it may still finish
+    on its abandoned thread (its bus exchange happens, its result goes nowhere); False: it never ran."""
+
+    ran = True
+
+
 class BusThread(Executor):
     """One daemon thread that runs submitted calls in order: a bus's worker thread.
 
@@ -199,8 +206,9 @@ class BusWorker:
     def _new_executor(self) -> BusThread:
         return BusThread(f"bus-{self.bus_id}")
 
-    def _timeout(self, timeout_s: float | None) -> SensorTimeout:
-        exc = SensorTimeout(errno.ETIMEDOUT, f"no answer within {timeout_s:g} s on {self.bus_id}")
+    def _timeout(self, timeout_s: float | None, *, ran: bool) -> CallAbandoned:
+        exc = CallAbandoned(errno.ETIMEDOUT, f"no answer within {timeout_s:g} s on {self.bus_id}")
+        exc.ran = ran
         exc.__suppress_context__ = True  # raised in the caller's ``except`` blocks, about nothing there
         return exc
 
@@ -307,11 +315,11 @@ class BusWorker:
         if not batch.abandoned:
             return
         if verdict.running_expired and cur is not None and not cur.future.done():
-            cur.future.set_exception(self._timeout(cur.timeout_s))
+            cur.future.set_exception(self._timeout(cur.timeout_s, ran=True))
         for i in verdict.expired_waiters:
             w = waiting[i]
             if not w.future.done():
-                w.future.set_exception(self._timeout(w.timeout_s))
+                w.future.set_exception(self._timeout(w.timeout_s, ran=False))
         for call in batch.calls:
             call.deliver()  # those that ran before the stuck one
         rest = [c for c in batch.calls if c.started_at is None and not c.skip]

@@ -8,14 +8,15 @@ itself (issue 13).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from gateway.buses import BusWorker
+from gateway.buses import BusWorker, CallAbandoned
 from gateway.catalogue import Catalogue
 from gateway.hub import Hub
 from gateway.metrics import Metrics
@@ -63,6 +64,28 @@ def _wake(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
+@runtime_checkable
+class PollLog(Protocol):
+    """Told what the poller decided where the bus traffic alone cannot say it: a recording tap
+    (:class:`gateway.capture.recorder.RecordingTap`) keeps it in the capture, so a replay drops the same reading."""
+
+    def poll_abandoned(self, sensor_id: str, poll: int, phase: str, ran: bool) -> None:
+        """Poll number ``poll`` (from 0) of ``sensor_id`` failed because the bus worker abandoned its ``phase``
+        call (``close``, ``open`` or ``read``) past ``read_timeout_s``; ``ran``: that call had started and may
+        still complete its bus exchange on the abandoned thread."""
+        ...
+
+
+@runtime_checkable
+class PollVerdicts(Protocol):
+    """What the recording poller decided, for a replay (:class:`gateway.capture.replayer.ReplayTap`)."""
+
+    def abandoned(self, sensor_id: str, poll: int) -> tuple[str, bool] | None:
+        """``(phase, ran)`` when the recording poller abandoned poll ``poll`` of ``sensor_id`` (see
+        :meth:`PollLog.poll_abandoned`), else None."""
+        ...
+
+
 class SensorRunner:
     """Polls one sensor forever (until cancelled), reporting health to the hub.
 
@@ -75,6 +98,8 @@ class SensorRunner:
         rand: source of jitter (injected for tests).
         catalogue: where the sensor's state and (for a deferred driver) its entry go.
         metrics: where poll errors are counted.
+        poll_log: told of each poll whose bus call was abandoned (recording).
+        verdicts: which polls the recording abandoned (replay): those fail the same way.
     """
 
     def __init__(
@@ -88,6 +113,8 @@ class SensorRunner:
         *,
         catalogue: Catalogue,
         metrics: Metrics,
+        poll_log: PollLog | None = None,
+        verdicts: PollVerdicts | None = None,
     ) -> None:
         self.sensor = sensor
         self.worker = worker
@@ -98,6 +125,10 @@ class SensorRunner:
         self.health = SensorHealth(policy)
         self._rand = rand
         self._opened = False
+        self._poll_log = poll_log
+        self._verdicts = verdicts
+        self.polls = 0
+        """Polls started so far (the number of the next one)."""
         self.implausible_total = 0
         self._publish = hub.publisher(sensor.info.id)
         for name in ("sensorcast_sensor_errors_total", "sensorcast_implausible_total"):
@@ -139,18 +170,38 @@ class SensorRunner:
                 f" ({self.health.last_error})" if change not in ("ok", "recovering") else "",
             )
 
+    async def _as_recorded(
+        self, verdict: tuple[str, bool] | None, phase: str, fn: Callable[..., Any], *args: Any
+    ) -> None:
+        """A replay of a poll whose ``phase`` the recording poller abandoned: make the call if it had started (its
+        late exchange is in the capture), drop its outcome, and fail the poll with the same timeout."""
+        if verdict is None or verdict[0] != phase:
+            return
+        if verdict[1]:
+            with contextlib.suppress(Exception):
+                await self._call(fn, *args, timeout_s=self.read_timeout_s)
+        raise CallAbandoned(errno.ETIMEDOUT, f"{phase} abandoned past the read timeout (as recorded)")
+
     async def poll_once(self) -> Values | None:
         """One poll: (re)open when needed, read with retries, publish, update health. Returns the values."""
         now = time.monotonic()
+        poll, phase = self.polls, "close"
+        self.polls += 1
+        verdict = None if self._verdicts is None else self._verdicts.abandoned(self.id, poll)
         try:
             if not self._opened or self.health.needs_reinit:
                 if self._opened:
+                    await self._as_recorded(verdict, phase, self.sensor.close)
                     await self._call(self.sensor.close, timeout_s=self.read_timeout_s)
                     self._opened = False
+                phase = "open"
+                await self._as_recorded(verdict, phase, self.sensor.open)
                 await self._call(self.sensor.open, timeout_s=self.read_timeout_s)
                 self._opened = True
                 if self.catalogue.sensor(self.id) is not self.sensor.info:
                     self.catalogue.update_info(self.sensor.info)  # a deferred driver was built at last
+            phase = "read"
+            await self._as_recorded(verdict, phase, read_with_retry, self.sensor, self.policy.retries)
             if self._inline:
                 values, ts_ns = read_with_retry(self.sensor, self.policy.retries), None
             else:  # stamped when the read returned, not when its batch came back
@@ -167,6 +218,8 @@ class SensorRunner:
             self._report(self.health.on_failure(now, describe_error(exc)))
             return None
         except Exception as exc:
+            if isinstance(exc, CallAbandoned) and self._poll_log is not None:
+                self._poll_log.poll_abandoned(self.id, poll, phase, exc.ran)
             if isinstance(exc, ImplausibleReading):
                 self.implausible_total += 1
                 self.metrics.inc("sensorcast_implausible_total", sensor=self.id)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gateway.capture.codec import FLUSH_AT_BYTES, CaptureEncoder, Stream
-from gateway.capture.taps import error_number, file_key, msg_args
+from gateway.capture.taps import POLL_STREAM, error_number, file_key, msg_args
 from sensors.buses import Clock, FileTree, PortFactory, SerialPort, Sleep, SMBusLike
 
 log = logging.getLogger("sensorcast.record")
@@ -318,6 +318,11 @@ class RecordingTap:
         from gateway.capture.gpio import RecordingBackend
 
         return RecordingBackend(make(), self.writer, key)
+
+    def poll_abandoned(self, sensor_id: str, poll: int, phase: str, ran: bool) -> None:
+        """The poller gave up on poll ``poll`` of ``sensor_id`` (:class:`gateway.poller.PollLog`): kept in the
+        stream ``poll:<sensor>`` so a replay fails that poll too, although its bus exchange is in the capture."""
+        self.writer.call(self.writer.stream(f"{POLL_STREAM}{sensor_id}"), "abandoned", [poll, phase, ran])
 
     def clock(self, key: str, clock: Clock) -> Clock:
         """The clock ``key``; every value it returns is recorded."""

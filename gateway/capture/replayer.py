@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from gateway.capture.codec import Call, CaptureDecoder, CaptureFormatError, Ending, Record, Stream
-from gateway.capture.taps import file_key, msg_args, os_error
+from gateway.capture.taps import POLL_STREAM, file_key, msg_args, os_error
 from sensors.buses import Clock, FileTree, PortFactory, SerialPort, Sleep, SMBusLike
 from sensors.errors import SensorcastError, SensorError
 
@@ -243,6 +243,7 @@ class ReplayTap:
         self.end_key: str | None = None
         self._on_end = on_end
         self._streams: dict[str, ReplayStream] = {}
+        self._abandoned: dict[str, dict[int, tuple[str, bool]]] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
         self.edge_positions: dict[str, int] = {}
@@ -262,6 +263,19 @@ class ReplayTap:
             if found is None:
                 found = self._streams[key] = ReplayStream(key, self.capture.streams.get(key, []), self)
             return found
+
+    def abandoned(self, sensor_id: str, poll: int) -> tuple[str, bool] | None:
+        """``(phase, ran)`` when the recording gateway abandoned poll ``poll`` (from 0) of ``sensor_id`` past
+        its read timeout (see :meth:`gateway.capture.recorder.RecordingTap.poll_abandoned`), else None."""
+        with self._lock:
+            verdicts = self._abandoned.get(sensor_id)
+            if verdicts is None:
+                verdicts = self._abandoned[sensor_id] = {
+                    int(c.args[0]): (str(c.args[1]), bool(c.args[2]))
+                    for c in self.capture.streams.get(POLL_STREAM + sensor_id, [])
+                    if c.op == "abandoned" and len(c.args) == 3
+                }
+        return verdicts.get(poll)
 
     def mismatch(self, message: str) -> None:
         """Record the first mismatch and raise it."""

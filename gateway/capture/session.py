@@ -4,12 +4,14 @@ rebuilds, the build contexts, and the driving loop of ``replay --dump`` (each se
 
 from __future__ import annotations
 
+import errno
 import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
+from gateway.buses import CallAbandoned
 from gateway.capture.replayer import ReplayEnd, ReplayMismatch, ReplayTap
 from gateway.config import Config, parse_config
 from sensors import registry
@@ -17,6 +19,8 @@ from sensors.base import BuildContext, Sensor, Value
 from sensors.buses import BusTap
 from sensors.health import HealthPolicy, SensorHealth, read_with_retry
 from sensors.spec import DeviceSpec
+
+T = TypeVar("T")
 
 SECRET_KEY = re.compile(r"(token|password|passwd|secret|credential|private|api_?key)", re.IGNORECASE)
 """Option names whose values never go into a capture (replaced by ``"(removed)"``)."""
@@ -209,6 +213,7 @@ def drive(
     now_s: Callable[[], float] = lambda: 0.0,
     hit_end: Callable[[], bool] = lambda: False,
     policy: HealthPolicy | None = None,
+    abandoned: Callable[[str, int], tuple[str, bool] | None] = lambda _s, _n: None,
 ) -> Driven:
     """Poll every sensor the way the poller does, each on its own thread, until ``stop`` is set or its replayed
     capture ends (``hit_end``: the calling thread's last call ran past a stream's end); ``pause`` waits between
@@ -218,6 +223,11 @@ def drive(
     re-initialisation (closing first), then ``read_with_retry`` with ``policy.retries``; its outcome moves the
     same :class:`~sensors.health.SensorHealth` state machine, whose changes are kept with the outcome. So the
     bus transactions of a replayed poll are the ones the gateway made while recording.
+
+    ``abandoned(sensor, poll)`` gives the recording poller's verdict on poll number ``poll`` (from 0): when it
+    abandoned that poll's ``close``, ``open`` or ``read`` call past its read timeout, the call is replayed (if it
+    had started: the abandoned thread still made its bus exchange, which the capture holds) and its result
+    dropped, and the poll fails with a timeout as it did live.
     """
     driven = Driven()
     lock = threading.Lock()
@@ -227,6 +237,7 @@ def drive(
         out: list[Outcome] = []
         health = SensorHealth(policy)
         is_open = False
+        polls = 0
 
         def emit(values: Mapping[str, Value], ts_ns: int | None = None) -> None:
             if values:  # as the poller: a burst's older samples come before the poll's newest one
@@ -235,14 +246,17 @@ def drive(
         sensor.attach(emit)
         try:
             while not stop.is_set() and health.consecutive_failures < MAX_OPEN_FAILURES_IN_A_ROW:
+                verdict, polls = abandoned(sensor.info.id, polls), polls + 1
                 try:
                     if not is_open or health.needs_reinit:
                         if is_open:
-                            is_open = False
-                            sensor.close()
-                        sensor.open()
+                            _as_recorded("close", verdict, sensor.close)
+                            is_open = False  # as the poller: still open if the close failed
+                        _as_recorded("open", verdict, sensor.open)
                         is_open = True
-                    values = dict(read_with_retry(sensor, policy.retries))
+                    values = dict(
+                        _as_recorded("read", verdict, lambda: read_with_retry(sensor, policy.retries))
+                    )
                     if hit_end():
                         break
                     change = health.on_success(now_s())
@@ -285,6 +299,23 @@ def drive(
     for t in threads:
         t.join()
     return driven
+
+
+def _as_recorded(phase: str, verdict: tuple[str, bool] | None, call: Callable[[], T]) -> T:
+    """``call()``, unless the recording poller abandoned this ``phase`` of the poll (``verdict``): then its bus
+    exchange is replayed if it had started, its outcome dropped, and the poll fails with the poller's timeout."""
+    if verdict is None or verdict[0] != phase:
+        return call()
+    if verdict[1]:
+        try:
+            call()
+        except (
+            Exception
+        ) as exc:  # the abandoned thread's outcome went nowhere; the end of the capture does not
+            cause = _replay_cause(exc)
+            if cause is not None:
+                raise cause from exc
+    raise CallAbandoned(errno.ETIMEDOUT, f"{phase} abandoned past the read timeout (as recorded)")
 
 
 def _replay_cause(exc: BaseException) -> BaseException | None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import errno
 from typing import Any
 
+POLL_STREAM = "poll:"
+"""Prefix of a sensor's stream of the poller's verdicts (``poll:env``): polls abandoned past ``read_timeout_s``."""
+
 
 def file_key(path: str, sysfs_root: str, procfs_root: str) -> str:
     """The stable stream key of a file: its path with the tree's roots written as ``/sys`` and ``/proc`` (an

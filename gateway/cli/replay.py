@@ -70,7 +70,11 @@ def dump_lines(capture: Any, speed: float | None) -> tuple[list[dict[str, Any]],
     start = time.monotonic()
     try:
         driven = drive(
-            sensors, threading.Event(), now_s=lambda: time.monotonic() - start, hit_end=tap.hit_end
+            sensors,
+            threading.Event(),
+            now_s=lambda: time.monotonic() - start,
+            hit_end=tap.hit_end,
+            abandoned=tap.abandoned,
         )
     finally:
         ctx.close()
@@ -135,7 +139,7 @@ async def serve(capture: Any, speed: float | None, loop_forever: bool, host: str
 def main(args: argparse.Namespace) -> int:
     """Entry point of ``sensorcast replay``."""
     from gateway.capture.codec import CaptureFormatError
-    from gateway.capture.replayer import Capture
+    from gateway.capture.replayer import Capture, ReplayMismatch
 
     setup_logging(args.log_level)
     try:
@@ -182,6 +186,8 @@ def main(args: argparse.Namespace) -> int:
         return asyncio.run(
             serve(capture, speed, args.loop, args.host, 8765 if args.port is None else args.port)
         )
+    except ReplayMismatch as exc:  # while a driver was being built (probing its bus or tree)
+        return _fail(f"the drivers asked for what the capture does not contain: {exc}", 1)
     except ConfigErrors as exc:
         return _fail("the capture's config does not validate: " + "; ".join(str(e) for e in exc.errors))
     except ValueError as exc:

@@ -8,6 +8,7 @@ fails at read time is left out of that reading; the read fails only if every sou
 from __future__ import annotations
 
 import errno
+import fnmatch
 import glob
 import os
 import shutil
@@ -17,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sensors.base import BuildContext, FieldSpec, Sensor, SensorInfo, Value, Values
-from sensors.buses import DiskUsage
+from sensors.buses import DiskUsage, FileTree
 from sensors.errors import SensorError
 from sensors.hardware import REAL_HARDWARE
 from sensors.spec import DeviceSpec
@@ -73,18 +74,46 @@ class Sources:
     model: str
 
 
+def find(tree: FileTree, root: str, pattern: str) -> list[str]:
+    """The paths under ``root`` matching ``pattern`` (``/``-separated, ``*``/``?``/``[...]`` within one name, as
+    :func:`glob.glob`: names starting with ``.`` only when the pattern's do), sorted; found through ``tree``'s
+    listings and existence tests, so a capture holds the probing and a replay finds the same on any machine."""
+    found = [root]
+    parts = pattern.split("/")
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        nxt: list[str] = []
+        for base in found:
+            if not glob.has_magic(part):
+                path = os.path.join(base, part)
+                if not last or tree.exists(path):
+                    nxt.append(path)
+                continue
+            try:
+                names = tree.list_dir(base)
+            except OSError:  # gone, or not a directory
+                continue
+            hidden = part.startswith(".")
+            nxt += [
+                os.path.join(base, n)
+                for n in names
+                if fnmatch.fnmatchcase(n, part) and (hidden or n[0] != ".")
+            ]
+        found = nxt
+    return sorted(found)
+
+
 def discover(
-    sysfs_root: str,
-    procfs_root: str,
+    tree: FileTree,
     *,
     disk_path: str | None,
     interfaces: Sequence[str] | None,
     vcgencmd: str | None,
-    reader: TextReader = read_text,
 ) -> Sources:
-    """Find the sources this host has."""
+    """Find the sources this host offers, through ``tree`` (its reads, listings and existence tests)."""
+    sysfs_root, procfs_root, reader = tree.sysfs_root, tree.procfs_root, tree.read_text
     zones: dict[str, str] = {}
-    for zone in sorted(glob.glob(os.path.join(sysfs_root, "class", "thermal", "thermal_zone*"))):
+    for zone in find(tree, sysfs_root, "class/thermal/thermal_zone*"):
         try:
             kind = reader(os.path.join(zone, "type")).strip()
         except OSError:
@@ -94,18 +123,16 @@ def discover(
     if cpu is None and zones and not probes.pick_zone(zones, probes.GPU_ZONE_TYPES):
         cpu = next(iter(zones.values()))  # an unknown SoC with one zone: that zone is the SoC
     throttled = os.path.join(sysfs_root, THROTTLED_SYSFS)
-    gpu_load = next(
-        (p for pattern in GPU_LOAD_GLOBS for p in sorted(glob.glob(os.path.join(sysfs_root, pattern)))), None
-    )
+    gpu_load = next((p for pattern in GPU_LOAD_GLOBS for p in find(tree, sysfs_root, pattern)), None)
     try:
         model = reader(os.path.join(procfs_root, "device-tree", "model")).strip("\0\n ")
     except OSError:
         model = ""
-    has_file = os.path.exists(throttled)
+    has_file = tree.exists(throttled)
     vcgencmd_path = None if has_file or not vcgencmd else shutil.which(vcgencmd)
     alarm = None
     if not has_file and not vcgencmd_path:
-        for hwmon in sorted(glob.glob(os.path.join(sysfs_root, "class", "hwmon", "hwmon*"))):
+        for hwmon in find(tree, sysfs_root, "class/hwmon/hwmon*"):
             try:
                 if reader(os.path.join(hwmon, "name")).strip() == "rpi_volt":
                     alarm = os.path.join(hwmon, "in0_lcrit_alarm")
@@ -305,22 +332,16 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> SystemSensor:
     """
     spec.check_unknown(["disk_path", "interfaces", "vcgencmd", "sim_board"])
     disk_path = spec.opt_str("disk_path", "/") or None
-    if disk_path and not os.path.isdir(disk_path):
-        raise spec.error("disk_path", f"expected an existing directory, got {disk_path!r}")
     interfaces = spec.opt_list("interfaces", []) or None
     if interfaces is not None and not all(isinstance(i, str) and i for i in interfaces):
         raise spec.error("interfaces", 'expected a list of interface names such as ["eth0", "wlan0"]')
     board = spec.opt_str("sim_board", "host", choices=("host", "pi", "jetson"))
     simulated = spec.simulate and board != "host"
     tree = ctx.files(simulated, board if simulated else None)
-    sysfs_root, procfs_root, reader = tree.sysfs_root, tree.procfs_root, tree.read_text
+    if disk_path and not tree.is_dir(disk_path):  # through the tree: a capture replays it on any machine
+        raise spec.error("disk_path", f"expected an existing directory, got {disk_path!r}")
     sources = discover(
-        sysfs_root,
-        procfs_root,
-        disk_path=disk_path,
-        interfaces=interfaces,
-        vcgencmd=spec.opt_str("vcgencmd", "vcgencmd"),
-        reader=reader,
+        tree, disk_path=disk_path, interfaces=interfaces, vcgencmd=spec.opt_str("vcgencmd", "vcgencmd")
     )
     info = SensorInfo(
         spec.id,
@@ -332,5 +353,10 @@ def build(spec: DeviceSpec, ctx: BuildContext) -> SystemSensor:
         model=sources.model or "Linux host",
     )
     return SystemSensor(
-        info, sources, procfs_root, reader=reader, clock=ctx.clock(spec.id), disk_usage=tree.disk_usage
+        info,
+        sources,
+        tree.procfs_root,
+        reader=tree.read_text,
+        clock=ctx.clock(spec.id),
+        disk_usage=tree.disk_usage,
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from gateway.buses import BusThread, BusWorker
+from gateway.buses import BusThread, BusWorker, CallAbandoned
 from sensors.errors import ImplausibleReading, SensorError, SensorTimeout
 from tests.conftest import scaled
 
@@ -177,10 +177,11 @@ async def test_a_call_past_its_timeout_is_abandoned_and_the_bus_gets_a_fresh_thr
         gate.wait()
         return "late"
 
-    with pytest.raises(SensorTimeout) as info:
+    with pytest.raises(CallAbandoned) as info:
         await worker.call(stuck, timeout_s=0.05)
     err = info.value
-    assert isinstance(err, TimeoutError) and isinstance(err, OSError)
+    assert isinstance(err, SensorTimeout) and isinstance(err, TimeoutError) and isinstance(err, OSError)
+    assert err.ran, "it had started: its exchange may still complete on the abandoned thread"
     assert err.errno == errno.ETIMEDOUT
     assert err.strerror == "no answer within 0.05 s on i2c-1"
     assert err.__cause__ is None and err.__suppress_context__
@@ -328,9 +329,10 @@ async def test_a_waiting_call_gives_up_only_behind_a_call_without_timeout(
     waiting = loop.create_task(worker.call(lambda: "quick", timeout_s=0.02))
     await asyncio.wait([waiting], timeout=0.2)  # ten times the waiting call's own timeout
     if running_timeout is None:
-        with pytest.raises(SensorTimeout) as info:
+        with pytest.raises(CallAbandoned) as info:
             await waiting
         assert info.value.errno == errno.ETIMEDOUT
+        assert not info.value.ran, "it never started: no exchange of it is left to complete"
         assert worker.abandoned_threads == 1
         assert await worker.call(lambda: "next", timeout_s=WAIT) == "next"  # on the fresh thread, at once
         assert not held.done()
@@ -449,7 +451,7 @@ async def test_a_call_past_its_timeout_inside_a_batch_fails_alone_and_the_rest_r
     )
     assert [o if isinstance(o, str) else type(o) for o in outcomes] == [
         "before",
-        SensorTimeout,
+        CallAbandoned,  # a SensorTimeout that says the worker gave up on it
         "after1",
         "after2",
     ]

@@ -18,7 +18,7 @@ from gateway.buses import BusWorker
 from gateway.catalogue import Catalogue
 from gateway.hub import Hub
 from gateway.metrics import Metrics
-from gateway.poller import SensorRunner, describe_error
+from gateway.poller import PollLog, PollVerdicts, SensorRunner, describe_error
 from sensors.base import FieldSpec, Sensor, SensorInfo, Values
 from sensors.errors import ChecksumError, ImplausibleReading, SensorError, SensorTimeout
 from sensors.health import HealthPolicy
@@ -88,7 +88,12 @@ FAST = HealthPolicy(retries=1, offline_after=3, backoff_initial_s=0.01, backoff_
 
 
 def make_runner(
-    sensor: Sensor, policy: HealthPolicy = FAST, read_timeout_s: float = 5.0, **hub_kw: Any
+    sensor: Sensor,
+    policy: HealthPolicy = FAST,
+    read_timeout_s: float = 5.0,
+    poll_log: PollLog | None = None,
+    verdicts: PollVerdicts | None = None,
+    **hub_kw: Any,
 ) -> tuple[SensorRunner, Hub, list[Any], list[tuple[str, str, str | None]]]:
     metrics = hub_kw.pop("metrics", None) or Metrics()
     catalogue = Catalogue(metrics)
@@ -107,6 +112,8 @@ def make_runner(
         rand=lambda: 0.5,
         catalogue=catalogue,
         metrics=hub.metrics,
+        poll_log=poll_log,
+        verdicts=verdicts,
     )
     return runner, hub, published, states
 
@@ -277,6 +284,77 @@ async def test_read_timeout_is_a_failed_poll_and_reads_resume_on_a_fresh_thread(
     assert await runner.poll_once() == {"x": 1.0}  # the first read is still blocked; a new thread serves this
     assert states[-1] == ("s1", "recovering", "timeout")
     assert len(sensor.threads) == 2
+
+
+class Verdicts:
+    """A :class:`PollLog` that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[str, int, str, bool]] = []
+
+    def poll_abandoned(self, sensor_id: str, poll: int, phase: str, ran: bool) -> None:
+        self.told.append((sensor_id, poll, phase, ran))
+
+
+async def test_the_poll_log_is_told_which_poll_and_call_the_worker_abandoned_and_nothing_else(
+    shutdown: Any,
+) -> None:
+    """Polls whose open or read the bus worker abandons past read_timeout_s are reported to the poll log by
+    number and phase; failures the driver raised itself (a NACK, its own timeout) are not."""
+    gate = threading.Event()
+    shutdown[1].append(gate)
+    script: dict[int, Callable[[], Values]] = {
+        0: lambda: {"x": 0.0},
+        1: lambda: {"x": 1.0} if gate.wait() else {},  # stuck past the timeout: abandoned
+        **dict.fromkeys((2, 3), lambda: (_ for _ in ()).throw(SensorError(errno.EREMOTEIO, "nack"))),
+        **dict.fromkeys((4, 5), lambda: (_ for _ in ()).throw(SensorTimeout(errno.ETIMEDOUT, "its own"))),
+    }  # read attempts (one retry per poll): polls 2 and 3 fail in the driver
+    sensor = ScriptedSensor(lambda n: script.get(n, lambda: {"x": float(n)})())
+    log = Verdicts()
+    assert isinstance(log, PollLog)
+    runner, _, _, _ = make_runner(sensor, read_timeout_s=0.1, poll_log=log)
+    shutdown[0].append(runner.worker)
+    results = [await runner.poll_once() for _ in range(4)]
+    slow_open = threading.Event()
+    shutdown[1].append(slow_open)
+
+    def stuck_open() -> None:
+        slow_open.wait()
+
+    sensor.open = stuck_open  # type: ignore[method-assign]
+    results.append(await runner.poll_once())  # poll 4 re-opens the failing sensor: its open is stuck
+    assert results == [{"x": 0.0}, None, None, None, None]
+    assert log.told == [("s1", 1, "read", True), ("s1", 4, "open", True)]
+    assert runner.polls == 5
+
+
+class Recorded:
+    """The :class:`PollVerdicts` of a capture: which polls the recording abandoned."""
+
+    def __init__(self, verdicts: dict[int, tuple[str, bool]]) -> None:
+        self.verdicts = verdicts
+
+    def abandoned(self, sensor_id: str, poll: int) -> tuple[str, bool] | None:
+        return self.verdicts.get(poll) if sensor_id == "s1" else None
+
+
+async def test_a_replayed_poll_the_recording_abandoned_fails_with_the_timeout_after_making_its_call(
+    shutdown: Any,
+) -> None:
+    """Serving a replay, a poll whose read the recording abandoned after it started still makes that read (its
+    late exchange is in the capture) but publishes nothing and fails with a timeout; an abandoned open that never
+    started is not made at all."""
+    verdicts = Recorded({1: ("read", True), 2: ("open", False)})
+    assert isinstance(verdicts, PollVerdicts)
+    sensor = ScriptedSensor()
+    runner, _, published, states = make_runner(sensor, verdicts=verdicts)
+    shutdown[0].append(runner.worker)
+    results = [await runner.poll_once() for _ in range(4)]
+    assert results == [{"x": 0.0}, None, None, {"x": 2.0}]
+    assert [r[VALUES] for r in published] == [{"x": 0.0}, {"x": 2.0}]
+    assert (sensor.reads, sensor.opens) == (3, 2)
+    assert states == [("s1", "ok", None), ("s1", "failing", "timeout"), ("s1", "recovering", "timeout")]
+    assert runner.worker.abandoned_threads == 0
 
 
 async def test_a_bus_call_cancelled_under_a_poll_is_a_failed_poll_not_the_end_of_polling(

@@ -4,6 +4,7 @@ through `sensorcast replay --dump` into the very readings and health changes the
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import re
@@ -27,16 +28,22 @@ ROOT = Path(__file__).resolve().parents[3]
 RECORD_S = 60
 """The issue's recording length: every demo sensor (slowest poll 5 s) polls a dozen times around the faults."""
 
+STUCK_UNTIL_S = 20.5
+"""The stuck bus is released 2.5 s after it stuck: past read_timeout_s (2 s), so the gateway abandons the poll
+stuck first (failing, timeout) and its call completes on the abandoned thread at the release, its exchange in the
+capture; before that sensor's next poll (the backoff after a failure is 0.8-1.2 s), so no two polls of one sensor
+overlap (docs/record-replay.md). The calls queued behind the stuck one run on a fresh thread, late but in time."""
+
 FAULTS: list[tuple[float, str]] = [
     (8.0, "nack 1 0x76 9"),  # failed BME280 polls (3 attempts each, re-opens): failing, then back
     (18.0, "stick 1"),  # SDA held low: every sensor on bus 1 waits ...
-    (
-        19.0,
-        "release 1",
-    ),  # ... 1 s, less than read_timeout_s (2 s): late polls, no failure (see the docstring)
+    (STUCK_UNTIL_S, "release 1"),  # ... longer than read_timeout_s: the first poll stuck is abandoned
     (22.0, "unplug"),  # the USB GPS is pulled ...
     (27.0, "replug"),  # ... and plugged back in (same stable name, another tty)
-    (32.0, f"crc {next(iter(DEMO_PROBES))} 6"),  # a DS18B20 CRC error over more than one 5 s probe poll
+    (
+        32.0,
+        f"crc {next(iter(DEMO_PROBES))} 11",
+    ),  # a DS18B20 CRC error over two 5 s probe polls (one may miss it)
 ]
 """Seconds after the client connected, and what happens then."""
 
@@ -130,6 +137,11 @@ def collapse(states: list[str]) -> list[str]:
     return out
 
 
+def line_errno(lines: list[dict[str, Any]], error: str) -> int | None:
+    """The errno of the first dump line with ``error``."""
+    return next(line["errno"] for line in lines if line.get("error") == error)
+
+
 def canonical(values: dict[str, Any]) -> str:
     """Values as text that tells every float bit pattern apart (repr: -0.0, nan, shortest round trip)."""
     return repr(sorted(values.items()))
@@ -146,11 +158,11 @@ def test_a_live_demo_recording_replays_into_the_readings_and_health_changes_clie
     What legitimately differs, and is not compared: the times (readings carry the recording's wall clock, the
     dump the replay's monotonic clock); sensors a capture does not hold (hcsr04 and mcp3008: gpiozero pin timing,
     docs/record-replay.md); GPIO inputs (door, motion, wind), which replay by time, not by --dump
-    (tests/gateway/capture/test_gpio.py). The stuck bus is released before read_timeout_s: a poll the gateway
-    abandons on its timeout still completes on the bus thread once the bus is free, and the capture holds that
-    completed exchange, which a replay decodes as a reading the live gateway dropped. The gateway's last poll of
-    each sensor may have been cancelled by the stop after its bus exchange was recorded: the dump may hold one
-    more poll at the end than the client saw.
+    (tests/gateway/capture/test_gpio.py). The stuck bus outlasts read_timeout_s: the poll
+    the gateway abandons still completes on its old bus thread once the bus is free, and the capture holds both
+    that exchange and the poller's verdict, so the replay fails that poll with a timeout too. The gateway's last
+    poll of each sensor may have been cancelled by the stop after its bus exchange was recorded: the dump may
+    hold one more poll at the end than the client saw.
     """
     link = str(tmp_path / "usb-gps")
     control = tmp_path / "faults"
@@ -239,3 +251,6 @@ def test_a_live_demo_recording_replays_into_the_readings_and_health_changes_clie
     assert "failing" in collapse(seen["states"]["usb_gps"])
     probe_lines = [line["values"] for line in lines if line["sensor"] == "probe" and line.get("values")]
     assert any(None in v.values() for v in probe_lines), "no probe reading lost to the CRC error"
+    timeouts = [line["sensor"] for line in lines if line.get("error") == "CallAbandoned"]
+    assert len(timeouts) == 1 and line_errno(lines, "CallAbandoned") == errno.ETIMEDOUT, timeouts
+    assert "failing" in collapse(seen["states"][timeouts[0]]), "the abandoned poll failed live too"

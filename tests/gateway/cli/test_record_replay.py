@@ -155,6 +155,23 @@ def test_a_transaction_the_capture_lacks_names_the_first_mismatch(tmp_path: Path
     assert "the driver asked for read_byte_data[208]" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_mismatch_while_a_driver_probes_at_build_time_is_named_without_a_traceback(tmp_path: Path) -> None:
+    """A driver whose build-time probing differs from the capture's (here the system sensor of an older
+    sensorcast, which measured the disk before testing disk_path) gets the first mismatch, exit 1."""
+    enc = CaptureEncoder()
+    header = {"config": {"gateway": {"id": "t"}, "sensors": [{"id": "system", "driver": "system"}]}}
+    data = enc.start(header)
+    enc.record(Stream(0, "file:/"))
+    enc.record(Call(0, 1000, "disk_usage", (), [100, 50]))
+    data += enc.end(2000)
+    path = tmp_path / "old.scap"
+    path.write_bytes(data)
+    done = sensorcast("replay", str(path), "--speed", "max", "--dump", str(tmp_path / "d.jsonl"))
+    assert done.returncode == 1, done.stderr
+    assert "file:/, transaction 1: the capture has disk_usage[], the driver asked for is_dir[]" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_replay_serves_like_run_and_exits_0_when_the_capture_ends(capture: Path) -> None:
     """`replay --port 0` serves the recorded sensors over WebSocket (hello, then data) and stops at the end."""
     import asyncio

@@ -248,3 +248,49 @@ def test_demo_entry_reads_the_real_host() -> None:
     assert ("cpu_temp_c" in values) == any(
         os.path.exists(f"/sys/class/thermal/thermal_zone{i}/temp") for i in range(16)
     )
+
+
+def test_find_matches_what_glob_finds_through_the_tree_alone(tmp_path: Path) -> None:
+    """find() gives glob.glob's sorted matches (wildcards per name, hidden names only for a dotted pattern,
+    files not descended into) using nothing but the tree's list_dir and exists."""
+    import glob
+
+    from sensors.buses import FileTree, list_dir
+    from sensors.system.host import GPU_LOAD_GLOBS, find
+
+    tree = FakeSysfs(str(tmp_path / "t"))
+    for rel in [
+        "sys/devices/platform/17000000.ga10b/load",
+        "sys/devices/platform/a/57000000.gpu/load",
+        "sys/devices/platform/b/58000000.gpu/other",
+        "sys/devices/platform/.hidden.gpu/load",
+        "sys/devices/platform/uevent",
+        "sys/class/devfreq/17000000.gpu/device/load",
+        "sys/class/hwmon/hwmon0/name",
+        "sys/class/hwmon/hwmon10/name",
+        "sys/class/hwmon/.hwmon9/name",
+    ]:
+        tree.write(rel, "1\n")
+    asked: list[str] = []
+
+    def listing(path: str) -> list[str]:
+        asked.append(path)
+        return list_dir(path)
+
+    files = FileTree(
+        tree.sysfs_root, tree.procfs_root, tree.read_text, tree.write_text, lambda _p: (1, 1), listing
+    )
+    for pattern in [
+        *GPU_LOAD_GLOBS,
+        "class/hwmon/hwmon*",
+        "class/hwmon/.hw*",
+        "devices/platform/*",
+        "nope/*",
+    ]:
+        assert find(files, tree.sysfs_root, pattern) == sorted(
+            glob.glob(os.path.join(tree.sysfs_root, pattern))
+        )
+    assert find(files, tree.sysfs_root, "devices/platform/*/*.gpu/load") == [
+        os.path.join(tree.sysfs_root, "devices/platform/a/57000000.gpu/load")
+    ]
+    assert asked, "listings went through the tree"
