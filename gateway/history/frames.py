@@ -6,10 +6,18 @@ from its start. A frame is::
 
     MAGIC (2 bytes) | length of body (u32) | seq (u64) | crc32 of seq and body (u32) | body
 
+and each frame starts on a :data:`BLOCK_BYTES` boundary (the bytes between are never written, whatever they
+hold). A synced append dirties every page it touches: frames packed end to end would straddle a page boundary
+most of the time (1 + L/4096 pages a commit: ~1.7 pages for the demo's ~2.8 kB frames), aligned ones take
+ceil(L/4096) (one page).
+
 ``body`` is ``msgpack([[sensor, tier, t0_ns, t1_ns, n, blob], ...])`` (one record per sensor and tier, ``blob``
-a chunk of :mod:`gateway.history.codec`). Sequence numbers rise by one per frame, across folds, so a reader takes
-the frames from offset 0 while each is whole (CRC), and the next in sequence: a frame torn by a power cut, or
-a frame left from before the last fold (lower sequence), ends the log.
+a chunk of :mod:`gateway.history.codec`), deflated as one stream over the whole log: each frame ends with a sync
+flush, so it decodes given the frames before it, and it compresses against them (the same field names and
+similar values every few seconds: ~4x smaller than deflating each commit's chunks on their own, measured on the
+demo). Sequence numbers rise by one per frame, across folds, so a reader takes the frames from offset 0 while
+each is whole (CRC), inflates, and is the next in sequence: a frame torn by a power cut, or a frame left from
+before the last fold (lower sequence, another stream), ends the log.
 """
 
 from __future__ import annotations
@@ -25,27 +33,63 @@ MAGIC = b"SH"
 HEADER = struct.Struct("<2sIQI")
 """magic, body length, sequence number, crc32 (of the sequence bytes and the body)."""
 MAX_BODY_BYTES = 64 * 1024 * 1024
-"""Largest frame body accepted when reading (a damaged length must not make a reader allocate gigabytes)."""
+"""Largest frame body accepted when reading, deflated and inflated (a damaged length must not make a reader
+allocate gigabytes)."""
+BLOCK_BYTES = 4096
+"""Frames start on this boundary: the page size, the unit the kernel writes back (and an SD card's smallest)."""
+STREAM_ZLIB_LEVEL = 6
+"""Deflate level of the log's stream: a few kB every few seconds, so CPU does not matter; bytes do (each one is
+written to the card twice, here and in the fold)."""
 
 Record = tuple[str, str, int, int, int, bytes]
 """One sensor and tier of one commit: ``(sensor, tier, t0_ns, t1_ns, n, blob)``."""
 
 
-def encode_frame(seq: int, records: Sequence[Record]) -> bytes:
-    """One frame holding ``records`` with sequence number ``seq``."""
-    body: bytes = msgpack.packb([list(r) for r in records], use_bin_type=True)
-    seq_bytes = struct.pack("<Q", seq)
-    return HEADER.pack(MAGIC, len(body), seq, zlib.crc32(body, zlib.crc32(seq_bytes))) + body
+class FrameEncoder:
+    """Encodes the frames of one log generation (from offset 0 to the next fold) as one deflate stream."""
+
+    def __init__(self, level: int = STREAM_ZLIB_LEVEL) -> None:
+        self._level = level
+        self._deflate = zlib.compressobj(level, zlib.DEFLATED, -15)
+
+    def encode(self, seq: int, records: Sequence[Record]) -> bytes:
+        """The next frame, holding ``records`` with sequence number ``seq``."""
+        return self.encode_packed(seq, msgpack.packb([list(r) for r in records], use_bin_type=True))
+
+    def encode_packed(self, seq: int, packed: bytes) -> bytes:
+        """The next frame around an already packed body (:meth:`encode`; tests give malformed ones)."""
+        body = self._deflate.compress(packed) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
+        seq_bytes = struct.pack("<Q", seq)
+        return HEADER.pack(MAGIC, len(body), seq, zlib.crc32(body, zlib.crc32(seq_bytes))) + body
+
+    def snapshot(self) -> Any:
+        """The stream's state, to :meth:`restore` when a frame could not be written (the next frame must not
+        refer to bytes that never reached the file)."""
+        return self._deflate.copy()
+
+    def restore(self, state: Any) -> None:
+        """Go back to a :meth:`snapshot`."""
+        self._deflate = state
+
+    def reset(self) -> None:
+        """Start a new stream (the log starts over at offset 0)."""
+        self._deflate = zlib.compressobj(self._level, zlib.DEFLATED, -15)
+
+
+def aligned(offset: int) -> int:
+    """Where a frame after one ending at ``offset`` starts."""
+    return -(-offset // BLOCK_BYTES) * BLOCK_BYTES
 
 
 def parse_frames(data: bytes) -> tuple[list[tuple[int, list[Record]]], int]:
     """The run of whole, consecutive frames at the start of ``data``: ``([(seq, records), ...], end_offset)``.
 
     Stops at the first frame that is cut short, fails its CRC, has a bad body, or does not follow its
-    predecessor's sequence number; ``end_offset`` is where the next frame goes.
+    predecessor's sequence number; ``end_offset`` is where the next frame goes (block-aligned).
     """
     out: list[tuple[int, list[Record]]] = []
     pos = 0
+    inflate = zlib.decompressobj(-15)
     while pos + HEADER.size <= len(data):
         magic, length, seq, crc = HEADER.unpack_from(data, pos)
         start = pos + HEADER.size
@@ -56,11 +100,15 @@ def parse_frames(data: bytes) -> tuple[list[tuple[int, list[Record]]], int]:
         body = data[start : start + length]
         if zlib.crc32(body, zlib.crc32(struct.pack("<Q", seq))) != crc:
             break
-        records = _records(body)
+        try:
+            packed = inflate.decompress(body, MAX_BODY_BYTES)
+        except zlib.error:
+            break
+        records = None if inflate.unconsumed_tail else _records(packed)
         if records is None:
             break
         out.append((seq, records))
-        pos = start + length
+        pos = aligned(start + length)
     return out, pos
 
 

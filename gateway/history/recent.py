@@ -3,7 +3,7 @@
 Why not commit to SQLite every few seconds: each SQLite commit, however small, appends every page it changed
 (the newest leaf, its root, the free-list page, the header page: 20-30 KiB) to the WAL and the checkpoint writes
 them again - measured ~600 MB/day for the demo at 5 s commits. A frame appended here dirties only the page(s) it
-lands on, ~4 KiB plus its own bytes. ``fdatasync`` after every frame makes a commit survive a power cut (at most
+lands on: frames start on page boundaries, so a commit of up to 4 KiB costs one page. ``fdatasync`` after every frame makes a commit survive a power cut (at most
 ``commit_interval_s`` of history is lost); the file is overwritten in place from offset 0 after each fold, so
 its blocks are allocated once and a sync does not touch file-system metadata (no size change).
 
@@ -18,7 +18,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.history.frames import Record, encode_frame, parse_frames
+from gateway.history.frames import FrameEncoder, Record, aligned, parse_frames
 
 SUFFIX = "-recent"
 """The log is ``<database>-recent`` (moved aside with the database, like its ``-wal``)."""
@@ -57,24 +57,31 @@ class RecentLog:
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         self.offset = 0
         """Where the next frame is written."""
+        self._encoder = FrameEncoder()
 
     def frames(self) -> list[tuple[int, list[Record]]]:
         """The whole frames in the file from its start; puts :attr:`offset` after them."""
         size = os.fstat(self._fd).st_size
         data = os.pread(self._fd, min(size, READ_MAX_BYTES), 0)
         frames, self.offset = parse_frames(data)
-        return frames
+        return frames  # the caller folds them and restarts the log: no appending to an old stream
 
     def append(self, seq: int, records: Sequence[Record]) -> None:
         """Write one frame at :attr:`offset` and wait until it is on the disk (OSError: it is not)."""
-        frame = encode_frame(seq, records)
-        os.pwrite(self._fd, frame, self.offset)
-        os.fdatasync(self._fd)
-        self.offset += len(frame)
+        state = self._encoder.snapshot()
+        frame = self._encoder.encode(seq, records)
+        try:
+            os.pwrite(self._fd, frame, self.offset)
+            os.fdatasync(self._fd)
+        except OSError:
+            self._encoder.restore(state)  # the next frame goes to the same offset, after the same stream
+            raise
+        self.offset = aligned(self.offset + len(frame))
 
     def restart(self) -> None:
         """Everything in the log is folded: the next frame goes to offset 0 (older frames end the run)."""
         self.offset = 0
+        self._encoder.reset()
 
     def close(self) -> None:
         """Close the file (idempotent)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.history.codec import encode_chunk
-from gateway.history.frames import encode_frame
+from gateway.history.frames import FrameEncoder
 from gateway.history.reader import HistoryReader
 from gateway.history.recent import log_path
 from gateway.history.store import MAX_PENDING_EVENTS, HistoryStore, used_bytes
@@ -138,7 +138,9 @@ def test_a_kill_before_the_fold_loses_no_commit_and_doubles_none(tmp_path: Path)
         feed(st, "env", range(i * 10, i * 10 + 10))
         st.commit()
     with open(log_path(path), "ab") as f:
-        f.write(encode_frame(st._seq + 1, [("env", "raw", 0, 0, 1, b"x")])[:-3])  # torn by a power cut
+        f.write(
+            FrameEncoder().encode(st._seq + 1, [("env", "raw", 0, 0, 1, b"x")])[:-3]
+        )  # torn by a power cut
     for _ in range(2):  # no close(): killed
         st = store(path)
     res = HistoryReader(path).query("env", ["v"], T0, T0 + 100 * S)
