@@ -3,9 +3,10 @@
 Why not commit to SQLite every few seconds: each SQLite commit, however small, appends every page it changed
 (the newest leaf, its root, the free-list page, the header page: 20-30 KiB) to the WAL and the checkpoint writes
 them again - measured ~600 MB/day for the demo at 5 s commits. A frame appended here dirties only the page(s) it
-lands on: frames start on page boundaries, so a commit of up to 4 KiB costs one page. ``fdatasync`` after every frame makes a commit survive a power cut (at most
-``commit_interval_s`` of history is lost); the file is overwritten in place from offset 0 after each fold, so
-its blocks are allocated once and a sync does not touch file-system metadata (no size change).
+lands on: frames start on page boundaries, so a commit of up to 4 KiB costs one page. ``fdatasync`` after every
+frame makes a commit survive a power cut (at most ``commit_interval_s`` of history is lost); the file is
+overwritten in place from offset 0 after each fold, so once it has reached its size its blocks stay allocated
+and a sync does not touch file-system metadata.
 
 Frames are folded into SQLite by the writer (:meth:`gateway.history.store.HistoryStore.maintain`) in one
 durable transaction that also records the last folded sequence number (table ``meta``); frames at or below it

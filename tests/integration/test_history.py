@@ -292,7 +292,8 @@ async def test_rule_events_are_stored_and_served_by_http_and_the_cli(tmp_path: P
         "rule": "counted", "sensor": "wave", "field": "n", "state": "active", "threshold": 3.0, "acked_by": None
     }  # fmt: skip
     assert event["ts"] == int(table[1][1]) and event["value"] > 3
-    out = subprocess.run(
+    out = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "gateway", "history", "--db", str(tmp_path / "history.db"), "export", "--events",
          "--from", "0", "--format", "json"],
         capture_output=True, text=True, timeout=scaled(30),
