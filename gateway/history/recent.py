@@ -8,6 +8,12 @@ frame makes a commit survive a power cut (at most ``commit_interval_s`` of histo
 overwritten in place from offset 0 after each fold, so once it has reached its size its blocks stay allocated
 and a sync does not touch file-system metadata.
 
+Frames are written with ``O_DIRECT`` where the file system allows it (ext4, f2fs, btrfs; not tmpfs, where the
+log falls back to ordinary writes): each frame is padded to whole 4 KiB blocks and goes to the disk as exactly
+those blocks. Through the page cache the kernel counts (and writes back) whole folios, which on recent kernels
+grow to 64 KiB-1 MiB for a file read or written sequentially: measured 4 KiB a commit with ``O_DIRECT``, 7.9 KiB
+through the cache on a growing file, and 1 MiB a commit on a file the cache held as one large folio.
+
 Frames are folded into SQLite by the writer (:meth:`gateway.history.store.HistoryStore.maintain`) in one
 durable transaction that also records the last folded sequence number (table ``meta``); frames at or below it
 are ignored, so a crash between the fold and the next write loses and duplicates nothing.
@@ -15,11 +21,16 @@ are ignored, so a crash between the fold and the next write loses and duplicates
 
 from __future__ import annotations
 
+import errno
+import logging
+import mmap
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from gateway.history.frames import FrameEncoder, Record, aligned, parse_frames
+
+log = logging.getLogger(__name__)
 
 SUFFIX = "-recent"
 """The log is ``<database>-recent`` (moved aside with the database, like its ``-wal``)."""
@@ -53,17 +64,36 @@ class RecentLog:
         db_path: the database the log belongs to.
     """
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path, *, direct: bool = True) -> None:
         self.path = log_path(db_path)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.direct = direct and hasattr(os, "O_DIRECT")
+        """Frames go to the disk with ``O_DIRECT`` (False: through the page cache)."""
+        self._fd = -1
+        self._open()
         self.offset = 0
         """Where the next frame is written."""
         self._encoder = FrameEncoder()
 
+    def _open(self) -> None:
+        flags = os.O_RDWR | os.O_CREAT
+        if self.direct:
+            try:
+                self._fd = os.open(self.path, flags | os.O_DIRECT, 0o644)
+                return
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                self._no_direct()
+        self._fd = os.open(self.path, flags, 0o644)
+
+    def _no_direct(self) -> None:
+        self.direct = False
+        log.info("history: %s takes no O_DIRECT writes (a tmpfs?); writing through the page cache", self.path)
+
     def frames(self) -> list[tuple[int, list[Record]]]:
         """The whole frames in the file from its start; puts :attr:`offset` after them."""
-        size = os.fstat(self._fd).st_size
-        data = os.pread(self._fd, min(size, READ_MAX_BYTES), 0)
+        with open(self.path, "rb") as f:  # buffered: an O_DIRECT read would need an aligned buffer
+            data = f.read(READ_MAX_BYTES)
         frames, self.offset = parse_frames(data)
         return frames  # the caller folds them and restarts the log: no appending to an old stream
 
@@ -72,12 +102,28 @@ class RecentLog:
         state = self._encoder.snapshot()
         frame = self._encoder.encode(seq, records)
         try:
-            os.pwrite(self._fd, frame, self.offset)
+            self._write(frame)
             os.fdatasync(self._fd)
         except OSError:
             self._encoder.restore(state)  # the next frame goes to the same offset, after the same stream
             raise
         self.offset = aligned(self.offset + len(frame))
+
+    def _write(self, frame: bytes) -> None:
+        if self.direct:
+            size = aligned(len(frame))
+            with mmap.mmap(-1, size) as buf:  # page-aligned memory, zero-filled: the padding
+                buf[: len(frame)] = frame
+                try:
+                    os.pwritev(self._fd, [buf], self.offset)
+                    return
+                except OSError as exc:
+                    if exc.errno != errno.EINVAL:
+                        raise
+            os.close(self._fd)  # this file system refuses O_DIRECT writes after all
+            self._no_direct()
+            self._open()
+        os.pwrite(self._fd, frame, self.offset)
 
     def restart(self) -> None:
         """Everything in the log is folded: the next frame goes to offset 0 (older frames end the run)."""
