@@ -34,22 +34,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway.history.codec import (
-    JOURNAL_ZLIB_LEVEL,
-    concat_chunks,
-    decode_chunk,
-    encode_chunk,
-    encode_columns,
-)
+from gateway.history.chunks import merge_chunks, prune_chunks, used_bytes
+from gateway.history.codec import JOURNAL_ZLIB_LEVEL, decode_chunk, encode_chunk
 from gateway.history.errors import HistoryError
 from gateway.history.frames import Record
 from gateway.history.policy import (
     DEFAULT_RETENTION_S,
     EVENT_TIER,
     TIER_PERIOD_NS,
-    TierSpan,
-    age_cutoffs,
-    size_cutoff,
     tier_chain,
 )
 from gateway.history.recent import FOLD_BYTES, RecentLog, log_path
@@ -83,8 +75,6 @@ EVENT_KEYS: tuple[str, ...] = ("rule", "field", "state", "value", "threshold", "
 """What is kept of an ``event`` body besides its sensor and time (docs/protocol.md, ``event``)."""
 DROP_REASONS: tuple[str, ...] = ("queue_full", "no_database", "write_error", "bug")
 """``reason`` values of ``sensorcast_history_dropped_total``."""
-CHUNK_MAX_ROWS = 100_000
-"""Rows per compacted chunk: bounds the memory a query or a compaction needs for one chunk (a few MiB)."""
 WAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024
 """The WAL is truncated back to this after a checkpoint (SQLite's default autocheckpoint is ~4 MiB)."""
 PAGE_SIZE_BYTES = 4096
@@ -108,20 +98,6 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
-
-
-def used_bytes(conn: sqlite3.Connection) -> int:
-    """Bytes in use (pages not on the free list), what the size cap compares."""
-    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    pages = conn.execute("PRAGMA page_count").fetchone()[0]
-    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
-    return int((pages - free) * page_size)
-
-
-def tier_spans(conn: sqlite3.Connection) -> dict[str, TierSpan]:
-    """Oldest and newest chunk start per tier, over every sensor."""
-    rows = conn.execute("SELECT tier, min(t0_ns), max(t0_ns) FROM chunks GROUP BY tier").fetchall()
-    return {tier: TierSpan(lo, hi) for tier, lo, hi in rows}
 
 
 class _SensorState:
@@ -372,7 +348,7 @@ class HistoryStore:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("BEGIN")
         try:
-            merged = self._merge(conn, groups)
+            merged = merge_chunks(conn, groups)
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (FOLDED_SEQ_KEY, self._seq)
             )
@@ -626,7 +602,7 @@ class HistoryStore:
             groups.setdefault((sensor, tier), []).append(blob)
         conn.execute("BEGIN")
         try:
-            merged = self._merge(conn, groups)
+            merged = merge_chunks(conn, groups)
             conn.execute("DELETE FROM journal WHERE id <= ?", (top,))
             conn.execute("COMMIT")
         except BaseException:
@@ -634,59 +610,10 @@ class HistoryStore:
             raise
         return merged
 
-    @staticmethod
-    def _merge(conn: sqlite3.Connection, groups: Mapping[tuple[str, str], Sequence[bytes]]) -> int:
-        """Insert each group's commit chunks (in commit order) as compacted chunks, in time order, at most
-        ``CHUNK_MAX_ROWS`` rows each (inside the caller's transaction); returns rows merged."""
-        merged = 0
-        for (sensor, tier), blobs in groups.items():
-            ts, cols = concat_chunks([decode_chunk(b) for b in blobs])
-            order = sorted(range(len(ts)), key=ts.__getitem__)
-            if order != list(range(len(ts))):  # the clock stepped back: keep chunks in time order
-                ts = [ts[i] for i in order]
-                cols = {k: [c[i] for i in order] for k, c in cols.items()}
-            for i in range(0, len(ts), CHUNK_MAX_ROWS):
-                part_ts = ts[i : i + CHUNK_MAX_ROWS]
-                part = {k: c[i : i + CHUNK_MAX_ROWS] for k, c in cols.items()}
-                conn.execute(
-                    "INSERT INTO chunks (sensor, tier, t0_ns, t1_ns, n, blob) VALUES (?, ?, ?, ?, ?, ?)",
-                    (sensor, tier, part_ts[0], part_ts[-1], len(part_ts), encode_columns(part_ts, part)),
-                )
-            merged += len(ts)
-        return merged
-
     def prune(self) -> dict[str, int]:
         """Delete chunks past their tier's age, then the oldest ones until under the size cap (raw first).
 
         Returns chunks deleted per tier; logs one line when anything was deleted.
         """
-        conn = self._conn
-        assert conn is not None
-        deleted: dict[str, int] = {}
-        reasons: set[str] = set()
-
-        def delete(tier: str, cutoff: int, reason: str) -> int:
-            cur = conn.execute("DELETE FROM chunks WHERE tier = ? AND t0_ns < ?", (tier, cutoff))
-            if cur.rowcount:
-                deleted[tier] = deleted.get(tier, 0) + cur.rowcount
-                reasons.add(reason)
-                self.metrics.inc(
-                    "sensorcast_history_pruned_chunks_total", cur.rowcount, tier=tier, reason=reason
-                )
-            return cur.rowcount
-
-        for tier, cutoff in age_cutoffs(tier_spans(conn), self.clock_ns(), self.retention_s):
-            delete(tier, cutoff, "age")
-        while True:
-            step = size_cutoff(tier_spans(conn), used_bytes(conn), self.max_bytes)
-            if step is None or not delete(*step, "size"):
-                break
-        if deleted:
-            log.info(
-                "history: pruned %s (%s); %.1f MiB in use of %.0f MiB",
-                ", ".join(f"{n} {t} chunks" for t, n in deleted.items()),
-                " and ".join(sorted(reasons)),
-                used_bytes(conn) / 2**20,
-                self.max_bytes / 2**20,
-            )
-        return deleted
+        assert self._conn is not None
+        return prune_chunks(self._conn, self.clock_ns(), self.retention_s, self.max_bytes, self.metrics)

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from gateway.history.chunks import used_bytes
 from gateway.history.codec import encode_chunk
 from gateway.history.frames import FrameEncoder
 from gateway.history.reader import HistoryReader
 from gateway.history.recent import log_path
-from gateway.history.store import MAX_PENDING_EVENTS, HistoryStore, used_bytes
+from gateway.history.store import MAX_PENDING_EVENTS, HistoryStore
 from gateway.metrics import Metrics
 
 S = 10**9
