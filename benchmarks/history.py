@@ -108,7 +108,7 @@ def ingest(tmp: Path) -> None:
         conn.close()
         return took
 
-    def store_run() -> float:
+    def store_run() -> tuple[float, float]:
         path = fresh("store.db")
         st = HistoryStore(path, commit_interval_s=3600)
         st._open()
@@ -118,21 +118,25 @@ def ingest(tmp: Path) -> None:
             if (i + 1) * 200 % commit_every == 0:
                 st.commit()
         st.commit()
+        committed = time.perf_counter() - t
         st.fold()  # into SQLite, like the floor (the fold runs every 10 min, or at 4 MiB of recent log)
         took = time.perf_counter() - t
         assert st._conn is not None
         st._conn.close()
-        return took
+        return committed, took
 
     floor = min(floor_run() for _ in range(3))
-    store = min(store_run() for _ in range(3))
-    ratio = (n / store) / (n / floor)
-    row(
-        "ingest, readings/s (200 k, 3 fields, 10 sensors)",
-        f"{n / store:,.0f}",
-        f"bare executemany {n / floor:,.0f}",
-        f"{ratio:.2f}x of the floor (target >= 0.8x)",
-    )
+    runs = [store_run() for _ in range(3)]
+    for what, store in (
+        ("commits to the recent log, synced", min(r[0] for r in runs)),
+        ("commits and the fold into SQLite (level-6 chunks)", min(r[1] for r in runs)),
+    ):
+        row(
+            f"ingest, readings/s (200 k, 3 fields, 10 sensors): {what}",
+            f"{n / store:,.0f}",
+            f"bare executemany {n / floor:,.0f}",
+            f"{floor / store:.2f}x of the floor (target >= 0.8x)",
+        )
 
     # CPU at 10,000 readings/s, paced like the hub: 200 readings every 20 ms for 20 s.
     def paced(sink: Any) -> float:

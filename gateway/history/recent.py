@@ -27,8 +27,9 @@ import mmap
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
-from gateway.history.frames import FrameEncoder, Record, aligned, parse_frames
+from gateway.history.frames import HEADER, FrameEncoder, Record, aligned, first_seq, parse_frames
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,21 @@ def read_log(db_path: Path, after_seq: int) -> list[tuple[int, list[Record]]]:
     """The frames of the log newer than ``after_seq`` (a reader's view; the file may not exist)."""
     try:
         with open(log_path(db_path), "rb") as f:
-            data = f.read(READ_MAX_BYTES)
+            return _newer(f, after_seq)[0]
     except FileNotFoundError:
         return []
-    frames, _ = parse_frames(data)
-    return [(seq, recs) for seq, recs in frames if seq > after_seq]
+
+
+def _newer(f: BinaryIO, after_seq: int) -> tuple[list[tuple[int, list[Record]]], int]:
+    """The frames newer than ``after_seq`` and where the run ends (0 when it was all folded: not read at all,
+    so a reader's memory is bounded by what is not folded yet, at most about :data:`FOLD_BYTES`)."""
+    head = f.read(HEADER.size)
+    first = first_seq(head)
+    if first is None or first <= after_seq:
+        return [], 0
+    size = os.fstat(f.fileno()).st_size  # not read(n): that would allocate all of n first
+    frames, end = parse_frames(head + f.read(min(size, READ_MAX_BYTES) - len(head)))
+    return [(seq, recs) for seq, recs in frames if seq > after_seq], end
 
 
 class RecentLog:
@@ -90,11 +101,10 @@ class RecentLog:
         self.direct = False
         log.info("history: %s takes no O_DIRECT writes (a tmpfs?); writing through the page cache", self.path)
 
-    def frames(self) -> list[tuple[int, list[Record]]]:
-        """The whole frames in the file from its start; puts :attr:`offset` after them."""
+    def frames(self, after_seq: int) -> list[tuple[int, list[Record]]]:
+        """The whole frames newer than ``after_seq`` from the file's start; puts :attr:`offset` after them."""
         with open(self.path, "rb") as f:  # buffered: an O_DIRECT read would need an aligned buffer
-            data = f.read(READ_MAX_BYTES)
-        frames, self.offset = parse_frames(data)
+            frames, self.offset = _newer(f, after_seq)
         return frames  # the caller folds them and restarts the log: no appending to an old stream
 
     def append(self, seq: int, records: Sequence[Record]) -> None:

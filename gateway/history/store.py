@@ -318,17 +318,17 @@ class HistoryStore:
         since). False (logged): no usable log, history is off for this run."""
         conn = self._conn
         assert conn is not None
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (FOLDED_SEQ_KEY,)).fetchone()
+        folded = int(row[0]) if row else 0
         try:
             self._log = RecentLog(self.path)
-            frames = self._log.frames()
+            frames = self._log.frames(folded)
         except OSError as exc:
             log.error("history: cannot open %s (%s); history is off for this run", log_path(self.path), exc)
             self._log = None
             return False
-        row = conn.execute("SELECT value FROM meta WHERE key = ?", (FOLDED_SEQ_KEY,)).fetchone()
-        folded = int(row[0]) if row else 0
         self._seq = max([folded, *(seq for seq, _ in frames)])
-        self._unfolded = [r for seq, recs in frames if seq > folded for r in recs]
+        self._unfolded = [r for _, recs in frames for r in recs]
         self.fold()
         return True
 

@@ -12,7 +12,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.history import frames
-from gateway.history.frames import BLOCK_BYTES, HEADER, MAGIC, FrameEncoder, Record, aligned, parse_frames
+from gateway.history.frames import (
+    BLOCK_BYTES,
+    HEADER,
+    MAGIC,
+    FrameEncoder,
+    Record,
+    aligned,
+    first_seq,
+    parse_frames,
+)
 
 A: list[Record] = [("env", "raw", 1, 2, 2, b"\x00blob"), ("imu", "1s", 3, 3, 1, b"")]
 B: list[Record] = [("env", "1m", 60, 60, 1, b"c")]
@@ -132,3 +141,17 @@ def test_any_cut_keeps_exactly_the_whole_frames(cut: int, n: int) -> None:
     kept = [i for i in range(n) if ends[i] <= cut]
     expect_end = (kept[-1] + 1) * BLOCK_BYTES if kept else 0
     assert parse_frames(data[:cut]) == ([(100 + i, A[: i % 3]) for i in kept], expect_end)
+
+
+def test_first_seq_reads_only_the_first_header() -> None:
+    """The first frame's number from its header alone; None for a short or foreign start."""
+    frame = FrameEncoder().encode(41, A)
+    assert [
+        first_seq(frame[: HEADER.size]),
+        first_seq(frame[: HEADER.size - 1]),
+        first_seq(b"XX" + frame[2:]),
+    ] == [
+        41,
+        None,
+        None,
+    ]
