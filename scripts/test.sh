@@ -65,5 +65,5 @@ PYTHON="$py" "$here/scripts/test-floor.sh"
 # The pure protocol core, the MQTT in-flight window and the history store's pure parts are held to 100 % branch
 # coverage.
 "$py" -m coverage report \
-    --include='gateway/protocol/*,bridges/mqtt/window.py,gateway/history/policy.py,gateway/history/rollup.py,gateway/history/codec.py' \
+    --include='gateway/protocol/*,bridges/mqtt/window.py,gateway/history/policy.py,gateway/history/rollup.py,gateway/history/codec.py,gateway/history/frames.py' \
     --fail-under=100
