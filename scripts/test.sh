@@ -71,6 +71,7 @@ pure=(
     'gateway/history/policy.py'
     'gateway/history/rollup.py'
     'gateway/history/codec.py'
+    'gateway/history/frames.py'
     'gateway/fleet/ledger.py'
     'gateway/fleet/messages.py'
     'gateway/fleet/registry.py'

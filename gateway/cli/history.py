@@ -21,6 +21,7 @@ from gateway.history.export import (
     iso_utc,
     parse_duration_ns,
     parse_time_ns,
+    write_events_csv,
 )
 from gateway.history.reader import HistoryReader
 
@@ -37,8 +38,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", type=Path, help="the database file (default: from the config)")
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     sub.add_parser("info", help="size, tiers, oldest/newest per sensor, write estimate")
-    ex = sub.add_parser("export", help="write one sensor's history to stdout")
-    ex.add_argument("--sensor", required=True)
+    ex = sub.add_parser("export", help="write one sensor's history (or the rule events) to stdout")
+    ex.add_argument("--sensor", help="the sensor (required unless --events: then only its events)")
+    ex.add_argument(
+        "--events", action="store_true", help="the stored rule events (fired, cleared, acknowledged) instead"
+    )
     ex.add_argument("--fields", default="", help="comma-separated (default: all)")
     ex.add_argument(
         "--from", dest="from_", required=True, help="ISO-8601 (UTC unless an offset) or epoch seconds"
@@ -79,14 +83,14 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _size(path: Path) -> int:
-    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal"), Path(f"{path}-recent")) if p.exists())
 
 
 def info(reader: HistoryReader, out: TextIO) -> int:
     """Print the database's size and, per sensor and tier, rows and time span, plus a growth estimate."""
     rows = reader.sensors()
     size = _size(reader.path)
-    print(f"database: {reader.path} ({size / 2**20:.1f} MiB with its WAL)", file=out)
+    print(f"database: {reader.path} ({size / 2**20:.1f} MiB with its WAL and recent log)", file=out)
     if not rows:
         print("empty", file=out)
         return 0
@@ -112,6 +116,10 @@ def export(reader: HistoryReader, args: argparse.Namespace, out: TextIO) -> int:
     """Stream one sensor's history: raw chunk by chunk, or buckets page by page (constant memory)."""
     to_ns = parse_time_ns(args.to, "--to") if args.to else time.time_ns()
     from_ns = parse_time_ns(args.from_, "--from")
+    if args.events:
+        return export_events(reader, args.sensor, from_ns, to_ns, args.format, out)
+    if not args.sensor:
+        raise ExportError("--sensor: required (or --events)")
     fields = tuple(f for f in args.fields.split(",") if f)
     units = reader.units(args.sensor)
     period = parse_duration_ns(args.period, "--period") if args.period else None
@@ -158,5 +166,27 @@ def export(reader: HistoryReader, args: argparse.Namespace, out: TextIO) -> int:
                     first = False
             cursor = result.next_ns
     if args.format == "json":
+        out.write("]}\n")
+    return 0
+
+
+def export_events(
+    reader: HistoryReader, sensor: str | None, from_ns: int, to_ns: int, fmt: str, out: TextIO
+) -> int:
+    """Stream the stored rule events (of ``sensor``, or all) page by page, oldest first."""
+    cursor: int | None = from_ns
+    first = True
+    if fmt == "json":
+        out.write('{"events":[')
+    while cursor is not None:
+        events, cursor = reader.events(cursor, to_ns, sensor)
+        if fmt == "csv":
+            write_events_csv(out, events, header=first)
+            first = False
+        else:
+            for e in events:
+                out.write(("" if first else ",") + json.dumps(e, separators=(",", ":")))
+                first = False
+    if fmt == "json":
         out.write("]}\n")
     return 0

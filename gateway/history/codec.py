@@ -21,9 +21,10 @@ from gateway.history.errors import HistoryError
 VERSION = 1
 ZLIB_LEVEL = 6
 """zlib level of compacted chunks: written once, kept for months; level 6 is zlib's default trade-off."""
-JOURNAL_ZLIB_LEVEL = 1
-"""zlib level of a commit's chunks (the writer's hot path, rewritten at level 6 by the next compaction):
-a third of the CPU of level 6 for a few % more bytes, in a table whose WAL writes are mostly page overhead."""
+JOURNAL_ZLIB_LEVEL = 0
+"""zlib level of a commit's chunks: stored, not deflated - the recent log deflates each frame as part of one
+stream (gateway/history/frames.py), which compresses a few seconds of readings far better than each chunk on its
+own; the fold re-encodes them at :data:`ZLIB_LEVEL`."""
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
 """Largest decompressed chunk accepted when reading back (a damaged blob must not exhaust memory)."""
 

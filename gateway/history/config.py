@@ -16,10 +16,10 @@ from sensors.spec import did_you_mean
 
 DB_NAME = "history.db"
 COMMIT_INTERVAL_S = 5.0
-"""Readings are written in one transaction this often: at most this much history is lost on power loss, and
-each commit costs a few page writes on the SD card whatever it holds (figures: docs/benchmarks.md)."""
+"""Readings are appended to the recent log and synced this often: at most this much history is lost on power
+loss, and each commit costs at least one 4 KiB page on the SD card whatever it holds (docs/benchmarks.md)."""
 COMPACT_INTERVAL_S = 600.0
-"""Per-commit chunks are merged into one chunk per sensor and tier this often (fewer rows, faster queries)."""
+"""The recent log is folded into the database (one chunk per sensor and tier) this often, then retention runs."""
 MAX_BYTES = 1 << 30
 """Size cap of the database (1 GiB: a small share of an SD card); pruning keeps it below."""
 

@@ -190,3 +190,75 @@ def render(req: ExportRequest, result: HistoryResult, units: Mapping[str, str]) 
     buf = io.StringIO()
     write_csv(buf, result, units)
     return buf.getvalue()
+
+
+EVENT_COLUMNS: tuple[str, ...] = (
+    "sensor",
+    "rule",
+    "field",
+    "state",
+    "value",
+    "threshold",
+    "severity",
+    "acked_by",
+)
+"""CSV columns of ``/api/events`` after the two time columns (the ``event`` body's keys, docs/protocol.md)."""
+EVENTS_DEFAULT_SPAN_NS = 86400 * 10**9
+"""``/api/events`` without ``from``: the day before ``to``."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventsRequest:
+    """A validated ``/api/events`` query."""
+
+    sensor: str | None
+    from_ns: int
+    to_ns: int
+    format: str
+
+
+def parse_events(params: Mapping[str, Sequence[str]], now_ns: int) -> EventsRequest:
+    """Validate ``/api/events`` parameters: ``sensor`` (optional), ``from``/``to`` as for ``/api/history``
+    (``to`` defaults to now, ``from`` to a day before it), ``format`` csv or json."""
+    for key, values in params.items():
+        if key not in ("sensor", "from", "to", "format"):
+            raise ExportError(f"{key[:40]}: unknown parameter; known: sensor, from, to, format")
+        if len(values) > 1:
+            raise ExportError(f"{key}: given more than once")
+    one = {k: v[0] for k, v in params.items() if v}
+    sensor = one.get("sensor") or None
+    if sensor is not None and len(sensor) > 64:
+        raise ExportError("sensor: expected a sensor id (1..64 characters)")
+    to_ns = parse_time_ns(one["to"], "to") if "to" in one else now_ns
+    from_ns = parse_time_ns(one["from"], "from") if "from" in one else to_ns - EVENTS_DEFAULT_SPAN_NS
+    if to_ns <= from_ns:
+        raise ExportError("to: expected a time after 'from'")
+    fmt = one.get("format") or "json"
+    if fmt not in FORMATS:
+        raise ExportError("format: expected csv or json")
+    return EventsRequest(sensor, from_ns, to_ns, fmt)
+
+
+def _csv_threshold(value: Any) -> Any:
+    return f"{value[0]}..{value[1]}" if isinstance(value, list) and len(value) == 2 else value
+
+
+def write_events_csv(out: TextIO, events: Iterable[Mapping[str, Any]], header: bool = True) -> None:
+    """Write rule events as RFC 4180 CSV: time, then :data:`EVENT_COLUMNS` (a range threshold as ``lo..hi``)."""
+    writer = csv.writer(out, lineterminator="\r\n")
+    if header:
+        writer.writerow(["time_utc", "ts_ns", *EVENT_COLUMNS])
+    for e in events:
+        ts = e["ts"]
+        row = [e.get(k) for k in EVENT_COLUMNS]
+        row[EVENT_COLUMNS.index("threshold")] = _csv_threshold(row[EVENT_COLUMNS.index("threshold")])
+        writer.writerow([iso_utc(ts), ts, *row])
+
+
+def render_events(req: EventsRequest, events: Sequence[Mapping[str, Any]], next_ns: int | None) -> str:
+    """The HTTP body of one page of events, CSV or JSON (``{"events": [...], "next": ns or null}``)."""
+    if req.format == "json":
+        return json.dumps({"events": list(events), "next": next_ns}, separators=(",", ":"))
+    buf = io.StringIO()
+    write_events_csv(buf, events)
+    return buf.getvalue()

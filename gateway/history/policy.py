@@ -24,8 +24,13 @@ POLICIES: tuple[str, ...] = ("raw", "1s", "10s", "1m", "off")
 """What ``history = ...`` accepts in a ``[[sensors]]`` table."""
 ROLLUP_TIERS: tuple[str, ...] = ("1m", "1h")
 """Rollups every stored sensor gets, on top of its policy's tier."""
-PRUNE_ORDER: tuple[str, ...] = TIERS
-"""Under the size cap the oldest data of the finest tier goes first, the hourly rollups last."""
+EVENT_TIER = "event"
+"""Where rule events (fired, cleared, acknowledged) are kept: chunks of one sensor's events, beside its tiers."""
+RETENTION_OF: dict[str, str] = {EVENT_TIER: "1m"}
+"""Stored kinds that follow another tier's age retention: events are kept as long as the minute rollups they
+explain (``retention_days."1m"``)."""
+PRUNE_ORDER: tuple[str, ...] = ("raw", "1s", "10s", "1m", EVENT_TIER, "1h")
+"""Under the size cap the oldest data of the finest tier goes first, then the events, the hourly rollups last."""
 PRUNE_FRACTION = 10
 """Under the size cap, one pruning step removes about 1/PRUNE_FRACTION of a tier's time span: coarse enough
 that a large store gets under its cap in a few steps, fine enough not to throw away much more than needed."""
@@ -122,7 +127,7 @@ def age_cutoffs(
         span = spans.get(tier)
         if span is None:
             continue
-        cutoff = now_ns - int(retention_s[tier] * NS_PER_S)
+        cutoff = now_ns - int(retention_s[RETENTION_OF.get(tier, tier)] * NS_PER_S)
         if span.oldest_ns < cutoff:
             out.append((tier, cutoff))
     return out

@@ -1,7 +1,11 @@
 """Reading history back: tier choice, downsampling, raw pages. Blocking; runs in a thread, never on the loop.
 
 Each call opens its own read-only connection (WAL readers never block the writer, and a database moved aside
-by the writer is simply not found by the next query).
+by the writer is simply not found by the next query). The last few minutes are not in the database yet but in
+the recent log (:mod:`gateway.history.recent`): each call reads the log first, then opens one read transaction
+and loads the frames newer than the database's last fold into a TEMP ``journal`` table, which hides the
+database's own (legacy) ``journal`` table for the queries below - so a fold in between neither hides nor
+doubles a row.
 """
 
 from __future__ import annotations
@@ -14,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from gateway.history.codec import decode_chunk
-from gateway.history.policy import TIER_PERIOD_NS, TIERS, TierChoice, choose_tier
+from gateway.history.policy import EVENT_TIER, TIER_PERIOD_NS, TIERS, TierChoice, choose_tier
+from gateway.history.recent import read_log
 from gateway.history.rollup import Cell, downsample_cells, downsample_values
-from gateway.history.store import connect
+from gateway.history.store import FOLDED_SEQ_KEY, connect
 
 MAX_POINTS = 10_000
 """Buckets (or raw rows) one query returns at most; the rest is reached with the ``next`` cursor."""
+MAX_EVENTS = 10_000
+"""Rule events one query returns at most (oldest first); the rest is reached with the ``next`` cursor."""
 
 
 @dataclass(slots=True)
@@ -58,8 +65,23 @@ class HistoryReader:
         except sqlite3.OperationalError as exc:
             raise FileNotFoundError(str(self.path)) from exc
         try:
-            if conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'journal'").fetchone()[0] == 0:
+            frames = read_log(self.path, 0)  # before the snapshot: see the module docstring
+            conn.execute("BEGIN")
+            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "journal" not in names:
                 raise FileNotFoundError(str(self.path))  # being created by the writer right now
+            folded = 0
+            if "meta" in names:
+                row = conn.execute("SELECT value FROM meta WHERE key = ?", (FOLDED_SEQ_KEY,)).fetchone()
+                folded = int(row[0]) if row else 0
+            records = [r for seq, recs in frames if seq > folded for r in recs]
+            if records:
+                conn.execute("PRAGMA temp_store=MEMORY")
+                conn.execute("CREATE TEMP TABLE journal AS SELECT * FROM main.journal")
+                conn.executemany(
+                    "INSERT INTO temp.journal (sensor, tier, t0_ns, t1_ns, n, blob) VALUES (?, ?, ?, ?, ?, ?)",
+                    records,
+                )
             yield conn
         finally:
             conn.close()
@@ -110,6 +132,37 @@ class HistoryReader:
             )
             for (blob,) in cur:
                 yield decode_chunk(blob)
+
+    def events(
+        self, from_ns: int, to_ns: int, sensor: str | None = None, limit: int = MAX_EVENTS
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Stored rule events in [from_ns, to_ns) (of ``sensor``, or every sensor), oldest first, as ``event``
+        bodies (docs/protocol.md); at most ``limit``, and where the next page starts (None: no more)."""
+        found: list[dict[str, Any]] = []
+        with self._conn() as conn:
+            for table in ("chunks", "journal"):
+                sql = f"SELECT sensor, blob FROM {table} WHERE tier = ? AND t1_ns >= ? AND t0_ns < ?"
+                args: tuple[Any, ...] = (EVENT_TIER, from_ns, to_ns)
+                if sensor is not None:
+                    sql, args = sql + " AND sensor = ?", (*args, sensor)
+                for name, blob in conn.execute(sql, args):
+                    ts, cols = decode_chunk(blob)
+                    for i, t in enumerate(ts):
+                        if from_ns <= t < to_ns:
+                            event = {k: c[i] for k, c in cols.items() if c[i] is not None}
+                            found.append({"sensor": name, "ts": t, "acked_by": None, **event})
+        found.sort(key=lambda e: (e["ts"], e["sensor"], str(e.get("rule"))))
+        if len(found) <= limit:
+            return found, None
+        nxt = found[limit]["ts"]
+        cut = limit
+        while cut and found[cut - 1]["ts"] == nxt:  # the next page starts at nxt: do not send those twice
+            cut -= 1
+        if (
+            not cut
+        ):  # more than ``limit`` events at one nanosecond: the rest of them is skipped, never looped on
+            return found[:limit], nxt + 1
+        return found[:cut], nxt
 
     def choose(
         self,

@@ -10,13 +10,14 @@ every peak exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 Cell = list[Any]
 """``[n, nnum, min, max, sum, last]`` (a list: folded in place on the writer's hot path)."""
 Cells = dict[str, Cell]
 N, NNUM, MIN, MAX, SUM, LAST = range(6)
+T = TypeVar("T")
 
 
 def is_number(value: object) -> bool:
@@ -139,6 +140,26 @@ class Rollup:
         return out
 
 
+def _downsample(
+    items: Iterable[tuple[int, T]],
+    from_ns: int,
+    bucket_ns: int,
+    first: Callable[[T], Cell],
+    fold: Callable[[Cell, T], None],
+) -> list[tuple[int, Cell]]:
+    """Group ``(ts_ns, item)`` into buckets of ``bucket_ns`` aligned on ``from_ns``: a bucket's first item becomes
+    its cell through ``first``, later ones are folded in with ``fold``; sorted by time."""
+    out: dict[int, Cell] = {}
+    for ts, item in items:
+        key = ts - (ts - from_ns) % bucket_ns
+        cell = out.get(key)
+        if cell is None:
+            out[key] = first(item)
+        else:
+            fold(cell, item)
+    return sorted(out.items())
+
+
 def downsample_values(
     points: Iterable[tuple[int, object]], from_ns: int, bucket_ns: int
 ) -> list[tuple[int, Cell]]:
@@ -146,27 +167,11 @@ def downsample_values(
 
     Points must come in time order within each bucket (``last`` is the latest point folded).
     """
-    out: dict[int, Cell] = {}
-    for ts, value in points:
-        key = ts - (ts - from_ns) % bucket_ns
-        cell = out.get(key)
-        if cell is None:
-            out[key] = new_cell(value)
-        else:
-            add_value(cell, value)
-    return sorted(out.items())
+    return _downsample(points, from_ns, bucket_ns, new_cell, add_value)
 
 
 def downsample_cells(
     rows: Iterable[tuple[int, Cell]], from_ns: int, bucket_ns: int
 ) -> list[tuple[int, Cell]]:
     """Group rollup ``(t_ns, cell)`` rows into buckets of ``bucket_ns`` aligned on ``from_ns``; sorted by time."""
-    out: dict[int, Cell] = {}
-    for ts, cell in rows:
-        key = ts - (ts - from_ns) % bucket_ns
-        mine = out.get(key)
-        if mine is None:
-            out[key] = list(cell)
-        else:
-            merge_cell(mine, cell)
-    return sorted(out.items())
+    return _downsample(rows, from_ns, bucket_ns, list, merge_cell)

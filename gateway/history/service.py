@@ -7,7 +7,7 @@ import concurrent.futures
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.history.config import HistoryConfig
 from gateway.history.reader import HistoryReader, HistoryResult
@@ -44,6 +44,7 @@ class HistoryService:
         self.reader = HistoryReader(self.path)
         self._pool = concurrent.futures.ThreadPoolExecutor(QUERY_THREADS, thread_name_prefix="history-query")
         self._remove_sink: Callable[[], None] | None = None
+        self._remove_event_sink: Callable[[], None] | None = None
 
     def start(self, hub: Hub, catalogue: Catalogue) -> None:
         """Set each sensor's policy and units from the catalogue, then start writing every batch the hub
@@ -56,6 +57,7 @@ class HistoryService:
             self.store.policies[actuator.id] = self.config.policies.get(actuator.id, "raw")
         self.store.start()
         self._remove_sink = hub.add_sink(self.store.on_batch)
+        self._remove_event_sink = hub.add_event_sink(self.store.on_event)
         log.info("history: %s (commit every %g s)", self.path, self.config.commit_interval_s)
 
     async def run(self, fn: Callable[[], T]) -> T:
@@ -83,9 +85,18 @@ class HistoryService:
             )
         )
 
+    async def events(
+        self, from_ns: int, to_ns: int, sensor: str | None = None, limit: int | None = None
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """:meth:`HistoryReader.events` off the event loop."""
+        kw = {} if limit is None else {"limit": limit}
+        return await self.run(lambda: self.reader.events(from_ns, to_ns, sensor, **kw))
+
     async def close(self) -> None:
         """Stop taking batches, write what is pending, stop the threads."""
         if self._remove_sink is not None:
             self._remove_sink()
+        if self._remove_event_sink is not None:
+            self._remove_event_sink()
         await asyncio.to_thread(self.store.close)
         self._pool.shutdown(wait=False, cancel_futures=True)

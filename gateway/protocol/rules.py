@@ -235,6 +235,8 @@ class RuleTracker:
             self.last_seen_s = now_s
             fire, clear = False, True
             shown = None
+        if not fire and self.state == INACTIVE:  # the common case (a quiet rate rule): nothing changes
+            return None
         before = self.state
         change = self._step(fire, clear, now_s)
         if self.state != before:
@@ -296,7 +298,10 @@ class RuleEngine:
                         continue
                 except TypeError:  # None or text: no reading for this rule
                     continue
-                number = _finite(value)
+                if tracker.stale_quiet and tracker.last_seen_s == now_s:  # seen in this batch already
+                    continue
+                # x - x == 0 only for a finite float: the common case without a call
+                number = value if type(value) is float and value - value == 0.0 else _finite(value)
                 if number is None:
                     continue
                 if tracker.stale_quiet:

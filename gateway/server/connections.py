@@ -26,7 +26,7 @@ from websockets.typing import Subprotocol
 from gateway import __version__
 from gateway.catalogue import Catalogue
 from gateway.config import Config
-from gateway.history.http import history_response
+from gateway.history.http import events_response, history_response
 from gateway.history.service import HistoryService
 from gateway.hub import Hub
 from gateway.metrics import Metrics
@@ -287,8 +287,8 @@ class GatewayServer:
                     "text/plain; version=0.0.4; charset=utf-8",
                     {"Cache-Control": "no-store"},
                 )
-            if path == "/api/history":
-                return self._history_http(conn, request)
+            if path in ("/api/history", "/api/events"):
+                return self._history_http(conn, request, path)
             if path == "/" or path.startswith("/static/") or path == "/index.html":
                 return self.static.get(path, request)
             return response(HTTPStatus.NOT_FOUND, "not found\n")
@@ -301,14 +301,19 @@ class GatewayServer:
             return response(HTTPStatus.SERVICE_UNAVAILABLE, "too many clients\n", extra={"Retry-After": "5"})
         return None
 
-    def _history_http(self, conn: ServerConnection, request: Request) -> Response | Awaitable[Response]:
-        """``/api/history``: a token of any role when tokens are configured (header only, never the URL)."""
+    def _history_http(
+        self, conn: ServerConnection, request: Request, path: str
+    ) -> Response | Awaitable[Response]:
+        """``/api/history``, ``/api/events``: a token of any role when tokens are configured (header only, never
+        the URL)."""
         if self.tokens:
-            refused = self._metrics_auth(conn, request, "/api/history")
+            refused = self._metrics_auth(conn, request, path)
             if refused is not None:
                 return refused
         if self.history is None:
             return response(HTTPStatus.NOT_FOUND, "history is off on this gateway ([history] enabled)\n")
+        if path == "/api/events":
+            return events_response(self.history, request)
         return history_response(self.history, request)
 
     def _metrics_auth(

@@ -255,3 +255,48 @@ async def test_http_export_pages_with_a_next_cursor(tmp_path: Path, monkeypatch:
             assert link is not None and link.endswith('>; rel="next"')
             url = app.http_url.rstrip("/") + link[1 : link.index(">")]
         assert (seen, pages) == (list(range(12)), 3)
+
+
+async def test_rule_events_are_stored_and_served_by_http_and_the_cli(tmp_path: Path) -> None:
+    """A rule that fires on a running gateway is kept in the store: /api/events (Bearer token only) serves it
+    as CSV and JSON; `sensorcast history export --events` writes the same event from the file."""
+    import subprocess
+    import sys
+
+    rule = {"id": "counted", "sensor": "wave", "field": "n", "when": "above", "threshold": 3}
+    cfg = config(
+        tmp_path, security={"tokens": [{"name": "v", "role": "viewer", "token": TOKEN}]}, rules=[rule]
+    )
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with running(cfg) as app:
+        url = app.http_url + "api/events?format=csv"
+        deadline = time.monotonic() + scaled(10)
+        table: list[list[str]] = []
+        while len(table) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            status, headers, body = await asyncio.to_thread(get, url, auth)
+            assert status == 200 and headers["Content-Type"].startswith("text/csv")
+            table = list(csv.reader(io.StringIO(body.decode())))
+        status, headers, _ = await asyncio.to_thread(get, url)
+        assert (status, headers.get("WWW-Authenticate")) == (401, 'Bearer realm="sensorcast"')
+        status, _, body = await asyncio.to_thread(get, url + "&sensor=wave&format=json", auth)
+        assert status == 400 and body == b"format: given more than once\n"
+        status, _, body = await asyncio.to_thread(get, app.http_url + "api/events?sensor=wave", auth)
+        doc = json.loads(body)
+    assert table[0] == ["time_utc", "ts_ns", "sensor", "rule", "field", "state", "value", "threshold",
+                        "severity", "acked_by"]  # fmt: skip
+    assert [r[2:6] + r[7:] for r in table[1:]] == [["wave", "counted", "n", "active", "3.0", "warning", ""]]
+    event = doc["events"][0]
+    assert (status, doc["next"], len(doc["events"])) == (200, None, 1)
+    assert {k: event[k] for k in ("rule", "sensor", "field", "state", "threshold", "acked_by")} == {
+        "rule": "counted", "sensor": "wave", "field": "n", "state": "active", "threshold": 3.0, "acked_by": None
+    }  # fmt: skip
+    assert event["ts"] == int(table[1][1]) and event["value"] > 3
+    out = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "gateway", "history", "--db", str(tmp_path / "history.db"), "export", "--events",
+         "--from", "0", "--format", "json"],
+        capture_output=True, text=True, timeout=scaled(30),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"events": [event]}

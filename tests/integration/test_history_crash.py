@@ -25,15 +25,13 @@ def newest_raw_ns(path: Path) -> int:
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        if not conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'chunks'").fetchone()[0]:
-            return 0  # the writer is creating the schema right now
-        rows = conn.execute(
-            "SELECT max(t1_ns) FROM (SELECT t1_ns FROM journal WHERE tier = 'raw'"
-            " UNION ALL SELECT t1_ns FROM chunks WHERE tier = 'raw')"
-        ).fetchone()
-        return int(rows[0] or 0)
     finally:
         conn.close()
+    try:  # the database and the recent log (the last commits are only there until the next fold)
+        tiers = HistoryReader(path).sensors()
+    except FileNotFoundError:
+        return 0  # the writer is creating the schema right now
+    return max((d["newest_ns"] for d in tiers if d["tier"] == "raw"), default=0)
 
 
 def test_kill_9_twenty_times_during_writes(tmp_path: Path) -> None:

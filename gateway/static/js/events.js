@@ -2,10 +2,13 @@
  * The Alerts panel: events of the gateway's local rules (docs/protocol.md, `event`). Active rules come from
  * hello.events (so a page opened late shows them) and live `event` frames; each row shows severity, sensor,
  * field, value and threshold; operators can acknowledge (`ack_event`). Cards of sensors with an active rule are
- * highlighted (data-alert = the worst severity). Cleared events stay in a short recent list.
+ * highlighted (data-alert = the worst severity). Cleared events stay in a short recent list; on a gateway with the
+ * "history" capability the list is first filled from the stored events of the last day (`GET /api/events`), so a
+ * reload or a restart does not empty it.
  */
 
-const RECENT_MAX = 20; // cleared events kept in the list: a glance at what happened, not a history store
+const RECENT_MAX = 20; // events kept in the list: a glance at what happened (the store keeps the rest)
+const STORED_SPAN_S = 86400; // how far back the list looks in the gateway's stored events
 const RANK = { info: 1, warning: 2, critical: 3 };
 
 function describe(e) {
@@ -32,6 +35,20 @@ export class EventsPanel {
     this.operator = hello.role === "operator";
     this.active = new Map((hello.events ?? []).map((e) => [e.rule, e]));
     this.section.hidden = !(hello.rules ?? []).length && !this.active.size;
+    this.render();
+    if (hello.caps?.includes("history")) this.loadStored(this.client.token).catch((err) => console.warn("sensorcast: events", err));
+  }
+
+  /** Fill the recent list with the last day's stored events (newest first; the live ones that came meanwhile stay). */
+  async loadStored(token) {
+    const q = new URLSearchParams({ from: (Date.now() / 1000 - STORED_SPAN_S).toFixed(3), format: "json" });
+    const resp = await fetch(`/api/events?${q}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+    if (!resp.ok) return;
+    const { events } = await resp.json();
+    const seen = new Set(this.recent.map((e) => `${e.rule} ${e.ts} ${e.state}`));
+    const stored = events.filter((e) => !seen.has(`${e.rule} ${e.ts} ${e.state}`)).reverse();
+    this.recent = [...this.recent, ...stored].sort((a, b) => Number(b.ts) - Number(a.ts)).slice(0, RECENT_MAX);
+    if (this.recent.length) this.section.hidden = false;
     this.render();
   }
 
@@ -61,7 +78,8 @@ export class EventsPanel {
         const li = document.createElement("li");
         li.dataset.rule = e.rule;
         li.dataset.state = e.state;
-        li.textContent = `cleared ${describe(e)}`;
+        const what = e.state !== "active" ? "cleared" : e.acked_by ? "acknowledged" : "fired";
+        li.textContent = `${what} ${describe(e)}`;
         return li;
       }),
     );

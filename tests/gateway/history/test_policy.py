@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from gateway.history.policy import (
     DEFAULT_RETENTION_S,
+    EVENT_TIER,
     NS_PER_S,
     PRUNE_ORDER,
     TIER_PERIOD_NS,
@@ -73,7 +74,7 @@ def test_choose_tier_falls_back_when_fine_tiers_were_pruned() -> None:
 @given(
     span=st.integers(1, 400 * DAY),
     points=st.integers(1, 100_000),
-    oldest=st.dictionaries(st.sampled_from(TIERS), st.one_of(st.none(), st.integers(-DAY, DAY))),
+    oldest=st.dictionaries(st.sampled_from(PRUNE_ORDER), st.one_of(st.none(), st.integers(-DAY, DAY))),
 )
 def test_choose_tier_properties(span: int, points: int, oldest: dict[str, int | None]) -> None:
     """The choice is a stored tier, its bucket is never finer than the tier, and a covering tier that is fine
@@ -112,7 +113,9 @@ def test_size_cutoff_order_and_step() -> None:
     assert size_cutoff({}, 11, 10) is None
 
 
-@given(st.dictionaries(st.sampled_from(TIERS), st.tuples(st.integers(0, 10**18), st.integers(0, 10**18))))
+@given(
+    st.dictionaries(st.sampled_from(PRUNE_ORDER), st.tuples(st.integers(0, 10**18), st.integers(0, 10**18)))
+)
 def test_size_cutoff_always_removes_the_first_tier_oldest(raw: dict[str, tuple[int, int]]) -> None:
     """The size step picks the first non-empty tier in PRUNE_ORDER and a cutoff past its oldest row."""
     spans = {t: TierSpan(min(a, b), max(a, b)) for t, (a, b) in raw.items()}
@@ -123,3 +126,13 @@ def test_size_cutoff_always_removes_the_first_tier_oldest(raw: dict[str, tuple[i
     first = next(t for t in PRUNE_ORDER if t in spans)
     assert step is not None and step[0] == first
     assert spans[first].oldest_ns < step[1] <= max(spans[first].newest_ns, spans[first].oldest_ns + 1)
+
+
+def test_events_follow_the_minute_rollups_retention_and_go_before_the_hourly_ones() -> None:
+    """Rule events older than the 1 m retention are cut at now - that retention; under the size cap they go
+    after the 1 m rollups and before the 1 h ones."""
+    now = 4000 * DAY
+    spans = {EVENT_TIER: TierSpan(now - 500 * DAY, now), "1h": TierSpan(now - DAY, now)}
+    assert age_cutoffs(spans, now, DEFAULT_RETENTION_S) == [(EVENT_TIER, now - 400 * DAY)]
+    assert size_cutoff({**spans, "1m": TierSpan(now - DAY, now)}, 11, 10) == ("1m", now - DAY + DAY // 10)
+    assert size_cutoff(spans, 11, 10) == (EVENT_TIER, now - 500 * DAY + 50 * DAY)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import gateway.history
 
-PURE = ("policy", "rollup", "codec", "errors")
+PURE = ("policy", "rollup", "codec", "errors", "frames")
 FORBIDDEN = {"asyncio", "sqlite3", "threading", "time", "datetime", "socket", "websockets", "os", "pathlib"}
 
 

@@ -9,8 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from gateway.history.chunks import used_bytes
+from gateway.history.codec import encode_chunk
+from gateway.history.frames import FrameEncoder
 from gateway.history.reader import HistoryReader
-from gateway.history.store import HistoryStore, used_bytes
+from gateway.history.recent import log_path
+from gateway.history.store import MAX_PENDING_EVENTS, HistoryStore
 from gateway.metrics import Metrics
 
 S = 10**9
@@ -83,23 +87,69 @@ def test_off_sensor_is_not_stored(tmp_path: Path) -> None:
     assert HistoryReader(tmp_path / "h.db").query("door", [], T0, T0 + 5 * S) is None
 
 
-def test_compaction_merges_the_journal_and_keeps_every_row(tmp_path: Path) -> None:
-    """Many commits become one chunk per sensor and tier; the data reads back the same."""
+def test_fold_merges_the_recent_log_and_keeps_every_row(tmp_path: Path) -> None:
+    """Many commits (frames in the recent log, none in the database) become one chunk per sensor and tier;
+    the data reads back the same before and after the fold."""
     path = tmp_path / "h.db"
     st = store(path)
     for i in range(10):
         feed(st, "env", range(i * 10, i * 10 + 10))
         st.commit()
-    before = HistoryReader(path).query("env", [], T0, T0 + 100 * S)
-    assert st.compact() == 100 + 1  # 100 raw rows, one closed 1 m bucket
     conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM chunks").fetchone()[0] == 0
+    before = HistoryReader(path).query("env", [], T0, T0 + 100 * S)
+    assert before is not None and len(before.rows) == 100
+    assert st.fold() == 100 + 1  # 100 raw rows, one closed 1 m bucket
+    assert st.fold() == 0
     assert conn.execute("SELECT count(*) FROM journal").fetchone()[0] == 0
     assert conn.execute("SELECT tier, count(*) FROM chunks GROUP BY tier ORDER BY tier").fetchall() == [
         ("1m", 1),
         ("raw", 1),
     ]
     after = HistoryReader(path).query("env", [], T0, T0 + 100 * S)
-    assert before is not None and after is not None and after.rows == before.rows
+    assert after is not None and after.rows == before.rows
+
+
+def test_legacy_journal_rows_are_compacted(tmp_path: Path) -> None:
+    """Commit chunks a database holds in its journal table (written before the recent log) are merged into
+    chunks by the compaction and read back the same."""
+    path = tmp_path / "h.db"
+    st = store(path)
+    conn = st._conn
+    assert conn is not None
+    rows = [(T0 + i * S, {"v": i}) for i in range(20)]
+    for part in (rows[:10], rows[10:]):
+        conn.execute(
+            "INSERT INTO journal (sensor, tier, t0_ns, t1_ns, n, blob) VALUES ('env', 'raw', ?, ?, ?, ?)",
+            (part[0][0], part[-1][0], len(part), encode_chunk(part)),
+        )
+    assert st.compact() == 20
+    assert st.compact() == 0
+    assert conn.execute("SELECT sensor, tier, n FROM chunks").fetchall() == [("env", "raw", 20)]
+    res = HistoryReader(path).query("env", ["v"], T0, T0 + 20 * S)
+    assert res is not None and res.rows == [[t, v["v"]] for t, v in rows]
+
+
+def test_a_kill_before_the_fold_loses_no_commit_and_doubles_none(tmp_path: Path) -> None:
+    """Commits only in the recent log are folded when the store opens after a kill; opening again (a kill
+    right after that fold) adds no duplicate; a torn frame at the log's end is ignored."""
+    path = tmp_path / "h.db"
+    st = store(path)
+    for i in range(3):
+        feed(st, "env", range(i * 10, i * 10 + 10))
+        st.commit()
+    with open(log_path(path), "ab") as f:
+        f.write(
+            FrameEncoder().encode(st._seq + 1, [("env", "raw", 0, 0, 1, b"x")])[:-3]
+        )  # torn by a power cut
+    for _ in range(2):  # no close(): killed
+        st = store(path)
+    res = HistoryReader(path).query("env", ["v"], T0, T0 + 100 * S)
+    assert res is not None and [r[1] for r in res.rows] == [s * 10 for s in range(30)]
+    feed(st, "env", range(30, 40))
+    st.commit()  # the log starts over at offset 0, after a fold recorded in the database
+    res = HistoryReader(path).query("env", ["v"], T0, T0 + 100 * S)
+    assert res is not None and [r[1] for r in res.rows] == [s * 10 for s in range(40)]
 
 
 def test_size_cap_prunes_raw_first_then_rollups(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -111,7 +161,7 @@ def test_size_cap_prunes_raw_first_then_rollups(tmp_path: Path, caplog: pytest.L
     for day in range(12):  # random values, which do not compress: ~150 kB of raw chunks per step
         feed(st, "env", range(day * 4000, day * 4000 + 4000), start=T0 - 10**6 * S, noise=4)
         st.commit()
-        st.compact()
+        st.fold()
     assert used_bytes(st._conn) > 1 << 20  # type: ignore[arg-type]
     with caplog.at_level(logging.INFO, logger="gateway.history.store"):
         pruned = st.prune()
@@ -134,10 +184,10 @@ def test_age_retention(tmp_path: Path) -> None:
     )
     feed(st, "env", range(0, 10))
     st.commit()
-    st.compact()
+    st.fold()
     feed(st, "env", range(60, 70))
     st.commit()
-    st.compact()
+    st.fold()
     assert st.prune() == {"raw": 1}
     res = HistoryReader(path).query("env", ["v"], T0, T0 + 100 * S)
     assert res is not None and [r[0] for r in res.rows] == [T0 + s * S for s in range(60, 70)]
@@ -176,7 +226,7 @@ def test_damaged_pages_are_found_by_quick_check(tmp_path: Path) -> None:
         data[off : off + 200] = b"\xa5" * 200
     path.write_bytes(bytes(data))
     st = store(path)
-    assert len([p for p in tmp_path.glob("h.db.corrupt-*") if not p.name.endswith("-wal")]) == 1
+    assert len([p for p in tmp_path.glob("h.db.corrupt-*") if not p.name.endswith(("-wal", "-recent"))]) == 1
     assert HistoryReader(path).sensors() == []
 
 
@@ -224,3 +274,47 @@ def test_a_failing_writer_step_is_logged_and_the_thread_lives_on(
     assert metrics.get("sensorcast_history_dropped_total", reason="bug") == 1
     res = HistoryReader(tmp_path / "h.db").query("env", ["v"], T0, T0 + 3 * S)
     assert res is not None and [r[1] for r in res.rows] == [0, 10, 20]
+
+
+def test_rule_events_are_kept_and_read_back_in_time_order(tmp_path: Path) -> None:
+    """Fired, acknowledged and cleared events go through the recent log and the fold unchanged; they are read
+    back oldest first, per sensor or all, paged without repeating an event that shares the cursor's time."""
+    path = tmp_path / "h.db"
+    st = store(path)
+
+    def ev(ts: int, sensor: str, state: str, acked_by: str | None = None) -> dict[str, object]:
+        return {"rule": f"r-{sensor}", "sensor": sensor, "field": "v", "state": state, "value": 30.5,
+                "threshold": [1, 2] if sensor == "b" else 25, "severity": "warning", "ts": ts,
+                "acked_by": acked_by}  # fmt: skip
+
+    events = [
+        ev(T0 + 1, "a", "active"),
+        ev(T0 + 2, "a", "active", "op"),
+        ev(T0 + 2, "b", "active"),
+        ev(T0 + 5, "a", "inactive"),
+    ]
+    for e in (events[1], events[0], events[2]):  # handed over out of order
+        st.on_event(e)
+    st.commit()
+    reader = HistoryReader(path)
+    assert reader.events(T0, T0 + 10) == (events[:3], None)  # from the recent log
+    st.on_event(events[3])
+    st.commit()
+    st.fold()
+    assert reader.events(T0, T0 + 10) == (events, None)
+    assert reader.events(T0, T0 + 10, "a") == ([events[0], events[1], events[3]], None)
+    assert reader.events(T0, T0 + 10, limit=2) == ([events[0]], T0 + 2)
+    assert reader.events(T0 + 2, T0 + 10, limit=2) == (events[1:3], T0 + 5)
+    assert reader.events(T0 + 3, T0 + 5) == ([], None)
+    # more events at one nanosecond than a page holds: the rest of that nanosecond is skipped, not looped on
+    assert reader.events(T0 + 2, T0 + 10, limit=1) == ([events[1]], T0 + 3)
+
+
+def test_events_beyond_the_queue_bound_are_dropped_and_counted(tmp_path: Path) -> None:
+    """Past MAX_PENDING_EVENTS waiting events, new ones are dropped and counted as queue_full."""
+    metrics = Metrics()
+    st = store(tmp_path / "h.db", metrics=metrics)
+    for i in range(MAX_PENDING_EVENTS + 3):
+        st.on_event({"rule": "r", "sensor": "s", "field": "v", "state": "active", "ts": i})
+    assert len(st._pending_events) == MAX_PENDING_EVENTS
+    assert 'sensorcast_history_dropped_total{reason="queue_full"} 3' in metrics.render()

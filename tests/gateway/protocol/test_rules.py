@@ -239,3 +239,19 @@ def test_a_sensor_going_offline_raises_the_stale_rule_not_the_threshold(
     expected = [("off", ACTIVE)] if now - last >= stale_s else []
     assert [(r, s) for _, r, s in events] == expected
     assert eng.state("hot") == INACTIVE
+
+
+def test_a_batch_refreshes_a_stale_rule_once_and_skips_sensors_without_rules() -> None:
+    """Several readings of a stale rule's sensor in one batch (one now_s) count as one sighting at that time;
+    a reading of a sensor without rules in the batch changes nothing; the rule fires 10 s after the batch."""
+    eng = RuleEngine([Rule("off", "s", "t", "stale", 10)], 0.0)
+    batch = [
+        (1, 0, 5 * S, "s", {"t": 1.0}, 0),
+        (2, 0, 5 * S, "other", {"t": 1.0}, 0),
+        (3, 0, 5 * S, "s", {"t": 2}, 0),
+    ]
+    assert eng.on_readings(batch, 5.0) == []
+    assert eng.trackers["off"].last_seen_s == 5.0
+    assert [(now, e.state) for now in (14.9, 15.0) for e in eng.on_tick(now, int(now * S))] == [
+        (15.0, ACTIVE)
+    ]

@@ -68,3 +68,34 @@ def test_a_fired_rule_shows_in_the_panel_highlights_its_card_and_an_operator_ack
         page.wait_for_selector(f"{ACTIVE_ROW} .acked", timeout=ms(10))
         assert (page.text_content(f"{ACTIVE_ROW} .acked") or "").startswith("acknowledged by 127.0.0.1:")
     assert op.query_selector(f"{ACTIVE_ROW} button") is None
+
+
+def test_events_stored_before_a_restart_are_listed_after_a_reload(
+    gateways: GatewayFactory, new_page: PageFactory, tmp_path: Path
+) -> None:
+    """A rule fires in a first run; after a restart whose rule cannot fire, the reloaded page has no active
+    alert but lists the stored 'fired' event of the first run (from /api/events, with the token)."""
+    rule = {
+        "id": "counted",
+        "sensor": "tick",
+        "field": "n",
+        "when": "above",
+        "threshold": 5,
+        "severity": "critical",
+    }
+    sensors = [synthetic("tick", 0.1, ["a"])]
+    cfg = write_config(tmp_path / "gw.toml", tokens=True, sensors=sensors, rules=[rule])
+    first = gateways(cfg)
+    url = first.start()
+    page = open_as(new_page, url, OPERATOR_TOKEN)
+    page.wait_for_selector(ACTIVE_ROW, timeout=ms(10))
+    fired = (page.text_content(ACTIVE_ROW) or "").removeprefix("critical").removesuffix("Acknowledge")
+    first.stop()  # a clean stop: the event is in the database
+    write_config(cfg, tokens=True, sensors=sensors, rules=[{**rule, "threshold": 10**9}])
+    gateways(cfg, port=first.port).start()
+    page.reload()
+    page.wait_for_selector('#conn[data-state="open"]', timeout=ms(10))
+    stored = '#alerts .alerts-recent li[data-rule="counted"][data-state="active"]'
+    page.wait_for_selector(stored, timeout=ms(10))
+    assert page.text_content(stored) == f"fired {fired}"
+    assert page.text_content("#alerts .alerts-active") == "No active alerts."
