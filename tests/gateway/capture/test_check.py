@@ -90,7 +90,9 @@ def test_the_report_is_bounded_in_lines_and_value_length() -> None:
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 20), st.floats(allow_nan=False)), max_size=30))
+@given(
+    st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 20), st.floats(allow_nan=False)), max_size=30)
+)
 def test_a_dump_always_matches_itself_and_a_changed_value_is_always_found(
     rows: list[tuple[str, int, float]],
 ) -> None:
