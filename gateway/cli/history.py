@@ -117,7 +117,9 @@ def export(reader: HistoryReader, args: argparse.Namespace, out: TextIO) -> int:
     to_ns = parse_time_ns(args.to, "--to") if args.to else time.time_ns()
     from_ns = parse_time_ns(args.from_, "--from")
     if from_ns >= to_ns:
-        raise ExportError(f"--from {args.from_} is not before --to {args.to or 'now'}: expected an earlier --from")
+        raise ExportError(
+            f"--from {args.from_} is not before --to {args.to or 'now'}: expected an earlier --from"
+        )
     fields = tuple(f for f in args.fields.split(",") if f)
     units = reader.units(args.sensor)
     period = parse_duration_ns(args.period, "--period") if args.period else None

@@ -15,14 +15,14 @@ T0_S = 1_790_000_000
 
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
-    """A history database with 180 readings of ``env`` (one a second from T0_S)."""
+    """A history database with 5000 readings of ``env`` (one a second from T0_S: more than a pipe buffer holds)."""
     from gateway.history.store import HistoryStore
 
     path = tmp_path / "h.db"
     st = HistoryStore(path, units={"env": {"t": "°C"}})
     st._open()
     t0 = T0_S * 10**9
-    st.on_batch([(i + 1, 0, t0 + i * 10**9, "env", {"t": 20 + i % 5}, 0) for i in range(180)])
+    st.on_batch([(i + 1, 0, t0 + i * 10**9, "env", {"t": 20 + i % 5}, 0) for i in range(5000)])
     st.commit(final=True)
     return path
 
