@@ -8,6 +8,7 @@ import asyncio
 import errno
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -188,17 +189,28 @@ def main(args: argparse.Namespace) -> int:
                     return _fail(f"--check {args.check}: cannot read it: {exc.strerror or exc}")
                 except ValueError as exc:
                     return _fail(f"--check {args.check}: {exc}")
+            partial = f"{args.dump}.partial"
             if args.dump:
+                if os.path.isdir(args.dump):
+                    return _fail(
+                        f"--dump {args.dump} is a directory: expected a file path, such as readings.jsonl"
+                    )
                 try:  # before the replay: a wrong path is told at once, not after minutes of decoding
-                    dump_file = open(args.dump, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+                    dump_file = open(partial, "w", encoding="utf-8")  # noqa: SIM115 - closed below
                 except OSError as exc:
                     return _fail(f"--dump {args.dump}: cannot write it: {exc.strerror or exc}")
-            started = time.monotonic()
-            lines, mismatch = dump_lines(capture, speed)
-            elapsed = time.monotonic() - started
-            if args.dump:
-                with dump_file:
-                    dump_file.writelines(json.dumps(line, separators=(",", ":")) + "\n" for line in lines)
+            try:  # an existing dump is replaced only by a complete one (Ctrl-C, a mismatch in the build: kept)
+                started = time.monotonic()
+                lines, mismatch = dump_lines(capture, speed)
+                elapsed = time.monotonic() - started
+                if args.dump:
+                    with dump_file:
+                        dump_file.writelines(json.dumps(line, separators=(",", ":")) + "\n" for line in lines)
+                    os.replace(partial, args.dump)
+            finally:
+                if args.dump and os.path.exists(partial):
+                    dump_file.close()
+                    os.unlink(partial)
             print(
                 f"replay: {len(lines)} readings from {capture.duration_ns / 1e9:.1f} s of capture in {elapsed:.2f} s",
                 file=sys.stderr,

@@ -102,6 +102,33 @@ def test_ctrl_c_while_recording_leaves_a_complete_capture(tmp_path: Path) -> Non
     assert done.returncode == 0 and "cut short" not in done.stderr, done.stderr
 
 
+def test_ctrl_c_during_a_dump_keeps_the_previous_dump(capture: Path, tmp_path: Path) -> None:
+    """SIGINT while `--dump` replays at recorded speed: exit 130, no traceback, the old file untouched."""
+    dump = tmp_path / "readings.jsonl"
+    dump.write_text("previous\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "replay", str(capture), "--speed", "1", "--dump", str(dump)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(tmp_path),
+        cwd=tmp_path,
+    )
+    try:
+        assert proc.stderr is not None
+        assert "follow GPIO edges" in proc.stderr.readline()  # printed as the replay starts (3 s to go)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=scaled(30))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert dump.read_text() == "previous\n" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "readings.jsonl"
+    ]
+
+
 def test_check_names_sensor_reading_field_expected_and_got_and_counts_the_rest(
     capture: Path, tmp_path: Path
 ) -> None:
@@ -149,7 +176,7 @@ def test_check_names_sensor_reading_field_expected_and_got_and_counts_the_rest(
             ["replay", "CAP", "--speed", "max", "--dump", "no/such/dir/d.jsonl"],
             "--dump no/such/dir/d.jsonl: cannot",
         ),
-        (["replay", "CAP", "--speed", "max", "--dump", "."], "--dump .: cannot write it: Is a directory"),
+        (["replay", "CAP", "--speed", "max", "--dump", "."], "--dump . is a directory: expected a file path"),
         (["replay", "CAP", "--speed", "max", "--check", "CAP"], "--check CAP: line 1 is not a reading"),
         (["replay", "CAP", "--speed", "max", "--check", "empty"], "--check empty: it holds no readings"),
     ],
