@@ -166,6 +166,8 @@ def main(args: argparse.Namespace) -> int:
     from gateway.capture.replayer import Capture, ReplayMismatch
 
     setup_logging(args.log_level)
+    if args.loop and (args.dump or args.check) and args.port is None:
+        return _fail("--loop serves the capture again and again: add --port to serve it after --dump/--check")
     try:
         capture = Capture.load(args.capture)
     except CaptureFormatError as exc:

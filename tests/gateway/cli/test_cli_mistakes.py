@@ -173,6 +173,10 @@ def test_check_names_sensor_reading_field_expected_and_got_and_counts_the_rest(
         (["fleet", "--mqtt", "mqtt://127.0.0.1:1", "--port", "70000"], "--port: expected a port 0..65535"),
         (["replay", "CAP", "--port", "99999"], "--port: expected a port 0..65535"),
         (
+            ["replay", "CAP", "--speed", "max", "--loop", "--dump", "d.jsonl"],
+            "--loop serves the capture again",
+        ),
+        (
             ["replay", "CAP", "--speed", "max", "--dump", "no/such/dir/d.jsonl"],
             "--dump no/such/dir/d.jsonl: cannot",
         ),
