@@ -18,7 +18,7 @@ from typing import Any
 
 from gateway.cli.logs import setup_logging
 from gateway.cli.serving import port_arg
-from gateway.config import ConfigErrors
+from gateway.config import ConfigErrors, is_loopback
 
 HELP = (
     "replay a capture (sensorcast record) through the same drivers: serve it, --dump or --check its readings"
@@ -34,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speed", choices=list(SPEEDS), default="1", help="1 (as recorded), 10, or max")
     p.add_argument("--port", type=port_arg, help="serve on this port (default 8765 unless --dump/--check)")
     p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    p.add_argument(
+        "--insecure", action="store_true", help="allow a non-loopback --host (a replay serves without tokens)"
+    )
     p.add_argument("--loop", action="store_true", help="start over when the capture ends (serving only)")
     p.add_argument("--dump", metavar="FILE", help="write every decoded reading as JSON lines")
     p.add_argument("--check", metavar="FILE", help="compare the decoded readings with a --dump file")
@@ -166,6 +169,12 @@ def main(args: argparse.Namespace) -> int:
     from gateway.capture.replayer import Capture, ReplayMismatch
 
     setup_logging(args.log_level)
+    serving = args.port is not None or not (args.dump or args.check)
+    if serving and not args.insecure and not is_loopback(args.host):
+        return _fail(
+            f"--host {args.host}: a replay serves without tokens, so anyone on the network could read the "
+            "recorded readings; keep 127.0.0.1 (the default), or pass --insecure if that is really what you want"
+        )
     if args.loop and (args.dump or args.check) and args.port is None:
         return _fail("--loop serves the capture again and again: add --port to serve it after --dump/--check")
     try:
@@ -246,4 +255,6 @@ def main(args: argparse.Namespace) -> int:
         if exc.errno == errno.EADDRINUSE:
             port = 8765 if args.port is None else args.port
             return _fail(f"port {port} on {args.host} is already in use (another sensorcast? use --port)", 1)
+        if exc.errno == errno.EADDRNOTAVAIL:
+            return _fail(f"cannot listen on {args.host}: no such address on this machine", 1)
         raise

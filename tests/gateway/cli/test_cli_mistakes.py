@@ -172,6 +172,7 @@ def test_check_names_sensor_reading_field_expected_and_got_and_counts_the_rest(
         (["record", "--out", "x.scap", "--port", "99999"], "--port: expected a port 0..65535"),
         (["fleet", "--mqtt", "mqtt://127.0.0.1:1", "--port", "70000"], "--port: expected a port 0..65535"),
         (["replay", "CAP", "--port", "99999"], "--port: expected a port 0..65535"),
+        (["replay", "CAP", "--host", "0.0.0.0"], "--host 0.0.0.0: a replay serves without tokens"),
         (
             ["replay", "CAP", "--speed", "max", "--loop", "--dump", "d.jsonl"],
             "--loop serves the capture again",
@@ -208,3 +209,11 @@ def test_a_busy_port_is_one_line(capture: Path, tmp_path: Path, command: str) ->
         done = sensorcast(tmp_path, command, *args, "--host", "127.0.0.1", "--port", port, timeout_s=30)
     assert done.returncode == 1
     assert f"port {port} on 127.0.0.1 is already in use" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_replay_on_an_address_this_machine_lacks_is_one_line(capture: Path, tmp_path: Path) -> None:
+    """`replay --host` an address no interface has (TEST-NET-1, with --insecure): exit 1, one line."""
+    done = sensorcast(tmp_path, "replay", str(capture), "--host", "192.0.2.1", "--insecure", "--port", "0")
+    assert done.returncode == 1
+    assert "cannot listen on 192.0.2.1: no such address on this machine" in done.stderr
+    assert "Traceback" not in done.stderr
