@@ -110,4 +110,10 @@ def main(args: argparse.Namespace) -> int:
         if exc.errno == errno.EADDRINUSE:
             print(f"sensorcast: port {cfg.gateway.port} is already in use (use --port)", file=sys.stderr)
             return 1
+        if exc.errno == errno.EADDRNOTAVAIL:
+            print(
+                f"sensorcast: cannot listen on {cfg.gateway.host}: no such address on this machine",
+                file=sys.stderr,
+            )
+            return 1
         raise

@@ -206,5 +206,12 @@ def main(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
+        if exc.errno == errno.EADDRNOTAVAIL:
+            print(
+                f"sensorcast: cannot listen on {cfg.gateway.host}: no such address on this machine; "
+                f"{args.out} holds no recording",
+                file=sys.stderr,
+            )
+            return 1
         print(f"sensorcast: {exc}", file=sys.stderr)
         return 1

@@ -211,9 +211,18 @@ def test_a_busy_port_is_one_line(capture: Path, tmp_path: Path, command: str) ->
     assert f"port {port} on 127.0.0.1 is already in use" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_replay_on_an_address_this_machine_lacks_is_one_line(capture: Path, tmp_path: Path) -> None:
-    """`replay --host` an address no interface has (TEST-NET-1, with --insecure): exit 1, one line."""
-    done = sensorcast(tmp_path, "replay", str(capture), "--host", "192.0.2.1", "--insecure", "--port", "0")
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["replay", "CAP"],
+        ["record", "--out", "x.scap", "--sensors", "env"],
+        ["fleet", "--mqtt", "mqtt://127.0.0.1:1"],
+    ],
+)
+def test_an_address_this_machine_lacks_is_one_line(capture: Path, tmp_path: Path, args: list[str]) -> None:
+    """`--host` an address no interface has (TEST-NET-1, with --insecure): exit 1, one line, no traceback."""
+    args = [str(capture) if a == "CAP" else a for a in args]
+    done = sensorcast(tmp_path, *args, "--host", "192.0.2.1", "--insecure", "--port", "0", timeout_s=30)
     assert done.returncode == 1
     assert "cannot listen on 192.0.2.1: no such address on this machine" in done.stderr
     assert "Traceback" not in done.stderr
