@@ -200,7 +200,10 @@ def main(args: argparse.Namespace) -> int:
                     return _fail(f"--check {args.check}: cannot read it: {exc.strerror or exc}")
                 except ValueError as exc:
                     return _fail(f"--check {args.check}: {exc}")
-            partial = f"{args.dump}.partial"
+            # A regular file is written beside and renamed when complete; /dev/stdout or a pipe directly.
+            direct = bool(args.dump) and os.path.exists(args.dump) and not os.path.isfile(args.dump)
+            direct = direct and not os.path.isdir(args.dump)
+            partial = args.dump if direct else f"{args.dump}.partial"
             if args.dump:
                 if os.path.isdir(args.dump):
                     return _fail(
@@ -217,9 +220,10 @@ def main(args: argparse.Namespace) -> int:
                 if args.dump:
                     with dump_file:
                         dump_file.writelines(json.dumps(line, separators=(",", ":")) + "\n" for line in lines)
-                    os.replace(partial, args.dump)
+                    if not direct:
+                        os.replace(partial, args.dump)
             finally:
-                if args.dump and os.path.exists(partial):
+                if args.dump and not direct and os.path.exists(partial):
                     dump_file.close()
                     os.unlink(partial)
             print(

@@ -129,6 +129,18 @@ def test_ctrl_c_during_a_dump_keeps_the_previous_dump(capture: Path, tmp_path: P
     ]
 
 
+def test_dump_to_stdout_writes_the_lines_there(capture: Path, tmp_path: Path) -> None:
+    """`--dump /dev/stdout` (not a regular file: no side file, no rename) gives the same lines as a file."""
+    to_file = sensorcast(
+        tmp_path, "replay", str(capture), "--speed", "max", "--dump", str(tmp_path / "d.jsonl")
+    )
+    to_stdout = sensorcast(tmp_path, "replay", str(capture), "--speed", "max", "--dump", "/dev/stdout")
+    assert (to_file.returncode, to_stdout.returncode) == (0, 0), to_stdout.stderr
+    assert [json.loads(x)["n"] for x in to_stdout.stdout.splitlines()] == [
+        json.loads(x)["n"] for x in (tmp_path / "d.jsonl").read_text().splitlines()
+    ]
+
+
 def test_check_names_sensor_reading_field_expected_and_got_and_counts_the_rest(
     capture: Path, tmp_path: Path
 ) -> None:
