@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, TextIO
 
 from gateway.cli.logs import setup_logging
 from gateway.cli.serving import port_arg
@@ -162,9 +162,66 @@ async def serve(capture: Any, speed: float | None, loop_forever: bool, host: str
             return 0
 
 
+def dump_and_check(capture: Any, speed: float | None, dump: str | None, check: str | None) -> int:
+    """``--dump``/``--check``: decode every reading, write them to ``dump``, compare them with ``check``.
+
+    A regular ``dump`` file is written beside it (``.partial``) and renamed when complete, so an interrupted or
+    failed replay keeps the previous one; ``/dev/stdout`` or a pipe is written directly. Path mistakes are told
+    before the replay starts, not after minutes of decoding.
+    """
+    from gateway.capture.check import compare_dumps
+
+    expected: list[dict[str, Any]] | None = None
+    if check:
+        try:
+            expected = read_dump(check)
+        except OSError as exc:
+            return _fail(f"--check {check}: cannot read it: {exc.strerror or exc}")
+        except ValueError as exc:
+            return _fail(f"--check {check}: {exc}")
+    if dump and os.path.isdir(dump):
+        return _fail(f"--dump {dump} is a directory: expected a file path, such as readings.jsonl")
+    direct = bool(dump) and os.path.exists(str(dump)) and not os.path.isfile(str(dump))
+    partial = f"{dump}.partial" if dump and not direct else dump
+    out: TextIO | None = None
+    if partial:
+        try:
+            out = open(partial, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            return _fail(f"--dump {dump}: cannot write it: {exc.strerror or exc}")
+    try:
+        started = time.monotonic()
+        lines, mismatch = dump_lines(capture, speed)
+        elapsed = time.monotonic() - started
+        if out is not None:
+            with out:
+                out.writelines(json.dumps(line, separators=(",", ":")) + "\n" for line in lines)
+            if partial != dump:
+                os.replace(str(partial), str(dump))
+    finally:
+        if out is not None and partial != dump and os.path.exists(str(partial)):
+            out.close()
+            os.unlink(str(partial))
+    print(
+        f"replay: {len(lines)} readings from {capture.duration_ns / 1e9:.1f} s of capture in {elapsed:.2f} s",
+        file=sys.stderr,
+    )
+    if mismatch is not None:
+        return _fail(f"the drivers asked for what the capture does not contain: {mismatch}", 1)
+    if expected is not None:
+        report = compare_dumps(lines, expected)
+        if report is not None:
+            shown = "".join(f"\n  {line}" for line in report.shown)
+            first = f" (the first {len(report.shown)})" if report.differing > len(report.shown) else ""
+            return _fail(
+                f"{report.differing} of {report.compared} readings differ from {check}{first}:{shown}", 1
+            )
+        print(f"replay: {len(lines)} readings match {check}", file=sys.stderr)
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
     """Entry point of ``sensorcast replay``."""
-    from gateway.capture.check import compare_dumps
     from gateway.capture.codec import CaptureFormatError
     from gateway.capture.replayer import Capture, ReplayMismatch
 
@@ -192,60 +249,9 @@ def main(args: argparse.Namespace) -> int:
     speed = SPEEDS[args.speed]
     try:
         if args.dump or args.check:
-            expected: list[dict[str, Any]] | None = None
-            if args.check:
-                try:
-                    expected = read_dump(args.check)
-                except OSError as exc:
-                    return _fail(f"--check {args.check}: cannot read it: {exc.strerror or exc}")
-                except ValueError as exc:
-                    return _fail(f"--check {args.check}: {exc}")
-            # A regular file is written beside and renamed when complete; /dev/stdout or a pipe directly.
-            direct = bool(args.dump) and os.path.exists(args.dump) and not os.path.isfile(args.dump)
-            direct = direct and not os.path.isdir(args.dump)
-            partial = args.dump if direct else f"{args.dump}.partial"
-            if args.dump:
-                if os.path.isdir(args.dump):
-                    return _fail(
-                        f"--dump {args.dump} is a directory: expected a file path, such as readings.jsonl"
-                    )
-                try:  # before the replay: a wrong path is told at once, not after minutes of decoding
-                    dump_file = open(partial, "w", encoding="utf-8")  # noqa: SIM115 - closed below
-                except OSError as exc:
-                    return _fail(f"--dump {args.dump}: cannot write it: {exc.strerror or exc}")
-            try:  # an existing dump is replaced only by a complete one (Ctrl-C, a mismatch in the build: kept)
-                started = time.monotonic()
-                lines, mismatch = dump_lines(capture, speed)
-                elapsed = time.monotonic() - started
-                if args.dump:
-                    with dump_file:
-                        dump_file.writelines(json.dumps(line, separators=(",", ":")) + "\n" for line in lines)
-                    if not direct:
-                        os.replace(partial, args.dump)
-            finally:
-                if args.dump and not direct and os.path.exists(partial):
-                    dump_file.close()
-                    os.unlink(partial)
-            print(
-                f"replay: {len(lines)} readings from {capture.duration_ns / 1e9:.1f} s of capture in {elapsed:.2f} s",
-                file=sys.stderr,
-            )
-            if mismatch is not None:
-                return _fail(f"the drivers asked for what the capture does not contain: {mismatch}", 1)
-            if expected is not None:
-                report = compare_dumps(lines, expected)
-                if report is not None:
-                    shown = "".join(f"\n  {line}" for line in report.shown)
-                    first = (
-                        f" (the first {len(report.shown)})" if report.differing > len(report.shown) else ""
-                    )
-                    return _fail(
-                        f"{report.differing} of {report.compared} readings differ from {args.check}{first}:{shown}",
-                        1,
-                    )
-                print(f"replay: {len(lines)} readings match {args.check}", file=sys.stderr)
-            if args.port is None:
-                return 0
+            code = dump_and_check(capture, speed, args.dump, args.check)
+            if code != 0 or args.port is None:
+                return code
         return asyncio.run(
             serve(capture, speed, args.loop, args.host, 8765 if args.port is None else args.port)
         )
