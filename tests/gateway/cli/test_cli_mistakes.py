@@ -74,10 +74,12 @@ def interrupted(tmp: Path, args: list[str], after_s: float) -> tuple[int, str, s
 
 
 def test_ctrl_c_while_a_replay_serves_exits_0_without_a_mismatch(capture: Path, tmp_path: Path) -> None:
-    """SIGINT mid-capture: 'replay: stopped', exit 0; the drivers' closes are neither a mismatch nor a failure."""
+    """SIGINT mid-capture: 'replay: stopped', exit 0; the drivers' closes are neither a mismatch nor a failure,
+    and the replayed readings (stamped now) were not written to the history database of this machine."""
     code, out, err = interrupted(tmp_path, ["replay", str(capture), "--port", "0"], 1.0)
     assert (code, out.splitlines()[-1]) == (0, "replay: stopped"), err
     assert "does not contain" not in err and "close failed" not in err and "Traceback" not in err
+    assert not (tmp_path / "state").exists()  # nothing went into this machine's history database
 
 
 def test_replay_loop_restarts_on_the_same_port_and_stops_on_ctrl_c(capture: Path, tmp_path: Path) -> None:
