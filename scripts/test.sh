@@ -78,6 +78,7 @@ pure=(
     'gateway/fleet/origin.py'
     'gateway/fleet/config.py'
     'gateway/capture/codec.py'
+    'gateway/capture/check.py'
 )
 "$py" -m coverage report \
     --include="$(IFS=,; echo "${pure[*]}")" \

@@ -127,7 +127,13 @@ def replay_config(header: Mapping[str, Any], **gateway: Any) -> Config:
         if isinstance(config.get("gateway"), Mapping)
         else "replay"
     )
-    data = {"gateway": {"id": str(gid), **gateway}, "sensors": list(config["sensors"])}
+    # No history: a served replay's readings are stamped now, and would go into the history database of the
+    # gateway (or demo) that runs on this machine as if its sensors had read them.
+    data = {
+        "gateway": {"id": str(gid), **gateway},
+        "history": {"enabled": False},
+        "sensors": list(config["sensors"]),
+    }
     return parse_config(data, file="(capture)")
 
 

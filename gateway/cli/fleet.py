@@ -8,7 +8,7 @@ import errno
 import logging
 import sys
 
-from gateway.cli.serving import configure, stop_on_signals, until_stopped
+from gateway.cli.serving import configure, port_arg, stop_on_signals, until_stopped
 from gateway.config import Config, ConfigErrors, parse_config
 from sensors.errors import ConfigError
 
@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="TOML config: [fleet] url/client_id/topic_prefix, [gateway] id/host/port/data_dir, [security], [mqtt]",
     )
     p.add_argument("--host", help="listen address (default from config, else localhost)")
-    p.add_argument("--port", type=int, help="listen port (default 8765; 0 picks a free one)")
+    p.add_argument("--port", type=port_arg, help="listen port (default 8765; 0 picks a free one)")
     p.add_argument("--insecure", action="store_true", help="allow a non-loopback address without any token")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
@@ -109,5 +109,11 @@ def main(args: argparse.Namespace) -> int:
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             print(f"sensorcast: port {cfg.gateway.port} is already in use (use --port)", file=sys.stderr)
+            return 1
+        if exc.errno == errno.EADDRNOTAVAIL:
+            print(
+                f"sensorcast: cannot listen on {cfg.gateway.host}: no such address on this machine",
+                file=sys.stderr,
+            )
             return 1
         raise

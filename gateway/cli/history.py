@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -74,6 +75,9 @@ def main(args: argparse.Namespace) -> int:
         if args.action == "info":
             return info(reader, sys.stdout)
         return export(reader, args, sys.stdout)
+    except BrokenPipeError:  # `| head`: the reader has what it wanted; no traceback, no flush error at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except FileNotFoundError:
         print(f"no history database at {path}", file=sys.stderr)
         return 1
@@ -116,6 +120,10 @@ def export(reader: HistoryReader, args: argparse.Namespace, out: TextIO) -> int:
     """Stream one sensor's history: raw chunk by chunk, or buckets page by page (constant memory)."""
     to_ns = parse_time_ns(args.to, "--to") if args.to else time.time_ns()
     from_ns = parse_time_ns(args.from_, "--from")
+    if from_ns >= to_ns:
+        raise ExportError(
+            f"--from {args.from_} is not before --to {args.to or 'now'}: expected an earlier --from"
+        )
     if args.events:
         return export_events(reader, args.sensor, from_ns, to_ns, args.format, out)
     if not args.sensor:
@@ -123,6 +131,9 @@ def export(reader: HistoryReader, args: argparse.Namespace, out: TextIO) -> int:
     fields = tuple(f for f in args.fields.split(",") if f)
     units = reader.units(args.sensor)
     period = parse_duration_ns(args.period, "--period") if args.period else None
+    if reader.choose(args.sensor, from_ns, to_ns) is None:  # before any output: no half-written JSON
+        print(f"no history for sensor {args.sensor!r}", file=sys.stderr)
+        return 1
     writer = csv.writer(out, lineterminator="\r\n")
     first = True
     if args.format == "json":

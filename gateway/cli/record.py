@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
+import math
+import os
 import re
 import signal
 import sys
@@ -41,15 +44,64 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def parse_size_mb(text: str) -> float:
+    """``--max-mb``'s argparse type: a size in MB above 0.
+
+    Raises:
+        argparse.ArgumentTypeError: anything else (0, negative, nan, not a number).
+    """
+    try:
+        mb = float(text)
+    except ValueError:
+        mb = math.nan
+    if not 0 < mb < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a size in MB above 0, such as 512, got {text!r}")
+    return mb
+
+
+def parse_sensor_ids(text: str) -> list[str]:
+    """``--sensors``' argparse type: sensor ids separated by commas.
+
+    Raises:
+        argparse.ArgumentTypeError: no id at all (``""``, ``","``).
+    """
+    names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    if not names:
+        raise argparse.ArgumentTypeError(
+            f"expected sensor ids separated by commas, such as env,probe, got {text!r}"
+        )
+    return names
+
+
+def out_problem(out: str) -> str | None:
+    """What is wrong with ``--out`` as a capture path to write, told before the gateway starts; None if fine."""
+    if os.path.isdir(out):
+        return f"--out {out} is a directory: expected a capture file path, such as {os.path.join(out, 'board.scap')}"
+    parent = os.path.dirname(out) or "."
+    if os.path.exists(parent) and not os.path.isdir(parent):
+        return f"--out {out}: {parent} is a file, not a directory"
+    if not os.path.isdir(parent):
+        return f"--out {out}: the directory {parent} does not exist (create it first, or pick another path)"
+    if not os.access(parent, os.W_OK):
+        return f"--out {out}: cannot write in {parent} (permission denied)"
+    return None
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Declare ``record``'s options (``run``'s and the capture's)."""
     add_run_arguments(p)
     p.add_argument("--out", "-o", required=True, metavar="FILE", help="capture file to write (.scap)")
     p.add_argument("--duration", type=parse_duration, metavar="T", help="stop after T (30s, 10m, 2h)")
-    p.add_argument("--sensors", metavar="A,B", help="record (and run) only these sensors")
+    p.add_argument(
+        "--sensors", type=parse_sensor_ids, metavar="A,B", help="record (and run) only these sensors"
+    )
     p.add_argument("--compress", action="store_true", help="zlib-compress the capture")
     p.add_argument(
-        "--max-mb", type=float, default=512.0, metavar="MB", help="stop when the capture reaches MB (512)"
+        "--max-mb",
+        type=parse_size_mb,
+        default=512.0,
+        metavar="MB",
+        help="stop when the capture reaches MB (512)",
     )
 
 
@@ -80,6 +132,8 @@ async def record(
     recorded, notes = select(cfg, names)
     for note in notes:
         log.warning("%s", note)
+    if names and not recorded:
+        raise ValueError(f"--sensors {','.join(names)}: none of them can be recorded (see above)")
     run_cfg = recording_config(cfg, [s for s in cfg.sensors if s.id in names]) if names else cfg
     loop = asyncio.get_running_loop()
     app_ref: list[Any] = []
@@ -88,13 +142,16 @@ async def record(
         if app_ref:
             loop.call_soon_threadsafe(app_ref[0].stop)
 
-    writer = CaptureWriter(
-        out,
-        capture_header(cfg, __version__, board_model(), recorded),
-        compress=compress,
-        max_bytes=max_bytes,
-        on_full=full,
-    )
+    try:
+        writer = CaptureWriter(
+            out,
+            capture_header(cfg, __version__, board_model(), recorded),
+            compress=compress,
+            max_bytes=max_bytes,
+            on_full=full,
+        )
+    except OSError as exc:
+        raise ValueError(f"--out {out}: cannot write it: {exc.strerror or exc}") from exc
     ctx = build_context(data_dir=str(cfg.gateway.data_dir), tap=RecordingTap(writer))
     app = GatewayApp(run_cfg, ctx=ctx)
     app_ref.append(app)
@@ -122,7 +179,11 @@ def main(args: argparse.Namespace) -> int:
     cfg = configure(args, prepare)
     if cfg is None:
         return 2
-    names = [n.strip() for n in args.sensors.split(",") if n.strip()] if args.sensors else None
+    names: list[str] | None = args.sensors
+    problem = out_problem(args.out)
+    if problem is not None:
+        print(f"sensorcast: {problem}", file=sys.stderr)
+        return 2
     try:
         return asyncio.run(
             record(
@@ -138,5 +199,19 @@ def main(args: argparse.Namespace) -> int:
         print(f"sensorcast: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(
+                f"sensorcast: port {cfg.gateway.port} on {cfg.gateway.host} is already in use "
+                f"(another sensorcast? use --port); {args.out} holds no recording",
+                file=sys.stderr,
+            )
+            return 1
+        if exc.errno == errno.EADDRNOTAVAIL:
+            print(
+                f"sensorcast: cannot listen on {cfg.gateway.host}: no such address on this machine; "
+                f"{args.out} holds no recording",
+                file=sys.stderr,
+            )
+            return 1
         print(f"sensorcast: {exc}", file=sys.stderr)
         return 1

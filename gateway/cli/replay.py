@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, TextIO
 
 from gateway.cli.logs import setup_logging
-from gateway.config import ConfigErrors
+from gateway.cli.serving import port_arg
+from gateway.config import ConfigErrors, is_loopback
 
 HELP = (
     "replay a capture (sensorcast record) through the same drivers: serve it, --dump or --check its readings"
@@ -29,8 +32,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Declare ``replay``'s options."""
     p.add_argument("capture", metavar="CAPTURE", help="a .scap file written by sensorcast record")
     p.add_argument("--speed", choices=list(SPEEDS), default="1", help="1 (as recorded), 10, or max")
-    p.add_argument("--port", type=int, help="serve on this port (default 8765 unless --dump/--check)")
+    p.add_argument("--port", type=port_arg, help="serve on this port (default 8765 unless --dump/--check)")
     p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    p.add_argument(
+        "--insecure", action="store_true", help="allow a non-loopback --host (a replay serves without tokens)"
+    )
     p.add_argument("--loop", action="store_true", help="start over when the capture ends (serving only)")
     p.add_argument("--dump", metavar="FILE", help="write every decoded reading as JSON lines")
     p.add_argument("--check", metavar="FILE", help="compare the decoded readings with a --dump file")
@@ -82,18 +88,28 @@ def dump_lines(capture: Any, speed: float | None) -> tuple[list[dict[str, Any]],
     return lines, driven.mismatch or tap.first_mismatch
 
 
-def compare(got: list[dict[str, Any]], expected: list[dict[str, Any]]) -> str | None:
-    """The first difference between two dumps (times ignored), or None."""
+def read_dump(path: str) -> list[dict[str, Any]]:
+    """The readings of a ``--dump`` file.
 
-    def key(line: dict[str, Any]) -> tuple[Any, ...]:
-        return (line.get("sensor"), line.get("n"), line.get("values"), line.get("error"), line.get("errno"))
-
-    for a, b in zip(got, expected, strict=False):
-        if key(a) != key(b):
-            return f"sensor {b.get('sensor')} reading {b.get('n')}: expected {key(b)[2:]}, replay gave {key(a)[2:]}"
-    if len(got) != len(expected):
-        return f"expected {len(expected)} readings, replay gave {len(got)}"
-    return None
+    Raises:
+        ValueError: a line that is not one JSON object with a ``sensor`` (naming the line), or an empty file.
+        OSError: the file cannot be read.
+    """
+    expected: list[dict[str, Any]] = []
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                line = None
+            if not isinstance(line, dict) or "sensor" not in line:
+                raise ValueError(f"line {number} is not a reading: expected the JSON lines of a --dump file")
+            expected.append(line)
+    if not expected:
+        raise ValueError("it holds no readings: expected the JSON lines of a --dump file")
+    return expected
 
 
 async def serve(capture: Any, speed: float | None, loop_forever: bool, host: str, port: int) -> int:
@@ -105,18 +121,27 @@ async def serve(capture: Any, speed: float | None, loop_forever: bool, host: str
     while True:
         current: list[Any] = []
         ended: list[str] = []
+        current_tap: list[Any] = []
 
-        def on_end(key: str, current: list[Any] = current, ended: list[str] = ended) -> None:
+        def on_end(
+            key: str,
+            current: list[Any] = current,
+            ended: list[str] = ended,
+            current_tap: list[Any] = current_tap,
+        ) -> None:
             ended.append(key)
+            current_tap[0].stop()
             if current:
                 loop.call_soon_threadsafe(current[0].stop)
 
         tap, ctx, cfg = build(capture, speed, on_end, host=host, port=port)
+        current_tap.append(tap)
         app = GatewayApp(cfg, ctx=ctx)
         current.append(app)
 
-        def stop(app: Any = app) -> None:
+        def stop(app: Any = app, tap: Any = tap) -> None:
             stopped.set()
+            tap.stop()
             app.stop()
 
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -125,6 +150,7 @@ async def serve(capture: Any, speed: float | None, loop_forever: bool, host: str
             async with app:
                 print(f"Replaying {len(cfg.sensors)} sensors from the capture", flush=True)
                 print(f"Dashboard: {app.http_url}", flush=True)
+                port = app.port  # --port 0: the next round serves where the dashboard already points
                 await app.wait_closed()
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -136,12 +162,78 @@ async def serve(capture: Any, speed: float | None, loop_forever: bool, host: str
             return 0
 
 
+def dump_and_check(capture: Any, speed: float | None, dump: str | None, check: str | None) -> int:
+    """``--dump``/``--check``: decode every reading, write them to ``dump``, compare them with ``check``.
+
+    A regular ``dump`` file is written beside it (``.partial``) and renamed when complete, so an interrupted or
+    failed replay keeps the previous one; ``/dev/stdout`` or a pipe is written directly. Path mistakes are told
+    before the replay starts, not after minutes of decoding.
+    """
+    from gateway.capture.check import compare_dumps
+
+    expected: list[dict[str, Any]] | None = None
+    if check:
+        try:
+            expected = read_dump(check)
+        except OSError as exc:
+            return _fail(f"--check {check}: cannot read it: {exc.strerror or exc}")
+        except ValueError as exc:
+            return _fail(f"--check {check}: {exc}")
+    if dump and os.path.isdir(dump):
+        return _fail(f"--dump {dump} is a directory: expected a file path, such as readings.jsonl")
+    direct = bool(dump) and os.path.exists(str(dump)) and not os.path.isfile(str(dump))
+    partial = f"{dump}.partial" if dump and not direct else dump
+    out: TextIO | None = None
+    if partial:
+        try:
+            out = open(partial, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            return _fail(f"--dump {dump}: cannot write it: {exc.strerror or exc}")
+    try:
+        started = time.monotonic()
+        lines, mismatch = dump_lines(capture, speed)
+        elapsed = time.monotonic() - started
+        if out is not None:
+            with out:
+                out.writelines(json.dumps(line, separators=(",", ":")) + "\n" for line in lines)
+            if partial != dump:
+                os.replace(str(partial), str(dump))
+    finally:
+        if out is not None and partial != dump and os.path.exists(str(partial)):
+            out.close()
+            os.unlink(str(partial))
+    print(
+        f"replay: {len(lines)} readings from {capture.duration_ns / 1e9:.1f} s of capture in {elapsed:.2f} s",
+        file=sys.stderr,
+    )
+    if mismatch is not None:
+        return _fail(f"the drivers asked for what the capture does not contain: {mismatch}", 1)
+    if expected is not None:
+        report = compare_dumps(lines, expected)
+        if report is not None:
+            shown = "".join(f"\n  {line}" for line in report.shown)
+            first = f" (the first {len(report.shown)})" if report.differing > len(report.shown) else ""
+            return _fail(
+                f"{report.differing} of {report.compared} readings differ from {check}{first}:{shown}", 1
+            )
+        print(f"replay: {len(lines)} readings match {check}", file=sys.stderr)
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
     """Entry point of ``sensorcast replay``."""
     from gateway.capture.codec import CaptureFormatError
     from gateway.capture.replayer import Capture, ReplayMismatch
 
     setup_logging(args.log_level)
+    serving = args.port is not None or not (args.dump or args.check)
+    if serving and not args.insecure and not is_loopback(args.host):
+        return _fail(
+            f"--host {args.host}: a replay serves without tokens, so anyone on the network could read the "
+            "recorded readings; keep 127.0.0.1 (the default), or pass --insecure if that is really what you want"
+        )
+    if args.loop and (args.dump or args.check) and args.port is None:
+        return _fail("--loop serves the capture again and again: add --port to serve it after --dump/--check")
     try:
         capture = Capture.load(args.capture)
     except CaptureFormatError as exc:
@@ -157,32 +249,9 @@ def main(args: argparse.Namespace) -> int:
     speed = SPEEDS[args.speed]
     try:
         if args.dump or args.check:
-            expected: list[dict[str, Any]] | None = None
-            if args.check:
-                try:
-                    with open(args.check, encoding="utf-8") as f:
-                        expected = [json.loads(line) for line in f if line.strip()]
-                except (OSError, ValueError) as exc:
-                    return _fail(f"cannot read {args.check}: {exc}")
-            started = time.monotonic()
-            lines, mismatch = dump_lines(capture, speed)
-            elapsed = time.monotonic() - started
-            if args.dump:
-                with open(args.dump, "w", encoding="utf-8") as f:
-                    f.writelines(json.dumps(line, separators=(",", ":")) + "\n" for line in lines)
-            print(
-                f"replay: {len(lines)} readings from {capture.duration_ns / 1e9:.1f} s of capture in {elapsed:.2f} s",
-                file=sys.stderr,
-            )
-            if mismatch is not None:
-                return _fail(f"the drivers asked for what the capture does not contain: {mismatch}", 1)
-            if expected is not None:
-                diff = compare(lines, expected)
-                if diff is not None:
-                    return _fail(f"readings differ from {args.check}: {diff}", 1)
-                print(f"replay: {len(lines)} readings match {args.check}", file=sys.stderr)
-            if args.port is None:
-                return 0
+            code = dump_and_check(capture, speed, args.dump, args.check)
+            if code != 0 or args.port is None:
+                return code
         return asyncio.run(
             serve(capture, speed, args.loop, args.host, 8765 if args.port is None else args.port)
         )
@@ -192,3 +261,10 @@ def main(args: argparse.Namespace) -> int:
         return _fail("the capture's config does not validate: " + "; ".join(str(e) for e in exc.errors))
     except ValueError as exc:
         return _fail(str(exc))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            port = 8765 if args.port is None else args.port
+            return _fail(f"port {port} on {args.host} is already in use (another sensorcast? use --port)", 1)
+        if exc.errno == errno.EADDRNOTAVAIL:
+            return _fail(f"cannot listen on {args.host}: no such address on this machine", 1)
+        raise

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from gateway.cli.serving import configure, print_config_errors, stop_on_signals, until_stopped
+from gateway.cli.serving import configure, port_arg, print_config_errors, stop_on_signals, until_stopped
 from gateway.config import (
     Config,
     ConfigErrors,
@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Declare ``run``'s options."""
     p.add_argument("--config", "-c", metavar="FILE", help="TOML config (see deploy/config.example.toml)")
     p.add_argument("--host", help="listen address (default from config, else localhost: 127.0.0.1 and ::1)")
-    p.add_argument("--port", type=int, help="listen port (default 8765; 0 picks a free one)")
+    p.add_argument("--port", type=port_arg, help="listen port (default 8765; 0 picks a free one)")
     p.add_argument(
         "--insecure",
         action="store_true",

@@ -69,3 +69,18 @@ async def until_stopped(app: Served, dashboard_url: str) -> None:
     print(f"WebSocket: {app.url}", flush=True)
     await app.wait_closed()
     log.info("stopping")
+
+
+def port_arg(text: str) -> int:
+    """``--port``'s argparse type: a TCP port number, 0 (any free port) to 65535.
+
+    Raises:
+        argparse.ArgumentTypeError: anything else (told before the app starts, not as a bind traceback).
+    """
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port 0..65535 (0: any free one), got {text!r}")
+    return port

@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 MAX_COMMANDS_IN_PROGRESS = 64
 """Commands awaiting a result at once (one per output at a time); more are refused ``busy``."""
+TAKEOVER_HINT_S = 5.0
+"""A connection the broker drops sooner than this after it came up gets the client-id hint in its log line: the
+usual cause is a second fleet with the same client id, each taking the session over from the other."""
 BAD_INPUT_LOG_EVERY = 100
 """Malformed messages are logged once, then every this many (the count is in /metrics)."""
 
@@ -121,6 +124,7 @@ class FleetSource:
                 continue
             delay_s = self.cfg.reconnect_min_s
             log.info("fleet: connected to %s:%d", self.cfg.host, self.cfg.broker_port)
+            up_since = time.monotonic()
             self.conn = conn
             try:
                 for level in ("+/status", "+/meta", "+/+/meta", "+/+/health", "+/+/data", "+/+/result"):
@@ -132,7 +136,11 @@ class FleetSource:
                 for fut in self._waiting.values():
                     if not fut.done():
                         fut.set_exception(MqttClientError("connection lost"))
-            log.warning("fleet: connection lost (%s); reconnecting", conn.disconnect_reason or "closed")
+            log.warning(
+                "fleet: connection lost (%s); reconnecting%s",
+                conn.disconnect_reason or "closed",
+                takeover_hint(self.client_id) if time.monotonic() - up_since < TAKEOVER_HINT_S else "",
+            )
             await asyncio.sleep(delay_s * random.uniform(0.5, 1.0))
 
     def _on_paho_message(self, client: Any, userdata: Any, msg: Any) -> None:
@@ -311,6 +319,14 @@ def _kind(v: object) -> Any:
     if isinstance(v, int):
         return "int"
     return "str" if isinstance(v, str) else "float"
+
+
+def takeover_hint(client_id: str) -> str:
+    """The end of the log line of a connection dropped soon after it came up (see :data:`TAKEOVER_HINT_S`)."""
+    return (
+        f" (dropped within {TAKEOVER_HINT_S:g} s: is another fleet connected as client id {client_id}? two fleets "
+        "on one broker need different [fleet] client_id values, or they take the session over from each other)"
+    )
 
 
 __all__ = ["FleetSource"]

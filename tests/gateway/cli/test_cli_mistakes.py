@@ -1,0 +1,242 @@
+"""``record``, ``replay`` and ``fleet`` as a new user runs them: Ctrl-C stops cleanly, and the usual mistakes
+(paths, values, ports, a --check file that differs) get one clear line and the right exit status."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import scaled
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def env(tmp: Path) -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(ROOT), XDG_STATE_HOME=str(tmp / "state"))
+
+
+def sensorcast(tmp: Path, *args: str, timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        capture_output=True,
+        text=True,
+        env=env(tmp),
+        timeout=scaled(timeout_s),
+        cwd=tmp,
+    )
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo capture with a serial port (gps), a GPIO input (door) and an I2C chip (env)."""
+    tmp = tmp_path_factory.mktemp("cap")
+    out = tmp / "demo.scap"
+    done = sensorcast(
+        tmp, "record", "--out", str(out), "--sensors", "gps,door,env", "--duration", "3s", "--port", "0"
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+def interrupted(tmp: Path, args: list[str], after_s: float) -> tuple[int, str, str]:
+    """Run ``sensorcast args``, send SIGINT ``after_s`` after its dashboard line; exit status, stdout, stderr."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(tmp),
+        cwd=tmp,
+    )
+    try:
+        assert proc.stdout is not None
+        first = ""
+        deadline = time.monotonic() + scaled(30)
+        while "Dashboard:" not in first and time.monotonic() < deadline:
+            first += proc.stdout.readline()
+        time.sleep(after_s)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=scaled(30))
+        return proc.returncode, first + out, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_ctrl_c_while_a_replay_serves_exits_0_without_a_mismatch(capture: Path, tmp_path: Path) -> None:
+    """SIGINT mid-capture: 'replay: stopped', exit 0; the drivers' closes are neither a mismatch nor a failure,
+    and the replayed readings (stamped now) were not written to the history database of this machine."""
+    code, out, err = interrupted(tmp_path, ["replay", str(capture), "--port", "0"], 1.0)
+    assert (code, out.splitlines()[-1]) == (0, "replay: stopped"), err
+    assert "does not contain" not in err and "close failed" not in err and "Traceback" not in err
+    assert not (tmp_path / "state").exists()  # nothing went into this machine's history database
+
+
+def test_replay_loop_restarts_on_the_same_port_and_stops_on_ctrl_c(capture: Path, tmp_path: Path) -> None:
+    """--loop --speed max --port 0 replays again and again on one port (the dashboard's), then exits 0 on SIGINT."""
+    code, out, err = interrupted(
+        tmp_path, ["replay", str(capture), "--speed", "max", "--loop", "--port", "0"], 2.0
+    )
+    assert code == 0, err[-2000:]
+    urls = set(re.findall(r"Dashboard: (\S+)", out))
+    assert len(urls) == 1 and out.count("Replaying") > 1, out[-2000:]
+    assert "does not contain" not in err and "Traceback" not in err
+
+
+def test_ctrl_c_while_recording_leaves_a_complete_capture(tmp_path: Path) -> None:
+    """SIGINT during `record`: exit 0, and the capture replays as complete."""
+    out = tmp_path / "int.scap"
+    code, _, err = interrupted(
+        tmp_path, ["record", "--out", str(out), "--sensors", "env,gps", "--port", "0"], 1.0
+    )
+    assert code == 0 and "Traceback" not in err, err[-2000:]
+    done = sensorcast(tmp_path, "replay", str(out), "--speed", "max", "--dump", str(tmp_path / "d.jsonl"))
+    assert done.returncode == 0 and "cut short" not in done.stderr, done.stderr
+
+
+def test_ctrl_c_during_a_dump_keeps_the_previous_dump(capture: Path, tmp_path: Path) -> None:
+    """SIGINT while `--dump` replays at recorded speed: exit 130, no traceback, the old file untouched."""
+    dump = tmp_path / "readings.jsonl"
+    dump.write_text("previous\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "replay", str(capture), "--speed", "1", "--dump", str(dump)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(tmp_path),
+        cwd=tmp_path,
+    )
+    try:
+        assert proc.stderr is not None
+        assert "follow GPIO edges" in proc.stderr.readline()  # printed as the replay starts (3 s to go)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=scaled(30))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert dump.read_text() == "previous\n" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "readings.jsonl"
+    ]
+
+
+def test_dump_to_stdout_writes_the_lines_there(capture: Path, tmp_path: Path) -> None:
+    """`--dump /dev/stdout` (not a regular file: no side file, no rename) gives the same lines as a file."""
+    to_file = sensorcast(
+        tmp_path, "replay", str(capture), "--speed", "max", "--dump", str(tmp_path / "d.jsonl")
+    )
+    to_stdout = sensorcast(tmp_path, "replay", str(capture), "--speed", "max", "--dump", "/dev/stdout")
+    assert (to_file.returncode, to_stdout.returncode) == (0, 0), to_stdout.stderr
+    assert [json.loads(x)["n"] for x in to_stdout.stdout.splitlines()] == [
+        json.loads(x)["n"] for x in (tmp_path / "d.jsonl").read_text().splitlines()
+    ]
+
+
+def test_check_names_sensor_reading_field_expected_and_got_and_counts_the_rest(
+    capture: Path, tmp_path: Path
+) -> None:
+    """One changed value and one deleted line: two differences, each one line naming reading and field."""
+    dump = tmp_path / "readings.jsonl"
+    assert sensorcast(tmp_path, "replay", str(capture), "--speed", "max", "--dump", str(dump)).returncode == 0
+    lines = [json.loads(line) for line in dump.read_text().splitlines()]
+    env_lines = [i for i, line in enumerate(lines) if line["sensor"] == "env" and "values" in line]
+    changed = lines[env_lines[1]]
+    was = changed["values"]["temperature_c"]
+    changed["values"]["temperature_c"] = was + 1
+    removed = lines.pop(env_lines[3])
+    dump.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    done = sensorcast(tmp_path, "replay", str(capture), "--speed", "max", "--check", str(dump))
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-3:] == [
+        f"sensorcast replay: 2 of {len(lines)} readings differ from {dump}:",
+        f"  sensor env reading {changed['n']}: temperature_c expected {was + 1}, replay gave {was}",
+        f"  sensor env reading {removed['n']}: in the replay, not in the --check file",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["record", "--out", "no/such/dir/x.scap"],
+            "--out no/such/dir/x.scap: the directory no/such/dir does not",
+        ),
+        (["record", "--out", "."], "--out . is a directory: expected a capture file path"),
+        (
+            ["record", "--out", "x.scap", "--sensors", ",,"],
+            "--sensors: expected sensor ids separated by commas",
+        ),
+        (
+            ["record", "--out", "x.scap", "--sensors", "tank_level"],
+            "--sensors tank_level: none of them can be",
+        ),
+        (["record", "--out", "x.scap", "--max-mb", "0"], "--max-mb: expected a size in MB above 0"),
+        (["record", "--out", "x.scap", "--max-mb", "nan"], "--max-mb: expected a size in MB above 0"),
+        (["record", "--out", "x.scap", "--port", "99999"], "--port: expected a port 0..65535"),
+        (["fleet", "--mqtt", "mqtt://127.0.0.1:1", "--port", "70000"], "--port: expected a port 0..65535"),
+        (["replay", "CAP", "--port", "99999"], "--port: expected a port 0..65535"),
+        (["replay", "CAP", "--host", "0.0.0.0"], "--host 0.0.0.0: a replay serves without tokens"),
+        (
+            ["replay", "CAP", "--speed", "max", "--loop", "--dump", "d.jsonl"],
+            "--loop serves the capture again",
+        ),
+        (
+            ["replay", "CAP", "--speed", "max", "--dump", "no/such/dir/d.jsonl"],
+            "--dump no/such/dir/d.jsonl: cannot",
+        ),
+        (["replay", "CAP", "--speed", "max", "--dump", "."], "--dump . is a directory: expected a file path"),
+        (["replay", "CAP", "--speed", "max", "--check", "CAP"], "--check CAP: line 1 is not a reading"),
+        (["replay", "CAP", "--speed", "max", "--check", "empty"], "--check empty: it holds no readings"),
+    ],
+)
+def test_usage_mistakes_are_one_line_and_exit_2(
+    capture: Path, tmp_path: Path, args: list[str], expected: str
+) -> None:
+    """Each mistake: exit 2 before anything runs, a line naming the option and what was expected, no traceback."""
+    (tmp_path / "empty").write_text("")
+    args = [str(capture) if a == "CAP" else a for a in args]
+    done = sensorcast(tmp_path, *args, timeout_s=30)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert expected.replace("CAP", str(capture)) in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "x.scap").exists()
+
+
+@pytest.mark.parametrize("command", ["record", "replay"])
+def test_a_busy_port_is_one_line(capture: Path, tmp_path: Path, command: str) -> None:
+    """record/replay on a port another process holds: exit 1, 'already in use', no traceback."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = str(held.getsockname()[1])
+        args = ["--out", "x.scap", "--sensors", "env"] if command == "record" else [str(capture)]
+        done = sensorcast(tmp_path, command, *args, "--host", "127.0.0.1", "--port", port, timeout_s=30)
+    assert done.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["replay", "CAP"],
+        ["record", "--out", "x.scap", "--sensors", "env"],
+        ["fleet", "--mqtt", "mqtt://127.0.0.1:1"],
+    ],
+)
+def test_an_address_this_machine_lacks_is_one_line(capture: Path, tmp_path: Path, args: list[str]) -> None:
+    """`--host` an address no interface has (TEST-NET-1, with --insecure): exit 1, one line, no traceback."""
+    args = [str(capture) if a == "CAP" else a for a in args]
+    done = sensorcast(tmp_path, *args, "--host", "192.0.2.1", "--insecure", "--port", "0", timeout_s=30)
+    assert done.returncode == 1
+    assert "cannot listen on 192.0.2.1: no such address on this machine" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,60 @@
+"""``sensorcast history export`` mistakes: a reversed range, an unknown sensor in JSON, a closed pipe."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import scaled
+
+T0_S = 1_790_000_000
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A history database with 5000 readings of ``env`` (one a second from T0_S: more than a pipe buffer holds)."""
+    from gateway.history.store import HistoryStore
+
+    path = tmp_path / "h.db"
+    st = HistoryStore(path, units={"env": {"t": "°C"}})
+    st._open()
+    t0 = T0_S * 10**9
+    st.on_batch([(i + 1, 0, t0 + i * 10**9, "env", {"t": 20 + i % 5}, 0) for i in range(5000)])
+    st.commit(final=True)
+    return path
+
+
+def export(db: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", "history", "--db", str(db), "export", *args],
+        capture_output=True,
+        timeout=scaled(30),
+    )
+
+
+def test_from_after_to_is_a_usage_error(db: Path) -> None:
+    """--from later than (or equal to) --to: exit 2 and one line naming both, not an empty export."""
+    done = export(db, "--sensor", "env", "--from", str(T0_S + 100), "--to", str(T0_S))
+    assert (done.returncode, done.stdout, done.stderr.decode()) == (
+        2,
+        b"",
+        f"history export: --from {T0_S + 100} is not before --to {T0_S}: expected an earlier --from\n",
+    )
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_an_unknown_sensor_writes_nothing_to_stdout(db: Path, fmt: str) -> None:
+    """An unknown sensor: exit 1 with its name on stderr, and no half-written JSON or CSV on stdout."""
+    done = export(db, "--sensor", "nope", "--from", "0", "--format", fmt)
+    assert (done.returncode, done.stdout, done.stderr) == (1, b"", b"no history for sensor 'nope'\n")
+
+
+def test_a_reader_closing_the_pipe_early_is_no_traceback(db: Path) -> None:
+    """`export | head -1`: the export stops quietly when the reader goes away."""
+    cmd = f"{sys.executable} -m gateway history --db {db} export --sensor env --from 0 | head -c 10"
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, timeout=scaled(30))
+    assert proc.stdout == b"time_utc,t"
+    assert b"Traceback" not in proc.stderr and b"BrokenPipe" not in proc.stderr
