@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import errno
 import logging
+import os
 import signal
 import sys
 import time
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from gateway.allocator import TRIM_ENV, TRIM_INTERVAL_S, load_malloc_trim, parse_trim_interval, trim_loop
 from gateway.cli.logs import setup_logging
 from gateway.config import (
     Config,
@@ -153,8 +155,24 @@ async def reload_app(app: Any, load: Callable[[], Config]) -> str:
     return status
 
 
-async def serve(cfg: Config, load: Callable[[], Config] | None = None) -> int:
-    """Run until SIGTERM/SIGINT; SIGHUP reloads the config with ``load`` (when given). Return the exit code."""
+def start_malloc_trim(interval_s: float) -> asyncio.Task[None] | None:
+    """Start the process's periodic ``malloc_trim`` (:mod:`gateway.allocator`); None when off or not on glibc."""
+    if interval_s <= 0:
+        return None
+    trim = load_malloc_trim()
+    if trim is None:
+        log.debug("no malloc_trim in this C library (not glibc): the allocator keeps its free pages")
+        return None
+    return asyncio.get_running_loop().create_task(trim_loop(trim, interval_s), name="malloc-trim")
+
+
+async def serve(
+    cfg: Config, load: Callable[[], Config] | None = None, trim_interval_s: float = TRIM_INTERVAL_S
+) -> int:
+    """Run until SIGTERM/SIGINT; SIGHUP reloads the config with ``load`` (when given). Return the exit code.
+
+    ``trim_interval_s``: seconds between two ``malloc_trim(0)`` of the process (0: never); see
+    :mod:`gateway.allocator`."""
     from gateway.app import GatewayApp
 
     app = GatewayApp(cfg, notifier=_notifier())
@@ -177,8 +195,10 @@ async def serve(cfg: Config, load: Callable[[], Config] | None = None) -> int:
         reloads.append(loop.create_task(reload_once(), name="reload"))
 
     loop.add_signal_handler(signal.SIGHUP, on_hup)
+    trimmer: asyncio.Task[None] | None = None
     try:
         async with app:
+            trimmer = start_malloc_trim(trim_interval_s)
             mode = "demo on simulated sensors" if cfg.source in (None, "(demo)") else cfg.source
             print(
                 f"sensorcast {cfg.gateway.id}: {mode}, {len(app.runners)} sensors, "
@@ -194,6 +214,9 @@ async def serve(cfg: Config, load: Callable[[], Config] | None = None) -> int:
             loop.remove_signal_handler(sig)
         for task in reloads:
             task.cancel()
+        if trimmer is not None:
+            trimmer.cancel()
+            await asyncio.gather(trimmer, return_exceptions=True)
     return 1 if app.failed else 0
 
 
@@ -202,11 +225,15 @@ def main(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
     try:
         cfg = prepare(args)
+        trim_interval_s = parse_trim_interval(os.environ.get(TRIM_ENV))
     except ConfigErrors as exc:
         _print_errors(exc)
         return 2
+    except ConfigError as exc:
+        _print_errors(ConfigErrors([exc]))
+        return 2
     try:
-        return asyncio.run(serve(cfg, (lambda: prepare(args)) if args.config else None))
+        return asyncio.run(serve(cfg, (lambda: prepare(args)) if args.config else None, trim_interval_s))
     except ConfigErrors as exc:
         _print_errors(exc)
         return 2
