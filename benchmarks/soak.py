@@ -68,7 +68,9 @@ BASELINE_ENV: dict[str, str | None] = {"MALLOC_ARENA_MAX": None, "SENSORCAST_MAL
 
 
 def start_gateway(port: int, workdir: str, env_changes: dict[str, str | None]) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # Its own data directory: the history database and its 10-minute compaction must be this gateway's alone
+    # (by default every gateway run as one user shares ~/.local/state/sensorcast/history.db).
+    env = dict(os.environ, PYTHONPATH=str(ROOT), SENSORCAST_DATA_DIR=workdir)
     for k, v in env_changes.items():
         if v is None:
             env.pop(k, None)
@@ -304,7 +306,8 @@ async def heap_diff(args: argparse.Namespace) -> int:
     from gateway.app import GatewayApp
     from gateway.config import demo_config
 
-    async with GatewayApp(demo_config(port=0)) as app:
+    data_dir = tempfile.mkdtemp(prefix="sensorcast-soak-heap-")  # a history database of its own (see above)
+    async with GatewayApp(demo_config(port=0, data_dir=data_dir)) as app:
         stop = asyncio.Event()
         frames = [0] * args.clients
         tasks = [asyncio.create_task(client(app.url, frames, i, stop)) for i in range(args.clients)]
