@@ -1,16 +1,22 @@
 """Soak benchmark: the whole demo (``python -m gateway run``, every simulated sensor and output) with 10 WebSocket
-clients for a long while, its RSS sampled every few seconds; prints the RSS slope (least squares, MB/hour) and a
-verdict against the target (issue 20: < 1 MB/hour, so the demo and CI simulation can run for weeks).
+clients for a long while, next to a baseline gateway with its own 10 clients; the RSS of both is sampled every few
+seconds, and the table prints the RSS slopes (least squares, MB/hour) after the warm-up, over the first and the
+last half of what follows, and a verdict against the target (issue 20: < 1 MB/hour, so the demo and CI simulation
+can run for weeks).
 
-    .venv/bin/python benchmarks/soak.py                  # 10 minutes (the recorded run)
-    .venv/bin/python benchmarks/soak.py --minutes 2      # a quicker look
-    .venv/bin/python benchmarks/soak.py --minutes 60 --clients 20 --sample-s 10
+    .venv/bin/python benchmarks/soak.py                  # 10 minutes
+    .venv/bin/python benchmarks/soak.py --minutes 62 --sample-s 10 --csv /tmp/soak.csv   # the recorded run
+    .venv/bin/python benchmarks/soak.py --minutes 2 --no-baseline   # a quicker look
     .venv/bin/python benchmarks/soak.py --tracemalloc --minutes 4   # where the Python heap grows, and from where
 
-The gateway runs in its own process on a free 127.0.0.1 port (the process a user starts, habit 17); the clients
-run in this process and only count frames. The first ``--warmup-s`` seconds (imports, the ring and the clients'
-buffers filling, the allocator's arenas settling) are left out of the slope. Recorded figures:
-docs/benchmarks.md, "Soak".
+"product" is the gateway as deploy/sensorcast.service and scripts/demo.sh start it (``MALLOC_ARENA_MAX=2``, the
+periodic ``malloc_trim`` of gateway/allocator.py); "baseline" is the same code with glibc's defaults and the trim
+off (``SENSORCAST_MALLOC_TRIM_S=0``). Both run at once, so the shared machine's noise hits both. Each runs in its
+own process on a free 127.0.0.1 port with its own data directory (its own history database: the one in the home
+directory is shared by every gateway run as that user); the clients run in this process and only count frames.
+The first ``--warmup-s`` seconds (imports, the ring and the clients' buffers filling) are left out of the slopes.
+The verdict uses the product's slope over the last half: a leak keeps its slope, a cache or an allocator that
+settles loses it; the whole-window slope is printed next to it. Recorded figures: docs/benchmarks.md, "Soak".
 
 ``--tracemalloc`` is the diagnostic second table (an inner measurement, habit 17): the demo runs in this process
 under tracemalloc with the same clients; after the warm-up one heap snapshot is taken, at the end another, and
@@ -306,8 +312,8 @@ async def heap_diff(args: argparse.Namespace) -> int:
     from gateway.app import GatewayApp
     from gateway.config import demo_config
 
-    data_dir = tempfile.mkdtemp(prefix="sensorcast-soak-heap-")  # a history database of its own (see above)
-    async with GatewayApp(demo_config(port=0, data_dir=data_dir)) as app:
+    data_dir = tempfile.TemporaryDirectory(prefix="sensorcast-soak-heap-")  # its own history database (above)
+    async with GatewayApp(demo_config(port=0, data_dir=data_dir.name)) as app:
         stop = asyncio.Event()
         frames = [0] * args.clients
         tasks = [asyncio.create_task(client(app.url, frames, i, stop)) for i in range(args.clients)]
@@ -322,6 +328,7 @@ async def heap_diff(args: argparse.Namespace) -> int:
         tracemalloc.stop()
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+    data_dir.cleanup()
     ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
     stats = after.filter_traces(ignore).compare_to(before.filter_traces(ignore), "traceback")
     total = sum(st.size_diff for st in stats)
