@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import errno
 import logging
+import os
 import signal
 import sys
 import time
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from gateway.allocator import TRIM_ENV, TRIM_INTERVAL_S, load_malloc_trim, parse_trim_interval, trim_loop
 from gateway.cli.serving import configure, port_arg, print_config_errors, stop_on_signals, until_stopped
 from gateway.config import (
     Config,
@@ -147,8 +149,24 @@ async def reload_app(app: Any, load: Callable[[], Config]) -> str:
     return status
 
 
-async def serve(cfg: Config, load: Callable[[], Config] | None = None) -> int:
-    """Run until SIGTERM/SIGINT; SIGHUP reloads the config with ``load`` (when given). Return the exit code."""
+def start_malloc_trim(interval_s: float) -> asyncio.Task[None] | None:
+    """Start the process's periodic ``malloc_trim`` (:mod:`gateway.allocator`); None when off or not on glibc."""
+    if interval_s <= 0:
+        return None
+    trim = load_malloc_trim()
+    if trim is None:
+        log.debug("no malloc_trim in this C library (not glibc): the allocator keeps its free pages")
+        return None
+    return asyncio.get_running_loop().create_task(trim_loop(trim, interval_s), name="malloc-trim")
+
+
+async def serve(
+    cfg: Config, load: Callable[[], Config] | None = None, trim_interval_s: float = TRIM_INTERVAL_S
+) -> int:
+    """Run until SIGTERM/SIGINT; SIGHUP reloads the config with ``load`` (when given). Return the exit code.
+
+    ``trim_interval_s``: seconds between two ``malloc_trim(0)`` of the process (0: never); see
+    :mod:`gateway.allocator`."""
     from gateway.app import GatewayApp
 
     app = GatewayApp(cfg, notifier=_notifier())
@@ -170,8 +188,10 @@ async def serve(cfg: Config, load: Callable[[], Config] | None = None) -> int:
 
     with stop_on_signals(app.stop):
         loop.add_signal_handler(signal.SIGHUP, on_hup)
+        trimmer: asyncio.Task[None] | None = None
         try:
             async with app:
+                trimmer = start_malloc_trim(trim_interval_s)
                 mode = "demo on simulated sensors" if cfg.source in (None, "(demo)") else cfg.source
                 print(
                     f"sensorcast {cfg.gateway.id}: {mode}, {len(app.runners)} sensors, "
@@ -183,6 +203,9 @@ async def serve(cfg: Config, load: Callable[[], Config] | None = None) -> int:
             loop.remove_signal_handler(signal.SIGHUP)
             for task in reloads:
                 task.cancel()
+            if trimmer is not None:
+                trimmer.cancel()
+                await asyncio.gather(trimmer, return_exceptions=True)
     return 1 if app.failed else 0
 
 
@@ -192,7 +215,12 @@ def main(args: argparse.Namespace) -> int:
     if cfg is None:
         return 2
     try:
-        return asyncio.run(serve(cfg, (lambda: prepare(args)) if args.config else None))
+        trim_interval_s = parse_trim_interval(os.environ.get(TRIM_ENV))
+    except ConfigError as exc:
+        print_config_errors(ConfigErrors([exc]))
+        return 2
+    try:
+        return asyncio.run(serve(cfg, (lambda: prepare(args)) if args.config else None, trim_interval_s))
     except ConfigErrors as exc:
         print_config_errors(exc)
         return 2

@@ -82,6 +82,10 @@ PAGE_SIZE_BYTES = 4096
 (the journal's newest leaf, its root, the free-list page, the header page), ~20-28 KiB a commit whatever it holds.
 1 KiB pages shrank the frames but not the bytes the card sees over a 10-minute run (checkpoints then write
 scattered 1 KiB pages, each costing a 4 KiB block): measured 536 vs 484 MB/day (docs/benchmarks.md)."""
+CACHE_SIZE_KIB = 512
+"""SQLite page cache per connection (SQLite's default is 2000 KiB). The writer's working set is the journal's newest
+pages and one compaction's input; a bigger cache only fills with scanned chunk pages, ~1 MB/hour in the demo until
+the cap (issue 20: the soak's RSS slope), which the OS page cache holds anyway."""
 CLOSE_TIMEOUT_S = 10.0
 """How long shutdown waits for the last commit (an SD card under load can take seconds)."""
 
@@ -97,6 +101,7 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
     conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute(f"PRAGMA cache_size=-{CACHE_SIZE_KIB}")
     return conn
 
 
