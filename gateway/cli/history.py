@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from gateway.config import ConfigErrors, load_config, parse_config
+from gateway.history.errors import UnknownField, unknown_sensor
 from gateway.history.export import (
     ExportError,
     csv_header,
@@ -81,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
     except FileNotFoundError:
         print(f"no history database at {path}", file=sys.stderr)
         return 1
-    except ExportError as exc:
+    except (ExportError, UnknownField) as exc:
         print(f"history export: {exc}", file=sys.stderr)
         return 2
 
@@ -132,8 +133,9 @@ def export(reader: HistoryReader, args: argparse.Namespace, out: TextIO) -> int:
     units = reader.units(args.sensor)
     period = parse_duration_ns(args.period, "--period") if args.period else None
     if reader.choose(args.sensor, from_ns, to_ns) is None:  # before any output: no half-written JSON
-        print(f"no history for sensor {args.sensor!r}", file=sys.stderr)
+        print(unknown_sensor(args.sensor, reader.sensor_names()), file=sys.stderr)
         return 1
+    reader.check_fields(args.sensor, fields, from_ns, to_ns)
     writer = csv.writer(out, lineterminator="\r\n")
     first = True
     if args.format == "json":

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from gateway.history.errors import echo
 from gateway.history.reader import HistoryResult
 
 MAX_HTTP_ROWS = 50_000
@@ -51,7 +52,7 @@ def parse_time_ns(text: str, key: str) -> int:
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ExportError(f"{key}: expected ISO-8601 or epoch seconds") from None
+        raise ExportError(f"{key}: expected ISO-8601 or epoch seconds, got {echo(text)}") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp()) * 10**9 + dt.microsecond * 1000
@@ -61,7 +62,7 @@ def parse_duration_ns(text: str, key: str) -> int:
     """``60s``, ``5m``, ``1h``, ``1d``, ``500ms`` (a bare number is seconds) -> ns."""
     m = _DURATION.fullmatch(text.strip()) or _DURATION.fullmatch(text.strip() + "s")
     if m is None:
-        raise ExportError(f"{key}: expected a duration such as 60s, 5m, 1h, 1d")
+        raise ExportError(f"{key}: expected a duration such as 60s, 5m, 1h, 1d, got {echo(text)}")
     ns = int(float(m.group(1)) * _UNIT_NS[m.group(2)])
     if ns <= 0:
         raise ExportError(f"{key}: expected a duration > 0")

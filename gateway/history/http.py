@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from websockets.http11 import Request, Response
 
+from gateway.history.errors import UnknownField, unknown_sensor
 from gateway.history.export import (
     MAX_HTTP_ROWS,
     ExportError,
@@ -68,10 +69,16 @@ async def history_response(service: HistoryService, request: Request) -> Respons
         units = await service.run(lambda: service.reader.units(req.sensor)) if result is not None else {}
     except TimeoutError:
         return _timed_out()
+    except UnknownField as exc:
+        return response(HTTPStatus.BAD_REQUEST, f"{exc}\n")
     except FileNotFoundError:
         result = None
     if result is None:
-        return response(HTTPStatus.NOT_FOUND, "no history for this sensor\n")
+        try:
+            names = await service.run(service.reader.sensor_names)
+        except (TimeoutError, FileNotFoundError):
+            names = []
+        return response(HTTPStatus.NOT_FOUND, unknown_sensor(req.sensor, names) + "\n")
     return _page(request, params, req.format, req.sensor, render(req, result, units), result.next_ns)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.history.codec import decode_chunk
+from gateway.history.errors import UnknownField
 from gateway.history.policy import EVENT_TIER, TIER_PERIOD_NS, TIERS, TierChoice, choose_tier
 from gateway.history.recent import read_log
 from gateway.history.rollup import Cell, downsample_cells, downsample_values
@@ -115,6 +116,50 @@ class HistoryReader:
         out.sort(key=lambda d: (d["sensor"], TIERS.index(d["tier"]) if d["tier"] in TIERS else 99))
         return out
 
+    def sensor_names(self) -> list[str]:
+        """The sensors with stored readings, sorted (an unknown-sensor error lists them)."""
+        with self._conn() as conn:
+            return sorted(
+                {
+                    name
+                    for table in ("chunks", "journal")
+                    for (name,) in conn.execute(
+                        f"SELECT DISTINCT sensor FROM {table} WHERE tier != ?", (EVENT_TIER,)
+                    )
+                }
+            )
+
+    def check_fields(self, sensor: str, fields: Sequence[str], from_ns: int, to_ns: int) -> None:
+        """Raise :class:`UnknownField` when ``sensor`` never had one of ``fields`` (before an export writes)."""
+        with self._conn() as conn:
+            self._check_fields(conn, sensor, fields, from_ns, to_ns)
+
+    def _check_fields(
+        self, conn: sqlite3.Connection, sensor: str, fields: Sequence[str], from_ns: int, to_ns: int
+    ) -> None:
+        """The names come from the ``fields`` table (the catalogue's fields at start, one indexed read); only
+        when one is missing there, from the columns of the sensor's newest chunk of each tier and of its first
+        chunk in the range (a field the driver added later, a sensor the catalogue never listed): the slow part
+        runs on the way to an error only."""
+        known = dict.fromkeys(
+            r[0] for r in conn.execute("SELECT field FROM fields WHERE sensor = ?", (sensor,))
+        )
+        if all(f in known for f in fields):
+            return
+        for table in ("chunks", "journal"):
+            newest = f"SELECT blob, max(t1_ns) FROM {table} WHERE sensor = ? AND tier != ? GROUP BY tier"
+            first = f"SELECT blob, min(t0_ns) FROM {table} WHERE sensor = ? AND tier != ? AND t1_ns >= ? AND t0_ns < ?"
+            blobs = [
+                *conn.execute(newest, (sensor, EVENT_TIER)),
+                *conn.execute(first, (sensor, EVENT_TIER, from_ns, to_ns)),
+            ]
+            for blob, _ in blobs:
+                if blob is not None:
+                    known.update(dict.fromkeys(decode_chunk(blob)[1]))
+        for f in fields:
+            if f not in known:
+                raise UnknownField(sensor, f, sorted(known))
+
     def units(self, sensor: str) -> dict[str, str]:
         """Field -> unit of ``sensor`` as recorded."""
         with self._conn() as conn:
@@ -203,11 +248,14 @@ class HistoryReader:
         """Readings of ``sensor`` in [from_ns, to_ns): raw rows, or buckets of ``period_ns`` (aligned on the epoch,
         so the same data gives the same buckets whenever it is asked for), or about
         ``points`` buckets on the tier :func:`~gateway.history.policy.choose_tier` picks. At most ``limit``
-        rows; ``next_ns`` says where to continue. Empty ``fields``: every field. None: no such sensor."""
+        rows; ``next_ns`` says where to continue. Empty ``fields``: every field. None: no such sensor.
+        :class:`~gateway.history.errors.UnknownField`: ``sensor`` never had one of ``fields``."""
         with self._conn() as conn:
             choice = self.choose(sensor, from_ns, to_ns, points=points, period_ns=period_ns, conn=conn)
             if choice is None:
                 return None
+            if fields:
+                self._check_fields(conn, sensor, fields, from_ns, to_ns)
             if choice.bucket_ns == 0:
                 return self._raw(conn, sensor, list(fields), from_ns, to_ns, limit)
             return self._buckets(conn, sensor, list(fields), from_ns, to_ns, choice, limit)

@@ -26,6 +26,7 @@ from websockets.typing import Subprotocol
 from gateway import __version__
 from gateway.catalogue import Catalogue
 from gateway.config import Config
+from gateway.history.errors import UnknownField
 from gateway.history.http import events_response, history_response
 from gateway.history.service import HistoryService
 from gateway.hub import Hub
@@ -631,6 +632,9 @@ class GatewayServer:
             )
         except TimeoutError:
             client.send(encode_error(msg.ref, "timeout", "the history query took too long"))
+            return
+        except UnknownField as exc:
+            client.send(encode_error(msg.ref, "unknown_field", str(exc)))
             return
         except FileNotFoundError:
             result = None

@@ -49,7 +49,50 @@ def test_from_after_to_is_a_usage_error(db: Path) -> None:
 def test_an_unknown_sensor_writes_nothing_to_stdout(db: Path, fmt: str) -> None:
     """An unknown sensor: exit 1 with its name on stderr, and no half-written JSON or CSV on stdout."""
     done = export(db, "--sensor", "nope", "--from", "0", "--format", fmt)
-    assert (done.returncode, done.stdout, done.stderr) == (1, b"", b"no history for sensor 'nope'\n")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1,
+        b"",
+        b"no history for sensor 'nope' (sensors with history: env)\n",
+    )
+
+
+def test_a_bad_time_is_echoed_bounded(db: Path) -> None:
+    """--from xyz: exit 2 and one line quoting the value given, cut to 40 characters."""
+    done = export(db, "--sensor", "env", "--from", "xyz")
+    long = export(db, "--sensor", "env", "--from", "y" * 100)
+    assert [(d.returncode, d.stdout, d.stderr.decode()) for d in (done, long)] == [
+        (2, b"", "history export: --from: expected ISO-8601 or epoch seconds, got 'xyz'\n"),
+        (2, b"", f"history export: --from: expected ISO-8601 or epoch seconds, got '{'y' * 40}...'\n"),
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_an_unknown_field_is_a_usage_error(db: Path, fmt: str) -> None:
+    """--fields t,nope: exit 2 naming the field and the sensor's fields, nothing on stdout (no empty column)."""
+    done = export(db, "--sensor", "env", "--fields", "t,nope", "--from", "0", "--format", fmt)
+    assert (done.returncode, done.stdout, done.stderr.decode()) == (
+        2,
+        b"",
+        "history export: fields: sensor 'env' has no field 'nope' (its fields: t)\n",
+    )
+
+
+def test_the_unknown_sensor_list_is_bounded(tmp_path: Path) -> None:
+    """With 13 sensors stored, the unknown-sensor message lists the first 10 (sorted) and "... 3 more"."""
+    from gateway.history.store import HistoryStore
+
+    path = tmp_path / "many.db"
+    st = HistoryStore(path)
+    st._open()
+    t0 = T0_S * 10**9
+    st.on_batch([(i + 1, 0, t0, f"s{i:02d}", {"v": i}, 0) for i in range(13)])
+    st.commit(final=True)
+    done = export(path, "--sensor", "nope", "--from", "0")
+    names = ", ".join(f"s{i:02d}" for i in range(10))
+    assert (done.returncode, done.stderr.decode()) == (
+        1,
+        f"no history for sensor 'nope' (sensors with history: {names}, ... 3 more)\n",
+    )
 
 
 def test_a_reader_closing_the_pipe_early_is_no_traceback(db: Path) -> None:

@@ -92,6 +92,15 @@ async def test_history_query_over_the_wire_in_pages(tmp_path: Path) -> None:
             await c.send({"t": "history", "id": 6, "sensor": "slow", "from": 1, "to": now})
             err = await c.until(lambda f: f.get("ref") == 6)
             assert (err["t"], err["code"]) == ("error", "not_found")
+            await c.send(
+                {"t": "history", "id": 7, "sensor": "wave", "fields": ["a", "z"], "from": 1, "to": now}
+            )
+            err = await c.until(lambda f: f.get("ref") == 7)
+            assert (err["t"], err["code"], err["msg"]) == (
+                "error",
+                "unknown_field",
+                "fields: sensor 'wave' has no field 'z' (its fields: a, b, n)",
+            )
 
 
 async def test_http_csv_and_json_export_with_auth(tmp_path: Path) -> None:
@@ -132,9 +141,11 @@ async def test_http_csv_and_json_export_with_auth(tmp_path: Path) -> None:
         assert (status, doc["fields"], doc["tier"], doc["next"]) == (200, ["a", "b"], "1s", None)
         assert [r[0] for r in doc["rows"]] == [int(r[1]) for r in table[1:]]
         status, _, body = await asyncio.to_thread(get, base + "&period=fast", auth)
-        assert (status, body) == (400, b"period: expected a duration such as 60s, 5m, 1h, 1d\n")
+        assert (status, body) == (400, b"period: expected a duration such as 60s, 5m, 1h, 1d, got 'fast'\n")
         status, _, body = await asyncio.to_thread(get, app.http_url + "api/history?sensor=nope", auth)
-        assert (status, body) == (404, b"no history for this sensor\n")
+        assert (status, body) == (404, b"no history for sensor 'nope' (sensors with history: wave)\n")
+        status, _, body = await asyncio.to_thread(get, base.replace("fields=a,b", "fields=a,nope"), auth)
+        assert (status, body) == (400, b"fields: sensor 'wave' has no field 'nope' (its fields: a, b, n)\n")
 
 
 @pytest.mark.parametrize("enabled", [False])
@@ -219,7 +230,37 @@ def test_cli_info_and_export(tmp_path: Path) -> None:
         text=True,
         timeout=scaled(30),
     )
-    assert (missing.returncode, missing.stderr) == (1, "no history for sensor 'nope'\n")
+    assert (missing.returncode, missing.stderr) == (
+        1,
+        "no history for sensor 'nope' (sensors with history: env)\n",
+    )
+    note = subprocess.run(
+        [
+            *base,
+            "export",
+            "--sensor",
+            "env",
+            "--fields",
+            "note",
+            "--from",
+            str(t0 // 10**9),
+            "--to",
+            "1790000001.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
+    assert (note.returncode, note.stdout.split("\n"), note.stderr) == (
+        0,
+        [
+            "time_utc,ts_ns,note",
+            f'2026-09-21T14:13:20.000000Z,{t0},"a,b"',
+            f'2026-09-21T14:13:21.000000Z,{t0 + 10**9},"a,b"',
+            "",
+        ],
+        "",
+    )
 
 
 async def test_http_export_pages_with_a_next_cursor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
