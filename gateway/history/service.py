@@ -48,7 +48,7 @@ class HistoryService:
 
     def start(self, hub: Hub, catalogue: Catalogue) -> None:
         """Set each sensor's policy and units from the catalogue, then start writing every batch the hub
-        flushes."""
+        flushes. The writer logs whether history runs once it has opened the database (one story per run)."""
         listing = catalogue.listing()
         for info in listing.sensors:
             self.store.policies[info.id] = self.config.policy_for(info.id, info.interval_s)
@@ -58,7 +58,6 @@ class HistoryService:
         self.store.start()
         self._remove_sink = hub.add_sink(self.store.on_batch)
         self._remove_event_sink = hub.add_event_sink(self.store.on_event)
-        log.info("history: %s (commit every %g s)", self.path, self.config.commit_interval_s)
 
     async def run(self, fn: Callable[[], T]) -> T:
         """Run a blocking reader call in the query thread, within :data:`QUERY_TIMEOUT_S`."""

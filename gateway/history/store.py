@@ -249,7 +249,8 @@ class HistoryStore:
 
     def _run(self) -> None:
         self._open()
-        if self._conn is not None:
+        if self._conn is not None:  # else _open said "history is off for this run"
+            log.info("history: %s (commit every %g s)", self.path, self.commit_interval_s)
             try:
                 self._resume_rollups()
             except (sqlite3.Error, HistoryError) as exc:

@@ -341,3 +341,23 @@ async def test_rule_events_are_stored_and_served_by_http_and_the_cli(tmp_path: P
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {"events": [event]}
+
+
+async def test_an_unusable_data_dir_tells_one_story(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """data_dir is a file: history logs one error saying it is off, and no line claiming it runs."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    cfg = make_config(
+        gateway={"data_dir": str(blocker)},
+        history={"commit_interval_s": 0.2},
+        sensors=[synthetic("wave", 0.05)],
+    )
+    caplog.set_level("INFO", logger="gateway.history")
+    async with running(cfg):
+        await asyncio.sleep(0.5)
+    lines = [
+        (r.levelname, r.getMessage().split(" (")[0], r.getMessage().endswith("history is off for this run"))
+        for r in caplog.records
+        if r.name.startswith("gateway.history")
+    ]
+    assert lines == [("ERROR", f"history: cannot create {blocker}", True)]
