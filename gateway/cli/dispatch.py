@@ -47,7 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sensorcast`` console script."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    try:
+        parser = build_parser()  # imports every command module: Ctrl-C often lands here
+    except KeyboardInterrupt:
+        print("sensorcast: interrupted", file=sys.stderr)
+        return 130
     args = parser.parse_args(args_list)
     if not getattr(args, "_module", None):
         # No command is a usage error, as argparse treats a missing required argument: the help on stderr, exit

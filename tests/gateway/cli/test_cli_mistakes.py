@@ -240,3 +240,30 @@ def test_an_address_this_machine_lacks_is_one_line(capture: Path, tmp_path: Path
     assert done.returncode == 1
     assert "cannot listen on 192.0.2.1: no such address on this machine" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_ctrl_c_while_importing_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """SIGINT while `python -m gateway run` imports its commands (~60-200 ms): one line, exit 130, no traceback.
+    Not before 60 ms: the interpreter's own start (~25 ms here, before any sensorcast code runs) is out of reach."""
+    outcomes = []
+    for delay_s in (0.06, 0.09, 0.12, 0.15, 0.18):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "run", "--host", "127.0.0.1", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env(tmp_path),
+            cwd=tmp_path,
+        )
+        time.sleep(delay_s)
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=scaled(30))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+        # 130, or killed by SIGINT (-2; a shell shows 130 too): CPython 3.11 sometimes re-raises the signal at exit
+        interrupted = proc.returncode in (130, -signal.SIGINT)
+        tail = err.splitlines()[-1:] if interrupted else err.splitlines()
+        outcomes.append((delay_s, interrupted, "Traceback" in err, tail))
+    assert outcomes == [(d, True, False, ["sensorcast: interrupted"]) for d, *_ in outcomes]
