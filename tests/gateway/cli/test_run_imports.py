@@ -25,6 +25,11 @@ LAZY = (
     "http.client",  # via urllib.request
     "gateway.doctor.checks",  # `sensorcast doctor` only
     "gateway.doctor.report",  # `sensorcast doctor` only
+    "gateway.cli.doctor",  # dispatch imports only the command it runs
+    "gateway.cli.bench",
+    "gateway.cli.history",
+    "gateway.cli.token",
+    "difflib",  # sensors.spec: only for a "did you mean" on a config mistake
 )
 
 # The real entry point, with an exit hook that writes what was imported by the time the gateway stopped.
