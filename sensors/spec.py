@@ -6,7 +6,6 @@ expected (``sensors[2].address: expected an integer in 0x03..0x77, got 0x99``).
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,8 @@ GENERIC_KEYS: tuple[str, ...] = ("id", "driver", "interval_s", "simulate", "hist
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the known key closest to the unknown ``name``, or "" when none is
     close (difflib's similarity ratio below 0.6)."""
+    import difflib  # only on a config mistake: a running gateway need not carry it
+
     close = difflib.get_close_matches(name, list(known), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

@@ -28,8 +28,12 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level parser with every available subcommand."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Return the top-level parser with every available subcommand (or with ``only`` that one).
+
+    ``only`` is for running a command: the other commands' modules are then not imported, so what they import
+    (the doctor's checks, the history export, the bench harness) does not stay resident in a long-running
+    ``sensorcast run`` (issue 13: the demo's RSS)."""
     parser = argparse.ArgumentParser(
         prog="sensorcast",
         description="Telemetry gateway: sensors -> msgpack -> binary WebSocket (and MQTT).",
@@ -37,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sensorcast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
@@ -47,11 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sensorcast`` console script."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+<<<<<<< HEAD
     try:
         parser = build_parser()  # imports every command module: Ctrl-C often lands here
     except KeyboardInterrupt:
         print("sensorcast: interrupted", file=sys.stderr)
         return 130
+=======
+    # A command as the first word imports only its module; anything else (nothing, a typo, --help before the
+    # command) gets the whole parser, so help and "invalid choice" still list every command.
+    first = args_list[0] if args_list else None
+    parser = build_parser(first if first in COMMANDS else None)
+>>>>>>> main
     args = parser.parse_args(args_list)
     if not getattr(args, "_module", None):
         # No command is a usage error, as argparse treats a missing required argument: the help on stderr, exit

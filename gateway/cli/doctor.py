@@ -9,9 +9,6 @@ import pwd
 import shlex
 from pathlib import Path
 
-from gateway.doctor.checks import Host
-from gateway.doctor.report import Probes, render, run_checks
-
 HELP = (
     "check the board (Python, buses, permissions, sensors, port, clock, disk, service) and say how to fix it"
 )
@@ -55,6 +52,11 @@ def _lines(path: Path) -> list[str]:
 
 def main(args: argparse.Namespace) -> int:
     """Run the checks, print the report; exit 1 when something blocks running."""
+    # Imported here: every subcommand module is imported to build the parser, and the checks pull in
+    # urllib.request, http.client and email, which `sensorcast run` would otherwise carry for its lifetime.
+    from gateway.doctor.checks import Host
+    from gateway.doctor.report import Probes, render, run_checks
+
     # The report is the whole output. The checks build drivers through the gateway's own code, whose log lines
     # ("sensor env: hardware not available yet ... will keep trying") are meant for a running service; here each
     # such problem is already a finding with its fix. A root handler keeps logging's last-resort stderr handler

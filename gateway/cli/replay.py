@@ -114,10 +114,41 @@ def read_dump(path: str) -> list[dict[str, Any]]:
 
 async def serve(capture: Any, speed: float | None, loop_forever: bool, host: str, port: int) -> int:
     """Serve the replay like ``run`` until a signal or the capture's end (again from the start with --loop)."""
-    from gateway.app import GatewayApp
 
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
+    serving: dict[str, Any] = {}  # the round's app and tap, for the signal handler
+
+    def stop() -> None:
+        stopped.set()
+        if serving:
+            serving["tap"].stop()
+            serving["app"].stop()
+
+    # Installed once for every round: handlers removed and re-added per round left a gap between two rounds of
+    # --loop in which Ctrl-C was a KeyboardInterrupt (exit 130) instead of a clean stop.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+    try:
+        return await _rounds(capture, speed, loop_forever, host, port, stopped, serving)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def _rounds(
+    capture: Any,
+    speed: float | None,
+    loop_forever: bool,
+    host: str,
+    port: int,
+    stopped: asyncio.Event,
+    serving: dict[str, Any],
+) -> int:
+    """Serve the capture once, or again and again with --loop, until ``stopped`` is set."""
+    from gateway.app import GatewayApp
+
+    loop = asyncio.get_running_loop()
     while True:
         current: list[Any] = []
         ended: list[str] = []
@@ -139,22 +170,15 @@ async def serve(capture: Any, speed: float | None, loop_forever: bool, host: str
         app = GatewayApp(cfg, ctx=ctx)
         current.append(app)
 
-        def stop(app: Any = app, tap: Any = tap) -> None:
-            stopped.set()
+        serving.update(app=app, tap=tap)
+        if stopped.is_set():  # Ctrl-C while this round was being built
             tap.stop()
             app.stop()
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop)
-        try:
-            async with app:
-                print(f"Replaying {len(cfg.sensors)} sensors from the capture", flush=True)
-                print(f"Dashboard: {app.http_url}", flush=True)
-                port = app.port  # --port 0: the next round serves where the dashboard already points
-                await app.wait_closed()
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
+        async with app:
+            print(f"Replaying {len(cfg.sensors)} sensors from the capture", flush=True)
+            print(f"Dashboard: {app.http_url}", flush=True)
+            port = app.port  # --port 0: the next round serves where the dashboard already points
+            await app.wait_closed()
         if tap.first_mismatch is not None:
             return _fail(f"the drivers asked for what the capture does not contain: {tap.first_mismatch}", 1)
         if stopped.is_set() or not loop_forever:

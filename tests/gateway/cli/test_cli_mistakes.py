@@ -267,3 +267,36 @@ def test_ctrl_c_while_importing_is_one_line_not_a_traceback(tmp_path: Path) -> N
         tail = err.splitlines()[-1:] if interrupted else err.splitlines()
         outcomes.append((delay_s, interrupted, "Traceback" in err, tail))
     assert outcomes == [(d, True, False, ["sensorcast: interrupted"]) for d, *_ in outcomes]
+
+
+INTERRUPT_BETWEEN_ROUNDS = """
+import os, signal, sys
+import gateway.cli.replay as replay
+from gateway.cli.dispatch import main
+real, calls = replay.build, []
+def build(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:  # the second round is being built: the first one is over
+        os.kill(os.getpid(), signal.SIGINT)
+    return real(*args, **kwargs)
+replay.build = build
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+LOOP_ARGS = ("--speed", "max", "--loop", "--port", "0")
+
+
+def test_ctrl_c_between_two_loop_rounds_is_a_clean_stop(capture: Path, tmp_path: Path) -> None:
+    """SIGINT while --loop builds its next round stops the replay (exit 0, 'replay: stopped'), not a
+    KeyboardInterrupt (exit 130): the signal handlers cover the gap between rounds (seen once in a loaded run)."""
+    done = subprocess.run(
+        [sys.executable, "-c", INTERRUPT_BETWEEN_ROUNDS, "replay", str(capture), *LOOP_ARGS],
+        capture_output=True,
+        text=True,
+        env=env(tmp_path),
+        cwd=tmp_path,
+        timeout=scaled(60),
+    )
+    assert (done.returncode, done.stdout.splitlines()[-1]) == (0, "replay: stopped"), done.stderr[-2000:]
+    assert done.stdout.count("Replaying") == 2 and "Traceback" not in done.stderr
