@@ -53,18 +53,16 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sensorcast`` console script."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-<<<<<<< HEAD
-    try:
-        parser = build_parser()  # imports every command module: Ctrl-C often lands here
-    except KeyboardInterrupt:
-        print("sensorcast: interrupted", file=sys.stderr)
-        return 130
-=======
     # A command as the first word imports only its module; anything else (nothing, a typo, --help before the
     # command) gets the whole parser, so help and "invalid choice" still list every command.
     first = args_list[0] if args_list else None
-    parser = build_parser(first if first in COMMANDS else None)
->>>>>>> main
+    try:
+        parser = build_parser(
+            first if first in COMMANDS else None
+        )  # imports command modules: Ctrl-C often lands here
+    except KeyboardInterrupt:
+        print("sensorcast: interrupted", file=sys.stderr)
+        return 130
     args = parser.parse_args(args_list)
     if not getattr(args, "_module", None):
         # No command is a usage error, as argparse treats a missing required argument: the help on stderr, exit

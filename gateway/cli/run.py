@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.allocator import TRIM_ENV, TRIM_INTERVAL_S, load_malloc_trim, parse_trim_interval, trim_loop
 from gateway.cli.serving import configure, port_arg, print_config_errors, stop_on_signals, until_stopped
@@ -25,6 +26,9 @@ from gateway.config import (
     missing_token_file,
 )
 from sensors.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gateway.app import GatewayApp
 
 HELP = "run the gateway (no --config: demo on simulated sensors at http://127.0.0.1:8765/)"
 log = logging.getLogger("sensorcast")
@@ -167,9 +171,47 @@ async def serve(
 
     ``trim_interval_s``: seconds between two ``malloc_trim(0)`` of the process (0: never); see
     :mod:`gateway.allocator`."""
-    from gateway.app import GatewayApp
+    async with _stop_from_now_on() as requested:
+        from gateway.app import GatewayApp  # the slow import: a Ctrl-C during it is a stop, not an exception
 
-    app = GatewayApp(cfg, notifier=_notifier())
+        app = GatewayApp(cfg, notifier=_notifier())
+        requested.attach(app.stop)
+        return await _serve(app, cfg, load, trim_interval_s)
+
+
+class _StopRequest:
+    """Where SIGTERM/SIGINT go while ``serve`` starts: remembered until the app exists, then the app's stop."""
+
+    def __init__(self) -> None:
+        self.asked = False
+        self._target: Callable[[], None] | None = None
+
+    def attach(self, stop: Callable[[], None]) -> None:
+        """From now on a signal calls ``stop``; at once if one came before."""
+        self._target = stop
+        if self.asked:
+            stop()
+
+    def __call__(self) -> None:
+        self.asked = True
+        if self._target is not None:
+            self._target()
+
+
+@contextlib.asynccontextmanager
+async def _stop_from_now_on() -> AsyncIterator[_StopRequest]:
+    """SIGTERM/SIGINT handled from the first line of ``serve`` (a signal during the imports and the app's
+    start-up was Python's default KeyboardInterrupt, which asyncio turned into a cancel that start-up code
+    could swallow: the gateway then ran on until a second Ctrl-C)."""
+    request = _StopRequest()
+    with stop_on_signals(request):
+        yield request
+
+
+async def _serve(
+    app: GatewayApp, cfg: Config, load: Callable[[], Config] | None, trim_interval_s: float
+) -> int:
+    """Run ``app`` until it is stopped; SIGHUP reloads the config with ``load`` (when given)."""
     loop = asyncio.get_running_loop()
     reloads: list[asyncio.Task[str]] = []
     lock = asyncio.Lock()
@@ -186,26 +228,25 @@ async def serve(
         reloads[:] = [t for t in reloads if not t.done()]
         reloads.append(loop.create_task(reload_once(), name="reload"))
 
-    with stop_on_signals(app.stop):
-        loop.add_signal_handler(signal.SIGHUP, on_hup)
-        trimmer: asyncio.Task[None] | None = None
-        try:
-            async with app:
-                trimmer = start_malloc_trim(trim_interval_s)
-                mode = "demo on simulated sensors" if cfg.source in (None, "(demo)") else cfg.source
-                print(
-                    f"sensorcast {cfg.gateway.id}: {mode}, {len(app.runners)} sensors, "
-                    f"{len(app.actuators)} outputs",
-                    flush=True,
-                )
-                await until_stopped(app, app.http_url)
-        finally:
-            loop.remove_signal_handler(signal.SIGHUP)
-            for task in reloads:
-                task.cancel()
-            if trimmer is not None:
-                trimmer.cancel()
-                await asyncio.gather(trimmer, return_exceptions=True)
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    trimmer: asyncio.Task[None] | None = None
+    try:
+        async with app:
+            trimmer = start_malloc_trim(trim_interval_s)
+            mode = "demo on simulated sensors" if cfg.source in (None, "(demo)") else cfg.source
+            print(
+                f"sensorcast {cfg.gateway.id}: {mode}, {len(app.runners)} sensors, "
+                f"{len(app.actuators)} outputs",
+                flush=True,
+            )
+            await until_stopped(app, app.http_url)
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+        for task in reloads:
+            task.cancel()
+        if trimmer is not None:
+            trimmer.cancel()
+            await asyncio.gather(trimmer, return_exceptions=True)
     return 1 if app.failed else 0
 
 

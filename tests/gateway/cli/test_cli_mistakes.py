@@ -242,33 +242,6 @@ def test_an_address_this_machine_lacks_is_one_line(capture: Path, tmp_path: Path
     assert "Traceback" not in done.stderr
 
 
-def test_ctrl_c_while_importing_is_one_line_not_a_traceback(tmp_path: Path) -> None:
-    """SIGINT while `python -m gateway run` imports its commands (~60-200 ms): one line, exit 130, no traceback.
-    Not before 60 ms: the interpreter's own start (~25 ms here, before any sensorcast code runs) is out of reach."""
-    outcomes = []
-    for delay_s in (0.06, 0.09, 0.12, 0.15, 0.18):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "run", "--host", "127.0.0.1", "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env(tmp_path),
-            cwd=tmp_path,
-        )
-        time.sleep(delay_s)
-        proc.send_signal(signal.SIGINT)
-        try:
-            _, err = proc.communicate(timeout=scaled(30))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
-        # 130, or killed by SIGINT (-2; a shell shows 130 too): CPython 3.11 sometimes re-raises the signal at exit
-        interrupted = proc.returncode in (130, -signal.SIGINT)
-        tail = err.splitlines()[-1:] if interrupted else err.splitlines()
-        outcomes.append((delay_s, interrupted, "Traceback" in err, tail))
-    assert outcomes == [(d, True, False, ["sensorcast: interrupted"]) for d, *_ in outcomes]
-
-
 INTERRUPT_BETWEEN_ROUNDS = """
 import os, signal, sys
 import gateway.cli.replay as replay
@@ -300,3 +273,38 @@ def test_ctrl_c_between_two_loop_rounds_is_a_clean_stop(capture: Path, tmp_path:
     )
     assert (done.returncode, done.stdout.splitlines()[-1]) == (0, "replay: stopped"), done.stderr[-2000:]
     assert done.stdout.count("Replaying") == 2 and "Traceback" not in done.stderr
+
+
+def test_one_ctrl_c_at_any_moment_of_start_up_stops_quietly(tmp_path: Path) -> None:
+    """A single SIGINT at any moment of `sensorcast run`'s start-up stops it by itself, without a traceback:
+    while Python imports the commands, one line and exit 130; once `serve` runs (building the sensors,
+    binding), a clean stop, exit 0. (A KeyboardInterrupt traceback came out before; a SIGINT ~240 ms in was
+    once lost until a second one.) Not before 60 ms: the interpreter's own start is out of reach."""
+    outcomes = []
+    for delay_s in (0.06, 0.09, 0.12, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7, 1.0):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "run", "--host", "127.0.0.1", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env(tmp_path),
+            cwd=tmp_path,
+        )
+        time.sleep(delay_s)
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=scaled(20))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+            outcomes.append((delay_s, "still running after one SIGINT"))
+            continue
+        # 130, or killed by SIGINT (-2; a shell shows 130 too): CPython 3.11 sometimes re-raises it at exit
+        if proc.returncode in (130, -signal.SIGINT) and err.splitlines()[-1:] == ["sensorcast: interrupted"]:
+            how = "interrupted"
+        elif proc.returncode == 0:
+            how = "stopped"
+        else:
+            how = f"exit {proc.returncode}: {err[-300:]}"
+        outcomes.append((delay_s, how if "Traceback" not in err else f"traceback: {err[-600:]}"))
+    assert [o for o in outcomes if o[1] not in ("interrupted", "stopped")] == []
