@@ -45,6 +45,20 @@ async def wait_stored(path: Path, sensor: str, n: int) -> None:
     raise AssertionError(f"{sensor}: fewer than {n} rows stored")
 
 
+async def wait_final(path: Path, sensor: str, t_s: float) -> None:
+    """Wait until the store holds a 1 s bucket of ``sensor`` a whole second after ``t_s``: every bucket before
+    ``t_s`` is then final, so two queries of a range ending at ``t_s`` see the same rows however late the
+    writer commits on a loaded machine."""
+    reader = HistoryReader(path)
+    deadline = time.monotonic() + scaled(10)
+    while time.monotonic() < deadline:
+        newest = {(d["sensor"], d["tier"]): d["newest_ns"] for d in await asyncio.to_thread(reader.sensors)}
+        if (newest.get((sensor, "1s")) or 0) >= (t_s + 1.0) * 1e9:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{sensor}: nothing stored after {t_s + 1.0}")
+
+
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     req = urllib.request.Request(url, headers=headers or {})
     try:
@@ -110,6 +124,7 @@ async def test_http_csv_and_json_export_with_auth(tmp_path: Path) -> None:
     async with running(cfg) as app:
         await wait_stored(tmp_path / "history.db", "wave", 3)
         now = time.time()
+        await wait_final(tmp_path / "history.db", "wave", now - 1.5)  # the CSV and JSON answers must agree
         base = app.http_url + f"api/history?sensor=wave&fields=a,b&from={now - 60:.3f}&to={now - 1.5:.3f}"
         status, headers, body = await asyncio.to_thread(get, base)
         assert (status, headers.get("WWW-Authenticate")) == (401, 'Bearer realm="sensorcast"')
