@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import logging
 import sys
 
-from gateway.cli.serving import configure, port_arg, stop_on_signals, until_stopped
+from gateway.cli.serving import configure, listen_failure, port_arg, stop_on_signals, until_stopped
 from gateway.config import Config, ConfigErrors, parse_config
 from sensors.errors import ConfigError
 
@@ -107,13 +106,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(serve(cfg, mqtt))
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            print(f"sensorcast: port {cfg.gateway.port} is already in use (use --port)", file=sys.stderr)
-            return 1
-        if exc.errno == errno.EADDRNOTAVAIL:
-            print(
-                f"sensorcast: cannot listen on {cfg.gateway.host}: no such address on this machine",
-                file=sys.stderr,
-            )
-            return 1
-        raise
+        message = listen_failure(exc, cfg.gateway.host, cfg.gateway.port)
+        if message is None:
+            raise
+        print(f"sensorcast: {message}", file=sys.stderr)
+        return 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import logging
 import math
 import os
@@ -16,7 +15,7 @@ from typing import Any
 from gateway import __version__
 from gateway.cli.run import add_arguments as add_run_arguments
 from gateway.cli.run import prepare
-from gateway.cli.serving import configure
+from gateway.cli.serving import configure, listen_failure
 from gateway.config import Config
 
 HELP = "run the gateway and record every bus transaction to a capture file (docs/record-replay.md)"
@@ -199,19 +198,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"sensorcast: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            print(
-                f"sensorcast: port {cfg.gateway.port} on {cfg.gateway.host} is already in use "
-                f"(another sensorcast? use --port); {args.out} holds no recording",
-                file=sys.stderr,
-            )
-            return 1
-        if exc.errno == errno.EADDRNOTAVAIL:
-            print(
-                f"sensorcast: cannot listen on {cfg.gateway.host}: no such address on this machine; "
-                f"{args.out} holds no recording",
-                file=sys.stderr,
-            )
+        message = listen_failure(exc, cfg.gateway.host, cfg.gateway.port)
+        if message is not None:
+            print(f"sensorcast: {message}; {args.out} holds no recording", file=sys.stderr)
             return 1
         print(f"sensorcast: {exc}", file=sys.stderr)
         return 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import json
 import logging
 import os
@@ -17,7 +16,7 @@ from dataclasses import replace
 from typing import Any, TextIO
 
 from gateway.cli.logs import setup_logging
-from gateway.cli.serving import port_arg
+from gateway.cli.serving import listen_failure, port_arg
 from gateway.config import ConfigErrors, is_loopback
 
 HELP = (
@@ -286,9 +285,7 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(str(exc))
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            port = 8765 if args.port is None else args.port
-            return _fail(f"port {port} on {args.host} is already in use (another sensorcast? use --port)", 1)
-        if exc.errno == errno.EADDRNOTAVAIL:
-            return _fail(f"cannot listen on {args.host}: no such address on this machine", 1)
-        raise
+        message = listen_failure(exc, args.host, 8765 if args.port is None else args.port)
+        if message is None:
+            raise
+        return _fail(message, 1)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import errno
 import logging
 import os
 import signal
@@ -16,7 +15,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from gateway.allocator import TRIM_ENV, TRIM_INTERVAL_S, load_malloc_trim, parse_trim_interval, trim_loop
-from gateway.cli.serving import configure, port_arg, print_config_errors, stop_on_signals, until_stopped
+from gateway.cli.serving import (
+    configure,
+    listen_failure,
+    port_arg,
+    print_config_errors,
+    stop_on_signals,
+    until_stopped,
+)
 from gateway.config import (
     Config,
     ConfigErrors,
@@ -266,17 +272,8 @@ def main(args: argparse.Namespace) -> int:
         print_config_errors(exc)
         return 2
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            print(
-                f"sensorcast: port {cfg.gateway.port} on {cfg.gateway.host} is already in use "
-                "(another sensorcast? use --port)",
-                file=sys.stderr,
-            )
-            return 1
-        if exc.errno == errno.EADDRNOTAVAIL:
-            print(
-                f"sensorcast: cannot listen on {cfg.gateway.host}: no such address on this machine",
-                file=sys.stderr,
-            )
-            return 1
-        raise
+        message = listen_failure(exc, cfg.gateway.host, cfg.gateway.port)
+        if message is None:
+            raise
+        print(f"sensorcast: {message}", file=sys.stderr)
+        return 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
 import sys
@@ -84,3 +85,13 @@ def port_arg(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port 0..65535 (0: any free one), got {text!r}")
     return port
+
+
+def listen_failure(exc: OSError, host: str, port: int) -> str | None:
+    """The one line for a listen error the user can fix (a busy port, an address this machine lacks), or None.
+    Shared by run, fleet, record and replay so that all four say it the same way."""
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is already in use (another sensorcast? use --port)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {host}: no such address on this machine"
+    return None
