@@ -152,7 +152,13 @@ class PahoConnection:
                 reason = await self._connack
         except (OSError, ssl.SSLError) as exc:  # OSError covers refused/unreachable/DNS/timeout
             self._abort(f"cannot connect: {exc}")
-            raise MqttClientError(f"cannot connect to {self.cfg.host}:{self.cfg.broker_port}: {exc}") from exc
+            hint = ""
+            if self.cfg.tls and isinstance(exc, ssl.SSLError | ConnectionResetError | BrokenPipeError):
+                # A plain listener answers a TLS ClientHello by closing: say which side is likely wrong.
+                hint = f" (is port {self.cfg.broker_port} a TLS listener? use mqtt:// for a plain one)"
+            raise MqttClientError(
+                f"cannot connect to {self.cfg.host}:{self.cfg.broker_port}: {exc}{hint}"
+            ) from exc
         except BaseException:
             self._abort("connect cancelled")
             raise

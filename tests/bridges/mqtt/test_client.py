@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 
 import pytest
 
@@ -139,3 +140,34 @@ async def test_a_qos1_publish_is_acknowledged_through_on_ack() -> None:
     assert (conn.connected, conn.closed.is_set()) == (False, True)
     with pytest.raises(MqttClientError, match="not connected"):
         conn.publish("x", b"", 1)
+
+
+async def test_mqtts_to_a_plain_listener_says_which_side_is_likely_wrong() -> None:
+    """mqtts:// to a port that speaks plain MQTT (it reads the TLS ClientHello as a malformed packet and closes):
+    the error names the port and suggests mqtt://, instead of a bare 'connection reset' retried forever."""
+
+    async def plain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)  # a TLS ClientHello's first byte (0x16) is no MQTT packet type: hang up
+        writer.transport.abort()
+
+    async for port in peer(plain):
+        conn = PahoConnection(replace(config(port), tls=True), "t")
+        with pytest.raises(
+            MqttClientError, match=f"is port {port} a TLS listener\\? use mqtt:// for a plain one"
+        ):
+            await asyncio.wait_for(conn.connect(), scaled(5.0))
+        assert (conn.connected, conn.closed.is_set()) == (False, True)
+
+
+async def test_a_plain_connection_gets_no_tls_hint() -> None:
+    """Without TLS a reset is reported as it is: the TLS hint appears only for mqtts://."""
+
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        writer.transport.abort()
+
+    async for port in peer(reset):
+        conn = PahoConnection(config(port), "t")
+        with pytest.raises(MqttClientError) as info:
+            await asyncio.wait_for(conn.connect(), scaled(5.0))
+        assert "TLS" not in str(info.value)
