@@ -41,6 +41,17 @@ def free_port() -> int:
         return port
 
 
+def wait_listening(port: int, timeout_s: float = 30.0) -> None:
+    """Return once something accepts connections on 127.0.0.1:``port`` (a server process came up)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port} after {timeout_s} s")
+
+
 def count_readings(frame: bytes) -> int:
     """Readings in a ``data`` frame, from its msgpack array header alone (no decode)."""
     i = len(DATA_PREFIX) + 2  # then "r" (0xa1 0x72) and the array header

@@ -36,7 +36,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _clients import DATA_PREFIX, ROOT, expect, free_port, go, result, spawn_clients, stop
+from _clients import DATA_PREFIX, ROOT, expect, free_port, go, result, spawn_clients, stop, wait_listening
 
 SENSORS = 10
 """Synthetic sensors sharing the rate (each polls at rate / SENSORS Hz): 10, as in issue 13's measurements."""
@@ -207,18 +207,6 @@ def ctx_switches(pid: int) -> int:
         except OSError:
             pass  # the thread ended meanwhile
     return total
-
-
-def wait_listening(port: int, timeout_s: float = 30.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port} after {timeout_s} s")
 
 
 def measure(kind: str, rate: float, clients: int, seconds: float, i2c: str = "") -> dict[str, Any]:
