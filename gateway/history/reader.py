@@ -69,7 +69,7 @@ class HistoryReader:
             frames = read_log(self.path, 0)  # before the snapshot: see the module docstring
             conn.execute("BEGIN")
             names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if "journal" not in names:
+            if not {"journal", "chunks", "fields"} <= names:
                 raise FileNotFoundError(str(self.path))  # being created by the writer right now
             folded = 0
             if "meta" in names:

@@ -300,7 +300,9 @@ class HistoryStore:
                 if check != "ok":
                     conn.close()
                     raise sqlite3.DatabaseError(f"quick_check: {check}")
-                conn.executescript(SCHEMA)
+                conn.executescript(
+                    f"BEGIN;{SCHEMA}COMMIT;"
+                )  # one transaction: a reader sees all tables or none
                 self._conn = conn
                 if not self._open_log():
                     conn.close()

@@ -318,3 +318,45 @@ def test_events_beyond_the_queue_bound_are_dropped_and_counted(tmp_path: Path) -
         st.on_event({"rule": "r", "sensor": "s", "field": "v", "state": "active", "ts": i})
     assert len(st._pending_events) == MAX_PENDING_EVENTS
     assert 'sensorcast_history_dropped_total{reason="queue_full"} 3' in metrics.render()
+
+
+@pytest.mark.parametrize("made", [(), ("journal",), ("journal", "chunks")])
+def test_a_half_created_schema_reads_as_no_history_yet(tmp_path: Path, made: tuple[str, ...]) -> None:
+    """A reader that opens the file while the writer creates its tables sees "no database yet"
+    (FileNotFoundError, which every caller treats as no history), never "no such table: chunks" (seen once on
+    a fresh Debian run: the tables were created one statement at a time)."""
+    path = tmp_path / "h.db"
+    conn = sqlite3.connect(path)
+    for table in made:
+        conn.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(FileNotFoundError):
+        HistoryReader(path).sensors()
+
+
+def test_the_schema_is_created_in_one_transaction(tmp_path: Path) -> None:
+    """The store creates all its tables at once: a reader sees all of them or none."""
+    statements: list[str] = []
+    path = tmp_path / "h.db"
+    store = HistoryStore(path, policies={"wave": "raw"})
+    real_connect = sqlite3.connect
+
+    def traced(*args: object, **kwargs: object) -> sqlite3.Connection:
+        conn = real_connect(*args, **kwargs)  # type: ignore[arg-type]
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    sqlite3.connect = traced  # type: ignore[assignment]
+    try:
+        store._open()
+    finally:
+        sqlite3.connect = real_connect
+    assert store._conn is not None
+    store._conn.close()
+    creates = [i for i, s in enumerate(statements) if s.lstrip().upper().startswith("CREATE TABLE")]
+    begins = [i for i, s in enumerate(statements) if s.strip().upper().startswith("BEGIN")]
+    commits = [i for i, s in enumerate(statements) if s.strip().upper().startswith("COMMIT")]
+    assert creates and any(b < creates[0] for b in begins)
+    assert any(c > creates[-1] for c in commits)
+    assert not any(creates[0] < c < creates[-1] for c in commits)
