@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from operator import sub
+from operator import itemgetter, sub
 from typing import Any, Final
 
 from gateway.protocol.model import SENSOR, TS_NS, VALUES, ReadingTuple
@@ -140,13 +140,12 @@ def _finite(value: Any) -> float | None:
 class FieldStats:
     """One field of one sensor's readings in a batch, for :meth:`RuleTracker.skip_batch`: how many carry a
     finite number, their least and greatest (as floats), and for ``rate`` rules (computed on first use) the
-    bounds of the steps and time gaps between consecutive ones.
+    time gaps and value steps between consecutive ones.
 
     Use :meth:`of`, which returns None when a value has a type whose comparisons are not known here (the
     readings then go one by one)."""
 
-    __slots__ = ("_rows", "count", "first_ts", "first_value", "hi", "last_ts", "last_value", "lo", "max_dt",
-                 "max_step", "min_dt", "min_step", "numbers", "rated")  # fmt: skip
+    __slots__ = ("_gaps", "_rows", "_steps", "count", "hi", "lo", "numbers")
 
     def __init__(self, numbers: list[Any], rows: Sequence[ReadingTuple]) -> None:
         self.numbers = numbers
@@ -157,30 +156,37 @@ class FieldStats:
         self.lo = float(min(numbers)) if numbers else math.inf
         """The least value as a float (float() is monotonic: the least of the values converted)."""
         self.hi = float(max(numbers)) if numbers else -math.inf
-        self.rated = False
-        self.first_value = self.last_value = 0.0
-        self.first_ts = self.last_ts = 0
-        self.min_step = self.max_step = 0.0
-        self.min_dt = self.max_dt = 1
+        self._gaps: tuple[int, int] | None = None
+        self._steps: tuple[float, float] | None = None
 
     @classmethod
-    def of(cls, readings: Sequence[ReadingTuple], field: str) -> FieldStats | None:
-        """The stats of ``field`` over ``readings`` (all of one sensor), or None (see the class; also for an
-        integer beyond the float range, which the one-by-one path may skip in a quiet band)."""
+    def of(
+        cls, readings: Sequence[ReadingTuple], values: Sequence[Mapping[str, Any]], field: str
+    ) -> FieldStats | None:
+        """The stats of ``field`` over ``readings`` (all of one sensor; ``values``: their values mappings), or
+        None (see the class; also for an integer beyond the float range, which the one-by-one path may skip in
+        a quiet band)."""
         try:
-            return cls._of(readings, field)
+            return cls._of(readings, values, field)
         except OverflowError:
             return None
 
     @classmethod
-    def _of(cls, readings: Sequence[ReadingTuple], field: str) -> FieldStats | None:
-        values: list[Any] = [r[VALUES].get(field) for r in readings]
-        types = set(map(type, values))
-        if types <= _NUMBERS:
-            total = sum(values)  # not finite if a value is not (or the sum overflowed: then filter anyway)
-            if total - total == 0:
+    def _of(
+        cls, readings: Sequence[ReadingTuple], dicts: Sequence[Mapping[str, Any]], field: str
+    ) -> FieldStats | None:
+        try:
+            values: list[Any] = list(map(itemgetter(field), dicts))
+        except KeyError:
+            values = [d.get(field) for d in dicts]
+        try:
+            total = sum(values)  # a TypeError unless all are numbers (values are decoded msgpack/JSON)
+        except TypeError:
+            pass
+        else:
+            if total - total == 0:  # else a value is not finite (or the sum overflowed: filter anyway)
                 return cls(values, readings)
-        elif not types <= _NUMBERS | _NOT_NUMBERS:
+        if not set(map(type, values)) <= _NUMBERS | _NOT_NUMBERS:
             return None
         keep = [type(v) in _NUMBERS and v - v == 0 for v in values]
         return cls(
@@ -188,22 +194,30 @@ class FieldStats:
             [r for r, k in zip(readings, keep, strict=True) if k],
         )
 
-    def rate_bounds(self) -> None:
-        """Compute, once, what ``rate`` rules need: the first and last value (as floats) and timestamp, and the
-        least and greatest step (``abs(b - a)``, as the tracker computes it) and gap (``ts_b - ts_a``) between
-        consecutive readings (only meaningful with ``count >= 2``; ``count >= 1`` is the caller's)."""
-        if self.rated:
-            return
-        self.rated = True
-        floats = list(map(float, self.numbers))
-        ts = [r[TS_NS] for r in self._rows]
-        self.first_value, self.last_value = floats[0], floats[-1]
-        self.first_ts, self.last_ts = ts[0], ts[-1]
-        if len(floats) > 1:
-            steps = list(map(abs, map(sub, floats[1:], floats[:-1])))
+    def first(self) -> tuple[float, int]:
+        """The first value (as a float, as :meth:`RuleTracker.on_value` gets it) and its timestamp."""
+        return float(self.numbers[0]), self._rows[0][TS_NS]
+
+    def last(self) -> tuple[float, int]:
+        """The last value (as a float) and its timestamp."""
+        return float(self.numbers[-1]), self._rows[-1][TS_NS]
+
+    def gaps(self) -> tuple[int, int]:
+        """The least and greatest ``ts_b - ts_a`` between consecutive readings (``count >= 2``)."""
+        if self._gaps is None:
+            ts = list(map(itemgetter(TS_NS), self._rows))
             gaps = list(map(sub, ts[1:], ts[:-1]))
-            self.min_step, self.max_step = min(steps), max(steps)
-            self.min_dt, self.max_dt = min(gaps), max(gaps)
+            self._gaps = min(gaps), max(gaps)
+        return self._gaps
+
+    def steps(self) -> tuple[float, float]:
+        """The least and greatest ``abs(b - a)`` (on floats, as the tracker computes it) between consecutive
+        readings (``count >= 2``)."""
+        if self._steps is None:
+            floats = list(map(float, self.numbers))
+            steps = list(map(abs, map(sub, floats[1:], floats[:-1])))
+            self._steps = min(steps), max(steps)
+        return self._steps
 
 
 class RuleTracker:
@@ -375,25 +389,33 @@ class RuleTracker:
 
     def _skip_rate(self, stats: FieldStats) -> bool:
         """:meth:`skip_batch` for a ``rate`` rule: inactive with no rate above the threshold, or active with
-        none at or below the clear level; a clock step back inside the batch (a new baseline) goes one by one."""
+        none at or below the clear level; a clock step back inside the batch (a new baseline) goes one by one.
+
+        An inactive rule first bounds every step by the batch's range ``hi - lo`` (O(1)); only if that bound
+        could fire does it take the batch's greatest step."""
         state, rule = self.state, self.rule
         if state in (PENDING, CLEARING):
             return False
-        stats.rate_bounds()
         low, high = math.inf, -math.inf
         if stats.count > 1:
-            if stats.min_dt <= 0:
+            min_dt, max_dt = stats.gaps()
+            if min_dt <= 0:
                 return False
-            high = stats.max_step * 1e9 / stats.min_dt
-            low = stats.min_step * 1e9 / stats.max_dt
+            if state == INACTIVE:
+                high = (stats.hi - stats.lo) * 1e9 / min_dt
+                if high > rule.threshold:
+                    high = stats.steps()[1] * 1e9 / min_dt
+            else:
+                low = stats.steps()[0] * 1e9 / max_dt
         prev = self.last_value
-        if prev is not None and stats.first_ts > self.last_ts_ns:
-            first = abs(stats.first_value - prev) * 1e9 / (stats.first_ts - self.last_ts_ns)
+        first_value, first_ts = stats.first()
+        if prev is not None and first_ts > self.last_ts_ns:
+            first = abs(first_value - prev) * 1e9 / (first_ts - self.last_ts_ns)
             low, high = min(low, first), max(high, first)
         # inactive: no rate fires; active: none clears
         quiet = not high > rule.threshold if state == INACTIVE else low > rule.threshold - rule.hysteresis
         if quiet:
-            self.last_value, self.last_ts_ns = stats.last_value, stats.last_ts
+            self.last_value, self.last_ts_ns = stats.last()
         return quiet
 
     def _event(self, change: str | None, value: float | None, ts_ns: int) -> RuleEvent | None:
@@ -434,21 +456,24 @@ class RuleEngine:
         matter; only the rules for which one could take the readings one by one (:meth:`per_reading`), in
         batch order, so states and events are exactly those of the per-reading path."""
         by_sensor = self.by_sensor
-        groups: dict[str, list[ReadingTuple]] = {}
-        for r in readings:
-            sensor = r[SENSOR]
-            if sensor in by_sensor:
-                group = groups.get(sensor)
-                if group is None:
-                    groups[sensor] = [r]
-                else:
-                    group.append(r)
+        sensors = set(map(itemgetter(SENSOR), readings))
+        ruled = [sensor for sensor in sensors if sensor in by_sensor]
+        if not ruled:
+            return []
+        groups: dict[str, list[ReadingTuple]] = {sensor: [] for sensor in ruled}
+        if len(sensors) > 1:
+            for r in readings:
+                into = groups.get(r[SENSOR])
+                if into is not None:
+                    into.append(r)
         slow: dict[str, tuple[RuleTracker, ...]] = {}
-        for sensor, group in groups.items():
+        for sensor in ruled:
             trackers = by_sensor[sensor]
+            group: Sequence[ReadingTuple] = groups[sensor] if len(sensors) > 1 else readings
             if len(group) < self.batch_min:
                 slow[sensor] = trackers
                 continue
+            dicts = list(map(itemgetter(VALUES), group))
             stats: dict[str, FieldStats | None] = {}
             keep = []
             for tracker in trackers:
@@ -456,7 +481,7 @@ class RuleEngine:
                 if field in stats:
                     field_stats = stats[field]
                 else:
-                    field_stats = stats[field] = FieldStats.of(group, field)
+                    field_stats = stats[field] = FieldStats.of(group, dicts, field)
                 if field_stats is None or not tracker.skip_batch(field_stats, now_s):
                     keep.append(tracker)
             if keep:
