@@ -255,7 +255,7 @@ class RuleTracker:
 
     def _update_band(self) -> None:
         """Set the quiet band: values strictly inside ``(quiet_lo, quiet_hi)`` change nothing in the current
-        state, so :meth:`RuleEngine.on_readings` skips them with two comparisons (the common case: a value on
+        state, so :meth:`RuleEngine.per_reading` skips them with two comparisons (the common case: a value on
         the right side of its threshold). Empty (inf, -inf) where every reading matters (pending, clearing,
         rate, an active outside rule). ``stale_quiet``: an inactive stale rule, for which a reading only
         refreshes ``last_seen_s``."""
@@ -450,7 +450,9 @@ class RuleEngine:
     def on_readings(self, readings: Sequence[ReadingTuple], now_s: float) -> list[RuleEvent]:
         """Feed a batch of readings (all of them at ``now_s``); returns the events, in order.
 
-        A reading of a sensor without rules costs one dict lookup. For a sensor with at least
+        A batch costs one set of its sensor ids, and when it mixes sensors with and without rules, a dict
+        lookup per reading to group them; readings of a sensor without rules cost nothing more. For a sensor
+        with at least
         :data:`BATCH_MIN_READINGS` readings in the batch, each watched field's values are extracted once and
         every rule first asks :meth:`RuleTracker.skip_batch` (O(1) from their min/max) whether any of them can
         matter; only the rules for which one could take the readings one by one (:meth:`per_reading`), in
