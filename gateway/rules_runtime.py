@@ -112,7 +112,7 @@ class RuleRunner:
     # -- the data path -------------------------------------------------------------------------------------
 
     def on_batch(self, batch: Sequence[ReadingTuple]) -> None:
-        """Batch sink: a reading of a sensor without rules costs one dict lookup (in the engine)."""
+        """Batch sink: a batch without a sensor that has rules costs one set of its sensor ids (in the engine)."""
         for event in self.engine.on_readings(batch, self._clock()):
             self._emit(event)
 

@@ -23,8 +23,9 @@ rule on its last value; a ``stale`` rule on the same field says so instead (:met
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from operator import itemgetter, sub
 from typing import Any, Final
 
 from gateway.protocol.model import SENSOR, TS_NS, VALUES, ReadingTuple
@@ -36,6 +37,16 @@ CLEARING: Final = "clearing"
 
 KINDS: Final = ("above", "below", "outside", "rate", "stale")
 SEVERITIES: Final = ("info", "warning", "critical")
+
+BATCH_MIN_READINGS: Final = 8
+"""Readings of one sensor in a batch from which :meth:`RuleEngine.on_readings` first decides per rule, from the
+batch's min/max, whether any of them can matter (below it, feeding them one by one costs less than the
+min/max)."""
+
+_NUMBERS: Final = frozenset((float, int, bool))
+"""Value types that are a reading when finite (they compare with floats)."""
+_NOT_NUMBERS: Final = frozenset((type(None), str, bytes))
+"""Value types that are no reading for any rule (absent, text)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +137,89 @@ def _finite(value: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+class FieldStats:
+    """One field of one sensor's readings in a batch, for :meth:`RuleTracker.skip_batch`: how many carry a
+    finite number, their least and greatest (as floats), and for ``rate`` rules (computed on first use) the
+    time gaps and value steps between consecutive ones.
+
+    Use :meth:`of`, which returns None when a value has a type whose comparisons are not known here (the
+    readings then go one by one)."""
+
+    __slots__ = ("_gaps", "_rows", "_steps", "count", "hi", "lo", "numbers")
+
+    def __init__(self, numbers: list[Any], rows: Sequence[ReadingTuple]) -> None:
+        self.numbers = numbers
+        """The finite numbers, in reading order."""
+        self._rows = rows
+        """Their readings (aligned with ``numbers``)."""
+        self.count = len(numbers)
+        self.lo = float(min(numbers)) if numbers else math.inf
+        """The least value as a float (float() is monotonic: the least of the values converted)."""
+        self.hi = float(max(numbers)) if numbers else -math.inf
+        self._gaps: tuple[int, int] | None = None
+        self._steps: tuple[float, float] | None = None
+
+    @classmethod
+    def of(
+        cls, readings: Sequence[ReadingTuple], values: Sequence[Mapping[str, Any]], field: str
+    ) -> FieldStats | None:
+        """The stats of ``field`` over ``readings`` (all of one sensor; ``values``: their values mappings), or
+        None (see the class; also for an integer beyond the float range, which the one-by-one path may skip in
+        a quiet band)."""
+        try:
+            return cls._of(readings, values, field)
+        except OverflowError:
+            return None
+
+    @classmethod
+    def _of(
+        cls, readings: Sequence[ReadingTuple], dicts: Sequence[Mapping[str, Any]], field: str
+    ) -> FieldStats | None:
+        try:
+            values: list[Any] = list(map(itemgetter(field), dicts))
+        except KeyError:
+            values = [d.get(field) for d in dicts]
+        try:
+            total = sum(values)  # a TypeError unless all are numbers (values are decoded msgpack/JSON)
+        except TypeError:
+            pass
+        else:
+            if total - total == 0:  # else a value is not finite (or the sum overflowed: filter anyway)
+                return cls(values, readings)
+        if not set(map(type, values)) <= _NUMBERS | _NOT_NUMBERS:
+            return None
+        keep = [type(v) in _NUMBERS and v - v == 0 for v in values]
+        return cls(
+            [v for v, k in zip(values, keep, strict=True) if k],
+            [r for r, k in zip(readings, keep, strict=True) if k],
+        )
+
+    def first(self) -> tuple[float, int]:
+        """The first value (as a float, as :meth:`RuleTracker.on_value` gets it) and its timestamp."""
+        return float(self.numbers[0]), self._rows[0][TS_NS]
+
+    def last(self) -> tuple[float, int]:
+        """The last value (as a float) and its timestamp."""
+        return float(self.numbers[-1]), self._rows[-1][TS_NS]
+
+    def gaps(self) -> tuple[int, int]:
+        """The least and greatest ``ts_b - ts_a`` between consecutive readings (``count >= 2``)."""
+        if self._gaps is None:
+            ts = list(map(itemgetter(TS_NS), self._rows))
+            gaps = list(map(sub, ts[1:], ts[:-1]))
+            self._gaps = min(gaps), max(gaps)
+        return self._gaps
+
+    def steps(self) -> tuple[float, float]:
+        """The least and greatest ``abs(b - a)`` (on floats, as the tracker computes it) between consecutive
+        readings (``count >= 2``)."""
+        if self._steps is None:
+            floats = list(map(float, self.numbers))
+            steps = list(map(abs, map(sub, floats[1:], floats[:-1])))
+            self._steps = min(steps), max(steps)
+        return self._steps
+
+
 class RuleTracker:
     """The state of one rule (the engine keeps one per rule)."""
 
@@ -161,7 +255,7 @@ class RuleTracker:
 
     def _update_band(self) -> None:
         """Set the quiet band: values strictly inside ``(quiet_lo, quiet_hi)`` change nothing in the current
-        state, so :meth:`RuleEngine.on_readings` skips them with two comparisons (the common case: a value on
+        state, so :meth:`RuleEngine.per_reading` skips them with two comparisons (the common case: a value on
         the right side of its threshold). Empty (inf, -inf) where every reading matters (pending, clearing,
         rate, an active outside rule). ``stale_quiet``: an inactive stale rule, for which a reading only
         refreshes ``last_seen_s``."""
@@ -251,6 +345,79 @@ class RuleTracker:
         self._update_band()
         return self._event(change, age, ts_ns)
 
+    def skip_batch(self, stats: FieldStats, now_s: float) -> bool:
+        """True when feeding this batch's readings (``stats`` of the rule's field, all at ``now_s``) one by one
+        could change neither the state nor its timers nor make an event; the batch's other effects (a stale
+        rule's last sighting, a rate rule's last value) are then applied here. False (nothing touched): the
+        readings must go one by one through :meth:`on_value`.
+
+        Decided from the batch's least and greatest value only: an inactive rule stays so when no value fires,
+        an active one when no value clears, a pending (clearing) one when every value fires (clears) and its
+        timer has not run out at ``now_s`` (one clock for the whole batch). A ``rate`` rule bounds its rates
+        by the greatest step over the least gap (and the least step over the greatest gap): float rounding is
+        monotonic, so the bounds hold for every rate :meth:`on_value` would compute."""
+        if stats.count == 0:
+            return True  # no reading for this rule in the batch
+        rule, state, kind = self.rule, self.state, self.rule.kind
+        if kind == "stale":
+            if state != INACTIVE:
+                return False  # a reading clears or cancels it
+            self.last_seen_s = now_s
+            return True
+        if kind == "rate":
+            return self._skip_rate(stats)
+        lo, hi = stats.lo, stats.hi
+        if kind == "above":
+            level, back = rule.threshold, rule.threshold - rule.hysteresis
+            none_fire, all_fire, none_clear, all_clear = hi <= level, lo > level, lo > back, hi <= back
+        elif kind == "below":
+            level, back = rule.threshold, rule.threshold + rule.hysteresis
+            none_fire, all_fire, none_clear, all_clear = lo >= level, hi < level, hi < back, lo >= back
+        else:  # outside
+            low, high, h = rule.low, rule.high, rule.hysteresis
+            none_fire = lo >= low and hi <= high
+            all_fire = hi < low or lo > high
+            none_clear = hi < low + h or lo > high - h
+            all_clear = low + h <= lo and hi <= high - h
+        if state == INACTIVE:
+            return none_fire
+        if state == PENDING:
+            return all_fire and not now_s - self.since_s >= rule.for_s
+        if state == ACTIVE:
+            return none_clear
+        return all_clear and not now_s - self.since_s >= rule.clear_for_s
+
+    def _skip_rate(self, stats: FieldStats) -> bool:
+        """:meth:`skip_batch` for a ``rate`` rule: inactive with no rate above the threshold, or active with
+        none at or below the clear level; a clock step back inside the batch (a new baseline) goes one by one.
+
+        An inactive rule first bounds every step by the batch's range ``hi - lo`` (O(1)); only if that bound
+        could fire does it take the batch's greatest step."""
+        state, rule = self.state, self.rule
+        if state in (PENDING, CLEARING):
+            return False
+        low, high = math.inf, -math.inf
+        if stats.count > 1:
+            min_dt, max_dt = stats.gaps()
+            if min_dt <= 0:
+                return False
+            if state == INACTIVE:
+                high = (stats.hi - stats.lo) * 1e9 / min_dt
+                if high > rule.threshold:
+                    high = stats.steps()[1] * 1e9 / min_dt
+            else:
+                low = stats.steps()[0] * 1e9 / max_dt
+        prev = self.last_value
+        first_value, first_ts = stats.first()
+        if prev is not None and first_ts > self.last_ts_ns:
+            first = abs(first_value - prev) * 1e9 / (first_ts - self.last_ts_ns)
+            low, high = min(low, first), max(high, first)
+        # inactive: no rate fires; active: none clears
+        quiet = not high > rule.threshold if state == INACTIVE else low > rule.threshold - rule.hysteresis
+        if quiet:
+            self.last_value, self.last_ts_ns = stats.last()
+        return quiet
+
     def _event(self, change: str | None, value: float | None, ts_ns: int) -> RuleEvent | None:
         if change is None:
             return None
@@ -277,14 +444,64 @@ class RuleEngine:
         self.by_sensor: dict[str, tuple[RuleTracker, ...]] = {k: tuple(v) for k, v in by_sensor.items()}
         """Sensor id -> its rules; the hub's sink looks a reading's sensor up here and skips it when absent."""
         self._stale = tuple(t for t in self.trackers.values() if t.rule.kind == "stale")
+        self.batch_min = BATCH_MIN_READINGS
+        """A sensor's readings in a batch from which :meth:`on_readings` tries its batch decision."""
 
-    def on_readings(self, readings: Iterable[ReadingTuple], now_s: float) -> list[RuleEvent]:
+    def on_readings(self, readings: Sequence[ReadingTuple], now_s: float) -> list[RuleEvent]:
         """Feed a batch of readings (all of them at ``now_s``); returns the events, in order.
 
-        A reading of a sensor without rules costs one dict lookup; with rules, a value in a rule's quiet band
-        costs a ``get`` and two comparisons for that rule. A field that is absent, text or not finite is no
-        reading for that rule."""
+        A batch costs one set of its sensor ids, and when it mixes sensors with and without rules, a dict
+        lookup per reading to group them; readings of a sensor without rules cost nothing more. For a sensor
+        with at least
+        :data:`BATCH_MIN_READINGS` readings in the batch, each watched field's values are extracted once and
+        every rule first asks :meth:`RuleTracker.skip_batch` (O(1) from their min/max) whether any of them can
+        matter; only the rules for which one could take the readings one by one (:meth:`per_reading`), in
+        batch order, so states and events are exactly those of the per-reading path."""
         by_sensor = self.by_sensor
+        sensors = set(map(itemgetter(SENSOR), readings))
+        ruled = [sensor for sensor in sensors if sensor in by_sensor]
+        if not ruled:
+            return []
+        groups: dict[str, list[ReadingTuple]] = {sensor: [] for sensor in ruled}
+        if len(sensors) > 1:
+            for r in readings:
+                into = groups.get(r[SENSOR])
+                if into is not None:
+                    into.append(r)
+        slow: dict[str, tuple[RuleTracker, ...]] = {}
+        for sensor in ruled:
+            trackers = by_sensor[sensor]
+            group: Sequence[ReadingTuple] = groups[sensor] if len(sensors) > 1 else readings
+            if len(group) < self.batch_min:
+                slow[sensor] = trackers
+                continue
+            dicts = list(map(itemgetter(VALUES), group))
+            stats: dict[str, FieldStats | None] = {}
+            keep = []
+            for tracker in trackers:
+                field = tracker.field
+                if field in stats:
+                    field_stats = stats[field]
+                else:
+                    field_stats = stats[field] = FieldStats.of(group, dicts, field)
+                if field_stats is None or not tracker.skip_batch(field_stats, now_s):
+                    keep.append(tracker)
+            if keep:
+                slow[sensor] = tuple(keep)
+        return self._feed(readings, slow, now_s) if slow else []
+
+    def per_reading(self, readings: Iterable[ReadingTuple], now_s: float) -> list[RuleEvent]:
+        """Feed a batch reading by reading, every rule of each reading's sensor (the reference semantics of
+        :meth:`on_readings`, which gives the same states and events faster)."""
+        return self._feed(readings, self.by_sensor, now_s)
+
+    def _feed(
+        self, readings: Iterable[ReadingTuple], by_sensor: Mapping[str, tuple[RuleTracker, ...]], now_s: float
+    ) -> list[RuleEvent]:
+        """Feed each reading to the trackers ``by_sensor`` lists for its sensor.
+
+        With rules, a value in a rule's quiet band costs a ``get`` and two comparisons for that rule. A field
+        that is absent, text or not finite is no reading for that rule."""
         events: list[RuleEvent] = []
         for r in readings:
             trackers = by_sensor.get(r[SENSOR])
@@ -310,6 +527,7 @@ class RuleEngine:
                 event = tracker.on_value(number, now_s, r[TS_NS])
                 if event is not None:
                     events.append(event)
+
         return events
 
     def on_reading(self, sensor: str, values: Mapping[str, Any], now_s: float, ts_ns: int) -> list[RuleEvent]:
