@@ -120,7 +120,7 @@ def test_hello_frame_has_documented_fields() -> None:
 
 
 def test_status_frame_has_only_given_parts() -> None:
-    """status: only the non-empty parts among sensors, actuators and drop appear."""
+    """status: only the non-empty parts among sensors, actuators, drop and role appear."""
     sensors = {"env": {"state": "failing", "error": "I2C NACK (errno 121)", "since": 5}}
     actuators = {"relay1": {"value": True}}
     drop = {"n": 152, "from": 9001, "to": 9410, "reason": "slow_client"}
@@ -134,6 +134,7 @@ def test_status_frame_has_only_given_parts() -> None:
     assert unpack(encode_status(sensors=sensors, actuators={})) == {"t": "status", "sensors": sensors}
     assert unpack(encode_status(actuators=actuators)) == {"t": "status", "actuators": actuators}
     assert unpack(encode_status()) == {"t": "status"}
+    assert unpack(encode_status(role="viewer")) == {"t": "status", "role": "viewer"}  # a reload demoted it
 
 
 def test_gap_frame() -> None:
