@@ -71,5 +71,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args._module.main(args))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before the command's own signal handling is in place
+        print("sensorcast: interrupted", file=sys.stderr)
         return 130

@@ -102,9 +102,13 @@ class DistanceSensorHcsr04(Sensor):
         return {"distance_m": round(float(self.device.distance), 4)}
 
     def close(self) -> None:
-        """Release the pins."""
+        """Release the pins; gpiozero's sampling thread is stopped first (its DistanceSensor.close() drops the
+        trigger pin while that thread may still be pinging: an AttributeError traceback on a quick stop)."""
         device, self.device = self.device, None
         if device is not None:
+            queue = getattr(device, "_queue", None)
+            if queue is not None:
+                queue.stop()
             device.close()
 
 

@@ -122,7 +122,7 @@ async def test_http_csv_and_json_export_with_auth(tmp_path: Path) -> None:
     with a header row carrying units; JSON carries the same rows; bad parameters get 400 naming the key."""
     cfg = config(tmp_path, security={"tokens": [{"name": "v", "role": "viewer", "token": TOKEN}]})
     async with running(cfg) as app:
-        await wait_stored(tmp_path / "history.db", "wave", 3)
+        await wait_stored(tmp_path / "history.db", "wave", 6)  # >= 3 whole buckets end before now - 1.5 s
         now = time.time()
         await wait_final(tmp_path / "history.db", "wave", now - 1.5)  # the CSV and JSON answers must agree
         base = app.http_url + f"api/history?sensor=wave&fields=a,b&from={now - 60:.3f}&to={now - 1.5:.3f}"

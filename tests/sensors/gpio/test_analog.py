@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -113,6 +114,22 @@ def test_hcsr04_measures_the_emulated_echo(factory: SimFactory, ctx: BuildContex
             sonar.read()
             time.sleep(0.05)
     sonar.close()
+
+
+def test_hcsr04_closes_without_a_thread_traceback(
+    factory: SimFactory, ctx: BuildContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing right after opening, again and again, never lets gpiozero's sampling thread ping a trigger pin
+    that is already gone (an AttributeError traceback on a quick Ctrl-C, seen in the fresh-Debian check)."""
+    crashed: list[str] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: crashed.append(repr(args.exc_value)))
+    attach_echo(factory, 23, 24, lambda: 3.0)  # beyond max_distance: each ping waits for its echo's timeout
+    sonar = build_sensor(ctx, "hcsr04", echo_pin=24, trigger_pin=23, max_distance_m=1.0, backend="gpiozero")
+    for i in range(40):
+        sonar.open()
+        time.sleep(0.003 * (i % 25))  # close at different moments of the thread's ping
+        sonar.close()
+    assert crashed == []
 
 
 def test_hcsr04_pins_must_differ(ctx: BuildContext) -> None:
