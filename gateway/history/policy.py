@@ -83,7 +83,9 @@ def choose_tier(
 
     The coarsest tier whose period still gives at least ``points`` buckets and whose data reaches back to
     ``from_ns`` wins; when no such tier covers the start (the fine tiers were pruned), the finest tier that
-    does; when none does, the tier with the oldest data. Returns None when the sensor has no data at all.
+    does. A range starting before the data (a new sensor; "the last hour" of one stored for a minute) is
+    covered by every tier that reaches back to the data's first readings - not only by the coarsest, whose
+    first row is stamped with the start of its period. Returns None when the sensor has no data at all.
 
     Args:
         from_ns: start of the range (ns since the epoch).
@@ -98,14 +100,15 @@ def choose_tier(
     stored = [t for t in chain if oldest.get(t) is not None]
     if not stored:
         return None
-    covering = [t for t in stored if (oldest[t] or 0) <= from_ns]
+    # A rollup's first row is stamped with the start of its period, so a coarse tier always looks older than a
+    # fine one holding the same first readings. Those readings lie before the end of every kept tier's first
+    # period: when the range starts before that, every tier whose oldest row is no later covers the start of
+    # the data (a pruned fine tier does not).
+    data_start = min((oldest[t] or 0) + max(1, TIER_PERIOD_NS[t]) for t in stored) - 1
+    reach = max(from_ns, data_start)
+    covering = [t for t in stored if (oldest[t] or 0) <= reach]
     fine_enough = [t for t in covering if TIER_PERIOD_NS[t] <= target_ns]
-    if fine_enough:
-        tier = fine_enough[-1]
-    elif covering:
-        tier = covering[0]
-    else:
-        tier = min(stored, key=lambda t: oldest[t] or 0)
+    tier = fine_enough[-1] if fine_enough else covering[0]
     return TierChoice(tier, max(TIER_PERIOD_NS[tier], target_ns))
 
 

@@ -63,12 +63,56 @@ def test_choose_tier_coarsest_fine_enough() -> None:
 
 
 def test_choose_tier_falls_back_when_fine_tiers_were_pruned() -> None:
-    """When raw no longer reaches back to the start, the finest tier that does answers; else the oldest data."""
+    """When raw no longer reaches back to the start, the finest tier that does answers."""
     chain = ("raw", "1m", "1h")
-    assert choose_tier(0, H, 1000, {"raw": 10, "1m": 0, "1h": 0}, chain) == TierChoice("1m", 60 * NS_PER_S)
-    assert choose_tier(0, H, 1000, {"raw": 10, "1m": 5, "1h": 7}, chain) == TierChoice("1m", 60 * NS_PER_S)
+    ten_min = 600 * NS_PER_S
+    assert choose_tier(0, H, 1000, {"raw": ten_min, "1m": 0, "1h": 0}, chain) == TierChoice(
+        "1m", 60 * NS_PER_S
+    )
+    # Raw starting 10 ns after the minute's stamp is not pruned: its first reading is the minute's first.
+    assert choose_tier(0, H, 1000, {"raw": 10, "1m": 0, "1h": 0}, chain) == TierChoice("raw", 3_600_000_000)
+    # Raw pruned to start 10 minutes after the minutes: the minutes reach further back.
+    assert choose_tier(0, H, 1000, {"raw": 600 * NS_PER_S, "1m": 5, "1h": 7}, chain) == TierChoice(
+        "1m", 60 * NS_PER_S
+    )
     assert choose_tier(0, H, 1000, {"raw": 10, "1m": None}, chain) == TierChoice("raw", 3_600_000_000)
     assert choose_tier(0, H, 1000, {}, chain) is None
+
+
+def test_choose_tier_before_the_data_ignores_bucket_alignment() -> None:
+    """A range starting before the first reading (a new sensor, "the last minute" two seconds after start):
+    the 1 m rollup's first row is stamped at the minute, before the first 1 s bucket, but holds the same
+    readings - a 1 s period query still reads the 1 s tier (it read the minutes once one had closed, and gave
+    one row where the test asked for three: CI, 2026-12-05)."""
+    chain = ("1s", "1m", "1h")
+    minute = 1_796_493_960 * NS_PER_S
+    oldest = {"1s": minute + 58 * NS_PER_S, "1m": minute, "1h": minute - 6 * 60 * NS_PER_S}
+    start = minute - 60 * NS_PER_S
+    assert choose_tier(start, minute + H, 1, oldest, chain, target_ns=NS_PER_S) == TierChoice("1s", NS_PER_S)
+    assert choose_tier(start, minute + H, 100, oldest, chain) == TierChoice("1s", (H + 60 * NS_PER_S) // 100)
+    assert choose_tier(start, minute + DAY, 100, oldest, chain) == TierChoice(
+        "1m", (DAY + 60 * NS_PER_S) // 100
+    )
+
+
+@given(
+    first=st.integers(0, 400 * DAY),
+    before=st.integers(1, 400 * DAY),
+    kept=st.sets(st.sampled_from(TIERS), min_size=1),
+    target=st.integers(1, 2 * DAY),
+)
+def test_choose_tier_before_the_data_as_from_its_start(
+    first: int, before: int, kept: set[str], target: int
+) -> None:
+    """Nothing pruned (each tier's oldest row is the start of the period holding the first reading): a query
+    starting before the data chooses as one starting at the first reading."""
+    oldest: dict[str, int | None] = {
+        t: first - first % TIER_PERIOD_NS[t] if TIER_PERIOD_NS[t] else first for t in kept
+    }
+    chain = tuple(t for t in TIERS if t in kept)
+    end = first + DAY
+    early = choose_tier(first - before, end, 1, oldest, chain, target_ns=target)
+    assert early == choose_tier(first, end, 1, oldest, chain, target_ns=target)
 
 
 @given(
@@ -87,9 +131,13 @@ def test_choose_tier_properties(span: int, points: int, oldest: dict[str, int | 
     assert choice is not None
     assert choice.tier in stored
     assert choice.bucket_ns >= TIER_PERIOD_NS[choice.tier]
-    covering_fine = [t for t in stored if (oldest[t] or 0) <= 0 and TIER_PERIOD_NS[t] <= -(-span // points)]
+    target = -(-span // points)
+    covering_fine = [t for t in stored if (oldest[t] or 0) <= 0 and TIER_PERIOD_NS[t] <= target]
     if covering_fine:
-        assert choice.tier == covering_fine[-1]
+        # The coarsest fine-enough tier reaching back to the start, or a coarser fine-enough one reaching back
+        # to the data's first readings when those are after the start.
+        assert TIERS.index(choice.tier) >= TIERS.index(covering_fine[-1])
+        assert TIER_PERIOD_NS[choice.tier] <= target
         assert -(-span // choice.bucket_ns) <= points
 
 
