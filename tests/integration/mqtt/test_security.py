@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from bridges.mqtt.client import MqttClientError, PahoConnection
+from bridges.mqtt.config import MqttConfig
+from tests.conftest import scaled
 from tests.integration.mqtt.broker import Mosquitto, free_port
 from tests.integration.mqtt.helpers import bridge_running, json_seqs, mqtt_config, until
 from tests.integration.mqtt.seam_impl import TestCommands, TestSource
@@ -145,3 +149,23 @@ async def test_mqtt_311_delivers_the_same_payloads_without_user_properties(
     msgs = sub.snapshot()
     assert [json.loads(m.payload)["seq"] for m in msgs] == [r.seq for r in sent]
     assert {json.loads(m.payload)["boot"] for m in msgs} == {"boot1"} and all(not m.props for m in msgs)
+
+
+async def test_mqtts_to_mosquittos_plain_listener_gets_the_tls_hint(broker: Mosquitto) -> None:
+    """mqtts:// pointed at a real Mosquitto's plain listener (what a user gets from a wrong scheme): connect()
+    fails with the hint naming the port and mqtt://, as against the scripted peer in tests/bridges/mqtt, and the
+    broker keeps serving plain clients."""
+    cfg = MqttConfig(
+        host="127.0.0.1", port=broker.port, protocol="3.1.1", tls=True, connect_timeout_s=scaled(5.0)
+    )
+    conn = PahoConnection(cfg, "wrong-scheme")
+    with pytest.raises(
+        MqttClientError, match=f"is port {broker.port} a TLS listener\\? use mqtt:// for a plain one"
+    ):
+        await asyncio.wait_for(conn.connect(), scaled(15.0))
+    assert (conn.connected, conn.closed.is_set()) == (False, True)
+    plain = PahoConnection(replace(cfg, tls=False), "right-scheme")
+    await asyncio.wait_for(plain.connect(), scaled(10.0))
+    assert plain.connected
+    plain.close()
+    await asyncio.wait_for(plain.closed.wait(), scaled(5.0))
