@@ -1,4 +1,5 @@
-"""The WebSocket clients of the benchmarks (benchmarks/fanout.py, benchmarks/product.py), in a process of their own.
+"""The WebSocket clients of the benchmarks (benchmarks/fanout.py, benchmarks/product.py), in a process of their own,
+and the raw baseline server both benchmarks measure against (:func:`raw_server`).
 
     python benchmarks/_clients.py --port P --clients N --seconds S [--no-latency]
 
@@ -20,11 +21,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import msgpack
 from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_PREFIX = b"\x82\xa1t\xa4data"
@@ -152,6 +155,60 @@ def stop(*procs: subprocess.Popen[Any] | None) -> None:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+
+class RawServer:
+    """The baseline's data path: readings numbered and batched as sensorcast does, one msgpack frame per batch,
+    pushed with ``websockets.broadcast()`` to every client.
+
+    Args:
+        flush_ms: the flush window, armed by a batch's first reading; 0: the producer calls :meth:`flush`.
+    """
+
+    __slots__ = ("_flush_ms", "_loop", "_pending", "_seq", "_timer", "clients")
+
+    def __init__(self, flush_ms: int) -> None:
+        self.clients: set[ServerConnection] = set()
+        self._flush_ms = flush_ms
+        self._loop = asyncio.get_running_loop()
+        self._pending: list[list[Any]] = []
+        self._seq = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def handler(self, ws: ServerConnection) -> None:
+        """Hold a client until it goes."""
+        self.clients.add(ws)
+        try:
+            await ws.wait_closed()
+        finally:
+            self.clients.discard(ws)
+
+    def publish(self, values: dict[str, Any], sid: str = "env", ts_ns: int | None = None) -> None:
+        """Add a reading of ``sid`` (stamped now unless ``ts_ns``) to the batch."""
+        self._seq += 1
+        ts = time.time_ns() if ts_ns is None else ts_ns
+        self._pending.append([self._seq, self._seq - 1, ts, sid, values, 0])
+        if self._timer is None and self._flush_ms:
+            self._timer = self._loop.call_later(self._flush_ms / 1000, self.flush)
+
+    def flush(self) -> None:
+        """Send the batch as one frame to every client."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pending:
+            frame = msgpack.packb({"t": "data", "r": self._pending})
+            self._pending.clear()
+            broadcast(self.clients, frame)
+
+
+async def raw_server(port: int, flush_ms: int, produce: Callable[[RawServer], Awaitable[None]]) -> None:
+    """Serve the baseline on 127.0.0.1:``port``, print ``READY``, and run ``produce`` (what makes the readings:
+    each benchmark its own) until it returns."""
+    server = RawServer(flush_ms)
+    async with serve(server.handler, "127.0.0.1", port, compression=None, max_size=2**20):
+        print("READY", flush=True)
+        await produce(server)
 
 
 def main() -> int:

@@ -28,12 +28,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import msgpack
 import psutil
 from websockets.asyncio.client import connect
-from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _clients
 from _clients import DATA_PREFIX, ROOT, expect, free_port, go, result, spawn_clients, stop
 
 VALUES = {"temperature_c": 21.53, "pressure_pa": 100653.27, "humidity_pct": 45.2}
@@ -135,41 +134,14 @@ async def serve_sensorcast(
 
 async def serve_raw(port: int, rate: float, batch: int, duration_s: float, flush_ms: int) -> None:
     """The baseline: the same readings, batched the same way, pushed with websockets.broadcast()."""
-    clients: set[ServerConnection] = set()
-    seq = 0
-    pending: list[list[Any]] = []
-    loop = asyncio.get_running_loop()
-    timer: list[asyncio.TimerHandle | None] = [None]
+    explicit = flush_ms == 0 or rate == 0
 
-    async def handler(ws: ServerConnection) -> None:
-        clients.add(ws)
-        try:
-            await ws.wait_closed()
-        finally:
-            clients.discard(ws)
-
-    def flush() -> None:
-        if timer[0] is not None:
-            timer[0].cancel()
-            timer[0] = None
-        if pending:
-            frame = msgpack.packb({"t": "data", "r": pending})
-            pending.clear()
-            broadcast(clients, frame)
-
-    def publish(values: dict[str, float]) -> None:
-        nonlocal seq
-        seq += 1
-        pending.append([seq, seq - 1, time.time_ns(), "env", values, 0])
-        if timer[0] is None and flush_ms and rate:
-            timer[0] = loop.call_later(flush_ms / 1000, flush)
-
-    async with serve(handler, "127.0.0.1", port, compression=None, max_size=2**20):
-        print("READY", flush=True)
+    async def produce(server: _clients.RawServer) -> None:
         await wait_for_go()
-        explicit = flush_ms == 0 or rate == 0
-        await producer(publish, flush if explicit else (lambda: None), rate, batch, duration_s)
+        await producer(server.publish, server.flush if explicit else (lambda: None), rate, batch, duration_s)
         await asyncio.sleep(0.5)
+
+    await _clients.raw_server(port, 0 if explicit else flush_ms, produce)
 
 
 async def wait_for_go() -> None:

@@ -33,9 +33,9 @@ from typing import Any
 import msgpack
 import psutil
 from websockets.asyncio.client import connect
-from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _clients
 from _clients import DATA_PREFIX, ROOT, expect, free_port, go, result, spawn_clients, stop, wait_listening
 
 SENSORS = 10
@@ -75,27 +75,9 @@ async def serve_raw(port: int, rate: float, flush_ms: int, i2c: str) -> None:
     """The baseline: ``SENSORS`` tasks on a fixed poll grid, one reading each per tick, batched per flush window.
     ``i2c`` "tasks": two more tasks at 50 Hz in the loop; "chips": the same two emulated BME280s as the product,
     read by a thread of its own on a 20 ms grid that hands each tick's readings to the loop at once."""
-    clients: set[ServerConnection] = set()
     loop = asyncio.get_running_loop()
-    pending: list[list[Any]] = []
-    seq = [0]
-    timer: list[asyncio.TimerHandle | None] = [None]
 
-    async def handler(ws: ServerConnection) -> None:
-        clients.add(ws)
-        try:
-            await ws.wait_closed()
-        finally:
-            clients.discard(ws)
-
-    def flush() -> None:
-        timer[0] = None
-        if pending:
-            frame = msgpack.packb({"t": "data", "r": pending})
-            pending.clear()
-            broadcast(clients, frame)
-
-    async def sensor(sid: str, interval: float) -> None:
+    async def sensor(server: _clients.RawServer, sid: str, interval: float) -> None:
         n = 0
         due = loop.time()
         while True:
@@ -103,23 +85,17 @@ async def serve_raw(port: int, rate: float, flush_ms: int, i2c: str) -> None:
             t = time.monotonic()
             values = {f: round(math.sin(2 * math.pi * t / (10.0 * (i + 1))), 6) for i, f in enumerate(FIELDS)}
             values["n"] = n
-            seq[0] += 1
-            pending.append([seq[0], seq[0] - 1, time.time_ns(), sid, values, 0])
-            if timer[0] is None:
-                timer[0] = loop.call_later(flush_ms / 1000, flush)
+            server.publish(values, sid)
             due += interval
             now = loop.time()
             due = max(due, now)
             await asyncio.sleep(due - now)
 
-    def publish_tick(readings: list[tuple[str, dict[str, Any], int]]) -> None:
+    def publish_tick(server: _clients.RawServer, readings: list[tuple[str, dict[str, Any], int]]) -> None:
         for sid, values, ts_ns in readings:
-            seq[0] += 1
-            pending.append([seq[0], seq[0] - 1, ts_ns, sid, values, 0])
-        if timer[0] is None:
-            timer[0] = loop.call_later(flush_ms / 1000, flush)
+            server.publish(values, sid, ts_ns)
 
-    def read_chips() -> None:
+    def read_chips(server: _clients.RawServer) -> None:
         from sensors.registry import sensor_factory
         from sensors.sim.emulators import context_with_emulators
         from sensors.spec import DeviceSpec
@@ -136,24 +112,25 @@ async def serve_raw(port: int, rate: float, flush_ms: int, i2c: str) -> None:
         due = time.monotonic()
         while True:
             tick = [(sid, dict(chip.read()), time.time_ns()) for sid, chip in chips]
-            loop.call_soon_threadsafe(publish_tick, tick)
+            loop.call_soon_threadsafe(publish_tick, server, tick)
             due += 0.02
             now = time.monotonic()
             due = max(due, now)
             time.sleep(due - now)
 
-    async with serve(handler, "127.0.0.1", port, compression=None, max_size=2**20):
+    async def produce(server: _clients.RawServer) -> None:
         n = sensor_count(rate)
         specs = [(f"s{i}", n / rate) for i in range(n)]
         if i2c == "tasks":
             specs += [("env0", 0.02), ("env1", 0.02)]
         elif i2c == "chips":
-            threading.Thread(target=read_chips, name="raw-bus", daemon=True).start()
-        tasks = [asyncio.create_task(sensor(s, iv)) for s, iv in specs]
-        print("READY", flush=True)
+            threading.Thread(target=read_chips, args=(server,), name="raw-bus", daemon=True).start()
+        tasks = [asyncio.create_task(sensor(server, s, iv)) for s, iv in specs]
         await asyncio.Event().wait()
         for t in tasks:  # pragma: no cover - SIGTERM ends the process
             t.cancel()
+
+    await _clients.raw_server(port, flush_ms, produce)
 
 
 async def count_per_sensor(port: int, seconds: float) -> dict[str, tuple[float | None, float]]:

@@ -8,7 +8,6 @@ itself (issue 13).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import logging
 import random
@@ -21,9 +20,10 @@ from gateway.catalogue import Catalogue
 from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.pollgrid import NS_PER_S, first_due_ns, next_due_ns, to_ns
+from gateway.pollstep import PollCycle, poll_step
 from sensors.base import Sensor, Values
 from sensors.errors import ImplausibleReading
-from sensors.health import HealthPolicy, SensorHealth, read_with_retry
+from sensors.health import HealthPolicy, read_with_retry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -122,24 +122,29 @@ class SensorRunner:
         self.metrics = metrics
         self.policy = policy
         self.read_timeout_s = read_timeout_s
-        self.health = SensorHealth(policy)
+        self.cycle = PollCycle(policy)
+        """Health, open state and poll count, as the poll step (:mod:`gateway.pollstep`) keeps them."""
+        self.health = self.cycle.health
         self._rand = rand
-        self._opened = False
         self._poll_log = poll_log
         self._verdicts = verdicts
-        self.polls = 0
-        """Polls started so far (the number of the next one)."""
         self.implausible_total = 0
         self._publish = hub.publisher(sensor.info.id)
         for name in ("sensorcast_sensor_errors_total", "sensorcast_implausible_total"):
             metrics.inc(name, 0, sensor=sensor.info.id)  # a 0 from the start, for dashboards and alerts
-        self._inline = sensor.never_blocks
+        self._inline = self.inline = sensor.never_blocks
+        """True: the driver is called on the loop (it never blocks), without a thread handoff."""
 
     async def _call(self, fn: Callable[..., T], *args: Any, timeout_s: float) -> T:
         """``fn(*args)`` on the bus worker, or at once on the loop for a driver that never blocks."""
         if self._inline:
             return fn(*args)
         return await self.worker.call(fn, *args, timeout_s=timeout_s)
+
+    @property
+    def polls(self) -> int:
+        """Polls started so far (the number of the next one)."""
+        return self.cycle.polls
 
     @property
     def id(self) -> str:
@@ -170,44 +175,33 @@ class SensorRunner:
                 f" ({self.health.last_error})" if change not in ("ok", "recovering") else "",
             )
 
-    async def _as_recorded(
-        self, verdict: tuple[str, bool] | None, phase: str, fn: Callable[..., Any], *args: Any
-    ) -> None:
-        """A replay of a poll whose ``phase`` the recording poller abandoned: make the call if it had started (its
-        late exchange is in the capture), drop its outcome, and fail the poll with the same timeout."""
-        if verdict is None or verdict[0] != phase:
-            return
-        if verdict[1]:
-            with contextlib.suppress(Exception):
-                await self._call(fn, *args, timeout_s=self.read_timeout_s)
-        raise CallAbandoned(errno.ETIMEDOUT, f"{phase} abandoned past the read timeout (as recorded)")
+    async def call_bus(self, fn: Callable[..., T], *args: Any) -> T:
+        """The poll step's port (:class:`gateway.pollstep.PollPort`): ``fn(*args)`` within the read timeout."""
+        return await self._call(fn, *args, timeout_s=self.read_timeout_s)
+
+    async def read_bus(self, sensor: Sensor, retries: int) -> tuple[Values, int | None]:
+        """The poll step's port: a read on the bus worker, stamped when it returned (not when its batch came
+        back)."""
+        return await self.worker.call_timed(read_with_retry, sensor, retries, timeout_s=self.read_timeout_s)
+
+    def on_opened(self) -> None:
+        """The poll step's port: a deferred driver has its catalogue entry once it was built at last."""
+        if self.catalogue.sensor(self.id) is not self.sensor.info:
+            self.catalogue.update_info(self.sensor.info)
+
+    def replay_cause(self, exc: BaseException) -> BaseException | None:
+        """The poll step's port: a served replay drops whatever a replayed abandoned call raised."""
+        return None
 
     async def poll_once(self) -> Values | None:
-        """One poll: (re)open when needed, read with retries, publish, update health. Returns the values."""
+        """One poll (:func:`gateway.pollstep.poll_step`): (re)open when needed, read with retries, publish,
+        update health. Returns the values."""
         now = time.monotonic()
-        poll, phase = self.polls, "close"
-        self.polls += 1
+        cycle = self.cycle
+        poll = cycle.next_poll()
         verdict = None if self._verdicts is None else self._verdicts.abandoned(self.id, poll)
         try:
-            if not self._opened or self.health.needs_reinit:
-                if self._opened:
-                    await self._as_recorded(verdict, phase, self.sensor.close)
-                    await self._call(self.sensor.close, timeout_s=self.read_timeout_s)
-                    self._opened = False
-                phase = "open"
-                await self._as_recorded(verdict, phase, self.sensor.open)
-                await self._call(self.sensor.open, timeout_s=self.read_timeout_s)
-                self._opened = True
-                if self.catalogue.sensor(self.id) is not self.sensor.info:
-                    self.catalogue.update_info(self.sensor.info)  # a deferred driver was built at last
-            phase = "read"
-            await self._as_recorded(verdict, phase, read_with_retry, self.sensor, self.policy.retries)
-            if self._inline:
-                values, ts_ns = read_with_retry(self.sensor, self.policy.retries), None
-            else:  # stamped when the read returned, not when its batch came back
-                values, ts_ns = await self.worker.call_timed(
-                    read_with_retry, self.sensor, self.policy.retries, timeout_s=self.read_timeout_s
-                )
+            values = await poll_step(cycle, self.sensor, verdict, self)
         except asyncio.CancelledError as exc:
             task = asyncio.current_task()
             if task is None or task.cancelling():
@@ -219,7 +213,7 @@ class SensorRunner:
             return None
         except Exception as exc:
             if isinstance(exc, CallAbandoned) and self._poll_log is not None:
-                self._poll_log.poll_abandoned(self.id, poll, phase, exc.ran)
+                self._poll_log.poll_abandoned(self.id, poll, cycle.phase, exc.ran)
             if isinstance(exc, ImplausibleReading):
                 self.implausible_total += 1
                 self.metrics.inc("sensorcast_implausible_total", sensor=self.id)
@@ -230,7 +224,7 @@ class SensorRunner:
             return None
         self._report(self.health.on_success(now))
         if values:
-            self._publish(values, ts_ns)
+            self._publish(values, cycle.ts_ns)
         return values
 
     async def run(self) -> None:

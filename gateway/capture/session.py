@@ -4,20 +4,19 @@ rebuilds, the build contexts, and the driving loop of ``replay --dump`` (each se
 
 from __future__ import annotations
 
-import errno
 import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from gateway.buses import CallAbandoned
 from gateway.capture.replayer import ReplayEnd, ReplayMismatch, ReplayTap
 from gateway.config import Config, parse_config
+from gateway.pollstep import PollCycle, poll_step, run_inline
 from sensors import registry
-from sensors.base import BuildContext, Sensor, Value
+from sensors.base import BuildContext, Sensor, Value, Values
 from sensors.buses import BusTap
-from sensors.health import HealthPolicy, SensorHealth, read_with_retry
+from sensors.health import HealthPolicy, read_with_retry
 from sensors.spec import DeviceSpec
 
 T = TypeVar("T")
@@ -225,10 +224,11 @@ def drive(
     capture ends (``hit_end``: the calling thread's last call ran past a stream's end); ``pause`` waits between
     two polls.
 
-    One poll is the poller's (gateway/poller.py): (re)open when not open or while the health state asks for a
-    re-initialisation (closing first), then ``read_with_retry`` with ``policy.retries``; its outcome moves the
-    same :class:`~sensors.health.SensorHealth` state machine, whose changes are kept with the outcome. So the
-    bus transactions of a replayed poll are the ones the gateway made while recording.
+    One poll is the poller's own step (:func:`gateway.pollstep.poll_step`, run here without an event loop):
+    (re)open when not open or while the health state asks for a re-initialisation (closing first), then
+    ``read_with_retry`` with ``policy.retries``; its outcome moves the same :class:`~sensors.health.SensorHealth`
+    state machine, whose changes are kept with the outcome. So the bus transactions of a replayed poll are the
+    ones the gateway made while recording.
 
     ``abandoned(sensor, poll)`` gives the recording poller's verdict on poll number ``poll`` (from 0): when it
     abandoned that poll's ``close``, ``open`` or ``read`` call past its read timeout, the call is replayed (if it
@@ -241,9 +241,7 @@ def drive(
 
     def run(sensor: Sensor) -> None:
         out: list[Outcome] = []
-        health = SensorHealth(policy)
-        is_open = False
-        polls = 0
+        cycle = PollCycle(policy)
 
         def emit(values: Mapping[str, Value], ts_ns: int | None = None) -> None:
             if values:  # as the poller: a burst's older samples come before the poll's newest one
@@ -251,21 +249,13 @@ def drive(
 
         sensor.attach(emit)
         try:
-            while not stop.is_set() and health.consecutive_failures < MAX_OPEN_FAILURES_IN_A_ROW:
-                verdict, polls = abandoned(sensor.info.id, polls), polls + 1
+            while not stop.is_set() and cycle.health.consecutive_failures < MAX_OPEN_FAILURES_IN_A_ROW:
+                verdict = abandoned(sensor.info.id, cycle.next_poll())
                 try:
-                    if not is_open or health.needs_reinit:
-                        if is_open:
-                            _as_recorded("close", verdict, sensor.close)
-                            is_open = False  # as the poller: still open if the close failed
-                        _as_recorded("open", verdict, sensor.open)
-                        is_open = True
-                    values = dict(
-                        _as_recorded("read", verdict, lambda: read_with_retry(sensor, policy.retries))
-                    )
+                    values = dict(run_inline(poll_step(cycle, sensor, verdict, _DIRECT)))
                     if hit_end():
                         break
-                    change = health.on_success(now_s())
+                    change = cycle.health.on_success(now_s())
                     out.append(Outcome(sensor.info.id, len(out), now_s(), values=values, health=change))
                 except Exception as exc:  # what the poller handles: a failed poll
                     replay = _replay_cause(exc)
@@ -274,7 +264,7 @@ def drive(
                     if hit_end():
                         break
                     code = getattr(exc, "errno", None)
-                    change = health.on_failure(now_s(), type(exc).__name__)
+                    change = cycle.health.on_failure(now_s(), type(exc).__name__)
                     out.append(
                         Outcome(
                             sensor.info.id,
@@ -307,21 +297,26 @@ def drive(
     return driven
 
 
-def _as_recorded(phase: str, verdict: tuple[str, bool] | None, call: Callable[[], T]) -> T:
-    """``call()``, unless the recording poller abandoned this ``phase`` of the poll (``verdict``): then its bus
-    exchange is replayed if it had started, its outcome dropped, and the poll fails with the poller's timeout."""
-    if verdict is None or verdict[0] != phase:
-        return call()
-    if verdict[1]:
-        try:
-            call()
-        except (
-            Exception
-        ) as exc:  # the abandoned thread's outcome went nowhere; the end of the capture does not
-            cause = _replay_cause(exc)
-            if cause is not None:
-                raise cause from exc
-    raise CallAbandoned(errno.ETIMEDOUT, f"{phase} abandoned past the read timeout (as recorded)")
+class _Direct:
+    """The replay driver's poll port (:class:`gateway.pollstep.PollPort`): every call at once on the sensor's
+    own thread; the end of the capture or a mismatch ends the poll even from a replayed abandoned call."""
+
+    inline = True
+
+    async def call_bus(self, fn: Callable[..., T], *args: Any) -> T:
+        return fn(*args)
+
+    async def read_bus(self, sensor: Sensor, retries: int) -> tuple[Values, int | None]:
+        return read_with_retry(sensor, retries), None
+
+    def on_opened(self) -> None:
+        """Nothing to tell."""
+
+    def replay_cause(self, exc: BaseException) -> BaseException | None:
+        return _replay_cause(exc)
+
+
+_DIRECT = _Direct()
 
 
 def _replay_cause(exc: BaseException) -> BaseException | None:

@@ -72,10 +72,15 @@ def parse_sensor_ids(text: str) -> list[str]:
     return names
 
 
-def out_problem(out: str) -> str | None:
-    """What is wrong with ``--out`` as a capture path to write, told before the gateway starts; None if fine."""
+def out_problem(out: str, force: bool = False) -> str | None:
+    """What is wrong with ``--out`` as a capture path to write, told before the gateway starts; None if fine.
+
+    An existing file is refused unless ``force``: a command re-run from the shell history must not replace a
+    field capture."""
     if os.path.isdir(out):
         return f"--out {out} is a directory: expected a capture file path, such as {os.path.join(out, 'board.scap')}"
+    if os.path.lexists(out) and not force:
+        return f"--out {out} already exists: pass --force to overwrite it, or pick another name"
     parent = os.path.dirname(out) or "."
     if os.path.exists(parent) and not os.path.isdir(parent):
         return f"--out {out}: {parent} is a file, not a directory"
@@ -89,7 +94,14 @@ def out_problem(out: str) -> str | None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Declare ``record``'s options (``run``'s and the capture's)."""
     add_run_arguments(p)
-    p.add_argument("--out", "-o", required=True, metavar="FILE", help="capture file to write (.scap)")
+    p.add_argument(
+        "--out",
+        "-o",
+        required=True,
+        metavar="FILE",
+        help="capture file to write (.scap); never an existing one",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--duration", type=parse_duration, metavar="T", help="stop after T (30s, 10m, 2h)")
     p.add_argument(
         "--sensors", type=parse_sensor_ids, metavar="A,B", help="record (and run) only these sensors"
@@ -179,7 +191,7 @@ def main(args: argparse.Namespace) -> int:
     if cfg is None:
         return 2
     names: list[str] | None = args.sensors
-    problem = out_problem(args.out)
+    problem = out_problem(args.out, args.force)
     if problem is not None:
         print(f"sensorcast: {problem}", file=sys.stderr)
         return 2

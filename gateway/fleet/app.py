@@ -83,7 +83,7 @@ class FleetApp(Stoppable):
         self.history = HistoryService(hist, gw.data_dir, self.metrics) if hist.enabled else None
         """The fleet's own history store of every ``<gateway>/<sensor>`` (``[history]``; None when disabled)."""
         self.server.history = self.history
-        self._described: set[str] = set()
+        self._described: set[tuple[str, float, tuple[tuple[str, str], ...]]] = set()
         self.started_s = time.monotonic()
         self._catalogue_changed = False
         self._list_changed = False
@@ -122,11 +122,13 @@ class FleetApp(Stoppable):
             self._describe_history(self.history)
 
     def _describe_history(self, history: HistoryService) -> None:
-        """Give each sensor that appeared its history policy and units, as a gateway does at start-up (a sensor
-        is stored ``raw`` until its retained meta, with its poll interval, has come in)."""
+        """Give each sensor that appeared, or whose entry changed, its history policy and units, as a gateway
+        does at start-up. A sensor whose readings came before its retained meta is listed with an unknown rate
+        (a push source's policy) and no units until the meta comes: then the policy follows its poll interval
+        (the store's writer switches over: :meth:`HistoryStore._state`) and the units its fields."""
         listing = self.catalogue.listing()
         for info in listing.sensors:
-            key = f"{info.id}@{info.interval_s}"
+            key = (info.id, info.interval_s, tuple((f.name, f.unit) for f in info.fields))
             if key in self._described:
                 continue
             if len(self._described) >= MAX_DESCRIBED:

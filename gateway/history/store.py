@@ -108,12 +108,16 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 class _SensorState:
     """One sensor's place in the writer: its tiers and their open buckets."""
 
-    __slots__ = ("base", "chain", "rollups")
+    __slots__ = ("base", "chain", "policy", "rollups")
 
-    def __init__(self, policy: str) -> None:
+    def __init__(self, policy: str, keep: Mapping[str, Rollup] | None = None) -> None:
+        self.policy = policy
         self.chain = tier_chain(policy)
         self.base = self.chain[0] if self.chain else "off"
-        self.rollups = [(t, Rollup(TIER_PERIOD_NS[t])) for t in self.chain if TIER_PERIOD_NS[t]]
+        kept = keep or {}
+        self.rollups = [
+            (t, kept.get(t) or Rollup(TIER_PERIOD_NS[t])) for t in self.chain if TIER_PERIOD_NS[t]
+        ]
 
 
 class HistoryStore:
@@ -409,7 +413,7 @@ class HistoryStore:
         conn = self._conn
         assert conn is not None
         for sensor in list(self.policies):
-            st = self._state(sensor)
+            st = self._state(sensor, self._carry)
             source = st.base
             carry: list[tuple[int, Any]] = []
             for tier, rollup in st.rollups:
@@ -454,10 +458,24 @@ class HistoryStore:
                         out.append((t, {k: c[i] for k, c in cols.items() if c[i] is not None}))
         return out
 
-    def _state(self, sensor: str) -> _SensorState:
+    def _state(self, sensor: str, out: dict[tuple[str, str], list[Any]]) -> _SensorState:
+        """The writer's state of ``sensor``, following its policy when that changed (a fleet learns a remote
+        sensor's rate from its meta, which may come after its first readings): the open buckets of the tiers the
+        new policy keeps go on, the others close into ``out``."""
+        policy = self.policies.get(sensor, "raw")
         st = self._sensors.get(sensor)
         if st is None:
-            st = self._sensors[sensor] = _SensorState(self.policies.get(sensor, "raw"))
+            st = self._sensors[sensor] = _SensorState(policy)
+        elif st.policy != policy:
+            new = _SensorState(policy, {t: r for t, r in st.rollups})
+            for i, (tier, rollup) in enumerate(st.rollups):
+                if tier in new.chain:
+                    continue
+                closed = rollup.drain()  # finest first: what it cascades is drained next if not kept either
+                if closed is not None:
+                    out.setdefault((sensor, tier), []).append(closed)
+                    self._cascade(sensor, st, i + 1, closed[0], None, closed[1], out)
+            st = self._sensors[sensor] = new
         return st
 
     def _rows(self, batches: list[Sequence[ReadingTuple]], final: bool) -> dict[tuple[str, str], list[Any]]:
@@ -472,7 +490,7 @@ class HistoryStore:
                 sensor = r[3]
                 entry = local.get(sensor)
                 if entry is None:
-                    st = self._state(sensor)
+                    st = self._state(sensor, out)
                     raw_rows = out.setdefault((sensor, "raw"), []) if st.base == "raw" else None
                     entry = local[sensor] = (st, raw_rows, st.rollups[0][1] if st.rollups else None)
                 st, raw_rows, first = entry

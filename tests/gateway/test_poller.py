@@ -877,7 +877,7 @@ async def test_a_bus_reading_is_stamped_when_its_read_returned_not_when_its_batc
         catalogue.register_sensor(sensor.info)
         runners.append(SensorRunner(sensor, worker, hub, FAST, WAIT, catalogue=catalogue, metrics=metrics))
     for r in runners:
-        r._opened = True  # reads only: both polls cross in one batch
+        r.cycle.opened = True  # reads only: both polls cross in one batch
     await asyncio.gather(*(r.poll_once() for r in runners))
     assert worker.batches == 1
     stamps = {r[SENSOR]: r[TS] for r in published}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.cli.record import out_problem
 from tests.conftest import scaled
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -210,6 +211,28 @@ def test_usage_mistakes_are_one_line_and_exit_2(
     assert done.returncode == 2, done.stderr[-2000:]
     assert expected.replace("CAP", str(capture)) in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "x.scap").exists()
+
+
+def test_record_refuses_to_overwrite_an_existing_capture(tmp_path: Path) -> None:
+    """`record --out` an existing file: exit 2, one line naming the file and --force, the file left as it was."""
+    kept = tmp_path / "field.scap"
+    kept.write_bytes(b"a field capture")
+    done = sensorcast(tmp_path, "record", "--out", "field.scap", "--duration", "1s", timeout_s=30)
+    assert (done.returncode, done.stderr.splitlines()) == (
+        2,
+        ["sensorcast: --out field.scap already exists: pass --force to overwrite it, or pick another name"],
+    )
+    assert kept.read_bytes() == b"a field capture"
+
+
+def test_record_force_accepts_an_existing_capture_path(tmp_path: Path) -> None:
+    """With --force an existing file passes the check (a directory still does not)."""
+    (tmp_path / "old.scap").write_bytes(b"x")
+    assert [
+        out_problem(str(tmp_path / "old.scap"), force=True),
+        out_problem(str(tmp_path / "new.scap")),
+        out_problem(str(tmp_path), force=True) is not None,
+    ] == [None, None, True]
 
 
 @pytest.mark.parametrize("command", ["record", "replay"])

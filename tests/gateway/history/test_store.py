@@ -360,3 +360,24 @@ def test_the_schema_is_created_in_one_transaction(tmp_path: Path) -> None:
     assert creates and any(b < creates[0] for b in begins)
     assert any(c > creates[-1] for c in commits)
     assert not any(creates[0] < c < creates[-1] for c in commits)
+
+
+def test_a_policy_change_takes_effect_for_the_next_readings(tmp_path: Path) -> None:
+    """A sensor stored as 1 s rollups whose policy then becomes raw (a fleet learning its rate from a late
+    meta): the earlier seconds stay 1 s rows, every later reading is a raw row, the 1 m rollup counts them all."""
+    path = tmp_path / "h.db"
+    st = store(path, policies={"g1/env": "1s"})
+    feed(st, "g1/env", range(0, 5), per_s=2)
+    st.commit()
+    st.policies["g1/env"] = "raw"
+    feed(st, "g1/env", range(5, 10), per_s=2)
+    st.commit(final=True)
+    reader = HistoryReader(path)
+    raw = reader.query("g1/env", ["v"], T0, T0 + 10 * S)
+    assert raw is not None and raw.tier == "raw"
+    assert [r[0] for r in raw.rows] == [T0 + s * S + k * S // 2 for s in range(5, 10) for k in range(2)]
+    secs = reader.query("g1/env", ["v"], T0, T0 + 5 * S, period_ns=S)
+    assert secs is not None and secs.tier == "1s"
+    assert [(r[0], r[1][0]) for r in secs.rows] == [(T0 + s * S, 2) for s in range(5)]
+    minute = reader.query("g1/env", ["v"], T0, T0 + 10 * S, period_ns=60 * S)
+    assert minute is not None and minute.tier == "1m" and sum(r[1][0] for r in minute.rows) == 20
