@@ -17,6 +17,7 @@ from typing import Any
 
 from gateway.capture.codec import Call, CaptureFormatError, Ending, Stream
 from gateway.capture.feed import CaptureFile, Peeked, SharedFeed
+from gateway.capture.window import MAX_AHEAD_BYTES, MAX_AHEAD_CALLS
 from gateway.capture.taps import POLL_STREAM, file_key, msg_args, os_error
 from sensors.buses import Clock, FileTree, PortFactory, SerialPort, Sleep, SMBusLike
 from sensors.errors import SensorcastError, SensorError
@@ -309,10 +310,17 @@ class ReplayTap:
         capture: the loaded capture.
         speed: replay speed (1 = as recorded); None = as fast as possible.
         on_end: called once, from a bus thread, when the first stream runs out.
+        max_ahead_calls, max_ahead_bytes: the read-ahead window (:class:`~gateway.capture.window.Demux`).
     """
 
     def __init__(
-        self, capture: Capture, speed: float | None, on_end: Callable[[str], None] | None = None
+        self,
+        capture: Capture,
+        speed: float | None,
+        on_end: Callable[[str], None] | None = None,
+        *,
+        max_ahead_calls: int = MAX_AHEAD_CALLS,
+        max_ahead_bytes: int = MAX_AHEAD_BYTES,
     ) -> None:
         self.capture = capture
         self.pacer = Pacer(speed)
@@ -324,7 +332,12 @@ class ReplayTap:
         """Set by :meth:`stop`: the drivers' closes need not match the capture any more."""
         self._on_end = on_end
         self._streams: dict[str, ReplayStream] = {}
-        self.feed = SharedFeed(capture.path, skip=[k for k in capture.counts if k.startswith(POLL_STREAM)])
+        self.feed = SharedFeed(
+            capture.path,
+            skip=[k for k in capture.counts if k.startswith(POLL_STREAM)],
+            max_calls=max_ahead_calls,
+            max_bytes=max_ahead_bytes,
+        )
         """The capture's transactions, read once as the streams ask (docs/record-replay.md, Memory)."""
         self._lock = threading.Lock()
         self._local = threading.local()
