@@ -17,8 +17,8 @@ from typing import Any
 
 from gateway.capture.codec import Call, CaptureFormatError, Ending, Stream
 from gateway.capture.feed import CaptureFile, Peeked, SharedFeed
-from gateway.capture.window import MAX_AHEAD_BYTES, MAX_AHEAD_CALLS
 from gateway.capture.taps import POLL_STREAM, file_key, msg_args, os_error
+from gateway.capture.window import MAX_AHEAD_BYTES, MAX_AHEAD_CALLS
 from sensors.buses import Clock, FileTree, PortFactory, SerialPort, Sleep, SMBusLike
 from sensors.errors import SensorcastError, SensorError
 

@@ -11,7 +11,6 @@ from typing import Any
 from gateway import __version__
 from gateway.capture.recorder import CaptureWriter, RecordingTap
 from gateway.capture.replayer import Capture, ReplayTap
-from gateway.capture.window import MAX_AHEAD_CALLS
 from gateway.capture.session import (
     Driven,
     capture_header,
@@ -22,6 +21,7 @@ from gateway.capture.session import (
     replay_context,
     select,
 )
+from gateway.capture.window import MAX_AHEAD_CALLS
 from gateway.config import Config, demo_config, parse_config
 from gateway.devices import build_context, build_devices
 from sensors.sim.emulators import EMULATORS
