@@ -13,6 +13,13 @@ Rows, all on the real processes a user starts (``python -m gateway ...``), demo 
 * replay: ``sensorcast replay CAPTURE --speed max --dump FILE`` of the first record round's capture, whole process
   wall time (start-up included) against the capture's length. Target: >= 50x real time.
 
+``--replay-memory BASELINE_ROOT`` (issue 16, bounded replay memory): peak RSS and wall time of the real
+``python -m gateway replay CAPTURE --speed max --dump FILE`` process on captures holding as many transactions as
+10 and 60 minutes of the demo (0.86 M an hour), this tree's code against BASELINE_ROOT's (e.g. /work/main: the
+code that loaded the whole capture), alternated, ``--rounds`` times each; the two dumps must be equal (``t_s``
+aside). The captures are recorded in-process from the demo's emulated sensors polled back to back (not in real
+time, so an hour's worth takes seconds): same drivers and transactions, another mix of sensors.
+
 A second table (an inner component, not the product): the cost of one recorded I2C block read on the emulated
 bus, through the recording tap into a capture file, against the same read on the bare emulated bus.
 """
@@ -90,12 +97,125 @@ def inner(calls: int = 50_000) -> None:
     print(f"{row} | +{r - b:.1f} µs |")
 
 
+DEMO_CALLS_PER_MIN = 860_000 // 60
+"""Transactions the demo (with a USB GPS) records per minute (docs/record-replay.md)."""
+
+
+def demo_capture(path: Path, calls: int) -> None:
+    """Record the demo's sensors (GPIO inputs aside: they replay by time) polled back to back until the capture
+    holds ``calls`` transactions."""
+    import threading
+
+    sys.path.insert(0, str(ROOT))
+    from gateway import __version__
+    from gateway.capture.recorder import CaptureWriter, RecordingTap
+    from gateway.capture.session import capture_header, drive, is_push, recording_config, select
+    from gateway.config import demo_config
+    from gateway.devices import build_context, build_devices
+
+    cfg = demo_config(port=0)
+    specs = [s for s in select(cfg, None)[0] if not is_push(s)]
+    writer = CaptureWriter(str(path), capture_header(cfg, __version__, "bench", specs))
+    ctx = build_context(tap=RecordingTap(writer))
+    sensors, _ = build_devices(recording_config(cfg, specs), ctx)
+    stop = threading.Event()
+
+    def watch() -> None:
+        while writer.records < calls and not stop.wait(0.05):
+            pass
+        stop.set()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        # 2 ms between two polls of a sensor: back to back, the writer's 0.5 s frames outgrew MAX_FRAME_BYTES.
+        drive(sensors, stop, pause=lambda _s: stop.wait(0.002))
+    finally:
+        stop.set()
+        watcher.join()
+        ctx.close()
+        writer.close()
+
+
+def replay_rss(root: Path, capture: Path, dump: Path) -> tuple[float, float]:
+    """Peak RSS (MB) and wall time (s) of ``sensorcast replay capture --speed max --dump`` run from ``root``.
+
+    The peak is the process's own ``VmHWM`` (/proc), read every 10 ms until it exits: ``wait4``'s ru_maxrss
+    would carry this benchmark's own RSS (it is inherited through fork and kept across exec)."""
+    env = dict(os.environ, PYTHONPATH=str(root))
+    cmd = [sys.executable, "-m", "gateway", "replay", str(capture), "--speed", "max", "--dump", str(dump)]
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak_kb = 0
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/status", encoding="ascii") as f:
+                hwm = [line for line in f if line.startswith("VmHWM:")]
+            peak_kb = max(peak_kb, int(hwm[0].split()[1])) if hwm else peak_kb
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.01)
+    elapsed = time.monotonic() - started
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode != 0:
+        raise RuntimeError(f"replay from {root} exited {proc.returncode}: {err}")
+    return peak_kb / 1024, elapsed
+
+
+def same_readings(a: Path, b: Path) -> bool:
+    """The two dumps hold the same readings (``t_s``, the replay's own clock, aside)."""
+    import json
+
+    def lines(p: Path) -> list[dict[str, object]]:
+        rows = [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines()]
+        return [{k: v for k, v in row.items() if k != "t_s"} for row in rows]
+
+    return lines(a) == lines(b)
+
+
+def replay_memory(baseline: Path, rounds: int, minutes: list[int]) -> int:
+    """The replay memory table: this tree's replay against ``baseline``'s on demo-sized captures."""
+    tmp = Path(tempfile.mkdtemp(prefix="sensorcast-bench-replay-"))
+    print("| capture | transactions, file | peak RSS: this tree / baseline (MB, median, spread) | "
+          "wall time: this tree / baseline (s) | dumps equal |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    for m in minutes:
+        cap = tmp / f"demo-{m}min.scap"
+        demo_capture(cap, m * DEMO_CALLS_PER_MIN)
+        ours: list[tuple[float, float]] = []
+        base: list[tuple[float, float]] = []
+        equal = True
+        for r in range(rounds):  # alternated: baseline, this tree, baseline, ...
+            base.append(replay_rss(baseline, cap, tmp / "base.jsonl"))
+            ours.append(replay_rss(ROOT, cap, tmp / "ours.jsonl"))
+            equal = equal and same_readings(tmp / "base.jsonl", tmp / "ours.jsonl")
+            print(f"  {m} min round {r + 1}: ours {ours[-1][0]:.0f} MB {ours[-1][1]:.1f} s, "
+                  f"baseline {base[-1][0]:.0f} MB {base[-1][1]:.1f} s", file=sys.stderr, flush=True)  # fmt: skip
+        rss_o, rss_b = [o[0] for o in ours], [b[0] for b in base]
+        t_o, t_b = [o[1] for o in ours], [b[1] for b in base]
+        print(
+            f"| {m} min of demo | {m * DEMO_CALLS_PER_MIN:,}, {cap.stat().st_size / 1e6:.1f} MB | "
+            f"{statistics.median(rss_o):.0f} ({spread(rss_o)}) / {statistics.median(rss_b):.0f} ({spread(rss_b)}) | "
+            f"{statistics.median(t_o):.1f} ({spread(t_o)}) / {statistics.median(t_b):.1f} ({spread(t_b)}) | "
+            f"{'yes' if equal else 'NO'} |",
+            flush=True,
+        )
+    print(f"\n{rounds} alternated rounds; machine shared with other work (spread above).")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=60.0, help="measured window per run (60)")
     ap.add_argument("--rounds", type=int, default=2, help="run/record pairs (2)")
     ap.add_argument("--inner-only", action="store_true", help="only the in-process table")
+    ap.add_argument(
+        "--replay-memory", metavar="BASELINE_ROOT", help="only the replay memory table (see above)"
+    )
+    ap.add_argument("--minutes", default="10,60", help="--replay-memory: demo minutes per capture (10,60)")
     args = ap.parse_args()
+    if args.replay_memory:
+        return replay_memory(Path(args.replay_memory), args.rounds, [int(m) for m in args.minutes.split(",")])
     if args.inner_only:
         inner()
         return 0

@@ -79,6 +79,7 @@ pure=(
     'gateway/fleet/config.py'
     'gateway/capture/codec.py'
     'gateway/capture/check.py'
+    'gateway/capture/window.py'
 )
 "$py" -m coverage report \
     --include="$(IFS=,; echo "${pure[*]}")" \

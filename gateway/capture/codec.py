@@ -236,19 +236,25 @@ class CaptureEncoder:
 Ending = Literal["complete", "truncated"]
 
 
-def _unpack_all(payload: bytes, offset: int) -> list[Any]:
-    """Every msgpack object of a frame's payload, which must end exactly after the last one.
+def _unpack_all(payload: bytes, offset: int) -> list[tuple[Any, int]]:
+    """Every msgpack object of a frame's payload with its size in bytes; the payload must end exactly after
+    the last one.
 
     Raises:
         CaptureFormatError: undecodable bytes, or a payload that ends inside an object.
     """
     unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=MAX_FRAME_BYTES)
     unpacker.feed(payload)
+    items: list[tuple[Any, int]] = []
+    start = 0
     try:
-        items = list(unpacker)
+        for item in unpacker:
+            end = unpacker.tell()
+            items.append((item, end - start))
+            start = end
     except (ValueError, msgpack.UnpackException) as exc:
         raise CaptureFormatError(offset, f"undecodable frame ({type(exc).__name__})") from None
-    if unpacker.tell() != len(payload):
+    if start != len(payload):
         raise CaptureFormatError(offset, "undecodable frame (ends inside a record)")
     return items
 
@@ -276,12 +282,21 @@ class CaptureDecoder:
 
     def feed(self, data: bytes) -> list[Record]:
         """Decode ``data``; return the records completed by it."""
+        self.push(data)
+        records: list[Record] = []
+        while (frame := self.next_frame()) is not None:
+            records.extend(record for record, _ in frame)
+        return records
+
+    def push(self, data: bytes) -> None:
+        """Take ``data`` (the file's next bytes) without decoding frames: :meth:`next_frame` does, one at a
+        time, so a reader holds at most one frame's records (with the bytes of one push, decompressed)."""
         if not self._started:
             self._prefix += data
             if len(self._prefix) < PREFIX_BYTES:
                 if not MAGIC.startswith(self._prefix[: len(MAGIC)]):
                     raise CaptureFormatError(0, "not a sensorcast capture (no SCAP magic)")
-                return []
+                return
             self._start_body(self._prefix[:PREFIX_BYTES])
             data, self._prefix = self._prefix[PREFIX_BYTES:], b""
         if self._z is not None:
@@ -300,7 +315,6 @@ class CaptureDecoder:
                         self._offset + len(self._buf), "data after the end of the capture"
                     )
         self._buf += data
-        return self._frames()
 
     def _start_body(self, prefix: bytes) -> None:
         if prefix[: len(MAGIC)] != MAGIC:
@@ -315,40 +329,41 @@ class CaptureDecoder:
         self._started = True
         self._offset = PREFIX_BYTES
 
-    def _frames(self) -> list[Record]:
-        records: list[Record] = []
-        pos = 0
-        while len(self._buf) - pos >= _FRAME.size:
-            offset = self._offset + pos
-            length, crc = _FRAME.unpack_from(self._buf, pos)
-            if length > MAX_FRAME_BYTES:
-                raise CaptureFormatError(offset, f"frame length {length} exceeds {MAX_FRAME_BYTES}")
-            if len(self._buf) - pos - _FRAME.size < length:
-                break
-            payload = bytes(self._buf[pos + _FRAME.size : pos + _FRAME.size + length])
-            if zlib.crc32(payload) != crc:
-                raise CaptureFormatError(offset, "frame checksum mismatch (corrupted)")
+    def next_frame(self) -> list[tuple[Record, int]] | None:
+        """The records of the next complete frame pushed, each with its encoded size in bytes (an empty list
+        for the header frame), or None until more bytes are pushed."""
+        if len(self._buf) < _FRAME.size:
+            return None
+        offset = self._offset
+        length, crc = _FRAME.unpack_from(self._buf, 0)
+        if length > MAX_FRAME_BYTES:
+            raise CaptureFormatError(offset, f"frame length {length} exceeds {MAX_FRAME_BYTES}")
+        if len(self._buf) - _FRAME.size < length:
+            return None
+        payload = bytes(self._buf[_FRAME.size : _FRAME.size + length])
+        if zlib.crc32(payload) != crc:
+            raise CaptureFormatError(offset, "frame checksum mismatch (corrupted)")
+        if self._ended:
+            raise CaptureFormatError(offset, "data after the end of the capture")
+        items = _unpack_all(payload, offset)
+        del self._buf[: _FRAME.size + length]
+        self._offset += _FRAME.size + length
+        if self.header is None:
+            if (
+                len(items) != 1
+                or not isinstance(items[0][0], dict)
+                or items[0][0].get("format") != HEADER_FORMAT
+            ):
+                raise CaptureFormatError(offset, "the first frame is not a capture header")
+            self.header = items[0][0]
+            return []
+        records: list[tuple[Record, int]] = []
+        for item, size in items:
             if self._ended:
                 raise CaptureFormatError(offset, "data after the end of the capture")
-            items = _unpack_all(payload, offset)
-            pos += _FRAME.size + length
-            if self.header is None:
-                if (
-                    len(items) != 1
-                    or not isinstance(items[0], dict)
-                    or items[0].get("format") != HEADER_FORMAT
-                ):
-                    raise CaptureFormatError(offset, "the first frame is not a capture header")
-                self.header = items[0]
-                continue
-            for item in items:
-                if self._ended:
-                    raise CaptureFormatError(offset, "data after the end of the capture")
-                record = decode_record(item, offset)
-                self._ended = isinstance(record, End)
-                records.append(record)
-        del self._buf[:pos]
-        self._offset += pos
+            record = decode_record(item, offset)
+            self._ended = isinstance(record, End)
+            records.append((record, size))
         return records
 
     def finish(self) -> Ending:

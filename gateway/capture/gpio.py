@@ -93,18 +93,20 @@ class _ReplayLine(InputLine):
         self._thread.start()
 
     def _deliver(self, edges_key: str) -> None:
-        calls = self._tap.capture.streams.get(edges_key, [])
-        index = self._tap.edge_positions.get(edges_key, 0)
+        stream = self._tap.stream(edges_key)
         pacer = self._tap.pacer
-        while index < len(calls) and not self._closed.is_set():
-            call = calls[index]
-            delay = pacer.delay_until(call.t_ns)
+        while not self._closed.is_set():
+            # Look no further ahead than EDGE_POLL_S of recorded time: the capture is read as it is replayed.
+            call = stream.peek(pacer.due_ns(EDGE_POLL_S))  # or LATER: none that soon
+            if call is None:
+                return
+            delay = EDGE_POLL_S if isinstance(call, str) else pacer.delay_until(call.t_ns)
             if delay > 0:
                 self._closed.wait(min(delay, EDGE_POLL_S))
                 continue
+            stream.pop()
             level, age_ns = call.result
-            index += 1
-            self._tap.edge_positions[edges_key] = index
+            self._tap.edge_positions[edges_key] = stream.position
             self._on_change(bool(level), time.monotonic_ns() - int(age_ns))
 
     def level(self) -> bool:

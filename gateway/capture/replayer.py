@@ -15,17 +15,16 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from gateway.capture.codec import Call, CaptureDecoder, CaptureFormatError, Ending, Record, Stream
+from gateway.capture.codec import Call, CaptureFormatError, Ending, Stream
+from gateway.capture.feed import CaptureFile, Peeked, SharedFeed
 from gateway.capture.taps import POLL_STREAM, file_key, msg_args, os_error
+from gateway.capture.window import MAX_AHEAD_BYTES, MAX_AHEAD_CALLS
 from sensors.buses import Clock, FileTree, PortFactory, SerialPort, Sleep, SMBusLike
 from sensors.errors import SensorcastError, SensorError
 
-READ_CHUNK_BYTES = 1 << 16
-"""Bytes read from the capture file per step while loading."""
-
-MAX_REPLAY_RECORDS = 20_000_000
-"""Most transactions a replay loads (they are held in memory, about 255 B each): the demo makes 0.86 M an hour,
-so this is about 23 hours of it and 5 GB of RAM (docs/record-replay.md)."""
+MAX_VERDICTS = 100_000
+"""Most abandoned-poll verdicts (``poll:`` streams) a replay holds, read before it starts: one per poll the
+recording gateway gave up past its read timeout, a handful per stuck bus."""
 
 _SHOWN_CHARS = 120
 """Longest rendering of a recorded or requested argument list in a mismatch message."""
@@ -45,49 +44,89 @@ def _shown(value: Any) -> str:
 
 
 class Capture:
-    """A decoded capture: header, transactions per stream key, how it ended."""
+    """A scanned capture: header, how many transactions each stream key holds, how it ended, the recording
+    poller's verdicts; the transactions stay in the file (a replay reads them as it goes: :class:`SharedFeed`).
 
-    def __init__(self, header: dict[str, Any], streams: dict[str, list[Call]], ending: Ending) -> None:
+    Attributes:
+        path: the file.
+        counts: transactions per stream key (every declared key, 0 for one without any).
+        verdicts: per sensor, per poll number, ``(phase, ran)`` of the polls the recording gave up.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        header: dict[str, Any],
+        counts: dict[str, int],
+        ending: Ending,
+        duration_ns: int,
+        verdicts: dict[str, dict[int, tuple[str, bool]]],
+    ) -> None:
+        self.path = path
         self.header = header
-        self.streams = streams
+        self.counts = counts
         self.ending = ending
-        self.duration_ns = max((c[-1].t_ns for c in streams.values() if c), default=0)
+        self.duration_ns = duration_ns
+        self.verdicts = verdicts
+
+    @property
+    def keys(self) -> set[str]:
+        """The stream keys the capture declares."""
+        return set(self.counts)
 
     @classmethod
     def load(cls, path: str) -> Capture:
-        """Read and validate ``path``.
+        """Read and validate ``path`` once through, keeping only its counts, verdicts and header.
 
         Raises:
-            CaptureFormatError: not a capture, corrupted, or more than :data:`MAX_REPLAY_RECORDS`.
+            CaptureFormatError: not a capture, corrupted, or more than :data:`MAX_VERDICTS` verdicts.
             OSError: the file cannot be read.
         """
-        decoder = CaptureDecoder()
         keys: dict[int, str] = {}
-        streams: dict[str, list[Call]] = {}
-        count = 0
-        with open(path, "rb") as f:
-            while chunk := f.read(READ_CHUNK_BYTES):
-                for record in decoder.feed(chunk):
-                    count += cls._take(record, keys, streams, count)
-        ending = decoder.finish()
-        assert decoder.header is not None  # finish() raised otherwise
-        return cls(decoder.header, streams, ending)
+        counts: dict[str, int] = {}
+        verdicts: dict[str, dict[int, tuple[str, bool]]] = {}
+        held = 0
+        duration_ns = 0
+        source = CaptureFile(path)
+        try:
+            while (frame := source.next_frame()) is not None:
+                for record, _size in frame:
+                    if isinstance(record, Stream):
+                        keys[record.sid] = record.key
+                        counts.setdefault(record.key, 0)
+                    elif isinstance(record, Call):
+                        key = keys.get(record.sid)
+                        if key is None:
+                            raise CaptureFormatError(0, f"transaction on undeclared stream {record.sid}")
+                        counts[key] += 1
+                        duration_ns = max(duration_ns, record.t_ns)
+                        if key.startswith(POLL_STREAM) and record.op == "abandoned" and len(record.args) == 3:
+                            held += 1
+                            if held > MAX_VERDICTS:
+                                raise CaptureFormatError(0, f"more than {MAX_VERDICTS} abandoned polls")
+                            verdicts.setdefault(key[len(POLL_STREAM) :], {})[int(record.args[0])] = (
+                                str(record.args[1]),
+                                bool(record.args[2]),
+                            )
+            ending = source.decoder.finish()
+        finally:
+            source.close()
+        assert source.decoder.header is not None  # finish() raised otherwise
+        return cls(path, source.decoder.header, counts, ending, duration_ns, verdicts)
 
-    @staticmethod
-    def _take(record: Record, keys: dict[int, str], streams: dict[str, list[Call]], count: int) -> int:
-        if isinstance(record, Stream):
-            keys[record.sid] = record.key
-            streams.setdefault(record.key, [])
-            return 0
-        if isinstance(record, Call):
-            key = keys.get(record.sid)
-            if key is None:
-                raise CaptureFormatError(0, f"transaction on undeclared stream {record.sid}")
-            if count >= MAX_REPLAY_RECORDS:
-                raise CaptureFormatError(0, f"more than {MAX_REPLAY_RECORDS} transactions")
-            streams[key].append(record)
-            return 1
-        return 0
+    def calls(self, key: str) -> Iterable[Call]:
+        """The transactions of stream ``key``, in order, read from the file again (for tests and tools)."""
+        source = CaptureFile(self.path)
+        keys: dict[int, str] = {}
+        try:
+            while (frame := source.next_frame()) is not None:
+                for record, _size in frame:
+                    if isinstance(record, Stream):
+                        keys[record.sid] = record.key
+                    elif isinstance(record, Call) and keys.get(record.sid) == key:
+                        yield record
+        finally:
+            source.close()
 
 
 class Pacer:
@@ -113,6 +152,12 @@ class Pacer:
             return 0.0
         return self._start + t_ns / 1e9 / self.speed - self._clock()
 
+    def due_ns(self, ahead_s: float = 0.0) -> int | None:
+        """The recorded time due ``ahead_s`` from now (None at full speed: everything is due)."""
+        if self.speed is None:
+            return None
+        return int((self._clock() + ahead_s - self._start) * self.speed * 1e9)
+
     def wait_until(self, t_ns: int) -> None:
         """Return once recorded time ``t_ns`` is due."""
         delay = self.delay_until(t_ns)
@@ -121,14 +166,36 @@ class Pacer:
 
 
 class ReplayStream:
-    """One stream's transactions, served in order; thread-safe."""
+    """One stream's transactions, served in order from the shared feed; thread-safe."""
 
-    def __init__(self, key: str, calls: Sequence[Call], tap: ReplayTap) -> None:
+    def __init__(self, key: str, count: int, feed: SharedFeed, tap: ReplayTap) -> None:
         self.key = key
-        self._calls = calls
-        self._next = 0
+        self.position = 0
+        """Transactions served so far."""
+        self._count = count
+        self._feed = feed
         self._tap = tap
         self._lock = threading.Lock()
+        if count:
+            feed.claim(key)
+
+    def peek(self, until_ns: int | None = None) -> Peeked:
+        """The next transaction, left in place (None past the last; :data:`~gateway.capture.feed.LATER` when
+        it is not decoded by ``until_ns``)."""
+        with self._lock:
+            return None if self.position >= self._count else self._feed.peek(self.key, until_ns)
+
+    def pop(self) -> Call | None:
+        """Remove and return the next transaction (None past the last)."""
+        with self._lock:
+            return self._pop()
+
+    def _pop(self) -> Call | None:
+        if self.position >= self._count:
+            return None
+        call = self._feed.pop(self.key)
+        self.position += 1
+        return call
 
     def take(self, op: str, args: Sequence[Any]) -> Any:
         """The recorded result of the driver's call ``op(args)``; raises what was recorded instead.
@@ -139,28 +206,27 @@ class ReplayStream:
             OSError: the recorded call raised this errno.
         """
         with self._lock:
-            index = self._next
-            if (
-                op == "close"
-                and self._tap.stopping
-                and (index >= len(self._calls) or self._calls[index].op != op)
-            ):
+            index = self.position
+            stopping = op == "close" and self._tap.stopping
+            more = index < self._count
+            head = self._feed.peek(self.key, wait=not stopping) if more else None
+            if stopping and (not isinstance(head, Call) or head.op != op):
                 return None  # the replay is being stopped mid-capture: nothing to release, nothing to check
-            if index >= len(self._calls):
+            if not isinstance(head, Call):  # past the count the scan found (or the file shrank since)
                 self._tap.ended(self.key)
                 raise ReplayEnd(errno.ENODATA, f"capture ends: {self.key} has no transaction {index + 1}")
-            call = self._calls[index]
-            if call.op != op or list(call.args) != list(args):
+            if head.op != op or list(head.args) != list(args):
                 self._tap.mismatch(
-                    f"{self.key}, transaction {index + 1}: the capture has {call.op}{_shown(list(call.args))}, "
+                    f"{self.key}, transaction {index + 1}: the capture has {head.op}{_shown(list(head.args))}, "
                     f"the driver asked for {op}{_shown(list(args))}"
                 )
-            self._next += 1
-        self._tap.pacer.wait_until(call.t_ns)
+            call = self._pop()
+            assert call is head or call == head
+        self._tap.pacer.wait_until(head.t_ns)
         self._tap.served += 1
-        if call.errno is not None:
-            raise os_error(call.errno, f"{self.key} {op}")
-        return call.result
+        if head.errno is not None:
+            raise os_error(head.errno, f"{self.key} {op}")
+        return head.result
 
 
 class _ReplaySMBus:
@@ -244,10 +310,17 @@ class ReplayTap:
         capture: the loaded capture.
         speed: replay speed (1 = as recorded); None = as fast as possible.
         on_end: called once, from a bus thread, when the first stream runs out.
+        max_ahead_calls, max_ahead_bytes: the read-ahead window (:class:`~gateway.capture.window.Demux`).
     """
 
     def __init__(
-        self, capture: Capture, speed: float | None, on_end: Callable[[str], None] | None = None
+        self,
+        capture: Capture,
+        speed: float | None,
+        on_end: Callable[[str], None] | None = None,
+        *,
+        max_ahead_calls: int = MAX_AHEAD_CALLS,
+        max_ahead_bytes: int = MAX_AHEAD_BYTES,
     ) -> None:
         self.capture = capture
         self.pacer = Pacer(speed)
@@ -259,7 +332,13 @@ class ReplayTap:
         """Set by :meth:`stop`: the drivers' closes need not match the capture any more."""
         self._on_end = on_end
         self._streams: dict[str, ReplayStream] = {}
-        self._abandoned: dict[str, dict[int, tuple[str, bool]]] = {}
+        self.feed = SharedFeed(
+            capture.path,
+            skip=[k for k in capture.counts if k.startswith(POLL_STREAM)],
+            max_calls=max_ahead_calls,
+            max_bytes=max_ahead_bytes,
+        )
+        """The capture's transactions, read once as the streams ask (docs/record-replay.md, Memory)."""
         self._lock = threading.Lock()
         self._local = threading.local()
         self.edge_positions: dict[str, int] = {}
@@ -273,25 +352,22 @@ class ReplayTap:
         return hit
 
     def stream(self, key: str) -> ReplayStream:
-        """The replay of stream ``key`` (an empty one if the capture has none: the first call mismatches)."""
+        """The replay of stream ``key`` (an empty one if the capture has none: the first call ends it)."""
         with self._lock:
             found = self._streams.get(key)
             if found is None:
-                found = self._streams[key] = ReplayStream(key, self.capture.streams.get(key, []), self)
+                count = self.capture.counts.get(key, 0)
+                found = self._streams[key] = ReplayStream(key, count, self.feed, self)
             return found
+
+    def close(self) -> None:
+        """Close the capture file (the replay is over)."""
+        self.feed.close()
 
     def abandoned(self, sensor_id: str, poll: int) -> tuple[str, bool] | None:
         """``(phase, ran)`` when the recording gateway abandoned poll ``poll`` (from 0) of ``sensor_id`` past
         its read timeout (see :meth:`gateway.capture.recorder.RecordingTap.poll_abandoned`), else None."""
-        with self._lock:
-            verdicts = self._abandoned.get(sensor_id)
-            if verdicts is None:
-                verdicts = self._abandoned[sensor_id] = {
-                    int(c.args[0]): (str(c.args[1]), bool(c.args[2]))
-                    for c in self.capture.streams.get(POLL_STREAM + sensor_id, [])
-                    if c.op == "abandoned" and len(c.args) == 3
-                }
-        return verdicts.get(poll)
+        return self.capture.verdicts.get(sensor_id, {}).get(poll)
 
     def mismatch(self, message: str) -> None:
         """Record the first mismatch and raise it."""
@@ -382,12 +458,3 @@ class ReplayTap:
         if speed is None:
             return lambda _s: None
         return lambda s: sleep(s / speed)
-
-
-def streams_of(records: Iterable[Record]) -> dict[str, list[Call]]:
-    """Group decoded records by stream key (for tests and tools)."""
-    keys: dict[int, str] = {}
-    out: dict[str, list[Call]] = {}
-    for record in records:
-        Capture._take(record, keys, out, 0)
-    return out

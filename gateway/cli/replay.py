@@ -83,6 +83,7 @@ def dump_lines(capture: Any, speed: float | None) -> tuple[list[dict[str, Any]],
         )
     finally:
         ctx.close()
+        tap.close()
     lines = [o.as_json() for sid in sorted(driven.outcomes) for o in driven.outcomes[sid]]
     return lines, driven.mismatch or tap.first_mismatch
 
@@ -178,6 +179,7 @@ async def _rounds(
             print(f"Dashboard: {app.http_url}", flush=True)
             port = app.port  # --port 0: the next round serves where the dashboard already points
             await app.wait_closed()
+        tap.close()
         if tap.first_mismatch is not None:
             return _fail(f"the drivers asked for what the capture does not contain: {tap.first_mismatch}", 1)
         if stopped.is_set() or not loop_forever:

@@ -130,7 +130,7 @@ def test_a_poll_abandoned_on_a_stuck_bus_replays_as_a_timeout_not_as_the_late_re
 
     values, health, capture, mismatch = replay(path, honour_verdicts=True)
     assert mismatch is None
-    assert [(c.op, list(c.args)) for c in capture.streams["poll:env"]] == [
+    assert [(c.op, list(c.args)) for c in capture.calls("poll:env")] == [
         ("abandoned", [STUCK_AT_POLL, "read", True])
     ]
     assert values == live_values

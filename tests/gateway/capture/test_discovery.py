@@ -68,7 +68,7 @@ def test_a_board_capture_replays_elsewhere_with_discovery_left_automatic(tmp_pat
     shutil.rmtree(tmp_path / "board")  # another machine: nothing of the board's /sys is left
 
     capture = Capture.load(str(path))
-    assert "file:/sys/bus/w1/devices" in capture.streams  # the listing is in the capture
+    assert "file:/sys/bus/w1/devices" in capture.keys  # the listing is in the capture
     tap = ReplayTap(capture, None)
     ctx = replay_context(tap, EMULATORS)
     cfg = replay_config(capture.header)

@@ -62,10 +62,10 @@ def test_replayed_edges_give_the_recorded_events(tmp_path: Path) -> None:
     ctx.close()
     writer.close()
     capture = Capture.load(str(path))
-    assert [c.op for c in capture.streams["gpio:sim:17"]] == ["input", "level", "close"]
-    assert len(capture.streams["gpio-edges:sim:17"]) >= TOGGLES
+    assert [c.op for c in capture.calls("gpio:sim:17")] == ["input", "level", "close"]
+    assert capture.counts["gpio-edges:sim:17"] >= TOGGLES
     tap = ReplayTap(capture, 1.0)
-    edges = len(capture.streams["gpio-edges:sim:17"])
+    edges = capture.counts["gpio-edges:sim:17"]
 
     def until_every_edge_is_delivered() -> None:
         # Not a fixed sleep: on a loaded machine the replay thread runs late, and a test that stopped after the

@@ -84,8 +84,8 @@ def test_a_system_capture_replays_after_the_board_tree_is_gone(tmp_path: Path) -
     shutil.rmtree(tmp_path / "board")
 
     capture = Capture.load(str(path))
-    assert {"file:/sys/class/thermal", "file:/sys/devices/platform", "file:/sys/class/hwmon"} <= set(
-        capture.streams
+    assert {"file:/sys/class/thermal", "file:/sys/devices/platform", "file:/sys/class/hwmon"} <= (
+        capture.keys
     )
     tap = ReplayTap(capture, None)
     ctx = replay_context(tap, EMULATORS)

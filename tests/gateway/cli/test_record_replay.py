@@ -237,4 +237,4 @@ def test_record_sensors_keeps_only_those_in_the_capture(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     capture = Capture.load(str(out))
     assert [s["id"] for s in capture.header["config"]["sensors"]] == ["env"]
-    assert set(capture.streams) == {"sim:i2c-1@0x76"} and capture.ending == "complete"
+    assert capture.keys == {"sim:i2c-1@0x76"} and capture.ending == "complete"
