@@ -63,6 +63,7 @@ from gateway.protocol.wire import (
     encode_status,
 )
 from gateway.protocol.wire import encode_result as encode_cmd_result
+from gateway.server import export
 from gateway.server.export import Exports, connection_class, streaming_supported
 from gateway.server.fanout import Client, FanOut, close_within
 from gateway.server.http import OriginPolicy, StaticFiles, head_response, json_response, response
@@ -810,6 +811,7 @@ class GatewayServer:
                 ssl=ssl_ctx,
                 server_header=None,
                 close_timeout=CLOSE_TIMEOUT_S,
+                open_timeout=export.HEAD_TIMEOUT_S,
                 **streaming,
             )
 

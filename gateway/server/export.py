@@ -1,14 +1,15 @@
 """``GET /api/history`` and ``GET /api/events`` as ONE streamed response on the WebSocket port.
 
 websockets answers plain HTTP from ``process_request`` with one whole response, inside the handshake's
-``open_timeout``. So the decision is taken before websockets sees a byte: :class:`StreamingConnection` (given
-to ``serve(create_connection=...)``, the documented hook) looks at the request line first
-(:func:`gateway.protocol.httpstream.sniff`). Anything but an export is handed to websockets untouched
-(``connection_made`` + the bytes read so far): websockets alone owns those sockets. An export request is never
-seen by websockets: the gateway owns that socket alone (one writer per socket), runs the same checks as
-``process_request`` (:meth:`GatewayServer.export_refusal`), and streams a chunked body produced by a thread of
-its own (:mod:`gateway.history.stream`, the writer ``sensorcast history export`` uses) through a bounded
-channel that follows the transport's flow control.
+``open_timeout``. So the decision is taken before websockets reads a byte: :class:`StreamingConnection` (given
+to ``serve(create_connection=...)``, the documented hook) starts websockets as usual but looks at the request
+line first (:func:`gateway.protocol.httpstream.sniff`). Anything but an export is fed to websockets unchanged,
+in the same callback: websockets alone owns those sockets. On an export request, websockets' handler task
+(still waiting for a request it never gets, having written nothing) is cancelled and the gateway owns that
+socket alone (one writer per socket): it runs the same checks as ``process_request``
+(:meth:`GatewayServer.export_refusal`) and streams a chunked body produced by a thread of its own
+(:mod:`gateway.history.stream`, the writer ``sensorcast history export`` uses) through a bounded channel that
+follows the transport's flow control. docs/history.md says why this is sound.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ from gateway.server.http import SECURITY_HEADERS, head_response, response
 log = logging.getLogger("gateway.server")
 
 HEAD_TIMEOUT_S = 10.0
-"""A connection must have sent enough of its request line to be told apart within this (seconds): websockets'
-own ``open_timeout`` default, so a slow-loris peer is dropped as soon as it would be without the sniffing."""
+"""websockets' ``open_timeout`` (passed to ``serve``; its default): a connection must have sent its request (and,
+for a WebSocket, finished its handshake) within this many seconds; while the request line is sniffed it is
+what drops a slow-loris peer."""
 STALL_TIMEOUT_S = 30.0
 """A client that reads nothing of an export for this long (seconds, socket buffer full) is aborted: its export
 slot and thread are freed for someone who reads."""
@@ -130,14 +132,19 @@ def connection_class(owner: ExportOwner) -> type[ServerConnection]:
     return Connection
 
 
-SNIFF, WEBSOCKETS, EXPORT, GONE = object(), object(), object(), object()
-"""A :class:`StreamingConnection`'s states: reading the request line; websockets' own; an export; closed
-while sniffing."""
+SNIFF, WEBSOCKETS, EXPORT = object(), object(), object()
+"""A :class:`StreamingConnection`'s states: reading the request line; websockets' alone; an export."""
 
 
 class StreamingConnection(ServerConnection):
-    """A websockets connection that first sniffs the request: export requests are served here, the rest by
-    websockets from the first byte (see the module docstring)."""
+    """A websockets connection that looks at the request line before websockets reads it: export requests are
+    served here, every other request is fed to websockets unchanged (see the module docstring).
+
+    websockets starts as always when the connection is made (its handler task waits for the request under
+    ``open_timeout``, :data:`HEAD_TIMEOUT_S`, which also drops a slow-loris peer while we sniff), so connections
+    are scheduled exactly as without the sniffer. Only the bytes wait, for at most the request line: on an
+    export, websockets' handler task is cancelled while it still waits for a request it never gets (it has
+    written nothing), and the export owns the socket from then on."""
 
     owner: ExportOwner
 
@@ -145,48 +152,50 @@ class StreamingConnection(ServerConnection):
         super().__init__(*args, **kwargs)
         self._state = SNIFF
         self._buffer = bytearray()
-        self._head_timer: asyncio.TimerHandle | None = None
+        self._ws_task: asyncio.Task[None] | None = None
         self._job: ExportJob | None = None
 
     # -- asyncio.Protocol: each callback goes to the state's owner -------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self.transport.abort)
+        before = set(self.server.handler_tasks)
+        super().connection_made(transport)
+        started = set(self.server.handler_tasks) - before
+        if len(started) == 1:
+            self._ws_task = started.pop()
+        else:  # a websockets that starts its handler elsewhere: never take over (the paged answer stays)
+            self._state = WEBSOCKETS
 
     def data_received(self, data: bytes) -> None:
         if self._state is WEBSOCKETS:
             super().data_received(data)
         elif self._state is SNIFF:
             self._sniff(data)
-        # EXPORT (reading is paused after the head: a body or a pipelined request is ignored), GONE: nothing
+        # EXPORT: reading is paused after the head (a request body or a pipelined request is ignored)
 
     def eof_received(self) -> None:
+        if self._state is SNIFF:  # a request cut short: websockets answers it as it always did
+            self._hand_over()
         if self._state is WEBSOCKETS:
             super().eof_received()
-        elif self._state is SNIFF:  # a peer that gives up before its request says what it is
-            self._leave_sniff(GONE)
-            self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._state is WEBSOCKETS:
-            super().connection_lost(exc)
-        elif self._job is not None:
+        if self._job is not None:
             self._job.lost()
         else:
-            self._leave_sniff(GONE)
+            super().connection_lost(exc)
 
     def pause_writing(self) -> None:
-        if self._state is WEBSOCKETS:
-            super().pause_writing()
-        elif self._job is not None:
+        if self._job is not None:
             self._job.pause()
+        else:
+            super().pause_writing()
 
     def resume_writing(self) -> None:
-        if self._state is WEBSOCKETS:
-            super().resume_writing()
-        elif self._job is not None:
+        if self._job is not None:
             self._job.resume()
+        else:
+            super().resume_writing()
 
     # -- the decision ----------------------------------------------------------------------------------------
 
@@ -207,21 +216,16 @@ class StreamingConnection(ServerConnection):
             return
         self._take_over(request)
 
-    def _leave_sniff(self, state: object) -> bytes:
-        self._state = state
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-        data, self._buffer = bytes(self._buffer), bytearray()
-        return data
-
     def _hand_over(self) -> None:
-        data = self._leave_sniff(WEBSOCKETS)
-        super().connection_made(self.transport)  # websockets' handler task and open_timeout start here
+        self._state = WEBSOCKETS
+        data, self._buffer = bytes(self._buffer), bytearray()
         super().data_received(data)
 
     def _take_over(self, request: Request) -> None:
-        self._leave_sniff(EXPORT)
+        self._state = EXPORT
+        self._buffer = bytearray()
+        assert self._ws_task is not None
+        self._ws_task.cancel()  # it waits for request_rcvd, which is never set: it writes nothing, ever
         self.transport.pause_reading()
         self.request = request
         self._job = ExportJob(self, self.owner, request)

@@ -238,14 +238,15 @@ async def test_the_export_limit_and_the_rest_of_the_port_while_exports_stream(ap
 
 
 async def test_a_slow_loris_is_dropped_after_the_head_timeout(
-    app: GatewayApp, monkeypatch: pytest.MonkeyPatch
+    big_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A peer that sends half a request line and then nothing is closed after HEAD_TIMEOUT_S."""
+    """A peer that sends half an export's request line and then nothing is closed after HEAD_TIMEOUT_S."""
     monkeypatch.setattr("gateway.server.export.HEAD_TIMEOUT_S", 0.5)
-    reader, writer = await asyncio.open_connection("127.0.0.1", app.port)
-    writer.write(b"GET /api/hist")
-    await writer.drain()
-    started = time.monotonic()
-    assert await read_all(reader) == b""
-    assert 0.4 <= time.monotonic() - started < scaled(5)
-    writer.close()
+    async with running(cfg(data_dir(big_db, tmp_path))) as app:
+        reader, writer = await asyncio.open_connection("127.0.0.1", app.port)
+        writer.write(b"GET /api/hist")
+        await writer.drain()
+        started = time.monotonic()
+        assert await read_all(reader) == b""
+        assert 0.4 <= time.monotonic() - started < scaled(5)
+        writer.close()
