@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/history.py                       # everything; the demo runs 600 s
     .venv/bin/python benchmarks/history.py --only demo --demo-s 600
     .venv/bin/python benchmarks/history.py --only ingest,query,export
+    .venv/bin/python benchmarks/history.py --only http --rounds 3
 
 Rows:
 
@@ -14,6 +15,9 @@ Rows:
   and forced through the raw tier: 86,400 points folded); 30 days of 1 m rollups to ~1000 points.
 * export: ``sensorcast history export`` of 1 M raw rows as CSV, a subprocess to /dev/null: rows/s and peak RSS,
   against 100 k rows (flat memory: the same peak).
+* http: the real ``python -m gateway run`` answering ONE ``GET /api/history`` of 1 M raw rows as CSV (chunked):
+  rows/s at the client and the gateway's RSS before, at its peak during (sampled every 50 ms) and after; alternated
+  with the baseline, ``sensorcast history export`` of the same file, ``--rounds`` times.
 * demo: the real ``sensorcast run`` demo process with history on (defaults) and, in the same run, with history off
   (baseline), for ``--demo-s`` seconds each, side by side: ``write_bytes`` from /proc/PID/io, extrapolated to a
   day; database growth; write amplification = bytes written / database growth; bytes per sensor-day. The
@@ -167,13 +171,15 @@ def ingest(tmp: Path) -> None:
 # -- queries ----------------------------------------------------------------------------------------------------
 
 
-def build(path: Path, sensor: str, policy: str, count: int, step_ns: int, compact_every: int) -> None:
+def build(
+    path: Path, sensor: str, policy: str, count: int, step_ns: int, compact_every: int, start: int = T0
+) -> None:
     st = HistoryStore(path, policies={sensor: policy}, commit_interval_s=3600)
     st._open()
     rnd = random.Random(1)
     batch = []
     for i in range(count):
-        batch.append((i + 1, 0, T0 + i * step_ns, sensor, {"v": rnd.gauss(20, 3)}, 0))
+        batch.append((i + 1, 0, start + i * step_ns, sensor, {"v": rnd.gauss(20, 3)}, 0))
         if len(batch) == 1000:
             st.on_batch(batch)
             batch = []
@@ -271,6 +277,118 @@ def export(tmp: Path) -> None:
         "target >= 200k rows/s, flat memory",
     )
     del small_s
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def http_export(tmp: Path, rounds: int) -> None:
+    """The real ``python -m gateway run`` streaming 1 M rows as ONE ``GET /api/history`` CSV response: rows/s
+    and the gateway's RSS before, at its peak during, and after; baseline in the same run, alternated:
+    ``sensorcast history export`` of the same file (which streams from the file)."""
+    import http.client
+    import socket
+
+    data = tmp / "http"
+    data.mkdir()
+    db = data / "history.db"
+    start = (time.time_ns() // S - 200_000) * S  # recent: inside the default raw retention
+    build(db, "env", "raw", 1_000_000, S // 10, 6000, start=start)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cfg = tmp / "http.toml"
+    cfg.write_text(
+        f'[gateway]\nhost = "127.0.0.1"\nport = {port}\ndata_dir = "{data}"\n\n'
+        '[[sensors]]\nid = "other"\ndriver = "synthetic"\ninterval_s = 1.0\nfields = ["x"]\n'
+    )
+    frm, to = start // S, start // S + 100_000
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    gw = subprocess.Popen(  # MALLOC_ARENA_MAX=2 as deploy/sensorcast.service and demo.sh set it
+        [sys.executable, "-m", "gateway", "run", "--config", str(cfg)],
+        env={**env, "MALLOC_ARENA_MAX": "2"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                c.request("GET", "/healthz")
+                c.getresponse().read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or gw.poll() is not None:
+                    raise RuntimeError("the gateway did not start") from None
+                time.sleep(0.2)
+        time.sleep(2)
+
+        def over_http(seconds: int) -> tuple[float, int, int, int, int]:
+            before = _rss_kib(gw.pid)
+            peak = [before]
+            done = threading.Event()
+
+            def sample() -> None:
+                while not done.wait(0.05):
+                    peak[0] = max(peak[0], _rss_kib(gw.pid))
+
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            t = time.perf_counter()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            conn.request("GET", f"/api/history?sensor=env&from={frm}&to={frm + seconds}&format=csv")
+            resp = conn.getresponse()
+            assert resp.status == 200 and resp.getheader("Transfer-Encoding") == "chunked"
+            lines = 0
+            while chunk := resp.read(1 << 16):
+                lines += chunk.count(b"\n")
+            elapsed = time.perf_counter() - t
+            done.set()
+            sampler.join()
+            return elapsed, lines - 1, before, peak[0], _rss_kib(gw.pid)
+
+        def cli() -> tuple[float, int]:
+            cmd = [sys.executable, "-m", "gateway", "history", "--db", str(db), "export", "--sensor", "env"]
+            cmd += ["--from", str(frm), "--to", str(to), "--format", "csv"]
+            wrap = (
+                "import resource, subprocess, sys\n"
+                "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)\n"
+                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+            )
+            t = time.perf_counter()
+            out = subprocess.run(
+                [sys.executable, "-c", wrap, *cmd],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+                timeout=600,
+            )
+            return time.perf_counter() - t, int(out.stdout)
+
+        for i in range(rounds):
+            _, n_small, _, small_peak, _ = over_http(10_000)
+            h_s, n, before, peak, after = over_http(100_000)
+            c_s, c_rss = cli()
+            row(
+                f"round {i + 1}: ONE GET /api/history, 1 M raw rows CSV, real `gateway run` ({n:,} rows)",
+                f"{n / h_s:,.0f} rows/s; gateway RSS {before / 1024:.1f} -> peak {peak / 1024:.1f}"
+                f" -> {after / 1024:.1f} MiB (peak for {n_small:,} rows just before: {small_peak / 1024:.1f})",
+                f"`sensorcast history export`: {1_000_000 / c_s:,.0f} rows/s, peak RSS {c_rss / 1024:.0f} MiB",
+                "target >= 200k rows/s, flat memory",
+            )
+    finally:
+        gw.send_signal(signal.SIGTERM)
+        try:
+            gw.wait(15)
+        except subprocess.TimeoutExpired:
+            gw.kill()
+            gw.wait()
 
 
 # -- the demo's writes ------------------------------------------------------------------------------------------
@@ -418,7 +536,12 @@ def _toml_value(v: Any) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--only", default="ingest,query,export,demo")
+    p.add_argument(
+        "--only", default="ingest,query,export,demo", help="also: http (GET /api/history, real process)"
+    )
+    p.add_argument(
+        "--rounds", type=int, default=2, help="http: alternated rounds of HTTP and CLI (default 2)"
+    )
     p.add_argument("--demo-s", type=float, default=600.0, help="seconds the demo processes run (default 600)")
     p.add_argument(
         "--commit-s", type=float, help="the demo's history.commit_interval_s (default: the default)"
@@ -434,6 +557,8 @@ def main() -> int:
         for name, fn in (("ingest", ingest), ("query", query), ("export", export)):
             if name in parts:
                 fn(tmp)
+        if "http" in parts:
+            http_export(tmp, args.rounds)
         for t in threads:
             t.join()
     finally:

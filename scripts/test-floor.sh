@@ -50,4 +50,5 @@ if [ "$got" != "$version" ]; then
 fi
 echo "[floor] WebSocket integration tests on websockets $got" >&2
 PYTHONPATH="$here" exec "$venv/bin/python" -m pytest tests/integration/test_websocket.py tests/integration/test_hostile_peers.py \
-  tests/integration/test_security_http.py tests/integration/test_listen.py -q -p no:cacheprovider "$@"
+  tests/integration/test_security_http.py tests/integration/test_listen.py tests/integration/test_history_stream.py \
+  -q -p no:cacheprovider "$@"

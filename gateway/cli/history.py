@@ -1,13 +1,12 @@
 """``sensorcast history info|export``: look into the history database (read-only; works while the gateway runs).
 
-``export`` reads the file itself, chunk by chunk or page by page, so any range streams with constant memory.
+``export`` reads the file itself with the same streaming writer as ``GET /api/history``
+(:mod:`gateway.history.stream`), so any range streams with constant memory.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import sys
 import time
@@ -16,16 +15,9 @@ from typing import TextIO
 
 from gateway.config import ConfigErrors, load_config, parse_config
 from gateway.history.errors import UnknownField, unknown_sensor
-from gateway.history.export import (
-    ExportError,
-    csv_header,
-    csv_rows,
-    iso_utc,
-    parse_duration_ns,
-    parse_time_ns,
-    write_events_csv,
-)
+from gateway.history.export import ExportError, iso_utc, parse_duration_ns, parse_time_ns
 from gateway.history.reader import HistoryReader
+from gateway.history.stream import plan_history, write_events, write_history
 
 HELP = "show what the history database holds (info) or export a sensor's history as CSV/JSON (export)"
 DEFAULT_CONFIG = Path("/etc/sensorcast/sensorcast.toml")
@@ -118,7 +110,7 @@ def info(reader: HistoryReader, out: TextIO) -> int:
 
 
 def export(reader: HistoryReader, args: argparse.Namespace, out: TextIO) -> int:
-    """Stream one sensor's history: raw chunk by chunk, or buckets page by page (constant memory)."""
+    """Stream one sensor's history (:func:`~gateway.history.stream.write_history`: constant memory)."""
     to_ns = parse_time_ns(args.to, "--to") if args.to else time.time_ns()
     from_ns = parse_time_ns(args.from_, "--from")
     if from_ns >= to_ns:
@@ -130,56 +122,12 @@ def export(reader: HistoryReader, args: argparse.Namespace, out: TextIO) -> int:
     if not args.sensor:
         raise ExportError("--sensor: required (or --events)")
     fields = tuple(f for f in args.fields.split(",") if f)
-    units = reader.units(args.sensor)
     period = parse_duration_ns(args.period, "--period") if args.period else None
-    if reader.choose(args.sensor, from_ns, to_ns) is None:  # before any output: no half-written JSON
+    plan = plan_history(reader, args.sensor, fields, from_ns, to_ns, period_ns=period)
+    if plan is None:  # before any output: no half-written JSON
         print(unknown_sensor(args.sensor, reader.sensor_names()), file=sys.stderr)
         return 1
-    reader.check_fields(args.sensor, fields, from_ns, to_ns)
-    writer = csv.writer(out, lineterminator="\r\n")
-    first = True
-    if args.format == "json":
-        out.write(f'{{"sensor":{json.dumps(args.sensor)},"rows":[')
-    if period is None:
-        choice = reader.choose(args.sensor, from_ns, to_ns)
-        if choice is None:
-            print(f"no history for sensor {args.sensor!r}", file=sys.stderr)
-            return 1
-        if choice.bucket_ns:  # stored as rollups only (a fast sensor): its finest buckets
-            period = choice.bucket_ns
-    if period is None:
-        header_done = False
-        for names, rows in reader.iter_raw(args.sensor, fields, from_ns, to_ns):
-            if args.format == "csv":
-                if not header_done:
-                    writer.writerow(csv_header(names, units, 0))
-                    header_done = True
-                writer.writerows(csv_rows(rows, 0))
-            else:
-                for row in rows:
-                    out.write(("" if first else ",") + json.dumps(row, separators=(",", ":")))
-                    first = False
-        if args.format == "csv" and not header_done:
-            writer.writerow(csv_header(list(fields), units, 0))
-    else:
-        cursor: int | None = from_ns
-        while cursor is not None:
-            result = reader.query(args.sensor, fields, cursor, to_ns, period_ns=period)
-            if result is None:
-                print(f"no history for sensor {args.sensor!r}", file=sys.stderr)
-                return 1
-            if args.format == "csv":
-                if first:
-                    writer.writerow(csv_header(result.fields, units, result.bucket_ns))
-                writer.writerows(csv_rows(result.rows, result.bucket_ns))
-                first = False
-            else:
-                for brow in result.rows:
-                    out.write(("" if first else ",") + json.dumps(brow, separators=(",", ":")))
-                    first = False
-            cursor = result.next_ns
-    if args.format == "json":
-        out.write("]}\n")
+    write_history(reader, plan, args.format, out)
     return 0
 
 
@@ -187,19 +135,5 @@ def export_events(
     reader: HistoryReader, sensor: str | None, from_ns: int, to_ns: int, fmt: str, out: TextIO
 ) -> int:
     """Stream the stored rule events (of ``sensor``, or all) page by page, oldest first."""
-    cursor: int | None = from_ns
-    first = True
-    if fmt == "json":
-        out.write('{"events":[')
-    while cursor is not None:
-        events, cursor = reader.events(cursor, to_ns, sensor)
-        if fmt == "csv":
-            write_events_csv(out, events, header=first)
-            first = False
-        else:
-            for e in events:
-                out.write(("" if first else ",") + json.dumps(e, separators=(",", ":")))
-                first = False
-    if fmt == "json":
-        out.write("]}\n")
+    write_events(reader, sensor, from_ns, to_ns, fmt, out)
     return 0

@@ -244,14 +244,20 @@ class HistoryReader:
         points: int | None = None,
         period_ns: int | None = None,
         limit: int = MAX_POINTS,
+        choice: TierChoice | None = None,
     ) -> HistoryResult | None:
         """Readings of ``sensor`` in [from_ns, to_ns): raw rows, or buckets of ``period_ns`` (aligned on the epoch,
         so the same data gives the same buckets whenever it is asked for), or about
         ``points`` buckets on the tier :func:`~gateway.history.policy.choose_tier` picks. At most ``limit``
         rows; ``next_ns`` says where to continue. Empty ``fields``: every field. None: no such sensor.
-        :class:`~gateway.history.errors.UnknownField`: ``sensor`` never had one of ``fields``."""
+        :class:`~gateway.history.errors.UnknownField`: ``sensor`` never had one of ``fields``. ``choice``: read
+        this tier and bucket length (a later page of a long export keeps the tier its whole range was planned
+        with, instead of choosing again from where the page starts)."""
         with self._conn() as conn:
-            choice = self.choose(sensor, from_ns, to_ns, points=points, period_ns=period_ns, conn=conn)
+            if choice is None:
+                choice = self.choose(sensor, from_ns, to_ns, points=points, period_ns=period_ns, conn=conn)
+            elif not self.oldest(conn, sensor):
+                choice = None
             if choice is None:
                 return None
             if fields:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.history.config import HistoryConfig
-from gateway.history.reader import HistoryReader, HistoryResult
+from gateway.history.reader import MAX_POINTS, HistoryReader, HistoryResult
 from gateway.history.store import HistoryStore
 from gateway.metrics import Metrics
 
@@ -77,10 +77,11 @@ class HistoryService:
         limit: int | None = None,
     ) -> HistoryResult | None:
         """:meth:`HistoryReader.query` off the event loop."""
-        kw = {} if limit is None else {"limit": limit}
+        if limit is None:
+            limit = MAX_POINTS
         return await self.run(
             lambda: self.reader.query(
-                sensor, fields, from_ns, to_ns, points=points, period_ns=period_ns, **kw
+                sensor, fields, from_ns, to_ns, points=points, period_ns=period_ns, limit=limit
             )
         )
 

@@ -28,6 +28,7 @@ from gateway.catalogue import Catalogue
 from gateway.config import Config
 from gateway.history.errors import UnknownField
 from gateway.history.http import events_response, history_response
+from gateway.history.reader import HistoryReader
 from gateway.history.service import HistoryService
 from gateway.hub import Hub
 from gateway.metrics import Metrics
@@ -62,6 +63,8 @@ from gateway.protocol.wire import (
     encode_status,
 )
 from gateway.protocol.wire import encode_result as encode_cmd_result
+from gateway.server import export
+from gateway.server.export import Exports, connection_class, streaming_supported
 from gateway.server.fanout import Client, FanOut, close_within
 from gateway.server.http import OriginPolicy, StaticFiles, head_response, json_response, response
 from gateway.server.limits import (
@@ -160,6 +163,8 @@ class GatewayServer:
         self._sessions: dict[Client, bytes | None] = {}
         """Authorised clients and the token each showed (None: the gateway had no tokens then)."""
         self._closers: set[asyncio.Task[None]] = set()
+        self.exports = Exports()
+        """Streamed ``/api/history`` and ``/api/events`` answers in progress (gateway/server/export.py)."""
         for name, kind, text in (
             ("sensorcast_control_messages_total", "counter", "Control messages received"),
             ("sensorcast_bad_messages_total", "counter", "Malformed control messages"),
@@ -184,6 +189,31 @@ class GatewayServer:
             ("reason",),
         )
         metrics.add_callback(lambda: [("sensorcast_preauth_connections", (), float(len(self.preauth)))])
+        for name, kind, text in (
+            (
+                "sensorcast_history_exports",
+                "gauge",
+                "Streamed /api/history and /api/events answers in progress",
+            ),
+            (
+                "sensorcast_history_exports_refused_total",
+                "counter",
+                "Exports refused 503 (too many streaming)",
+            ),
+            (
+                "sensorcast_history_exports_stalled_total",
+                "counter",
+                "Exports aborted: the client stopped reading",
+            ),
+        ):
+            metrics.describe(name, kind, text)
+        metrics.add_callback(
+            lambda: [
+                ("sensorcast_history_exports", (), float(len(self.exports.active))),
+                ("sensorcast_history_exports_refused_total", (), float(self.exports.refused)),
+                ("sensorcast_history_exports_stalled_total", (), float(self.exports.stalled)),
+            ]
+        )
 
     # -- tokens --------------------------------------------------------------------------------------------
 
@@ -248,10 +278,9 @@ class GatewayServer:
     ) -> Response | Awaitable[Response] | None:
         """Header and method checks, Host/Origin checks, plain HTTP routes, and the client limit (None: go on
         with the handshake)."""
-        for name in SINGLE_HEADERS:
-            if len(request.headers.get_all(name)) > 1:
-                self.metrics.inc("sensorcast_handshakes_rejected_total", reason="duplicate_header")
-                return response(HTTPStatus.BAD_REQUEST, f"more than one {name} header\n")
+        refused = self._duplicate_headers(request)
+        if refused is not None:
+            return refused
         if request.method not in METHODS:
             self.metrics.inc("sensorcast_handshakes_rejected_total", reason="method")
             return response(
@@ -262,7 +291,14 @@ class GatewayServer:
             return head_response(resp)
         return resp
 
-    def _route(self, conn: ServerConnection, request: Request) -> Response | Awaitable[Response] | None:
+    def _duplicate_headers(self, request: Request) -> Response | None:
+        for name in SINGLE_HEADERS:
+            if len(request.headers.get_all(name)) > 1:
+                self.metrics.inc("sensorcast_handshakes_rejected_total", reason="duplicate_header")
+                return response(HTTPStatus.BAD_REQUEST, f"more than one {name} header\n")
+        return None
+
+    def _host_origin(self, request: Request) -> Response | None:
         host = request.headers.get("Host")
         if not self.origins.host_ok(host):
             self.metrics.inc("sensorcast_handshakes_rejected_total", reason="host")
@@ -270,6 +306,26 @@ class GatewayServer:
         if not self.origins.origin_ok(request.headers.get("Origin"), host, self.tls):
             self.metrics.inc("sensorcast_handshakes_rejected_total", reason="origin")
             return response(HTTPStatus.FORBIDDEN, "origin not allowed (add it to security.allowed_origins)\n")
+        return None
+
+    def export_refusal(self, conn: ServerConnection, request: Request, path: str) -> Response | None:
+        """The refusal ``process_request`` gives a ``GET``/``HEAD`` of ``path`` (``/api/history`` or
+        ``/api/events``), or None: then it is answered as one stream (gateway/server/export.py)."""
+        return (
+            self._duplicate_headers(request)
+            or self._host_origin(request)
+            or self._history_refusal(conn, request, path)
+        )
+
+    def export_reader(self) -> HistoryReader:
+        """The history store's reader, for a streamed export (after :meth:`export_refusal` returned None)."""
+        assert self.history is not None
+        return self.history.reader
+
+    def _route(self, conn: ServerConnection, request: Request) -> Response | Awaitable[Response] | None:
+        refused = self._host_origin(request)
+        if refused is not None:
+            return refused
         path = urlsplit(request.path).path
         upgrade = request.method == "GET" and "websocket" in request.headers.get("Upgrade", "").lower()
         if not upgrade:
@@ -305,17 +361,26 @@ class GatewayServer:
     def _history_http(
         self, conn: ServerConnection, request: Request, path: str
     ) -> Response | Awaitable[Response]:
+        """``/api/history``, ``/api/events`` in pages: only where websockets cannot be sniffed
+        (:func:`gateway.server.export.streaming_supported`) or for a head longer than the sniffer reads."""
+        refused = self._history_refusal(conn, request, path)
+        if refused is not None:
+            return refused
+        assert self.history is not None
+        if path == "/api/events":
+            return events_response(self.history, request)
+        return history_response(self.history, request)
+
+    def _history_refusal(self, conn: ServerConnection, request: Request, path: str) -> Response | None:
         """``/api/history``, ``/api/events``: a token of any role when tokens are configured (header only, never
-        the URL)."""
+        the URL); 404 when history is off."""
         if self.tokens:
             refused = self._metrics_auth(conn, request, path)
             if refused is not None:
                 return refused
         if self.history is None:
             return response(HTTPStatus.NOT_FOUND, "history is off on this gateway ([history] enabled)\n")
-        if path == "/api/events":
-            return events_response(self.history, request)
-        return history_response(self.history, request)
+        return None
 
     def _metrics_auth(
         self, conn: ServerConnection, request: Request, what: str = "/metrics"
@@ -725,6 +790,9 @@ class GatewayServer:
             ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_ctx.load_cert_chain(cfg.security.tls_cert, cfg.security.tls_key)
         lim = cfg.limits
+        streaming: dict[str, Any] = {}
+        if streaming_supported():
+            streaming["create_connection"] = connection_class(self)
 
         def start(hosts: Sequence[str], port: int) -> Awaitable[Server]:
             # websockets hands ``host`` to loop.create_server untouched, which takes a list of addresses.
@@ -743,6 +811,8 @@ class GatewayServer:
                 ssl=ssl_ctx,
                 server_header=None,
                 close_timeout=CLOSE_TIMEOUT_S,
+                open_timeout=export.HEAD_TIMEOUT_S,
+                **streaming,
             )
 
         self.server = await bind(start, cfg.gateway.host, cfg.gateway.port)
@@ -757,6 +827,7 @@ class GatewayServer:
     async def close(self, timeout_s: float = CLOSE_WAIT_S) -> None:
         """Stop listening and close every client with 1001 (going away), waiting at most ``timeout_s`` for them;
         nothing to do when not started."""
+        self.exports.close()
         if self.server is not None:
             self.server.close()
             with contextlib.suppress(TimeoutError):

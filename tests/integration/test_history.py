@@ -278,10 +278,14 @@ def test_cli_info_and_export(tmp_path: Path) -> None:
     )
 
 
-async def test_http_export_pages_with_a_next_cursor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past the per-response row bound the answer names the next request (Link rel=next, X-Sensorcast-Next);
-    following it continues exactly after the last row, and the last page has no cursor."""
+async def test_http_export_pages_where_websockets_cannot_be_sniffed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fallback (a websockets without what the streaming relies on): past the per-response row bound the
+    answer names the next request (Link rel=next, X-Sensorcast-Next); following it continues exactly after the
+    last row, and the last page has no cursor."""
     monkeypatch.setattr("gateway.history.http.MAX_HTTP_ROWS", 5)
+    monkeypatch.setattr("gateway.server.connections.streaming_supported", lambda: False)
     db = tmp_path / "history.db"
     from gateway.history.store import HistoryStore
 
@@ -355,7 +359,7 @@ async def test_rule_events_are_stored_and_served_by_http_and_the_cli(tmp_path: P
         capture_output=True, text=True, timeout=scaled(30),
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"events": [event]}
+    assert json.loads(out.stdout) == {"events": [event], "next": None}  # the HTTP document, streamed
 
 
 async def test_an_unusable_data_dir_tells_one_story(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

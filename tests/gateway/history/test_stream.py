@@ -1,0 +1,76 @@
+"""The streaming export shared by the CLI and HTTP: one tier for the whole range, whole documents."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from pathlib import Path
+
+from gateway.cli.history import export
+from gateway.history.reader import HistoryReader
+from gateway.history.stream import plan_history, write_history
+from tests.gateway.history.test_store import T0, S, feed, store
+
+DAY = 86400
+
+
+def _pruned_raw(path: Path) -> HistoryReader:
+    """Eight days of one reading every 10 min (30 s into a minute); raw kept for the last two days only, the 1 m
+    rollups for all eight."""
+    st = store(
+        path,
+        policies={"env": "raw"},
+        retention_s={"raw": 2 * DAY, "1s": 1, "10s": 1, "1m": 10**7, "1h": 10**7},
+        clock_ns=lambda: T0 + 8 * DAY * S,
+    )
+    for day in range(8):
+        feed(st, "env", range(day * DAY + 30, (day + 1) * DAY, 600))
+        st.commit()
+        st.fold()
+    assert st.prune() == {"raw": 6}
+    return HistoryReader(path)
+
+
+def test_a_long_period_export_keeps_the_tier_chosen_for_the_whole_range(tmp_path: Path) -> None:
+    """A period export spanning more than one page reads every page from the tier chosen for the whole range:
+    a later page whose start raw data covers does not switch to raw rows (different buckets mid-file)."""
+    reader = _pruned_raw(tmp_path / "h.db")
+    args = argparse.Namespace(
+        sensor="env", fields="v", from_=str(T0 // S), to=str(T0 // S + 8 * DAY), period="1s", format="csv"
+    )
+    out = io.StringIO()
+    args.events = False
+    assert export(reader, args, out) == 0
+    table = list(csv.reader(io.StringIO(out.getvalue())))
+    assert table[0] == ["time_utc", "ts_ns", "v n", "v min", "v max", "v mean", "v last"]
+    # every minute with a reading, as a 1 m bucket (the last minute is still open, so not rolled up yet)
+    expected = [T0 + k * 600 * S for k in range(8 * 144 - 1)]
+    assert [int(r[1]) for r in table[1:]] == expected
+    assert {r[2] for r in table[1:]} == {"1"}
+
+
+def test_json_is_one_document_with_the_pinned_tier(tmp_path: Path) -> None:
+    """JSON keeps the paged document's shape: sensor, tier, bucket_ns, fields, units, rows, next null."""
+    reader = _pruned_raw(tmp_path / "h.db")
+    plan = plan_history(reader, "env", ["v"], T0, T0 + 8 * DAY * S, period_ns=S)
+    assert plan is not None
+    out = io.StringIO()
+    n = write_history(reader, plan, "json", out)
+    doc = json.loads(out.getvalue())
+    assert (list(doc), doc["tier"], doc["bucket_ns"], doc["fields"], doc["next"], n) == (
+        ["sensor", "tier", "bucket_ns", "fields", "units", "rows", "next"],
+        "1m",
+        60 * S,
+        ["v"],
+        None,
+        len(doc["rows"]),
+    )
+    assert [r[0] for r in doc["rows"]] == [T0 + k * 600 * S for k in range(8 * 144 - 1)]
+
+
+def test_an_unknown_sensor_is_no_plan(tmp_path: Path) -> None:
+    """Planning an export of a sensor without history gives None (before any byte is written)."""
+    reader = _pruned_raw(tmp_path / "h.db")
+    assert plan_history(reader, "nope", [], T0, T0 + S) is None
