@@ -192,12 +192,14 @@ class CaptureEncoder:
         self.compress = compress
         self._z = zlib.compressobj(6) if compress else None
         self._pending = bytearray()
+        self._framed: list[bytes] = []
+        self._framed_bytes = 0
         self._packer = msgpack.Packer(use_bin_type=True)
 
     @property
     def pending_bytes(self) -> int:
-        """Bytes of records packed and not framed yet (flush at :data:`FLUSH_AT_BYTES`)."""
-        return len(self._pending)
+        """Bytes of records packed and not written yet (the writer flushes at :data:`FLUSH_AT_BYTES`)."""
+        return self._framed_bytes + len(self._pending)
 
     def start(self, header: dict[str, Any]) -> bytes:
         """The file's first bytes: the prefix and the header frame."""
@@ -208,20 +210,35 @@ class CaptureEncoder:
     def record(self, record: Record) -> None:
         """Pack ``record`` for the next frame."""
         self._pending += self._packer.pack(encode_record(record))
+        if len(self._pending) >= FLUSH_AT_BYTES:
+            self._cut()
 
     def call(self, sid: int, t_ns: int, op: str, args: Sequence[Any], result: Any, err: int | None) -> None:
         """Pack a transaction for the next frame (what :meth:`record` does for a :class:`Call`, without
         building one: this is the recording's hot path)."""
         self._pending += self._packer.pack([KIND_CALL, sid, t_ns, op, args, result, err])
+        if len(self._pending) >= FLUSH_AT_BYTES:
+            self._cut()
+
+    def _cut(self) -> None:
+        """Frame what is pending now, so no frame outgrows :data:`FLUSH_AT_BYTES` plus one record however long
+        the writer takes to come back (drivers polled back to back once made a 29 MB frame the writer could
+        not write)."""
+        self._framed.append(encode_frame(bytes(self._pending)))
+        self._framed_bytes += len(self._pending)
+        self._pending.clear()
 
     def flush(self) -> bytes:
-        """The bytes that append the pending records as one frame (none if nothing is pending)."""
-        if not self._pending:
+        """The bytes that append the pending records (in frames of at most about :data:`FLUSH_AT_BYTES`; none
+        if nothing is pending)."""
+        if self._pending:
+            self._cut()
+        if not self._framed:
             return b""
-        data = encode_frame(bytes(self._pending))
-        self._pending.clear()
-        body = self._body(data)
-        return body + self._z.flush(zlib.Z_SYNC_FLUSH) if self._z is not None else body
+        frames, self._framed, self._framed_bytes = self._framed, [], 0
+        if self._z is None:
+            return b"".join(frames)
+        return b"".join([*(self._z.compress(f) for f in frames), self._z.flush(zlib.Z_SYNC_FLUSH)])
 
     def end(self, t_ns: int) -> bytes:
         """The pending records, the clean end record and the end of the compressed stream."""

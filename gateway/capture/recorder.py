@@ -134,7 +134,7 @@ class CaptureWriter:
             self._wake.clear()
             try:
                 self.flush()
-            except OSError:
+            except Exception:  # a full disk, a yanked SD card or a bug: say so once, never die silently
                 log.exception("cannot write the capture; recording stops")
                 self.full = True
                 return

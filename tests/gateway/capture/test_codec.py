@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.capture.codec import (
+    FLUSH_AT_BYTES,
     MAGIC,
     MAX_FRAME_BYTES,
     Call,
@@ -265,3 +266,37 @@ def test_the_hot_path_packs_a_transaction_as_the_record_does(call: Call) -> None
     fast.call(call.sid, call.t_ns, call.op, list(call.args), call.result, call.errno)
     slow.record(call)
     assert fast.flush() == slow.flush()
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_records_pending_far_past_the_frame_limit_are_framed_as_they_come(compress: bool) -> None:
+    """Drivers polled back to back can queue more than a frame may hold before the writer thread comes back
+    (a 29 MB frame once killed it): the encoder frames every FLUSH_AT_BYTES, so one late flush writes several
+    frames within the limit, and the reader gets every record back in order."""
+    enc = CaptureEncoder(compress)
+    out = [enc.start(HEADER)]
+    enc.record(Stream(0, "i2c:1"))
+    payload = b"\xa5" * 1000
+    n = 3 * MAX_FRAME_BYTES // 1000
+    for i in range(n):  # the hot path, then the record path
+        if i >= n // 2:
+            enc.record(Call(0, i, "read_i2c_block_data", (0x76, 0xF7, 8), payload, None))
+        else:
+            enc.call(0, i, "read_i2c_block_data", [0x76, 0xF7, 8], payload, None)
+    assert enc.pending_bytes > 3 * MAX_FRAME_BYTES
+    out.append(enc.end(n))
+    data = b"".join(out)
+    _, got = decode_all(data, piece=65536)
+    assert got == [
+        Stream(0, "i2c:1"),
+        *(Call(0, i, "read_i2c_block_data", (0x76, 0xF7, 8), payload, None) for i in range(n)),
+        End(n),
+    ]
+    if not compress:  # every frame of the body within the cut size plus one record
+        body, sizes = data[7:], []
+        while body:
+            length, _ = struct.unpack_from(">II", body)
+            sizes.append(length)
+            body = body[8 + length :]
+        assert len(sizes) >= 3 * MAX_FRAME_BYTES // FLUSH_AT_BYTES
+        assert max(sizes) < FLUSH_AT_BYTES + 1100
