@@ -108,6 +108,8 @@ class GatewayApp(Stoppable):
         self.workers: dict[str, BusWorker] = {}
         self.runners: list[SensorRunner] = []
         self.actuators: dict[str, Actuator] = {}
+        """The outputs that opened: what commands and the safe values reach."""
+        self._built_actuators: list[Actuator] = []
         self.commands = CommandRouter(
             self.actuators,
             self.workers,
@@ -263,9 +265,12 @@ class GatewayApp(Stoppable):
         for s in sensors:
             self._start_sensor(s, loop)
         for a in actuators:
-            self.actuators[a.info.id] = a
+            self._built_actuators.append(a)  # closed at the stop, even if its open is cut short
             self.catalogue.register_actuator(a.info)
             await self._worker(a.bus_id).call(a.open, timeout_s=self.config.gateway.read_timeout_s)
+            # Commanded (and driven to its safe value at the stop) once it is open: a start that fails or is
+            # interrupted before leaves the pin alone - it may belong to someone else.
+            self.actuators[a.info.id] = a
         self.hub.add_encoded_sink(self.fanout.on_batch)
         if self.history is not None:
             self.history.start(self.hub, self.catalogue)
@@ -473,7 +478,7 @@ class GatewayApp(Stoppable):
                 log.exception("MQTT bridge: clean stop failed")
         await self._cancel(self._tasks)
         await self.server.close()  # closes every client with 1001 (going away)
-        for a in self.actuators.values():
+        for a in self._built_actuators:
             with contextlib.suppress(Exception):
                 await self._worker(a.bus_id).call(a.close, timeout_s=0.5)
         for w in self.workers.values():

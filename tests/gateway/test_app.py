@@ -4,9 +4,12 @@ and a crashed task stopping the app through that same order."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from gateway.app import GatewayApp
 from gateway.config import Config, parse_config
@@ -153,3 +156,33 @@ async def test_a_crashed_task_stops_the_app_and_is_kept_as_the_failure() -> None
         app._spawn(crash(), "crasher")
         await asyncio.wait_for(app.wait_closed(), scaled(5.0))
         assert isinstance(app.failed, RuntimeError)
+
+
+async def test_an_output_that_never_opened_is_left_alone_at_the_stop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A start that fails (or is interrupted: one Ctrl-C during start-up) before an output opened stops
+    without driving that output: its pin may belong to someone else, and 'GPIO26 is not open' with a traceback
+    is what the stop printed. The output is still closed (its open may have finished on the bus thread)."""
+    from gpiozero import OutputDevice
+    from gpiozero.pins.mock import MockFactory
+
+    from gateway.devices import build_context
+
+    factory = MockFactory()
+    ctx = build_context(data_dir=str(tmp_path))
+    ctx.resources["bus:sim:gpio"] = factory
+    holder = OutputDevice(26, pin_factory=factory)  # another program holds GPIO26
+    caplog.set_level(logging.INFO, logger="sensorcast")
+    try:
+        with pytest.raises(Exception, match="26"):
+            async with GatewayApp(config(gateway={"id": "t", "host": "127.0.0.1", "port": 0}), ctx=ctx):
+                pass
+    finally:
+        holder.close()
+    assert [r.getMessage() for r in caplog.records if "safe value" in r.getMessage()] == []
+    assert all(
+        r.exc_info is None
+        for r in caplog.records
+        if r.levelno >= logging.ERROR and "relay1" in r.getMessage()
+    )
