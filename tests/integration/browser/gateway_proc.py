@@ -120,7 +120,9 @@ class GatewayProcess:
         cmd = [str(SENSORCAST), "run", "--port", str(self.port), "--log-level", "warning"]
         if self.config is not None:
             cmd += ["--config", str(self.config)]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # Each test's gateways keep their state (history database, outbox) in the test's own directory: a restart
+        # within a test finds its first boot's history, a later test never finds an earlier test's sensors.
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "SENSORCAST_DATA_DIR": str(self.data_dir / "state")}
         self.proc = subprocess.Popen(
             cmd, cwd=self.data_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
