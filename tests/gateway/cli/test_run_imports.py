@@ -34,6 +34,7 @@ LAZY = (
     "gateway.history.stream",  # via gateway.server.exportjob
     "gateway.history.export",  # via gateway.history.stream and gateway.history.http
     "gateway.history.http",  # the paged /api/* answer: only where the request line cannot be sniffed
+    "gateway.reload_plan",  # gateway.app: at a reload (SIGHUP)
     "ctypes.util",  # gateway.clock finds the C library as dlopen(NULL), not with find_library
 )
 
