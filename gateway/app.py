@@ -21,7 +21,7 @@ import socket
 import time
 from dataclasses import replace
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway import __version__
 from gateway.buses import BusWorker
@@ -35,12 +35,14 @@ from gateway.lifecycle import Stoppable, build_hub
 from gateway.metrics import Metrics
 from gateway.poller import PollLog, PollVerdicts, SensorRunner
 from gateway.protocol.wire import encode_event, encode_status
-from gateway.reload_plan import ReloadPlan, plan_reload
 from gateway.rules_runtime import RuleRunner
 from gateway.server.connections import GatewayServer
 from gateway.server.fanout import FanOut
 from sensors.base import Actuator, BuildContext
 from sensors.health import HealthPolicy
+
+if TYPE_CHECKING:
+    from gateway.reload_plan import ReloadPlan
 
 log = logging.getLogger(__name__)
 
@@ -343,6 +345,8 @@ class GatewayApp(Stoppable):
             ConfigErrors: a new or changed sensor's driver refused its options. Nothing was applied then: the
                 new drivers are built before anything running is touched.
         """
+        from gateway.reload_plan import plan_reload  # a SIGHUP's: not resident in a gateway never reloaded
+
         plan = plan_reload(self.config, new)
         fresh = replace(new, sensors=plan.added + plan.changed, actuators=())
         sensors, _ = build_devices(fresh, self.ctx)  # raises before anything changes

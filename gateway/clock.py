@@ -7,7 +7,6 @@ clock is not synchronised, exactly what ``timedatectl``'s "System clock synchron
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 
 TIME_ERROR = 5
@@ -24,7 +23,9 @@ def clock_synced() -> bool | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # The C library this process is linked with (dlopen(NULL)), as gateway/allocator.py does: no
+        # ctypes.util.find_library, which imports shutil, tempfile, bz2 and lzma and runs ldconfig.
+        libc = ctypes.CDLL(None, use_errno=True)
         tx = _Timex()
         tx.modes = 0
         state = int(libc.adjtimex(ctypes.byref(tx)))

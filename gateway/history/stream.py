@@ -1,5 +1,5 @@
 """Streaming an export of any length with constant memory: used by ``sensorcast history export`` (to stdout)
-and by ``GET /api/history`` / ``GET /api/events`` (to the socket, gateway/server/export.py). Blocking; runs in
+and by ``GET /api/history`` / ``GET /api/events`` (to the socket, gateway/server/exportjob.py). Blocking; runs in
 a thread of its own, never on the loop.
 
 An export is planned first (:func:`plan_history`: the sensor exists, its fields exist, and the tier is chosen

@@ -1,20 +1,19 @@
-"""The WebSocket + HTTP server: handshake checks, authentication, control messages, and the client lifecycle.
+"""The WebSocket server: authentication, control messages, and the client lifecycle.
 
 The data path does not pass through here: the hub flushes into :class:`gateway.server.fanout.FanOut`, which writes
-to sockets directly. This module only pumps control messages in and replies out.
+to sockets directly. This module only pumps control messages in and replies out. Plain HTTP on the same port
+(websockets' ``process_request``: Host/Origin checks, /healthz, /metrics, the dashboard, /api/*) is
+:mod:`gateway.server.routes`; the tokens and their throttle, :mod:`gateway.server.tokens`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import logging
 import math
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,13 +26,11 @@ from gateway import __version__
 from gateway.catalogue import Catalogue
 from gateway.config import Config
 from gateway.history.errors import UnknownField
-from gateway.history.http import events_response, history_response
-from gateway.history.reader import HistoryReader
 from gateway.history.service import HistoryService
 from gateway.hub import Hub
 from gateway.metrics import Metrics
 from gateway.protocol import PROTOCOL_VERSION
-from gateway.protocol.admission import FailureThrottle, PreAuthPool, address_key
+from gateway.protocol.admission import FailureThrottle, PreAuthPool
 from gateway.protocol.budget import RESUME_BURST_BYTES, RESUME_BYTES_PER_S, ResumeBudget
 from gateway.protocol.control import (
     AckEvent,
@@ -66,7 +63,6 @@ from gateway.protocol.wire import encode_result as encode_cmd_result
 from gateway.server import export
 from gateway.server.export import Exports, connection_class, streaming_supported
 from gateway.server.fanout import Client, FanOut, close_within
-from gateway.server.http import OriginPolicy, StaticFiles, head_response, json_response, response
 from gateway.server.limits import (
     CLOSE_INVALID,
     CLOSE_POLICY,
@@ -76,8 +72,8 @@ from gateway.server.limits import (
     INCOMING_QUEUE_FRAMES,
 )
 from gateway.server.listen import bind
-
-log = logging.getLogger("gateway.server")  # the name journal filters know from before the move
+from gateway.server.routes import HttpRoutes
+from gateway.server.tokens import TokenGate, peer_key
 
 SUBPROTOCOL = "sensorcast.v1"
 BEARER_PREFIX = "bearer."
@@ -93,11 +89,6 @@ CAPABILITIES = [
     "json",
     "events",
 ]
-AUTH_LOG_SUMMARY_S = 60.0
-"""Wrong tokens are logged once per address, then as one summary line per address every this many seconds."""
-SINGLE_HEADERS = ("Host", "Origin", "Upgrade", "If-None-Match", "Authorization")
-"""Headers read as one value: sent twice, the request is ambiguous and is answered 400."""
-METHODS = ("GET", "HEAD")
 CLOSE_WAIT_S = 1.5
 """How long a stop waits for every client's close (seconds): each is aborted after ``CLOSE_TIMEOUT_S`` anyway, so
 this only bounds the stop if the server itself hangs."""
@@ -119,8 +110,6 @@ class GatewayServer:
     resume_bytes_per_s: float = RESUME_BYTES_PER_S
     """Each connection's resume budget (see :mod:`gateway.protocol.budget`)."""
     resume_burst_bytes: int = RESUME_BURST_BYTES
-    history: HistoryService | None = None
-    """The history store's queries (set by the app when ``[history] enabled``; adds the ``history`` cap)."""
     after_hello: Callable[[], bytes | None] | None = None
     """A frame sent right after ``hello`` (the fleet's gateway list, gateway/fleet/app.py), or None."""
 
@@ -146,25 +135,23 @@ class GatewayServer:
         self.on_last_operator = on_last_operator
         self.rules: Any = None
         """The :class:`gateway.rules_runtime.RuleRunner` (set by the app): ``hello``'s events, ``ack_event``."""
-        self.static = StaticFiles()
-        sec = config.security
-        self.origins = OriginPolicy(sec.allowed_origins, sec.allowed_hosts)
-        self.tokens = {t.token.encode(): t.role for t in sec.tokens}
-        self.tls = sec.tls_cert is not None
         self.server: Server | None = None
         self.operators = 0
         lim = config.limits
         self.preauth: PreAuthPool[ServerConnection] = PreAuthPool(lim.preauth_max, lim.preauth_per_address)
-        self.throttle = FailureThrottle(lim.auth_failures_burst, lim.auth_failure_rate_per_s)
+        self.gate = TokenGate(
+            {t.token.encode(): t.role for t in config.security.tokens},
+            FailureThrottle(lim.auth_failures_burst, lim.auth_failure_rate_per_s),
+            metrics,
+        )
+        self.http = HttpRoutes(config, metrics, health, self.gate, lambda: len(fanout.clients))
+        """Plain HTTP on this port (``process_request``) and the streamed exports' checks."""
         self._waiting: dict[ServerConnection, asyncio.Timeout] = {}
         self._evicted: set[ServerConnection] = set()
-        self._summary: asyncio.TimerHandle | None = None
         self._history_busy: set[Client] = set()
         self._sessions: dict[Client, bytes | None] = {}
         """Authorised clients and the token each showed (None: the gateway had no tokens then)."""
         self._closers: set[asyncio.Task[None]] = set()
-        self.exports = Exports()
-        """Streamed ``/api/history`` and ``/api/events`` answers in progress (gateway/server/export.py)."""
         for name, kind, text in (
             ("sensorcast_control_messages_total", "counter", "Control messages received"),
             ("sensorcast_bad_messages_total", "counter", "Malformed control messages"),
@@ -215,16 +202,37 @@ class GatewayServer:
             ]
         )
 
+    @property
+    def history(self) -> HistoryService | None:
+        """The history store's queries (set by the app when ``[history] enabled``; adds the ``history`` cap and
+        serves ``/api/history``, ``/api/events``)."""
+        return self.http.history
+
+    @history.setter
+    def history(self, service: HistoryService | None) -> None:
+        self.http.history = service
+
+    @property
+    def exports(self) -> Exports:
+        """Streamed ``/api/history`` and ``/api/events`` answers in progress (gateway/server/exportjob.py)."""
+        return self.http.exports
+
+    def process_request(
+        self, conn: ServerConnection, request: Request
+    ) -> Response | Awaitable[Response] | None:
+        """websockets' ``process_request`` hook: see :meth:`gateway.server.routes.HttpRoutes.process_request`."""
+        return self.http.process_request(conn, request)
+
     # -- tokens --------------------------------------------------------------------------------------------
+
+    @property
+    def tokens(self) -> dict[bytes, str]:
+        """Token -> role, as configured now."""
+        return self.gate.tokens
 
     def role_for(self, token: str) -> str | None:
         """Return the role of ``token`` (constant-time compare against every configured token) or None."""
-        given = token.encode()
-        role = None
-        for known, r in self.tokens.items():
-            if hmac.compare_digest(given, known):
-                role = r
-        return role
+        return self.gate.role_for(token)
 
     def apply_tokens(self, tokens: dict[bytes, str]) -> tuple[int, int]:
         """Use ``tokens`` (token -> role) from now on, for open sessions too (a reload rotated them).
@@ -232,7 +240,7 @@ class GatewayServer:
         Sessions whose token is gone get ``error auth_revoked`` and close 4401 at once; sessions whose token now
         has another role keep going with it (told by a ``status`` frame with ``role``). Returns (closed,
         changed)."""
-        self.tokens = tokens
+        self.gate.tokens = tokens
         review = review_sessions(((c, t, c.role or "") for c, t in self._sessions.items()), tokens)
         for client, role in review.roles:
             self._change_role(client, role)
@@ -271,155 +279,19 @@ class GatewayServer:
         self._closers.add(task)
         task.add_done_callback(self._closers.discard)
 
-    # -- HTTP side -----------------------------------------------------------------------------------------
-
-    def process_request(
-        self, conn: ServerConnection, request: Request
-    ) -> Response | Awaitable[Response] | None:
-        """Header and method checks, Host/Origin checks, plain HTTP routes, and the client limit (None: go on
-        with the handshake)."""
-        refused = self._duplicate_headers(request)
-        if refused is not None:
-            return refused
-        if request.method not in METHODS:
-            self.metrics.inc("sensorcast_handshakes_rejected_total", reason="method")
-            return response(
-                HTTPStatus.METHOD_NOT_ALLOWED, "only GET and HEAD\n", extra={"Allow": ", ".join(METHODS)}
-            )
-        resp = self._route(conn, request)
-        if request.method == "HEAD" and isinstance(resp, Response):
-            return head_response(resp)
-        return resp
-
-    def _duplicate_headers(self, request: Request) -> Response | None:
-        for name in SINGLE_HEADERS:
-            if len(request.headers.get_all(name)) > 1:
-                self.metrics.inc("sensorcast_handshakes_rejected_total", reason="duplicate_header")
-                return response(HTTPStatus.BAD_REQUEST, f"more than one {name} header\n")
-        return None
-
-    def _host_origin(self, request: Request) -> Response | None:
-        host = request.headers.get("Host")
-        if not self.origins.host_ok(host):
-            self.metrics.inc("sensorcast_handshakes_rejected_total", reason="host")
-            return response(HTTPStatus.FORBIDDEN, "host not allowed (add it to security.allowed_hosts)\n")
-        if not self.origins.origin_ok(request.headers.get("Origin"), host, self.tls):
-            self.metrics.inc("sensorcast_handshakes_rejected_total", reason="origin")
-            return response(HTTPStatus.FORBIDDEN, "origin not allowed (add it to security.allowed_origins)\n")
-        return None
-
-    def export_refusal(self, conn: ServerConnection, request: Request, path: str) -> Response | None:
-        """The refusal ``process_request`` gives a ``GET``/``HEAD`` of ``path`` (``/api/history`` or
-        ``/api/events``), or None: then it is answered as one stream (gateway/server/export.py)."""
-        return (
-            self._duplicate_headers(request)
-            or self._host_origin(request)
-            or self._history_refusal(conn, request, path)
-        )
-
-    def export_reader(self) -> HistoryReader:
-        """The history store's reader, for a streamed export (after :meth:`export_refusal` returned None)."""
-        assert self.history is not None
-        return self.history.reader
-
-    def _route(self, conn: ServerConnection, request: Request) -> Response | Awaitable[Response] | None:
-        refused = self._host_origin(request)
-        if refused is not None:
-            return refused
-        path = urlsplit(request.path).path
-        upgrade = request.method == "GET" and "websocket" in request.headers.get("Upgrade", "").lower()
-        if not upgrade:
-            if path == "/healthz":
-                body = self.health()
-                ok = body["status"] != "down"
-                return json_response(body, HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE)
-            if path == "/metrics":
-                if self.config.security.protect_metrics:
-                    refused = self._metrics_auth(conn, request)
-                    if refused is not None:
-                        return refused
-                return response(
-                    HTTPStatus.OK,
-                    self.metrics.render(),
-                    "text/plain; version=0.0.4; charset=utf-8",
-                    {"Cache-Control": "no-store"},
-                )
-            if path in ("/api/history", "/api/events"):
-                return self._history_http(conn, request, path)
-            if path == "/" or path.startswith("/static/") or path == "/index.html":
-                return self.static.get(path, request)
-            return response(HTTPStatus.NOT_FOUND, "not found\n")
-        if path != "/":
-            return response(HTTPStatus.NOT_FOUND, "the WebSocket endpoint is /\n")
-        # Only authenticated clients count: connections still waiting for auth have their own budget
-        # (self.preauth), so silent peers cannot take the slots of token holders.
-        if len(self.fanout.clients) >= self.config.limits.max_clients:
-            self.metrics.inc("sensorcast_handshakes_rejected_total", reason="max_clients")
-            return response(HTTPStatus.SERVICE_UNAVAILABLE, "too many clients\n", extra={"Retry-After": "5"})
-        return None
-
-    def _history_http(
-        self, conn: ServerConnection, request: Request, path: str
-    ) -> Response | Awaitable[Response]:
-        """``/api/history``, ``/api/events`` in pages: only where websockets cannot be sniffed
-        (:func:`gateway.server.export.streaming_supported`) or for a head longer than the sniffer reads."""
-        refused = self._history_refusal(conn, request, path)
-        if refused is not None:
-            return refused
-        assert self.history is not None
-        if path == "/api/events":
-            return events_response(self.history, request)
-        return history_response(self.history, request)
-
-    def _history_refusal(self, conn: ServerConnection, request: Request, path: str) -> Response | None:
-        """``/api/history``, ``/api/events``: a token of any role when tokens are configured (header only, never
-        the URL); 404 when history is off."""
-        if self.tokens:
-            refused = self._metrics_auth(conn, request, path)
-            if refused is not None:
-                return refused
-        if self.history is None:
-            return response(HTTPStatus.NOT_FOUND, "history is off on this gateway ([history] enabled)\n")
-        return None
-
-    def _metrics_auth(
-        self, conn: ServerConnection, request: Request, what: str = "/metrics"
-    ) -> Response | None:
-        """None when ``what`` carries ``Authorization: Bearer <token>`` of any role, else the refusal."""
-        address = _address(conn)
-        now = time.monotonic()
-        if not self.throttle.allow(address, now):
-            self.metrics.inc("sensorcast_auth_throttled_total")
-            self._schedule_summary()
-            wait = str(math.ceil(self.throttle.retry_after_s(address, now)))
-            return response(
-                HTTPStatus.TOO_MANY_REQUESTS, "too many wrong tokens\n", extra={"Retry-After": wait}
-            )
-        header = request.headers.get("Authorization")
-        scheme, _, token = (header or "").partition(" ")
-        if scheme.lower() == "bearer" and self.role_for(token.strip()) is not None:
-            return None
-        if header is not None:
-            self._count_failure(address, now)
-        return response(
-            HTTPStatus.UNAUTHORIZED,
-            f"this gateway needs Authorization: Bearer <token> on {what}\n",
-            extra={"WWW-Authenticate": 'Bearer realm="sensorcast"'},
-        )
+    # -- WebSocket side ------------------------------------------------------------------------------------
 
     @staticmethod
     def select_subprotocol(conn: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
         """Accept ``sensorcast.v1`` when offered (a ``bearer.<token>`` offer rides along, never echoed)."""
         return Subprotocol(SUBPROTOCOL) if SUBPROTOCOL in offered else None
 
-    # -- WebSocket side ------------------------------------------------------------------------------------
-
     async def _authenticate(self, conn: ServerConnection) -> tuple[str, bytes | None] | None:
         """Return the client's role and the token it showed; None when it was refused (the connection is then
         closed)."""
         if not self.tokens:
             return "operator", None  # no tokens: only allowed on loopback or with --insecure
-        address = _address(conn)
+        address = peer_key(conn)
         offered = conn.request.headers.get_all("Sec-WebSocket-Protocol") if conn.request else []
         for item in (p.strip() for h in offered for p in h.split(",")):
             if item.startswith(BEARER_PREFIX):
@@ -481,10 +353,9 @@ class GatewayServer:
         self, conn: ServerConnection, address: str, token: str, ref: object, *, ack: bool
     ) -> tuple[str, bytes] | None:
         now = time.monotonic()
-        if not self.throttle.allow(address, now):
-            self.metrics.inc("sensorcast_auth_throttled_total")
-            self._schedule_summary()
-            wait = math.ceil(self.throttle.retry_after_s(address, now))
+        wait_s = self.gate.refused_for_s(address, now)
+        if wait_s is not None:
+            wait = math.ceil(wait_s)
             await conn.send(encode_error(ref, "rate_limited", f"too many wrong tokens: retry in {wait} s"))
             await close_within(conn, CLOSE_TRY_LATER, "too many wrong tokens")
             return None
@@ -497,34 +368,9 @@ class GatewayServer:
         return role, token.encode()
 
     async def _refuse(self, conn: ServerConnection, address: str, now: float, ref: object) -> None:
-        self._count_failure(address, now)
+        self.gate.count_failure(address, now)
         await conn.send(encode_error(ref, "auth_failed", "invalid token"))
         await close_within(conn, CLOSE_POLICY, "invalid token")
-
-    def _count_failure(self, address: str, now: float) -> None:
-        self.metrics.inc("sensorcast_auth_failures_total")
-        if self.throttle.fail(address, now):
-            log.warning(
-                "rejected a token from %s (more from it are summarised every %d s)",
-                address,
-                AUTH_LOG_SUMMARY_S,
-            )
-        self._schedule_summary()
-
-    def _schedule_summary(self) -> None:
-        if self._summary is None:
-            self._summary = asyncio.get_running_loop().call_later(AUTH_LOG_SUMMARY_S, self._log_summary)
-
-    def _log_summary(self) -> None:
-        self._summary = None
-        for address, more, refused in self.throttle.summary():
-            log.warning(
-                "%d more wrong tokens from %s, and %d attempts refused unchecked, in the last %d s",
-                more,
-                address,
-                refused,
-                AUTH_LOG_SUMMARY_S,
-            )
 
     def _hello(self, role: str | None) -> bytes:
         cfg = self.config
@@ -792,7 +638,7 @@ class GatewayServer:
         lim = cfg.limits
         streaming: dict[str, Any] = {}
         if streaming_supported():
-            streaming["create_connection"] = connection_class(self)
+            streaming["create_connection"] = connection_class(self.http)
 
         def start(hosts: Sequence[str], port: int) -> Awaitable[Server]:
             # websockets hands ``host`` to loop.create_server untouched, which takes a list of addresses.
@@ -832,9 +678,3 @@ class GatewayServer:
             self.server.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.server.wait_closed(), timeout_s)
-
-
-def _address(conn: ServerConnection | None) -> str:
-    """The budget key of the peer (see :func:`~gateway.protocol.admission.address_key`); "?" when unknown."""
-    peer = getattr(conn, "remote_address", None)
-    return address_key(str(peer[0])) if peer else "?"

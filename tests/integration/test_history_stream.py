@@ -193,7 +193,7 @@ async def test_a_client_that_stops_reading_is_aborted(
     app: GatewayApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A client that reads nothing for STALL_TIMEOUT_S is aborted: no terminating chunk, thread gone."""
-    monkeypatch.setattr("gateway.server.export.STALL_TIMEOUT_S", 0.5)
+    monkeypatch.setattr("gateway.server.exportjob.STALL_TIMEOUT_S", 0.5)
     reader, writer = await raw_request(app, url(app).removeprefix(app.http_url.rstrip("/")))
     await wait_for(lambda: app.server.exports.stalled == 1, "the stalled export was not aborted")
     await wait_for(lambda: export_threads() == [], "the export thread did not end")

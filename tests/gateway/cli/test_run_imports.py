@@ -30,6 +30,12 @@ LAZY = (
     "gateway.cli.history",
     "gateway.cli.token",
     "difflib",  # sensors.spec: only for a "did you mean" on a config mistake
+    "gateway.server.exportjob",  # gateway.server.routes: at the first streamed /api/history or /api/events
+    "gateway.history.stream",  # via gateway.server.exportjob
+    "gateway.history.export",  # via gateway.history.stream and gateway.history.http
+    "gateway.history.http",  # the paged /api/* answer: only where the request line cannot be sniffed
+    "gateway.reload_plan",  # gateway.app: at a reload (SIGHUP)
+    "ctypes.util",  # gateway.clock finds the C library as dlopen(NULL), not with find_library
 )
 
 # The real entry point, with an exit hook that writes what was imported by the time the gateway stopped.

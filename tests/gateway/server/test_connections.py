@@ -239,4 +239,4 @@ def test_dashboard_and_unknown_paths() -> None:
 def test_token_map_is_built_from_config() -> None:
     assert make_server().tokens == {OPERATOR.encode(): "operator", VIEWER.encode(): "viewer"}
     assert make_server(tokens=False).tokens == {}
-    assert not make_server().tls
+    assert not make_server().http.tls
