@@ -147,15 +147,16 @@ class FieldStats:
 
     __slots__ = ("_gaps", "_rows", "_steps", "count", "hi", "lo", "numbers")
 
-    def __init__(self, numbers: list[Any], rows: Sequence[ReadingTuple]) -> None:
+    def __init__(self, numbers: list[Any], rows: Sequence[ReadingTuple], lo: float, hi: float) -> None:
         self.numbers = numbers
         """The finite numbers, in reading order."""
         self._rows = rows
         """Their readings (aligned with ``numbers``)."""
         self.count = len(numbers)
-        self.lo = float(min(numbers)) if numbers else math.inf
-        """The least value as a float (float() is monotonic: the least of the values converted)."""
-        self.hi = float(max(numbers)) if numbers else -math.inf
+        self.lo = lo
+        """The least value as a float (float() is monotonic: the least of the values converted); inf if none."""
+        self.hi = hi
+        """The greatest value as a float; -inf if none."""
         self._gaps: tuple[int, int] | None = None
         self._steps: tuple[float, float] | None = None
 
@@ -165,34 +166,33 @@ class FieldStats:
     ) -> FieldStats | None:
         """The stats of ``field`` over ``readings`` (all of one sensor; ``values``: their values mappings), or
         None (see the class; also for an integer beyond the float range, which the one-by-one path may skip in
-        a quiet band)."""
+        a quiet band). One frame: on the hot path a call costs as much as a reading's share of the work."""
         try:
-            return cls._of(readings, values, field)
+            numbers: list[Any] = list(map(itemgetter(field), values))
+        except KeyError:
+            numbers = [d.get(field) for d in values]
+        rows = readings
+        try:
+            total = sum(numbers)  # a TypeError unless all are numbers (values are decoded msgpack/JSON)
+        except (TypeError, OverflowError):  # OverflowError: an integer beyond the float range among floats
+            total = math.nan
+        if (
+            total - total != 0
+        ):  # NaN unless finite: a value is no finite number (or the sum overflowed): filter
+            if not set(map(type, numbers)) <= _NUMBERS | _NOT_NUMBERS:
+                return None
+            keep = [type(v) in _NUMBERS and v - v == 0 for v in numbers]
+            numbers = [v for v, k in zip(numbers, keep, strict=True) if k]
+            rows = [r for r, k in zip(readings, keep, strict=True) if k]
+            if not numbers:
+                return cls(numbers, rows, math.inf, -math.inf)
+        # sorted() compares floats (and ints below 2**30) with a typed compare: about half the cost of min() and
+        # max() on 50 readings, and n - 1 compares on a steady value (docs/benchmarks.md, rules_engine.py)
+        ordered = sorted(numbers)
+        try:
+            return cls(numbers, rows, float(ordered[0]), float(ordered[-1]))
         except OverflowError:
             return None
-
-    @classmethod
-    def _of(
-        cls, readings: Sequence[ReadingTuple], dicts: Sequence[Mapping[str, Any]], field: str
-    ) -> FieldStats | None:
-        try:
-            values: list[Any] = list(map(itemgetter(field), dicts))
-        except KeyError:
-            values = [d.get(field) for d in dicts]
-        try:
-            total = sum(values)  # a TypeError unless all are numbers (values are decoded msgpack/JSON)
-        except TypeError:
-            pass
-        else:
-            if total - total == 0:  # else a value is not finite (or the sum overflowed: filter anyway)
-                return cls(values, readings)
-        if not set(map(type, values)) <= _NUMBERS | _NOT_NUMBERS:
-            return None
-        keep = [type(v) in _NUMBERS and v - v == 0 for v in values]
-        return cls(
-            [v for v, k in zip(values, keep, strict=True) if k],
-            [r for r, k in zip(readings, keep, strict=True) if k],
-        )
 
     def first(self) -> tuple[float, int]:
         """The first value (as a float, as :meth:`RuleTracker.on_value` gets it) and its timestamp."""
@@ -206,8 +206,8 @@ class FieldStats:
         """The least and greatest ``ts_b - ts_a`` between consecutive readings (``count >= 2``)."""
         if self._gaps is None:
             ts = list(map(itemgetter(TS_NS), self._rows))
-            gaps = list(map(sub, ts[1:], ts[:-1]))
-            self._gaps = min(gaps), max(gaps)
+            gaps = sorted(map(sub, ts[1:], ts))
+            self._gaps = gaps[0], gaps[-1]
         return self._gaps
 
     def steps(self) -> tuple[float, float]:
@@ -215,8 +215,8 @@ class FieldStats:
         readings (``count >= 2``)."""
         if self._steps is None:
             floats = list(map(float, self.numbers))
-            steps = list(map(abs, map(sub, floats[1:], floats[:-1])))
-            self._steps = min(steps), max(steps)
+            steps = sorted(map(abs, map(sub, floats[1:], floats)))
+            self._steps = steps[0], steps[-1]
         return self._steps
 
 
@@ -391,18 +391,24 @@ class RuleTracker:
         """:meth:`skip_batch` for a ``rate`` rule: inactive with no rate above the threshold, or active with
         none at or below the clear level; a clock step back inside the batch (a new baseline) goes one by one.
 
-        An inactive rule first bounds every step by the batch's range ``hi - lo`` (O(1)); only if that bound
-        could fire does it take the batch's greatest step."""
+        A batch of one value (``hi == lo``) has every step 0.0, so every rate it makes is 0.0 whatever the gaps
+        (and a clock step back only moves the baseline): no gap is computed. Otherwise an inactive rule first
+        bounds every step by the batch's range ``hi - lo`` (O(1)); only if that bound could fire does it take
+        the batch's greatest step. (The range over the batch's whole time span bounds nothing: one step can
+        carry the whole range in the least gap.)"""
         state, rule = self.state, self.rule
         if state in (PENDING, CLEARING):
             return False
         low, high = math.inf, -math.inf
-        if stats.count > 1:
+        span = stats.hi - stats.lo
+        if stats.count > 1 and span == 0.0:
+            low = high = 0.0
+        elif stats.count > 1:
             min_dt, max_dt = stats.gaps()
             if min_dt <= 0:
                 return False
             if state == INACTIVE:
-                high = (stats.hi - stats.lo) * 1e9 / min_dt
+                high = span * 1e9 / min_dt
                 if high > rule.threshold:
                     high = stats.steps()[1] * 1e9 / min_dt
             else:
@@ -484,7 +490,11 @@ class RuleEngine:
                     field_stats = stats[field]
                 else:
                     field_stats = stats[field] = FieldStats.of(group, dicts, field)
-                if field_stats is None or not tracker.skip_batch(field_stats, now_s):
+                if field_stats is None:
+                    keep.append(tracker)
+                elif tracker.quiet_lo < field_stats.lo and field_stats.hi < tracker.quiet_hi:
+                    continue  # every value in the quiet band, where _feed skips each: no call
+                elif not tracker.skip_batch(field_stats, now_s):
                     keep.append(tracker)
             if keep:
                 slow[sensor] = tuple(keep)
