@@ -23,7 +23,7 @@ rule on its last value; a ``stale`` rule on the same field says so instead (:met
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from operator import itemgetter, sub
 from typing import Any, Final
@@ -47,6 +47,7 @@ _NUMBERS: Final = frozenset((float, int, bool))
 """Value types that are a reading when finite (they compare with floats)."""
 _NOT_NUMBERS: Final = frozenset((type(None), str, bytes))
 """Value types that are no reading for any rule (absent, text)."""
+_SENSOR, _TS_NS, _VALUES = itemgetter(SENSOR), itemgetter(TS_NS), itemgetter(VALUES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,12 +146,12 @@ class FieldStats:
     Use :meth:`of`, which returns None when a value has a type whose comparisons are not known here (the
     readings then go one by one)."""
 
-    __slots__ = ("_gaps", "_rows", "_steps", "count", "hi", "lo", "numbers")
+    __slots__ = ("_gaps", "_steps", "count", "hi", "lo", "numbers", "rows")
 
     def __init__(self, numbers: list[Any], rows: Sequence[ReadingTuple], lo: float, hi: float) -> None:
         self.numbers = numbers
         """The finite numbers, in reading order."""
-        self._rows = rows
+        self.rows = rows
         """Their readings (aligned with ``numbers``)."""
         self.count = len(numbers)
         self.lo = lo
@@ -162,13 +163,18 @@ class FieldStats:
 
     @classmethod
     def of(
-        cls, readings: Sequence[ReadingTuple], values: Sequence[Mapping[str, Any]], field: str
+        cls,
+        readings: Sequence[ReadingTuple],
+        values: Sequence[Mapping[str, Any]],
+        field: str,
+        getter: Callable[[Mapping[str, Any]], Any] | None = None,
     ) -> FieldStats | None:
         """The stats of ``field`` over ``readings`` (all of one sensor; ``values``: their values mappings), or
         None (see the class; also for an integer beyond the float range, which the one-by-one path may skip in
-        a quiet band). One frame: on the hot path a call costs as much as a reading's share of the work."""
+        a quiet band; ``getter``: ``itemgetter(field)``, made once by the caller). One frame: on the hot path a
+        call costs as much as a reading's share of the work."""
         try:
-            numbers: list[Any] = list(map(itemgetter(field), values))
+            numbers: list[Any] = list(map(getter or itemgetter(field), values))
         except KeyError:
             numbers = [d.get(field) for d in values]
         rows = readings
@@ -194,18 +200,10 @@ class FieldStats:
         except OverflowError:
             return None
 
-    def first(self) -> tuple[float, int]:
-        """The first value (as a float, as :meth:`RuleTracker.on_value` gets it) and its timestamp."""
-        return float(self.numbers[0]), self._rows[0][TS_NS]
-
-    def last(self) -> tuple[float, int]:
-        """The last value (as a float) and its timestamp."""
-        return float(self.numbers[-1]), self._rows[-1][TS_NS]
-
     def gaps(self) -> tuple[int, int]:
         """The least and greatest ``ts_b - ts_a`` between consecutive readings (``count >= 2``)."""
         if self._gaps is None:
-            ts = list(map(itemgetter(TS_NS), self._rows))
+            ts = list(map(_TS_NS, self.rows))
             gaps = sorted(map(sub, ts[1:], ts))
             self._gaps = gaps[0], gaps[-1]
         return self._gaps
@@ -413,15 +411,15 @@ class RuleTracker:
                     high = stats.steps()[1] * 1e9 / min_dt
             else:
                 low = stats.steps()[0] * 1e9 / max_dt
-        prev = self.last_value
-        first_value, first_ts = stats.first()
-        if prev is not None and first_ts > self.last_ts_ns:
-            first = abs(first_value - prev) * 1e9 / (first_ts - self.last_ts_ns)
-            low, high = min(low, first), max(high, first)
+        prev, first_ts = self.last_value, stats.rows[0][TS_NS]
+        if prev is not None and first_ts > self.last_ts_ns:  # the step from the previous batch, exactly
+            first = abs(float(stats.numbers[0]) - prev) * 1e9 / (first_ts - self.last_ts_ns)
+            low = first if first < low else low
+            high = first if first > high else high
         # inactive: no rate fires; active: none clears
         quiet = not high > rule.threshold if state == INACTIVE else low > rule.threshold - rule.hysteresis
         if quiet:
-            self.last_value, self.last_ts_ns = stats.last()
+            self.last_value, self.last_ts_ns = float(stats.numbers[-1]), stats.rows[-1][TS_NS]
         return quiet
 
     def _event(self, change: str | None, value: float | None, ts_ns: int) -> RuleEvent | None:
@@ -450,6 +448,13 @@ class RuleEngine:
         self.by_sensor: dict[str, tuple[RuleTracker, ...]] = {k: tuple(v) for k, v in by_sensor.items()}
         """Sensor id -> its rules; the hub's sink looks a reading's sensor up here and skips it when absent."""
         self._stale = tuple(t for t in self.trackers.values() if t.rule.kind == "stale")
+        self._fields: dict[str, tuple[tuple[tuple[str, Any], ...], tuple[tuple[RuleTracker, int], ...]]] = {}
+        """Sensor id -> its watched fields (with their getters) and, per rule in config order, the index of its
+        field there."""
+        for sensor, trackers in self.by_sensor.items():
+            names = list(dict.fromkeys(t.field for t in trackers))
+            fields = tuple((name, itemgetter(name)) for name in names)
+            self._fields[sensor] = fields, tuple((t, names.index(t.field)) for t in trackers)
         self.batch_min = BATCH_MIN_READINGS
         """A sensor's readings in a batch from which :meth:`on_readings` tries its batch decision."""
 
@@ -464,32 +469,34 @@ class RuleEngine:
         matter; only the rules for which one could take the readings one by one (:meth:`per_reading`), in
         batch order, so states and events are exactly those of the per-reading path."""
         by_sensor = self.by_sensor
-        sensors = set(map(itemgetter(SENSOR), readings))
-        ruled = [sensor for sensor in sensors if sensor in by_sensor]
-        if not ruled:
-            return []
-        groups: dict[str, list[ReadingTuple]] = {sensor: [] for sensor in ruled}
-        if len(sensors) > 1:
+        sensors = set(map(_SENSOR, readings))
+        groups: dict[str, Sequence[ReadingTuple]]
+        if len(sensors) == 1:
+            if readings[0][SENSOR] not in by_sensor:
+                return []
+            groups = {readings[0][SENSOR]: readings}
+        else:
+            ruled = [sensor for sensor in sensors if sensor in by_sensor]
+            if not ruled:
+                return []
+            lists: dict[str, list[ReadingTuple]] = {sensor: [] for sensor in ruled}
             for r in readings:
-                into = groups.get(r[SENSOR])
+                into = lists.get(r[SENSOR])
                 if into is not None:
                     into.append(r)
+            groups = dict(lists)
         slow: dict[str, tuple[RuleTracker, ...]] = {}
-        for sensor in ruled:
+        for sensor, group in groups.items():
             trackers = by_sensor[sensor]
-            group: Sequence[ReadingTuple] = groups[sensor] if len(sensors) > 1 else readings
             if len(group) < self.batch_min:
                 slow[sensor] = trackers
                 continue
-            dicts = list(map(itemgetter(VALUES), group))
-            stats: dict[str, FieldStats | None] = {}
+            fields, plan = self._fields[sensor]
+            dicts = list(map(_VALUES, group))
+            stats = [FieldStats.of(group, dicts, field, getter) for field, getter in fields]
             keep = []
-            for tracker in trackers:
-                field = tracker.field
-                if field in stats:
-                    field_stats = stats[field]
-                else:
-                    field_stats = stats[field] = FieldStats.of(group, dicts, field)
+            for tracker, i in plan:
+                field_stats = stats[i]
                 if field_stats is None:
                     keep.append(tracker)
                 elif tracker.quiet_lo < field_stats.lo and field_stats.hi < tracker.quiet_hi:
