@@ -13,8 +13,9 @@ prints ns per reading:
    tree's reading-by-reading reference path (``per_reading``); each for two kinds of readings: ``bench`` (what
    ``fanout.py`` publishes: one values dict, constant values, stamped ~2 µs apart) and ``noisy`` (a new dict per
    reading, values random-walking, 1 ms apart: a real sensor read fast);
-2. batch sizes 1-50: this tree's batch decision forced on (``batch_min`` 1) against ``per_reading``, which is
-   what :data:`~gateway.protocol.rules.BATCH_MIN_READINGS` is tuned from.
+2. batch sizes 1-50, for the five rules, the ``above`` rule alone and the three threshold rules (one per field):
+   this tree's batch decision forced on (``batch_min`` 1) against ``per_reading``, next to what the cost model
+   (:func:`~gateway.protocol.rules.batch_min_readings`, whose constants are fitted from this table) picks.
 
 Each cell is the best of ``--repeat`` samples (the variants alternate within each repeat), with the spread of the
 samples; on a shared machine the best is the least disturbed. Runs in one process, no I/O while measuring.
@@ -150,19 +151,19 @@ def main() -> None:
     data = {kind: readings(kind, POOL) for kind in ("bench", "noisy")}
 
     def engine(
-        mod: ModuleType, batch_min: int | None = None, per_reading: bool = False
+        mod: ModuleType, rules: int = 5, batch_min: int | None = None, per_reading: bool = False
     ) -> Callable[[], Feed]:
         def make() -> Feed:
-            eng = mod.RuleEngine(bench_rules(mod), 0.0)
+            eng = mod.RuleEngine(bench_rules(mod)[:rules], 0.0)
             if batch_min is not None:
                 eng.batch_min = batch_min
             return eng.per_reading if per_reading else eng.on_readings  # type: ignore[no-any-return]
 
         return make
 
-    print(f"[bench] rules engine alone, 5 rules on the sensor, {count} readings per sample, best of "
-          f"{args.repeat} (spread); baseline: rules.py at {args.baseline_rev}", file=sys.stderr)  # fmt: skip
-    print("\nbatches of 50, ns per reading")
+    print(f"[bench] rules engine alone, {count} readings per sample, best of {args.repeat} (spread); "
+          f"baseline: rules.py at {args.baseline_rev}", file=sys.stderr)  # fmt: skip
+    print("\nthe 5 rules, batches of 50, ns per reading")
     print(
         f"{'readings':<9} {'baseline on_readings':>22} {'this on_readings':>22} {'this per_reading':>22}  ratio"
     )
@@ -181,18 +182,22 @@ def main() -> None:
         )
 
     print("\nbatch decision on every batch (batch_min 1) vs reading by reading, ns per reading")
-    print(f"{'batch':>5} {'readings':<9} {'batch decision':>22} {'per_reading':>22}  faster")
-    for size in (1, 2, 4, 8, 16, 50):
-        for kind, rows in data.items():
-            res = measure(
-                {
-                    "batch": sampler(engine(current, batch_min=1), rows, size, count),
-                    "per": sampler(engine(current, per_reading=True), rows, size, count),
-                },
-                args.repeat,
-            )
-            faster = "batch" if min(res["batch"]) < min(res["per"]) else "per_reading"
-            print(f"{size:>5} {kind:<9} {cell(res['batch']):>22} {cell(res['per']):>22}  {faster}")
+    print(f"{'rules':<22} {'batch':>5} {'readings':<9} {'batch decision':>22} {'per_reading':>22}  faster")
+    for rules, label in ((5, "5 kinds"), (1, "1 above"), (3, "3 thresholds, 3 fields")):
+        model = current.batch_min_readings(bench_rules(current)[:rules])
+        for size in (1, 2, 4, 8, 16, 32, 50):
+            for kind, rows in data.items():
+                res = measure(
+                    {
+                        "batch": sampler(engine(current, rules, batch_min=1), rows, size, count),
+                        "per": sampler(engine(current, rules, per_reading=True), rows, size, count),
+                    },
+                    args.repeat,
+                )
+                faster = "batch" if min(res["batch"]) < min(res["per"]) else "per_reading"
+                chosen = "batch" if size >= model else "per_reading"
+                print(f"{label:<22} {size:>5} {kind:<9} {cell(res['batch']):>22} {cell(res['per']):>22}  "
+                      f"{faster:<11} (model: {chosen}, from {model})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -38,10 +38,41 @@ CLEARING: Final = "clearing"
 KINDS: Final = ("above", "below", "outside", "rate", "stale")
 SEVERITIES: Final = ("info", "warning", "critical")
 
-BATCH_MIN_READINGS: Final = 8
-"""Readings of one sensor in a batch from which :meth:`RuleEngine.on_readings` first decides per rule, from the
-batch's min/max, whether any of them can matter (below it, feeding them one by one costs less than the
-min/max)."""
+# When the batch decision pays: a cost model per sensor, in ns on the 2-core machine of docs/benchmarks.md, fitted
+# from benchmarks/rules_engine.py (batches of 2-50 of the five kinds, steady and noisy values). Only the ratios
+# matter; the model errs only near the break-even, where both paths cost about the same.
+FEED_READING_NS: Final = 70
+"""Reading by reading: a reading of a sensor with rules, before its rules (the loop, the sensor lookup)."""
+FEED_RULE_NS: Final = 50
+"""Reading by reading: an above/below/outside/stale rule on a reading (a get and two comparisons)."""
+FEED_RATE_NS: Final = 325
+"""Reading by reading: a rate rule on a reading (a rate is computed for every reading)."""
+BATCH_NS: Final = 1100
+"""Batch decision: its fixed cost for one sensor's group (grouping, extracting the values mappings)."""
+BATCH_FIELD_NS: Final = 850
+"""Batch decision: the fixed cost of one watched field (its FieldStats, its rules' decisions)."""
+BATCH_RATE_NS: Final = 800
+"""Batch decision: the fixed cost of one rate rule's decision (first and last step)."""
+BATCH_READING_NS: Final = 20
+"""Batch decision: a reading (its sensor id into the set, its values mapping into the list)."""
+BATCH_FIELD_READING_NS: Final = 30
+"""Batch decision: a reading's value of one watched field (itemgetter, sum, sort)."""
+BATCH_RATE_READING_NS: Final = 60
+"""Batch decision: a reading's timestamp gap for one rate rule (when the batch's values differ)."""
+
+
+def batch_min_readings(rules: Sequence[Rule]) -> int:
+    """The fewest readings of one sensor in a batch for which deciding ``rules`` (all of that sensor) from the
+    batch's stats costs less than feeding the readings one by one, per the cost model above: 10-11 with a rate
+    rule (the bench's five kinds: 11), 28 for one threshold rule, 34 for threshold rules on three fields (a rule
+    costs more per reading one by one than its field in a batch, so some batch size always pays)."""
+    rates = sum(1 for rule in rules if rule.kind == "rate")
+    fields = len({rule.field for rule in rules})
+    fixed = BATCH_NS + BATCH_FIELD_NS * fields + BATCH_RATE_NS * rates
+    batch = BATCH_READING_NS + BATCH_FIELD_READING_NS * fields + BATCH_RATE_READING_NS * rates
+    feed = FEED_READING_NS + FEED_RULE_NS * (len(rules) - rates) + FEED_RATE_NS * rates
+    return fixed // (feed - batch) + 1
+
 
 _NUMBERS: Final = frozenset((float, int, bool))
 """Value types that are a reading when finite (they compare with floats)."""
@@ -455,18 +486,22 @@ class RuleEngine:
             names = list(dict.fromkeys(t.field for t in trackers))
             fields = tuple((name, itemgetter(name)) for name in names)
             self._fields[sensor] = fields, tuple((t, names.index(t.field)) for t in trackers)
-        self.batch_min = BATCH_MIN_READINGS
-        """A sensor's readings in a batch from which :meth:`on_readings` tries its batch decision."""
+        self._batch_min = {
+            sensor: batch_min_readings([t.rule for t in ts]) for sensor, ts in self.by_sensor.items()
+        }
+        """Sensor id -> its readings in a batch from which :meth:`on_readings` tries its batch decision."""
+        self.batch_min: int | None = None
+        """When set, the readings from which every sensor tries the batch decision (tests, benchmarks)."""
 
     def on_readings(self, readings: Sequence[ReadingTuple], now_s: float) -> list[RuleEvent]:
         """Feed a batch of readings (all of them at ``now_s``); returns the events, in order.
 
         A batch costs one set of its sensor ids, and when it mixes sensors with and without rules, a dict
         lookup per reading to group them; readings of a sensor without rules cost nothing more. For a sensor
-        with at least
-        :data:`BATCH_MIN_READINGS` readings in the batch, each watched field's values are extracted once and
-        every rule first asks :meth:`RuleTracker.skip_batch` (O(1) from their min/max) whether any of them can
-        matter; only the rules for which one could take the readings one by one (:meth:`per_reading`), in
+        with at least :func:`batch_min_readings` readings in the batch (where that is cheaper), each watched
+        field's values are extracted once and every rule first checks whether any of them can matter: a rule
+        whose quiet band holds the batch's min and max is done, the others ask :meth:`RuleTracker.skip_batch`.
+        Only the rules for which a reading could matter take the readings one by one (:meth:`per_reading`), in
         batch order, so states and events are exactly those of the per-reading path."""
         by_sensor = self.by_sensor
         sensors = set(map(_SENSOR, readings))
@@ -486,9 +521,10 @@ class RuleEngine:
                     into.append(r)
             groups = dict(lists)
         slow: dict[str, tuple[RuleTracker, ...]] = {}
+        batch_min = self.batch_min
         for sensor, group in groups.items():
             trackers = by_sensor[sensor]
-            if len(group) < self.batch_min:
+            if len(group) < (self._batch_min[sensor] if batch_min is None else batch_min):
                 slow[sensor] = trackers
                 continue
             fields, plan = self._fields[sensor]

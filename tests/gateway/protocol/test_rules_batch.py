@@ -18,6 +18,7 @@ from gateway.protocol.rules import (
     Rule,
     RuleEngine,
     RuleTracker,
+    batch_min_readings,
 )
 
 S = 1_000_000_000  # ns per second
@@ -239,6 +240,31 @@ def test_small_groups_and_other_sensors_go_one_by_one_in_batch_order() -> None:
     assert eng.on_readings([], 2.0) == []
 
 
+def test_the_batch_decision_starts_where_the_cost_model_says_it_pays() -> None:
+    """A sensor with a rate rule is decided per batch from 10-11 readings, one with threshold rules only from 28
+    (one rule) or 34 (three fields); below that its readings go one by one."""
+    above, below = Rule("a", "s", "t", "above", 30), Rule("b", "s", "u", "below", 0)
+    outside, rate = Rule("o", "s", "v", "outside", low=0, high=50), Rule("r", "s", "t", "rate", 5)
+    stale = Rule("st", "s", "u", "stale", 60)
+    assert [
+        batch_min_readings(rules)
+        for rules in ([above], [stale], [rate], [above, below, outside], [above, below, outside, rate, stale])
+    ] == [28, 28, 10, 34, 11]
+    fed: list[list[str]] = []
+
+    class Spy(RuleEngine):
+        def _feed(self, readings: Any, by_sensor: Any, now_s: float) -> Any:
+            fed.append(sorted(f"{t.rule.id}/{len(readings)}" for ts in by_sensor.values() for t in ts))
+            return super()._feed(readings, by_sensor, now_s)
+
+    eng = Spy([above, Rule("r", "o", "t", "rate", 5)], 0.0)
+    for n in (9, 10, 27, 28):
+        eng.on_readings(
+            batch_of([20.0] * n, ts0_s=n * 100) + batch_of([20.0] * n, ts0_s=n * 100, sensor="o"), 1.0
+        )
+    assert fed == [["a/18", "r/18"], ["a/20"], ["a/54"]]  # 28 readings each: neither sensor goes one by one
+
+
 NUMBER = st.one_of(
     st.sampled_from([20.0, 24.0, 25.0, 26.0, 28.0, 29.5, 30.0, 30.5, 32.0, 34.0, 35.0, 36.0]),
     st.floats(15, 45),
@@ -321,6 +347,7 @@ def test_a_field_with_an_unknown_value_type_sends_only_its_rules_one_by_one() ->
             return super()._feed(readings, by_sensor, now_s)
 
     fast, slow = Spy(rules, 0.0), RuleEngine(rules, 0.0)
+    fast.batch_min = 1
     batch = [(i, 0, i * S, "s", {"t": [1.0] if i == 3 else 31.0 + i, "u": 20.0}, 0) for i in range(10)]
     events = fast.on_readings(batch, 1.0)
     assert events == slow.per_reading(batch, 1.0)
