@@ -213,9 +213,8 @@ class FieldStats:
             total = sum(numbers)  # a TypeError unless all are numbers (values are decoded msgpack/JSON)
         except (TypeError, OverflowError):  # OverflowError: an integer beyond the float range among floats
             total = math.nan
-        if (
-            total - total != 0
-        ):  # NaN unless finite: a value is no finite number (or the sum overflowed): filter
+        # NaN unless the sum is finite: a value is no finite number (or the sum overflowed): filter
+        if total - total != 0:
             if not set(map(type, numbers)) <= _NUMBERS | _NOT_NUMBERS:
                 return None
             keep = [type(v) in _NUMBERS and v - v == 0 for v in numbers]
@@ -418,13 +417,14 @@ class RuleTracker:
 
     def _skip_rate(self, stats: FieldStats) -> bool:
         """:meth:`skip_batch` for a ``rate`` rule: inactive with no rate above the threshold, or active with
-        none at or below the clear level; a clock step back inside the batch (a new baseline) goes one by one.
+        none at or below the clear level; a clock step back inside the batch (a new baseline) goes one by one,
+        unless the batch's values are all equal.
 
-        A batch of one value (``hi == lo``) has every step 0.0, so every rate it makes is 0.0 whatever the gaps
-        (and a clock step back only moves the baseline): no gap is computed. Otherwise an inactive rule first
-        bounds every step by the batch's range ``hi - lo`` (O(1)); only if that bound could fire does it take
-        the batch's greatest step. (The range over the batch's whole time span bounds nothing: one step can
-        carry the whole range in the least gap.)"""
+        A batch whose values are all equal (``hi == lo``) has every step 0.0, so every rate it makes is 0.0
+        whatever the gaps (and a clock step back only moves the baseline): no gap is computed. Otherwise an
+        inactive rule first bounds every step by the batch's range ``hi - lo`` (O(1)); only if that bound could
+        fire does it take the batch's greatest step. (The range over the batch's whole time span bounds nothing:
+        one step can carry the whole range in the least gap.)"""
         state, rule = self.state, self.rule
         if state in (PENDING, CLEARING):
             return False
@@ -505,7 +505,7 @@ class RuleEngine:
         batch order, so states and events are exactly those of the per-reading path."""
         by_sensor = self.by_sensor
         sensors = set(map(_SENSOR, readings))
-        groups: dict[str, Sequence[ReadingTuple]]
+        groups: Mapping[str, Sequence[ReadingTuple]]
         if len(sensors) == 1:
             if readings[0][SENSOR] not in by_sensor:
                 return []
@@ -519,7 +519,7 @@ class RuleEngine:
                 into = lists.get(r[SENSOR])
                 if into is not None:
                     into.append(r)
-            groups = dict(lists)
+            groups = lists
         slow: dict[str, tuple[RuleTracker, ...]] = {}
         batch_min = self.batch_min
         for sensor, group in groups.items():
