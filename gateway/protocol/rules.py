@@ -23,7 +23,7 @@ rule on its last value; a ``stale`` rule on the same field says so instead (:met
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from operator import itemgetter, sub
 from typing import Any, Final
@@ -38,15 +38,47 @@ CLEARING: Final = "clearing"
 KINDS: Final = ("above", "below", "outside", "rate", "stale")
 SEVERITIES: Final = ("info", "warning", "critical")
 
-BATCH_MIN_READINGS: Final = 8
-"""Readings of one sensor in a batch from which :meth:`RuleEngine.on_readings` first decides per rule, from the
-batch's min/max, whether any of them can matter (below it, feeding them one by one costs less than the
-min/max)."""
+# When the batch decision pays: a cost model per sensor, in ns on the 2-core machine of docs/benchmarks.md, fitted
+# from benchmarks/rules_engine.py (batches of 2-50 of the five kinds, steady and noisy values). Only the ratios
+# matter; the model errs only near the break-even, where both paths cost about the same.
+FEED_READING_NS: Final = 70
+"""Reading by reading: a reading of a sensor with rules, before its rules (the loop, the sensor lookup)."""
+FEED_RULE_NS: Final = 50
+"""Reading by reading: an above/below/outside/stale rule on a reading (a get and two comparisons)."""
+FEED_RATE_NS: Final = 325
+"""Reading by reading: a rate rule on a reading (a rate is computed for every reading)."""
+BATCH_NS: Final = 1100
+"""Batch decision: its fixed cost for one sensor's group (grouping, extracting the values mappings)."""
+BATCH_FIELD_NS: Final = 850
+"""Batch decision: the fixed cost of one watched field (its FieldStats, its rules' decisions)."""
+BATCH_RATE_NS: Final = 800
+"""Batch decision: the fixed cost of one rate rule's decision (first and last step)."""
+BATCH_READING_NS: Final = 20
+"""Batch decision: a reading (its sensor id into the set, its values mapping into the list)."""
+BATCH_FIELD_READING_NS: Final = 30
+"""Batch decision: a reading's value of one watched field (itemgetter, sum, sort)."""
+BATCH_RATE_READING_NS: Final = 60
+"""Batch decision: a reading's timestamp gap for one rate rule (when the batch's values differ)."""
+
+
+def batch_min_readings(rules: Sequence[Rule]) -> int:
+    """The fewest readings of one sensor in a batch for which deciding ``rules`` (all of that sensor) from the
+    batch's stats costs less than feeding the readings one by one, per the cost model above: 10-11 with a rate
+    rule (the bench's five kinds: 11), 28 for one threshold rule, 34 for threshold rules on three fields (a rule
+    costs more per reading one by one than its field in a batch, so some batch size always pays)."""
+    rates = sum(1 for rule in rules if rule.kind == "rate")
+    fields = len({rule.field for rule in rules})
+    fixed = BATCH_NS + BATCH_FIELD_NS * fields + BATCH_RATE_NS * rates
+    batch = BATCH_READING_NS + BATCH_FIELD_READING_NS * fields + BATCH_RATE_READING_NS * rates
+    feed = FEED_READING_NS + FEED_RULE_NS * (len(rules) - rates) + FEED_RATE_NS * rates
+    return fixed // (feed - batch) + 1
+
 
 _NUMBERS: Final = frozenset((float, int, bool))
 """Value types that are a reading when finite (they compare with floats)."""
 _NOT_NUMBERS: Final = frozenset((type(None), str, bytes))
 """Value types that are no reading for any rule (absent, text)."""
+_SENSOR, _TS_NS, _VALUES = itemgetter(SENSOR), itemgetter(TS_NS), itemgetter(VALUES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,69 +177,65 @@ class FieldStats:
     Use :meth:`of`, which returns None when a value has a type whose comparisons are not known here (the
     readings then go one by one)."""
 
-    __slots__ = ("_gaps", "_rows", "_steps", "count", "hi", "lo", "numbers")
+    __slots__ = ("_gaps", "_steps", "count", "hi", "lo", "numbers", "rows")
 
-    def __init__(self, numbers: list[Any], rows: Sequence[ReadingTuple]) -> None:
+    def __init__(self, numbers: list[Any], rows: Sequence[ReadingTuple], lo: float, hi: float) -> None:
         self.numbers = numbers
         """The finite numbers, in reading order."""
-        self._rows = rows
+        self.rows = rows
         """Their readings (aligned with ``numbers``)."""
         self.count = len(numbers)
-        self.lo = float(min(numbers)) if numbers else math.inf
-        """The least value as a float (float() is monotonic: the least of the values converted)."""
-        self.hi = float(max(numbers)) if numbers else -math.inf
+        self.lo = lo
+        """The least value as a float (float() is monotonic: the least of the values converted); inf if none."""
+        self.hi = hi
+        """The greatest value as a float; -inf if none."""
         self._gaps: tuple[int, int] | None = None
         self._steps: tuple[float, float] | None = None
 
     @classmethod
     def of(
-        cls, readings: Sequence[ReadingTuple], values: Sequence[Mapping[str, Any]], field: str
+        cls,
+        readings: Sequence[ReadingTuple],
+        values: Sequence[Mapping[str, Any]],
+        field: str,
+        getter: Callable[[Mapping[str, Any]], Any] | None = None,
     ) -> FieldStats | None:
         """The stats of ``field`` over ``readings`` (all of one sensor; ``values``: their values mappings), or
         None (see the class; also for an integer beyond the float range, which the one-by-one path may skip in
-        a quiet band)."""
+        a quiet band; ``getter``: ``itemgetter(field)``, made once by the caller). One frame: on the hot path a
+        call costs as much as a reading's share of the work."""
         try:
-            return cls._of(readings, values, field)
+            numbers: list[Any] = list(map(getter or itemgetter(field), values))
+        except KeyError:
+            numbers = [d.get(field) for d in values]
+        rows = readings
+        try:
+            total = sum(numbers)  # a TypeError unless all are numbers (values are decoded msgpack/JSON)
+        except (TypeError, OverflowError):  # OverflowError: an integer beyond the float range among floats
+            total = math.nan
+        # NaN unless the sum is finite: a value is no finite number (or the sum overflowed): filter
+        if total - total != 0:
+            if not set(map(type, numbers)) <= _NUMBERS | _NOT_NUMBERS:
+                return None
+            keep = [type(v) in _NUMBERS and v - v == 0 for v in numbers]
+            numbers = [v for v, k in zip(numbers, keep, strict=True) if k]
+            rows = [r for r, k in zip(readings, keep, strict=True) if k]
+            if not numbers:
+                return cls(numbers, rows, math.inf, -math.inf)
+        # sorted() compares floats (and ints below 2**30) with a typed compare: about half the cost of min() and
+        # max() on 50 readings, and n - 1 compares on a steady value (docs/benchmarks.md, rules_engine.py)
+        ordered = sorted(numbers)
+        try:
+            return cls(numbers, rows, float(ordered[0]), float(ordered[-1]))
         except OverflowError:
             return None
-
-    @classmethod
-    def _of(
-        cls, readings: Sequence[ReadingTuple], dicts: Sequence[Mapping[str, Any]], field: str
-    ) -> FieldStats | None:
-        try:
-            values: list[Any] = list(map(itemgetter(field), dicts))
-        except KeyError:
-            values = [d.get(field) for d in dicts]
-        try:
-            total = sum(values)  # a TypeError unless all are numbers (values are decoded msgpack/JSON)
-        except TypeError:
-            pass
-        else:
-            if total - total == 0:  # else a value is not finite (or the sum overflowed: filter anyway)
-                return cls(values, readings)
-        if not set(map(type, values)) <= _NUMBERS | _NOT_NUMBERS:
-            return None
-        keep = [type(v) in _NUMBERS and v - v == 0 for v in values]
-        return cls(
-            [v for v, k in zip(values, keep, strict=True) if k],
-            [r for r, k in zip(readings, keep, strict=True) if k],
-        )
-
-    def first(self) -> tuple[float, int]:
-        """The first value (as a float, as :meth:`RuleTracker.on_value` gets it) and its timestamp."""
-        return float(self.numbers[0]), self._rows[0][TS_NS]
-
-    def last(self) -> tuple[float, int]:
-        """The last value (as a float) and its timestamp."""
-        return float(self.numbers[-1]), self._rows[-1][TS_NS]
 
     def gaps(self) -> tuple[int, int]:
         """The least and greatest ``ts_b - ts_a`` between consecutive readings (``count >= 2``)."""
         if self._gaps is None:
-            ts = list(map(itemgetter(TS_NS), self._rows))
-            gaps = list(map(sub, ts[1:], ts[:-1]))
-            self._gaps = min(gaps), max(gaps)
+            ts = list(map(_TS_NS, self.rows))
+            gaps = sorted(map(sub, ts[1:], ts))
+            self._gaps = gaps[0], gaps[-1]
         return self._gaps
 
     def steps(self) -> tuple[float, float]:
@@ -215,8 +243,8 @@ class FieldStats:
         readings (``count >= 2``)."""
         if self._steps is None:
             floats = list(map(float, self.numbers))
-            steps = list(map(abs, map(sub, floats[1:], floats[:-1])))
-            self._steps = min(steps), max(steps)
+            steps = sorted(map(abs, map(sub, floats[1:], floats)))
+            self._steps = steps[0], steps[-1]
         return self._steps
 
 
@@ -389,33 +417,40 @@ class RuleTracker:
 
     def _skip_rate(self, stats: FieldStats) -> bool:
         """:meth:`skip_batch` for a ``rate`` rule: inactive with no rate above the threshold, or active with
-        none at or below the clear level; a clock step back inside the batch (a new baseline) goes one by one.
+        none at or below the clear level; a clock step back inside the batch (a new baseline) goes one by one,
+        unless the batch's values are all equal.
 
-        An inactive rule first bounds every step by the batch's range ``hi - lo`` (O(1)); only if that bound
-        could fire does it take the batch's greatest step."""
+        A batch whose values are all equal (``hi == lo``) has every step 0.0, so every rate it makes is 0.0
+        whatever the gaps (and a clock step back only moves the baseline): no gap is computed. Otherwise an
+        inactive rule first bounds every step by the batch's range ``hi - lo`` (O(1)); only if that bound could
+        fire does it take the batch's greatest step. (The range over the batch's whole time span bounds nothing:
+        one step can carry the whole range in the least gap.)"""
         state, rule = self.state, self.rule
         if state in (PENDING, CLEARING):
             return False
         low, high = math.inf, -math.inf
-        if stats.count > 1:
+        span = stats.hi - stats.lo
+        if stats.count > 1 and span == 0.0:
+            low = high = 0.0
+        elif stats.count > 1:
             min_dt, max_dt = stats.gaps()
             if min_dt <= 0:
                 return False
             if state == INACTIVE:
-                high = (stats.hi - stats.lo) * 1e9 / min_dt
+                high = span * 1e9 / min_dt
                 if high > rule.threshold:
                     high = stats.steps()[1] * 1e9 / min_dt
             else:
                 low = stats.steps()[0] * 1e9 / max_dt
-        prev = self.last_value
-        first_value, first_ts = stats.first()
-        if prev is not None and first_ts > self.last_ts_ns:
-            first = abs(first_value - prev) * 1e9 / (first_ts - self.last_ts_ns)
-            low, high = min(low, first), max(high, first)
+        prev, first_ts = self.last_value, stats.rows[0][TS_NS]
+        if prev is not None and first_ts > self.last_ts_ns:  # the step from the previous batch, exactly
+            first = abs(float(stats.numbers[0]) - prev) * 1e9 / (first_ts - self.last_ts_ns)
+            low = first if first < low else low
+            high = first if first > high else high
         # inactive: no rate fires; active: none clears
         quiet = not high > rule.threshold if state == INACTIVE else low > rule.threshold - rule.hysteresis
         if quiet:
-            self.last_value, self.last_ts_ns = stats.last()
+            self.last_value, self.last_ts_ns = float(stats.numbers[-1]), stats.rows[-1][TS_NS]
         return quiet
 
     def _event(self, change: str | None, value: float | None, ts_ns: int) -> RuleEvent | None:
@@ -444,47 +479,65 @@ class RuleEngine:
         self.by_sensor: dict[str, tuple[RuleTracker, ...]] = {k: tuple(v) for k, v in by_sensor.items()}
         """Sensor id -> its rules; the hub's sink looks a reading's sensor up here and skips it when absent."""
         self._stale = tuple(t for t in self.trackers.values() if t.rule.kind == "stale")
-        self.batch_min = BATCH_MIN_READINGS
-        """A sensor's readings in a batch from which :meth:`on_readings` tries its batch decision."""
+        self._fields: dict[str, tuple[tuple[tuple[str, Any], ...], tuple[tuple[RuleTracker, int], ...]]] = {}
+        """Sensor id -> its watched fields (with their getters) and, per rule in config order, the index of its
+        field there."""
+        for sensor, trackers in self.by_sensor.items():
+            names = list(dict.fromkeys(t.field for t in trackers))
+            fields = tuple((name, itemgetter(name)) for name in names)
+            self._fields[sensor] = fields, tuple((t, names.index(t.field)) for t in trackers)
+        self._batch_min = {
+            sensor: batch_min_readings([t.rule for t in ts]) for sensor, ts in self.by_sensor.items()
+        }
+        """Sensor id -> its readings in a batch from which :meth:`on_readings` tries its batch decision."""
+        self.batch_min: int | None = None
+        """When set, the readings from which every sensor tries the batch decision (tests, benchmarks)."""
 
     def on_readings(self, readings: Sequence[ReadingTuple], now_s: float) -> list[RuleEvent]:
         """Feed a batch of readings (all of them at ``now_s``); returns the events, in order.
 
         A batch costs one set of its sensor ids, and when it mixes sensors with and without rules, a dict
         lookup per reading to group them; readings of a sensor without rules cost nothing more. For a sensor
-        with at least
-        :data:`BATCH_MIN_READINGS` readings in the batch, each watched field's values are extracted once and
-        every rule first asks :meth:`RuleTracker.skip_batch` (O(1) from their min/max) whether any of them can
-        matter; only the rules for which one could take the readings one by one (:meth:`per_reading`), in
+        with at least :func:`batch_min_readings` readings in the batch (where that is cheaper), each watched
+        field's values are extracted once and every rule first checks whether any of them can matter: a rule
+        whose quiet band holds the batch's min and max is done, the others ask :meth:`RuleTracker.skip_batch`.
+        Only the rules for which a reading could matter take the readings one by one (:meth:`per_reading`), in
         batch order, so states and events are exactly those of the per-reading path."""
         by_sensor = self.by_sensor
-        sensors = set(map(itemgetter(SENSOR), readings))
-        ruled = [sensor for sensor in sensors if sensor in by_sensor]
-        if not ruled:
-            return []
-        groups: dict[str, list[ReadingTuple]] = {sensor: [] for sensor in ruled}
-        if len(sensors) > 1:
+        sensors = set(map(_SENSOR, readings))
+        groups: Mapping[str, Sequence[ReadingTuple]]
+        if len(sensors) == 1:
+            if readings[0][SENSOR] not in by_sensor:
+                return []
+            groups = {readings[0][SENSOR]: readings}
+        else:
+            ruled = [sensor for sensor in sensors if sensor in by_sensor]
+            if not ruled:
+                return []
+            lists: dict[str, list[ReadingTuple]] = {sensor: [] for sensor in ruled}
             for r in readings:
-                into = groups.get(r[SENSOR])
+                into = lists.get(r[SENSOR])
                 if into is not None:
                     into.append(r)
+            groups = lists
         slow: dict[str, tuple[RuleTracker, ...]] = {}
-        for sensor in ruled:
+        batch_min = self.batch_min
+        for sensor, group in groups.items():
             trackers = by_sensor[sensor]
-            group: Sequence[ReadingTuple] = groups[sensor] if len(sensors) > 1 else readings
-            if len(group) < self.batch_min:
+            if len(group) < (self._batch_min[sensor] if batch_min is None else batch_min):
                 slow[sensor] = trackers
                 continue
-            dicts = list(map(itemgetter(VALUES), group))
-            stats: dict[str, FieldStats | None] = {}
+            fields, plan = self._fields[sensor]
+            dicts = list(map(_VALUES, group))
+            stats = [FieldStats.of(group, dicts, field, getter) for field, getter in fields]
             keep = []
-            for tracker in trackers:
-                field = tracker.field
-                if field in stats:
-                    field_stats = stats[field]
-                else:
-                    field_stats = stats[field] = FieldStats.of(group, dicts, field)
-                if field_stats is None or not tracker.skip_batch(field_stats, now_s):
+            for tracker, i in plan:
+                field_stats = stats[i]
+                if field_stats is None:
+                    keep.append(tracker)
+                elif tracker.quiet_lo < field_stats.lo and field_stats.hi < tracker.quiet_hi:
+                    continue  # every value in the quiet band, where _feed skips each: no call
+                elif not tracker.skip_batch(field_stats, now_s):
                     keep.append(tracker)
             if keep:
                 slow[sensor] = tuple(keep)

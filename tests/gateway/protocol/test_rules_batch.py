@@ -18,6 +18,7 @@ from gateway.protocol.rules import (
     Rule,
     RuleEngine,
     RuleTracker,
+    batch_min_readings,
 )
 
 S = 1_000_000_000  # ns per second
@@ -155,6 +156,15 @@ RATE = Rule("r", "s", "t", "rate", 2.0, hysteresis=0.5, for_s=3, clear_for_s=3)
         (INACTIVE, (0.0, 0.0), [2.5, 2.5], 1.0, True),  # same timestamp: a new baseline, no rate
         (INACTIVE, None, [1.0, 9.0], 0.0, False),  # a clock step inside the batch: one by one
         (INACTIVE, None, [1.0], 1.0, True),
+        (
+            INACTIVE,
+            None,
+            [4.0, 4.0, 4.0],
+            0.0,
+            True,
+        ),  # one value: every rate is 0, a clock step changes nothing
+        (INACTIVE, (0.0, -1.0), [4.0, 4.0], 0.0, False),  # ... but the step from the previous batch is 4/s
+        (ACTIVE, None, [4.0, 4.0], -1.0, False),  # a rate of 0 clears
         (ACTIVE, None, [1.0, 3.0, 5.0], 1.0, True),  # 2 units/s, above the clear level 1.5
         (ACTIVE, None, [1.0, 3.0, 4.0], 1.0, False),
         (ACTIVE, (5.0, -1.0), [5.0, 7.0], 1.0, False),
@@ -230,6 +240,31 @@ def test_small_groups_and_other_sensors_go_one_by_one_in_batch_order() -> None:
     assert eng.on_readings([], 2.0) == []
 
 
+def test_the_batch_decision_starts_where_the_cost_model_says_it_pays() -> None:
+    """A sensor with a rate rule is decided per batch from 10-11 readings, one with threshold rules only from 28
+    (one rule) or 34 (three fields); below that its readings go one by one."""
+    above, below = Rule("a", "s", "t", "above", 30), Rule("b", "s", "u", "below", 0)
+    outside, rate = Rule("o", "s", "v", "outside", low=0, high=50), Rule("r", "s", "t", "rate", 5)
+    stale = Rule("st", "s", "u", "stale", 60)
+    assert [
+        batch_min_readings(rules)
+        for rules in ([above], [stale], [rate], [above, below, outside], [above, below, outside, rate, stale])
+    ] == [28, 28, 10, 34, 11]
+    fed: list[list[str]] = []
+
+    class Spy(RuleEngine):
+        def _feed(self, readings: Any, by_sensor: Any, now_s: float) -> Any:
+            fed.append(sorted(f"{t.rule.id}/{len(readings)}" for ts in by_sensor.values() for t in ts))
+            return super()._feed(readings, by_sensor, now_s)
+
+    eng = Spy([above, Rule("r", "o", "t", "rate", 5)], 0.0)
+    for n in (9, 10, 27, 28):
+        eng.on_readings(
+            batch_of([20.0] * n, ts0_s=n * 100) + batch_of([20.0] * n, ts0_s=n * 100, sensor="o"), 1.0
+        )
+    assert fed == [["a/18", "r/18"], ["a/20"], ["a/54"]]  # 28 readings each: neither sensor goes one by one
+
+
 NUMBER = st.one_of(
     st.sampled_from([20.0, 24.0, 25.0, 26.0, 28.0, 29.5, 30.0, 30.5, 32.0, 34.0, 35.0, 36.0]),
     st.floats(15, 45),
@@ -290,6 +325,72 @@ def test_the_batch_path_gives_the_per_reading_states_and_events(
             ts += gap
             seq += 1
             batch.append((seq, 0, ts, sensor, values, 0))
+        assert fast.on_readings(batch, now) == slow.per_reading(batch, now)
+        assert snapshot(fast) == snapshot(slow)
+        if tick:
+            assert fast.on_tick(now, int(now * S)) == slow.on_tick(now, int(now * S))
+
+
+def test_a_field_with_an_unknown_value_type_sends_only_its_rules_one_by_one() -> None:
+    """A list among a field's values (a type the batch path does not compare) sends that field's rules one by one
+    and decides the other field's rules from the batch; states and events are those of the per-reading path."""
+    rules = [
+        Rule("a", "s", "t", "above", 30),
+        Rule("r", "s", "t", "rate", 5),
+        Rule("u", "s", "u", "above", 30),
+    ]
+    fed: list[list[str]] = []
+
+    class Spy(RuleEngine):
+        def _feed(self, readings: Any, by_sensor: Any, now_s: float) -> Any:
+            fed.append([t.rule.id for ts in by_sensor.values() for t in ts])
+            return super()._feed(readings, by_sensor, now_s)
+
+    fast, slow = Spy(rules, 0.0), RuleEngine(rules, 0.0)
+    fast.batch_min = 1
+    batch = [(i, 0, i * S, "s", {"t": [1.0] if i == 3 else 31.0 + i, "u": 20.0}, 0) for i in range(10)]
+    events = fast.on_readings(batch, 1.0)
+    assert events == slow.per_reading(batch, 1.0)
+    assert ([(e.rule, e.state) for e in events], fed) == ([("a", ACTIVE)], [["a", "r"]])
+    assert snapshot(fast) == snapshot(slow)
+
+
+STEADY = st.tuples(
+    st.sampled_from([0.0, 0.5, 1.0, 4.0]),  # seconds since the previous batch
+    st.sampled_from([20.0, 29.0, 30.0, 31.0, 36.0]),  # the batch's one value
+    st.lists(st.integers(-S, 2 * S), min_size=1, max_size=12),  # gaps to the previous reading (some <= 0)
+    st.booleans(),  # a stale tick after the batch
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    h=st.sampled_from([0.0, 0.5, 2.0]),
+    for_s=st.sampled_from([0.0, 1.0, 3.0]),
+    rate=st.sampled_from([0.0, 0.5, 2.0, 10.0]),
+    batches=st.lists(STEADY, max_size=10),
+)
+def test_steady_batches_give_the_per_reading_states_and_events(
+    h: float, for_s: float, rate: float, batches: list[Any]
+) -> None:
+    """Batches that each carry one value (rates of 0 inside the batch, whatever the gaps, clock steps back
+    included; a step between batches) leave every rule, rate rules in every state, as the per-reading path."""
+    timing = {"hysteresis": h, "for_s": for_s, "clear_for_s": for_s}
+    rules = [
+        Rule("rate", "s", "t", "rate", rate, **timing),
+        Rule("rate-slow", "s", "t", "rate", rate / 4, **timing),
+        Rule("above", "s", "t", "above", 30, **timing),
+        Rule("stale", "s", "t", "stale", 2, **timing),
+    ]
+    fast, slow = RuleEngine(rules, 0.0), RuleEngine(rules, 0.0)
+    fast.batch_min = 1
+    now, ts = 0.0, 0
+    for dt, value, gaps, tick in batches:
+        now += dt
+        batch = []
+        for gap in gaps:
+            ts += gap
+            batch.append((ts, 0, ts, "s", {"t": value}, 0))
         assert fast.on_readings(batch, now) == slow.per_reading(batch, now)
         assert snapshot(fast) == snapshot(slow)
         if tick:
