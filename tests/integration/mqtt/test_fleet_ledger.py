@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,8 +22,9 @@ from gateway.config import Config
 from gateway.fleet.app import FleetApp
 from gateway.protocol.model import ReadingTuple
 from tests.conftest import scaled
-from tests.integration.helpers import make_config
+from tests.integration.helpers import client, make_config
 from tests.integration.mqtt.broker import Mosquitto
+from tests.integration.mqtt.fleet_helpers import stop
 
 pytestmark = pytest.mark.mqtt
 
@@ -152,3 +155,67 @@ async def test_a_corrupt_ledger_file_is_moved_aside_and_the_fleet_starts_empty(
     assert fleet.got == [[("gx/s", 7, False)]]
     doc = json.loads((fleet_dir / "ledger.json").read_bytes())
     assert doc["gateways"]["gx"]["boots"] == [["b1", {"s": [7, [[0, 6, False]]]}]]
+
+
+async def test_a_killed_fleet_process_kept_what_it_delivered_seconds_before_in_its_periodic_write(
+    broker: Mosquitto, gateway: mqtt.Client, tmp_path: Path
+) -> None:
+    """The real `sensorcast fleet` process delivers readings 1 and 2 to a client, writes its ledger within the
+    save interval without being stopped, and is killed (SIGKILL); a fleet started again with its id and data
+    directory drops 2 when the gateway publishes it again, and delivers 3."""
+    data = tmp_path / "data"
+    toml = tmp_path / "fleet.toml"
+    toml.write_text(f'[gateway]\nid = "fleet"\nhost = "127.0.0.1"\ndata_dir = "{data}"\n')
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before the loop has work
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "fleet",
+            "--mqtt",
+            broker.url,
+            "--config",
+            str(toml),
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    ledger = data / "fleet-fleet" / "ledger.json"
+    try:
+        assert proc.stdout is not None
+        line = ""
+        for _ in range(5):
+            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), scaled(20))
+            if line.startswith("WebSocket:"):
+                break
+        async with client(line.split()[-1]) as c:
+            await c.until(
+                lambda f: f["t"] == "fleet" and any(g["id"] == "gx" and g["online"] for g in f["gateways"]),
+                15,
+            )
+            publish(gateway, 1, 0)
+            publish(gateway, 2, 1)
+            got: list[Any] = []
+            while len(got) < 2:
+                f = await c.until(lambda f: f["t"] == "data", 15)
+                got += [r[4]["a"] for r in f["r"] if r[3] == "gx/s"]
+            assert got == [1, 2]
+        deadline = time.monotonic() + scaled(15)
+        while not (
+            ledger.exists() and json.loads(ledger.read_bytes())["gateways"]["gx"]["boots"][0][1]["s"][0] == 2
+        ):
+            assert time.monotonic() < deadline, "no periodic write of the ledger"
+            await asyncio.sleep(0.1)
+        proc.kill()
+        proc.wait(10)
+    finally:
+        stop(proc)
+    publish(gateway, 2, 1)
+    publish(gateway, 3, 2)
+    fleet = Fleet(broker, data)
+    async with fleet.start():
+        await fleet.until(1, "after the kill")
+    assert fleet.got == [[("gx/s", 3, False)]]
