@@ -77,6 +77,7 @@ pure=(
     'gateway/fleet/registry.py'
     'gateway/fleet/origin.py'
     'gateway/fleet/config.py'
+    'gateway/fleet/ledger_file.py'
     'gateway/capture/codec.py'
     'gateway/capture/check.py'
     'gateway/capture/window.py'

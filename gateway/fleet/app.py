@@ -22,6 +22,7 @@ from typing import Any
 from bridges.mqtt.config import MqttConfig
 from gateway.catalogue import Catalogue
 from gateway.config import Config
+from gateway.fleet.ledger_store import LedgerStore
 from gateway.fleet.origin import encode_origin, wants_origin
 from gateway.fleet.registry import encode_fleet
 from gateway.fleet.source import FleetSource
@@ -76,6 +77,10 @@ class FleetApp(Stoppable):
             config, self.hub, self.fanout, self.source, self.metrics, self.health, catalogue=self.catalogue
         )
         self.server.after_hello = lambda: encode_fleet(self.source.registry.listing())
+        self.ledgers = LedgerStore(
+            gw.data_dir / f"fleet-{gw.id}", self.source.registry, lambda: self.source.offers
+        )
+        """The gateways' ledgers across restarts of the fleet (``<data_dir>/fleet-<id>/ledger.json``)."""
         hist = config.history
         if hist.enabled and hist.path is None:
             # Never the history.db of a gateway sharing the data directory (a fleet on a Pi that is a gateway too).
@@ -182,11 +187,13 @@ class FleetApp(Stoppable):
         if self.history is not None:
             self.history.start(self.hub, self.catalogue)
         self.catalogue.add_status_sink(self._on_status)
+        self.ledgers.load()  # before the source subscribes: re-deliveries of the last run are duplicates
         loop = asyncio.get_running_loop()
         for coro, name in (
             (self.fanout.run_ticks(), "fanout-ticks"),
             (self.source.run(), "fleet-mqtt"),
             (self._fleet_frames(), "fleet-frames"),
+            (self.ledgers.run(), "fleet-ledgers"),
         ):
             self._tasks.append(loop.create_task(coro, name=name))
         try:
@@ -199,9 +206,10 @@ class FleetApp(Stoppable):
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        """Flush what the hub holds, stop the tasks, close the clients (1001)."""
+        """Flush what the hub holds, stop the tasks, write the ledgers, close the clients (1001)."""
         self.hub.flush()
         await self._cancel(self._tasks)
+        await self.ledgers.save()  # after the source stopped: nothing is offered (and acknowledged) after it
         if self.history is not None:
             try:
                 await self.history.close()  # commits the last flush

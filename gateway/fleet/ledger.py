@@ -15,12 +15,17 @@ The first reading the fleet sees of a sensor opens no reported hole: what came b
 gateway is still replaying when the fleet starts) is accepted as ``fill`` but was never missed.
 
 No clock, no I/O; every table is bounded (limits below). 100 % branch coverage: tests/gateway/fleet/.
+
+A ledger survives a restart of the fleet as plain JSON-able data (:meth:`GatewayLedger.snapshot`,
+:meth:`GatewayLedger.restore`; the file is gateway/fleet/ledger_file.py's): restored at the point of the
+snapshot, it gives every later reading the verdict an uninterrupted ledger would have given it.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 MAX_BOOTS_PER_GATEWAY = 4
 """Boots of one gateway whose chains are kept (boots): a gateway that restarted during an outage replays
@@ -31,6 +36,9 @@ MAX_HOLES_PER_SENSOR = 64
 """Open holes per chain (holes): past it the oldest is given up and counted ``lost``."""
 MAX_SEQ = 2**63 - 1
 """Largest seq accepted (a uint64 in msgpack; beyond it the identity is malformed)."""
+MAX_KEY_CHARS = 64
+"""Longest boot or sensor id a restored snapshot may carry (characters): the source trims the MQTT boot
+property to 64 and ids are shorter (gateway/fleet/messages.py); longer ones come from a hand-edited file."""
 
 NEW = "new"
 GAP = "gap"
@@ -90,12 +98,94 @@ class Counters:
     """Readings refused because a table was full (:data:`MAX_SENSORS_PER_BOOT`)."""
 
 
+_COUNTER_NAMES = tuple(f.name for f in fields(Counters))
+
+
+def _seq(value: object, low: int) -> bool:
+    """Whether ``value`` is an int (not a bool) in ``low..MAX_SEQ``."""
+    return type(value) is int and low <= value <= MAX_SEQ
+
+
+def _key(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_KEY_CHARS
+
+
 class GatewayLedger:
     """The chains of one gateway, across its recent boots."""
 
     def __init__(self) -> None:
         self._boots: OrderedDict[str, dict[str, _Chain]] = OrderedDict()
         self.counters = Counters()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The ledger as plain JSON-able data (bounded by the ledger's own limits).
+
+        ``{"boots": [[boot, {sensor: [last, [[after, upto, counted], ...]]}], ...], "counters": {...}}``, the
+        boots least recently used first (the order in which they are forgotten).
+        """
+        return {
+            "boots": [
+                [
+                    boot,
+                    {s: [c.last, [[h.after, h.upto, h.counted] for h in c.holes]] for s, c in chains.items()},
+                ]
+                for boot, chains in self._boots.items()
+            ],
+            "counters": {name: getattr(self.counters, name) for name in _COUNTER_NAMES},
+        }
+
+    @classmethod
+    def restore(cls, data: object) -> tuple[GatewayLedger, int]:
+        """A ledger from :meth:`snapshot`'s data, which may have been hand-edited or corrupted.
+
+        Every value is checked; what is invalid (a wrong type, a seq out of range, a hole outside its chain or
+        overlapping the one before, an entry past a table limit) is skipped, never raised, and the ledger never
+        grows past its limits.
+
+        Returns:
+            The ledger and the number of entries skipped (0 for a snapshot of a ledger).
+        """
+        led = cls()
+        if not isinstance(data, dict):
+            return led, 1
+        skipped = 0
+        counters = data.get("counters")
+        if isinstance(counters, dict):
+            for name, value in counters.items():
+                if name in _COUNTER_NAMES and _seq(value, 0):
+                    setattr(led.counters, name, value)
+                else:
+                    skipped += 1
+        else:
+            skipped += 1
+        boots = data.get("boots")
+        if not isinstance(boots, list):
+            return led, skipped + 1
+        for entry in boots:
+            if not (
+                isinstance(entry, list) and len(entry) == 2 and _key(entry[0]) and isinstance(entry[1], dict)
+            ):
+                skipped += 1
+                continue
+            boot, chains = entry
+            if boot in led._boots:
+                skipped += 1
+                continue
+            if len(led._boots) >= MAX_BOOTS_PER_GATEWAY:  # keep the most recent ones, as offer() would
+                led._boots.popitem(last=False)
+                skipped += 1
+            restored = led._boots[boot] = {}
+            for sensor, chain in chains.items():
+                if len(restored) >= MAX_SENSORS_PER_BOOT:
+                    skipped += 1
+                    continue
+                if not (_key(sensor) and isinstance(chain, list) and len(chain) == 2 and _seq(chain[0], 1)):
+                    skipped += 1
+                    continue
+                last, holes = chain
+                restored[sensor], bad = _restore_chain(last, holes)
+                skipped += bad
+        return led, skipped
 
     def open_gaps(self) -> int:
         """Reported holes still open (readings that may yet arrive from the gateway's outbox)."""
@@ -161,3 +251,27 @@ class GatewayLedger:
             parts.append(_Hole(seq, hole.upto, hole.counted))
         chain.holes[i : i + 1] = parts
         self.counters.late += hole.counted
+
+
+def _restore_chain(last: int, holes: object) -> tuple[_Chain, int]:
+    """The chain ending at ``last`` with the valid ones of ``holes`` (in order, inside the chain, apart)."""
+    chain = _Chain(last)
+    if not isinstance(holes, list):
+        return chain, 1
+    skipped = 0
+    floor = 0
+    for hole in holes:
+        if not (isinstance(hole, list) and len(hole) == 3 and _seq(hole[0], floor) and _seq(hole[1], 1)):
+            skipped += 1
+            continue
+        after, upto, counted = hole
+        if not (after < upto < last and isinstance(counted, bool)):
+            skipped += 1
+            continue
+        chain.holes.append(_Hole(after, upto, counted))
+        floor = upto
+    excess = len(chain.holes) - MAX_HOLES_PER_SENSOR
+    if excess > 0:  # the oldest go first, as in _add_hole
+        del chain.holes[:excess]
+        skipped += excess
+    return chain, skipped

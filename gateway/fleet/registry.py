@@ -90,16 +90,34 @@ class Registry:
         self.gateways: dict[str, Gateway] = {}
         self.refused = 0
         """Messages of gateways beyond :data:`MAX_GATEWAYS` (ignored)."""
+        self.restored: dict[str, GatewayLedger] = {}
+        """Ledgers of the previous run (gateway/fleet/ledger_store.py) of gateways not seen yet in this one: a
+        gateway is listed when it is heard from, not because a file names it."""
+
+    def restore(self, ledgers: dict[str, GatewayLedger]) -> None:
+        """Take the previous run's ledgers (at most :data:`MAX_GATEWAYS`, as the file decoder returns them)."""
+        self.restored = dict(list(ledgers.items())[:MAX_GATEWAYS])
 
     def get(self, gateway_id: str) -> Gateway | None:
-        """The gateway, created on first sight; None when the table is full."""
+        """The gateway, created on first sight (with its restored ledger); None when the table is full."""
         gw = self.gateways.get(gateway_id)
         if gw is None:
             if len(self.gateways) >= MAX_GATEWAYS:
                 self.refused += 1
                 return None
-            gw = self.gateways[gateway_id] = Gateway(gateway_id)
+            led = self.restored.pop(gateway_id, None) or GatewayLedger()
+            gw = self.gateways[gateway_id] = Gateway(gateway_id, ledger=led)
         return gw
+
+    def ledgers(self) -> dict[str, GatewayLedger]:
+        """Every ledger to keep across a restart: the gateways seen, then the restored ones not seen in this run
+        (a gateway that stayed away keeps its ledger), at most :data:`MAX_GATEWAYS`."""
+        out = {gw_id: gw.ledger for gw_id, gw in self.gateways.items()}
+        for gw_id, led in self.restored.items():
+            if len(out) >= MAX_GATEWAYS:
+                break
+            out.setdefault(gw_id, led)
+        return out
 
     def tick(self, now_s: float) -> None:
         """Close every gateway's rate window that is over."""

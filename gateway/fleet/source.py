@@ -94,6 +94,8 @@ class FleetSource:
         self._health: dict[str, tuple[str, str | None]] = {}
         self._waiting: dict[str, asyncio.Future[Result]] = {}
         self.bad_input = 0
+        self.offers = 0
+        """Readings offered to the ledgers (the ledger store writes them when this moved)."""
         metrics.describe("sensorcast_fleet_bad_messages_total", "counter", "Malformed MQTT messages skipped")
         metrics.describe("sensorcast_fleet_duplicates_total", "counter", "QoS 1 re-deliveries dropped")
         metrics.describe("sensorcast_fleet_gateways_online", "gauge", "Gateways online (Last Will)")
@@ -193,6 +195,7 @@ class FleetSource:
         up = decode_data(payload, fmt, gw.id, boot)
         origin_boot = up.boot or gw.boot or "?"
         verdict = gw.ledger.offer(origin_boot, t.item, up.seq, up.prev)
+        self.offers += 1
         if not verdict.deliver:
             return
         name = f"{gw.id}/{t.item}"

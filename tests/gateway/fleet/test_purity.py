@@ -12,6 +12,7 @@ PURE = (
     "gateway.fleet.registry",
     "gateway.fleet.origin",
     "gateway.fleet.config",
+    "gateway.fleet.ledger_file",
 )
 _PROBE = """
 import json, sys, time

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgpack
 
 from gateway.fleet import registry as R
+from gateway.fleet.ledger import GatewayLedger
 from gateway.fleet.registry import Registry, encode_fleet
 
 
@@ -42,3 +43,27 @@ def test_fleet_frame_with_and_without_the_catalogue() -> None:
     assert msgpack.unpackb(encode_fleet([{"id": "g"}])) == {"t": "fleet", "gateways": [{"id": "g"}]}
     frame = msgpack.unpackb(encode_fleet([], {"sensors": [1], "actuators": [2], "rules": []}))
     assert frame == {"t": "fleet", "gateways": [], "sensors": [1], "actuators": [2]}
+
+
+def test_restored_ledgers_join_their_gateway_when_it_is_heard_from_and_are_kept_until_then() -> None:
+    """A restored ledger is not listed until its gateway is heard from, then becomes that gateway's ledger;
+    ledgers() gives the seen gateways' ledgers then the restored ones still unseen, at most MAX_GATEWAYS."""
+    led_a, led_b = GatewayLedger(), GatewayLedger()
+    led_a.offer("b", "s", 5, 4)
+    reg = Registry()
+    reg.restore({"a": led_a, "b": led_b})
+    assert reg.listing() == []
+    gw_c, gw_a = reg.get("c"), reg.get("a")
+    assert gw_a is not None and gw_a.ledger is led_a and gw_c is not None
+    assert reg.ledgers() == {"c": gw_c.ledger, "a": led_a, "b": led_b}
+    assert [g["id"] for g in reg.listing()] == ["a", "c"]
+
+
+def test_restored_ledgers_never_take_the_file_past_max_gateways() -> None:
+    """More restored ledgers than MAX_GATEWAYS are cut at it, and seen plus unseen ones stay within it."""
+    reg = Registry()
+    reg.restore({f"r{i}": GatewayLedger() for i in range(R.MAX_GATEWAYS + 1)})
+    assert len(reg.restored) == R.MAX_GATEWAYS
+    reg.get("new")
+    ledgers = reg.ledgers()
+    assert len(ledgers) == R.MAX_GATEWAYS and list(ledgers)[:2] == ["new", "r0"]

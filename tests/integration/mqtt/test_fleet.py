@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -32,8 +34,10 @@ pytestmark = pytest.mark.mqtt
 
 @contextlib.asynccontextmanager
 async def fleet(url: str, **sections: Any) -> AsyncIterator[FleetApp]:
-    """A fleet (in process) reading the broker at ``url``."""
-    cfg = make_config(gateway={"id": "fleet"}, **sections)
+    """A fleet (in process) reading the broker at ``url``, with its own data directory (its ledgers and
+    history: one test's gateways must not be another's restored ledgers)."""
+    data_dir = tempfile.mkdtemp(prefix="fleet-", dir=os.environ.get("SENSORCAST_DATA_DIR"))
+    cfg = make_config(gateway={"id": "fleet", "data_dir": data_dir}, **sections)
     mq = config_from_url(url)
     async with FleetApp(cfg, mq) as app:
         yield app

@@ -45,8 +45,9 @@ async def test_readings_published_while_the_fleet_is_down_arrive_once(
     broker: Mosquitto, tmp_path: Path, protocol: str
 ) -> None:
     """Two real gateways (JSON and msgpack payloads) publish throughout; the fleet runs, stops for 2 s and starts
-    again with the same config: what its hub delivered across both runs is, per sensor, exactly the sequence of
-    readings a plain subscriber saw from the fleet's first reading on (none lost while it was down, none twice)."""
+    again with the same config (and data directory, where its ledgers are kept): what its hub delivered across
+    both runs is, per sensor, exactly the sequence of readings a plain subscriber saw from the fleet's first
+    reading on (none lost while it was down, none twice)."""
     sub = Subscriber(broker.port, ["sensorcast/+/+/data"], client_id="plain").start()
     gws = [
         spawn_gateway(gateway_config(tmp_path, "g1", broker.port)),
@@ -58,7 +59,7 @@ async def test_readings_published_while_the_fleet_is_down_arrive_once(
         got.extend((r[3], r[2]) for r in batch if r[3].endswith("/wave"))
 
     mq = dataclasses.replace(config_from_url(broker.url), protocol=protocol)
-    cfg = make_config(gateway={"id": "fleet"})
+    cfg = make_config(gateway={"id": "fleet", "data_dir": str(tmp_path / "fleet-data")})
     try:
         for run in range(2):
             app = FleetApp(cfg, mq)
