@@ -160,6 +160,15 @@ class HistoryReader:
             if f not in known:
                 raise UnknownField(sensor, f, sorted(known))
 
+    def first_fields(self, sensor: str, tier: str, from_ns: int, to_ns: int) -> list[str]:
+        """The field names of ``sensor``'s first ``tier`` chunk overlapping [from_ns, to_ns) (the columns a raw
+        export without ``fields`` writes), else of its ``fields`` table; [] when it has neither."""
+        with self._conn() as conn:
+            for ts, cols in self._blobs(conn, sensor, tier, from_ns, to_ns):
+                if ts:
+                    return list(cols)
+            return [r[0] for r in conn.execute("SELECT field FROM fields WHERE sensor = ?", (sensor,))]
+
     def units(self, sensor: str) -> dict[str, str]:
         """Field -> unit of ``sensor`` as recorded."""
         with self._conn() as conn:

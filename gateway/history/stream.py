@@ -51,6 +51,10 @@ def plan_history(
         return None
     if fields:
         reader.check_fields(sensor, fields, from_ns, to_ns)
+    elif choice.bucket_ns:
+        # Buckets are read a page (MAX_POINTS buckets) at a time, and a page before the data starts names no
+        # field: pin the columns now, so the header written first names the columns of every later page.
+        fields = reader.first_fields(sensor, choice.tier, from_ns, to_ns)
     return HistoryPlan(sensor, tuple(fields), from_ns, to_ns, choice, reader.units(sensor))
 
 

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from gateway.cli.history import export
+from gateway.history.export import iso_utc
 from gateway.history.reader import HistoryReader
 from gateway.history.stream import plan_history, write_history
 from tests.gateway.history.test_store import T0, S, feed, store
@@ -74,3 +75,32 @@ def test_an_unknown_sensor_is_no_plan(tmp_path: Path) -> None:
     """Planning an export of a sensor without history gives None (before any byte is written)."""
     reader = _pruned_raw(tmp_path / "h.db")
     assert plan_history(reader, "nope", [], T0, T0 + S) is None
+
+
+def test_a_period_export_starting_long_before_the_data_names_every_field(tmp_path: Path) -> None:
+    """No --fields and a range whose first page of buckets (MAX_POINTS of them) holds no data: the CSV header and
+    the JSON ``fields`` still name the sensor's fields, in the columns the rows are written in."""
+    path = tmp_path / "h.db"
+    st = store(path, policies={"env": "raw"})
+    feed(st, "env", range(3))
+    st.commit()
+    reader = HistoryReader(path)
+    plan = plan_history(reader, "env", [], T0 - 3 * 3600 * S, T0 + 10 * S, period_ns=S)
+    assert plan is not None
+    csv_out, json_out = io.StringIO(), io.StringIO()
+    write_history(reader, plan, "csv", csv_out)
+    write_history(reader, plan, "json", json_out)
+    doc = json.loads(json_out.getvalue())
+    table = list(csv.reader(io.StringIO(csv_out.getvalue())))
+    assert table[0] == ["time_utc", "ts_ns"] + [
+        f"{f} {s}" for f in ("v", "on") for s in ("n", "min", "max", "mean", "last")
+    ]
+    assert [r[:7] for r in table[1:]] == [
+        [iso_utc(T0 + s * S), str(T0 + s * S), "1", str(s * 10), str(s * 10), str(s * 10.0), str(s * 10)]
+        for s in range(3)
+    ]
+    assert (doc["fields"], doc["units"], [r[0] for r in doc["rows"]]) == (
+        ["v", "on"],
+        {"v": "", "on": ""},
+        [T0, T0 + S, T0 + 2 * S],
+    )
