@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -72,7 +73,21 @@ def main(args: argparse.Namespace) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except FileNotFoundError:
-        print(f"no history database at {path}", file=sys.stderr)
+        if path.is_dir():
+            print(
+                f"history: {path} is a directory: expected the database file (history.db in it?)",
+                file=sys.stderr,
+            )
+        else:
+            print(f"no history database at {path}", file=sys.stderr)
+        return 1
+    except (
+        sqlite3.OperationalError
+    ) as exc:  # locked past the busy timeout, an I/O error: not "not a database"
+        print(f"history: {path}: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as exc:  # --db at a text file, a truncated copy: sqlite's words, one line
+        print(f"history: {path}: not a sensorcast history database ({exc})", file=sys.stderr)
         return 1
     except (ExportError, UnknownField) as exc:
         print(f"history export: {exc}", file=sys.stderr)

@@ -101,3 +101,34 @@ def test_a_reader_closing_the_pipe_early_is_no_traceback(db: Path) -> None:
     proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, timeout=scaled(30))
     assert proc.stdout == b"time_utc,t"
     assert b"Traceback" not in proc.stderr and b"BrokenPipe" not in proc.stderr
+
+
+@pytest.mark.parametrize("action", [["info"], ["export", "--sensor", "env", "--from", "0"]])
+def test_a_file_that_is_not_a_database_is_one_line(tmp_path: Path, action: list[str]) -> None:
+    """--db pointing at a text file: exit 1 and one line naming the file and what was expected, no traceback."""
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a database\n" * 100)
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "history", "--db", str(bad), *action],
+        capture_output=True,
+        timeout=scaled(30),
+    )
+    assert (done.returncode, done.stdout, done.stderr.decode()) == (
+        1,
+        b"",
+        f"history: {bad}: not a sensorcast history database (file is not a database)\n",
+    )
+
+
+def test_a_directory_as_db_names_the_file_expected(tmp_path: Path) -> None:
+    """--db pointing at the data directory: exit 1 and one line saying it is a directory and which file is meant."""
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "history", "--db", str(tmp_path), "info"],
+        capture_output=True,
+        timeout=scaled(30),
+    )
+    assert (done.returncode, done.stdout, done.stderr.decode()) == (
+        1,
+        b"",
+        f"history: {tmp_path} is a directory: expected the database file (history.db in it?)\n",
+    )
