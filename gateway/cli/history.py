@@ -149,6 +149,12 @@ def export(reader: HistoryReader, args: argparse.Namespace, out: TextIO) -> int:
 def export_events(
     reader: HistoryReader, sensor: str | None, from_ns: int, to_ns: int, fmt: str, out: TextIO
 ) -> int:
-    """Stream the stored rule events (of ``sensor``, or all) page by page, oldest first."""
+    """Stream the stored rule events (of ``sensor``, or all) page by page, oldest first. A ``sensor`` with
+    neither readings nor events stored (a typo) is an error naming those that have some, not an empty file."""
+    if sensor is not None:
+        known = reader.sensor_names(with_events=True)
+        if sensor not in known:
+            print(unknown_sensor(sensor, known), file=sys.stderr)
+            return 1
     write_events(reader, sensor, from_ns, to_ns, fmt, out)
     return 0

@@ -116,16 +116,17 @@ class HistoryReader:
         out.sort(key=lambda d: (d["sensor"], TIERS.index(d["tier"]) if d["tier"] in TIERS else 99))
         return out
 
-    def sensor_names(self) -> list[str]:
-        """The sensors with stored readings, sorted (an unknown-sensor error lists them)."""
+    def sensor_names(self, *, with_events: bool = False) -> list[str]:
+        """The sensors with stored readings (``with_events``: or rule events), sorted (an unknown-sensor error
+        lists them)."""
+        where = "" if with_events else " WHERE tier != ?"
+        args = () if with_events else (EVENT_TIER,)
         with self._conn() as conn:
             return sorted(
                 {
                     name
                     for table in ("chunks", "journal")
-                    for (name,) in conn.execute(
-                        f"SELECT DISTINCT sensor FROM {table} WHERE tier != ?", (EVENT_TIER,)
-                    )
+                    for (name,) in conn.execute(f"SELECT DISTINCT sensor FROM {table}{where}", args)
                 }
             )
 

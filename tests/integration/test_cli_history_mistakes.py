@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -131,4 +132,32 @@ def test_a_directory_as_db_names_the_file_expected(tmp_path: Path) -> None:
         1,
         b"",
         f"history: {tmp_path} is a directory: expected the database file (history.db in it?)\n",
+    )
+
+
+def test_events_of_a_misspelt_sensor_are_an_error_not_an_empty_file(tmp_path: Path) -> None:
+    """export --events --sensor with a typo: exit 1 naming the sensors that have readings or events, nothing on
+    stdout; a sensor with events only (its readings not kept) is still exported."""
+    from gateway.history.store import HistoryStore
+
+    path = tmp_path / "ev.db"
+    st = HistoryStore(path, policies={"door": "off"})
+    st._open()
+    t0 = T0_S * 10**9
+    st.on_batch([(1, 0, t0, "env", {"t": 20}, 0)])
+    st.on_event(
+        {"rule": "open", "sensor": "door", "field": "open", "state": "active", "ts": t0, "value": True}
+    )
+    st.commit(final=True)
+    typo = export(path, "--events", "--sensor", "dor", "--from", "0")
+    door = export(path, "--events", "--sensor", "door", "--from", "0", "--format", "json")
+    assert (typo.returncode, typo.stdout, typo.stderr.decode()) == (
+        1,
+        b"",
+        "no history for sensor 'dor' (sensors with history: door, env)\n",
+    )
+    assert (door.returncode, [e["rule"] for e in json.loads(door.stdout)["events"]], door.stderr) == (
+        0,
+        ["open"],
+        b"",
     )
