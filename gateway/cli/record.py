@@ -43,6 +43,31 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+PROGRESS_INTERVAL_S = 60.0
+"""How often a recording prints where it stands: often enough to see a long one is alive, rare enough for a log."""
+
+
+def span_text(seconds: float) -> str:
+    """A duration as a person reads it: ``1.5 s``, ``10 min``, ``2 h``, ``2.5 h``."""
+    if seconds < 120:
+        return f"{seconds:g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g} h"
+
+
+def start_line(sensors: int, out: str, duration_s: float | None) -> str:
+    """What ``record`` says it is about to do; the length in words, so ``--duration 10`` shows it means 10 s."""
+    until = f"for {span_text(duration_s)}, or until" if duration_s else "until"
+    return f"Recording {sensors} sensors to {out} {until} Ctrl-C / SIGTERM"
+
+
+def progress_line(elapsed_s: float, duration_s: float | None, records: int, size_bytes: int) -> str:
+    """One line every :data:`PROGRESS_INTERVAL_S` on a long recording: time so far (of the total) and size."""
+    of = f" of {span_text(duration_s)}" if duration_s else ""
+    return f"recording: {span_text(round(elapsed_s))}{of}, {records} transactions, {size_bytes / 1e6:.1f} MB"
+
+
 def parse_size_mb(text: str) -> float:
     """``--max-mb``'s argparse type: a size in MB above 0.
 
@@ -102,7 +127,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="capture file to write (.scap); never an existing one",
     )
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    p.add_argument("--duration", type=parse_duration, metavar="T", help="stop after T (30s, 10m, 2h)")
+    p.add_argument(
+        "--duration",
+        type=parse_duration,
+        metavar="T",
+        help="stop after T (30s, 10m, 2h; a bare number is seconds)",
+    )
     p.add_argument(
         "--sensors", type=parse_sensor_ids, metavar="A,B", help="record (and run) only these sensors"
     )
@@ -169,13 +199,23 @@ async def record(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, app.stop)
     timer = loop.call_later(duration_s, app.stop) if duration_s else None
+    started = loop.time()
+
+    def progress() -> None:
+        nonlocal ticker
+        line = progress_line(loop.time() - started, duration_s, writer.records, writer.bytes_written)
+        print(line, flush=True)
+        ticker = loop.call_later(PROGRESS_INTERVAL_S, progress)
+
+    ticker = loop.call_later(PROGRESS_INTERVAL_S, progress)
     try:
         async with app:
-            print(f"Recording {len(recorded)} sensors to {out}", flush=True)
+            print(start_line(len(recorded), out, duration_s), flush=True)
             print(f"Dashboard: {app.http_url}", flush=True)
             print(f"WebSocket: {app.url}", flush=True)
             await app.wait_closed()
     finally:
+        ticker.cancel()
         if timer is not None:
             timer.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):

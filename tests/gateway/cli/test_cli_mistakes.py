@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli.record import out_problem
+from gateway.cli.record import out_problem, progress_line, start_line
 from tests.conftest import scaled
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -331,3 +331,33 @@ def test_one_ctrl_c_at_any_moment_of_start_up_stops_quietly(tmp_path: Path) -> N
             how = f"exit {proc.returncode}: {err[-300:]}"
         outcomes.append((delay_s, how if "Traceback" not in err else f"traceback: {err[-600:]}"))
     assert [o for o in outcomes if o[1] not in ("interrupted", "stopped")] == []
+
+
+def test_record_says_how_long_it_will_record(tmp_path: Path) -> None:
+    """`record --duration 2` (no unit: seconds) says "for 2 s" at start, so a user who meant minutes sees it."""
+    done = sensorcast(
+        tmp_path, "record", "--out", "x.scap", "--sensors", "env", "--duration", "2", "--port", "0"
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [line for line in done.stdout.splitlines() if line.startswith(("Recording", "Recorded"))][:1] == [
+        "Recording 1 sensors to x.scap for 2 s, or until Ctrl-C / SIGTERM"
+    ]
+
+
+def test_record_start_and_progress_lines() -> None:
+    """The start line names the length in words (or "until Ctrl-C"); the progress line the time of the total."""
+    assert [
+        start_line(3, "a.scap", None),
+        start_line(3, "a.scap", 600.0),
+        start_line(3, "a.scap", 0.5),
+        start_line(3, "a.scap", 9000.0),
+        progress_line(60.2, 600.0, 1234, 2_500_000),
+        progress_line(7200.4, None, 5, 0),
+    ] == [
+        "Recording 3 sensors to a.scap until Ctrl-C / SIGTERM",
+        "Recording 3 sensors to a.scap for 10 min, or until Ctrl-C / SIGTERM",
+        "Recording 3 sensors to a.scap for 0.5 s, or until Ctrl-C / SIGTERM",
+        "Recording 3 sensors to a.scap for 2.5 h, or until Ctrl-C / SIGTERM",
+        "recording: 60 s of 10 min, 1234 transactions, 2.5 MB",
+        "recording: 2 h, 5 transactions, 0.0 MB",
+    ]
