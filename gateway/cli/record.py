@@ -200,6 +200,7 @@ async def record(
         loop.add_signal_handler(sig, app.stop)
     timer = loop.call_later(duration_s, app.stop) if duration_s else None
     started = loop.time()
+    ticker: asyncio.TimerHandle | None = None
 
     def progress() -> None:
         nonlocal ticker
@@ -215,7 +216,8 @@ async def record(
             print(f"WebSocket: {app.url}", flush=True)
             await app.wait_closed()
     finally:
-        ticker.cancel()
+        if ticker is not None:
+            ticker.cancel()
         if timer is not None:
             timer.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):
