@@ -30,7 +30,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config", type=Path, help=f"config (default {DEFAULT_CONFIG} when it exists, else the demo's)"
     )
-    p.add_argument("--db", type=Path, help="the database file (default: from the config)")
+    p.add_argument(
+        "--db",
+        type=Path,
+        help="the database file (default: from the config; a config with a [fleet] url: the fleet's)",
+    )
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     sub.add_parser("info", help="size, tiers, oldest/newest per sensor, write estimate")
     ex = sub.add_parser("export", help="write one sensor's history (or the rule events) to stdout")
@@ -54,6 +58,8 @@ def _db_path(args: argparse.Namespace) -> Path:
         return Path(args.db)
     cfg_path = args.config or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     cfg = load_config(cfg_path) if cfg_path is not None else parse_config({})
+    if cfg.fleet.url:  # a fleet's config (a gateway ignores [fleet]): the fleet's own database
+        return cfg.history.fleet_db_path(cfg.gateway.data_dir, cfg.gateway.id)
     return cfg.history.db_path(cfg.gateway.data_dir)
 
 

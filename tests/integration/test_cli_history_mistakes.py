@@ -161,3 +161,30 @@ def test_events_of_a_misspelt_sensor_are_an_error_not_an_empty_file(tmp_path: Pa
         ["open"],
         b"",
     )
+
+
+def test_history_with_a_fleet_config_reads_the_fleets_database(tmp_path: Path) -> None:
+    """`history --config fleet.toml info` reads <data_dir>/fleet-<id>/history.db, where `sensorcast fleet` keeps
+    its history (docs/fleet.md), not the history.db a gateway would keep in that data directory."""
+    from gateway.history.store import HistoryStore
+
+    (tmp_path / "fleet.toml").write_text(
+        f'[gateway]\nid = "hq"\ndata_dir = "{tmp_path}"\n\n[fleet]\nurl = "mqtt://127.0.0.1:1883"\n'
+    )
+    (tmp_path / "fleet-hq").mkdir()
+    st = HistoryStore(tmp_path / "fleet-hq" / "history.db")
+    st._open()
+    st.on_batch([(1, 0, T0_S * 10**9, "pi1/env", {"t": 20}, 0)])
+    st.commit(final=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "history", "--config", str(tmp_path / "fleet.toml"), "info"],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
+    assert (done.returncode, done.stderr, done.stdout.splitlines()[0].split(" (")[0]) == (
+        0,
+        "",
+        f"database: {tmp_path / 'fleet-hq' / 'history.db'}",
+    )
+    assert "pi1/env" in done.stdout
