@@ -44,7 +44,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     ex.add_argument("--fields", default="", help="comma-separated (default: all)")
     ex.add_argument(
-        "--from", dest="from_", required=True, help="ISO-8601 (UTC unless an offset) or epoch seconds"
+        "--from",
+        dest="from_",
+        metavar="FROM",
+        required=True,
+        help="ISO-8601 (UTC unless an offset) or epoch seconds",
     )
     ex.add_argument("--to", help="ISO-8601 or epoch seconds (default: now)")
     ex.add_argument(
@@ -112,10 +116,10 @@ def info(reader: HistoryReader, out: TextIO) -> int:
     if not rows:
         print("empty", file=out)
         return 0
-    print(f"{'sensor':<16} {'tier':<4} {'rows':>10}  {'oldest (UTC)':<20} {'newest (UTC)':<20}", file=out)
+    print(f"{'sensor':<16} {'tier':<5} {'rows':>10}  {'oldest (UTC)':<20} {'newest (UTC)':<20}", file=out)
     for d in rows:
         print(
-            f"{d['sensor']:<16} {d['tier']:<4} {d['rows']:>10}  {iso_utc(d['oldest_ns'])[:19]:<20}"
+            f"{d['sensor']:<16} {d['tier']:<5} {d['rows']:>10}  {iso_utc(d['oldest_ns'])[:19]:<20}"
             f" {iso_utc(d['newest_ns'])[:19]:<20}",
             file=out,
         )
