@@ -79,6 +79,11 @@ def main(args: argparse.Namespace) -> int:
         if args.action == "info":
             return info(reader, sys.stdout)
         return export(reader, args, sys.stdout)
+    except KeyboardInterrupt:  # Ctrl-C mid-export: stdout may be a file the user keeps; say it is cut short
+        if args.action != "export":
+            raise
+        print("history export: interrupted: what was written so far is incomplete", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `| head`: the reader has what it wanted; no traceback, no flush error at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

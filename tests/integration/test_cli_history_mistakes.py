@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -188,3 +190,27 @@ def test_history_with_a_fleet_config_reads_the_fleets_database(tmp_path: Path) -
         f"database: {tmp_path / 'fleet-hq' / 'history.db'}",
     )
     assert "pi1/env" in done.stdout
+
+
+def test_ctrl_c_mid_export_says_the_output_is_incomplete(db: Path) -> None:
+    """SIGINT while the export writes (blocked on a full pipe): exit 130 and one line saying what was written is
+    incomplete, no traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "history", "--db", str(db), "export", "--sensor", "env", "--from", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        first = proc.stdout.read(10) if proc.stdout else b""  # it has started writing; the rest fills the pipe
+        time.sleep(scaled(1.0))
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=scaled(30))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (first, proc.returncode, err.decode()) == (
+        b"time_utc,t",
+        130,
+        "history export: interrupted: what was written so far is incomplete\n",
+    )
