@@ -196,12 +196,26 @@ def test_ctrl_c_mid_export_says_the_output_is_incomplete(db: Path) -> None:
     """SIGINT while the export writes (blocked on a full pipe): exit 130 and one line saying what was written is
     incomplete, no traceback."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "history", "--db", str(db), "export", "--sensor", "env", "--from", "0"],
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "history",
+            "--db",
+            str(db),
+            "export",
+            "--sensor",
+            "env",
+            "--from",
+            "0",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
-        first = proc.stdout.read(10) if proc.stdout else b""  # it has started writing; the rest fills the pipe
+        first = (
+            proc.stdout.read(10) if proc.stdout else b""
+        )  # it has started writing; the rest fills the pipe
         time.sleep(scaled(1.0))
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=scaled(30))
