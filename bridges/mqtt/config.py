@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from gateway.protocol.credentials import credential_path, is_credential
 from sensors.errors import ConfigError
+from sensors.spec import did_you_mean
 
 TOPIC_PART_RE = re.compile(r"^[^#+\x00-\x1f/][^#+\x00-\x1f]*\Z")
 PAYLOADS = ("json", "msgpack")
@@ -220,7 +221,10 @@ def _parse(table: Mapping[str, Any], file: str | None) -> MqttConfig | None:
         raise ConfigError("mqtt", "expected a table")
     for key in table:
         if key not in _KNOWN:
-            raise ConfigError(f"mqtt.{key}", f"unknown key; known keys: {', '.join(sorted(_KNOWN))}")
+            raise ConfigError(
+                f"mqtt.{key}",
+                f"unknown key{did_you_mean(key, _KNOWN)}; known keys: {', '.join(sorted(_KNOWN))}",
+            )
     enabled = table.get("enabled", True)
     if not isinstance(enabled, bool):
         raise ConfigError("mqtt.enabled", f"expected true or false, got {enabled!r}")

@@ -291,3 +291,12 @@ def test_run_mqtt_flag_keeps_the_rules_of_the_config_file(tmp_path: Path) -> Non
     cmd_run.add_arguments(parser)
     cfg = cmd_run.prepare(parser.parse_args(["--config", str(path), "--mqtt", "mqtt://127.0.0.1:1999"]))
     assert ([r.id for r in cfg.rules], cfg.mqtt is not None) == (["hot"], True)
+
+
+def test_a_misspelt_key_suggests_the_known_one() -> None:
+    """`discovery_prefx`: the error suggests `discovery_prefix` (as [gateway], [[sensors]] and [fleet] do)."""
+    with pytest.raises(ConfigError) as err:
+        parse_mqtt_config({"discovery_prefx": "ha"}, "gw.toml")
+    assert str(err.value).split("; known keys:")[0] == (
+        "gw.toml: mqtt.discovery_prefx: unknown key (did you mean 'discovery_prefix'?)"
+    )
