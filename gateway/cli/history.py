@@ -16,7 +16,7 @@ from typing import TextIO
 
 from gateway.config import ConfigErrors, load_config, parse_config
 from gateway.history.errors import UnknownField, unknown_sensor
-from gateway.history.export import ExportError, iso_utc, parse_duration_ns, parse_time_ns
+from gateway.history.export import ExportError, iso_utc, parse_duration_ns, parse_fields, parse_time_ns
 from gateway.history.reader import HistoryReader
 from gateway.history.stream import plan_history, write_events, write_history
 
@@ -151,7 +151,7 @@ def export(reader: HistoryReader, args: argparse.Namespace, out: TextIO) -> int:
         return export_events(reader, args.sensor, from_ns, to_ns, args.format, out)
     if not args.sensor:
         raise ExportError("--sensor: required (or --events)")
-    fields = tuple(f for f in args.fields.split(",") if f)
+    fields = parse_fields(args.fields, "--fields")
     period = parse_duration_ns(args.period, "--period") if args.period else None
     plan = plan_history(reader, args.sensor, fields, from_ns, to_ns, period_ns=period)
     if plan is None:  # before any output: no half-written JSON

@@ -228,3 +228,15 @@ def test_ctrl_c_mid_export_says_the_output_is_incomplete(db: Path) -> None:
         130,
         "history export: interrupted: what was written so far is incomplete\n",
     )
+
+
+def test_fields_may_have_spaces_after_the_commas(db: Path) -> None:
+    """--fields "t, t" (a space after the comma, a field twice): the field once, as with --fields t."""
+    spaced = export(db, "--sensor", "env", "--fields", " t, t ", "--from", "0", "--to", str(T0_S + 2))
+    plain = export(db, "--sensor", "env", "--fields", "t", "--from", "0", "--to", str(T0_S + 2))
+    assert (spaced.returncode, spaced.stderr, spaced.stdout.decode().splitlines()) == (
+        0,
+        b"",
+        plain.stdout.decode().splitlines(),
+    )
+    assert plain.stdout.decode().splitlines()[0] == "time_utc,ts_ns,t (°C)"

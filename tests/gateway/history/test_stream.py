@@ -8,8 +8,10 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from gateway.cli.history import export
-from gateway.history.export import iso_utc
+from gateway.history.export import ExportError, iso_utc, parse_fields
 from gateway.history.reader import HistoryReader
 from gateway.history.stream import plan_history, write_history
 from tests.gateway.history.test_store import T0, S, feed, store
@@ -104,3 +106,20 @@ def test_a_period_export_starting_long_before_the_data_names_every_field(tmp_pat
         {"v": "", "on": ""},
         [T0, T0 + S, T0 + 2 * S],
     )
+
+
+def test_parse_fields_strips_spaces_drops_empties_and_repeats() -> None:
+    """The --fields / ?fields= list: spaces around names go, empty names and repeats too, order is kept; more
+    than 64 names is an error naming the key."""
+    assert [
+        parse_fields(""),
+        parse_fields(" a, b ,,a,c "),
+        parse_fields(",".join(f"f{i}" for i in range(64)))[-1],
+    ] == [
+        (),
+        ("a", "b", "c"),
+        "f63",
+    ]
+    with pytest.raises(ExportError) as err:
+        parse_fields(",".join(f"f{i}" for i in range(65)), "--fields")
+    assert str(err.value) == "--fields: at most 64"
