@@ -121,10 +121,11 @@ def info(reader: HistoryReader, out: TextIO) -> int:
     if not rows:
         print("empty", file=out)
         return 0
-    print(f"{'sensor':<16} {'tier':<5} {'rows':>10}  {'oldest (UTC)':<20} {'newest (UTC)':<20}", file=out)
+    w = max(16, *(len(d["sensor"]) for d in rows))  # a fleet's <gateway>/<sensor> names run longer
+    print(f"{'sensor':<{w}} {'tier':<5} {'rows':>10}  {'oldest (UTC)':<20} {'newest (UTC)':<20}", file=out)
     for d in rows:
         print(
-            f"{d['sensor']:<16} {d['tier']:<5} {d['rows']:>10}  {iso_utc(d['oldest_ns'])[:19]:<20}"
+            f"{d['sensor']:<{w}} {d['tier']:<5} {d['rows']:>10}  {iso_utc(d['oldest_ns'])[:19]:<20}"
             f" {iso_utc(d['newest_ns'])[:19]:<20}",
             file=out,
         )

@@ -55,3 +55,25 @@ def test_export_help_names_the_options_as_the_docs_do() -> None:
         False,
         True,
     )
+
+
+def test_the_info_table_widens_for_long_fleet_names(tmp_path: Path) -> None:
+    """A fleet's `<gateway>/<sensor>` names longer than the default column keep every row's columns in line."""
+    st = HistoryStore(tmp_path / "h.db", policies={"greenhouse-north/soil_moisture": "raw", "pi/env": "raw"})
+    st._open()
+    st.on_batch(
+        [(1, 0, T0, "greenhouse-north/soil_moisture", {"v": 1}, 0), (2, 0, T0, "pi/env", {"t": 20}, 0)]
+    )
+    st.commit(final=True)
+    out = io.StringIO()
+    assert info(HistoryReader(tmp_path / "h.db"), out) == 0
+    table = out.getvalue().splitlines()[1:-1]
+    assert [line.index(" 2026") + 1 for line in table[1:]] == [table[0].index("oldest")] * (len(table) - 1)
+    assert [line.split()[:2] for line in table[1:]] == [
+        ["greenhouse-north/soil_moisture", "raw"],
+        ["greenhouse-north/soil_moisture", "1m"],
+        ["greenhouse-north/soil_moisture", "1h"],
+        ["pi/env", "raw"],
+        ["pi/env", "1m"],
+        ["pi/env", "1h"],
+    ]
