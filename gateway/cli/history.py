@@ -11,6 +11,7 @@ import os
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -57,6 +58,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ex.add_argument("--format", choices=("csv", "json"), default="csv")
 
 
+PROGRESS_INTERVAL_S = 2.0
+"""How often a long export to a terminal's stderr says how far it is (a year of raw rows takes minutes)."""
+
+
+class ExportProgress:
+    """``history export: 1,234,567 rows`` on stderr, rewritten in place at most every ``interval_s``, and a last
+    line at the end; only when stderr is a terminal (a script's log gets nothing)."""
+
+    def __init__(self, err: TextIO, clock: Callable[[], float], interval_s: float | None = None) -> None:
+        self.err = err
+        self.clock = clock
+        self.interval_s = PROGRESS_INTERVAL_S if interval_s is None else interval_s
+        self.next_s = clock() + self.interval_s
+        self.shown = False
+
+    def __call__(self, rows: int) -> None:
+        """After a page: show the count when ``interval_s`` has passed since the last time."""
+        now = self.clock()
+        if now >= self.next_s:
+            self.next_s = now + self.interval_s
+            self.shown = True
+            self.err.write(f"\rhistory export: {rows:,} rows")
+            self.err.flush()
+
+    def done(self, rows: int) -> None:
+        """The total, ending the line (only after a progress line: a short export stays quiet)."""
+        if self.shown:
+            self.err.write(f"\rhistory export: {rows:,} rows, done\n")
+            self.err.flush()
+
+
 def _db_path(args: argparse.Namespace) -> Path:
     if args.db is not None:
         return Path(args.db)
@@ -82,7 +114,8 @@ def main(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # Ctrl-C mid-export: stdout may be a file the user keeps; say it is cut short
         if args.action != "export":
             raise
-        print("history export: interrupted: what was written so far is incomplete", file=sys.stderr)
+        start = "\n" if sys.stderr.isatty() else ""  # below a progress line, not at its end
+        print(f"{start}history export: interrupted: what was written so far is incomplete", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `| head`: the reader has what it wanted; no traceback, no flush error at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -158,7 +191,10 @@ def export(reader: HistoryReader, args: argparse.Namespace, out: TextIO) -> int:
     if plan is None:  # before any output: no half-written JSON
         print(unknown_sensor(args.sensor, reader.sensor_names()), file=sys.stderr)
         return 1
-    write_history(reader, plan, args.format, out)
+    progress = ExportProgress(sys.stderr, time.monotonic) if sys.stderr.isatty() else None
+    n = write_history(reader, plan, args.format, out, progress)
+    if progress is not None:
+        progress.done(n)
     return 0
 
 

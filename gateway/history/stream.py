@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -87,9 +87,16 @@ def _pages(reader: HistoryReader, plan: HistoryPlan) -> Iterator[tuple[list[str]
         cursor = result.next_ns
 
 
-def write_history(reader: HistoryReader, plan: HistoryPlan, fmt: str, out: TextIO) -> int:
+def write_history(
+    reader: HistoryReader,
+    plan: HistoryPlan,
+    fmt: str,
+    out: TextIO,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Write the whole export as CSV (header row with units, RFC 4180) or as one JSON document
-    ``{"sensor","tier","bucket_ns","fields","units","rows","next":null}``. Returns the number of rows."""
+    ``{"sensor","tier","bucket_ns","fields","units","rows","next":null}``. Returns the number of rows.
+    ``progress(rows so far)`` is called after each page (a chunk of raw rows, or a page of buckets)."""
     names, pages = _peek(_pages(reader, plan))
     names = names or list(plan.fields)
     bucket_ns = plan.choice.bucket_ns
@@ -101,6 +108,8 @@ def write_history(reader: HistoryReader, plan: HistoryPlan, fmt: str, out: TextI
             for row in csv_rows(rows, bucket_ns):
                 writer.writerow(row)
                 n += 1
+            if progress is not None:
+                progress(n)
         return n
     head = {
         "sensor": plan.sensor,
@@ -115,6 +124,8 @@ def write_history(reader: HistoryReader, plan: HistoryPlan, fmt: str, out: TextI
         for row in rows:
             out.write(("," if n else "") + dumps(list(row)))
             n += 1
+        if progress is not None:
+            progress(n)
     out.write('],"next":null}\n')
     return n
 

@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.cli.history import info
+import pytest
+
+import gateway.cli.history as history_cli
+from gateway.cli.dispatch import build_parser
+from gateway.cli.history import ExportProgress, info
 from gateway.history.reader import HistoryReader
 from gateway.history.store import HistoryStore
 from tests.conftest import scaled
@@ -77,3 +81,55 @@ def test_the_info_table_widens_for_long_fleet_names(tmp_path: Path) -> None:
         ["pi/env", "1m"],
         ["pi/env", "1h"],
     ]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_export_progress_shows_at_most_every_interval_and_ends_the_line() -> None:
+    """Pages at 0, 1, 2.5, 3, 5 s with a 2 s interval: the count at 2.5 s and 5 s, then the total and a newline;
+    an export that never reached the interval writes nothing."""
+    clock = iter([0.0, 1.0, 2.5, 3.0, 5.0])
+    err = io.StringIO()
+    progress = ExportProgress(err, lambda: next(clock), interval_s=2.0)
+    for rows in (1000, 2000, 3000, 4000):
+        progress(rows)
+    progress.done(4500)
+    quiet_err = io.StringIO()
+    quiet = ExportProgress(quiet_err, lambda: 0.0, interval_s=2.0)
+    quiet(10)
+    quiet.done(10)
+    assert (err.getvalue().split("\r"), quiet_err.getvalue()) == (
+        [
+            "",
+            "history export: 2,000 rows",
+            "history export: 4,000 rows",
+            "history export: 4,500 rows, done\n",
+        ],
+        "",
+    )
+
+
+def test_an_export_to_a_terminal_reports_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`history export > file` with stderr on a terminal: progress lines on stderr, the rows in the file only."""
+    st = HistoryStore(tmp_path / "h.db", policies={"env": "raw"})
+    st._open()
+    st.on_batch([(i + 1, 0, T0 + i * 10**9, "env", {"t": i}, 0) for i in range(3000)])
+    st.commit(final=True)
+    monkeypatch.setattr(history_cli, "PROGRESS_INTERVAL_S", 0.0)
+    err, out = _Terminal(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    args = build_parser("history").parse_args(
+        ["history", "--db", str(tmp_path / "h.db"), "export", "--sensor", "env", "--from", "0"]
+    )
+    monkeypatch.setattr(sys, "stdout", out)
+    assert history_cli.main(args) == 0
+    lines = err.getvalue().split("\r")
+    assert (lines[0], lines[-1], all(x.startswith("history export: ") for x in lines[1:])) == (
+        "",
+        "history export: 3,000 rows, done\n",
+        True,
+    )
+    assert len(out.getvalue().splitlines()) == 3001
