@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from gateway.history.errors import echo
+from gateway.history.errors import MAX_ECHO_CHARS, echo
 from gateway.history.reader import HistoryResult
 
 MAX_HTTP_ROWS = 50_000
@@ -98,8 +98,21 @@ class ExportRequest:
     format: str
 
 
+HISTORY_PARAMS = ("sensor", "fields", "from", "to", "period", "points", "format")
+"""The query keys ``/api/history`` knows (the paged fallback's next link uses the same)."""
+
+
 def parse_export(params: Mapping[str, Sequence[str]], now_ns: int) -> ExportRequest:
-    """Validate ``/api/history`` parameters (``to`` defaults to now, ``from`` to an hour before ``to``)."""
+    """Validate ``/api/history`` parameters (``to`` defaults to now, ``from`` to an hour before ``to``). An
+    unknown one is an error (``form=`` for ``from=`` must not quietly give the last hour)."""
+    for key in params:
+        if key not in HISTORY_PARAMS:
+            import difflib  # on a mistake only: difflib stays out of the running gateway
+
+            # two guesses: "form" is as close to "format" as to "from"
+            close = difflib.get_close_matches(key[:MAX_ECHO_CHARS], HISTORY_PARAMS, n=2)
+            hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+            raise ExportError(f"{echo(key)}: unknown parameter{hint}; known: {', '.join(HISTORY_PARAMS)}")
 
     def one(key: str) -> str | None:
         values = params.get(key)

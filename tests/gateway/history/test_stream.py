@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli.history import export
-from gateway.history.export import ExportError, iso_utc, parse_fields
+from gateway.history.export import ExportError, iso_utc, parse_export, parse_fields
 from gateway.history.reader import HistoryReader
 from gateway.history.stream import plan_history, write_history
 from tests.gateway.history.test_store import T0, S, feed, store
@@ -123,3 +123,19 @@ def test_parse_fields_strips_spaces_drops_empties_and_repeats() -> None:
     with pytest.raises(ExportError) as err:
         parse_fields(",".join(f"f{i}" for i in range(65)), "--fields")
     assert str(err.value) == "--fields: at most 64"
+
+
+def test_an_unknown_history_parameter_is_refused_naming_it() -> None:
+    """`/api/history?sensor=env&form=...` (a typo of from): 400 naming the key, the likely one and the known ones,
+    instead of the default last hour; as /api/events does. A long key is echoed cut short."""
+    messages = []
+    for params in ({"sensor": ["env"], "form": ["2026-12-01"]}, {"sensor": ["env"], "x" * 100: ["1"]}):
+        with pytest.raises(ExportError) as err:
+            parse_export(params, T0)
+        messages.append(str(err.value))
+    assert messages == [
+        "'form': unknown parameter (did you mean 'format' or 'from'?);"
+        " known: sensor, fields, from, to, period, points, format",
+        f"'{'x' * 40}...': unknown parameter; known: sensor, fields, from, to, period, points, format",
+    ]
+    assert parse_export({"sensor": ["env"], "from": ["0"], "to": ["1"]}, T0).to_ns == S
