@@ -322,7 +322,9 @@ class HistoryReader:
         limit: int,
     ) -> HistoryResult:
         bucket = choice.bucket_ns
-        end = min(to_ns, from_ns + bucket * limit)
+        # Pages end on the bucket grid: from an unaligned from_ns, the bucket a page boundary fell in would
+        # otherwise come out twice (one row per page, same time, half the readings each).
+        end = min(to_ns, (from_ns // bucket + limit) * bucket)
         raw = choice.tier == "raw"
         # A rollup row counts when its period overlaps the range; one that started earlier joins the first bucket.
         start = from_ns - TIER_PERIOD_NS[choice.tier] + 1 if not raw else from_ns
@@ -354,4 +356,23 @@ class HistoryReader:
         out = HistoryResult(choice.tier, bucket, names, [merged[t] for t in sorted(merged)])
         if end < to_ns:
             out.next_ns = end
+            if not per_field:  # an empty page: go on where the data goes on, not 10,000 empty buckets later
+                ahead = self._data_from(conn, sensor, choice.tier, end, to_ns)
+                out.next_ns = None if ahead is None else max(end, ahead // bucket * bucket)
         return out
+
+    def _data_from(
+        self, conn: sqlite3.Connection, sensor: str, tier: str, from_ns: int, to_ns: int
+    ) -> int | None:
+        """A lower bound of ``sensor``'s first ``tier`` row at or after ``from_ns`` (before ``to_ns``), from the
+        chunk index; None: there is none."""
+        found = [
+            t
+            for table in ("chunks", "journal")
+            for (t,) in conn.execute(
+                f"SELECT min(max(t0_ns, ?)) FROM {table} WHERE sensor = ? AND tier = ? AND t1_ns >= ? AND t0_ns < ?",
+                (from_ns, sensor, tier, from_ns, to_ns),
+            )
+            if t is not None
+        ]
+        return min(found) if found else None

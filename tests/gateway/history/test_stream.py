@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,3 +140,49 @@ def test_an_unknown_history_parameter_is_refused_naming_it() -> None:
         f"'{'x' * 40}...': unknown parameter; known: sensor, fields, from, to, period, points, format",
     ]
     assert parse_export({"sensor": ["env"], "from": ["0"], "to": ["1"]}, T0).to_ns == S
+
+
+class _CountingReader(HistoryReader):
+    """Counts the pages an export reads, and stops one that reads far more than its data needs."""
+
+    pages = 0
+
+    def query(self, *args: Any, **kw: Any) -> Any:
+        self.pages += 1
+        assert self.pages <= 20, "an export of a few hours of data read more than 20 pages"
+        return super().query(*args, **kw)
+
+
+def test_a_period_export_from_long_before_the_data_skips_the_empty_pages(tmp_path: Path) -> None:
+    """--from a year before the data, --period 1s (31.5 M buckets, 3,000 empty pages of 10,000): the export jumps
+    to where the data starts and reads a handful of pages, with the same rows as from the data's start."""
+    path = tmp_path / "h.db"
+    st = store(path, policies={"env": "raw"})
+    feed(st, "env", range(0, 12_000, 7))
+    st.commit()
+    reader = _CountingReader(path)
+    plan = plan_history(reader, "env", ["v"], T0 - 365 * DAY * S, T0 + 3 * 3600 * S + S // 2, period_ns=S)
+    near = plan_history(HistoryReader(path), "env", ["v"], T0, T0 + 3 * 3600 * S + S // 2, period_ns=S)
+    assert plan is not None and near is not None
+    far_out, near_out = io.StringIO(), io.StringIO()
+    n = write_history(reader, plan, "csv", far_out)
+    write_history(HistoryReader(path), near, "csv", near_out)
+    assert (n, far_out.getvalue()) == (len(range(0, 3 * 3600 + 1, 7)), near_out.getvalue())  # one a bucket
+    assert reader.pages <= 4
+
+
+def test_a_period_export_from_an_unaligned_time_writes_each_bucket_once(tmp_path: Path) -> None:
+    """--from half a second into a second, --period 1s, more than one page (10,000 buckets) of data: every
+    bucket is one row (a page boundary does not split the bucket it falls in into two rows with one time)."""
+    path = tmp_path / "h.db"
+    st = store(path, policies={"env": "raw"})
+    feed(st, "env", range(12_000), per_s=2)
+    st.commit()
+    reader = HistoryReader(path)
+    plan = plan_history(reader, "env", ["v"], T0 + S // 2, T0 + 12_000 * S, period_ns=S)
+    assert plan is not None
+    out = io.StringIO()
+    write_history(reader, plan, "csv", out)
+    rows = list(csv.reader(io.StringIO(out.getvalue())))[1:]
+    assert [int(r[1]) for r in rows] == [T0 + k * S for k in range(12_000)]
+    assert [int(r[2]) for r in rows] == [1] + [2] * 11_999
