@@ -182,6 +182,9 @@ def export(reader: HistoryReader, args: argparse.Namespace, out: TextIO) -> int:
             f"--from {args.from_} is not before --to {args.to or 'now'}: expected an earlier --from"
         )
     if args.events:
+        for option, given in (("--period", args.period), ("--fields", args.fields)):
+            if given:
+                raise ExportError(f"{option}: not with --events (events are exported whole)")
         return export_events(reader, args.sensor, from_ns, to_ns, args.format, out)
     if not args.sensor:
         raise ExportError("--sensor: required (or --events)")

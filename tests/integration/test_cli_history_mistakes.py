@@ -240,3 +240,15 @@ def test_fields_may_have_spaces_after_the_commas(db: Path) -> None:
         plain.stdout.decode().splitlines(),
     )
     assert plain.stdout.decode().splitlines()[0] == "time_utc,ts_ns,t (°C)"
+
+
+@pytest.mark.parametrize(("option", "value"), [("--period", "1m"), ("--fields", "t")])
+def test_events_with_a_readings_option_is_a_usage_error(db: Path, option: str, value: str) -> None:
+    """--events with --period or --fields (options of a readings export): exit 2 naming the option, not an
+    events file that quietly ignored it."""
+    done = export(db, "--events", option, value, "--from", "0")
+    assert (done.returncode, done.stdout, done.stderr.decode()) == (
+        2,
+        b"",
+        f"history export: {option}: not with --events (events are exported whole)\n",
+    )
