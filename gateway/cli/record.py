@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -209,8 +210,10 @@ async def record(
         ticker = loop.call_later(PROGRESS_INTERVAL_S, progress)
 
     ticker = loop.call_later(PROGRESS_INTERVAL_S, progress)
+    serving = False
     try:
         async with app:
+            serving = True
             print(start_line(len(recorded), out, duration_s), flush=True)
             print(f"Dashboard: {app.http_url}", flush=True)
             print(f"WebSocket: {app.url}", flush=True)
@@ -223,6 +226,11 @@ async def record(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         writer.close()
+        if (
+            not serving
+        ):  # the gateway never started (a busy port): a header-only file would only block a re-run
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(out)
     print(f"Recorded {writer.records} transactions, {writer.bytes_written} bytes, to {out}", flush=True)
     return 1 if app.failed else 0
 
@@ -254,7 +262,7 @@ def main(args: argparse.Namespace) -> int:
     except OSError as exc:
         message = listen_failure(exc, cfg.gateway.host, cfg.gateway.port)
         if message is not None:
-            print(f"sensorcast: {message}; {args.out} holds no recording", file=sys.stderr)
+            print(f"sensorcast: {message}; nothing was recorded ({args.out} not kept)", file=sys.stderr)
             return 1
         print(f"sensorcast: {exc}", file=sys.stderr)
         return 1

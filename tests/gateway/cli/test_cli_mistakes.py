@@ -361,3 +361,21 @@ def test_record_start_and_progress_lines() -> None:
         "recording: 60 s of 10 min, 1234 transactions, 2.5 MB",
         "recording: 2 h, 5 transactions, 0.0 MB",
     ]
+
+
+def test_a_recording_that_never_started_leaves_no_file(tmp_path: Path) -> None:
+    """record on a busy port: the one line says nothing was recorded, and no header-only file is left behind
+    (it would make the corrected command refuse with 'already exists')."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = str(held.getsockname()[1])
+        done = sensorcast(
+            tmp_path, "record", "--out", "x.scap", "--sensors", "env", "--host", "127.0.0.1", "--port", port
+        )
+    assert (done.returncode, done.stderr.splitlines()[-1], (tmp_path / "x.scap").exists()) == (
+        1,
+        f"sensorcast: port {port} on 127.0.0.1 is already in use (another sensorcast? use --port);"
+        " nothing was recorded (x.scap not kept)",
+        False,
+    )
