@@ -63,8 +63,11 @@ def start_line(sensors: int, out: str, duration_s: float | None) -> str:
     return f"Recording {sensors} sensors to {out} {until} Ctrl-C / SIGTERM"
 
 
-def progress_line(elapsed_s: float, duration_s: float | None, records: int, size_bytes: int) -> str:
-    """One line every :data:`PROGRESS_INTERVAL_S` on a long recording: time so far (of the total) and size."""
+def progress_line(elapsed_s: float, duration_s: float | None, records: int, size_bytes: int) -> str | None:
+    """One line every :data:`PROGRESS_INTERVAL_S` on a long recording: time so far (of the total) and size.
+    None in the last second of a ``--duration`` (the "Recorded ..." line follows at once)."""
+    if duration_s and elapsed_s > duration_s - 1:
+        return None
     of = f" of {span_text(duration_s)}" if duration_s else ""
     return f"recording: {span_text(round(elapsed_s))}{of}, {records} transactions, {size_bytes / 1e6:.1f} MB"
 
@@ -206,7 +209,8 @@ async def record(
     def progress() -> None:
         nonlocal ticker
         line = progress_line(loop.time() - started, duration_s, writer.records, writer.bytes_written)
-        print(line, flush=True)
+        if line is not None:
+            print(line, flush=True)
         ticker = loop.call_later(PROGRESS_INTERVAL_S, progress)
 
     ticker = loop.call_later(PROGRESS_INTERVAL_S, progress)

@@ -345,7 +345,8 @@ def test_record_says_how_long_it_will_record(tmp_path: Path) -> None:
 
 
 def test_record_start_and_progress_lines() -> None:
-    """The start line names the length in words (or "until Ctrl-C"); the progress line the time of the total."""
+    """The start line names the length in words (or "until Ctrl-C"); the progress line the time of the total,
+    and none in the last second of a --duration."""
     assert [
         start_line(3, "a.scap", None),
         start_line(3, "a.scap", 600.0),
@@ -353,6 +354,7 @@ def test_record_start_and_progress_lines() -> None:
         start_line(3, "a.scap", 9000.0),
         progress_line(60.2, 600.0, 1234, 2_500_000),
         progress_line(7200.4, None, 5, 0),
+        progress_line(60.0, 60.0, 5, 0),
     ] == [
         "Recording 3 sensors to a.scap until Ctrl-C / SIGTERM",
         "Recording 3 sensors to a.scap for 10 min, or until Ctrl-C / SIGTERM",
@@ -360,6 +362,7 @@ def test_record_start_and_progress_lines() -> None:
         "Recording 3 sensors to a.scap for 2.5 h, or until Ctrl-C / SIGTERM",
         "recording: 60 s of 10 min, 1234 transactions, 2.5 MB",
         "recording: 2 h, 5 transactions, 0.0 MB",
+        None,  # the last second of --duration 60s: "Recorded ..." comes instead
     ]
 
 
