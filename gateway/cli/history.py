@@ -89,20 +89,26 @@ class ExportProgress:
             self.err.flush()
 
 
-def _db_path(args: argparse.Namespace) -> Path:
+def _db_path(args: argparse.Namespace) -> tuple[Path, str]:
+    """The database file, and what to add when it is missing (history turned off in the config)."""
     if args.db is not None:
-        return Path(args.db)
+        return Path(args.db), ""
     cfg_path = args.config or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     cfg = load_config(cfg_path) if cfg_path is not None else parse_config({})
+    off = (
+        ""
+        if cfg.history.enabled
+        else f" ({cfg_path}: history.enabled = false: this gateway keeps no history)"
+    )
     if cfg.fleet.url:  # a fleet's config (a gateway ignores [fleet]): the fleet's own database
-        return cfg.history.fleet_db_path(cfg.gateway.data_dir, cfg.gateway.id)
-    return cfg.history.db_path(cfg.gateway.data_dir)
+        return cfg.history.fleet_db_path(cfg.gateway.data_dir, cfg.gateway.id), off
+    return cfg.history.db_path(cfg.gateway.data_dir), off
 
 
 def main(args: argparse.Namespace) -> int:
     """Run ``history info`` or ``history export``."""
     try:
-        path = _db_path(args)
+        path, missing_note = _db_path(args)
     except ConfigErrors as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -127,11 +133,9 @@ def main(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         else:
-            print(f"no history database at {path}", file=sys.stderr)
+            print(f"no history database at {path}{missing_note}", file=sys.stderr)
         return 1
-    except (
-        sqlite3.OperationalError
-    ) as exc:  # locked past the busy timeout, an I/O error: not "not a database"
+    except sqlite3.OperationalError as exc:  # locked past the busy timeout, I/O error: not "not a database"
         print(f"history: {path}: {exc}", file=sys.stderr)
         return 1
     except sqlite3.DatabaseError as exc:  # --db at a text file, a truncated copy: sqlite's words, one line

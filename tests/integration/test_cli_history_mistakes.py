@@ -252,3 +252,20 @@ def test_events_with_a_readings_option_is_a_usage_error(db: Path, option: str, v
         b"",
         f"history export: {option}: not with --events (events are exported whole)\n",
     )
+
+
+def test_history_turned_off_in_the_config_says_so(tmp_path: Path) -> None:
+    """`[history] enabled = false` and no database: exit 1 naming the file and the key, not only 'no database'."""
+    (tmp_path / "gw.toml").write_text(f'[gateway]\ndata_dir = "{tmp_path}"\n\n[history]\nenabled = false\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "history", "--config", str(tmp_path / "gw.toml"), "info"],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1,
+        "",
+        f"no history database at {tmp_path / 'history.db'}"
+        f" ({tmp_path / 'gw.toml'}: history.enabled = false: this gateway keeps no history)\n",
+    )
