@@ -42,7 +42,7 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("cap")
     out = tmp / "demo.scap"
     done = sensorcast(
-        tmp, "record", "--out", str(out), "--sensors", "gps,door,env", "--duration", "3s", "--port", "0"
+        tmp, "record", "--out", str(out), "--sensors", "gps,door,env", "--duration", "5s", "--port", "0"
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return out
@@ -118,7 +118,7 @@ def test_ctrl_c_during_a_dump_keeps_the_previous_dump(capture: Path, tmp_path: P
     )
     try:
         assert proc.stderr is not None
-        assert "follow GPIO edges" in proc.stderr.readline()  # printed as the replay starts (3 s to go)
+        assert "follow GPIO edges" in proc.stderr.readline()  # printed as the replay starts (5 s to go)
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=scaled(30))
