@@ -300,3 +300,16 @@ def test_a_misspelt_key_suggests_the_known_one() -> None:
     assert str(err.value).split("; known keys:")[0] == (
         "gw.toml: mqtt.discovery_prefx: unknown key (did you mean 'discovery_prefix'?)"
     )
+
+
+def test_every_mistake_of_the_table_is_reported_at_once() -> None:
+    """A misspelt key, a wrong qos and a wrong payload in one [mqtt] table: all three in one run (with the
+    errors list), in the table's order, each naming the file - not one per run of check-config."""
+    errors: list[ConfigError] = []
+    table = {"url": "mqtt://127.0.0.1", "qos": 2, "discovery_prefx": "ha", "payload": "cbor"}
+    assert parse_mqtt_config(table, "gw.toml", errors) is None
+    assert [str(e).split("; known")[0] for e in errors] == [
+        "gw.toml: mqtt.discovery_prefx: unknown key (did you mean 'discovery_prefix'?)",
+        "gw.toml: mqtt.qos: expected an integer 0..1, got 2",
+        "gw.toml: mqtt.payload: expected one of 'json', 'msgpack', got 'cbor'",
+    ]
