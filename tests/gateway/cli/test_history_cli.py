@@ -133,3 +133,19 @@ def test_an_export_to_a_terminal_reports_progress(tmp_path: Path, monkeypatch: p
         True,
     )
     assert len(out.getvalue().splitlines()) == 3001
+
+
+def test_ctrl_c_while_the_arguments_are_parsed_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A SIGINT landing in argparse (between importing the command and running it): exit 130 and the one
+    "interrupted" line, no traceback (test_one_ctrl_c_at_any_moment_of_start_up_stops_quietly hit it at 150 ms)."""
+    import argparse
+
+    from gateway.cli import dispatch
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", interrupted)
+    assert (dispatch.main(["history", "info"]), capsys.readouterr().err) == (130, "sensorcast: interrupted\n")
