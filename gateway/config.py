@@ -533,7 +533,7 @@ def _mqtt(table: Any, file: str | None, col: _Collector) -> MqttConfig | None:
     except ModuleNotFoundError:
         col.errors.append(ConfigError("mqtt", "this build has no MQTT bridge"))
         return None
-    return col.guard(lambda: parse_mqtt_config(table, file), None)
+    return parse_mqtt_config(table, file, col.errors)  # every mistake of the table at once
 
 
 def _toml_text(raw: bytes) -> str:

@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from gateway.protocol.credentials import credential_path, is_credential
 from sensors.errors import ConfigError
+from sensors.spec import did_you_mean
 
 TOPIC_PART_RE = re.compile(r"^[^#+\x00-\x1f/][^#+\x00-\x1f]*\Z")
 PAYLOADS = ("json", "msgpack")
@@ -195,67 +196,105 @@ def _check(cfg: MqttConfig) -> MqttConfig:
     return cfg
 
 
-def parse_mqtt_config(table: Mapping[str, Any], file: str | None = None) -> MqttConfig | None:
+def parse_mqtt_config(
+    table: Mapping[str, Any], file: str | None = None, errors: list[ConfigError] | None = None
+) -> MqttConfig | None:
     """Validate an ``[mqtt]`` table.
 
     Args:
         table: the decoded table. ``url = "mqtt://user:pass@host:port"`` may replace host/port/credentials;
             ``password_file`` reads the password from a file (first line) so the config can be world-readable.
         file: the config file, for error messages and to resolve relative paths.
+        errors: when given, every mistake of the table is appended here (each naming ``file``) and None is
+            returned, so check-config reports them all at once; otherwise the first is raised.
 
     Returns:
-        The settings, or None when ``enabled = false``.
+        The settings, or None when ``enabled = false`` (or when ``errors`` received any).
 
     Raises:
-        ConfigError: naming ``mqtt.<key>`` and what was expected.
+        ConfigError: naming ``mqtt.<key>`` and what was expected (only without ``errors``).
     """
-    try:
-        return _parse(table, file)
-    except ConfigError as exc:
-        raise (exc.with_file(file) if file and not exc.file else exc) from None
+    found: list[ConfigError] = []
+    cfg = _parse(table, file, found)
+    found = [e.with_file(file) if file and not e.file else e for e in found]
+    if not found:
+        return cfg
+    if errors is None:
+        raise found[0]
+    errors.extend(found)
+    return None
 
 
-def _parse(table: Mapping[str, Any], file: str | None) -> MqttConfig | None:
+def _parse(table: Mapping[str, Any], file: str | None, errors: list[ConfigError]) -> MqttConfig | None:
+    """The settings; every mistake goes to ``errors`` (a key whose value is wrong keeps its default meanwhile,
+    and the checks across keys run only on a table without other mistakes)."""
     if not isinstance(table, Mapping):
-        raise ConfigError("mqtt", "expected a table")
+        errors.append(ConfigError("mqtt", "expected a table"))
+        return None
     for key in table:
         if key not in _KNOWN:
-            raise ConfigError(f"mqtt.{key}", f"unknown key; known keys: {', '.join(sorted(_KNOWN))}")
+            errors.append(
+                ConfigError(
+                    f"mqtt.{key}",
+                    f"unknown key{did_you_mean(key, _KNOWN)}; known keys: {', '.join(sorted(_KNOWN))}",
+                )
+            )
     enabled = table.get("enabled", True)
     if not isinstance(enabled, bool):
-        raise ConfigError("mqtt.enabled", f"expected true or false, got {enabled!r}")
+        errors.append(ConfigError("mqtt.enabled", f"expected true or false, got {enabled!r}"))
+        return None
     if not enabled:
         return None
     base_dir = Path(file).parent if file and not file.startswith("(") else Path.cwd()
     cfg = MqttConfig()
     if "url" in table:
         url = table["url"]
-        if not isinstance(url, str):
-            raise ConfigError("mqtt.url", f"expected a string, got {url!r}")
-        cfg = _apply_url(url, cfg, "mqtt.url")
+        try:
+            if not isinstance(url, str):
+                raise ConfigError("mqtt.url", f"expected a string, got {url!r}")
+            cfg = _apply_url(url, cfg, "mqtt.url")
+        except ConfigError as exc:
+            errors.append(exc)
     defaults = MqttConfig()
     values: dict[str, Any] = {}
     for key, raw in table.items():
-        if key in ("enabled", "url", "password_file"):
+        if key in ("enabled", "url", "password_file") or key not in _KNOWN:
             continue
-        if key == "publish_period_s":
-            values[key] = _periods(raw)
-            continue
-        default = getattr(defaults, key)
-        if key in _OPTIONAL_STR and isinstance(raw, str) and not raw:
-            raise ConfigError(f"mqtt.{key}", "expected a non-empty string")
-        value = _value(key, raw, default if default is not None else "")
-        if key in _PATHS and not value.is_absolute():
-            value = base_dir / value
-        values[key] = value
+        try:
+            values[key] = _key_value(key, raw, getattr(defaults, key), base_dir)
+        except ConfigError as exc:
+            errors.append(exc)
     if "password_file" in table:
-        values["password"] = _read_password(table["password_file"], base_dir)
+        try:
+            values["password"] = _read_password(table["password_file"], base_dir)
+        except ConfigError as exc:
+            errors.append(exc)
+    if errors:
+        return None
     cfg = replace(cfg, **values)
     for key in _PATHS:
         path = getattr(cfg, key)
         if path is not None and not path.is_file():
-            raise ConfigError(f"mqtt.{key}", f"file not found: {path}")
-    return _check(cfg)
+            errors.append(ConfigError(f"mqtt.{key}", f"file not found: {path}"))
+    if errors:
+        return None
+    try:
+        return _check(cfg)
+    except ConfigError as exc:
+        errors.append(exc)
+        return None
+
+
+def _key_value(key: str, raw: Any, default: Any, base_dir: Path) -> Any:
+    """One key's checked value (a relative path resolved against the config's directory)."""
+    if key == "publish_period_s":
+        return _periods(raw)
+    if key in _OPTIONAL_STR and isinstance(raw, str) and not raw:
+        raise ConfigError(f"mqtt.{key}", "expected a non-empty string")
+    value = _value(key, raw, default if default is not None else "")
+    if key in _PATHS and not value.is_absolute():
+        value = base_dir / value
+    return value
 
 
 def _periods(raw: Any) -> tuple[tuple[str, float], ...]:

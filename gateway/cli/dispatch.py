@@ -60,10 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser(
             first if first in COMMANDS else None
         )  # imports command modules: Ctrl-C often lands here
+        args = parser.parse_args(args_list)  # or here, a moment later
     except KeyboardInterrupt:
         print("sensorcast: interrupted", file=sys.stderr)
         return 130
-    args = parser.parse_args(args_list)
     if not getattr(args, "_module", None):
         # No command is a usage error, as argparse treats a missing required argument: the help on stderr, exit
         # 2. Starting a server here would surprise (the demo is `sensorcast run`).

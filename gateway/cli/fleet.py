@@ -32,6 +32,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
+def _gateway_tables(cfg: Config) -> tuple[tuple[str, tuple[object, ...]], ...]:
+    """What a gateway runs from its config and a fleet does not."""
+    return (("sensors", cfg.sensors), ("actuators", cfg.actuators), ("rules", cfg.rules))
+
+
 def prepare(args: argparse.Namespace) -> tuple[Config, object]:
     """The fleet's config and broker settings.
 
@@ -56,8 +61,13 @@ def prepare(args: argparse.Namespace) -> tuple[Config, object]:
     refused = listen_error(cfg, args.insecure or cfg.security.insecure)
     if refused is not None:
         raise ConfigErrors([refused])
-    if cfg.sensors or cfg.actuators:
-        log.warning("%s: the fleet serves the gateways' sensors; its own [[sensors]] are not run", cfg.source)
+    unused = [f"[[{name}]]" for name, tables in _gateway_tables(cfg) if tables]
+    if unused:  # a gateway's config given to the fleet: its rules would silently never fire
+        log.warning(
+            "%s: the fleet serves the gateways' sensors; its own %s are not run",
+            cfg.source,
+            ", ".join(unused),
+        )
     return cfg, mqtt
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -41,6 +42,34 @@ def parse_duration(text: str) -> float:
     if not 0 < seconds <= MAX_DURATION_S:
         raise argparse.ArgumentTypeError(f"expected a duration above 0 and at most 7 days, got {text!r}")
     return seconds
+
+
+PROGRESS_INTERVAL_S = 60.0
+"""How often a recording prints where it stands: often enough to see a long one is alive, rare enough for a log."""
+
+
+def span_text(seconds: float) -> str:
+    """A duration as a person reads it: ``1.5 s``, ``10 min``, ``2 h``, ``2.5 h``."""
+    if seconds < 120:
+        return f"{seconds:g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g} h"
+
+
+def start_line(sensors: int, out: str, duration_s: float | None) -> str:
+    """What ``record`` says it is about to do; the length in words, so ``--duration 10`` shows it means 10 s."""
+    until = f"for {span_text(duration_s)}, or until" if duration_s else "until"
+    return f"Recording {sensors} sensors to {out} {until} Ctrl-C / SIGTERM"
+
+
+def progress_line(elapsed_s: float, duration_s: float | None, records: int, size_bytes: int) -> str | None:
+    """One line every :data:`PROGRESS_INTERVAL_S` on a long recording: time so far (of the total) and size.
+    None in the last second of a ``--duration`` (the "Recorded ..." line follows at once)."""
+    if duration_s and elapsed_s > duration_s - 1:
+        return None
+    of = f" of {span_text(duration_s)}" if duration_s else ""
+    return f"recording: {span_text(round(elapsed_s))}{of}, {records} transactions, {size_bytes / 1e6:.1f} MB"
 
 
 def parse_size_mb(text: str) -> float:
@@ -102,7 +131,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="capture file to write (.scap); never an existing one",
     )
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    p.add_argument("--duration", type=parse_duration, metavar="T", help="stop after T (30s, 10m, 2h)")
+    p.add_argument(
+        "--duration",
+        type=parse_duration,
+        metavar="T",
+        help="stop after T (30s, 10m, 2h; a bare number is seconds)",
+    )
     p.add_argument(
         "--sensors", type=parse_sensor_ids, metavar="A,B", help="record (and run) only these sensors"
     )
@@ -169,18 +203,38 @@ async def record(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, app.stop)
     timer = loop.call_later(duration_s, app.stop) if duration_s else None
+    started = loop.time()
+    ticker: asyncio.TimerHandle | None = None
+
+    def progress() -> None:
+        nonlocal ticker
+        line = progress_line(loop.time() - started, duration_s, writer.records, writer.bytes_written)
+        if line is not None:
+            print(line, flush=True)
+        ticker = loop.call_later(PROGRESS_INTERVAL_S, progress)
+
+    ticker = loop.call_later(PROGRESS_INTERVAL_S, progress)
+    serving = False
     try:
         async with app:
-            print(f"Recording {len(recorded)} sensors to {out}", flush=True)
+            serving = True
+            print(start_line(len(recorded), out, duration_s), flush=True)
             print(f"Dashboard: {app.http_url}", flush=True)
             print(f"WebSocket: {app.url}", flush=True)
             await app.wait_closed()
     finally:
+        if ticker is not None:
+            ticker.cancel()
         if timer is not None:
             timer.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         writer.close()
+        if (
+            not serving
+        ):  # the gateway never started (a busy port): a header-only file would only block a re-run
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(out)
     print(f"Recorded {writer.records} transactions, {writer.bytes_written} bytes, to {out}", flush=True)
     return 1 if app.failed else 0
 
@@ -212,7 +266,7 @@ def main(args: argparse.Namespace) -> int:
     except OSError as exc:
         message = listen_failure(exc, cfg.gateway.host, cfg.gateway.port)
         if message is not None:
-            print(f"sensorcast: {message}; {args.out} holds no recording", file=sys.stderr)
+            print(f"sensorcast: {message}; nothing was recorded ({args.out} not kept)", file=sys.stderr)
             return 1
         print(f"sensorcast: {exc}", file=sys.stderr)
         return 1

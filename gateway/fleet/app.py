@@ -84,7 +84,7 @@ class FleetApp(Stoppable):
         hist = config.history
         if hist.enabled and hist.path is None:
             # Never the history.db of a gateway sharing the data directory (a fleet on a Pi that is a gateway too).
-            hist = dataclasses.replace(hist, path=gw.data_dir / f"fleet-{gw.id}" / "history.db")
+            hist = dataclasses.replace(hist, path=hist.fleet_db_path(gw.data_dir, gw.id))
         self.history = HistoryService(hist, gw.data_dir, self.metrics) if hist.enabled else None
         """The fleet's own history store of every ``<gateway>/<sensor>`` (``[history]``; None when disabled)."""
         self.server.history = self.history

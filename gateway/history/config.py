@@ -42,6 +42,11 @@ class HistoryConfig:
         """The database file for a gateway whose data directory is ``data_dir``."""
         return self.path if self.path is not None else data_dir / DB_NAME
 
+    def fleet_db_path(self, data_dir: Path, fleet_id: str) -> Path:
+        """The database file of ``sensorcast fleet`` with id ``fleet_id``: ``fleet-<id>/history.db`` in
+        ``data_dir`` (never the ``history.db`` of a gateway sharing the data directory)."""
+        return self.path if self.path is not None else data_dir / f"fleet-{fleet_id}" / DB_NAME
+
     def policy_for(self, sensor_id: str, interval_s: float) -> str:
         """The policy of one sensor: configured, else the default for its poll interval."""
         return self.policies.get(sensor_id) or default_policy(interval_s)

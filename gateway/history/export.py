@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from gateway.history.errors import echo
+from gateway.history.errors import MAX_ECHO_CHARS, echo
 from gateway.history.reader import HistoryResult
 
 MAX_HTTP_ROWS = 50_000
@@ -69,6 +69,22 @@ def parse_duration_ns(text: str, key: str) -> int:
     return ns
 
 
+MAX_FIELDS = 64
+"""Fields one export may name: a sensor has a handful; the list is echoed in errors and bounded like the input."""
+
+
+def parse_fields(text: str, key: str = "fields") -> tuple[str, ...]:
+    """``a, b,a`` -> ``("a", "b")``: comma-separated names, spaces around them and repeats dropped, order kept.
+
+    Raises:
+        ExportError: more than :data:`MAX_FIELDS` names (naming ``key``).
+    """
+    fields = tuple(dict.fromkeys(f.strip() for f in text.split(",") if f.strip()))
+    if len(fields) > MAX_FIELDS:
+        raise ExportError(f"{key}: at most {MAX_FIELDS}")
+    return fields
+
+
 @dataclass(frozen=True, slots=True)
 class ExportRequest:
     """A validated export query."""
@@ -82,8 +98,21 @@ class ExportRequest:
     format: str
 
 
+HISTORY_PARAMS = ("sensor", "fields", "from", "to", "period", "points", "format")
+"""The query keys ``/api/history`` knows (the paged fallback's next link uses the same)."""
+
+
 def parse_export(params: Mapping[str, Sequence[str]], now_ns: int) -> ExportRequest:
-    """Validate ``/api/history`` parameters (``to`` defaults to now, ``from`` to an hour before ``to``)."""
+    """Validate ``/api/history`` parameters (``to`` defaults to now, ``from`` to an hour before ``to``). An
+    unknown one is an error (``form=`` for ``from=`` must not quietly give the last hour)."""
+    for key in params:
+        if key not in HISTORY_PARAMS:
+            import difflib  # on a mistake only: difflib stays out of the running gateway
+
+            # two guesses: "form" is as close to "format" as to "from"
+            close = difflib.get_close_matches(key[:MAX_ECHO_CHARS], HISTORY_PARAMS, n=2)
+            hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+            raise ExportError(f"{echo(key)}: unknown parameter{hint}; known: {', '.join(HISTORY_PARAMS)}")
 
     def one(key: str) -> str | None:
         values = params.get(key)
@@ -96,10 +125,7 @@ def parse_export(params: Mapping[str, Sequence[str]], now_ns: int) -> ExportRequ
     sensor = one("sensor")
     if not sensor or len(sensor) > 64:
         raise ExportError("sensor: required (a sensor id)")
-    fields_text = one("fields") or ""
-    fields = tuple(dict.fromkeys(f for f in fields_text.split(",") if f))
-    if len(fields) > 64:
-        raise ExportError("fields: at most 64")
+    fields = parse_fields(one("fields") or "")
     to_text, from_text = one("to"), one("from")
     to_ns = parse_time_ns(to_text, "to") if to_text else now_ns
     from_ns = parse_time_ns(from_text, "from") if from_text else to_ns - 3600 * 10**9

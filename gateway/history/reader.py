@@ -116,16 +116,17 @@ class HistoryReader:
         out.sort(key=lambda d: (d["sensor"], TIERS.index(d["tier"]) if d["tier"] in TIERS else 99))
         return out
 
-    def sensor_names(self) -> list[str]:
-        """The sensors with stored readings, sorted (an unknown-sensor error lists them)."""
+    def sensor_names(self, *, with_events: bool = False) -> list[str]:
+        """The sensors with stored readings (``with_events``: or rule events), sorted (an unknown-sensor error
+        lists them)."""
+        where = "" if with_events else " WHERE tier != ?"
+        args = () if with_events else (EVENT_TIER,)
         with self._conn() as conn:
             return sorted(
                 {
                     name
                     for table in ("chunks", "journal")
-                    for (name,) in conn.execute(
-                        f"SELECT DISTINCT sensor FROM {table} WHERE tier != ?", (EVENT_TIER,)
-                    )
+                    for (name,) in conn.execute(f"SELECT DISTINCT sensor FROM {table}{where}", args)
                 }
             )
 
@@ -159,6 +160,15 @@ class HistoryReader:
         for f in fields:
             if f not in known:
                 raise UnknownField(sensor, f, sorted(known))
+
+    def first_fields(self, sensor: str, tier: str, from_ns: int, to_ns: int) -> list[str]:
+        """The field names of ``sensor``'s first ``tier`` chunk overlapping [from_ns, to_ns) (the columns a raw
+        export without ``fields`` writes), else of its ``fields`` table; [] when it has neither."""
+        with self._conn() as conn:
+            for ts, cols in self._blobs(conn, sensor, tier, from_ns, to_ns):
+                if ts:
+                    return list(cols)
+            return [r[0] for r in conn.execute("SELECT field FROM fields WHERE sensor = ?", (sensor,))]
 
     def units(self, sensor: str) -> dict[str, str]:
         """Field -> unit of ``sensor`` as recorded."""
@@ -312,7 +322,9 @@ class HistoryReader:
         limit: int,
     ) -> HistoryResult:
         bucket = choice.bucket_ns
-        end = min(to_ns, from_ns + bucket * limit)
+        # Pages end on the bucket grid: from an unaligned from_ns, the bucket a page boundary fell in would
+        # otherwise come out twice (one row per page, same time, half the readings each).
+        end = min(to_ns, (from_ns // bucket + limit) * bucket)
         raw = choice.tier == "raw"
         # A rollup row counts when its period overlaps the range; one that started earlier joins the first bucket.
         start = from_ns - TIER_PERIOD_NS[choice.tier] + 1 if not raw else from_ns
@@ -344,4 +356,23 @@ class HistoryReader:
         out = HistoryResult(choice.tier, bucket, names, [merged[t] for t in sorted(merged)])
         if end < to_ns:
             out.next_ns = end
+            if not per_field:  # an empty page: go on where the data goes on, not 10,000 empty buckets later
+                ahead = self._data_from(conn, sensor, choice.tier, end, to_ns)
+                out.next_ns = None if ahead is None else max(end, ahead // bucket * bucket)
         return out
+
+    def _data_from(
+        self, conn: sqlite3.Connection, sensor: str, tier: str, from_ns: int, to_ns: int
+    ) -> int | None:
+        """A lower bound of ``sensor``'s first ``tier`` row at or after ``from_ns`` (before ``to_ns``), from the
+        chunk index; None: there is none."""
+        found = [
+            t
+            for table in ("chunks", "journal")
+            for (t,) in conn.execute(
+                f"SELECT min(max(t0_ns, ?)) FROM {table} WHERE sensor = ? AND tier = ? AND t1_ns >= ? AND t0_ns < ?",
+                (from_ns, sensor, tier, from_ns, to_ns),
+            )
+            if t is not None
+        ]
+        return min(found) if found else None

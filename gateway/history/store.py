@@ -26,7 +26,9 @@ the writer thread.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -166,6 +168,8 @@ class HistoryStore:
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self._log: RecentLog | None = None
+        self._claim_fd: int | None = None
+        """The open ``<db>.lock`` whose flock says this writer owns the database (see :meth:`_claim`)."""
         self._unfolded: list[Record] = []
         """Records appended to the recent log since the last fold (what the next fold writes to ``chunks``)."""
         self._seq = 0
@@ -252,7 +256,8 @@ class HistoryStore:
     # -- writer thread -------------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        self._open()
+        if self._claim():
+            self._open()
         if self._conn is not None:  # else _open said "history is off for this run"
             log.info("history: %s (commit every %g s)", self.path, self.commit_interval_s)
             try:
@@ -280,6 +285,36 @@ class HistoryStore:
             except sqlite3.Error as exc:
                 log.warning("history: closing the database failed: %s", exc)
             self._conn = None
+        if self._claim_fd is not None:
+            os.close(self._claim_fd)  # releases the claim
+            self._claim_fd = None
+
+    def _claim(self) -> bool:
+        """Take the database for this writer: an exclusive ``flock`` on ``<db>.lock``, held until the writer
+        stops (the kernel drops it when the process dies, so a kill never leaves it stale). False (logged):
+        another process writes it - two gateways, or a fleet and a gateway, on one data_dir would mix their
+        readings under the same sensor names and double their rollups - so history is off for this run."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return True  # _open reports what is wrong with the directory
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            log.error(
+                "history: %s is in use by another sensorcast process (a second gateway or fleet with this"
+                " data_dir?); history is off for this run",
+                self.path,
+            )
+            return False
+        except OSError as exc:  # a file system without flock (some network mounts): run unguarded, as before
+            log.warning(
+                "history: cannot lock %s.lock (%s); not guarded against a second writer", self.path, exc
+            )
+        self._claim_fd = fd
+        return True
 
     def _guarded(self, step: Callable[[], object]) -> None:
         """Run one writer step; a bug in it is logged and counted, and the writer thread lives on (history

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -51,6 +51,10 @@ def plan_history(
         return None
     if fields:
         reader.check_fields(sensor, fields, from_ns, to_ns)
+    elif choice.bucket_ns:
+        # Buckets are read a page (MAX_POINTS buckets) at a time, and a page before the data starts names no
+        # field: pin the columns now, so the header written first names the columns of every later page.
+        fields = reader.first_fields(sensor, choice.tier, from_ns, to_ns)
     return HistoryPlan(sensor, tuple(fields), from_ns, to_ns, choice, reader.units(sensor))
 
 
@@ -83,9 +87,16 @@ def _pages(reader: HistoryReader, plan: HistoryPlan) -> Iterator[tuple[list[str]
         cursor = result.next_ns
 
 
-def write_history(reader: HistoryReader, plan: HistoryPlan, fmt: str, out: TextIO) -> int:
+def write_history(
+    reader: HistoryReader,
+    plan: HistoryPlan,
+    fmt: str,
+    out: TextIO,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Write the whole export as CSV (header row with units, RFC 4180) or as one JSON document
-    ``{"sensor","tier","bucket_ns","fields","units","rows","next":null}``. Returns the number of rows."""
+    ``{"sensor","tier","bucket_ns","fields","units","rows","next":null}``. Returns the number of rows.
+    ``progress(rows so far)`` is called after each page (a chunk of raw rows, or a page of buckets)."""
     names, pages = _peek(_pages(reader, plan))
     names = names or list(plan.fields)
     bucket_ns = plan.choice.bucket_ns
@@ -97,6 +108,8 @@ def write_history(reader: HistoryReader, plan: HistoryPlan, fmt: str, out: TextI
             for row in csv_rows(rows, bucket_ns):
                 writer.writerow(row)
                 n += 1
+            if progress is not None:
+                progress(n)
         return n
     head = {
         "sensor": plan.sensor,
@@ -111,6 +124,8 @@ def write_history(reader: HistoryReader, plan: HistoryPlan, fmt: str, out: TextI
         for row in rows:
             out.write(("," if n else "") + dumps(list(row)))
             n += 1
+        if progress is not None:
+            progress(n)
     out.write('],"next":null}\n')
     return n
 

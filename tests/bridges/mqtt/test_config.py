@@ -291,3 +291,25 @@ def test_run_mqtt_flag_keeps_the_rules_of_the_config_file(tmp_path: Path) -> Non
     cmd_run.add_arguments(parser)
     cfg = cmd_run.prepare(parser.parse_args(["--config", str(path), "--mqtt", "mqtt://127.0.0.1:1999"]))
     assert ([r.id for r in cfg.rules], cfg.mqtt is not None) == (["hot"], True)
+
+
+def test_a_misspelt_key_suggests_the_known_one() -> None:
+    """`discovery_prefx`: the error suggests `discovery_prefix` (as [gateway], [[sensors]] and [fleet] do)."""
+    with pytest.raises(ConfigError) as err:
+        parse_mqtt_config({"discovery_prefx": "ha"}, "gw.toml")
+    assert str(err.value).split("; known keys:")[0] == (
+        "gw.toml: mqtt.discovery_prefx: unknown key (did you mean 'discovery_prefix'?)"
+    )
+
+
+def test_every_mistake_of_the_table_is_reported_at_once() -> None:
+    """A misspelt key, a wrong qos and a wrong payload in one [mqtt] table: all three in one run (with the
+    errors list), in the table's order, each naming the file - not one per run of check-config."""
+    errors: list[ConfigError] = []
+    table = {"url": "mqtt://127.0.0.1", "qos": 2, "discovery_prefx": "ha", "payload": "cbor"}
+    assert parse_mqtt_config(table, "gw.toml", errors) is None
+    assert [str(e).split("; known")[0] for e in errors] == [
+        "gw.toml: mqtt.discovery_prefx: unknown key (did you mean 'discovery_prefix'?)",
+        "gw.toml: mqtt.qos: expected an integer 0..1, got 2",
+        "gw.toml: mqtt.payload: expected one of 'json', 'msgpack', got 'cbor'",
+    ]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli.record import out_problem
+from gateway.cli.record import out_problem, progress_line, start_line
 from tests.conftest import scaled
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -42,7 +42,7 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("cap")
     out = tmp / "demo.scap"
     done = sensorcast(
-        tmp, "record", "--out", str(out), "--sensors", "gps,door,env", "--duration", "3s", "--port", "0"
+        tmp, "record", "--out", str(out), "--sensors", "gps,door,env", "--duration", "5s", "--port", "0"
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return out
@@ -118,7 +118,7 @@ def test_ctrl_c_during_a_dump_keeps_the_previous_dump(capture: Path, tmp_path: P
     )
     try:
         assert proc.stderr is not None
-        assert "follow GPIO edges" in proc.stderr.readline()  # printed as the replay starts (3 s to go)
+        assert "follow GPIO edges" in proc.stderr.readline()  # printed as the replay starts (5 s to go)
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=scaled(30))
@@ -331,3 +331,54 @@ def test_one_ctrl_c_at_any_moment_of_start_up_stops_quietly(tmp_path: Path) -> N
             how = f"exit {proc.returncode}: {err[-300:]}"
         outcomes.append((delay_s, how if "Traceback" not in err else f"traceback: {err[-600:]}"))
     assert [o for o in outcomes if o[1] not in ("interrupted", "stopped")] == []
+
+
+def test_record_says_how_long_it_will_record(tmp_path: Path) -> None:
+    """`record --duration 2` (no unit: seconds) says "for 2 s" at start, so a user who meant minutes sees it."""
+    done = sensorcast(
+        tmp_path, "record", "--out", "x.scap", "--sensors", "env", "--duration", "2", "--port", "0"
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [line for line in done.stdout.splitlines() if line.startswith(("Recording", "Recorded"))][:1] == [
+        "Recording 1 sensors to x.scap for 2 s, or until Ctrl-C / SIGTERM"
+    ]
+
+
+def test_record_start_and_progress_lines() -> None:
+    """The start line names the length in words (or "until Ctrl-C"); the progress line the time of the total,
+    and none in the last second of a --duration."""
+    assert [
+        start_line(3, "a.scap", None),
+        start_line(3, "a.scap", 600.0),
+        start_line(3, "a.scap", 0.5),
+        start_line(3, "a.scap", 9000.0),
+        progress_line(60.2, 600.0, 1234, 2_500_000),
+        progress_line(7200.4, None, 5, 0),
+        progress_line(60.0, 60.0, 5, 0),
+    ] == [
+        "Recording 3 sensors to a.scap until Ctrl-C / SIGTERM",
+        "Recording 3 sensors to a.scap for 10 min, or until Ctrl-C / SIGTERM",
+        "Recording 3 sensors to a.scap for 0.5 s, or until Ctrl-C / SIGTERM",
+        "Recording 3 sensors to a.scap for 2.5 h, or until Ctrl-C / SIGTERM",
+        "recording: 60 s of 10 min, 1234 transactions, 2.5 MB",
+        "recording: 2 h, 5 transactions, 0.0 MB",
+        None,  # the last second of --duration 60s: "Recorded ..." comes instead
+    ]
+
+
+def test_a_recording_that_never_started_leaves_no_file(tmp_path: Path) -> None:
+    """record on a busy port: the one line says nothing was recorded, and no header-only file is left behind
+    (it would make the corrected command refuse with 'already exists')."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = str(held.getsockname()[1])
+        done = sensorcast(
+            tmp_path, "record", "--out", "x.scap", "--sensors", "env", "--host", "127.0.0.1", "--port", port
+        )
+    assert (done.returncode, done.stderr.splitlines()[-1], (tmp_path / "x.scap").exists()) == (
+        1,
+        f"sensorcast: port {port} on 127.0.0.1 is already in use (another sensorcast? use --port);"
+        " nothing was recorded (x.scap not kept)",
+        False,
+    )
