@@ -223,11 +223,14 @@ class FleetSource:
         # the subscriptions): until the meta is known, the format is told by the first byte.
         fmt = gw.payload if gw.boot else ("msgpack" if payload[:1] == b"\x96" else "json")
         up = decode_data(payload, fmt, gw.id, boot)
-        if up.boot is None and not gw.boot and self.held.holds(gw.id):
+        if up.boot is None and not gw.boot:
             # No boot yet (MQTT 3.1.1 and msgpack: the retained meta gives it, after the queued readings).
-            self._offer_unknown(self.held.hold(gw.id, (t.item, up), now_s), now_s)
+            if self.held.holds(gw.id):
+                self._offer_unknown(self.held.hold(gw.id, (t.item, up), now_s), now_s)
+            else:  # its hold ran out (no meta): not delayed again
+                self._offer_unknown([(gw.id, (t.item, up))], now_s)
             return
-        self._offer(gw, t.item, up, up.boot or gw.boot or "?", now_s)
+        self._offer(gw, t.item, up, up.boot or gw.boot, now_s)
 
     def _offer(self, gw: Gateway, item: str, up: Upstream, origin_boot: str, now_s: float) -> None:
         verdict = gw.ledger.offer(origin_boot, item, up.seq, up.prev)
