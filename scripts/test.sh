@@ -78,6 +78,7 @@ pure=(
     'gateway/fleet/origin.py'
     'gateway/fleet/config.py'
     'gateway/fleet/ledger_file.py'
+    'gateway/fleet/hold.py'
     'gateway/capture/codec.py'
     'gateway/capture/check.py'
     'gateway/capture/window.py'

@@ -172,6 +172,7 @@ class FleetApp(Stoppable):
         while True:
             await asyncio.sleep(FLEET_FRAME_PERIOD_S)
             self.source.registry.tick(time.monotonic())
+            self.source.expire_held(time.monotonic())
             listing = self.source.registry.listing()
             if listing == last and not self._catalogue_changed:
                 continue
@@ -209,6 +210,9 @@ class FleetApp(Stoppable):
         """Flush what the hub holds, stop the tasks, write the ledgers, close the clients (1001)."""
         self.hub.flush()
         await self._cancel(self._tasks)
+        if len(self.source.held):  # acknowledged to the broker: offered under "?", not dropped
+            self.source.drain_held(time.monotonic())
+            self.hub.flush()
         await self.ledgers.save()  # after the source stopped: nothing is offered (and acknowledged) after it
         if self.history is not None:
             try:

@@ -19,11 +19,13 @@ from bridges.mqtt.config import MqttConfig
 from bridges.mqtt.topics import Topics
 from gateway.catalogue import Catalogue
 from gateway.fleet.config import COMMAND_TIMEOUT_S, SESSION_EXPIRY_S
+from gateway.fleet.hold import MAX_HOLD_S, BootHold
 from gateway.fleet.ledger import GAP
 from gateway.fleet.messages import (
     FleetInputError,
     Result,
     Topic,
+    Upstream,
     decode_data,
     encode_command,
     parse_gateway_meta,
@@ -94,11 +96,20 @@ class FleetSource:
         self._health: dict[str, tuple[str, str | None]] = {}
         self._waiting: dict[str, asyncio.Future[Result]] = {}
         self.bad_input = 0
+        self.boot_unknown = 0
+        """Readings without a boot offered under ``?`` (see :meth:`_offer_unknown`)."""
+        self.held: BootHold[tuple[str, Upstream]] = BootHold()
+        """Readings (sensor id, reading) of gateways whose boot is not known yet (gateway/fleet/hold.py)."""
         self.offers = 0
         """Readings offered to the ledgers (the ledger store writes them when this moved)."""
         metrics.describe("sensorcast_fleet_bad_messages_total", "counter", "Malformed MQTT messages skipped")
         metrics.describe("sensorcast_fleet_duplicates_total", "counter", "QoS 1 re-deliveries dropped")
         metrics.describe("sensorcast_fleet_gateways_online", "gauge", "Gateways online (Last Will)")
+        metrics.describe(
+            "sensorcast_fleet_boot_unknown_total",
+            "counter",
+            "Readings without a boot offered under boot ? (held past a limit, or queued before a gateway's new meta)",
+        )
         metrics.add_callback(self._gauges)
 
     def _gauges(self) -> list[tuple[str, tuple[tuple[str, str], ...], float]]:
@@ -107,6 +118,7 @@ class FleetSource:
             ("sensorcast_fleet_bad_messages_total", (), float(self.bad_input)),
             ("sensorcast_fleet_duplicates_total", (), float(sum(g.ledger.counters.duplicates for g in gws))),
             ("sensorcast_fleet_gateways_online", (), float(sum(g.online for g in gws))),
+            ("sensorcast_fleet_boot_unknown_total", (), float(self.boot_unknown)),
         ]
 
     # -- connection ----------------------------------------------------------------------------------------
@@ -152,7 +164,14 @@ class FleetSource:
             if key == "boot" and isinstance(value, str):
                 boot = value[:64]
         try:
-            self.on_message(msg.topic, bytes(msg.payload), boot, time.monotonic(), time.time_ns())
+            self.on_message(
+                msg.topic,
+                bytes(msg.payload),
+                boot,
+                time.monotonic(),
+                time.time_ns(),
+                retained=bool(msg.retain),
+            )
         except FleetInputError as exc:
             self.bad_input += 1
             if self.bad_input % BAD_INPUT_LOG_EVERY == 1:
@@ -160,8 +179,18 @@ class FleetSource:
 
     # -- the data path -------------------------------------------------------------------------------------
 
-    def on_message(self, topic: str, payload: bytes, boot: str | None, now_s: float, wall_ns: int) -> None:
-        """Route one message (called on the loop).
+    def on_message(
+        self,
+        topic: str,
+        payload: bytes,
+        boot: str | None,
+        now_s: float,
+        wall_ns: int,
+        *,
+        retained: bool = False,
+    ) -> None:
+        """Route one message (called on the loop). ``retained``: the broker sent it because the fleet subscribed
+        (the current state), not because it was published while the fleet's session was subscribed.
 
         Raises:
             FleetInputError: the message is malformed (it is skipped and counted by the caller).
@@ -173,12 +202,13 @@ class FleetSource:
         if gw is None:
             return
         gw.seen(wall_ns)
+        self.expire_held(now_s)
         if t.kind == "data":
             self._data(gw, t, payload, boot, now_s)
         elif t.kind == "status":
             self._status(gw, payload)
         elif t.kind == "gateway_meta":
-            self._gateway_meta(gw, payload)
+            self._gateway_meta(gw, payload, retained, now_s)
         elif t.kind == "meta":
             self._item_meta(gw, t, payload)
         elif t.kind == "health":
@@ -193,12 +223,21 @@ class FleetSource:
         # the subscriptions): until the meta is known, the format is told by the first byte.
         fmt = gw.payload if gw.boot else ("msgpack" if payload[:1] == b"\x96" else "json")
         up = decode_data(payload, fmt, gw.id, boot)
-        origin_boot = up.boot or gw.boot or "?"
-        verdict = gw.ledger.offer(origin_boot, t.item, up.seq, up.prev)
+        if up.boot is None and not gw.boot:
+            # No boot yet (MQTT 3.1.1 and msgpack: the retained meta gives it, after the queued readings).
+            if self.held.holds(gw.id):
+                self._offer_unknown(self.held.hold(gw.id, (t.item, up), now_s), now_s)
+            else:  # its hold ran out (no meta): not delayed again
+                self._offer_unknown([(gw.id, (t.item, up))], now_s)
+            return
+        self._offer(gw, t.item, up, up.boot or gw.boot, now_s)
+
+    def _offer(self, gw: Gateway, item: str, up: Upstream, origin_boot: str, now_s: float) -> None:
+        verdict = gw.ledger.offer(origin_boot, item, up.seq, up.prev)
         self.offers += 1
         if not verdict.deliver:
             return
-        name = f"{gw.id}/{t.item}"
+        name = f"{gw.id}/{item}"
         if name in self.catalogue.actuator_values():
             self.catalogue.set_actuator_value(
                 name, up.values.get("value", next(iter(up.values.values()), None))
@@ -214,6 +253,33 @@ class FleetSource:
         reading = self.hub.publish(name, up.values, up.ts_ns or None, up.flags)
         self.origins.add(reading[0], origin_boot, up.seq)
         gw.reading(now_s, up.flags)
+
+    def _offer_unknown(self, readings: list[tuple[str, tuple[str, Upstream]]], now_s: float) -> None:
+        """Offer readings whose boot stays unknown under ``?`` (counted; logged the first time)."""
+        for gw_id, (item, up) in readings:
+            gw = self.registry.gateways.get(gw_id)
+            if gw is None:  # pragma: no cover - the registry never forgets a gateway
+                continue
+            if not self.boot_unknown:
+                log.warning(
+                    "fleet: readings of gateway %s offered without knowing its boot (no meta within %g s, more "
+                    "than %d held, or queued before its new meta); they may reach clients twice and a false gap "
+                    "may follow (counted in sensorcast_fleet_boot_unknown_total)",
+                    gw_id,
+                    MAX_HOLD_S,
+                    self.held.max_readings,
+                )
+            self.boot_unknown += 1
+            self._offer(gw, item, up, "?", now_s)
+
+    def expire_held(self, now_s: float) -> None:
+        """Offer the readings held too long (under ``?``); called with each message and periodically."""
+        if len(self.held):
+            self._offer_unknown(self.held.expire(now_s), now_s)
+
+    def drain_held(self, now_s: float) -> None:
+        """Offer every reading still held (under ``?``): the fleet stops, and the broker has them acknowledged."""
+        self._offer_unknown(self.held.drain(), now_s)
 
     def _status(self, gw: Gateway, payload: bytes) -> None:
         if not payload:
@@ -231,12 +297,20 @@ class FleetSource:
                 self.catalogue.set_state(name, state, error)
         self.on_change(False)
 
-    def _gateway_meta(self, gw: Gateway, payload: bytes) -> None:
+    def _gateway_meta(self, gw: Gateway, payload: bytes, retained: bool, now_s: float) -> None:
         if not payload:
             return
         meta = parse_gateway_meta(payload, gw.id)
         gone = set(gw.sensors) - set(meta.sensors)
+        held = self.held.release(gw.id)
+        if held and not retained:
+            # Published while the fleet was away: the gateway (re)connected then, so what was queued before this
+            # meta may be of its previous boot, which nothing tells.
+            self._offer_unknown([(gw.id, r) for r in held], now_s)
+            held = []
         gw.boot, gw.payload, gw.sensors, gw.outputs = meta.boot, meta.payload, meta.sensors, meta.outputs
+        for item, up in held:  # queued before the subscriptions' retained meta: readings of this boot
+            self._offer(gw, item, up, meta.boot, now_s)
         for sid in gone:
             self.catalogue.unregister_sensor(f"{gw.id}/{sid}")
         self.on_change(bool(gone))

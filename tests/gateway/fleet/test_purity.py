@@ -1,4 +1,4 @@
-"""The fleet's decisions are pure: ledger, messages and registry import no event loop, socket or clock."""
+"""The fleet's decisions are pure: ledger, messages, registry, boot hold import no event loop, socket or clock."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ PURE = (
     "gateway.fleet.origin",
     "gateway.fleet.config",
     "gateway.fleet.ledger_file",
+    "gateway.fleet.hold",
 )
 _PROBE = """
 import json, sys, time
@@ -26,6 +27,8 @@ from gateway.fleet.ledger import GatewayLedger
 from gateway.fleet.registry import Registry
 led = GatewayLedger(); led.offer("b", "s", 2, 1); led.offer("b", "s", 5, 4)
 reg = Registry(); gw = reg.get("g"); gw.reading(1.0, 1); gw.reading(9.0, 1); reg.listing()
+from gateway.fleet.hold import BootHold
+h = BootHold(2, 5.0); h.hold("g", 1, 0.0); h.hold("g", 2, 1.0); h.hold("h", 3, 2.0); h.expire(6.0); h.release("h")
 print(json.dumps(sorted(m for m in ("asyncio", "socket", "websockets", "paho", "threading") if m in sys.modules)))
 """
 
