@@ -604,7 +604,10 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
                     f"no such sensor{did_you_mean(sensor_id, sensor_ids)}; sensors: {', '.join(sorted(sensor_ids))}",
                 )
             )
-    rules = parse_rules(data.get("rules"), [s.id for s in sensors], [a.id for a in actuators], col.errors)
+    checkable: list[Rule] = []
+    rules = parse_rules(
+        data.get("rules"), [s.id for s in sensors], [a.id for a in actuators], col.errors, checkable
+    )
     history, history_errors = parse_history(data.get("history"), _device_tables(data), base)
     col.errors += history_errors
     fleet, fleet_errors = parse_fleet(data.get("fleet"))
@@ -613,7 +616,9 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, base: Path
         gw, limits, security, tuple(sensors), tuple(actuators), mqtt, file, rules, history, fleet=fleet
     )
     if col.errors:
-        raise ConfigErrors([e if e.file else e.with_file(file) if file else e for e in col.errors], cfg)
+        # The partial config carries the rules with mistakes too: the build check names their fields as well.
+        partial = replace(cfg, rules=tuple(checkable))
+        raise ConfigErrors([e if e.file else e.with_file(file) if file else e for e in col.errors], partial)
     return cfg
 
 

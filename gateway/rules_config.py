@@ -92,10 +92,13 @@ def _action(raw: Any, where: str, outputs: Iterable[str], errors: list[ConfigErr
 
 def _rule(
     t: Any, where: str, sensors: Iterable[str], outputs: Iterable[str], errors: list[ConfigError]
-) -> Rule | None:
+) -> tuple[Rule | None, bool]:
+    """The rule at ``where`` and whether it is valid. A rule with mistakes is still returned when its sensor
+    and field are usable (the rest as parsed or defaulted), so the build check can name a wrong field in the
+    same report; None when there is nothing to check."""
     if not isinstance(t, Mapping):
         errors.append(ConfigError(where, "expected a table"))
-        return None
+        return None, False
     before = len(errors)
     rule_id = t.get("id")
     if not isinstance(rule_id, str) or not RULE_ID_RE.fullmatch(rule_id):
@@ -142,9 +145,10 @@ def _rule(
         )
         level = _number(t, LEVEL_KEY[str(kind)], where, errors, lo=lo, hi=hi) or 0.0
     action = _action(t["action"], f"{where}.action", outputs, errors) if "action" in t else None
-    if len(errors) > before:
-        return None
-    return Rule(
+    valid = len(errors) == before
+    if not valid and (sensor is None or not isinstance(fld, str) or not fld):
+        return None, False
+    rule = Rule(
         str(rule_id),
         str(sensor),
         str(fld),
@@ -159,10 +163,15 @@ def _rule(
         action=action,
         key=where,
     )
+    return rule, valid
 
 
 def parse_rules(
-    raw: Any, sensors: Iterable[str], outputs: Iterable[str], errors: list[ConfigError]
+    raw: Any,
+    sensors: Iterable[str],
+    outputs: Iterable[str],
+    errors: list[ConfigError],
+    checkable: list[Rule] | None = None,
 ) -> tuple[Rule, ...]:
     """Validate the ``rules`` array against the configured sensor and output ids.
 
@@ -171,6 +180,9 @@ def parse_rules(
         sensors: configured sensor ids.
         outputs: configured actuator (output) ids.
         errors: every mistake is appended here (key paths ``rules[i].key``).
+        checkable: when given, every rule whose sensor and field can be checked against the built drivers is
+            appended here in config order, those with mistakes too (a partial config carries them, so
+            check-config reports a wrong field in the same run as a misspelt key of the same rule).
     """
     if raw is None:
         return ()
@@ -184,8 +196,10 @@ def parse_rules(
     out: list[Rule] = []
     seen: set[str] = set()
     for i, t in enumerate(raw):
-        rule = _rule(t, f"rules[{i}]", sensors, outputs, errors)
-        if rule is None:
+        rule, valid = _rule(t, f"rules[{i}]", sensors, outputs, errors)
+        if rule is not None and checkable is not None:
+            checkable.append(rule)
+        if rule is None or not valid:
             continue
         if rule.id in seen:
             errors.append(ConfigError(f"rules[{i}].id", f"duplicate rule id {rule.id!r}"))

@@ -20,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bridges.mqtt.claim import FileClaim, claim
 from bridges.mqtt.client import MqttClientError, PahoConnection
 from bridges.mqtt.config import MqttConfig
 from bridges.mqtt.discovery import discovery_messages, health_message, meta_messages, rule_state_messages
@@ -113,6 +114,9 @@ class MqttBridge:
         }
         self.sw_version = _version()
         self._closed = False
+        self.refused = False
+        """Another process holds the outbox (see :meth:`_claim`): the bridge is off for this run."""
+        self._claim_held: FileClaim | None = None
         # Registered now, not in run(): readings produced before run() starts are kept (bounded), not missed.
         self._remove_sinks: list[Callable[[], None]] = [
             source.add_sink(self._on_batch),
@@ -125,8 +129,11 @@ class MqttBridge:
     # -- public ------------------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Run until cancelled. Broker trouble is logged, counted and retried; it never raises out of here."""
+        """Run until cancelled. Broker trouble is logged, counted and retried; it never raises out of here.
+        Returns at once, the bridge off (one error logged), when another process holds the outbox's claim."""
         try:
+            if not await self._claim():
+                return
             async with asyncio.TaskGroup() as tg:
                 if self.forwarder is not None:
                     tg.create_task(self._commit_loop(), name="mqtt-commit")
@@ -135,6 +142,34 @@ class MqttBridge:
                     tg.create_task(self._throttle_loop(), name="mqtt-throttle")
         finally:
             self.close()
+
+    async def _claim(self) -> bool:
+        """Own the outbox (and the MQTT client id, the retained-topics file) for this run: an exclusive flock
+        on ``mqtt-outbox.db.lock`` (bridges/mqtt/claim.py). False (one error): another process holds it - a
+        second gateway on this data_dir would publish and delete the first one's rows, and with the same
+        gateway id its client would take the broker session over from the first one's in a loop - so the
+        bridge stays off for this run, as history does; the rest of the gateway runs."""
+        lock = self.data_dir / f"{OUTBOX_FILE}.lock"
+        try:
+            got = await asyncio.get_running_loop().run_in_executor(self._io, claim, lock)
+        except OSError:
+            return True  # the directory is unusable: opening the outbox reports it (and retries)
+        if got.unguarded is not None:
+            log.warning(
+                "MQTT: cannot lock %s (%s); not guarded against a second gateway", lock, got.unguarded
+            )
+        if not got.refused:
+            self._claim_held = got
+            return True
+        self.refused = True
+        holder = f"process {got.holder}" if got.holder is not None else "another process"
+        log.error(
+            "MQTT: the outbox %s is in use by %s (a second gateway with this data_dir?); the MQTT bridge is off"
+            " for this run",
+            self.outbox.path,
+            holder,
+        )
+        return False
 
     async def stop(self, deliver_s: float = STOP_DELIVERY_S) -> None:
         """The first half of a clean stop, called after the hub's last flush and before :meth:`run` is cancelled.
@@ -509,8 +544,11 @@ class MqttBridge:
             self.conn.close()
         self.conn = None
         self._io.shutdown(wait=True)
-        if self.forwarder is not None:
+        if self.forwarder is not None and not self.refused:  # refused: the outbox is the other gateway's
             self.forwarder.close()
+        if self._claim_held is not None:
+            self._claim_held.release()
+            self._claim_held = None
 
     def _goodbye(self, conn: PahoConnection) -> None:
         # A clean disconnect suppresses the Last Will, so say "offline" ourselves.

@@ -19,7 +19,7 @@ from gateway.config import ConfigErrors, load_config, parse_config
 from gateway.history.errors import UnknownField, unknown_sensor
 from gateway.history.export import ExportError, iso_utc, parse_duration_ns, parse_fields, parse_time_ns
 from gateway.history.reader import HistoryReader
-from gateway.history.stream import plan_history, write_events, write_history
+from gateway.history.stream import check_events_sensor, plan_history, write_events, write_history
 
 HELP = "show what the history database holds (info) or export a sensor's history as CSV/JSON (export)"
 DEFAULT_CONFIG = Path("/etc/sensorcast/sensorcast.toml")
@@ -210,10 +210,9 @@ def export_events(
 ) -> int:
     """Stream the stored rule events (of ``sensor``, or all) page by page, oldest first. A ``sensor`` with
     neither readings nor events stored (a typo) is an error naming those that have some, not an empty file."""
-    if sensor is not None:
-        known = reader.sensor_names(with_events=True)
-        if sensor not in known:
-            print(unknown_sensor(sensor, known), file=sys.stderr)
-            return 1
+    error = check_events_sensor(reader, sensor)
+    if error is not None:
+        print(error, file=sys.stderr)
+        return 1
     write_events(reader, sensor, from_ns, to_ns, fmt, out)
     return 0

@@ -19,6 +19,7 @@ from gateway.history.export import (
     render_events,
 )
 from gateway.history.service import HistoryService
+from gateway.history.stream import check_events_sensor
 from gateway.server.http import head_response, response
 
 TIMED_OUT = "history query timed out\n"
@@ -90,10 +91,15 @@ async def events_response(service: HistoryService, request: Request) -> Response
         req = parse_events(params, time.time_ns())
     except (ExportError, ValueError) as exc:
         return _bad(exc)
+    sensor = req.sensor
     try:
-        events, next_ns = await service.events(req.from_ns, req.to_ns, req.sensor, limit=MAX_HTTP_ROWS)
+        error = await service.run(lambda: check_events_sensor(service.reader, sensor))
+        events, next_ns = await service.events(req.from_ns, req.to_ns, sensor, limit=MAX_HTTP_ROWS)
     except TimeoutError:
         return _timed_out()
     except FileNotFoundError:
+        error = None if sensor is None else unknown_sensor(sensor, [])
         events, next_ns = [], None
+    if error is not None:  # a typo in ``sensor`` is a 404, as for /api/history, not an empty list
+        return response(HTTPStatus.NOT_FOUND, error + "\n")
     return _page(request, params, req.format, "events", render_events(req, events, next_ns), next_ns)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from gateway.history.errors import unknown_sensor
 from gateway.history.export import csv_header, csv_rows, write_events_csv
 from gateway.history.policy import TierChoice
 from gateway.history.reader import HistoryReader
@@ -128,6 +129,16 @@ def write_history(
             progress(n)
     out.write('],"next":null}\n')
     return n
+
+
+def check_events_sensor(reader: HistoryReader, sensor: str | None) -> str | None:
+    """The unknown-sensor error (one line, as ``/api/history`` answers it) for an events export of ``sensor``,
+    or None: no ``sensor`` filter, or ``sensor`` has readings or events stored (then an empty range is just
+    empty). A typo must not look like a quiet sensor. Raises FileNotFoundError (no database)."""
+    if sensor is None:
+        return None
+    known = reader.sensor_names(with_events=True)
+    return None if sensor in known else unknown_sensor(sensor, known)
 
 
 def write_events(

@@ -27,7 +27,7 @@ from websockets.http11 import Request, Response
 from gateway.history.errors import UnknownField, unknown_sensor
 from gateway.history.export import ExportError, parse_events, parse_export
 from gateway.history.reader import HistoryReader
-from gateway.history.stream import plan_history, write_events, write_history
+from gateway.history.stream import check_events_sensor, plan_history, write_events, write_history
 from gateway.protocol.httpstream import LAST_CHUNK, encode_chunk
 from gateway.server.export import Exports
 from gateway.server.http import SECURITY_HEADERS, head_response, response
@@ -132,9 +132,13 @@ class ExportJob:
 
             def events(reader: HistoryReader) -> None:
                 try:
-                    reader.sensor_names()
+                    error = check_events_sensor(reader, ev.sensor)
                 except FileNotFoundError:  # no database yet: no events (as before the streaming)
                     reader = _EMPTY
+                    error = None if ev.sensor is None else unknown_sensor(ev.sensor, [])
+                if error is not None:  # a typo in ``sensor`` is a 404, as for /api/history, not an empty list
+                    self._refuse(response(HTTPStatus.NOT_FOUND, error + "\n"))
+                    return
                 self._head(ev.format, "events")
                 if not self.head_only:
                     with self._sink() as out:

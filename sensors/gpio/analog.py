@@ -8,6 +8,7 @@ MCP3008 (Microchip DS21295) / MCP3208 (DS21298): power at 3.3 V so VREF and the 
 from __future__ import annotations
 
 import errno
+import functools
 import time
 import warnings
 from typing import Any
@@ -18,6 +19,42 @@ from sensors.gpio.choose import pin_option, zero_factory
 from sensors.spec import DeviceSpec
 
 ADC_BITS = {"mcp3008": 10, "mcp3208": 12}
+
+
+def _quiet_no_echo() -> None:
+    """Keep gpiozero's ``DistanceSensorNoEcho`` warning (two lines with a file path, from its ping thread, on
+    every missed ping) out of stderr: the driver reports missed pings itself (:meth:`DistanceSensorHcsr04.read`).
+
+    A filter, because the warning comes from gpiozero's own thread, where ``catch_warnings`` (process-wide, not
+    thread-safe) cannot be used; scoped to that one category raised in ``gpiozero.input_devices``, so every
+    other warning of every library still shows. Idempotent (``filterwarnings`` replaces an equal entry), and
+    run at each open because test runners restore the filter list between tests."""
+    from gpiozero import DistanceSensorNoEcho
+
+    warnings.filterwarnings("ignore", category=DistanceSensorNoEcho, module=r"gpiozero\.input_devices\Z")
+
+
+@functools.cache
+def _counting_distance_sensor() -> Any:
+    """gpiozero's DistanceSensor, counting the pings that got no usable echo (its ``_read`` answers None for
+    them, and its median filter drops them). Without ``_read`` (a gpiozero that changed it): the plain class,
+    and the count stays 0 - the no-echo timeout still works from the sample queue."""
+    from gpiozero import DistanceSensor
+
+    if not callable(getattr(DistanceSensor, "_read", None)):
+        return DistanceSensor
+
+    class CountingDistanceSensor(DistanceSensor):  # type: ignore[misc]
+        missed_pings = 0
+        """Pings without a usable echo since the device was made (written by gpiozero's ping thread only)."""
+
+        def _read(self) -> float | None:
+            value: float | None = super()._read()
+            if value is None:
+                self.missed_pings += 1
+            return value
+
+    return CountingDistanceSensor
 
 
 class DistanceSensorHcsr04(Sensor):
@@ -49,6 +86,8 @@ class DistanceSensorHcsr04(Sensor):
         self.no_echo_timeout_s = no_echo_timeout_s
         self._samples: tuple[float, ...] = ()
         self._changed_s = 0.0
+        self._missed_at_change = 0
+        """The device's missed-ping count when the samples last changed (the read's error says how many since)."""
         self.factory = factory
         self.echo_pin = echo_pin
         self.trigger_pin = trigger_pin
@@ -62,14 +101,15 @@ class DistanceSensorHcsr04(Sensor):
         Raises:
             SensorError: a pin cannot be claimed.
         """
-        from gpiozero import DistanceSensor, PWMSoftwareFallback
+        from gpiozero import PWMSoftwareFallback
 
         self.close()
-        self._samples, self._changed_s = (), time.monotonic()
+        self._samples, self._changed_s, self._missed_at_change = (), time.monotonic(), 0
+        _quiet_no_echo()  # outside the catch_warnings below, which restores the filter list when it ends
         try:
             with warnings.catch_warnings():  # 'use pigpio for accuracy': documented in docs/sensors/gpio.md
                 warnings.simplefilter("ignore", PWMSoftwareFallback)
-                self.device = DistanceSensor(
+                self.device = _counting_distance_sensor()(
                     echo=self.echo_pin,
                     trigger=self.trigger_pin,
                     max_distance=self.max_distance_m,
@@ -92,11 +132,16 @@ class DistanceSensorHcsr04(Sensor):
         # failed pings), so freshness is judged from its sample queue: real echoes never repeat to the ns.
         queue = getattr(getattr(self.device, "_queue", None), "queue", ())
         samples = tuple(queue)
+        missed = int(getattr(self.device, "missed_pings", 0))
         now_s = time.monotonic()
         if samples != self._samples:
-            self._samples, self._changed_s = samples, now_s
+            self._samples, self._changed_s, self._missed_at_change = samples, now_s, missed
         elif now_s - self._changed_s > self.no_echo_timeout_s:
-            raise SensorError(errno.ETIMEDOUT, f"HC-SR04: no echo for {self.no_echo_timeout_s:g} s")
+            raise SensorError(
+                errno.ETIMEDOUT,
+                f"HC-SR04: no echo for {self.no_echo_timeout_s:g} s ({missed - self._missed_at_change} pings"
+                f" unanswered; check ECHO on GPIO{self.echo_pin}, its divider, and TRIG on GPIO{self.trigger_pin})",
+            )
         if not samples:
             return {}
         return {"distance_m": round(float(self.device.distance), 4)}

@@ -3,10 +3,13 @@ sensors, fields and outputs are checked (fields and action values once the drive
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gateway.cli import check_config
 from gateway.config import ConfigErrors, parse_config
 from gateway.devices import build_devices
 from gateway.protocol.rules import Rule, RuleAction
@@ -153,3 +156,25 @@ def test_fields_and_action_values_are_checked_against_the_built_drivers() -> Non
         assert ([s.info.id for s in sensors], [a.info.id for a in actuators]) == (["env"], ["buzzer"])
     finally:
         ctx.close()
+
+
+def test_check_config_reports_a_wrong_field_with_the_other_mistakes_of_the_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check-config on deploy/examples/rules.toml with one rule's field and a key of it both misspelt (and a
+    bad severity in another rule) lists all three in one run, in config order; the valid rules add nothing."""
+    text = (Path(__file__).parents[2] / "deploy/examples/rules.toml").read_text()
+    text = text.replace('field = "temperature_c"\nwhen = "above"', 'field = "temperature"\nwhen = "above"', 1)
+    text = text.replace("hysteresis = 2.0\nfor_s = 120", "hysterisis = 2.0\nfor_s = 120", 1)
+    text = text.replace('severity = "info"', 'severity = "notice"', 1)
+    path = tmp_path / "rules.toml"
+    path.write_text(text)
+    assert check_config.main(argparse.Namespace(file=str(path), schema=False)) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}: 3 error(s)",
+        "  rules[0].hysterisis: unknown key (did you mean 'hysteresis'?); known keys for this rule: action, "
+        "clear_for_s, field, for_s, hysteresis, id, sensor, severity, threshold, when",
+        "  rules[1].severity: expected one of info, warning, critical, got 'notice'",
+        "  rules[0].field: sensor 'freezer' has no field 'temperature' (did you mean 'temperature_c'?); its "
+        "fields: humidity_pct, pressure_pa, temperature_c",
+    ]

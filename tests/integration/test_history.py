@@ -380,3 +380,31 @@ async def test_an_unusable_data_dir_tells_one_story(tmp_path: Path, caplog: pyte
         if r.name.startswith("gateway.history")
     ]
     assert lines == [("ERROR", f"history: cannot create {blocker}", True)]
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed", "paged"])
+async def test_events_of_an_unknown_sensor_are_a_404_like_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streamed: bool
+) -> None:
+    """/api/events?sensor=<typo> answers 404 naming the sensors with history (as /api/history does), on the
+    streamed path and on the paged fallback; a known sensor without events stays 200 with an empty list."""
+    if not streamed:
+        monkeypatch.setattr("gateway.server.connections.streaming_supported", lambda: False)
+    from gateway.history.store import HistoryStore
+
+    st = HistoryStore(tmp_path / "history.db", policies={"wave": "raw"})
+    st._open()
+    t0 = (time.time_ns() // 10**9 - 100) * 10**9
+    st.on_batch([(i + 1, 0, t0 + i * 10**9, "wave", {"a": i}, 0) for i in range(3)])
+    st.commit(final=True)
+    assert st._conn is not None
+    st._conn.close()
+    cfg = make_config(gateway={"data_dir": str(tmp_path)}, sensors=[synthetic("other", 1.0, ("x",))])
+    answers = []
+    async with running(cfg) as app:
+        for query in ("sensor=freezr", "sensor=wave", "sensor=freezr&format=csv", ""):
+            status, _, body = await asyncio.to_thread(get, app.http_url + "api/events?" + query)
+            answers.append((status, body.rstrip(b"\n")))  # the paged JSON ends without a newline
+    missing = (404, b"no history for sensor 'freezr' (sensors with history: wave)")
+    assert answers == [missing, (200, b'{"events":[],"next":null}'), missing, answers[3]]
+    assert answers[3][0] == 200 and json.loads(answers[3][1])["events"] == []

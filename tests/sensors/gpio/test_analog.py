@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -188,3 +190,39 @@ def test_emulated_echo_pins_keep_a_bounded_history(factory: SimFactory) -> None:
     assert len(echo.states) < 2 * PIN_STATE_HISTORY
     assert len(trigger.states) < 2 * PIN_STATE_HISTORY
     assert [s.state for s in echo.states[-2:]] == [True, False]
+
+
+def test_hcsr04_without_echo_reports_through_its_read_not_a_python_warning(
+    factory: SimFactory, ctx: BuildContext
+) -> None:
+    """An unplugged HC-SR04 (emulated pins: triggers get no echo): gpiozero's DistanceSensorNoEcho warning never
+    reaches the warnings machinery's output; the read fails with a SensorError counting the unanswered pings and
+    naming the pins. A warning of any other kind still shows: no blanket filter."""
+    trigger = attach_echo(factory, 23, 24, lambda: 0.5)
+    trigger.connected = False
+    sonar = build_sensor(
+        ctx, "hcsr04", echo_pin=24, trigger_pin=23, no_echo_timeout_s=0.5, backend="gpiozero"
+    )
+    error: SensorError | None = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sonar.open()
+        deadline = time.monotonic() + scaled(5.0)
+        while error is None and time.monotonic() < deadline:
+            try:
+                assert sonar.read() == {}
+            except SensorError as exc:
+                error = exc
+            time.sleep(0.05)
+        pings = getattr(sonar.device, "missed_pings", 0)
+        sonar.close()
+        warnings.warn("another library's warning", UserWarning, stacklevel=1)
+    assert [(w.category.__name__, str(w.message)) for w in caught] == [
+        ("UserWarning", "another library's warning")
+    ]
+    assert pings >= 2 and error is not None
+    assert re.fullmatch(
+        r"HC-SR04: no echo for 0\.5 s \((\d+) pings unanswered; check ECHO on GPIO24, its divider, and TRIG on"
+        r" GPIO23\)",
+        error.strerror or "",
+    )
