@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +41,10 @@ from gateway.cli.replay import dump_lines
 from gateway.config import demo_config
 from gateway.devices import build_context, build_devices
 from sensors.sim.emulators import EMULATORS
+from tests.conftest import scaled
 from tests.gateway.capture.test_roundtrip import config_with_usb_gps, record
+
+ROOT = Path(__file__).resolve().parents[3]
 
 BIG_CALLS = 90_000
 """Transactions in the long capture: ~6 min of the demo's traffic, some 20 k readings, several times
@@ -230,3 +238,42 @@ def test_a_spool_closed_early_drops_later_readings_quietly(tmp_path: Path) -> No
     spool.add(reads("a", 2)[1])
     assert (spool.count, spool.holding.held) == (2, 0)
     assert (tmp_path / "sensor-0.jsonl").read_text() == dump_line(reads("a", 1)[0])
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_dump_removes_its_temporary_files_and_keeps_the_previous_dump(
+    long_capture: Path, tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    """Ctrl-C or SIGTERM while the readings are being spooled: the temporary directory (beside the dump) and
+    the .partial file are removed, the previous dump is kept, and the exit is 130 / 143 without a traceback."""
+    dump = tmp_path / "readings.jsonl"
+    dump.write_text("previous\n")
+    cmd = [
+        sys.executable,
+        "-m",
+        "gateway",
+        "replay",
+        str(long_capture),
+        "--speed",
+        "max",
+        "--dump",
+        str(dump),
+    ]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + scaled(60)
+        while not list(tmp_path.glob("sensorcast-replay-*/sensor-*.jsonl")):
+            assert proc.poll() is None, "the replay ended before its spool was seen"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=scaled(30))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["readings.jsonl"]
+    assert dump.read_text() == "previous\n"
