@@ -238,14 +238,23 @@ def dump_and_check(capture: Any, speed: float | None, dump: str | None, check: s
         except OSError as exc:
             return _fail(f"--dump {dump}: cannot write it: {exc.strerror or exc}")
     beside = os.path.dirname(os.path.abspath(str(dump))) if dump and not direct else None
-    previous = signal.signal(signal.SIGTERM, _terminated)
+    main_thread = threading.current_thread() is threading.main_thread()  # signal.signal works there only
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
-        with tempfile.TemporaryDirectory(
-            prefix="sensorcast-replay-", dir=beside, ignore_cleanup_errors=True
-        ) as tmp:
+        try:
+            spool_dir = tempfile.TemporaryDirectory(
+                prefix="sensorcast-replay-", dir=beside, ignore_cleanup_errors=True
+            )
+        except OSError as exc:
+            where = beside or tempfile.gettempdir()
+            return _fail(
+                f"cannot make a temporary directory in {where} for the readings: {exc.strerror or exc}"
+            )
+        with spool_dir as tmp:
             return _dump_and_check(capture, speed, tmp, out, dump, partial, check)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
         if out is not None and partial != dump and os.path.exists(str(partial)):
             out.close()
             os.unlink(str(partial))
