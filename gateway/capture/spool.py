@@ -6,12 +6,13 @@ stays bounded whatever the capture's length; the files live in a directory the c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 
 from gateway.capture.check import CheckReport, Key, compare_readings, reading_key
@@ -33,10 +34,18 @@ class OutcomeSpool:
     """The readings of one replay, per sensor in temporary files under ``directory``.
 
     :meth:`add` may be called from each sensor's own thread (one thread per sensor); the files are opened here,
-    before any thread starts, so removing ``directory`` on Ctrl-C never races a file being created.
+    before any thread starts, so removing ``directory`` on Ctrl-C never races a file being created. A failed
+    write (a full disk) never reaches the driver threads (they would take it for a sensor fault): it is kept in
+    :attr:`error`, ``on_error`` is called (to stop the replay) and nothing more is written.
     """
 
-    def __init__(self, directory: str, sensors: Iterable[str], limit: int = MAX_HELD_OUTCOMES) -> None:
+    def __init__(
+        self,
+        directory: str,
+        sensors: Iterable[str],
+        limit: int = MAX_HELD_OUTCOMES,
+        on_error: Callable[[], None] = lambda: None,
+    ) -> None:
         self.ids = sorted(set(sensors))
         """The sensors, in the dump's order."""
         self.holding = Holding(len(self.ids), limit)
@@ -44,6 +53,9 @@ class OutcomeSpool:
         self._files: dict[str, TextIO] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._on_error = on_error
+        self.error: OSError | None = None
+        """The first write that failed; the spool is incomplete."""
         try:
             for i, sid in enumerate(self.ids):
                 path = os.path.join(directory, f"sensor-{i}.jsonl")
@@ -66,19 +78,30 @@ class OutcomeSpool:
                 self._write(outcome.sensor)
 
     def _write(self, sid: str) -> None:
-        if not self._closed:  # after close (Ctrl-C while a thread still decodes): dropped
-            self._files[sid].writelines(self._pending[sid])
+        if not self._closed and self.error is None:  # else (Ctrl-C, a full disk): dropped
+            try:
+                self._files[sid].writelines(self._pending[sid])
+            except OSError as exc:
+                self._failed(exc)
         self._pending[sid].clear()
         self.holding.written(sid)
+
+    def _failed(self, exc: OSError) -> None:
+        self.error = exc
+        self._on_error()
 
     def finish(self) -> None:
         """Write out what is still held (after every sensor's thread ended)."""
         with self._lock:
             for sid in self.ids:
                 self._write(sid)
-            if not self._closed:
-                for f in self._files.values():
+            for f in self._files.values():
+                if self._closed or self.error is not None:
+                    break
+                try:
                     f.flush()
+                except OSError as exc:
+                    self._failed(exc)
 
     def lines(self) -> Iterator[str]:
         """Every reading's dump line, by sensor then read (after :meth:`finish`)."""
@@ -99,7 +122,8 @@ class OutcomeSpool:
         with self._lock:
             self._closed = True
             for f in self._files.values():
-                f.close()
+                with contextlib.suppress(OSError):  # what a full disk left in its buffer: dropped anyway
+                    f.close()
 
 
 def check_spool(

@@ -78,12 +78,18 @@ def dump_lines(capture: Any, speed: float | None, directory: str) -> tuple[Any, 
         cfg = replace(cfg, sensors=tuple(s for s in cfg.sensors if not is_push(s)))
     sensors, _ = build_devices(cfg, ctx)
     start = time.monotonic()
+    stop = threading.Event()
+
+    def halt() -> None:  # the spool cannot write (a full disk): decoding on would be for nothing
+        tap.stop()  # drivers closing their ports mid-capture are shutting down, not a mismatch
+        stop.set()
+
     try:
-        spool = OutcomeSpool(directory, [s.info.id for s in sensors])
+        spool = OutcomeSpool(directory, [s.info.id for s in sensors], on_error=halt)
         try:
             driven = drive(
                 sensors,
-                threading.Event(),
+                stop,
                 now_s=lambda: time.monotonic() - start,
                 hit_end=tap.hit_end,
                 abandoned=tap.abandoned,
@@ -275,9 +281,17 @@ def _dump_and_check(
     spool, mismatch = dump_lines(capture, speed, tmp)
     with closing(spool):
         elapsed = time.monotonic() - started
+        if spool.error is not None:
+            return _fail(
+                f"cannot keep the readings in {tmp}: {spool.error.strerror or spool.error} (about 160 B of disk "
+                "per reading go there until the replay ends: docs/record-replay.md, Memory)"
+            )
         if out is not None:
-            with out:
-                spool.write_to(out)
+            try:
+                with out:
+                    spool.write_to(out)
+            except OSError as exc:
+                return _fail(f"--dump {dump}: cannot write it: {exc.strerror or exc}")
             if partial != dump:
                 os.replace(str(partial), str(dump))
         print(

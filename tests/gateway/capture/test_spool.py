@@ -5,6 +5,8 @@ held whatever the capture's length, and ``--check`` over its database reports wh
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import json
 import os
@@ -37,7 +39,7 @@ from gateway.capture.session import (
     select,
 )
 from gateway.capture.spool import OutcomeSpool, check_spool, dump_line
-from gateway.cli.replay import dump_lines
+from gateway.cli.replay import dump_and_check, dump_lines
 from gateway.config import demo_config
 from gateway.devices import build_context, build_devices
 from sensors.sim.emulators import EMULATORS
@@ -277,3 +279,46 @@ def test_an_interrupted_dump_removes_its_temporary_files_and_keeps_the_previous_
     assert "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["readings.jsonl"]
     assert dump.read_text() == "previous\n"
+
+
+def full_disk(directory: Path) -> Path:
+    """``directory`` whose sensors' spool files are /dev/full (every write fails with ENOSPC)."""
+    directory.mkdir(exist_ok=True)
+    for i in range(32):
+        (directory / f"sensor-{i}.jsonl").symlink_to("/dev/full")
+    return directory
+
+
+def test_a_full_disk_is_kept_as_the_spool_error_and_never_raised_to_the_drivers(tmp_path: Path) -> None:
+    """A write that fails (ENOSPC) is kept, on_error is called once, and later adds, finish and close raise
+    nothing (the driver threads would take an exception for a sensor fault)."""
+    calls: list[int] = []
+    spool = OutcomeSpool(
+        str(full_disk(tmp_path / "spool")), ["a", "b"], limit=2, on_error=lambda: calls.append(1)
+    )
+    for o in reads("a", 400):
+        spool.add(o)
+    spool.finish()
+    spool.close()
+    assert spool.error is not None and spool.error.errno == errno.ENOSPC
+    assert (calls, spool.count, spool.holding.held) == ([1], 400, 0)
+
+
+def test_a_full_disk_stops_the_replay_and_fails_the_dump_with_one_line(
+    long_capture: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The spool's first failed write stops every driver thread (the replay does not decode on for nothing),
+    and replay --dump says where it could not write, exit 2, leaving neither the dump nor its .partial."""
+    spool, mismatch = dump_lines(Capture.load(str(long_capture)), None, str(full_disk(tmp_path / "direct")))
+    spool.close()
+    assert spool.error is not None and spool.error.errno == errno.ENOSPC
+    assert mismatch is None and spool.count < 2 * MAX_HELD_OUTCOMES  # stopped, not decoded to the end
+
+    spool_dir = full_disk(tmp_path / "cli")
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", lambda **_kw: contextlib.nullcontext(str(spool_dir)))
+    dump = tmp_path / "out" / "readings.jsonl"
+    dump.parent.mkdir()
+    assert dump_and_check(Capture.load(str(long_capture)), None, str(dump), None) == 2
+    err = capsys.readouterr().err
+    assert f"sensorcast replay: cannot keep the readings in {spool_dir}: No space left on device" in err
+    assert list(dump.parent.iterdir()) == []
