@@ -63,7 +63,11 @@ def build(capture: Any, speed: float | None, on_end: Any = None, **gateway: Any)
 def dump_lines(capture: Any, speed: float | None, directory: str) -> tuple[Any, str | None]:
     """Replay without serving: every sensor read until its capture ends; the readings in an
     :class:`~gateway.capture.spool.OutcomeSpool` under ``directory`` (ordered by sensor, then read; at most
-    :data:`~gateway.capture.holding.MAX_HELD_OUTCOMES` of them in memory) and the first mismatch."""
+    :data:`~gateway.capture.holding.MAX_HELD_OUTCOMES` of them in memory) and the first mismatch.
+
+    Raises:
+        ValueError: the spool's files cannot be made in ``directory`` (naming it).
+    """
     from gateway.capture.session import drive, is_push
     from gateway.capture.spool import OutcomeSpool
     from gateway.devices import build_devices
@@ -85,7 +89,12 @@ def dump_lines(capture: Any, speed: float | None, directory: str) -> tuple[Any, 
         stop.set()
 
     try:
-        spool = OutcomeSpool(directory, [s.info.id for s in sensors], on_error=halt)
+        try:
+            spool = OutcomeSpool(directory, [s.info.id for s in sensors], on_error=halt)
+        except OSError as exc:
+            raise ValueError(
+                f"cannot make the temporary files in {directory}: {exc.strerror or exc}"
+            ) from exc
         try:
             driven = drive(
                 sensors,

@@ -322,3 +322,11 @@ def test_a_full_disk_stops_the_replay_and_fails_the_dump_with_one_line(
     err = capsys.readouterr().err
     assert f"sensorcast replay: cannot keep the readings in {spool_dir}: No space left on device" in err
     assert list(dump.parent.iterdir()) == []
+
+
+def test_spool_files_that_cannot_be_made_name_the_directory(roundtrip_capture: Path, tmp_path: Path) -> None:
+    """A directory the spool cannot write in is a ValueError naming it (replay prints it, exit 2), not a
+    traceback."""
+    missing = tmp_path / "gone"
+    with pytest.raises(ValueError, match=f"cannot make the temporary files in {missing}: No such file"):
+        dump_lines(Capture.load(str(roundtrip_capture)), None, str(missing))
