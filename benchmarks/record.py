@@ -14,11 +14,12 @@ Rows, all on the real processes a user starts (``python -m gateway ...``), demo 
   wall time (start-up included) against the capture's length. Target: >= 50x real time.
 
 ``--replay-memory BASELINE_ROOT`` (issue 16, bounded replay memory): peak RSS and wall time of the real
-``python -m gateway replay CAPTURE --speed max --dump FILE`` process on captures holding as many transactions as
-10 and 60 minutes of the demo (0.86 M an hour), this tree's code against BASELINE_ROOT's (e.g. /work/main: the
-code that loaded the whole capture), alternated, ``--rounds`` times each; the two dumps must be equal (``t_s``
-aside). The captures are recorded in-process from the demo's emulated sensors polled back to back (not in real
-time, so an hour's worth takes seconds): same drivers and transactions, another mix of sensors.
+``python -m gateway replay CAPTURE --speed max --dump FILE`` process (then ``--check FILE`` of each one's own dump,
+which must pass) on captures holding as many transactions as 10 and 60 minutes of the demo (0.86 M an hour),
+this tree's code against BASELINE_ROOT's (e.g. /work/main), alternated, ``--rounds`` times each; the two dumps
+must be equal (``t_s`` aside). The captures are recorded in-process from the demo's emulated sensors polled back
+to back (not in real time, so an hour's worth takes seconds): same drivers and transactions, another mix of
+sensors.
 
 A second table (an inner component, not the product): the cost of one recorded I2C block read on the emulated
 bus, through the recording tap into a capture file, against the same read on the bare emulated bus.
@@ -137,13 +138,15 @@ def demo_capture(path: Path, calls: int) -> None:
         writer.close()
 
 
-def replay_rss(root: Path, capture: Path, dump: Path) -> tuple[float, float]:
-    """Peak RSS (MB) and wall time (s) of ``sensorcast replay capture --speed max --dump`` run from ``root``.
+def replay_rss(root: Path, capture: Path, dump: Path, check: bool = False) -> tuple[float, float]:
+    """Peak RSS (MB) and wall time (s) of ``sensorcast replay capture --speed max --dump`` run from ``root``
+    (``check``: ``--check dump`` instead, which must pass).
 
     The peak is the process's own ``VmHWM`` (/proc), read every 10 ms until it exits: ``wait4``'s ru_maxrss
     would carry this benchmark's own RSS (it is inherited through fork and kept across exec)."""
     env = dict(os.environ, PYTHONPATH=str(root))
-    cmd = [sys.executable, "-m", "gateway", "replay", str(capture), "--speed", "max", "--dump", str(dump)]
+    mode = "--check" if check else "--dump"
+    cmd = [sys.executable, "-m", "gateway", "replay", str(capture), "--speed", "max", mode, str(dump)]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak_kb = 0
@@ -177,29 +180,33 @@ def replay_memory(baseline: Path, rounds: int, minutes: list[int]) -> int:
     """The replay memory table: this tree's replay against ``baseline``'s on demo-sized captures."""
     tmp = Path(tempfile.mkdtemp(prefix="sensorcast-bench-replay-"))
     print("| capture | transactions, file | peak RSS: this tree / baseline (MB, median, spread) | "
-          "wall time: this tree / baseline (s) | dumps equal |")  # fmt: skip
+          "wall time: this tree / baseline (s) | dumps equal (--check: it passed) |")  # fmt: skip
     print("|---|---|---|---|---|")
     for m in minutes:
         cap = tmp / f"demo-{m}min.scap"
         demo_capture(cap, m * DEMO_CALLS_PER_MIN)
-        ours: list[tuple[float, float]] = []
-        base: list[tuple[float, float]] = []
-        equal = True
-        for r in range(rounds):  # alternated: baseline, this tree, baseline, ...
-            base.append(replay_rss(baseline, cap, tmp / "base.jsonl"))
-            ours.append(replay_rss(ROOT, cap, tmp / "ours.jsonl"))
-            equal = equal and same_readings(tmp / "base.jsonl", tmp / "ours.jsonl")
-            print(f"  {m} min round {r + 1}: ours {ours[-1][0]:.0f} MB {ours[-1][1]:.1f} s, "
-                  f"baseline {base[-1][0]:.0f} MB {base[-1][1]:.1f} s", file=sys.stderr, flush=True)  # fmt: skip
-        rss_o, rss_b = [o[0] for o in ours], [b[0] for b in base]
-        t_o, t_b = [o[1] for o in ours], [b[1] for b in base]
-        print(
-            f"| {m} min of demo | {m * DEMO_CALLS_PER_MIN:,}, {cap.stat().st_size / 1e6:.1f} MB | "
-            f"{statistics.median(rss_o):.0f} ({spread(rss_o)}) / {statistics.median(rss_b):.0f} ({spread(rss_b)}) | "
-            f"{statistics.median(t_o):.1f} ({spread(t_o)}) / {statistics.median(t_b):.1f} ({spread(t_b)}) | "
-            f"{'yes' if equal else 'NO'} |",
-            flush=True,
-        )
+        for check in (False, True):
+            ours: list[tuple[float, float]] = []
+            base: list[tuple[float, float]] = []
+            equal = True
+            for r in range(rounds):  # alternated: baseline, this tree, baseline, ...
+                base.append(replay_rss(baseline, cap, tmp / "base.jsonl", check))
+                ours.append(replay_rss(ROOT, cap, tmp / "ours.jsonl", check))
+                equal = equal and same_readings(tmp / "base.jsonl", tmp / "ours.jsonl")
+                print(f"  {m} min {'--check' if check else '--dump'} round {r + 1}: ours {ours[-1][0]:.0f} MB "
+                      f"{ours[-1][1]:.1f} s, baseline {base[-1][0]:.0f} MB {base[-1][1]:.1f} s",
+                      file=sys.stderr, flush=True)  # fmt: skip
+            rss_o, rss_b = [o[0] for o in ours], [b[0] for b in base]
+            t_o, t_b = [o[1] for o in ours], [b[1] for b in base]
+            print(
+                f"| {m} min of demo, {'--check' if check else '--dump'} | {m * DEMO_CALLS_PER_MIN:,}, "
+                f"{cap.stat().st_size / 1e6:.1f} MB | "
+                f"{statistics.median(rss_o):.0f} ({spread(rss_o)}) / "
+                f"{statistics.median(rss_b):.0f} ({spread(rss_b)}) | "
+                f"{statistics.median(t_o):.1f} ({spread(t_o)}) / {statistics.median(t_b):.1f} ({spread(t_b)}) | "
+                f"{('passed' if check else 'yes') if equal else 'NO'} |",
+                flush=True,
+            )  # fmt: skip
     print(f"\n{rounds} alternated rounds; machine shared with other work (spread above).")
     return 0
 

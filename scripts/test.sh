@@ -82,6 +82,7 @@ pure=(
     'gateway/capture/codec.py'
     'gateway/capture/check.py'
     'gateway/capture/window.py'
+    'gateway/capture/holding.py'
 )
 "$py" -m coverage report \
     --include="$(IFS=,; echo "${pure[*]}")" \

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,12 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _key(line: dict[str, Any]) -> tuple[str, str]:
+Key = tuple[str, str]
+"""A reading's identity: its sensor and its number, both as text (so ``"n": "3"`` in a file matches 3)."""
+
+
+def reading_key(line: dict[str, Any]) -> Key:
+    """The :data:`Key` of one dump line."""
     return (str(line.get("sensor")), str(line.get("n")))
 
 
@@ -68,21 +73,43 @@ def _field_diffs(got: dict[str, Any], expected: dict[str, Any]) -> list[str]:
 
 def compare_dumps(got: Sequence[dict[str, Any]], expected: Sequence[dict[str, Any]]) -> CheckReport | None:
     """The differences between a replay's readings ``got`` and a dump's ``expected``; None when they match."""
-    by_key = {_key(line): line for line in got}
-    seen: set[tuple[str, str]] = set()
+    by_key = {reading_key(line): line for line in got}
+
+    def extra() -> Iterable[Key]:
+        wanted = {reading_key(line) for line in expected}
+        return (key for key in by_key if key not in wanted)
+
+    return compare_readings(expected, by_key.get, extra)
+
+
+def compare_readings(
+    expected: Iterable[dict[str, Any]],
+    got: Callable[[Key], dict[str, Any] | None],
+    extra: Callable[[], Iterable[Key]],
+) -> CheckReport | None:
+    """The differences between a replay's readings and a dump's, each side behind a lookup, so neither has to
+    be held in memory (``replay --check`` keeps them in a temporary database); None when they match.
+
+    Args:
+        expected: the ``--check`` file's readings, in the file's order (iterated once).
+        got: the replay's reading with a key, or None.
+        extra: called once ``expected`` is consumed: the keys of the replay's readings that are not in
+            ``expected``, each once, in the replay's order.
+    """
     differing = 0
+    compared = 0
     shown: list[str] = []
 
-    def note(key: tuple[str, str], what: str) -> None:
+    def note(key: Key, what: str) -> None:
         nonlocal differing
         differing += 1
         if len(shown) < MAX_SHOWN:
             shown.append(f"sensor {key[0]} reading {key[1]}: {what}")
 
     for line in expected:
-        key = _key(line)
-        seen.add(key)
-        mine = by_key.get(key)
+        compared += 1
+        key = reading_key(line)
+        mine = got(key)
         if mine is None:
             note(key, "in the --check file, not in the replay")
             continue
@@ -90,9 +117,6 @@ def compare_dumps(got: Sequence[dict[str, Any]], expected: Sequence[dict[str, An
         if diffs:
             more = f" (and {len(diffs) - 3} more)" if len(diffs) > 3 else ""
             note(key, "; ".join(diffs[:3]) + more)
-    for line in got:
-        key = _key(line)
-        if key not in seen:
-            seen.add(key)
-            note(key, "in the replay, not in the --check file")
-    return CheckReport(differing, len(expected), tuple(shown)) if differing else None
+    for key in extra():
+        note(key, "in the replay, not in the --check file")
+    return CheckReport(differing, compared, tuple(shown)) if differing else None

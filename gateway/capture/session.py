@@ -200,7 +200,7 @@ class Outcome:
 
 @dataclass
 class Driven:
-    """What :func:`drive` saw: outcomes per sensor, the first mismatch, errors that are not sensor faults."""
+    """What :func:`drive` saw: outcomes per sensor (none when its ``keep`` took them), the first mismatch."""
 
     outcomes: dict[str, list[Outcome]] = field(default_factory=dict)
     mismatch: str | None = None
@@ -219,6 +219,7 @@ def drive(
     hit_end: Callable[[], bool] = lambda: False,
     policy: HealthPolicy | None = None,
     abandoned: Callable[[str, int], tuple[str, bool] | None] = lambda _s, _n: None,
+    keep: Callable[[Outcome], None] | None = None,
 ) -> Driven:
     """Poll every sensor the way the poller does, each on its own thread, until ``stop`` is set or its replayed
     capture ends (``hit_end``: the calling thread's last call ran past a stream's end); ``pause`` waits between
@@ -234,6 +235,10 @@ def drive(
     abandoned that poll's ``close``, ``open`` or ``read`` call past its read timeout, the call is replayed (if it
     had started: the abandoned thread still made its bus exchange, which the capture holds) and its result
     dropped, and the poll fails with a timeout as it did live.
+
+    ``keep``, when given, takes each outcome as it comes (on the sensor's thread, in read order per sensor)
+    instead of :attr:`Driven.outcomes` keeping them all: ``replay --dump`` writes them out so its memory does
+    not grow with the capture.
     """
     driven = Driven()
     lock = threading.Lock()
@@ -241,11 +246,20 @@ def drive(
 
     def run(sensor: Sensor) -> None:
         out: list[Outcome] = []
+        count = [0]  # outcomes so far: each one's index
         cycle = PollCycle(policy)
+
+        def add(**kw: Any) -> None:
+            outcome = Outcome(sensor.info.id, count[0], now_s(), **kw)
+            count[0] += 1
+            if keep is None:
+                out.append(outcome)
+            else:
+                keep(outcome)
 
         def emit(values: Mapping[str, Value], ts_ns: int | None = None) -> None:
             if values:  # as the poller: a burst's older samples come before the poll's newest one
-                out.append(Outcome(sensor.info.id, len(out), now_s(), values=dict(values)))
+                add(values=dict(values))
 
         sensor.attach(emit)
         try:
@@ -256,7 +270,7 @@ def drive(
                     if hit_end():
                         break
                     change = cycle.health.on_success(now_s())
-                    out.append(Outcome(sensor.info.id, len(out), now_s(), values=values, health=change))
+                    add(values=values, health=change)
                 except Exception as exc:  # what the poller handles: a failed poll
                     replay = _replay_cause(exc)
                     if replay is not None:  # drivers wrap bus errors: the capture's end is under theirs
@@ -265,16 +279,7 @@ def drive(
                         break
                     code = getattr(exc, "errno", None)
                     change = cycle.health.on_failure(now_s(), type(exc).__name__)
-                    out.append(
-                        Outcome(
-                            sensor.info.id,
-                            len(out),
-                            now_s(),
-                            error=type(exc).__name__,
-                            errno=code,
-                            health=change,
-                        )
-                    )
+                    add(error=type(exc).__name__, errno=code, health=change)
                 pause(sensor)
         except ReplayEnd:
             pass

@@ -10,8 +10,11 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import replace
 from typing import Any, TextIO
 
@@ -57,10 +60,16 @@ def build(capture: Any, speed: float | None, on_end: Any = None, **gateway: Any)
     return tap, replay_context(tap, EMULATORS), replay_config(capture.header, **gateway)
 
 
-def dump_lines(capture: Any, speed: float | None) -> tuple[list[dict[str, Any]], str | None]:
-    """Replay without serving: every sensor read until its capture ends; the readings as JSON-ready dicts
-    (ordered by sensor, then read) and the first mismatch."""
+def dump_lines(capture: Any, speed: float | None, directory: str) -> tuple[Any, str | None]:
+    """Replay without serving: every sensor read until its capture ends; the readings in an
+    :class:`~gateway.capture.spool.OutcomeSpool` under ``directory`` (ordered by sensor, then read; at most
+    :data:`~gateway.capture.holding.MAX_HELD_OUTCOMES` of them in memory) and the first mismatch.
+
+    Raises:
+        ValueError: the spool's files cannot be made in ``directory`` (naming it).
+    """
     from gateway.capture.session import drive, is_push
+    from gateway.capture.spool import OutcomeSpool
     from gateway.devices import build_devices
 
     tap, ctx, cfg = build(capture, speed)
@@ -73,29 +82,46 @@ def dump_lines(capture: Any, speed: float | None) -> tuple[list[dict[str, Any]],
         cfg = replace(cfg, sensors=tuple(s for s in cfg.sensors if not is_push(s)))
     sensors, _ = build_devices(cfg, ctx)
     start = time.monotonic()
+    stop = threading.Event()
+
+    def halt() -> None:  # the spool cannot write (a full disk): decoding on would be for nothing
+        tap.stop()  # drivers closing their ports mid-capture are shutting down, not a mismatch
+        stop.set()
+
     try:
-        driven = drive(
-            sensors,
-            threading.Event(),
-            now_s=lambda: time.monotonic() - start,
-            hit_end=tap.hit_end,
-            abandoned=tap.abandoned,
-        )
+        try:
+            spool = OutcomeSpool(directory, [s.info.id for s in sensors], on_error=halt)
+        except OSError as exc:
+            raise ValueError(
+                f"cannot make the temporary files in {directory}: {exc.strerror or exc}"
+            ) from exc
+        try:
+            driven = drive(
+                sensors,
+                stop,
+                now_s=lambda: time.monotonic() - start,
+                hit_end=tap.hit_end,
+                abandoned=tap.abandoned,
+                keep=spool.add,
+            )
+            spool.finish()
+        except BaseException:
+            spool.close()
+            raise
     finally:
         ctx.close()
         tap.close()
-    lines = [o.as_json() for sid in sorted(driven.outcomes) for o in driven.outcomes[sid]]
-    return lines, driven.mismatch or tap.first_mismatch
+    return spool, driven.mismatch or tap.first_mismatch
 
 
-def read_dump(path: str) -> list[dict[str, Any]]:
-    """The readings of a ``--dump`` file.
+def iter_dump(path: str) -> Iterator[dict[str, Any]]:
+    """The readings of a ``--dump`` file, one at a time.
 
     Raises:
         ValueError: a line that is not one JSON object with a ``sensor`` (naming the line), or an empty file.
         OSError: the file cannot be read.
     """
-    expected: list[dict[str, Any]] = []
+    empty = True
     with open(path, "rb") as f:
         for number, raw in enumerate(f, 1):
             if not raw.strip():
@@ -106,10 +132,20 @@ def read_dump(path: str) -> list[dict[str, Any]]:
                 line = None
             if not isinstance(line, dict) or "sensor" not in line:
                 raise ValueError(f"line {number} is not a reading: expected the JSON lines of a --dump file")
-            expected.append(line)
-    if not expected:
+            empty = False
+            yield line
+    if empty:
         raise ValueError("it holds no readings: expected the JSON lines of a --dump file")
-    return expected
+
+
+def read_dump(path: str) -> int:
+    """Check a ``--dump`` file (keeping none of it); how many readings it holds.
+
+    Raises:
+        ValueError: as :func:`iter_dump`.
+        OSError: the file cannot be read.
+    """
+    return sum(1 for _ in iter_dump(path))
 
 
 async def serve(capture: Any, speed: float | None, loop_forever: bool, host: str, port: int) -> int:
@@ -187,19 +223,21 @@ async def _rounds(
             return 0
 
 
+def _terminated(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds like Ctrl-C: the .partial file and the temporary files go
+
+
 def dump_and_check(capture: Any, speed: float | None, dump: str | None, check: str | None) -> int:
     """``--dump``/``--check``: decode every reading, write them to ``dump``, compare them with ``check``.
 
     A regular ``dump`` file is written beside it (``.partial``) and renamed when complete, so an interrupted or
     failed replay keeps the previous one; ``/dev/stdout`` or a pipe is written directly. Path mistakes are told
-    before the replay starts, not after minutes of decoding.
+    before the replay starts, not after minutes of decoding. The readings wait in temporary files (beside a
+    regular ``dump``, else in ``$TMPDIR``), removed on exit, on Ctrl-C and on SIGTERM.
     """
-    from gateway.capture.check import compare_dumps
-
-    expected: list[dict[str, Any]] | None = None
     if check:
         try:
-            expected = read_dump(check)
+            read_dump(check)
         except OSError as exc:
             return _fail(f"--check {check}: cannot read it: {exc.strerror or exc}")
         except ValueError as exc:
@@ -214,34 +252,72 @@ def dump_and_check(capture: Any, speed: float | None, dump: str | None, check: s
             out = open(partial, "w", encoding="utf-8")  # noqa: SIM115 - closed below
         except OSError as exc:
             return _fail(f"--dump {dump}: cannot write it: {exc.strerror or exc}")
+    beside = os.path.dirname(os.path.abspath(str(dump))) if dump and not direct else None
+    main_thread = threading.current_thread() is threading.main_thread()  # signal.signal works there only
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
-        started = time.monotonic()
-        lines, mismatch = dump_lines(capture, speed)
-        elapsed = time.monotonic() - started
-        if out is not None:
-            with out:
-                out.writelines(json.dumps(line, separators=(",", ":")) + "\n" for line in lines)
-            if partial != dump:
-                os.replace(str(partial), str(dump))
+        try:
+            spool_dir = tempfile.TemporaryDirectory(
+                prefix="sensorcast-replay-", dir=beside, ignore_cleanup_errors=True
+            )
+        except OSError as exc:
+            where = beside or tempfile.gettempdir()
+            return _fail(
+                f"cannot make a temporary directory in {where} for the readings: {exc.strerror or exc}"
+            )
+        with spool_dir as tmp:
+            return _dump_and_check(capture, speed, tmp, out, dump, partial, check)
     finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
         if out is not None and partial != dump and os.path.exists(str(partial)):
             out.close()
             os.unlink(str(partial))
-    print(
-        f"replay: {len(lines)} readings from {capture.duration_ns / 1e9:.1f} s of capture in {elapsed:.2f} s",
-        file=sys.stderr,
-    )
-    if mismatch is not None:
-        return _fail(f"the drivers asked for what the capture does not contain: {mismatch}", 1)
-    if expected is not None:
-        report = compare_dumps(lines, expected)
-        if report is not None:
-            shown = "".join(f"\n  {line}" for line in report.shown)
-            first = f" (the first {len(report.shown)})" if report.differing > len(report.shown) else ""
+
+
+def _dump_and_check(
+    capture: Any,
+    speed: float | None,
+    tmp: str,
+    out: TextIO | None,
+    dump: str | None,
+    partial: str | None,
+    check: str | None,
+) -> int:
+    from gateway.capture.spool import check_spool
+
+    started = time.monotonic()
+    spool, mismatch = dump_lines(capture, speed, tmp)
+    with closing(spool):
+        elapsed = time.monotonic() - started
+        if spool.error is not None:
             return _fail(
-                f"{report.differing} of {report.compared} readings differ from {check}{first}:{shown}", 1
+                f"cannot keep the readings in {tmp}: {spool.error.strerror or spool.error} (about 160 B of disk "
+                "per reading go there until the replay ends: docs/record-replay.md, Memory)"
             )
-        print(f"replay: {len(lines)} readings match {check}", file=sys.stderr)
+        if out is not None:
+            try:
+                with out:
+                    spool.write_to(out)
+            except OSError as exc:
+                return _fail(f"--dump {dump}: cannot write it: {exc.strerror or exc}")
+            if partial != dump:
+                os.replace(str(partial), str(dump))
+        print(
+            f"replay: {spool.count} readings from {capture.duration_ns / 1e9:.1f} s of capture in {elapsed:.2f} s",
+            file=sys.stderr,
+        )
+        if mismatch is not None:
+            return _fail(f"the drivers asked for what the capture does not contain: {mismatch}", 1)
+        if check:
+            report = check_spool(spool, iter_dump(check), tmp)
+            if report is not None:
+                shown = "".join(f"\n  {line}" for line in report.shown)
+                first = f" (the first {len(report.shown)})" if report.differing > len(report.shown) else ""
+                return _fail(
+                    f"{report.differing} of {report.compared} readings differ from {check}{first}:{shown}", 1
+                )
+            print(f"replay: {spool.count} readings match {check}", file=sys.stderr)
     return 0
 
 

@@ -95,6 +95,42 @@ def test_dump_then_check_passes_and_a_changed_value_fails(capture: Path, tmp_pat
     assert f"sensor env reading {lines[first]['n']}" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_the_dump_is_the_in_memory_one_byte_for_byte_and_leaves_no_temporary_file(
+    capture: Path, tmp_path: Path
+) -> None:
+    """replay --dump's file (readings spooled per sensor, then joined) is byte for byte what collecting every
+    reading in memory wrote, the replay's clock (``t_s``) aside; only the dump is left beside it."""
+    import threading
+
+    from gateway.capture.replayer import Capture, ReplayTap
+    from gateway.capture.session import drive, replay_config, replay_context
+    from gateway.devices import build_devices
+    from sensors.sim.emulators import EMULATORS
+
+    dump = tmp_path / "readings.jsonl"
+    done = sensorcast("replay", str(capture), "--speed", "max", "--dump", str(dump))
+    assert done.returncode == 0, done.stderr
+    got = dump.read_text(encoding="utf-8").splitlines(keepends=True)
+    loaded = Capture.load(str(capture))
+    tap = ReplayTap(loaded, None)
+    ctx = replay_context(tap, EMULATORS)
+    sensors, _ = build_devices(replay_config(loaded.header), ctx)
+    try:
+        driven = drive(sensors, threading.Event(), hit_end=tap.hit_end, abandoned=tap.abandoned)
+    finally:
+        ctx.close()
+        tap.close()
+    outcomes = [o for sid in sorted(driven.outcomes) for o in driven.outcomes[sid]]
+    assert len(got) == len(outcomes) > 10
+    want = [
+        json.dumps(dict(o.as_json(), t_s=json.loads(line)["t_s"]), separators=(",", ":")) + "\n"
+        for o, line in zip(outcomes, got, strict=True)
+    ]
+    assert got == want
+    assert f"replay: {len(got)} readings from" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["readings.jsonl"]
+
+
 def test_a_truncated_capture_replays_to_the_cut_with_a_note(capture: Path, tmp_path: Path) -> None:
     """A capture cut mid-write (power cut) replays what it holds and says it was cut short."""
     data = capture.read_bytes()
