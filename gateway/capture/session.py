@@ -17,7 +17,7 @@ from sensors import registry
 from sensors.base import BuildContext, Sensor, Value, Values
 from sensors.buses import BusTap
 from sensors.health import HealthPolicy, read_with_retry
-from sensors.spec import DeviceSpec
+from sensors.spec import DeviceSpec, did_you_mean
 
 T = TypeVar("T")
 
@@ -92,8 +92,9 @@ def select(cfg: Config, names: list[str] | None) -> tuple[list[DeviceSpec], list
     ids = {s.id for s in cfg.sensors}
     unknown = [n for n in names or [] if n not in ids]
     if unknown:
+        hint = did_you_mean(unknown[0], ids) if len(unknown) == 1 else ""
         raise ValueError(
-            f"--sensors: no sensor {', '.join(unknown)} in the config (known: {', '.join(sorted(ids))})"
+            f"--sensors: no sensor {', '.join(unknown)} in the config{hint} (known: {', '.join(sorted(ids))})"
         )
     chosen = [s for s in cfg.sensors if names is None or s.id in names]
     notes = [

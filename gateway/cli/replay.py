@@ -244,6 +244,11 @@ def dump_and_check(capture: Any, speed: float | None, dump: str | None, check: s
             return _fail(f"--check {check}: {exc}")
     if dump and os.path.isdir(dump):
         return _fail(f"--dump {dump} is a directory: expected a file path, such as readings.jsonl")
+    parent = os.path.dirname(str(dump)) if dump else ""
+    if parent and not os.path.isdir(parent):
+        return _fail(
+            f"--dump {dump}: the directory {parent} does not exist (create it first, or pick another path)"
+        )
     direct = bool(dump) and os.path.exists(str(dump)) and not os.path.isfile(str(dump))
     partial = f"{dump}.partial" if dump and not direct else dump
     out: TextIO | None = None

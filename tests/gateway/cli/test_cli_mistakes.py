@@ -182,6 +182,10 @@ def test_check_names_sensor_reading_field_expected_and_got_and_counts_the_rest(
             ["record", "--out", "x.scap", "--sensors", "tank_level"],
             "--sensors tank_level: none of them can be",
         ),
+        (
+            ["record", "--out", "x.scap", "--sensors", "evn"],
+            "--sensors: no sensor evn in the config (did you mean 'env'?) (known: ",
+        ),
         (["record", "--out", "x.scap", "--max-mb", "0"], "--max-mb: expected a size in MB above 0"),
         (["record", "--out", "x.scap", "--max-mb", "nan"], "--max-mb: expected a size in MB above 0"),
         (["record", "--out", "x.scap", "--port", "99999"], "--port: expected a port 0..65535"),
@@ -194,7 +198,7 @@ def test_check_names_sensor_reading_field_expected_and_got_and_counts_the_rest(
         ),
         (
             ["replay", "CAP", "--speed", "max", "--dump", "no/such/dir/d.jsonl"],
-            "--dump no/such/dir/d.jsonl: cannot",
+            "--dump no/such/dir/d.jsonl: the directory no/such/dir does not exist (create it first",
         ),
         (["replay", "CAP", "--speed", "max", "--dump", "."], "--dump . is a directory: expected a file path"),
         (["replay", "CAP", "--speed", "max", "--check", "CAP"], "--check CAP: line 1 is not a reading"),
