@@ -105,37 +105,11 @@ DEMO_CALLS_PER_MIN = 860_000 // 60
 def demo_capture(path: Path, calls: int) -> None:
     """Record the demo's sensors (GPIO inputs aside: they replay by time) polled back to back until the capture
     holds ``calls`` transactions."""
-    import threading
-
     sys.path.insert(0, str(ROOT))
-    from gateway import __version__
-    from gateway.capture.recorder import CaptureWriter, RecordingTap
-    from gateway.capture.session import capture_header, drive, is_push, recording_config, select
+    from gateway.capture.session import record_polled
     from gateway.config import demo_config
-    from gateway.devices import build_context, build_devices
 
-    cfg = demo_config(port=0)
-    specs = [s for s in select(cfg, None)[0] if not is_push(s)]
-    writer = CaptureWriter(str(path), capture_header(cfg, __version__, "bench", specs))
-    ctx = build_context(tap=RecordingTap(writer))
-    sensors, _ = build_devices(recording_config(cfg, specs), ctx)
-    stop = threading.Event()
-
-    def watch() -> None:
-        while writer.records < calls and not stop.wait(0.05):
-            pass
-        stop.set()
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        # 2 ms between two polls of a sensor: back to back, the writer's 0.5 s frames outgrew MAX_FRAME_BYTES.
-        drive(sensors, stop, pause=lambda _s: stop.wait(0.002))
-    finally:
-        stop.set()
-        watcher.join()
-        ctx.close()
-        writer.close()
+    record_polled(str(path), demo_config(port=0), calls, "bench")
 
 
 def replay_rss(root: Path, capture: Path, dump: Path, check: bool = False) -> tuple[float, float]:

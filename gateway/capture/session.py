@@ -303,6 +303,39 @@ def drive(
     return driven
 
 
+def record_polled(path: str, cfg: Config, calls: int, board: str, pause_s: float = 0.002) -> None:
+    """Record ``cfg``'s polled sensors (push sources and GPIO inputs aside) polled one after another,
+    ``pause_s`` apart, until the capture at ``path`` holds ``calls`` transactions: how tests and
+    benchmarks/record.py make demo-sized captures without waiting for the sensors' own rates."""
+    from gateway import __version__
+    from gateway.capture.recorder import CaptureWriter, RecordingTap
+    from gateway.devices import build_context, build_devices
+
+    specs = [s for s in select(cfg, None)[0] if not is_push(s)]
+    writer = CaptureWriter(path, capture_header(cfg, __version__, board, specs))
+    ctx = build_context(tap=RecordingTap(writer))
+    sensors, _ = build_devices(recording_config(cfg, specs), ctx)
+    stop = threading.Event()
+
+    def watch() -> None:
+        while writer.records < calls and not stop.wait(0.05):
+            pass
+        stop.set()
+
+    def pause(_sensor: Sensor) -> None:
+        stop.wait(pause_s)
+
+    watcher = threading.Thread(target=watch, name="record-polled")
+    watcher.start()
+    try:
+        drive(sensors, stop, pause=pause)
+    finally:
+        stop.set()
+        watcher.join()
+        ctx.close()
+        writer.close()
+
+
 class _Direct:
     """The replay driver's poll port (:class:`gateway.pollstep.PollPort`): every call at once on the sensor's
     own thread; the end of the capture or a mismatch ends the poll even from a replayed abandoned call."""

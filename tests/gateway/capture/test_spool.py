@@ -23,25 +23,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway import __version__
 from gateway.capture.check import compare_dumps
 from gateway.capture.holding import MAX_HELD_OUTCOMES
-from gateway.capture.recorder import CaptureWriter, RecordingTap
 from gateway.capture.replayer import Capture, ReplayTap
 from gateway.capture.session import (
     Outcome,
-    capture_header,
     drive,
-    is_push,
-    recording_config,
+    record_polled,
     replay_config,
     replay_context,
-    select,
 )
 from gateway.capture.spool import OutcomeSpool, check_spool, dump_line
 from gateway.cli.replay import dump_and_check, dump_lines
 from gateway.config import demo_config
-from gateway.devices import build_context, build_devices
+from gateway.devices import build_devices
 from sensors.sim.emulators import EMULATORS
 from tests.conftest import scaled
 from tests.gateway.capture.test_roundtrip import config_with_usb_gps, record
@@ -56,27 +51,7 @@ MAX_HELD_OUTCOMES."""
 def demo_capture(path: Path, calls: int) -> None:
     """The demo's sensors (GPIO inputs aside) polled back to back until the capture holds ``calls``
     transactions (benchmarks/record.py records its 10- and 60-minute captures the same way)."""
-    cfg = demo_config(port=0)
-    specs = [s for s in select(cfg, None)[0] if not is_push(s)]
-    writer = CaptureWriter(str(path), capture_header(cfg, __version__, "test", specs))
-    ctx = build_context(tap=RecordingTap(writer))
-    sensors, _ = build_devices(recording_config(cfg, specs), ctx)
-    stop = threading.Event()
-
-    def watch() -> None:
-        while writer.records < calls and not stop.wait(0.05):
-            pass
-        stop.set()
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        drive(sensors, stop, pause=lambda _s: stop.wait(0.002))
-    finally:
-        stop.set()
-        watcher.join()
-        ctx.close()
-        writer.close()
+    record_polled(str(path), demo_config(port=0), calls, "test")
 
 
 @pytest.fixture(scope="module")
