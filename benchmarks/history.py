@@ -242,31 +242,36 @@ def query(tmp: Path) -> None:
 # -- export -----------------------------------------------------------------------------------------------------
 
 
+def cli_export(db: Path, frm: str, to: str) -> tuple[float, int]:
+    """Seconds and peak RSS (KiB) of ``sensorcast history export`` of sensor env, CSV, [frm, to): the baseline of
+    both export measurements. A small wrapper process starts the export and reports its peak RSS: a child forked
+    straight from this benchmark (hundreds of MiB after the ingest part) would report this process's RSS as its
+    own peak."""
+    cmd = [sys.executable, "-m", "gateway", "history", "--db", str(db), "export", "--sensor", "env"]
+    cmd += ["--from", frm, "--to", to, "--format", "csv"]
+    wrap = (
+        "import resource, subprocess, sys\n"
+        "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    t = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", wrap, *cmd],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=600,
+    )
+    return time.perf_counter() - t, int(out.stdout)
+
+
 def export(tmp: Path) -> None:
     db = tmp / "export.db"
     build(db, "env", "raw", 1_000_000, S // 10, 6000)
 
     def run(seconds: float) -> tuple[float, int]:
-        to = T0 / S + seconds
-        cmd = [sys.executable, "-m", "gateway", "history", "--db", str(db), "export", "--sensor", "env"]
-        cmd += ["--from", str(T0 // S), "--to", f"{to:.1f}", "--format", "csv"]
-        # A small wrapper process starts the export and reports its peak RSS: a child forked straight from this
-        # benchmark (hundreds of MiB after the ingest part) would report this process's RSS as its own peak.
-        wrap = (
-            "import resource, subprocess, sys\n"
-            "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)\n"
-            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-        )
-        t = time.perf_counter()
-        out = subprocess.run(
-            [sys.executable, "-c", wrap, *cmd],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            timeout=600,
-        )
-        return time.perf_counter() - t, int(out.stdout)
+        return cli_export(db, str(T0 // S), f"{T0 / S + seconds:.1f}")
 
     small_s, small_rss = run(10_000)
     big_s, big_rss = run(100_000)
@@ -353,23 +358,7 @@ def http_export(tmp: Path, rounds: int) -> None:
             return elapsed, lines - 1, before, peak[0], _rss_kib(gw.pid)
 
         def cli() -> tuple[float, int]:
-            cmd = [sys.executable, "-m", "gateway", "history", "--db", str(db), "export", "--sensor", "env"]
-            cmd += ["--from", str(frm), "--to", str(to), "--format", "csv"]
-            wrap = (
-                "import resource, subprocess, sys\n"
-                "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)\n"
-                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-            )
-            t = time.perf_counter()
-            out = subprocess.run(
-                [sys.executable, "-c", wrap, *cmd],
-                capture_output=True,
-                text=True,
-                check=True,
-                env=env,
-                timeout=600,
-            )
-            return time.perf_counter() - t, int(out.stdout)
+            return cli_export(db, str(frm), str(to))
 
         for i in range(rounds):
             _, n_small, _, small_peak, _ = over_http(10_000)
