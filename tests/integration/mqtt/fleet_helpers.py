@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.integration.mqtt.helpers import RELAY_TOML, gateway_toml
 
@@ -24,6 +29,29 @@ def gateway_config(tmp_path: Path, gw_id: str, mqtt_port: int, interval_s: float
         keepalive_s=5,
         **mqtt,
     )
+
+
+def gateway_meta(gw: str, boot: str, payload: str) -> bytes:
+    """A gateway's retained meta announcing one sensor ``s`` and no outputs."""
+    return json.dumps({"gw": gw, "boot": boot, "payload": payload, "sensors": ["s"], "outputs": []}).encode()
+
+
+@contextlib.contextmanager
+def scripted_gateway(port: int, gw: str, protocol: int, payload: str) -> Iterator[mqtt.Client]:
+    """A scripted gateway ``gw`` (boot ``b1``, one sensor ``s`` with field ``a`` in V): its retained meta,
+    sensor meta and status are published; the test publishes readings as `sensorcast run`'s bridge does (QoS 1)."""
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"scripted-{gw}", protocol=protocol)
+    pub.connect("127.0.0.1", port)
+    pub.loop_start()
+    sensor = {"id": "s", "driver": "synthetic", "interval_s": 1.0, "fields": [{"name": "a", "unit": "V"}]}
+    pub.publish(f"sensorcast/{gw}/meta", gateway_meta(gw, "b1", payload), 1, retain=True).wait_for_publish(5)
+    pub.publish(f"sensorcast/{gw}/s/meta", json.dumps(sensor), 1, retain=True).wait_for_publish(5)
+    pub.publish(f"sensorcast/{gw}/status", b"online", 1, retain=True).wait_for_publish(5)
+    try:
+        yield pub
+    finally:
+        pub.loop_stop()
+        pub.disconnect()
 
 
 def stop(proc: subprocess.Popen[Any]) -> None:

@@ -15,7 +15,6 @@ from typing import Any
 import msgpack
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from bridges.mqtt.config import config_from_url
 from gateway.config import Config
@@ -24,32 +23,20 @@ from gateway.protocol.model import ReadingTuple
 from tests.conftest import scaled
 from tests.integration.helpers import make_config
 from tests.integration.mqtt.broker import Mosquitto
+from tests.integration.mqtt.fleet_helpers import gateway_meta, scripted_gateway
 
 pytestmark = pytest.mark.mqtt
 
 
 def _meta(boot: str) -> bytes:
-    return json.dumps(
-        {"gw": "gm", "boot": boot, "payload": "msgpack", "sensors": ["s"], "outputs": []}
-    ).encode()
+    return gateway_meta("gm", boot, "msgpack")
 
 
 @pytest.fixture
 def gateway(broker: Mosquitto) -> Iterator[mqtt.Client]:
-    """A scripted MQTT 3.1.1 gateway ``gm`` (boot ``b1``, msgpack payloads, one sensor ``s``): its retained meta
-    and status are published; readings are published by the test as the bridge publishes them (QoS 1)."""
-    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="scripted-gm", protocol=mqtt.MQTTv311)
-    pub.connect("127.0.0.1", broker.port)
-    pub.loop_start()
-    sensor = {"id": "s", "driver": "synthetic", "interval_s": 1.0, "fields": [{"name": "a", "unit": "V"}]}
-    pub.publish("sensorcast/gm/meta", _meta("b1"), 1, retain=True).wait_for_publish(5)
-    pub.publish("sensorcast/gm/s/meta", json.dumps(sensor), 1, retain=True).wait_for_publish(5)
-    pub.publish("sensorcast/gm/status", b"online", 1, retain=True).wait_for_publish(5)
-    try:
+    """A scripted MQTT 3.1.1 gateway ``gm`` (msgpack payloads: its readings carry no boot)."""
+    with scripted_gateway(broker.port, "gm", mqtt.MQTTv311, "msgpack") as pub:
         yield pub
-    finally:
-        pub.loop_stop()
-        pub.disconnect()
 
 
 def publish(pub: mqtt.Client, seq: int, prev: int) -> None:

@@ -15,7 +15,6 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from bridges.mqtt.config import config_from_url
 from gateway.config import Config
@@ -24,28 +23,16 @@ from gateway.protocol.model import ReadingTuple
 from tests.conftest import scaled
 from tests.integration.helpers import client, make_config
 from tests.integration.mqtt.broker import Mosquitto
-from tests.integration.mqtt.fleet_helpers import stop
+from tests.integration.mqtt.fleet_helpers import scripted_gateway, stop
 
 pytestmark = pytest.mark.mqtt
 
 
 @pytest.fixture
 def gateway(broker: Mosquitto) -> Iterator[mqtt.Client]:
-    """A scripted gateway ``gx`` (boot ``b1``, one sensor ``s``): its retained meta and status are published;
-    readings are published by the test, as `sensorcast run`'s bridge publishes them (QoS 1, JSON)."""
-    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="scripted-gx", protocol=mqtt.MQTTv5)
-    pub.connect("127.0.0.1", broker.port)
-    pub.loop_start()
-    meta = {"gw": "gx", "boot": "b1", "payload": "json", "sensors": ["s"], "outputs": []}
-    sensor = {"id": "s", "driver": "synthetic", "interval_s": 1.0, "fields": [{"name": "a", "unit": "V"}]}
-    for topic, payload in (("meta", meta), ("s/meta", sensor)):
-        pub.publish(f"sensorcast/gx/{topic}", json.dumps(payload), 1, retain=True).wait_for_publish(5)
-    pub.publish("sensorcast/gx/status", b"online", 1, retain=True).wait_for_publish(5)
-    try:
+    """A scripted gateway ``gx`` (MQTT 5, JSON payloads)."""
+    with scripted_gateway(broker.port, "gx", mqtt.MQTTv5, "json") as pub:
         yield pub
-    finally:
-        pub.loop_stop()
-        pub.disconnect()
 
 
 def publish(pub: mqtt.Client, seq: int, prev: int) -> None:
