@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bridges.mqtt.config import config_from_url
+from gateway.config import Config
+from gateway.fleet.app import FleetApp
+from gateway.protocol.model import ReadingTuple
+from tests.conftest import scaled
+from tests.integration.helpers import make_config
+from tests.integration.mqtt.broker import Mosquitto
 from tests.integration.mqtt.helpers import RELAY_TOML, gateway_toml
 
 
@@ -52,6 +61,54 @@ def scripted_gateway(port: int, gw: str, protocol: int, payload: str) -> Iterato
     finally:
         pub.loop_stop()
         pub.disconnect()
+
+
+class FleetRuns:
+    """Runs of one fleet (same id, broker session and data directory); ``got`` is what its hub delivered, per
+    run, as ``(sensor, a, prev-chained-to-the-reading-before)`` - or ``(a, chained)`` when only ``sensor``'s
+    readings are kept."""
+
+    def __init__(
+        self, broker: Mosquitto, data_dir: Path, protocol: str = "5", sensor: str | None = None
+    ) -> None:
+        self.cfg: Config = make_config(gateway={"id": "fleet", "data_dir": str(data_dir)})
+        self.mq = dataclasses.replace(config_from_url(broker.url), protocol=protocol)
+        self.sensor = sensor
+        self.got: list[list[tuple[Any, ...]]] = []
+        self.app: FleetApp | None = None
+
+    def start(self) -> FleetApp:
+        app = self.app = FleetApp(self.cfg, self.mq)
+        run: list[tuple[Any, ...]] = []
+        self.got.append(run)
+        last: dict[str, int] = {}
+
+        def sink(batch: Sequence[ReadingTuple]) -> None:
+            for seq, prev, _, sensor, values, _ in batch:
+                if self.sensor is None:
+                    run.append((sensor, values["a"], last.get(sensor) == prev))
+                elif sensor == self.sensor:
+                    run.append((values["a"], last.get(sensor) == prev))
+                last[sensor] = seq
+
+        app.hub.add_sink(sink)
+        return app
+
+    async def subscribed(self, gw: str, boot: str) -> None:
+        """Until the fleet has ``gw``'s retained meta of ``boot`` (its subscriptions are in place: the broker's
+        session queues for it from now on)."""
+        deadline = time.monotonic() + scaled(15)
+        while self.app is None or (g := self.app.source.registry.gateways.get(gw)) is None or g.boot != boot:
+            assert time.monotonic() < deadline, f"the fleet never got {gw}'s retained meta"
+            await asyncio.sleep(0.05)
+
+    async def until(self, n: int, what: str) -> None:
+        """Until the current run delivered ``n`` readings, then a moment more (anything extra would show)."""
+        deadline = time.monotonic() + scaled(15)
+        while len(self.got[-1]) < n:
+            assert time.monotonic() < deadline, f"{what}: {self.got}"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
 
 
 def stop(proc: subprocess.Popen[Any]) -> None:

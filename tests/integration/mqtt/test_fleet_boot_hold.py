@@ -4,26 +4,16 @@ Mosquitto, a scripted gateway)."""
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import json
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import msgpack
 import paho.mqtt.client as mqtt
 import pytest
 
-from bridges.mqtt.config import config_from_url
-from gateway.config import Config
-from gateway.fleet.app import FleetApp
-from gateway.protocol.model import ReadingTuple
-from tests.conftest import scaled
-from tests.integration.helpers import make_config
 from tests.integration.mqtt.broker import Mosquitto
-from tests.integration.mqtt.fleet_helpers import gateway_meta, scripted_gateway
+from tests.integration.mqtt.fleet_helpers import FleetRuns, gateway_meta, scripted_gateway
 
 pytestmark = pytest.mark.mqtt
 
@@ -45,55 +35,15 @@ def publish(pub: mqtt.Client, seq: int, prev: int) -> None:
     pub.publish("sensorcast/gm/s/data", msgpack.packb(doc), 1).wait_for_publish(5)
 
 
-class Fleet:
-    """Runs of one MQTT 3.1.1 fleet (same id, session and data directory); ``got`` is what its hub delivered, per
-    run, as ``(a, prev-chained-to-the-reading-before)``."""
-
-    def __init__(self, broker: Mosquitto, data_dir: Path) -> None:
-        self.cfg: Config = make_config(gateway={"id": "fleet", "data_dir": str(data_dir)})
-        self.mq = dataclasses.replace(config_from_url(broker.url), protocol="3.1.1")
-        self.got: list[list[tuple[Any, bool]]] = []
-
-    def start(self) -> FleetApp:
-        app = FleetApp(self.cfg, self.mq)
-        run: list[tuple[Any, bool]] = []
-        self.got.append(run)
-        last: list[int] = []
-
-        def sink(batch: Sequence[ReadingTuple]) -> None:
-            for seq, prev, _, sensor, values, _ in batch:
-                if sensor == "gm/s":
-                    run.append((values["a"], last[-1:] == [prev]))
-                    last.append(seq)
-
-        app.hub.add_sink(sink)
-        return app
-
-    async def until(self, n: int, what: str) -> None:
-        """Until the current run delivered ``n`` readings, then a moment more (anything extra would show)."""
-        deadline = time.monotonic() + scaled(15)
-        while len(self.got[-1]) < n:
-            assert time.monotonic() < deadline, f"{what}: {self.got}"
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)
-
-
-async def _subscribed(app: FleetApp, boot: str) -> None:
-    deadline = time.monotonic() + scaled(15)
-    while (gw := app.source.registry.gateways.get("gm")) is None or gw.boot != boot:
-        assert time.monotonic() < deadline, "the fleet never got gm's retained meta"
-        await asyncio.sleep(0.05)
-
-
 async def test_queued_readings_without_a_boot_are_held_until_the_retained_meta_and_delivered_once(
     broker: Mosquitto, gateway: mqtt.Client, tmp_path: Path
 ) -> None:
     """The fleet delivers readings 1 and 2 and stops cleanly; while it is down the gateway publishes 2 again (a
     missed PUBACK), then 3 and 4; the restarted fleet gets them from its session before gm's retained meta and
     delivers 3 and 4 only, in order, chained (no duplicate delivered, no gap), filed under boot b1."""
-    fleet = Fleet(broker, tmp_path / "data")
+    fleet = FleetRuns(broker, tmp_path / "data", protocol="3.1.1", sensor="gm/s")
     async with fleet.start() as app:
-        await _subscribed(app, "b1")
+        await fleet.subscribed("gm", "b1")
         publish(gateway, 1, 0)
         publish(gateway, 2, 1)
         await fleet.until(2, "first run")
@@ -122,9 +72,9 @@ async def test_readings_queued_before_a_gateways_new_meta_are_not_filed_under_th
     """While the fleet is down the gateway publishes 2 and 3 of boot b1, reboots (meta b2) and publishes 1 and 2
     of b2; the restarted fleet delivers all four in order: b1's under boot ? (nothing tells their boot), b2's
     under b2 (never dropped as duplicates of b1's seqs)."""
-    fleet = Fleet(broker, tmp_path / "data")
+    fleet = FleetRuns(broker, tmp_path / "data", protocol="3.1.1", sensor="gm/s")
     async with fleet.start() as app:
-        await _subscribed(app, "b1")
+        await fleet.subscribed("gm", "b1")
         publish(gateway, 1, 0)
         await fleet.until(1, "first run")
     publish(gateway, 2, 1)

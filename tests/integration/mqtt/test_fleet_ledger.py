@@ -9,21 +9,17 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
 
-from bridges.mqtt.config import config_from_url
-from gateway.config import Config
-from gateway.fleet.app import FleetApp
-from gateway.protocol.model import ReadingTuple
 from tests.conftest import scaled
-from tests.integration.helpers import client, make_config
+from tests.integration.helpers import client
 from tests.integration.mqtt.broker import Mosquitto
-from tests.integration.mqtt.fleet_helpers import scripted_gateway, stop
+from tests.integration.mqtt.fleet_helpers import FleetRuns, scripted_gateway, stop
 
 pytestmark = pytest.mark.mqtt
 
@@ -48,58 +44,15 @@ def publish(pub: mqtt.Client, seq: int, prev: int) -> None:
     pub.publish("sensorcast/gx/s/data", json.dumps({**doc, "values": {"a": seq}}), 1).wait_for_publish(5)
 
 
-class Fleet:
-    """Runs of one fleet (same id, broker session and data directory); ``got`` is what its hub delivered, per
-    run, as ``(sensor, a, prev-chained-to-the-reading-before)``."""
-
-    def __init__(self, broker: Mosquitto, data_dir: Path) -> None:
-        self.cfg: Config = make_config(gateway={"id": "fleet", "data_dir": str(data_dir)})
-        self.mq = config_from_url(broker.url)
-        self.got: list[list[tuple[str, Any, bool]]] = []
-        self.app: FleetApp | None = None
-
-    def start(self) -> FleetApp:
-        app = self.app = FleetApp(self.cfg, self.mq)
-        run: list[tuple[str, Any, bool]] = []
-        self.got.append(run)
-        last: dict[str, int] = {}
-
-        def sink(batch: Sequence[ReadingTuple]) -> None:
-            for seq, prev, _, sensor, values, _ in batch:
-                run.append((sensor, values["a"], last.get(sensor) == prev))
-                last[sensor] = seq
-
-        app.hub.add_sink(sink)
-        return app
-
-    async def subscribed(self) -> None:
-        """Until the fleet has gx's retained meta (its subscriptions are in place: the broker's session queues
-        for it from now on)."""
-        deadline = time.monotonic() + scaled(15)
-        while (
-            self.app is None or (gw := self.app.source.registry.gateways.get("gx")) is None or gw.boot != "b1"
-        ):
-            assert time.monotonic() < deadline, "the fleet never got gx's retained meta"
-            await asyncio.sleep(0.05)
-
-    async def until(self, n: int, what: str) -> None:
-        """Until the current run delivered ``n`` readings, then a moment more (anything extra would show)."""
-        deadline = time.monotonic() + scaled(15)
-        while len(self.got[-1]) < n:
-            assert time.monotonic() < deadline, f"{what}: {self.got}"
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)
-
-
 async def test_a_reading_the_broker_delivers_again_after_a_restart_is_not_delivered_twice(
     broker: Mosquitto, gateway: mqtt.Client, tmp_path: Path
 ) -> None:
     """The fleet delivers readings 1 and 2 of gx/s and stops cleanly; while it is down the gateway publishes 2
     again (its bridge missed the PUBACK) and then 5 after a hole (3 and 4 not published yet); the restarted fleet
     delivers only 5, as a gap (its prev chain broken, the gap counted and open), then 3 and 4 as late fills."""
-    fleet = Fleet(broker, tmp_path / "data")
+    fleet = FleetRuns(broker, tmp_path / "data")
     async with fleet.start() as app:
-        await fleet.subscribed()
+        await fleet.subscribed("gx", "b1")
         for seq, prev in ((1, 0), (2, 1)):
             publish(gateway, seq, prev)
         await fleet.until(2, "first run")
@@ -129,10 +82,10 @@ async def test_a_corrupt_ledger_file_is_moved_aside_and_the_fleet_starts_empty(
     fleet_dir = tmp_path / "data" / "fleet-fleet"
     fleet_dir.mkdir(parents=True)
     (fleet_dir / "ledger.json").write_bytes(b'{"v": 1, "gateways": {"gx": ')
-    fleet = Fleet(broker, tmp_path / "data")
+    fleet = FleetRuns(broker, tmp_path / "data")
     with caplog.at_level(logging.INFO, logger="gateway.fleet.ledger_store"):
         async with fleet.start():
-            await fleet.subscribed()
+            await fleet.subscribed("gx", "b1")
             publish(gateway, 7, 6)
             await fleet.until(1, "a reading")
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
@@ -202,7 +155,7 @@ async def test_a_killed_fleet_process_kept_what_it_delivered_seconds_before_in_i
         stop(proc)
     publish(gateway, 2, 1)
     publish(gateway, 3, 2)
-    fleet = Fleet(broker, data)
+    fleet = FleetRuns(broker, data)
     async with fleet.start():
         await fleet.until(1, "after the kill")
     assert fleet.got == [[("gx/s", 3, False)]]
