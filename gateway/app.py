@@ -366,9 +366,10 @@ class GatewayApp(Stoppable):
                 )
         if self.bridge is not None and (plan.added or plan.removed or plan.changed):
             self.bridge.republish()  # discovery and meta of the new catalogue; removed sensors' entities cleared
+        kept = tuple(spec for spec in self.config.sensors if spec.id in plan.kept)
         self.config = replace(
             self.config,
-            sensors=new.sensors,
+            sensors=new.sensors + kept,  # a kept sensor is still running: a later reload compares against it
             security=replace(
                 self.config.security, tokens=new.security.tokens, token_file=new.security.token_file
             ),

@@ -7,6 +7,10 @@ is reported as needing a restart and is **not** applied, so the running gateway 
 way nobody tested: the listen address and port, ``[gateway]`` batching and ring, ``[limits]``, the rest of
 ``[security]`` (TLS, allowlists...), ``[[actuators]]`` (outputs hold state and safe values), ``[mqtt]`` and
 ``[[rules]]``.
+
+A sensor that the new config removes while the running rules still watch it is kept running (``kept``) until the
+restart that applies the new rules: stopping it would leave those rules without readings, an active one stuck
+active (its output action never cleared) and a ``stale`` one firing for a sensor removed on purpose.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ class ReloadPlan:
 
     added: tuple[DeviceSpec, ...] = ()
     removed: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()
+    """Sensors the new config removes but the running rules watch: kept running until a restart."""
     changed: tuple[DeviceSpec, ...] = ()
     """Sensors whose table changed: stopped and rebuilt (their new spec)."""
     tokens_changed: bool = False
@@ -35,7 +41,14 @@ class ReloadPlan:
     @property
     def empty(self) -> bool:
         """True when nothing changed at all."""
-        return not (self.added or self.removed or self.changed or self.tokens_changed or self.restart_needed)
+        return not (
+            self.added
+            or self.removed
+            or self.kept
+            or self.changed
+            or self.tokens_changed
+            or self.restart_needed
+        )
 
     def summary(self) -> str:
         """One line for the log and ``systemctl status``."""
@@ -48,6 +61,8 @@ class ReloadPlan:
             )
             if ids
         ]
+        if self.kept:
+            parts.append(f"kept {', '.join(self.kept)} (the running rules watch it until a restart)")
         if self.tokens_changed:
             parts.append("tokens rotated")
         if not parts:
@@ -88,9 +103,12 @@ def plan_reload(old: Config, new: Config) -> ReloadPlan:
     sec_old = replace(old.security, tokens=(), token_file=None)
     sec_new = replace(new.security, tokens=(), token_file=None)
     restart += _changed_keys("security", sec_old, sec_new)
+    watched = {rule.sensor for rule in old.rules}  # the running rules: a rules change waits for a restart
+    gone = [sid for sid in before if sid not in after]
     return ReloadPlan(
         added=tuple(s for sid, s in after.items() if sid not in before),
-        removed=tuple(sid for sid in before if sid not in after),
+        removed=tuple(sid for sid in gone if sid not in watched),
+        kept=tuple(sid for sid in gone if sid in watched),
         changed=tuple(s for sid, s in after.items() if sid in before and before[sid] != _unplaced(s)),
         tokens_changed=old.security.tokens != new.security.tokens,
         restart_needed=tuple(restart),

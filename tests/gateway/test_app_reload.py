@@ -20,7 +20,12 @@ TOKEN_NEW = "new-token-" + "b" * 10
 TOKEN_KEEP = "keep-token-" + "c" * 10
 
 
-def config(*sensors: tuple[str, float], token: str = TOKEN_OLD, **extra: Any) -> Config:
+def config(
+    *sensors: tuple[str, float],
+    token: str = TOKEN_OLD,
+    rules: list[dict[str, Any]] | None = None,
+    **extra: Any,
+) -> Config:
     return parse_config(
         {
             "gateway": {"id": "t", "host": "127.0.0.1", "port": 0},
@@ -34,6 +39,7 @@ def config(*sensors: tuple[str, float], token: str = TOKEN_OLD, **extra: Any) ->
                 {"id": sid, "driver": "synthetic", "interval_s": iv, "fields": ["a"], **extra}
                 for sid, iv in sensors
             ],
+            "rules": rules or [],
         },
         file="(test)",
     )
@@ -94,4 +100,31 @@ async def test_a_driver_refusing_its_options_leaves_the_running_config_untouched
             await app.reload(bad)
         assert [(r.id, r.sensor.info.interval_s) for r in app.runners] == [("keep", 0.02)]
         assert app.config.security.tokens[0].token == TOKEN_OLD
+        assert app.failed is None
+
+
+async def test_a_reload_removing_a_sensor_and_its_rules_keeps_them_running_until_a_restart() -> None:
+    """A reload that drops a sensor and its rules keeps that sensor polling: its active rule stays active with
+    fresh readings and its stale rule never fires (no phantom 'offline' event); a second identical reload
+    keeps it again and polls it once (no second runner)."""
+    rules = [
+        {"id": "counts", "sensor": "watched", "field": "n", "when": "above", "threshold": 0},
+        {"id": "silent", "sensor": "watched", "field": "n", "when": "stale", "after_s": 0.3},
+    ]
+    async with GatewayApp(config(("watched", 0.02), ("other", 0.02), rules=rules)) as app:
+        events: list[tuple[str, str]] = []
+        app.hub.add_event_sink(lambda e: events.append((e["rule"], e["state"])))
+        for _ in range(int(scaled(5) / 0.02)):
+            if app.rules.engine.state("counts") == "active":
+                break
+            await asyncio.sleep(0.02)
+        for _ in range(2):
+            plan = await app.reload(config(("other", 0.02)))
+            assert plan.summary() == (
+                "kept watched (the running rules watch it until a restart); restart needed for rules (not applied)"
+            )
+        await asyncio.sleep(1.0)  # > the stale rule's after_s, and several of its ticks
+        assert sorted(r.id for r in app.runners) == ["other", "watched"]
+        assert (app.rules.engine.state("counts"), app.rules.engine.state("silent")) == ("active", "inactive")
+        assert [e for e in events if e[0] == "silent"] == []
         assert app.failed is None

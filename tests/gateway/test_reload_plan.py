@@ -79,3 +79,17 @@ def test_a_changed_mqtt_table_names_its_keys() -> None:
     """Within a section both configs have, only the changed keys are named."""
     plan = plan_reload(cfg(mqtt={"host": "a"}), cfg(mqtt={"host": "b", "qos": 0}))
     assert plan.restart_needed == ("mqtt.host", "mqtt.qos")
+
+
+def test_a_sensor_the_running_rules_watch_is_kept_until_a_restart() -> None:
+    """Removing a sensor together with its rules keeps the sensor running (the rules change waits for a
+    restart); a sensor no rule watches is removed as before."""
+    rule = {"id": "hot", "sensor": "watched", "field": "value", "when": "above", "threshold": 1.0}
+    old = cfg(s("watched"), s("plain"), s("stay"), rules=[rule])
+    plan = plan_reload(old, cfg(s("stay")))
+    assert (plan.removed, plan.kept, plan.restart_needed) == (("plain",), ("watched",), ("rules",))
+    assert plan.summary() == (
+        "removed plain; kept watched (the running rules watch it until a restart);"
+        " restart needed for rules (not applied)"
+    )
+    assert not plan.empty
