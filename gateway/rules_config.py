@@ -24,6 +24,13 @@ MAX_DURATION_S = 7 * 86400.0
 RULE_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 """Rule ids travel in MQTT topics and Prometheus labels: the same alphabet as device ids."""
 
+_SECONDS_TEXT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds?)")
+"""A duration written as text with its unit (``"5s"``), where the config wants the bare number of seconds."""
+SECONDS_KEYS = frozenset(("for_s", "clear_for_s", "after_s"))
+"""The keys that hold a duration in seconds (``rate_per_s`` is a rate)."""
+SHOW_CHARS = 40
+"""Characters of a wrong value quoted back in an error message: enough to recognise it, never a whole blob."""
+
 LEVEL_KEY = {"above": "threshold", "below": "threshold", "rate": "rate_per_s", "stale": "after_s"}
 """The key that holds each kind's limit (``outside`` has ``low`` and ``high``)."""
 COMMON_KEYS = {"id", "sensor", "field", "when", "severity", "for_s", "clear_for_s", "hysteresis", "action"}
@@ -40,13 +47,19 @@ def _number(
     hi: float = math.inf,
     default: float | None = None,
 ) -> float | None:
-    """``t[key]`` as a float in ``lo..hi``; records an error and returns None when absent (no default) or bad."""
+    """``t[key]`` as a float in ``lo..hi``; records an error and returns None when absent (no default) or bad.
+    A duration key (:data:`SECONDS_KEYS`) given as text such as ``"5s"`` is answered with the bare number."""
     value = t.get(key, default)
     if value is None:
         errors.append(ConfigError(f"{where}.{key}", "expected a number (required for this kind of rule)"))
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        errors.append(ConfigError(f"{where}.{key}", f"expected a number, got {value!r}"))
+        seconds = key in SECONDS_KEYS
+        hint = ""
+        if seconds and isinstance(value, str) and (m := _SECONDS_TEXT.fullmatch(value.strip())):
+            hint = f" (write {key} = {m[1]}: a bare number of seconds)"
+        what = "a number of seconds" if seconds else "a number"
+        errors.append(ConfigError(f"{where}.{key}", f"expected {what}, got {_show(value)}{hint}"))
         return None
     if not lo <= value <= hi:
         span = f"{lo:g}..{hi:g}" if math.isfinite(hi) else f">= {lo:g}"
@@ -55,17 +68,32 @@ def _number(
     return float(value)
 
 
+def _show(value: Any) -> str:
+    """``value`` for an error message, its repr capped at :data:`SHOW_CHARS` characters."""
+    text = (
+        repr(value) if isinstance(value, str | int | float | bool) or value is None else type(value).__name__
+    )
+    return text if len(text) <= SHOW_CHARS else text[: SHOW_CHARS - 3] + "..."
+
+
+def _choice(value: Any, key: str, choices: tuple[str, ...], errors: list[ConfigError]) -> None:
+    """Record an error at ``key`` unless ``value`` is one of ``choices`` (a misspelling gets a suggestion)."""
+    if value not in choices:
+        near = did_you_mean(value, choices) if isinstance(value, str) else ""
+        errors.append(ConfigError(key, f"expected one of {', '.join(choices)}, got {_show(value)}{near}"))
+
+
 def _reference(
     value: Any, key: str, known: Iterable[str], what: str, errors: list[ConfigError]
 ) -> str | None:
     names = sorted(known)
     if not isinstance(value, str):
-        errors.append(ConfigError(key, f"expected the id of a configured {what}, got {value!r}"))
+        errors.append(ConfigError(key, f"expected the id of a configured {what}, got {_show(value)}"))
         return None
     if value not in names:
         listing = ", ".join(names) if names else f"(no {what}s configured)"
         errors.append(
-            ConfigError(key, f"unknown {what} {value!r}{did_you_mean(value, names)}; known: {listing}")
+            ConfigError(key, f"unknown {what} {_show(value)}{did_you_mean(value, names)}; known: {listing}")
         )
         return None
     return value
@@ -103,11 +131,11 @@ def _rule(
     rule_id = t.get("id")
     if not isinstance(rule_id, str) or not RULE_ID_RE.fullmatch(rule_id):
         errors.append(
-            ConfigError(f"{where}.id", f"expected an id of [a-z0-9_-], 1..64 chars, got {rule_id!r}")
+            ConfigError(f"{where}.id", f"expected an id of [a-z0-9_-], 1..64 chars, got {_show(rule_id)}")
         )
     kind = t.get("when")
     if kind not in KINDS:
-        errors.append(ConfigError(f"{where}.when", f"expected one of {', '.join(KINDS)}, got {kind!r}"))
+        _choice(kind, f"{where}.when", KINDS, errors)
         known = COMMON_KEYS | set(LEVEL_KEY.values()) | {"low", "high"}
     else:
         known = COMMON_KEYS | ({"low", "high"} if kind == "outside" else {LEVEL_KEY[kind]})
@@ -122,12 +150,9 @@ def _rule(
     sensor = _reference(t.get("sensor"), f"{where}.sensor", sensors, "sensor", errors)
     fld = t.get("field")
     if not isinstance(fld, str) or not fld:
-        errors.append(ConfigError(f"{where}.field", f"expected a field name of the sensor, got {fld!r}"))
+        errors.append(ConfigError(f"{where}.field", f"expected a field name of the sensor, got {_show(fld)}"))
     severity = t.get("severity", "warning")
-    if severity not in SEVERITIES:
-        errors.append(
-            ConfigError(f"{where}.severity", f"expected one of {', '.join(SEVERITIES)}, got {severity!r}")
-        )
+    _choice(severity, f"{where}.severity", SEVERITIES, errors)
     for_s = _number(t, "for_s", where, errors, lo=0, hi=MAX_DURATION_S, default=0.0)
     clear_for_s = _number(t, "clear_for_s", where, errors, lo=0, hi=MAX_DURATION_S, default=0.0)
     hysteresis = _number(t, "hysteresis", where, errors, lo=0, default=0.0)
@@ -139,11 +164,26 @@ def _rule(
             errors.append(
                 ConfigError(f"{where}.high", f"expected a number above low ({low:g}), got {high:g}")
             )
+        elif hysteresis is not None and 2 * hysteresis > high - low:
+            errors.append(
+                ConfigError(
+                    f"{where}.hysteresis",
+                    f"expected at most half the range low..high ({(high - low) / 2:g}), got {hysteresis:g}:"
+                    " no value could ever clear the rule",
+                )
+            )
     elif kind in LEVEL_KEY:
         lo, hi = {"rate": (0.0, math.inf), "stale": (0.001, MAX_DURATION_S)}.get(
             str(kind), (-math.inf, math.inf)
         )
         level = _number(t, LEVEL_KEY[str(kind)], where, errors, lo=lo, hi=hi) or 0.0
+        if kind == "rate" and hysteresis is not None and hysteresis > level:
+            errors.append(
+                ConfigError(
+                    f"{where}.hysteresis",
+                    f"expected at most rate_per_s ({level:g}), got {hysteresis:g}: no rate could ever clear the rule",
+                )
+            )
     action = _action(t["action"], f"{where}.action", outputs, errors) if "action" in t else None
     valid = len(errors) == before
     if not valid and (sensor is None or not isinstance(fld, str) or not fld):
@@ -189,23 +229,27 @@ def parse_rules(
     if not isinstance(raw, list):
         errors.append(ConfigError("rules", "expected an array of tables ([[rules]])"))
         return ()
-    if len(raw) > MAX_RULES:
+    if len(raw) > MAX_RULES:  # reported, and every rule still checked: all mistakes in one run
         errors.append(ConfigError("rules", f"expected at most {MAX_RULES} rules, got {len(raw)}"))
-        return ()
     sensors, outputs = set(sensors), set(outputs)
     out: list[Rule] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for i, t in enumerate(raw):
         rule, valid = _rule(t, f"rules[{i}]", sensors, outputs, errors)
         if rule is not None and checkable is not None:
             checkable.append(rule)
-        if rule is None or not valid:
-            continue
-        if rule.id in seen:
-            errors.append(ConfigError(f"rules[{i}].id", f"duplicate rule id {rule.id!r}"))
-            continue
-        seen.add(rule.id)
-        out.append(rule)
+        rule_id = t.get("id") if isinstance(t, Mapping) else None
+        if isinstance(rule_id, str) and RULE_ID_RE.fullmatch(rule_id):  # whatever else is wrong with either
+            if rule_id in seen:
+                errors.append(
+                    ConfigError(
+                        f"rules[{i}].id", f"duplicate rule id {rule_id!r} (also rules[{seen[rule_id]}])"
+                    )
+                )
+                continue
+            seen[rule_id] = i
+        if rule is not None and valid:
+            out.append(rule)
     return tuple(out)
 
 
@@ -231,7 +275,7 @@ def rule_build_errors(
                 errors.append(
                     ConfigError(
                         f"{rule.key}.field",
-                        f"sensor {rule.sensor!r} has no field {rule.field!r}{did_you_mean(rule.field, names)};"
+                        f"sensor {rule.sensor!r} has no field {_show(rule.field)}{did_you_mean(rule.field, names)};"
                         f" its fields: {', '.join(names)}",
                     )
                 )
@@ -246,6 +290,8 @@ def rule_build_errors(
                 validate_value(info.kind, info.min, info.max, value)
             except ValueError as exc:
                 errors.append(
-                    ConfigError(f"{rule.key}.action.{key}", f"{exc} for output {act.output!r}, got {value!r}")
+                    ConfigError(
+                        f"{rule.key}.action.{key}", f"{exc} for output {act.output!r}, got {_show(value)}"
+                    )
                 )
     return errors

@@ -79,7 +79,7 @@ def test_every_mistake_is_reported_at_once_with_its_key() -> None:
         )
     ) == [
         ("rules[0].id", "expected an id of [a-z0-9_-], 1..64 chars, got 'Bad Id'"),
-        ("rules[1].when", "expected one of above, below, outside, rate, stale, got 'abov'"),
+        ("rules[1].when", "expected one of above, below, outside, rate, stale, got 'abov' (did you mean 'above'?)"),
         ("rules[1].treshold", "unknown key (did you mean 'threshold'?); known keys for this rule: action, "
          "after_s, clear_for_s, field, for_s, high, hysteresis, id, low, rate_per_s, sensor, severity, threshold, "
          "when"),
@@ -100,7 +100,8 @@ def test_every_mistake_is_reported_at_once_with_its_key() -> None:
         ("rules[7].action", "expected a table {output, on_fire, on_clear}"),
         ("rules[8]", "expected a table"),
         ("rules[10].threshold", "expected a number, got inf"),
-        ("rules[12].id", "duplicate rule id 'i'"),
+        ("rules[10].id", "duplicate rule id 'h' (also rules[9])"),
+        ("rules[12].id", "duplicate rule id 'i' (also rules[11])"),
     ]  # fmt: skip
 
 
@@ -113,9 +114,14 @@ def test_the_array_itself_and_its_size_are_checked() -> None:
         {"id": f"r{i}", "sensor": "env", "field": "t", "when": "above", "threshold": 1}
         for i in range(MAX_RULES + 1)
     ]
+    many[3]["when"] = "abov"
     assert errors_of({"sensors": SENSORS, "rules": many}) == [
-        ("rules", f"expected at most {MAX_RULES} rules, got {MAX_RULES + 1}")
-    ]
+        ("rules", f"expected at most {MAX_RULES} rules, got {MAX_RULES + 1}"),
+        (
+            "rules[3].when",
+            "expected one of above, below, outside, rate, stale, got 'abov' (did you mean 'above'?)",
+        ),
+    ]  # the rules are still checked: every mistake in one run
     errors: list[Any] = []
     rule = {"id": "a", "sensor": "env", "field": "t", "when": "above", "threshold": 1,
             "action": {"output": 3, "on_fire": 1}}  # fmt: skip
@@ -178,3 +184,34 @@ def test_check_config_reports_a_wrong_field_with_the_other_mistakes_of_the_rule(
         "  rules[0].field: sensor 'freezer' has no field 'temperature' (did you mean 'temperature_c'?); its "
         "fields: humidity_pct, pressure_pa, temperature_c",
     ]
+
+
+def test_mistakes_a_new_user_makes_are_named_with_what_was_expected() -> None:
+    """A hysteresis no value could clear (wider than half an outside range, above a rate), a duration written
+    "5s", a misspelt severity, a duplicate id on a rule with other mistakes, a long wrong value: each named with
+    its key and what was expected, the wrong value quoted at most SHOW_CHARS characters."""
+    assert errors_of(
+        cfg(
+            {"id": "wide", "sensor": "env", "field": "t", "when": "outside", "low": 10, "high": 20, "hysteresis": 6},
+            {"id": "edge", "sensor": "env", "field": "t", "when": "outside", "low": 10, "high": 20, "hysteresis": 5},
+            {"id": "fast", "sensor": "env", "field": "t", "when": "rate", "rate_per_s": 0.05, "hysteresis": 0.1},
+            {"id": "same", "sensor": "env", "field": "t", "when": "rate", "rate_per_s": 0.05, "hysteresis": 0.05},
+            {"id": "wait", "sensor": "env", "field": "t", "when": "above", "threshold": 1, "for_s": "5s",
+             "clear_for_s": "soon", "severity": "critcal"},
+            {"id": "wait", "sensor": "env", "field": "t", "when": "stale", "after_s": "1.5 seconds"},
+            {"id": "blob", "sensor": "env", "field": "t", "when": "above", "threshold": "x" * 500,
+             "severity": ["critical"]},
+        )
+    ) == [
+        ("rules[0].hysteresis", "expected at most half the range low..high (5), got 6: no value could ever clear "
+         "the rule"),
+        ("rules[2].hysteresis", "expected at most rate_per_s (0.05), got 0.1: no rate could ever clear the rule"),
+        ("rules[4].severity", "expected one of info, warning, critical, got 'critcal' (did you mean 'critical'?)"),
+        ("rules[4].for_s", "expected a number of seconds, got '5s' (write for_s = 5: a bare number of seconds)"),
+        ("rules[4].clear_for_s", "expected a number of seconds, got 'soon'"),
+        ("rules[5].after_s", "expected a number of seconds, got '1.5 seconds' (write after_s = 1.5: a bare number "
+         "of seconds)"),
+        ("rules[5].id", "duplicate rule id 'wait' (also rules[4])"),
+        ("rules[6].severity", "expected one of info, warning, critical, got list"),
+        ("rules[6].threshold", "expected a number, got " + repr("x" * 500)[:37] + "..."),
+    ]  # fmt: skip
