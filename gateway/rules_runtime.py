@@ -67,6 +67,10 @@ class RuleRunner:
             ("rule", "result"),
         )
         metrics.add_callback(self._gauges)
+        for (
+            rule
+        ) in rules:  # a counter that first appears at 1 hides its first fire from rate() and increase()
+            metrics.inc("sensorcast_rule_fired_total", 0.0, rule=rule.id)
         hub.rule_catalogue = self.catalogue
         if rules:
             hub.add_sink(self.on_batch)

@@ -171,3 +171,27 @@ async def test_run_ticks_until_cancelled() -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert [e["state"] for e in events] == ["active"]
+
+
+async def test_the_fire_counter_of_every_rule_is_exported_at_zero_before_it_fires() -> None:
+    """Every rule's sensorcast_rule_fired_total shows 0 from the start, so Prometheus' increase() sees the first
+    fire (a series first scraped at 1 has no increase); only the rule that fired counts 1."""
+    cold = Rule("cold", "env", "t", "below", 0)
+    hub, _, _, clock = make([HOT, cold], Outputs())
+    fired = [
+        line for line in hub.metrics.render().splitlines() if line.startswith("sensorcast_rule_fired_total")
+    ]
+    assert fired == [
+        'sensorcast_rule_fired_total{rule="cold"} 0.0',
+        'sensorcast_rule_fired_total{rule="hot"} 0.0',
+    ]
+    clock.now = 1
+    hub.publish("env", {"t": 31}, ts_ns=10**9)
+    await settle()
+    fired = [
+        line for line in hub.metrics.render().splitlines() if line.startswith("sensorcast_rule_fired_total")
+    ]
+    assert fired == [
+        'sensorcast_rule_fired_total{rule="cold"} 0.0',
+        'sensorcast_rule_fired_total{rule="hot"} 1.0',
+    ]
