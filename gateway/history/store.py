@@ -32,12 +32,14 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import chain, groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from gateway.history.chunks import merge_chunks, prune_chunks, used_bytes
-from gateway.history.codec import JOURNAL_ZLIB_LEVEL, decode_chunk, encode_chunk
+from gateway.history.codec import JOURNAL_ZLIB_LEVEL, decode_chunk, encode_rows
 from gateway.history.errors import HistoryError
 from gateway.history.frames import Record
 from gateway.history.policy import (
@@ -105,6 +107,12 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=5000")
     conn.execute(f"PRAGMA cache_size=-{CACHE_SIZE_KIB}")
     return conn
+
+
+_SENSOR, _TS, _VALUES = itemgetter(3), itemgetter(2), itemgetter(4)
+"""A reading tuple's sensor id, timestamp and values (the writer's column extraction)."""
+_T, _PAYLOAD = itemgetter(0), itemgetter(1)
+"""A rollup or event row's time and its cells or event."""
 
 
 class _SensorState:
@@ -517,27 +525,24 @@ class HistoryStore:
         """Turn readings into per (sensor, tier) rows: raw readings and closed buckets (all open ones if final)."""
         out: dict[tuple[str, str], list[Any]] = self._carry
         self._carry = {}
-        # Hot loop (every reading): per sensor, its raw row list (None when not stored raw) and first rollup are
-        # looked up once per commit; a reading that closes no bucket costs one add.
-        local: dict[str, tuple[_SensorState, list[Any] | None, Rollup | None]] = {}
-        for batch in batches:
-            for r in batch:
-                sensor = r[3]
-                entry = local.get(sensor)
-                if entry is None:
-                    st = self._state(sensor, out)
-                    raw_rows = out.setdefault((sensor, "raw"), []) if st.base == "raw" else None
-                    entry = local[sensor] = (st, raw_rows, st.rollups[0][1] if st.rollups else None)
-                st, raw_rows, first = entry
-                if first is None:
-                    continue  # off
-                ts, values = r[2], r[4]
-                if raw_rows is not None:
-                    raw_rows.append((ts, values))
-                closed = first.add(ts, values)
-                if closed is not None:
-                    out.setdefault((sensor, st.rollups[0][0]), []).append(closed)
-                    self._cascade(sensor, st, 1, closed[0], None, closed[1], out)
+        # Hot path (every reading): the commit's readings, one run per sensor in arrival order (a stable sort by
+        # sensor), each folded by its first rollup a bucket at a time (Rollup.add_run: column by column in C).
+        readings = list(chain.from_iterable(batches)) if len(batches) != 1 else batches[0]
+        if len(set(map(_SENSOR, readings))) <= 1:
+            runs: Iterable[tuple[str, Iterable[ReadingTuple]]] = ((r[3], readings) for r in readings[:1])
+        else:
+            runs = groupby(sorted(readings, key=_SENSOR), _SENSOR)
+        for sensor, group in runs:
+            run = group if isinstance(group, Sequence) else list(group)
+            st = self._state(sensor, out)
+            if not st.rollups:
+                continue  # off
+            if st.base == "raw":  # the reading tuples themselves are the raw rows (see commit)
+                out.setdefault((sensor, "raw"), []).extend(run)
+            tier, first = st.rollups[0]
+            for start, cells in first.add_run(list(map(_TS, run)), list(map(_VALUES, run))):
+                out.setdefault((sensor, tier), []).append((start, cells))
+                self._cascade(sensor, st, 1, start, None, cells, out)
         for key in [k for k, v in out.items() if not v]:
             del out[key]
         if final:
@@ -591,10 +596,11 @@ class HistoryStore:
             return n
         records: list[Record] = []
         for (sensor, tier), chunk in rows.items():
-            times = [t for t, _ in chunk]
-            records.append(
-                (sensor, tier, min(times), max(times), len(chunk), encode_chunk(chunk, JOURNAL_ZLIB_LEVEL))
-            )
+            # Raw rows are the reading tuples themselves (time and values at _TS/_VALUES), others (t, payload).
+            get_t, get_v = (_TS, _VALUES) if tier == "raw" else (_T, _PAYLOAD)
+            times = list(map(get_t, chunk))
+            blob = encode_rows(times, list(map(get_v, chunk)), JOURNAL_ZLIB_LEVEL)
+            records.append((sensor, tier, min(times), max(times), len(chunk), blob))
         try:
             if units is not None:  # rare (start, reload): straight to the database
                 conn.execute("BEGIN")

@@ -10,7 +10,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.history.codec import concat_chunks, decode_chunk, encode_chunk, encode_columns
+from gateway.history.codec import (
+    concat_chunks,
+    decode_chunk,
+    encode_chunk,
+    encode_columns,
+    encode_rows,
+    field_columns,
+)
 from gateway.history.errors import HistoryError
 
 scalars = st.one_of(
@@ -79,3 +86,14 @@ def test_cell_columns_round_trip_transposed() -> None:
         },
     )
     assert decode_chunk(encode_columns(ts, cols)) == (ts, cols)
+
+
+def test_field_columns_only_for_the_same_fields_in_every_row() -> None:
+    """Columns in the first row's order when every row has the same fields (in any order); None otherwise."""
+    assert field_columns([{"a": 1, "b": 2}, {"b": 4, "a": 3}]) == {"a": [1, 3], "b": [2, 4]}
+    assert field_columns([]) == {}
+    assert field_columns([{"a": 1}, {"a": 2, "b": 3}]) is None  # another number of fields
+    assert field_columns([{"a": 1, "b": 2}, {"a": 3, "c": 4}]) is None  # as many, not the same
+    rows: list[tuple[int, dict[str, Any]]] = [(1, {"a": 1, "b": 2}), (2, {"a": 3, "c": 4})]
+    assert decode_chunk(encode_rows([1, 2], [r[1] for r in rows])) == decode_chunk(encode_chunk(rows))
+    assert decode_chunk(encode_chunk(rows)) == ([1, 2], {"a": [1, 3], "b": [2, None], "c": [None, 4]})

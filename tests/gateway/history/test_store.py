@@ -381,3 +381,30 @@ def test_a_policy_change_takes_effect_for_the_next_readings(tmp_path: Path) -> N
     assert [(r[0], r[1][0]) for r in secs.rows] == [(T0 + s * S, 2) for s in range(5)]
     minute = reader.query("g1/env", ["v"], T0, T0 + 10 * S, period_ns=60 * S)
     assert minute is not None and minute.tier == "1m" and sum(r[1][0] for r in minute.rows) == 20
+
+
+def test_long_mixed_batches_store_as_reading_by_reading(tmp_path: Path) -> None:
+    """Long batches of interleaved sensors (the writer's run path: a stable sort by sensor, column folds) store the
+    same raw rows, in arrival order, and the same 1 s / 1 m cells as short batches fed reading by reading."""
+    readings = []
+    rnd = random.Random(7)
+    for i in range(3000):
+        sensor = "a" if rnd.random() < 0.7 else "b"
+        readings.append((i + 1, 0, T0 + i * (S // 40), sensor, {"v": rnd.uniform(-5, 5), "n": i}, 0))
+    results = []
+    for size in (1, 500):  # 1: every batch below RUN_MIN_READINGS, reading by reading
+        st = store(tmp_path / f"h{size}.db", policies={"a": "raw", "b": "1s"})
+        for k in range(0, len(readings), size):
+            st.on_batch(readings[k : k + size])
+        st.commit(final=True)
+        reader = HistoryReader(tmp_path / f"h{size}.db")
+        raw = reader.query("a", ["v", "n"], T0, T0 + 100 * S)
+        second = reader.query("b", ["v"], T0, T0 + 100 * S, period_ns=S)
+        minute = reader.query("b", ["v"], T0, T0 + 100 * S, period_ns=60 * S)
+        assert raw is not None and second is not None and minute is not None
+        assert (raw.tier, second.tier, minute.tier) == ("raw", "1s", "1m")
+        results.append((raw.rows, [[r[0], *r[1][:3]] for r in second.rows], [r[1][:3] for r in minute.rows]))
+    assert results[0] == results[1]
+    raw_rows, seconds, _ = results[1]
+    assert [r[2] for r in raw_rows] == [r[4]["n"] for r in readings if r[3] == "a"]
+    assert sum(s[1] for s in seconds) == sum(1 for r in readings if r[3] == "b")
