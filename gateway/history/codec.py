@@ -28,6 +28,10 @@ JOURNAL_ZLIB_LEVEL = 0
 stream (gateway/history/frames.py), which compresses a few seconds of readings far better than each chunk on its
 own; the fold re-encodes them at :data:`ZLIB_LEVEL`."""
 _FIRST, _SECOND = itemgetter(0), itemgetter(1)
+PIECE_ROWS = 1024
+"""Rows taken as one piece where rows' fields differ (an optional field, a driver's first reading): a piece whose
+rows all have the same fields is still split into columns in C, so one odd row costs at most this many rows the fast
+path (the history writer's rollups cut their runs the same way)."""
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
 """Largest decompressed chunk accepted when reading back (a damaged blob must not exhaust memory)."""
 
@@ -40,15 +44,32 @@ def encode_chunk(rows: Sequence[tuple[int, Mapping[str, Any]]], level: int = ZLI
 def encode_rows(times: Sequence[int], values: Sequence[Mapping[str, Any]], level: int = ZLIB_LEVEL) -> bytes:
     """Encode rows given as their times and their ``{field: value_or_cell}`` (``values[i]`` at ``times[i]``)."""
     columns = field_columns(values)
-    if columns is None:  # fields differ between rows: None where a row lacks one
+    if columns is None:  # fields differ somewhere: piece by piece, None where a row lacks a field
         columns = {}
-        for i, row in enumerate(values):
-            for name, value in row.items():
-                col = columns.get(name)
-                if col is None:
-                    col = columns[name] = [None] * len(values)
-                col[i] = value
+        for k in range(0, len(values), PIECE_ROWS):
+            piece = values[k : k + PIECE_ROWS]
+            for name, col in (field_columns(piece) or _sparse_columns(piece)).items():
+                mine = columns.get(name)
+                if mine is None:
+                    mine = columns[name] = [None] * k
+                elif len(mine) < k:
+                    mine.extend([None] * (k - len(mine)))
+                mine.extend(col)
+        for col in columns.values():
+            col.extend([None] * (len(values) - len(col)))
     return encode_columns(times, columns, level)
+
+
+def _sparse_columns(values: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """One list per field (in the order fields first appear), None where a row lacks the field."""
+    columns: dict[str, list[Any]] = {}
+    for i, row in enumerate(values):
+        for name, value in row.items():
+            col = columns.get(name)
+            if col is None:
+                col = columns[name] = [None] * len(values)
+            col[i] = value
+    return columns
 
 
 def field_columns(values: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]] | None:

@@ -16,7 +16,7 @@ from itertools import islice
 from operator import le
 from typing import Any, TypeVar
 
-from gateway.history.codec import field_columns
+from gateway.history.codec import PIECE_ROWS, field_columns
 
 Cell = list[Any]
 """``[n, nnum, min, max, sum, last]`` (a list: folded in place on the writer's hot path)."""
@@ -30,6 +30,10 @@ RUN_MIN_READINGS = 16
 """Fewest readings in one bucket that :meth:`Rollup.add_run` folds column by column; fewer go reading by reading.
 A piece's fixed cost (a few C passes per field and their bookkeeping, ~3 us for three fields) is ~10-15 readings'
 worth of the per-reading loop (~0.25 us a reading for three fields); see docs/benchmarks.md "History writer"."""
+RUN_MAX_READINGS = PIECE_ROWS
+"""Most readings :meth:`Rollup.add_run` folds as one piece: a piece with a reading whose fields differ (an optional
+field, a driver's first reading) goes reading by reading, so one odd reading costs at most this many readings the
+fast path; big enough that a piece's fixed cost is nothing per reading."""
 _NUMBER_TYPES = frozenset((int, float))
 
 
@@ -137,8 +141,9 @@ class Rollup:
         in order. The same cells as :meth:`add` for each reading (a float ``sum`` may differ in its last bits where
         Python's ``sum`` compensates rounding, 3.12 on).
 
-        The writer's hot path: readings in time order are cut at bucket edges (a binary search), and a piece of at
-        least :data:`RUN_MIN_READINGS` readings with the same fields in every reading is folded column by column
+        The writer's hot path: readings in time order are cut at bucket edges (a binary search) and into pieces of
+        at most :data:`RUN_MAX_READINGS`; a piece of at least :data:`RUN_MIN_READINGS` readings with the same fields
+        in every reading is folded column by column
         (``min``/``max``/``sum`` in C); anything else (a clock step back, changing fields) goes reading by reading.
         """
         n = len(times)
@@ -151,10 +156,12 @@ class Rollup:
             t = times[i]
             start = t - t % period
             j = bisect_left(times, start + period, i)
-            columns = field_columns(values[i:j]) if j - i >= RUN_MIN_READINGS else None
-            if columns is None:
-                out += self._add_each(times[i:j], values[i:j])
-            else:
+            for k in range(i, j, RUN_MAX_READINGS):
+                e = min(j, k + RUN_MAX_READINGS)
+                columns = field_columns(values[k:e]) if e - k >= RUN_MIN_READINGS else None
+                if columns is None:
+                    out += self._add_each(times[k:e], values[k:e])
+                    continue
                 if start != self.start_ns:
                     closed = self._roll(start)
                     if closed is not None:

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.history.codec import (
+    PIECE_ROWS,
     concat_chunks,
     decode_chunk,
     encode_chunk,
@@ -97,3 +98,15 @@ def test_field_columns_only_for_the_same_fields_in_every_row() -> None:
     rows: list[tuple[int, dict[str, Any]]] = [(1, {"a": 1, "b": 2}), (2, {"a": 3, "c": 4})]
     assert decode_chunk(encode_rows([1, 2], [r[1] for r in rows])) == decode_chunk(encode_chunk(rows))
     assert decode_chunk(encode_chunk(rows)) == ([1, 2], {"a": [1, 3], "b": [2, None], "c": [None, 4]})
+
+
+def test_rows_with_one_odd_row_encode_piece_by_piece() -> None:
+    """Rows whose fields differ somewhere keep every value and None where a row lacks a field, across pieces."""
+    n = 2 * PIECE_ROWS + 10
+    values: list[dict[str, Any]] = [{"a": i, "b": -i} if i // PIECE_ROWS != 1 else {"a": i} for i in range(n)]
+    values[PIECE_ROWS + 3] = {"a": 0, "c": "x"}  # the second piece: no "b", one row with a "c"
+    ts, cols = decode_chunk(encode_rows(list(range(n)), values))
+    assert ts == list(range(n)) and list(cols) == ["a", "b", "c"]
+    assert cols["a"] == [v["a"] for v in values]
+    assert cols["b"] == [v.get("b") for v in values]
+    assert cols["c"] == [v.get("c") for v in values]

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.history.rollup import (
+    RUN_MAX_READINGS,
     Rollup,
     add_value,
     downsample_cells,
@@ -206,3 +207,26 @@ def test_add_run_cases() -> None:
     states = Rollup(100)
     states.add_run(list(range(20)), [{"v": "off"}] + [{"v": 3}] * 19)
     assert states.cells["v"] == [20, 19, 3, 3, 57.0, 3]
+
+
+def test_one_odd_reading_costs_one_piece_not_the_run() -> None:
+    """A reading with other fields in a long run (a driver's first reading) folds as add() would; only its piece
+    goes reading by reading, the others column by column."""
+    n = 3 * RUN_MAX_READINGS
+    values: list[dict[str, Any]] = [{"v": float(i % 11), "w": i} for i in range(n)]
+    values[RUN_MAX_READINGS + 5] = {"v": -1.0}
+    times = list(range(n))
+    each: list[int] = []
+
+    class Counting(Rollup):
+        __slots__ = ()
+
+        def _add_each(self, t: Any, v: Any) -> Any:
+            each.append(len(t))
+            return super()._add_each(t, v)
+
+    one, many = Rollup(10 * n), Counting(10 * n)
+    by_reading(one, times, values)
+    assert many.add_run(times, values) == []
+    assert each == [RUN_MAX_READINGS]
+    assert many.cells == one.cells and many.cells["v"][:4] == [n, n, -1.0, 10.0]
