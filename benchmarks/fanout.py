@@ -33,11 +33,15 @@ from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _clients
-from _clients import DATA_PREFIX, ROOT, expect, free_port, go, result, spawn_clients, stop
+from _clients import DATA_PREFIX, ROOT, can_pin, expect, free_port, go, pinned, result, spawn_clients, stop
 
 VALUES = {"temperature_c": 21.53, "pressure_pa": 100653.27, "humidity_pct": 45.2}
 RUNS = 3
 """Throughput runs per row and server; the table shows their median (one run moves by a few %: 2 cores)."""
+RULES_RUNS = 5
+"""Runs per variant for ``--rules``: four variants whose differences are smaller than one run's spread."""
+PIN = [False]
+"""Whether servers run on CPU 0 and the clients on CPU 1 (``--pin``, the default where possible)."""
 
 
 RULES = 50
@@ -152,6 +156,7 @@ async def wait_for_go() -> None:
 
 
 def spawn(*args: str) -> subprocess.Popen[str]:
+    """A server process (on CPU 0 alone with ``--pin``: its threads - the history writer too - share that core)."""
     return subprocess.Popen(
         [sys.executable, __file__, *args],
         stdin=subprocess.PIPE,
@@ -159,6 +164,7 @@ def spawn(*args: str) -> subprocess.Popen[str]:
         text=True,
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
+        preexec_fn=pinned(0 if PIN[0] else None),
     )
 
 
@@ -192,7 +198,7 @@ def measure(
         str(rules_on_env),
     )
     expect(server, "READY")
-    client = spawn_clients(port, clients, seconds, latency=decode)
+    client = spawn_clients(port, clients, seconds, latency=decode, cpu=1 if PIN[0] else None)
     try:
         expect(client, "CONNECTED")
         ps = psutil.Process(server.pid)
@@ -269,7 +275,14 @@ def main() -> int:
     ap.add_argument("--flush-ms", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--rules", action="store_true", help=f"only the rows with {RULES} local rules configured")
     ap.add_argument("--rules-on-env", type=int, default=-1, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=can_pin(),
+        help="servers on CPU 0, clients on CPU 1 (default where there are two CPUs; --no-pin: as before 2026-12-05)",
+    )
     args = ap.parse_args()
+    PIN[0] = args.pin and not args.serve
     if args.serve == "sensorcast":
         asyncio.run(
             serve_sensorcast(
@@ -298,7 +311,9 @@ def main() -> int:
 
     if args.rules:
         print(
-            f"[bench] fan-out with {RULES} rules, 10 clients, batch 50, {secs:g} s per run", file=sys.stderr
+            f"[bench] fan-out with {RULES} rules, 10 clients, batch 50, {secs:g} s per run, {RULES_RUNS} runs,"
+            f" {'pinned (servers CPU 0, clients CPU 1)' if PIN[0] else 'unpinned'}",
+            file=sys.stderr,
         )
         variants = {
             "no rules": -1,
@@ -306,11 +321,13 @@ def main() -> int:
             f"{RULES} rules, 5 on the sensor": 5,
         }
         runs = {name: [] for name in [*variants, "raw"]}
-        for _ in range(RUNS):  # alternated, so a change in the machine's load hits every variant alike
+        for _ in range(RULES_RUNS):  # alternated, so a change in the machine's load hits every variant alike
             for name, on_env in variants.items():
                 runs[name].append(measure("sensorcast", 10, 0, 50, secs, 0, False, on_env)["readings_per_s"])
             runs["raw"].append(measure("raw", 10, 0, 50, secs, 0, False)["readings_per_s"])
         raw = statistics.median(runs["raw"])
+        for name, rates in runs.items():  # the spread behind each median
+            print(f"  {name}: runs {', '.join(f'{r / 1e6:.2f}' for r in rates)} M r/s", file=sys.stderr)
         for name in variants:
             row(
                 f"delivered readings/s, 10 clients, {name}",
@@ -324,7 +341,11 @@ def main() -> int:
             Path(args.json).write_text(json.dumps(results, indent=2))
         return 0
 
-    print(f"[bench] fan-out throughput, batch 50 readings/frame, {secs:g} s per run", file=sys.stderr)
+    print(
+        f"[bench] fan-out throughput, batch 50 readings/frame, {secs:g} s per run,"
+        f" {'pinned (servers CPU 0, clients CPU 1)' if PIN[0] else 'unpinned'}",
+        file=sys.stderr,
+    )
     for n in (1, 10, 100):
         runs: dict[str, list[float]] = {"sensorcast": [], "raw": []}
         for _ in range(RUNS):  # alternated, so a change in the machine's load hits both alike
