@@ -45,18 +45,11 @@ def encode_rows(times: Sequence[int], values: Sequence[Mapping[str, Any]], level
     """Encode rows given as their times and their ``{field: value_or_cell}`` (``values[i]`` at ``times[i]``)."""
     columns = field_columns(values)
     if columns is None:  # fields differ somewhere: piece by piece, None where a row lacks a field
-        columns = {}
+        parts = []
         for k in range(0, len(values), PIECE_ROWS):
             piece = values[k : k + PIECE_ROWS]
-            for name, col in (field_columns(piece) or _sparse_columns(piece)).items():
-                mine = columns.get(name)
-                if mine is None:
-                    mine = columns[name] = [None] * k
-                elif len(mine) < k:
-                    mine.extend([None] * (k - len(mine)))
-                mine.extend(col)
-        for col in columns.values():
-            col.extend([None] * (len(values) - len(col)))
+            parts.append((list(times[k : k + PIECE_ROWS]), field_columns(piece) or _sparse_columns(piece)))
+        columns = concat_chunks(parts)[1]
     return encode_columns(times, columns, level)
 
 
