@@ -178,3 +178,14 @@ class Link:
         for x in (w, bw):
             x.transport.abort()
             self._writers.discard(x)
+
+
+async def websocket_url(proc: subprocess.Popen[str]) -> str:
+    """The WebSocket address a ``sensorcast fleet`` process prints on its ``WebSocket:`` start-up line."""
+    assert proc.stdout is not None
+    line = ""
+    for _ in range(5):
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), scaled(20))
+        if line.startswith("WebSocket:"):
+            break
+    return line.split()[-1]

@@ -25,7 +25,7 @@ from gateway.fleet.app import FleetApp
 from tests.conftest import scaled
 from tests.integration.helpers import OPERATOR, TOKENS, VIEWER, Frames, client, make_config
 from tests.integration.mqtt.broker import Mosquitto
-from tests.integration.mqtt.fleet_helpers import Link, gateway_config, stop
+from tests.integration.mqtt.fleet_helpers import Link, gateway_config, stop, websocket_url
 from tests.integration.mqtt.helpers import spawn_gateway, until
 from tests.integration.mqtt.subscriber import Subscriber
 
@@ -79,13 +79,7 @@ async def test_cli_fleet_serves_two_gateways_as_gw_slash_sensor(broker: Mosquitt
         text=True,
     )
     try:
-        assert proc.stdout is not None
-        line = ""
-        for _ in range(5):
-            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), scaled(20))
-            if line.startswith("WebSocket:"):
-                break
-        url = line.split()[-1]
+        url = await websocket_url(proc)
         assert re.fullmatch(r"ws://127\.0\.0\.1:\d+/", url)
         async with client(url) as c:
             hello = await c.next()

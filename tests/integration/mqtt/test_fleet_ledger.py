@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import scaled
 from tests.integration.helpers import client
 from tests.integration.mqtt.broker import Mosquitto
-from tests.integration.mqtt.fleet_helpers import FleetRuns, scripted_gateway, stop
+from tests.integration.mqtt.fleet_helpers import FleetRuns, scripted_gateway, stop, websocket_url
 
 pytestmark = pytest.mark.mqtt
 
@@ -125,13 +125,7 @@ async def test_a_killed_fleet_process_kept_what_it_delivered_seconds_before_in_i
     )
     ledger = data / "fleet-fleet" / "ledger.json"
     try:
-        assert proc.stdout is not None
-        line = ""
-        for _ in range(5):
-            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), scaled(20))
-            if line.startswith("WebSocket:"):
-                break
-        async with client(line.split()[-1]) as c:
+        async with client(await websocket_url(proc)) as c:
             await c.until(
                 lambda f: f["t"] == "fleet" and any(g["id"] == "gx" and g["online"] for g in f["gateways"]),
                 15,
