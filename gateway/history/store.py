@@ -266,9 +266,8 @@ class HistoryStore:
         full collection walk them all (15 % of the event loop's time at the fan-out benchmark's rate). Three lists
         a batch are three tracked objects, and the readings themselves are freed as soon as the hub is done."""
         n = len(batch)
-        if (
-            self._pending_n + n <= MAX_PENDING_READINGS
-        ):  # unlocked: the writer only ever lowers it; checked again
+        # Read unlocked first (the writer only ever lowers it), so a full queue costs no columns; checked again.
+        if self._pending_n + n <= MAX_PENDING_READINGS:
             columns = (list(map(_SENSOR, batch)), list(map(_TS, batch)), list(map(_VALUES, batch)))
             with self._lock:
                 if self._pending_n + n <= MAX_PENDING_READINGS:
