@@ -244,20 +244,6 @@ def test_the_wire_layout_is_the_documented_one() -> None:
     assert frames == [[[0, 0, "clock:gps"]], [[2, 7]]]
 
 
-def test_the_codec_is_pure() -> None:
-    """Importing the capture codec pulls in no event loop, socket or thread machinery."""
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, gateway.capture.codec; "
-        "bad = [m for m in ('asyncio', 'socket', 'threading', 'serial', 'smbus2') if m in sys.modules]; "
-        "print(bad)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
-
-
 @settings(max_examples=50, deadline=None)
 @given(calls)
 def test_the_hot_path_packs_a_transaction_as_the_record_does(call: Call) -> None:
